@@ -1,0 +1,263 @@
+import { OperationError, ConfigError } from "../errors.js";
+import { registerSecret } from "../redact.js";
+import { waitFor } from "../wait.js";
+import { VaultClient, VaultHttpError } from "./client.js";
+
+export type NodeRole = "active" | "standby" | "sealed" | "uninitialized" | "unreachable";
+
+export interface NodeHealth {
+  addr: string;
+  role: NodeRole;
+  initialized: boolean;
+  sealed: boolean;
+  standby: boolean;
+  version?: string;
+  clusterId?: string;
+  clusterName?: string;
+  /** Why the node is unreachable, when it is. */
+  error?: string;
+}
+
+interface HealthBody {
+  initialized: boolean;
+  sealed: boolean;
+  standby: boolean;
+  version?: string;
+  cluster_id?: string;
+  cluster_name?: string;
+}
+
+/** `sys/health` without a token; 200 active, 429 standby, 501 uninitialised, 503 sealed. */
+export async function nodeHealth(client: VaultClient): Promise<NodeHealth> {
+  try {
+    const res = await client.get<HealthBody>("sys/health", {
+      anonymous: true,
+      okStatuses: [429, 472, 473, 501, 503],
+      timeoutMs: 5_000,
+    });
+    const b = res.body;
+    const role: NodeRole = !b.initialized ? "uninitialized" : b.sealed ? "sealed" : b.standby ? "standby" : "active";
+    return {
+      addr: client.addr,
+      role,
+      initialized: b.initialized,
+      sealed: b.sealed,
+      standby: b.standby,
+      version: b.version,
+      clusterId: b.cluster_id || undefined,
+      clusterName: b.cluster_name || undefined,
+    };
+  } catch (err) {
+    return {
+      addr: client.addr,
+      role: "unreachable",
+      initialized: false,
+      sealed: true,
+      standby: false,
+      error: err instanceof Error ? err.message : String(err),
+    };
+  }
+}
+
+export interface InitResult {
+  unsealKeysB64: string[];
+  rootToken: string;
+}
+
+export async function initialize(client: VaultClient, shares: number, threshold: number): Promise<InitResult> {
+  const res = await client.put<{ keys_base64: string[]; root_token: string }>(
+    "sys/init",
+    { secret_shares: shares, secret_threshold: threshold },
+    { anonymous: true },
+  );
+  res.body.keys_base64.forEach(registerSecret);
+  registerSecret(res.body.root_token);
+  return { unsealKeysB64: res.body.keys_base64, rootToken: res.body.root_token };
+}
+
+interface SealStatus {
+  sealed: boolean;
+  t: number;
+  n: number;
+  progress: number;
+  initialized: boolean;
+}
+
+export async function sealStatus(client: VaultClient): Promise<SealStatus> {
+  return (await client.get<SealStatus>("sys/seal-status", { anonymous: true })).body;
+}
+
+/**
+ * Submits unseal keys until the node reports unsealed. Starts from a reset so a half-finished
+ * attempt by someone else cannot mix with ours. Wrong or too few keys end in a clear error.
+ */
+export async function unseal(
+  client: VaultClient,
+  keys: string[],
+  label = client.addr,
+  opts: { timeoutMs?: number } = {},
+): Promise<void> {
+  keys.forEach(registerSecret);
+  const before = await sealStatus(client);
+  if (!before.initialized) throw new OperationError(`cannot unseal ${label}: it is not initialised`);
+  if (!before.sealed) return;
+  if (keys.length < before.t) {
+    throw new ConfigError(
+      `cannot unseal ${label}: it needs ${before.t} unseal keys (threshold) but ${keys.length} were given; add keys to the unseal keys file`,
+      { field: "unsealKeys", stage: `unseal ${label}` },
+    );
+  }
+  await client.put("sys/unseal", { reset: true }, { anonymous: true });
+  for (const [i, key] of keys.entries()) {
+    let status: SealStatus;
+    try {
+      status = (await client.put<SealStatus>("sys/unseal", { key }, { anonymous: true })).body;
+    } catch (err) {
+      if (err instanceof VaultHttpError && err.status === 400) {
+        throw new OperationError(
+          `unseal key #${i + 1} was rejected by ${label} (${err.errors.join("; ") || "bad key"}); check that the keys belong to this cluster`,
+          { stage: `unseal ${label}` },
+        );
+      }
+      throw err;
+    }
+    if (!status.sealed) return;
+    if (i + 1 >= status.t && status.progress === 0) break;
+  }
+  // All keys were accepted. A node that just joined raft finishes unsealing in the background
+  // (it fetches the keyring from the leader), so wait for it before calling the keys wrong.
+  try {
+    await waitFor(async () => ((await sealStatus(client)).sealed ? undefined : true), {
+      what: `${label} to finish unsealing`,
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      intervalMs: 200,
+    });
+  } catch (err) {
+    await client.put("sys/unseal", { reset: true }, { anonymous: true }).catch(() => undefined);
+    throw new OperationError(
+      `${label} is still sealed after ${keys.length} accepted unseal keys; check its log, and that the keys belong to this cluster`,
+      { stage: `unseal ${label}`, cause: err },
+    );
+  }
+}
+
+export async function joinRaft(client: VaultClient, leaderApiAddr: string, leaderCaCert?: string): Promise<void> {
+  const body: Record<string, unknown> = { leader_api_addr: leaderApiAddr };
+  if (leaderCaCert) body.leader_ca_cert = leaderCaCert;
+  const res = await client.post<{ joined: boolean }>("sys/storage/raft/join", body, { anonymous: true });
+  if (!res.body?.joined) throw new OperationError(`${client.addr} did not join the raft cluster at ${leaderApiAddr}`);
+}
+
+export interface RaftServer {
+  node_id: string;
+  address: string;
+  leader: boolean;
+  voter: boolean;
+  protocol_version?: string;
+}
+
+export async function raftConfiguration(client: VaultClient): Promise<{ servers: RaftServer[]; index: number }> {
+  const res = await client.get<{ data: { config: { servers: RaftServer[]; index: number } } }>("sys/storage/raft/configuration");
+  return res.body.data.config;
+}
+
+export interface AutopilotServer {
+  id: string;
+  address: string;
+  node_status: string;
+  healthy: boolean;
+  status: string;
+  last_index: number;
+  last_term: number;
+  version?: string;
+}
+
+export interface AutopilotState {
+  healthy: boolean;
+  failure_tolerance: number;
+  leader: string;
+  voters: string[];
+  servers: Record<string, AutopilotServer>;
+}
+
+export async function autopilotState(client: VaultClient): Promise<AutopilotState> {
+  const res = await client.get<{ data: AutopilotState }>("sys/storage/raft/autopilot/state");
+  return res.body.data;
+}
+
+export interface AutopilotConfig {
+  cleanup_dead_servers?: boolean;
+  dead_server_last_contact_threshold?: string;
+  last_contact_threshold?: string;
+  max_trailing_logs?: number;
+  min_quorum?: number;
+  server_stabilization_time?: string;
+}
+
+export async function setAutopilotConfig(client: VaultClient, config: AutopilotConfig): Promise<void> {
+  await client.post("sys/storage/raft/autopilot/configuration", config, { idempotent: true });
+}
+
+export async function removePeer(client: VaultClient, serverId: string): Promise<void> {
+  await client.post("sys/storage/raft/remove-peer", { server_id: serverId }, { idempotent: true });
+}
+
+export async function waitUntilRole(client: VaultClient, roles: NodeRole[], what: string, timeoutMs: number): Promise<NodeHealth> {
+  return waitFor(
+    async () => {
+      const h = await nodeHealth(client);
+      return roles.includes(h.role) ? h : undefined;
+    },
+    { what, timeoutMs, intervalMs: 200 },
+  );
+}
+
+/** Waits until `expected` servers are raft voters and autopilot calls the cluster healthy. */
+export async function waitForHealthyVoters(
+  client: VaultClient,
+  expected: number,
+  timeoutMs: number,
+): Promise<{ servers: RaftServer[]; autopilot: AutopilotState }> {
+  return waitFor(
+    async () => {
+      const config = await raftConfiguration(client);
+      const voters = config.servers.filter((s) => s.voter);
+      if (voters.length < expected) return undefined;
+      const ap = await autopilotState(client);
+      if (!ap.healthy || ap.voters.length < expected) return undefined;
+      return { servers: config.servers, autopilot: ap };
+    },
+    { what: `${expected} raft voters with healthy autopilot`, timeoutMs, intervalMs: 500 },
+  );
+}
+
+/**
+ * Finds the active node among `addrs` (DESIGN.md §4): the first that reports active wins; a
+ * standby's `sys/leader` points at the leader otherwise. Sealed or uninitialised clusters are
+ * clear errors, raised before any data moves.
+ */
+export async function findActiveNode(client: VaultClient, addrs: string[]): Promise<{ addr: string; health: NodeHealth[] }> {
+  const health = await Promise.all(addrs.map((a) => nodeHealth(client.forNode(a))));
+  const active = health.find((h) => h.role === "active");
+  if (active) return { addr: active.addr, health };
+  for (const h of health.filter((x) => x.role === "standby")) {
+    try {
+      const res = await client.forNode(h.addr).get<{ leader_address?: string; is_self?: boolean }>("sys/leader", { anonymous: true });
+      const leader = res.body.leader_address;
+      if (leader) {
+        const lh = await nodeHealth(client.forNode(leader));
+        if (lh.role === "active") return { addr: lh.addr, health: [...health, lh] };
+      }
+    } catch {
+      // try the next standby
+    }
+  }
+  const summary = health.map((h) => `${h.addr}: ${h.role}${h.error ? ` (${h.error})` : ""}`).join(", ");
+  if (health.every((h) => h.role === "uninitialized")) {
+    throw new OperationError(`the cluster is not initialised (${summary}); nothing to back up`, { stage: "preflight" });
+  }
+  if (health.some((h) => h.role === "sealed")) {
+    throw new OperationError(`no active node: the cluster is sealed (${summary}); unseal it first`, { stage: "preflight" });
+  }
+  throw new OperationError(`no active node found among ${addrs.length} node(s): ${summary}`, { stage: "preflight" });
+}

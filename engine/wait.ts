@@ -1,0 +1,35 @@
+import { OperationError } from "./errors.js";
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface WaitOptions {
+  /** What we wait for, used in the timeout message ("node 2 to become a voter"). */
+  what: string;
+  timeoutMs: number;
+  intervalMs?: number;
+}
+
+/**
+ * Polls `probe` until it returns a value other than undefined, or the deadline passes.
+ * Every wait in the engine has a deadline; the last probe error is kept for the message.
+ */
+export async function waitFor<T>(probe: () => Promise<T | undefined>, opts: WaitOptions): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const interval = opts.intervalMs ?? 250;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() >= deadline) {
+      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : "";
+      throw new OperationError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${opts.what}${why}`, {
+        stage: opts.what,
+      });
+    }
+    await sleep(interval);
+  }
+}

@@ -1,0 +1,55 @@
+import { ExitCode, VrbError, exitCodeOf, messageOf, redact, stderrProgress, type Progress } from "../../engine/index.js";
+
+/** Options every command shares. */
+export interface GlobalOptions {
+  json?: boolean;
+  [option: string]: unknown;
+}
+
+/** The AWS SDK warns about Node 20 on every start; that is not news for the operator at 3 a.m. */
+export function quietKnownWarnings(): void {
+  const original = process.emitWarning.bind(process);
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const text = typeof warning === "string" ? warning : warning.message;
+    const type = typeof rest[0] === "string" ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    if (type === "NodeVersionSupportWarning" || /AWS SDK for JavaScript \(v3\)/.test(text)) return;
+    (original as (...a: unknown[]) => void)(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
+export function progressFor(_opts: GlobalOptions): Progress {
+  return stderrProgress("vrb");
+}
+
+/** Prints the one JSON report of a `--json` run on stdout (redacted). */
+export function printJson(report: unknown): void {
+  process.stdout.write(redact(JSON.stringify(report, null, 2)) + "\n");
+}
+
+export function printText(text: string): void {
+  process.stdout.write(redact(text) + "\n");
+}
+
+/**
+ * Runs a command body and turns its outcome into the documented exit code. Errors are printed
+ * (redacted) on stderr; with --json a `{ ok: false, error }` report goes to stdout as well.
+ */
+export async function runCommand(opts: GlobalOptions, body: () => Promise<ExitCode | void>): Promise<void> {
+  try {
+    const code = (await body()) ?? ExitCode.ok;
+    process.exitCode = code;
+  } catch (err) {
+    const code = exitCodeOf(err);
+    const stage = err instanceof VrbError && err.stage ? ` [stage: ${err.stage}]` : "";
+    process.stderr.write(redact(`vrb: error${stage}: ${messageOf(err)}`) + "\n");
+    if (process.env.VRB_DEBUG === "1" && err instanceof Error && err.stack) process.stderr.write(redact(err.stack) + "\n");
+    if (opts.json) {
+      printJson({
+        ok: false,
+        exitCode: code,
+        error: { message: messageOf(err), stage: err instanceof VrbError ? err.stage : undefined, kind: err instanceof Error ? err.name : "Error" },
+      });
+    }
+    process.exitCode = code;
+  }
+}

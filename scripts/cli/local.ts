@@ -1,0 +1,118 @@
+import type { Command } from "commander";
+import {
+  ConfigError,
+  defaultLocalDir,
+  environmentExports,
+  formatStatus,
+  localDown,
+  localStatus,
+  localUp,
+  requireEnvironment,
+  s3ServerKindFromEnv,
+  startLocalNode,
+  stopLocalNode,
+  addNodes,
+  type S3ServerKind,
+} from "../../engine/index.js";
+import { printJson, printText, progressFor, runCommand } from "./common.js";
+
+function positiveInt(field: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${field} must be a whole number >= 1, got '${v}'`, { field });
+    return n;
+  };
+}
+
+export function registerLocal(program: Command): void {
+  const local = program
+    .command("local")
+    .description("the embedded local environment: N OpenBao Raft nodes + an S3 server on 127.0.0.1");
+  const dirOpt = ["--dir <path>", "state folder (default .vrb/local, or VRB_LOCAL_DIR)"] as const;
+
+  local
+    .command("up")
+    .description("start nodes (init, unseal, join) and the S3 server with a locked, versioned bucket")
+    .option(...dirOpt)
+    .option("--nodes <n>", "number of OpenBao nodes", positiveInt("--nodes"), 3)
+    .option("--no-init", "leave the nodes uninitialised (a restore target)")
+    .option("--shares <n>", "unseal key shares", positiveInt("--shares"), 5)
+    .option("--threshold <n>", "unseal key threshold", positiveInt("--threshold"), 3)
+    .option("--s3 <server>", "seaweedfs | moto (default VRB_S3_SERVER or seaweedfs)")
+    .option("--no-s3", "do not start an S3 server")
+    .option("--json", "print the status as JSON")
+    .action(async (o: { dir?: string; nodes: number; init: boolean; shares: number; threshold: number; s3: string | boolean; json?: boolean }) =>
+      runCommand(o, async () => {
+        if (o.threshold > o.shares) throw new ConfigError(`--threshold (${o.threshold}) cannot exceed --shares (${o.shares})`, { field: "--threshold" });
+        const s3: S3ServerKind | false = o.s3 === false ? false : s3ServerKindFromEnv(typeof o.s3 === "string" ? { VRB_S3_SERVER: o.s3 } : process.env);
+        const env = await localUp({ dir: o.dir, nodes: o.nodes, init: o.init, shares: o.shares, threshold: o.threshold, s3, progress: progressFor(o) });
+        const status = await localStatus(env);
+        if (o.json) printJson(status);
+        else printText(`${formatStatus(status)}\n\nuse it from this shell:  eval "$(vrb local env)"`);
+      }),
+    );
+
+  local
+    .command("down")
+    .description("stop every process the local environment started and remove its data")
+    .option(...dirOpt)
+    .action(async (o: { dir?: string }) => runCommand(o, async () => localDown(o.dir ?? defaultLocalDir(), progressFor(o))));
+
+  local
+    .command("status")
+    .description("each node's role, sealed state, raft index; the S3 endpoint")
+    .option(...dirOpt)
+    .option("--json", "JSON report")
+    .action(async (o: { dir?: string; json?: boolean }) =>
+      runCommand(o, async () => {
+        const status = await localStatus(requireEnvironment(o.dir));
+        if (o.json) printJson(status);
+        else printText(formatStatus(status));
+      }),
+    );
+
+  local
+    .command("env")
+    .description(`print export lines: eval "$(vrb local env)"`)
+    .option(...dirOpt)
+    .action(async (o: { dir?: string }) =>
+      runCommand(o, async () => {
+        // Deliberately unredacted: this is how a user gets the local token into their shell.
+        process.stdout.write(environmentExports(requireEnvironment(o.dir)) + "\n");
+      }),
+    );
+
+  local
+    .command("stop-node <node>")
+    .description("stop one node (id like node-2, or its address); --wipe also deletes its Raft data")
+    .option(...dirOpt)
+    .option("--wipe", "delete the node's data as well")
+    .action(async (node: string, o: { dir?: string; wipe?: boolean }) =>
+      runCommand(o, async () => {
+        await stopLocalNode(requireEnvironment(o.dir), node, { wipe: o.wipe });
+        progressFor(o).info(`${node} stopped${o.wipe ? " and wiped" : ""}`);
+      }),
+    );
+
+  local
+    .command("start-node <node>")
+    .description("start a stopped node again (a wiped node comes back empty and uninitialised)")
+    .option(...dirOpt)
+    .action(async (node: string, o: { dir?: string }) =>
+      runCommand(o, async () => {
+        await startLocalNode(requireEnvironment(o.dir), node);
+        progressFor(o).info(`${node} started`);
+      }),
+    );
+
+  local
+    .command("add-nodes <count>")
+    .description("start more fresh, uninitialised nodes (restore targets)")
+    .option(...dirOpt)
+    .action(async (count: string, o: { dir?: string }) =>
+      runCommand(o, async () => {
+        const nodes = await addNodes(requireEnvironment(o.dir), positiveInt("count")(count), progressFor(o));
+        printText(nodes.map((n) => `${n.id} ${n.apiAddr}`).join("\n"));
+      }),
+    );
+}

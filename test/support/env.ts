@@ -1,0 +1,70 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { inject } from "vitest";
+import { VaultClient, localS3Client, packageRoot, type LocalEnvironment } from "../../engine/index.js";
+
+export function sharedEnv(): LocalEnvironment {
+  return inject("localEnv");
+}
+
+/** A root-token client on the shared cluster's first node. */
+export function rootClient(env: LocalEnvironment = sharedEnv(), addr = env.nodes[0]!.apiAddr): VaultClient {
+  return new VaultClient({ addr, token: env.keys!.rootToken });
+}
+
+export function s3For(env: LocalEnvironment = sharedEnv()) {
+  return localS3Client(env.s3!);
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `vrb-${prefix}-`));
+}
+
+/** Environment variables that point the CLI at a local environment, as `vrb local env` does. */
+export function cliEnv(env: LocalEnvironment, extra: Record<string, string> = {}): Record<string, string> {
+  const out: Record<string, string> = {
+    VAULT_ADDR: env.nodes[0]!.apiAddr,
+    VRB_NODES: env.nodes.map((n) => n.apiAddr).join(","),
+    VRB_CLUSTER: env.clusterName,
+  };
+  if (env.keys) out.VAULT_TOKEN = env.keys.rootToken;
+  if (env.s3) {
+    out.AWS_ENDPOINT_URL_S3 = env.s3.endpoint;
+    out.AWS_ACCESS_KEY_ID = env.s3.accessKeyId;
+    out.AWS_SECRET_ACCESS_KEY = env.s3.secretAccessKey;
+    out.AWS_REGION = env.s3.region;
+  }
+  if (env.bucket) out.VRB_BUCKET = env.bucket;
+  return { ...out, ...extra };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the compiled `vrb` CLI (dist/, built by `npm test`) as a user would. */
+export function runVrb(args: string[], env: Record<string, string> = {}, opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+  const bin = join(packageRoot(), "dist", "scripts", "vrb.js");
+  return new Promise((resolve, reject) => {
+    const base: Record<string, string | undefined> = { ...process.env };
+    for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER"]) delete base[k];
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...base, ...env }, cwd: opts.cwd ?? packageRoot() });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`vrb ${args.join(" ")} did not finish in ${opts.timeoutMs ?? 170_000} ms\nstderr: ${stderr}`));
+    }, opts.timeoutMs ?? 170_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
