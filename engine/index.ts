@@ -16,3 +16,7 @@ export * from "./local/environment.js";
 export * from "./policy.js";
 export * from "./schedule.js";
 export * from "./vault/kv.js";
+export * from "./snapshot/manifest.js";
+export * from "./snapshot/archive.js";
+export * from "./snapshot/store.js";
+export * from "./snapshot/verify.js";

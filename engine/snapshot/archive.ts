@@ -1,0 +1,117 @@
+import { createHash } from "node:crypto";
+import { createGunzip } from "node:zlib";
+import { PassThrough, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { extract } from "tar-stream";
+import { IntegrityError } from "../errors.js";
+
+/** `meta.json` of a Raft snapshot (hashicorp/raft SnapshotMeta). */
+export interface RaftSnapshotMeta {
+  Version: number;
+  ID: string;
+  Index: number;
+  Term: number;
+  ConfigurationIndex?: number;
+  Size?: number;
+}
+
+export interface ArchiveEntry {
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface ArchiveReport {
+  entries: ArchiveEntry[];
+  meta: RaftSnapshotMeta;
+  /** Entries named in the archive's own SHA256SUMS, all of which matched. */
+  checkedEntries: string[];
+}
+
+const META = "meta.json";
+const SUMS = "SHA256SUMS";
+const SEALED_SUMS = "SHA256SUMS.sealed";
+const MAX_SMALL_ENTRY = 1 << 20;
+
+function parseSums(text: string): Map<string, string> {
+  const sums = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const m = /^([0-9a-f]{64})\s+\*?(.+)$/.exec(line.trim());
+    if (m) sums.set(m[2]!, m[1]!);
+  }
+  return sums;
+}
+
+/**
+ * A writable that takes the raw (gzip'd tar) snapshot bytes and checks them as they pass:
+ * every entry is hashed and compared with the archive's own SHA256SUMS, `meta.json` is parsed,
+ * and a missing or empty `SHA256SUMS.sealed` marks the snapshot incomplete (DESIGN.md §4).
+ * Memory stays flat: `state.bin` is only ever hashed, never held.
+ * `result` rejects with an IntegrityError when anything does not match.
+ */
+export function createArchiveInspector(): { input: Writable; result: Promise<ArchiveReport> } {
+  const input = new PassThrough({ highWaterMark: 1 << 20 });
+  const tar = extract();
+  const entries: ArchiveEntry[] = [];
+  const small = new Map<string, Buffer>();
+
+  tar.on("entry", (header, stream, next) => {
+    const hash = createHash("sha256");
+    let bytes = 0;
+    const keep = header.name === META || header.name === SUMS || header.name === SEALED_SUMS;
+    const chunks: Buffer[] = [];
+    stream.on("data", (data: unknown) => {
+      const chunk = data as Buffer;
+      hash.update(chunk);
+      bytes += chunk.length;
+      if (keep && bytes <= MAX_SMALL_ENTRY) chunks.push(chunk);
+    });
+    stream.on("end", () => {
+      entries.push({ name: header.name, bytes, sha256: hash.digest("hex") });
+      if (keep) small.set(header.name, Buffer.concat(chunks));
+      next();
+    });
+    stream.on("error", next);
+  });
+
+  const result = (async (): Promise<ArchiveReport> => {
+    try {
+      await pipeline(input, createGunzip(), tar);
+    } catch (err) {
+      throw new IntegrityError(`snapshot is not a readable gzip'd tar archive: ${err instanceof Error ? err.message : String(err)}`, {
+        stage: "archive check",
+        cause: err,
+      });
+    }
+    const fail = (msg: string) => new IntegrityError(msg, { stage: "archive check" });
+    const sumsText = small.get(SUMS);
+    if (sumsText === undefined) throw fail(`snapshot archive has no ${SUMS}: incomplete snapshot`);
+    const sums = parseSums(sumsText.toString("utf8"));
+    if (sums.size === 0) throw fail(`snapshot archive's ${SUMS} lists no files: incomplete snapshot`);
+    const sealed = small.get(SEALED_SUMS);
+    if (!sealed || sealed.length === 0) throw fail(`snapshot archive's ${SEALED_SUMS} is missing or empty: incomplete snapshot`);
+    const checked: string[] = [];
+    for (const [name, expected] of sums) {
+      const entry = entries.find((e) => e.name === name);
+      if (!entry) throw fail(`${SUMS} lists ${name} but the archive does not contain it`);
+      if (entry.sha256 !== expected) throw fail(`${name} does not match ${SUMS} (sha256 ${entry.sha256}, expected ${expected})`);
+      checked.push(name);
+    }
+    for (const e of entries) {
+      if (e.name !== SUMS && e.name !== SEALED_SUMS && !sums.has(e.name)) throw fail(`archive entry ${e.name} is not covered by ${SUMS}`);
+    }
+    const metaText = small.get(META);
+    if (!metaText) throw fail(`snapshot archive has no ${META}`);
+    let meta: RaftSnapshotMeta;
+    try {
+      meta = JSON.parse(metaText.toString("utf8")) as RaftSnapshotMeta;
+    } catch {
+      throw fail(`${META} is not valid JSON`);
+    }
+    if (typeof meta.Index !== "number" || typeof meta.Term !== "number") throw fail(`${META} has no raft Index/Term`);
+    return { entries, meta, checkedEntries: checked };
+  })();
+  // The caller may learn of a failure from the write side first; never leave this unhandled.
+  result.catch(() => undefined);
+  return { input, result };
+}

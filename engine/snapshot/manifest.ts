@@ -1,0 +1,62 @@
+import { z } from "zod";
+import { IntegrityError } from "../errors.js";
+
+/** `.manifest.json` beside each snapshot (DESIGN.md §3). Written last: no manifest, no good snapshot. */
+export const manifestSchema = z.object({
+  format: z.literal(1),
+  cluster: z.string(),
+  key: z.string(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  takenAt: z.string(),
+  vault: z.object({ version: z.string(), leaderAddr: z.string(), clusterId: z.string().optional() }),
+  raft: z.object({ index: z.number().int(), term: z.number().int(), snapshotId: z.string() }),
+  archive: z.object({ entries: z.number().int(), verified: z.literal(true) }),
+  lock: z.object({ mode: z.enum(["GOVERNANCE", "COMPLIANCE"]), until: z.string() }).optional(),
+  sse: z.object({ algorithm: z.string(), kmsKeyId: z.string().optional() }).optional(),
+  tool: z.object({ name: z.string(), version: z.string() }),
+});
+
+export type SnapshotManifest = z.infer<typeof manifestSchema>;
+
+export const MANIFEST_SUFFIX = ".manifest.json";
+export const SNAPSHOT_SUFFIX = ".snap";
+
+export function manifestKeyFor(snapshotKey: string): string {
+  return snapshotKey + MANIFEST_SUFFIX;
+}
+
+function compactTimestamp(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, "Z").replace(/[-:]/g, "");
+}
+
+/** `<prefix><cluster>/<YYYY>/<MM>/<DD>/<cluster>-<YYYYMMDDTHHMMSSZ>-<index>.snap` */
+export function snapshotKeyFor(prefix: string, cluster: string, takenAt: Date, raftIndex: number): string {
+  const iso = takenAt.toISOString();
+  const [y, m, d] = [iso.slice(0, 4), iso.slice(5, 7), iso.slice(8, 10)];
+  return `${prefix}${cluster}/${y}/${m}/${d}/${cluster}-${compactTimestamp(takenAt)}-${raftIndex}${SNAPSHOT_SUFFIX}`;
+}
+
+/** Reads cluster, time and raft index back out of a snapshot key; undefined if it is not one of ours. */
+export function parseSnapshotKey(key: string): { cluster: string; takenAt: Date; index: number } | undefined {
+  const m = /([a-z0-9][a-z0-9-]*)-(\d{8}T\d{6}Z)-(\d+)\.snap$/.exec(key);
+  if (!m) return undefined;
+  const t = m[2]!;
+  const takenAt = new Date(`${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}T${t.slice(9, 11)}:${t.slice(11, 13)}:${t.slice(13, 15)}Z`);
+  return { cluster: m[1]!, takenAt, index: Number(m[3]) };
+}
+
+export function parseManifest(text: string, key: string): SnapshotManifest {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new IntegrityError(`manifest ${key} is not valid JSON`);
+  }
+  const r = manifestSchema.safeParse(doc);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new IntegrityError(`manifest ${key} is malformed: ${i.path.join(".")} ${i.message}`);
+  }
+  return r.data;
+}

@@ -1,0 +1,182 @@
+import type { Readable } from "node:stream";
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type S3Client,
+  type _Object,
+} from "@aws-sdk/client-s3";
+import { ConfigError, OperationError } from "../errors.js";
+import { MANIFEST_SUFFIX, SNAPSHOT_SUFFIX, manifestKeyFor, parseManifest, parseSnapshotKey, type SnapshotManifest } from "./manifest.js";
+
+export type SnapshotStatus = "good" | "incomplete" | "invalid-manifest";
+
+export interface StoredSnapshot {
+  bucket: string;
+  key: string;
+  cluster: string;
+  takenAt: Date;
+  raftIndex: number;
+  bytes: number;
+  status: SnapshotStatus;
+  manifest?: SnapshotManifest;
+  /** Why it is not good, when it is not. */
+  problem?: string;
+}
+
+export interface ObjectRetention {
+  mode?: "GOVERNANCE" | "COMPLIANCE";
+  until?: Date;
+  legalHold?: boolean;
+}
+
+/** A parsed snapshot reference: `latest`, `s3://bucket/key`, or a bare key in the store's bucket. */
+export type SnapshotRef = { latest: true } | { bucket: string; key: string };
+
+export function parseSnapshotRef(ref: string, defaultBucket?: string): SnapshotRef {
+  if (ref === "latest") return { latest: true };
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(ref);
+  if (m) return { bucket: m[1]!, key: m[2]! };
+  if (ref.startsWith("s3://")) throw new ConfigError(`snapshot reference '${ref}' needs a key: s3://BUCKET/KEY`, { field: "ref" });
+  if (!defaultBucket) throw new ConfigError(`snapshot reference '${ref}' has no bucket; use s3://BUCKET/KEY or 'latest'`, { field: "ref" });
+  return { bucket: defaultBucket, key: ref.replace(/^\/+/, "") };
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === "NoSuchKey" || e.name === "NotFound" || e.$metadata?.httpStatusCode === 404;
+}
+
+/**
+ * The snapshots of one bucket + prefix. Reads only: writing is the backup pipeline's, deleting
+ * is retention's. A snapshot is "good" only when its manifest exists, parses and agrees with the
+ * object's size; anything else is "incomplete" and never restored as latest.
+ */
+export class SnapshotStore {
+  constructor(
+    readonly s3: S3Client,
+    readonly bucket: string,
+    readonly prefix: string = "",
+  ) {}
+
+  clusterPrefix(cluster: string): string {
+    return `${this.prefix}${cluster}/`;
+  }
+
+  /** Every snapshot of `cluster` (or under the prefix), newest first. */
+  async list(cluster?: string): Promise<StoredSnapshot[]> {
+    const objects: _Object[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: cluster ? this.clusterPrefix(cluster) : this.prefix,
+          ContinuationToken: token,
+        }),
+      );
+      objects.push(...(page.Contents ?? []));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    const manifests = new Set(objects.filter((o) => o.Key?.endsWith(MANIFEST_SUFFIX)).map((o) => o.Key!));
+    const snapshots = objects.filter((o) => o.Key?.endsWith(SNAPSHOT_SUFFIX));
+    const out: StoredSnapshot[] = [];
+    for (const o of snapshots) {
+      const key = o.Key!;
+      const parsed = parseSnapshotKey(key);
+      if (!parsed || (cluster && parsed.cluster !== cluster)) continue;
+      const base: StoredSnapshot = {
+        bucket: this.bucket,
+        key,
+        cluster: parsed.cluster,
+        takenAt: parsed.takenAt,
+        raftIndex: parsed.index,
+        bytes: o.Size ?? 0,
+        status: "incomplete",
+      };
+      if (!manifests.has(manifestKeyFor(key))) {
+        out.push({ ...base, problem: "no manifest (the backup did not finish)" });
+        continue;
+      }
+      try {
+        const manifest = await this.readManifest(key);
+        if (!manifest) out.push({ ...base, problem: "no manifest" });
+        else if (manifest.bytes !== base.bytes || manifest.key !== key) {
+          out.push({ ...base, status: "invalid-manifest", manifest, problem: `manifest says ${manifest.bytes} bytes for ${manifest.key}, object has ${base.bytes}` });
+        } else out.push({ ...base, status: "good", manifest, takenAt: new Date(manifest.takenAt) });
+      } catch (err) {
+        out.push({ ...base, status: "invalid-manifest", problem: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    return out.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || b.raftIndex - a.raftIndex);
+  }
+
+  async latestGood(cluster?: string): Promise<StoredSnapshot> {
+    const good = (await this.list(cluster)).find((s) => s.status === "good");
+    if (!good) {
+      throw new OperationError(
+        `no good snapshot of ${cluster ? `cluster '${cluster}'` : "any cluster"} in s3://${this.bucket}/${cluster ? this.clusterPrefix(cluster) : this.prefix}`,
+      );
+    }
+    return good;
+  }
+
+  /** Resolves a reference to one snapshot with its manifest (which must exist). */
+  async resolve(ref: SnapshotRef | string, cluster?: string): Promise<StoredSnapshot> {
+    const r = typeof ref === "string" ? parseSnapshotRef(ref, this.bucket) : ref;
+    if ("latest" in r) return this.latestGood(cluster);
+    if (r.bucket !== this.bucket) return new SnapshotStore(this.s3, r.bucket, this.prefix).resolve({ bucket: r.bucket, key: r.key });
+    const parsed = parseSnapshotKey(r.key);
+    let head;
+    try {
+      head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: r.key }));
+    } catch (err) {
+      if (isNotFound(err)) throw new OperationError(`snapshot s3://${this.bucket}/${r.key} does not exist`);
+      throw err;
+    }
+    const manifest = await this.readManifest(r.key);
+    const base: StoredSnapshot = {
+      bucket: this.bucket,
+      key: r.key,
+      cluster: manifest?.cluster ?? parsed?.cluster ?? "unknown",
+      takenAt: manifest ? new Date(manifest.takenAt) : (parsed?.takenAt ?? head.LastModified ?? new Date(0)),
+      raftIndex: manifest?.raft.index ?? parsed?.index ?? 0,
+      bytes: head.ContentLength ?? 0,
+      status: manifest ? "good" : "incomplete",
+      manifest,
+      problem: manifest ? undefined : "no manifest (the backup did not finish)",
+    };
+    return base;
+  }
+
+  async readManifest(snapshotKey: string): Promise<SnapshotManifest | undefined> {
+    const key = manifestKeyFor(snapshotKey);
+    try {
+      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return parseManifest(await res.Body!.transformToString("utf8"), key);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async openSnapshot(key: string): Promise<{ body: Readable; bytes: number }> {
+    try {
+      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { body: res.Body as Readable, bytes: res.ContentLength ?? 0 };
+    } catch (err) {
+      if (isNotFound(err)) throw new OperationError(`snapshot s3://${this.bucket}/${key} does not exist`);
+      throw err;
+    }
+  }
+
+  /** Object-lock retention as reported by HEAD (works on AWS, SeaweedFS and moto alike). */
+  async retention(key: string): Promise<ObjectRetention> {
+    const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+    return {
+      mode: head.ObjectLockMode as ObjectRetention["mode"],
+      until: head.ObjectLockRetainUntilDate,
+      legalHold: head.ObjectLockLegalHoldStatus === "ON",
+    };
+  }
+}

@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createArchiveInspector, IntegrityError, type ArchiveReport } from "../../engine/index.js";
+import { rootClient, sharedEnv } from "../support/env.js";
+
+async function realSnapshot(): Promise<Buffer> {
+  const client = rootClient(sharedEnv());
+  const res = await client.open("GET", "sys/storage/raft/snapshot", { bodyTimeout: 0 });
+  expect(res.statusCode).toBe(200);
+  const buf = Buffer.from(await res.body.arrayBuffer());
+  await client.close();
+  return buf;
+}
+
+async function inspect(bytes: Buffer): Promise<ArchiveReport> {
+  const { input, result } = createArchiveInspector();
+  await pipeline(Readable.from([bytes]), input).catch(() => undefined);
+  return result;
+}
+
+/** Flips one byte inside a tar entry's data, keeping the archive well-formed. */
+function tamperEntry(snapshot: Buffer, entry: string): Buffer {
+  const tar = gunzipSync(snapshot);
+  for (let off = 0; off + 512 <= tar.length; ) {
+    const name = tar.subarray(off, off + 100).toString("utf8").replace(/\0.*$/s, "");
+    const size = parseInt(tar.subarray(off + 124, off + 136).toString("utf8").replace(/\0.*$/s, "").trim() || "0", 8);
+    if (name === entry && size > 0) {
+      tar[off + 512 + Math.floor(size / 2)]! ^= 0xff;
+      return gzipSync(tar);
+    }
+    off += 512 + Math.ceil(size / 512) * 512;
+    if (!name) break;
+  }
+  throw new Error(`no entry ${entry}`);
+}
+
+describe("snapshot archive inspection (real OpenBao snapshot)", () => {
+  it("accepts a real snapshot: meta.json parsed, every entry matches SHA256SUMS", async () => {
+    const report = await inspect(await realSnapshot());
+    expect(report.meta.Index).toBeGreaterThan(0);
+    expect(report.meta.Term).toBeGreaterThan(0);
+    expect(report.entries.map((e) => e.name).sort()).toEqual(["SHA256SUMS", "SHA256SUMS.sealed", "meta.json", "state.bin"]);
+    expect(report.checkedEntries.sort()).toEqual(["meta.json", "state.bin"]);
+  });
+
+  it("rejects a snapshot whose state.bin was altered by one byte", async () => {
+    const bad = tamperEntry(await realSnapshot(), "state.bin");
+    await expect(inspect(bad)).rejects.toThrow(/state.bin does not match SHA256SUMS/);
+  });
+
+  it("rejects a truncated download as unreadable", async () => {
+    const snap = await realSnapshot();
+    const err = await inspect(snap.subarray(0, Math.floor(snap.length / 2))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+  });
+});
