@@ -1,0 +1,2 @@
+// Public Pulumi API of `vault-raft-backup`.
+export * from "./vault-snapshot.js";

@@ -1,0 +1,188 @@
+import type * as pulumi from "@pulumi/pulumi";
+import type { BackupPolicyInput } from "../../engine/index.js";
+import { compact, hasUnknown, loadEngine, safeError, say, withDeadline, type EngineModule } from "./runtime.js";
+
+/** What the provider receives (plain values: the host does not accept secrets). */
+export interface VaultSnapshotInputs {
+  policy: BackupPolicyInput;
+  /** Schedule window id (`scheduleWindow(policy.schedule.every).id`); a new window replaces the resource. */
+  window: string;
+  /** Vault token; absent means VAULT_TOKEN / BAO_TOKEN of the process that runs Pulumi. */
+  token?: string;
+  deadlineMs?: number;
+  retries?: number;
+  /** "deep" re-downloads and re-hashes the snapshot on refresh; "quick" checks object and manifest. */
+  verifyOnRefresh?: "deep" | "quick";
+}
+
+export type StoredStatus = "good" | "missing" | "incomplete" | "corrupt";
+
+/** What the provider returns and Pulumi stores. No secret ever goes in here. */
+export interface VaultSnapshotOutputs {
+  cluster: string;
+  window: string;
+  bucket: string;
+  prefix: string;
+  region?: string;
+  endpoint?: string;
+  forcePathStyle?: boolean;
+  key: string;
+  manifestKey: string;
+  bytes: number;
+  sha256: string;
+  raftIndex: number;
+  raftTerm: number;
+  snapshotId: string;
+  vaultVersion: string;
+  leaderAddr: string;
+  takenAt: string;
+  lockMode?: string;
+  lockUntil?: string;
+  /** Last known state of the stored snapshot: set by create ("good") and by every refresh. */
+  status: StoredStatus;
+  problems: string[];
+  checkedAt: string;
+  verifyOnRefresh: "deep" | "quick";
+  deadlineMs: number;
+}
+
+const WHO = "VaultSnapshot";
+/** Defaults sized for snapshots of a few GiB over a LAN; raise `deadlineMs` for larger ones. */
+const DEFAULT_CREATE_DEADLINE_MS = 30 * 60_000;
+const WINDOW_ID = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+function failure(property: string, reason: string): pulumi.dynamic.CheckFailure {
+  return { property, reason };
+}
+
+function storeFor(engine: EngineModule, o: Pick<VaultSnapshotOutputs, "bucket" | "prefix" | "region" | "endpoint" | "forcePathStyle">) {
+  const s3 = engine.createS3Client({ region: o.region, endpoint: o.endpoint, forcePathStyle: o.forcePathStyle });
+  return new engine.SnapshotStore(s3, o.bucket, o.prefix);
+}
+
+/**
+ * The VaultSnapshot provider: one snapshot per schedule window. Every method loads the engine at
+ * run time (see runtime.ts) and does no I/O of its own.
+ */
+export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapshotInputs, VaultSnapshotOutputs> = {
+  /** Pure validation: check runs in preview and must never talk to Vault or S3. */
+  async check(_olds, news) {
+    const engine = await loadEngine();
+    const failures: pulumi.dynamic.CheckFailure[] = [];
+    if (news.policy === undefined) failures.push(failure("policy", "is required: the backup policy (cluster, destination, schedule ...)"));
+    else if (!hasUnknown(news.policy)) {
+      // Unknown parts (preview with computed inputs) are validated by the check that precedes create.
+      try {
+        engine.validatePolicy(news.policy, "VaultSnapshot policy");
+      } catch (err) {
+        failures.push(failure("policy", engine.redact(err instanceof Error ? err.message : String(err))));
+      }
+    }
+    if (!hasUnknown(news.window) && (typeof news.window !== "string" || !WINDOW_ID.test(news.window))) {
+      failures.push(failure("window", "must be a schedule window id like '2024-05-01T06:00:00Z' (scheduleWindow(policy.schedule.every).id)"));
+    }
+    if (news.deadlineMs !== undefined && !hasUnknown(news.deadlineMs) && !(Number.isInteger(news.deadlineMs) && news.deadlineMs >= 10_000)) {
+      failures.push(failure("deadlineMs", "must be a whole number of milliseconds, at least 10000"));
+    }
+    if (news.verifyOnRefresh !== undefined && !hasUnknown(news.verifyOnRefresh) && news.verifyOnRefresh !== "deep" && news.verifyOnRefresh !== "quick") {
+      failures.push(failure("verifyOnRefresh", "must be 'deep' (re-download and hash) or 'quick' (object and manifest only)"));
+    }
+    if (news.token !== undefined && !hasUnknown(news.token) && (typeof news.token !== "string" || news.token.length === 0)) {
+      failures.push(failure("token", "must be a non-empty string (leave it out to use VAULT_TOKEN)"));
+    }
+    return { inputs: news, failures };
+  },
+
+  /**
+   * Replace (a new snapshot) when the window moves on, when the destination or cluster changes,
+   * or when the last refresh found the stored snapshot missing or damaged. Other settings
+   * (nodes, TLS, lock, retention) only shape the next snapshot: no change now.
+   */
+  async diff(_id, olds, news) {
+    const replaces: string[] = [];
+    const dest = (news.policy?.destination ?? {}) as Partial<{ bucket: string; prefix: string }>;
+    if (hasUnknown(news.window) || news.window !== olds.window) replaces.push("window");
+    if (hasUnknown(news.policy?.cluster?.name) || news.policy?.cluster?.name !== olds.cluster) replaces.push("policy.cluster.name");
+    if (hasUnknown(dest.bucket) || dest.bucket !== olds.bucket) replaces.push("policy.destination.bucket");
+    if (hasUnknown(dest.prefix) || (dest.prefix ?? "") !== olds.prefix) replaces.push("policy.destination.prefix");
+    if (olds.status !== "good") replaces.push("status");
+    return { changes: replaces.length > 0, replaces, deleteBeforeReplace: false };
+  },
+
+  async create(inputs) {
+    const engine = await loadEngine();
+    try {
+      const policy = engine.validatePolicy(inputs.policy, "VaultSnapshot policy");
+      const token = inputs.token || engine.tokenFromEnv();
+      if (!token) {
+        throw new engine.ConfigError("no Vault token: set the VaultSnapshot `token` input from secret config, or VAULT_TOKEN in the environment that runs pulumi", { field: "token" });
+      }
+      engine.registerSecret(token);
+      const deadlineMs = inputs.deadlineMs ?? DEFAULT_CREATE_DEADLINE_MS;
+      const report = await engine.runBackup({
+        policy,
+        token,
+        retries: inputs.retries,
+        deadlineMs,
+        progress: engine.stderrProgress(WHO),
+      });
+      const d = policy.destination;
+      const outs: VaultSnapshotOutputs = {
+        cluster: policy.cluster.name,
+        window: inputs.window,
+        bucket: report.bucket,
+        prefix: d.prefix,
+        region: d.region,
+        endpoint: d.endpoint,
+        forcePathStyle: d.forcePathStyle,
+        key: report.key,
+        manifestKey: report.manifestKey,
+        bytes: report.bytes,
+        sha256: report.sha256,
+        raftIndex: report.raft.index,
+        raftTerm: report.raft.term,
+        snapshotId: report.raft.snapshotId,
+        vaultVersion: report.vault.version,
+        leaderAddr: report.vault.leaderAddr,
+        takenAt: report.takenAt,
+        lockMode: report.lock?.mode,
+        lockUntil: report.lock?.until,
+        status: "good",
+        problems: [],
+        checkedAt: new Date().toISOString(),
+        verifyOnRefresh: inputs.verifyOnRefresh ?? "deep",
+        deadlineMs,
+      };
+      return { id: `s3://${report.bucket}/${report.key}`, outs: compact(outs) };
+    } catch (err) {
+      throw safeError(engine, err);
+    }
+  },
+
+  /**
+   * Refresh re-checks the object and its manifest. A missing or damaged snapshot is kept in state
+   * with `status` and `problems` (so `pulumi refresh` shows the drift instead of silently
+   * forgetting it); the next `pulumi up` replaces it with a new snapshot (see diff).
+   */
+  async read(id, props) {
+    const engine = await loadEngine();
+    if (!props) throw new Error(`${WHO} ${id}: refresh needs the stored state; import is not supported`);
+    try {
+      const store = storeFor(engine, props);
+      const result = await withDeadline(`${WHO} refresh of s3://${props.bucket}/${props.key}`, props.deadlineMs ?? DEFAULT_CREATE_DEADLINE_MS, () =>
+        engine.checkStoredSnapshot(store, props.key, { deep: (props.verifyOnRefresh ?? "deep") === "deep" }),
+      );
+      if (result.status !== "good") say(engine, WHO, `s3://${props.bucket}/${props.key} is ${result.status}: ${result.problems.join("; ")}`);
+      const outs: VaultSnapshotOutputs = { ...props, status: result.status, problems: result.problems, checkedAt: new Date().toISOString() };
+      return { id, props: compact(outs) };
+    } catch (err) {
+      throw safeError(engine, err);
+    }
+  },
+
+  /** Forgetting the resource never deletes the snapshot: retention and object lock govern it. */
+  async delete(id, props) {
+    const engine = await loadEngine();
+    say(engine, WHO, `leaving ${id} in place${props.lockUntil ? ` (object-locked until ${props.lockUntil})` : ""}: snapshots are removed only by retention ('vrb prune') and object lock, never by Pulumi`);
+  },
+};

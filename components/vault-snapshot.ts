@@ -1,0 +1,91 @@
+import * as pulumi from "@pulumi/pulumi";
+import { scheduleWindow, type BackupPolicyInput } from "../engine/index.js";
+import { vaultSnapshotProvider, type StoredStatus } from "./providers/vault-snapshot-provider.js";
+
+export interface VaultSnapshotArgs {
+  /** The backup policy (same schema as config `vault-raft-backup:policy`); validated by `check`. */
+  policy: pulumi.Input<BackupPolicyInput>;
+  /**
+   * Vault token allowed to read `sys/storage/raft/snapshot`. Stored only as a secret (it is
+   * wrapped with `pulumi.secret` here). Leave it out to use VAULT_TOKEN / BAO_TOKEN of the
+   * process that runs Pulumi.
+   */
+  token?: pulumi.Input<string>;
+  /**
+   * The schedule window this snapshot belongs to. Default: the window of `policy.schedule.every`
+   * that contains the moment the program runs. A new window replaces the resource (a new
+   * snapshot); two `pulumi up` runs within one window take one snapshot.
+   */
+  window?: pulumi.Input<string>;
+  /** Deadline of create and refresh in ms (default 30 min): Pulumi's customTimeouts do not apply. */
+  deadlineMs?: pulumi.Input<number>;
+  /** Retries of transient Vault/S3 failures during the backup. */
+  retries?: pulumi.Input<number>;
+  /** Refresh re-downloads and hashes the snapshot ("deep", default) or checks object + manifest ("quick"). */
+  verifyOnRefresh?: pulumi.Input<"deep" | "quick">;
+}
+
+/** The window containing `now` for a policy, or undefined when the policy's schedule is invalid (check reports it). */
+export function windowForPolicy(policy: BackupPolicyInput, now: Date = new Date()): string | undefined {
+  try {
+    return scheduleWindow(policy.schedule?.every ?? "6h", now).id;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One Raft snapshot of a Vault / OpenBao cluster per schedule window, streamed to S3 with its
+ * manifest by the engine. Refresh re-checks the stored object; deleting the resource never
+ * deletes the snapshot.
+ */
+export class VaultSnapshot extends pulumi.dynamic.Resource {
+  declare readonly cluster: pulumi.Output<string>;
+  declare readonly window: pulumi.Output<string>;
+  declare readonly bucket: pulumi.Output<string>;
+  declare readonly key: pulumi.Output<string>;
+  declare readonly manifestKey: pulumi.Output<string>;
+  declare readonly bytes: pulumi.Output<number>;
+  declare readonly sha256: pulumi.Output<string>;
+  declare readonly raftIndex: pulumi.Output<number>;
+  declare readonly raftTerm: pulumi.Output<number>;
+  declare readonly vaultVersion: pulumi.Output<string>;
+  declare readonly takenAt: pulumi.Output<string>;
+  declare readonly lockUntil: pulumi.Output<string | undefined>;
+  declare readonly status: pulumi.Output<StoredStatus>;
+  declare readonly problems: pulumi.Output<string[]>;
+
+  constructor(name: string, args: VaultSnapshotArgs, opts?: pulumi.CustomResourceOptions) {
+    // Nothing here talks to Vault or S3: preview runs only this constructor, check and diff.
+    const window = args.window ?? pulumi.output(args.policy).apply((p) => windowForPolicy(p) ?? "invalid schedule.every");
+    super(
+      vaultSnapshotProvider,
+      name,
+      {
+        policy: args.policy,
+        window,
+        token: args.token === undefined ? undefined : pulumi.secret(args.token),
+        deadlineMs: args.deadlineMs,
+        retries: args.retries,
+        verifyOnRefresh: args.verifyOnRefresh,
+        // Output properties, filled by the provider.
+        cluster: undefined,
+        bucket: undefined,
+        key: undefined,
+        manifestKey: undefined,
+        bytes: undefined,
+        sha256: undefined,
+        raftIndex: undefined,
+        raftTerm: undefined,
+        vaultVersion: undefined,
+        takenAt: undefined,
+        lockUntil: undefined,
+        status: undefined,
+        problems: undefined,
+      },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "token"] },
+      "vault-raft-backup",
+      "VaultSnapshot",
+    );
+  }
+}
