@@ -20,3 +20,4 @@ export * from "./snapshot/manifest.js";
 export * from "./snapshot/archive.js";
 export * from "./snapshot/store.js";
 export * from "./snapshot/verify.js";
+export * from "./restore/index.js";

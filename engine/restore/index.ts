@@ -1,0 +1,4 @@
+export * from "./keys.js";
+export * from "./staged.js";
+export { generateRootToken, decodeRootToken, revokeOwnToken } from "./root-token.js";
+export { compareVersions, parseVersion } from "./targets.js";

@@ -1,0 +1,102 @@
+import { ConfigError, OperationError } from "../errors.js";
+import type { VaultClient } from "../vault/client.js";
+import { nodeHealth, raftConfiguration, type NodeHealth } from "../vault/operations.js";
+
+/** "2.7.2", "v1.15.4+ent" -> [2,7,2]; undefined when there is no version to compare. */
+export function parseVersion(v: string | undefined): [number, number, number] | undefined {
+  const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(v ?? "");
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
+}
+
+/** Negative when a < b. Unknown versions compare equal (nothing to refuse on). */
+export function compareVersions(a: string | undefined, b: string | undefined): number {
+  const pa = parseVersion(a);
+  const pb = parseVersion(b);
+  if (!pa || !pb) return 0;
+  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return pa[i]! - pb[i]!;
+  return 0;
+}
+
+export function describeHealth(h: NodeHealth): string {
+  const bits: string[] = [h.role];
+  if (h.clusterId) bits.push(`cluster id ${h.clusterId}`);
+  if (h.version) bits.push(`v${h.version}`);
+  if (h.error) bits.push(h.error);
+  return `${h.addr}: ${bits.join(", ")}`;
+}
+
+/** Normalises and checks the target list before anything else: URLs, no duplicates, at least one. */
+export function normaliseNodes(nodes: string[]): string[] {
+  if (nodes.length === 0) throw new ConfigError("no target nodes: give --nodes URL[,URL...] (node 1 first)", { field: "nodes" });
+  const out = nodes.map((n) => {
+    let u: URL;
+    try {
+      u = new URL(n.trim());
+    } catch {
+      throw new ConfigError(`target node '${n}' is not a URL; use e.g. https://vault-0:8200`, { field: "nodes" });
+    }
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new ConfigError(`target node '${n}' must start with http:// or https://`, { field: "nodes" });
+    return u.origin;
+  });
+  const dup = out.find((n, i) => out.indexOf(n) !== i);
+  if (dup) throw new ConfigError(`target node ${dup} is listed twice in --nodes`, { field: "nodes" });
+  return out;
+}
+
+/**
+ * Rebuild preflight (no node is changed): every node answers, is uninitialised, and runs a version
+ * not older than the one that took the snapshot. Says exactly what it found when it refuses.
+ */
+export async function checkRebuildTargets(client: VaultClient, nodes: string[], snapshotVersion: string): Promise<NodeHealth[]> {
+  const health = await Promise.all(nodes.map((n) => nodeHealth(client.forNode(n))));
+  const unreachable = health.filter((h) => h.role === "unreachable");
+  if (unreachable.length) {
+    throw new OperationError(`cannot reach ${unreachable.length} target node(s): ${unreachable.map(describeHealth).join("; ")}; start them and run again`, {
+      stage: "preflight",
+    });
+  }
+  const initialised = health.filter((h) => h.initialized);
+  if (initialised.length) {
+    throw new ConfigError(
+      `refusing to rebuild onto nodes that are initialised and may hold data: ${initialised.map(describeHealth).join("; ")}. ` +
+        `A rebuild needs empty, uninitialised nodes: wipe them (stop, delete the raft data directory, start), or roll back a live ` +
+        `cluster with --mode in-place (add --force for a snapshot of another cluster). Nothing was changed.`,
+      { field: "nodes", stage: "preflight" },
+    );
+  }
+  const older = health.filter((h) => compareVersions(h.version, snapshotVersion) < 0);
+  if (older.length) {
+    throw new ConfigError(
+      `target node(s) older than the snapshot's version ${snapshotVersion}: ${older.map(describeHealth).join("; ")}; upgrade them first (a snapshot cannot be restored into an older version)`,
+      { field: "nodes", stage: "preflight" },
+    );
+  }
+  return health;
+}
+
+interface HaStatusNode {
+  api_address?: string;
+  cluster_address?: string;
+}
+
+/** Raft node id of each API address, from `sys/ha-status` (cluster address) joined to the raft configuration. */
+export async function nodeIdsByAddr(client: VaultClient): Promise<Map<string, { nodeId: string; voter: boolean }>> {
+  const out = new Map<string, { nodeId: string; voter: boolean }>();
+  const [config, ha] = await Promise.all([
+    raftConfiguration(client),
+    client.get<{ nodes?: HaStatusNode[] }>("sys/ha-status").then((r) => r.body.nodes ?? []),
+  ]);
+  const hostPort = (a: string) => {
+    try {
+      return new URL(a).host;
+    } catch {
+      return a;
+    }
+  };
+  for (const n of ha) {
+    if (!n.api_address || !n.cluster_address) continue;
+    const server = config.servers.find((s) => s.address === hostPort(n.cluster_address!));
+    if (server) out.set(new URL(n.api_address).origin, { nodeId: server.node_id, voter: server.voter });
+  }
+  return out;
+}
