@@ -49,11 +49,15 @@ function parseSums(text: string): Map<string, string> {
  * Memory stays flat: `state.bin` is only ever hashed, never held.
  * `result` rejects with an IntegrityError when anything does not match.
  */
-export function createArchiveInspector(): { input: Writable; result: Promise<ArchiveReport> } {
+export function createArchiveInspector(): { input: Writable; result: Promise<ArchiveReport>; meta: Promise<RaftSnapshotMeta> } {
   const input = new PassThrough({ highWaterMark: 1 << 20 });
   const tar = extract();
   const entries: ArchiveEntry[] = [];
   const small = new Map<string, Buffer>();
+  // meta.json is the archive's first entry: the backup learns the raft index (part of the object
+  // key) from it after a few KiB, long before the archive ends.
+  let metaSeen: (m: RaftSnapshotMeta) => void = () => undefined;
+  const meta = new Promise<RaftSnapshotMeta>((resolve) => (metaSeen = resolve));
 
   tar.on("entry", (header, stream, next) => {
     const hash = createHash("sha256");
@@ -69,6 +73,10 @@ export function createArchiveInspector(): { input: Writable; result: Promise<Arc
     stream.on("end", () => {
       entries.push({ name: header.name, bytes, sha256: hash.digest("hex") });
       if (keep) small.set(header.name, Buffer.concat(chunks));
+      if (header.name === META) {
+        const early = parseMeta(small.get(META)!);
+        if (early) metaSeen(early);
+      }
       next();
     });
     stream.on("error", next);
@@ -113,5 +121,17 @@ export function createArchiveInspector(): { input: Writable; result: Promise<Arc
   })();
   // The caller may learn of a failure from the write side first; never leave this unhandled.
   result.catch(() => undefined);
-  return { input, result };
+  // Settles `meta` too when the archive ends without a usable meta.json (result's error explains).
+  const metaOrFailure = Promise.race([meta, result.then((r) => r.meta)]);
+  metaOrFailure.catch(() => undefined);
+  return { input, result, meta: metaOrFailure };
+}
+
+function parseMeta(bytes: Buffer): RaftSnapshotMeta | undefined {
+  try {
+    const m = JSON.parse(bytes.toString("utf8")) as RaftSnapshotMeta;
+    return typeof m.Index === "number" && typeof m.Term === "number" ? m : undefined;
+  } catch {
+    return undefined;
+  }
 }

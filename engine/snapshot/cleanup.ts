@@ -1,0 +1,69 @@
+import { AbortMultipartUploadCommand, DeleteObjectCommand, ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
+import { sleep } from "../wait.js";
+
+const CALL_TIMEOUT_MS = 10_000;
+
+/**
+ * Aborts every unfinished multipart upload of exactly `key`, retrying until none is left or the
+ * deadline passes (an S3 server that is briefly down, or a part still in flight that recreates
+ * the upload's listing, both need a second look). Object keys carry the snapshot's second and
+ * raft index, so an upload of this exact key is this backup's.
+ * Returns the upload ids it could not abort (empty when all is clean).
+ */
+export async function abortUnfinishedUploads(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  opts: { deadlineMs?: number } = {},
+): Promise<{ aborted: string[]; left: string[]; error?: string }> {
+  const deadline = Date.now() + (opts.deadlineMs ?? 60_000);
+  const aborted: string[] = [];
+  let cleanLooks = 0;
+  let lastError: string | undefined;
+  let pending: string[] = [];
+  while (Date.now() < deadline) {
+    try {
+      const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), {
+        abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+      });
+      pending = (page.Uploads ?? []).filter((u) => u.Key === key && u.UploadId).map((u) => u.UploadId!);
+      if (pending.length === 0) {
+        // Two clean looks a moment apart: a part upload that was in flight has settled by then.
+        if (++cleanLooks >= 2) return { aborted, left: [] };
+        await sleep(500);
+        continue;
+      }
+      cleanLooks = 0;
+      for (const id of pending) {
+        await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }), {
+          abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+        });
+        if (!aborted.includes(id)) aborted.push(id);
+      }
+    } catch (err) {
+      lastError = err instanceof Error ? err.message : String(err);
+      cleanLooks = 0;
+      await sleep(1_000);
+    }
+  }
+  return { aborted, left: pending.length ? pending : lastError ? ["(unknown: S3 unreachable)"] : [], error: lastError };
+}
+
+/** Deletes object versions this backup wrote (best effort: a locked version stays, and is reported). */
+export async function deleteWrittenVersions(
+  s3: S3Client,
+  bucket: string,
+  written: { key: string; versionId?: string }[],
+): Promise<string[]> {
+  const problems: string[] = [];
+  for (const w of written) {
+    try {
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: w.key, VersionId: w.versionId }), {
+        abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+      });
+    } catch (err) {
+      problems.push(`could not remove s3://${bucket}/${w.key}${w.versionId ? ` (version ${w.versionId})` : ""}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return problems;
+}

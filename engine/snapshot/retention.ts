@@ -1,0 +1,185 @@
+import { DeleteObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { BackupPolicy } from "../policy.js";
+import { silentProgress, type Progress } from "../progress.js";
+import { manifestKeyFor } from "./manifest.js";
+import type { SnapshotStore, StoredSnapshot } from "./store.js";
+
+export type RetentionRules = BackupPolicy["retention"];
+
+export interface RetentionDecision {
+  snapshot: StoredSnapshot;
+  reason: string;
+}
+
+export interface RetentionPlan {
+  keep: RetentionDecision[];
+  delete: RetentionDecision[];
+}
+
+/** A snapshot without a manifest younger than this may be a backup still writing its manifest. */
+export const INCOMPLETE_GRACE_MS = 60 * 60 * 1000;
+const DAY_MS = 86_400_000;
+
+/**
+ * Decides which snapshots retention removes. `keepLast` and `maxAgeDays` are both limits: a good
+ * snapshot goes when it is beyond the newest `keepLast` good ones OR older than `maxAgeDays`.
+ * The newest good snapshot is always kept, whatever the rules say. Snapshots that are not good
+ * (no manifest, unreadable manifest) are removed once older than an hour (a younger one may be
+ * a backup that is still finishing).
+ */
+export function planRetention(snapshots: StoredSnapshot[], rules: RetentionRules, now: Date = new Date()): RetentionPlan {
+  const plan: RetentionPlan = { keep: [], delete: [] };
+  const sorted = [...snapshots].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || b.raftIndex - a.raftIndex);
+  let goodSeen = 0;
+  for (const s of sorted) {
+    const ageMs = now.getTime() - s.takenAt.getTime();
+    if (s.status !== "good") {
+      if (ageMs > INCOMPLETE_GRACE_MS) plan.delete.push({ snapshot: s, reason: `${s.status}: ${s.problem ?? "not a good snapshot"}` });
+      else plan.keep.push({ snapshot: s, reason: `${s.status}, but younger than an hour (a backup may still be finishing)` });
+      continue;
+    }
+    goodSeen++;
+    if (goodSeen === 1) {
+      plan.keep.push({ snapshot: s, reason: "newest good snapshot (always kept)" });
+      continue;
+    }
+    if (rules.keepLast !== undefined && goodSeen > rules.keepLast) {
+      plan.delete.push({ snapshot: s, reason: `beyond keepLast ${rules.keepLast} (good snapshot #${goodSeen})` });
+    } else if (rules.maxAgeDays !== undefined && ageMs > rules.maxAgeDays * DAY_MS) {
+      plan.delete.push({ snapshot: s, reason: `older than maxAgeDays ${rules.maxAgeDays} (${(ageMs / DAY_MS).toFixed(1)} days)` });
+    } else {
+      plan.keep.push({ snapshot: s, reason: "within retention" });
+    }
+  }
+  return plan;
+}
+
+export interface PruneReport {
+  ok: true;
+  dryRun: boolean;
+  bucket: string;
+  kept: { key: string; reason: string }[];
+  deleted: { key: string; reason: string; versions: number }[];
+  /** Due for deletion but still under object lock; deleted by a later prune after `until`. */
+  locked: { key: string; reason: string; mode?: string; until?: string; legalHold?: boolean }[];
+  /** Deletions that failed for another reason (exit 1). */
+  failed: { key: string; error: string }[];
+}
+
+interface ObjectVersionRef {
+  key: string;
+  versionId?: string;
+}
+
+/** Every version and delete marker of exactly `key` ("null" versions in an unversioned bucket). */
+async function versionsOf(s3: S3Client, bucket: string, key: string): Promise<ObjectVersionRef[]> {
+  const out: ObjectVersionRef[] = [];
+  let keyMarker: string | undefined;
+  let versionMarker: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+    for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+      if (v.Key === key) out.push({ key, versionId: v.VersionId });
+    }
+    keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+    versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+  } while (keyMarker);
+  return out;
+}
+
+async function lockOf(s3: S3Client, bucket: string, v: ObjectVersionRef, now: Date): Promise<{ mode?: string; until?: string; legalHold?: boolean } | undefined> {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: v.key, VersionId: v.versionId }));
+    const until = head.ObjectLockRetainUntilDate;
+    const legalHold = head.ObjectLockLegalHoldStatus === "ON";
+    if ((until && until.getTime() > now.getTime()) || legalHold) {
+      return { mode: head.ObjectLockMode, until: until?.toISOString(), legalHold: legalHold || undefined };
+    }
+    return undefined;
+  } catch {
+    // A delete marker cannot be HEADed and carries no lock.
+    return undefined;
+  }
+}
+
+function isAccessDenied(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === "AccessDenied" || e.$metadata?.httpStatusCode === 403;
+}
+
+/**
+ * Carries out a plan. With versioning on, "delete" means deleting every version (and delete
+ * marker) of the snapshot and of its manifest: a plain DELETE would only hide them behind a
+ * marker and keep paying for the bytes. Snapshot and manifest go together: if any version of
+ * either is locked, neither is touched and the pair is reported as locked. The snapshot goes
+ * first, so a failure half-way leaves at worst an orphan manifest (ignored by `list`), never a
+ * manifest-less snapshot that used to be good.
+ */
+export async function applyRetention(
+  store: SnapshotStore,
+  plan: RetentionPlan,
+  opts: { dryRun?: boolean; progress?: Progress; now?: Date } = {},
+): Promise<PruneReport> {
+  const progress = opts.progress ?? silentProgress;
+  const now = opts.now ?? new Date();
+  const report: PruneReport = {
+    ok: true,
+    dryRun: Boolean(opts.dryRun),
+    bucket: store.bucket,
+    kept: plan.keep.map((d) => ({ key: d.snapshot.key, reason: d.reason })),
+    deleted: [],
+    locked: [],
+    failed: [],
+  };
+  for (const d of plan.delete) {
+    const key = d.snapshot.key;
+    try {
+      const versions = [...(await versionsOf(store.s3, store.bucket, key)), ...(await versionsOf(store.s3, store.bucket, manifestKeyFor(key)))];
+      let locked: { mode?: string; until?: string; legalHold?: boolean } | undefined;
+      for (const v of versions) {
+        locked = await lockOf(store.s3, store.bucket, v, now);
+        if (locked) break;
+      }
+      if (locked) {
+        report.locked.push({ key, reason: d.reason, ...locked });
+        progress.info(`kept (locked${locked.until ? ` until ${locked.until}` : ""}${locked.legalHold ? ", legal hold" : ""}): ${key}`);
+        continue;
+      }
+      if (opts.dryRun) {
+        report.deleted.push({ key, reason: d.reason, versions: versions.length });
+        progress.info(`would delete ${key} + manifest (${versions.length} version(s)): ${d.reason}`);
+        continue;
+      }
+      for (const v of versions) {
+        try {
+          await store.s3.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: v.key, VersionId: v.versionId }));
+        } catch (err) {
+          // A lock set between our HEAD and the DELETE, or a lock the HEAD did not show.
+          if (isAccessDenied(err)) {
+            report.locked.push({ key, reason: d.reason });
+            throw Object.assign(new Error("locked"), { locked: true });
+          }
+          throw err;
+        }
+      }
+      report.deleted.push({ key, reason: d.reason, versions: versions.length });
+      progress.info(`deleted ${key} + manifest (${versions.length} version(s)): ${d.reason}`);
+    } catch (err) {
+      if ((err as { locked?: boolean }).locked) continue;
+      report.failed.push({ key, error: err instanceof Error ? err.message : String(err) });
+      progress.warn(`could not delete ${key}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return report;
+}
+
+/** Plans and applies retention for one cluster: what `vrb prune` does. */
+export async function pruneSnapshots(
+  store: SnapshotStore,
+  cluster: string,
+  rules: RetentionRules,
+  opts: { dryRun?: boolean; progress?: Progress; now?: Date } = {},
+): Promise<PruneReport> {
+  const plan = planRetention(await store.list(cluster), rules, opts.now);
+  return applyRetention(store, plan, opts);
+}

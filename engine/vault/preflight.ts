@@ -1,0 +1,86 @@
+import { OperationError } from "../errors.js";
+import { silentProgress, type Progress } from "../progress.js";
+import { VaultHttpError, type VaultClient } from "./client.js";
+import { autopilotState, findActiveNode, raftConfiguration, type NodeHealth, type RaftServer } from "./operations.js";
+
+export interface PreflightReport {
+  leaderAddr: string;
+  version: string;
+  clusterId?: string;
+  /** raft_committed_index from sys/leader just before the snapshot; the snapshot's index is >= it. */
+  committedIndex?: number;
+  peers: RaftServer[];
+  autopilot?: { healthy: boolean; failureTolerance: number };
+  nodes: NodeHealth[];
+  /** Things worth a look that do not stop a backup (unhealthy autopilot, unreachable followers). */
+  warnings: string[];
+}
+
+function permissionHint(err: unknown, path: string): Error {
+  if (err instanceof VaultHttpError && (err.status === 403 || err.status === 401)) {
+    return new OperationError(
+      `Vault refused the token for ${path} (${err.status}): check VAULT_TOKEN, and that its policy allows read on ` +
+        `sys/storage/raft/configuration, sys/storage/raft/autopilot/state and sys/storage/raft/snapshot`,
+      { stage: "preflight", cause: err },
+    );
+  }
+  return err instanceof OperationError ? err : new OperationError(`preflight: ${err instanceof Error ? err.message : String(err)}`, { stage: "preflight", cause: err });
+}
+
+/**
+ * Checks a cluster before a backup (DESIGN.md §2): finds the active node among `nodes`, and
+ * requires an initialised, unsealed cluster with a leader and listed raft peers. Autopilot health
+ * is reported as a warning only: a degraded cluster is exactly when a backup matters most.
+ */
+export async function preflightCluster(client: VaultClient, nodes: string[], progress: Progress = silentProgress): Promise<PreflightReport> {
+  const warnings: string[] = [];
+  const found = await findActiveNode(client, nodes);
+  const leader = client.forNode(found.addr);
+  const active = found.health.find((h) => h.addr === found.addr);
+  for (const h of found.health) {
+    if (h.role !== "active" && h.role !== "standby") warnings.push(`node ${h.addr} is ${h.role}${h.error ? ` (${h.error})` : ""}`);
+  }
+  const lead = await leader
+    .get<{ is_self?: boolean; raft_committed_index?: number; leader_address?: string }>("sys/leader", { anonymous: true })
+    .catch((err: unknown) => {
+      throw permissionHint(err, "sys/leader");
+    });
+  if (lead.body.is_self === false) {
+    throw new OperationError(`${found.addr} reported active but sys/leader says the leader is ${lead.body.leader_address ?? "unknown"}; leadership is changing, try again`, {
+      stage: "preflight",
+    });
+  }
+  let peers: RaftServer[];
+  try {
+    peers = (await raftConfiguration(leader)).servers;
+  } catch (err) {
+    throw permissionHint(err, "sys/storage/raft/configuration");
+  }
+  if (!peers.length) throw new OperationError(`${found.addr} lists no raft peers: is it using Integrated Storage (raft)?`, { stage: "preflight" });
+  if (!peers.some((p) => p.leader)) throw new OperationError(`raft configuration on ${found.addr} names no leader`, { stage: "preflight" });
+  let autopilot: PreflightReport["autopilot"];
+  try {
+    const ap = await autopilotState(leader);
+    autopilot = { healthy: ap.healthy, failureTolerance: ap.failure_tolerance };
+    if (!ap.healthy) {
+      const sick = Object.values(ap.servers ?? {})
+        .filter((s) => !s.healthy)
+        .map((s) => `${s.id} (${s.status})`);
+      warnings.push(`autopilot reports the cluster unhealthy${sick.length ? `: ${sick.join(", ")}` : ""}; backing up anyway`);
+    }
+  } catch (err) {
+    warnings.push(`autopilot state unavailable: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  for (const w of warnings) progress.warn(w);
+  progress.info(`active node ${found.addr} (version ${active?.version ?? "unknown"}), ${peers.length} raft peer(s)`);
+  return {
+    leaderAddr: found.addr,
+    version: active?.version ?? "unknown",
+    clusterId: active?.clusterId,
+    committedIndex: lead.body.raft_committed_index,
+    peers,
+    autopilot,
+    nodes: found.health,
+    warnings,
+  };
+}

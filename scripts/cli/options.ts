@@ -1,0 +1,157 @@
+import { existsSync, readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { parse as parseYaml } from "yaml";
+import { ConfigError, registerSecret, tokenFromEnv, validatePolicy, type BackupPolicy } from "../../engine/index.js";
+
+/** Flags shared by the commands that need a policy (backup, list, verify, prune, restore, drill). */
+export interface PolicyFlags {
+  policy?: string;
+  vaultAddr?: string[];
+  bucket?: string;
+  prefix?: string;
+  cluster?: string;
+  keepLast?: number;
+  maxAgeDays?: number;
+}
+
+export interface PolicyFromCliOptions {
+  /** Backups need node addresses; list/verify/prune do not (the policy's nodes may then be empty). */
+  requireNodes?: boolean;
+}
+
+/** Adds `--policy`, `--bucket`, `--prefix`, `--cluster` (and `--vault-addr` when nodes matter). */
+export function addPolicyFlags(cmd: Command, opts: { nodes?: boolean } = {}): Command {
+  cmd
+    .option("--policy <file>", "policy YAML (DESIGN.md §3); flags and environment fill or override it")
+    .option("--bucket <name>", "S3 bucket (default: policy, then VRB_BUCKET)")
+    .option("--prefix <prefix>", "key prefix ending in '/' (default: policy, then VRB_PREFIX)")
+    .option("--cluster <name>", "cluster name used in object keys (default: policy, then VRB_CLUSTER)");
+  if (opts.nodes !== false) {
+    cmd.option(
+      "--vault-addr <url>",
+      "a node's API address; repeat for each node (default: policy, then VRB_NODES, then VAULT_ADDR/BAO_ADDR)",
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+    );
+  }
+  return cmd;
+}
+
+function readPolicyDoc(path: string): Record<string, unknown> {
+  if (!existsSync(path)) throw new ConfigError(`policy file ${path} does not exist; pass an existing file with --policy`, { field: "--policy" });
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new ConfigError(`${path}: not valid YAML: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`, { field: "--policy" });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(`${path}: must be a YAML mapping with cluster, destination, ...`, { field: "--policy" });
+  return doc as Record<string, unknown>;
+}
+
+const objectAt = (doc: Record<string, unknown>, key: string): Record<string, unknown> => {
+  const v = doc[key];
+  return v && typeof v === "object" && !Array.isArray(v) ? { ...(v as Record<string, unknown>) } : {};
+};
+
+const splitList = (v: string | undefined): string[] =>
+  (v ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/** Placeholder that satisfies the schema when a command has no use for node addresses; removed again. */
+const NO_NODES = "http://no-nodes.invalid:1";
+
+/**
+ * The ONE place a validated BackupPolicy is built for the CLI: policy file, then flags and the
+ * standard environment. Precedence per field: flag > policy file > environment.
+ *   nodes:   --vault-addr ... > cluster.nodes > VRB_NODES (comma list) > VAULT_ADDR / BAO_ADDR
+ *   bucket:  --bucket > destination.bucket > VRB_BUCKET;  prefix: --prefix > destination.prefix > VRB_PREFIX
+ *   cluster: --cluster > cluster.name > VRB_CLUSTER;      caCert: cluster.caCert > VAULT_CACERT
+ *   retention: --keep-last / --max-age-days > retention.*
+ * S3 endpoint, region and credentials come from the file or the AWS SDK's own chain.
+ * Bad or missing input is a ConfigError (exit 2) naming the field and the fix.
+ */
+export function policyFromCli(flags: PolicyFlags, env: NodeJS.ProcessEnv = process.env, opts: PolicyFromCliOptions = {}): BackupPolicy {
+  const requireNodes = opts.requireNodes ?? true;
+  const doc = flags.policy ? readPolicyDoc(flags.policy) : {};
+  const source = flags.policy ?? "policy (from flags and environment)";
+  const cluster = objectAt(doc, "cluster");
+  const destination = objectAt(doc, "destination");
+
+  let nodes: unknown = flags.vaultAddr?.length ? flags.vaultAddr : cluster.nodes;
+  if (nodes === undefined) {
+    const fromEnv = splitList(env.VRB_NODES);
+    const single = env.VAULT_ADDR || env.BAO_ADDR;
+    nodes = fromEnv.length ? fromEnv : single ? [single] : undefined;
+  }
+  if (Array.isArray(nodes)) nodes = nodes.map((n) => (typeof n === "string" ? normaliseAddr(n) : n));
+  if (nodes === undefined || (Array.isArray(nodes) && nodes.length === 0)) {
+    if (requireNodes) {
+      throw new ConfigError(
+        "no Vault address: pass --vault-addr URL (repeat for each node), set VRB_NODES=URL,URL or VAULT_ADDR, or list cluster.nodes in --policy",
+        { field: "cluster.nodes" },
+      );
+    }
+  }
+  const realNodes = Array.isArray(nodes) && nodes.length ? nodes : undefined;
+  cluster.nodes = realNodes ?? [NO_NODES];
+
+  cluster.name = flags.cluster ?? cluster.name ?? env.VRB_CLUSTER;
+  if (cluster.name === undefined) {
+    throw new ConfigError("no cluster name: pass --cluster NAME, set VRB_CLUSTER, or set cluster.name in --policy", { field: "cluster.name" });
+  }
+  if (cluster.caCert === undefined && env.VAULT_CACERT) cluster.caCert = env.VAULT_CACERT;
+  if (cluster.tlsServerName === undefined && env.VAULT_TLS_SERVER_NAME) cluster.tlsServerName = env.VAULT_TLS_SERVER_NAME;
+
+  destination.bucket = flags.bucket ?? destination.bucket ?? env.VRB_BUCKET;
+  if (destination.bucket === undefined) {
+    throw new ConfigError("no bucket: pass --bucket NAME, set VRB_BUCKET, or set destination.bucket in --policy", { field: "destination.bucket" });
+  }
+  const prefix = flags.prefix ?? destination.prefix ?? env.VRB_PREFIX;
+  if (prefix !== undefined) destination.prefix = prefix;
+
+  const merged: Record<string, unknown> = { ...doc, cluster, destination };
+  if (flags.keepLast !== undefined || flags.maxAgeDays !== undefined) {
+    const retention = objectAt(doc, "retention");
+    if (flags.keepLast !== undefined) retention.keepLast = flags.keepLast;
+    if (flags.maxAgeDays !== undefined) retention.maxAgeDays = flags.maxAgeDays;
+    merged.retention = retention;
+  }
+  const policy = validatePolicy(merged, source);
+  if (!realNodes) policy.cluster.nodes = [];
+  return policy;
+}
+
+/** `VAULT_ADDR=http://host:8200/` and `http://host:8200` name the same node; the schema wants no path. */
+function normaliseAddr(addr: string): string {
+  try {
+    const u = new URL(addr);
+    return u.pathname === "/" || u.pathname === "" ? `${u.protocol}//${u.host}` : addr;
+  } catch {
+    return addr;
+  }
+}
+
+/** The Vault token from VAULT_TOKEN / BAO_TOKEN; a missing token is a usage error with the fix. */
+export function tokenFromCli(env: NodeJS.ProcessEnv = process.env): string {
+  const token = tokenFromEnv(env);
+  if (!token) {
+    throw new ConfigError(
+      "no Vault token: set VAULT_TOKEN (or BAO_TOKEN) to a token allowed to read sys/storage/raft/snapshot (tokens are never taken as flags)",
+      { field: "VAULT_TOKEN" },
+    );
+  }
+  registerSecret(token);
+  return token;
+}
+
+/** Parses a flag that must be a whole number >= min (commander argParser). */
+export function intFlag(flag: string, min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new ConfigError(`${flag} must be a whole number >= ${min}, got '${v}'`, { field: flag });
+    return n;
+  };
+}
