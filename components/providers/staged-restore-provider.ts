@@ -1,0 +1,193 @@
+import type * as pulumi from "@pulumi/pulumi";
+import type { BackupPolicyInput } from "../../engine/index.js";
+import { compact, hasUnknown, loadEngine, safeError, say, withDeadline, type EngineModule } from "./runtime.js";
+
+export type RestoreMode = "rebuild" | "in-place";
+
+/** What the provider receives (plain values: the host does not accept secrets). */
+export interface StagedRestoreInputs {
+  /** The backup policy: cluster name, TLS, destination (where the snapshots are), canaries. */
+  policy: BackupPolicyInput;
+  /** Must equal `policy.cluster.name` whenever this update would restore (create or a new snapshot ref). */
+  confirm?: string;
+  /** `latest` (newest good snapshot of the cluster), `s3://bucket/key`, or a key in the policy's bucket. */
+  snapshot: string;
+  mode: RestoreMode;
+  /** Target nodes' API addresses; default `policy.cluster.nodes`. The first is restored first. */
+  nodes?: string[];
+  /** The ORIGINAL cluster's unseal keys: a list, or the text of a keys file (operator-init JSON or one per line). */
+  unsealKeys: string[] | string;
+  /** Token for in-place restores (rebuilds make a short-lived one from the keys). */
+  token?: string;
+  /** Restore into nodes that hold data (in-place over a live cluster). */
+  force?: boolean;
+  /** KV paths that must read back after the restore; default `policy.verify.canaries`. */
+  canaries?: string[];
+  /** Per-step deadlines handed to the engine. */
+  timeoutsMs?: Record<string, number>;
+  /** Backstop deadline of the whole restore in ms (default 60 min). */
+  deadlineMs?: number;
+}
+
+/** The restore report as stored by Pulumi. No token or unseal key is ever in here. */
+export interface StagedRestoreOutputs {
+  ok: boolean;
+  cluster: string;
+  mode: RestoreMode;
+  snapshotRef: string;
+  snapshotBucket: string;
+  snapshotKey: string;
+  snapshotSha256: string;
+  snapshotRaftIndex: number;
+  snapshotTakenAt: string;
+  raftIndex?: number;
+  restoredAt: string;
+  durationMs: number;
+  /** The engine's full report (steps, nodes, autopilot, canaries), redacted. */
+  report: Record<string, unknown>;
+}
+
+const WHO = "StagedRestore";
+const DEFAULT_DEADLINE_MS = 60 * 60_000;
+
+/** The unseal keys from either accepted shape; the engine registers them as secrets while parsing. */
+function unsealKeysOf(engine: EngineModule, keys: string[] | string): string[] {
+  const text = Array.isArray(keys) ? keys.join("\n") : keys;
+  return engine.parseUnsealKeys(text, "StagedRestore unsealKeys");
+}
+
+/**
+ * The StagedRestore provider: a staged restore runs on create, and again (replace) only when the
+ * snapshot reference, cluster or mode changes, and only with `confirm` set to the cluster name.
+ */
+export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestoreInputs, StagedRestoreOutputs> = {
+  /** Pure validation, also in preview: never talks to a cluster or to S3. */
+  async check(olds, news) {
+    const engine = await loadEngine();
+    const failures: pulumi.dynamic.CheckFailure[] = [];
+    const add = (property: string, reason: string) => failures.push({ property, reason: engine.redact(reason) });
+    const inputs: StagedRestoreInputs = { ...news, snapshot: news.snapshot ?? "latest", mode: news.mode ?? "rebuild" };
+
+    let cluster: string | undefined;
+    if (inputs.policy === undefined) add("policy", "is required: the backup policy (cluster name, destination ...) of the cluster to restore");
+    else if (!hasUnknown(inputs.policy)) {
+      try {
+        cluster = engine.validatePolicy(inputs.policy, "StagedRestore policy").cluster.name;
+      } catch (err) {
+        add("policy", err instanceof Error ? err.message : String(err));
+      }
+    }
+    if (!hasUnknown(inputs.mode) && inputs.mode !== "rebuild" && inputs.mode !== "in-place") {
+      add("mode", "must be 'rebuild' (fresh nodes) or 'in-place' (restore over the running cluster)");
+    }
+    if (!hasUnknown(inputs.snapshot)) {
+      try {
+        engine.parseSnapshotRef(inputs.snapshot, "policy-bucket");
+      } catch (err) {
+        add("snapshot", err instanceof Error ? err.message : String(err));
+      }
+    }
+    if (inputs.unsealKeys === undefined) add("unsealKeys", "is required: the ORIGINAL cluster's unseal keys, from secret config");
+    else if (!hasUnknown(inputs.unsealKeys)) {
+      try {
+        unsealKeysOf(engine, inputs.unsealKeys);
+      } catch (err) {
+        add("unsealKeys", err instanceof Error ? err.message : String(err));
+      }
+    }
+    if (inputs.nodes !== undefined && !hasUnknown(inputs.nodes) && (!Array.isArray(inputs.nodes) || inputs.nodes.length === 0)) {
+      add("nodes", "must list at least one node address (or leave it out to use policy.cluster.nodes)");
+    }
+
+    // The guard. A restore happens on create and on replace (new snapshot ref, cluster or mode);
+    // only then is `confirm` required, so a stack can be disarmed after a restore by removing it.
+    const creating = olds === undefined || Object.keys(olds).length === 0 || olds.policy === undefined;
+    const restoring =
+      creating ||
+      olds.snapshot !== inputs.snapshot ||
+      (olds.mode ?? "rebuild") !== inputs.mode ||
+      (olds.policy as BackupPolicyInput | undefined)?.cluster?.name !== inputs.policy?.cluster?.name;
+    if (cluster !== undefined && !hasUnknown(inputs.confirm)) {
+      if (inputs.confirm !== undefined && inputs.confirm !== cluster) {
+        add("confirm", `is '${inputs.confirm}' but must equal the cluster name '${cluster}' (the guard against restoring the wrong cluster)`);
+      } else if (restoring && inputs.confirm !== cluster) {
+        add(
+          "confirm",
+          `must be set to '${cluster}' to ${creating ? "restore" : "restore again (the snapshot reference, cluster or mode changed)"}: ` +
+            `this replaces all data of cluster '${cluster}' with snapshot '${inputs.snapshot}'`,
+        );
+      }
+    }
+    return { inputs, failures };
+  },
+
+  /** A new snapshot ref, cluster or mode is a new restore (replace); anything else changes nothing. */
+  async diff(_id, olds, news) {
+    const replaces: string[] = [];
+    if (hasUnknown(news.snapshot) || (news.snapshot ?? "latest") !== olds.snapshotRef) replaces.push("snapshot");
+    if (hasUnknown(news.policy?.cluster?.name) || news.policy?.cluster?.name !== olds.cluster) replaces.push("policy.cluster.name");
+    if ((news.mode ?? "rebuild") !== olds.mode) replaces.push("mode");
+    return { changes: replaces.length > 0, replaces, deleteBeforeReplace: true };
+  },
+
+  async create(inputs) {
+    const engine = await loadEngine();
+    try {
+      const policy = engine.validatePolicy(inputs.policy, "StagedRestore policy");
+      if (inputs.confirm !== policy.cluster.name) {
+        // check already refused this; repeated here because create is what touches the cluster.
+        throw new engine.ConfigError(`confirm must equal the cluster name '${policy.cluster.name}' to restore it`, { field: "confirm" });
+      }
+      const unsealKeys = unsealKeysOf(engine, inputs.unsealKeys);
+      if (inputs.token) engine.registerSecret(inputs.token);
+      const d = policy.destination;
+      const store = new engine.SnapshotStore(engine.createS3Client({ region: d.region, endpoint: d.endpoint, forcePathStyle: d.forcePathStyle }), d.bucket, d.prefix);
+      const snapshot = inputs.snapshot ?? "latest";
+      const mode = inputs.mode ?? "rebuild";
+      const report = await withDeadline(`${WHO} of cluster '${policy.cluster.name}'`, inputs.deadlineMs ?? DEFAULT_DEADLINE_MS, () =>
+        engine.stagedRestore({
+          mode,
+          nodes: inputs.nodes ?? policy.cluster.nodes,
+          store,
+          snapshot,
+          cluster: policy.cluster.name,
+          unsealKeys,
+          token: inputs.token || undefined,
+          force: inputs.force,
+          canaries: inputs.canaries ?? policy.verify?.canaries,
+          tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
+          progress: engine.stderrProgress(WHO),
+          timeoutsMs: inputs.timeoutsMs,
+        }),
+      );
+      // The report is data about the cluster; the round trip through redact is a second lock on the door.
+      const redacted = JSON.parse(engine.redact(JSON.stringify(report))) as Record<string, unknown>;
+      if (!report.ok) throw new engine.OperationError(`the staged restore of '${policy.cluster.name}' did not end healthy: ${JSON.stringify(redacted.steps ?? [])}`);
+      const restoredAt = new Date().toISOString();
+      const outs: StagedRestoreOutputs = {
+        ok: report.ok,
+        cluster: policy.cluster.name,
+        mode,
+        snapshotRef: snapshot,
+        snapshotBucket: report.snapshot.bucket,
+        snapshotKey: report.snapshot.key,
+        snapshotSha256: report.snapshot.sha256,
+        snapshotRaftIndex: report.snapshot.raftIndex,
+        snapshotTakenAt: report.snapshot.takenAt,
+        raftIndex: report.raftIndex,
+        restoredAt,
+        durationMs: report.durationMs,
+        report: redacted,
+      };
+      return { id: `${policy.cluster.name}@${restoredAt}`, outs: compact(outs) };
+    } catch (err) {
+      throw safeError(engine, err);
+    }
+  },
+
+  /** A restore cannot be undone: removing the resource leaves the cluster as it is. */
+  async delete(id) {
+    const engine = await loadEngine();
+    say(engine, WHO, `forgetting restore ${id}; the restored cluster is left running as it is`);
+  },
+};

@@ -1,0 +1,83 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { BackupPolicyInput } from "../engine/index.js";
+import { stagedRestoreProvider, type RestoreMode } from "./providers/staged-restore-provider.js";
+
+export interface StagedRestoreArgs {
+  /** The backup policy of the cluster to restore (cluster name, TLS, destination, canaries). */
+  policy: pulumi.Input<BackupPolicyInput>;
+  /**
+   * The guard: must equal `policy.cluster.name` for any update that restores (the first one, and
+   * a new `snapshot`, cluster or mode). Remove it after a restore to disarm the stack.
+   */
+  confirm?: pulumi.Input<string>;
+  /** `latest` (default: the newest good snapshot), `s3://bucket/key`, or a key in the policy's bucket. */
+  snapshot?: pulumi.Input<string>;
+  /** `rebuild` (default; fresh, uninitialised nodes) or `in-place`. */
+  mode?: pulumi.Input<RestoreMode>;
+  /** Target nodes; default `policy.cluster.nodes`. */
+  nodes?: pulumi.Input<pulumi.Input<string>[]>;
+  /**
+   * The ORIGINAL cluster's unseal keys (a list, or keys-file text: operator-init JSON or one per
+   * line). Always stored as a secret: wrapped with `pulumi.secret` here.
+   */
+  unsealKeys: pulumi.Input<string | pulumi.Input<string>[]>;
+  /** Token for in-place restores; stored as a secret. */
+  token?: pulumi.Input<string>;
+  /** Allow restoring over nodes that hold data. */
+  force?: pulumi.Input<boolean>;
+  canaries?: pulumi.Input<pulumi.Input<string>[]>;
+  timeoutsMs?: pulumi.Input<Record<string, number>>;
+  /** Backstop deadline of the whole restore (default 60 min); the engine has per-step deadlines. */
+  deadlineMs?: pulumi.Input<number>;
+}
+
+/**
+ * A staged restore of a Vault / OpenBao Raft cluster as a resource: created = restored. Preview
+ * runs only this constructor, check and diff, none of which talks to a cluster.
+ */
+export class StagedRestore extends pulumi.dynamic.Resource {
+  declare readonly ok: pulumi.Output<boolean>;
+  declare readonly cluster: pulumi.Output<string>;
+  declare readonly mode: pulumi.Output<RestoreMode>;
+  declare readonly snapshotRef: pulumi.Output<string>;
+  declare readonly snapshotKey: pulumi.Output<string>;
+  declare readonly snapshotSha256: pulumi.Output<string>;
+  declare readonly snapshotRaftIndex: pulumi.Output<number>;
+  declare readonly raftIndex: pulumi.Output<number | undefined>;
+  declare readonly restoredAt: pulumi.Output<string>;
+  declare readonly durationMs: pulumi.Output<number>;
+  declare readonly report: pulumi.Output<Record<string, unknown>>;
+
+  constructor(name: string, args: StagedRestoreArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      stagedRestoreProvider,
+      name,
+      {
+        policy: args.policy,
+        confirm: args.confirm,
+        snapshot: args.snapshot ?? "latest",
+        mode: args.mode ?? "rebuild",
+        nodes: args.nodes,
+        unsealKeys: pulumi.secret(args.unsealKeys),
+        token: args.token === undefined ? undefined : pulumi.secret(args.token),
+        force: args.force,
+        canaries: args.canaries,
+        timeoutsMs: args.timeoutsMs,
+        deadlineMs: args.deadlineMs,
+        ok: undefined,
+        cluster: undefined,
+        snapshotRef: undefined,
+        snapshotKey: undefined,
+        snapshotSha256: undefined,
+        snapshotRaftIndex: undefined,
+        raftIndex: undefined,
+        restoredAt: undefined,
+        durationMs: undefined,
+        report: undefined,
+      },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "unsealKeys", "token"] },
+      "vault-raft-backup",
+      "StagedRestore",
+    );
+  }
+}
