@@ -5,6 +5,10 @@ import { quietKnownWarnings } from "./cli/common.js";
 import { registerLocal } from "./cli/local.js";
 import { registerDemo } from "./cli/demo.js";
 import { toolVersion } from "./cli/version.js";
+import { registerBackup } from "./cli/backup.js";
+import { registerList } from "./cli/list.js";
+import { registerVerify } from "./cli/verify.js";
+import { registerPrune } from "./cli/prune.js";
 
 quietKnownWarnings();
 
@@ -17,6 +21,10 @@ const program = new Command("vrb")
 
 registerLocal(program);
 registerDemo(program);
+registerBackup(program);
+registerList(program);
+registerVerify(program);
+registerPrune(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -218,7 +218,10 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
     });
     upload.on("httpUploadProgress", (p) => {
       watchdog?.touch();
-      if (p.loaded !== undefined) lastUploaded = p.loaded;
+      if (p.loaded !== undefined) {
+        lastUploaded = p.loaded;
+        progress.bytes?.("upload", p.loaded);
+      }
     });
     const uploaded = upload.done().catch((e: unknown) => {
       fail(staged("upload", e));

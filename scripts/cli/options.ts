@@ -2,9 +2,10 @@ import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
 import { ConfigError, registerSecret, tokenFromEnv, validatePolicy, type BackupPolicy } from "../../engine/index.js";
+import type { GlobalOptions } from "./common.js";
 
 /** Flags shared by the commands that need a policy (backup, list, verify, prune, restore, drill). */
-export interface PolicyFlags {
+export interface PolicyFlags extends GlobalOptions {
   policy?: string;
   vaultAddr?: string[];
   bucket?: string;

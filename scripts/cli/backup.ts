@@ -1,0 +1,44 @@
+import type { Command } from "commander";
+import { formatBytes, runBackup } from "../../engine/index.js";
+import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { addPolicyFlags, intFlag, policyFromCli, tokenFromCli, type PolicyFlags } from "./options.js";
+
+interface BackupFlags extends PolicyFlags {
+  json?: boolean;
+  retries: number;
+  stallTimeout?: number;
+}
+
+export function registerBackup(program: Command): void {
+  const cmd = program
+    .command("backup")
+    .description("take a snapshot of the cluster and store it, verified and locked, in S3 (manifest written last)");
+  addPolicyFlags(cmd)
+    .option("--retries <n>", "re-run the whole backup this many times after a failure (the active node is looked up again)", intFlag("--retries", 0), 0)
+    .option("--stall-timeout <seconds>", "abort when neither Vault nor S3 moves a byte for this long (default 60)", intFlag("--stall-timeout", 1))
+    .option("--json", "print one JSON report on stdout")
+    .action(async (o: BackupFlags) =>
+      runCommand(o, async () => {
+        const policy = policyFromCli(o);
+        const token = tokenFromCli();
+        const report = await runBackup({
+          policy,
+          token,
+          progress: progressFor(o),
+          retries: o.retries,
+          stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
+        });
+        if (o.json) return printJson(report);
+        const secs = (report.durationsMs.total ?? 0) / 1000;
+        printText(
+          [
+            `s3://${report.bucket}/${report.key}`,
+            `  ${formatBytes(report.bytes)} in ${secs.toFixed(1)}s, sha256 ${report.sha256}`,
+            `  raft index ${report.raft.index}, term ${report.raft.term}, leader ${report.vault.leaderAddr} (version ${report.vault.version})`,
+            report.lock ? `  locked ${report.lock.mode} until ${report.lock.until}` : "  not locked (no objectLock in the policy)",
+            ...report.warnings.map((w) => `  warning: ${w}`),
+          ].join("\n"),
+        );
+      }),
+    );
+}

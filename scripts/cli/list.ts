@@ -1,0 +1,56 @@
+import type { Command } from "commander";
+import { createS3Client, formatBytes, SnapshotStore } from "../../engine/index.js";
+import { printJson, printText, runCommand } from "./common.js";
+import { addPolicyFlags, policyFromCli, type PolicyFlags } from "./options.js";
+
+interface ListFlags extends PolicyFlags {
+  json?: boolean;
+}
+
+export function registerList(program: Command): void {
+  const cmd = program.command("list").description("the cluster's snapshots, newest first: good, incomplete, locked until");
+  addPolicyFlags(cmd, { nodes: false })
+    .option("--json", "print one JSON report on stdout")
+    .action(async (o: ListFlags) =>
+      runCommand(o, async () => {
+        const policy = policyFromCli(o, process.env, { requireNodes: false });
+        const s3 = createS3Client(policy.destination);
+        try {
+          const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
+          const snapshots = await store.list(policy.cluster.name);
+          const rows = await Promise.all(
+            snapshots.map(async (s) => {
+              const r = await store.retention(s.key).catch(() => undefined);
+              const locked = r?.until && r.until.getTime() > Date.now();
+              return {
+                key: s.key,
+                status: s.status,
+                takenAt: s.takenAt.toISOString(),
+                raftIndex: s.raftIndex,
+                bytes: s.bytes,
+                sha256: s.manifest?.sha256,
+                lock: locked ? { mode: r!.mode, until: r!.until!.toISOString() } : undefined,
+                legalHold: r?.legalHold || undefined,
+                problem: s.problem,
+              };
+            }),
+          );
+          if (o.json) {
+            return printJson({ ok: true, bucket: store.bucket, prefix: store.prefix, cluster: policy.cluster.name, snapshots: rows });
+          }
+          if (!rows.length) return printText(`no snapshots of cluster '${policy.cluster.name}' in s3://${store.bucket}/${store.clusterPrefix(policy.cluster.name)}`);
+          printText(
+            rows
+              .map((r) => {
+                const lock = r.lock ? `locked ${r.lock.mode} until ${r.lock.until}` : "unlocked";
+                const why = r.problem ? ` (${r.problem})` : "";
+                return `${r.status.padEnd(10)} ${r.takenAt}  index ${String(r.raftIndex).padEnd(8)} ${formatBytes(r.bytes).padStart(10)}  ${lock}  ${r.key}${why}`;
+              })
+              .join("\n"),
+          );
+        } finally {
+          s3.destroy();
+        }
+      }),
+    );
+}

@@ -1,0 +1,46 @@
+import type { Command } from "commander";
+import { createS3Client, IntegrityError, parseSnapshotKey, parseSnapshotRef, SnapshotStore, verifyStoredSnapshot, formatBytes } from "../../engine/index.js";
+import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { addPolicyFlags, policyFromCli, type PolicyFlags } from "./options.js";
+
+interface VerifyFlags extends PolicyFlags {
+  json?: boolean;
+}
+
+export function registerVerify(program: Command): void {
+  const cmd = program
+    .command("verify <ref>")
+    .description("re-download a snapshot (s3://BUCKET/KEY, a key, or 'latest') and check SHA-256, size, raft index and the archive's SHA256SUMS; exit 3 on mismatch");
+  addPolicyFlags(cmd, { nodes: false })
+    .option("--json", "print one JSON report on stdout")
+    .action(async (ref: string, o: VerifyFlags) =>
+      runCommand(o, async () => {
+        // An s3:// reference names its bucket and cluster itself; no policy needed for those.
+        const parsedRef = parseSnapshotRef(ref, "placeholder-bucket");
+        const flags: PolicyFlags = { ...o };
+        if (ref.startsWith("s3://") && "key" in parsedRef) {
+          flags.bucket ??= parsedRef.bucket;
+          flags.cluster ??= parseSnapshotKey(parsedRef.key)?.cluster ?? process.env.VRB_CLUSTER ?? "unknown";
+        }
+        const policy = policyFromCli(flags, process.env, { requireNodes: false });
+        const s3 = createS3Client(policy.destination);
+        try {
+          const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
+          const snapshot = await store.resolve(ref, policy.cluster.name);
+          if (snapshot.status !== "good") {
+            throw new IntegrityError(`s3://${snapshot.bucket}/${snapshot.key} is ${snapshot.status}: ${snapshot.problem ?? "no manifest"}`, { stage: "verify" });
+          }
+          const progress = progressFor(o);
+          progress.info(`verifying s3://${snapshot.bucket}/${snapshot.key}`);
+          const report = await verifyStoredSnapshot(store, snapshot, { progress });
+          if (o.json) return printJson(report);
+          printText(
+            `OK s3://${report.bucket}/${report.key}\n  ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n` +
+              `  raft index ${report.raft.index}, term ${report.raft.term}; archive entries checked: ${report.archive.checked.join(", ")}`,
+          );
+        } finally {
+          s3.destroy();
+        }
+      }),
+    );
+}
