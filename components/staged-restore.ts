@@ -26,8 +26,9 @@ export interface StagedRestoreArgs {
   /** Allow restoring over nodes that hold data. */
   force?: pulumi.Input<boolean>;
   canaries?: pulumi.Input<pulumi.Input<string>[]>;
-  timeoutsMs?: pulumi.Input<Record<string, number>>;
-  /** Backstop deadline of the whole restore (default 60 min); the engine has per-step deadlines. */
+  /** Deadline of each restore step in ms (engine default 2 min). */
+  stepTimeoutMs?: pulumi.Input<number>;
+  /** Deadline of the whole restore in ms (engine default 30 min); Pulumi's customTimeouts do not apply. */
   deadlineMs?: pulumi.Input<number>;
 }
 
@@ -62,7 +63,7 @@ export class StagedRestore extends pulumi.dynamic.Resource {
         token: args.token === undefined ? undefined : pulumi.secret(args.token),
         force: args.force,
         canaries: args.canaries,
-        timeoutsMs: args.timeoutsMs,
+        stepTimeoutMs: args.stepTimeoutMs,
         deadlineMs: args.deadlineMs,
         ok: undefined,
         cluster: undefined,

@@ -13,9 +13,8 @@
  * our ES modules natively. Type-only imports keep the engine out of the serialized closure.
  */
 import type * as Engine from "../../engine/index.js";
-import type { PendingEngine, PendingRestoreEngine } from "./pending.js";
 
-export type EngineModule = typeof Engine & PendingEngine & PendingRestoreEngine;
+export type EngineModule = typeof Engine;
 
 /** The specifier as a constant: TypeScript must not resolve it (dist/ may not exist yet). */
 const ENGINE_MODULE = "vault-raft-backup/engine";

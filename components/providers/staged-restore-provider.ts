@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { BackupPolicyInput } from "../../engine/index.js";
-import { compact, hasUnknown, loadEngine, safeError, say, withDeadline, type EngineModule } from "./runtime.js";
+import { compact, hasUnknown, loadEngine, safeError, say, type EngineModule } from "./runtime.js";
 
 export type RestoreMode = "rebuild" | "in-place";
 
@@ -23,9 +23,9 @@ export interface StagedRestoreInputs {
   force?: boolean;
   /** KV paths that must read back after the restore; default `policy.verify.canaries`. */
   canaries?: string[];
-  /** Per-step deadlines handed to the engine. */
-  timeoutsMs?: Record<string, number>;
-  /** Backstop deadline of the whole restore in ms (default 60 min). */
+  /** Deadline of each restore step, in ms (engine default 2 min). */
+  stepTimeoutMs?: number;
+  /** Deadline of the whole restore, in ms (engine default 30 min): the engine enforces both. */
   deadlineMs?: number;
 }
 
@@ -48,7 +48,6 @@ export interface StagedRestoreOutputs {
 }
 
 const WHO = "StagedRestore";
-const DEFAULT_DEADLINE_MS = 60 * 60_000;
 
 /** The unseal keys from either accepted shape; the engine registers them as secrets while parsing. */
 function unsealKeysOf(engine: EngineModule, keys: string[] | string): string[] {
@@ -144,8 +143,7 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
       const store = new engine.SnapshotStore(engine.createS3Client({ region: d.region, endpoint: d.endpoint, forcePathStyle: d.forcePathStyle }), d.bucket, d.prefix);
       const snapshot = inputs.snapshot ?? "latest";
       const mode = inputs.mode ?? "rebuild";
-      const report = await withDeadline(`${WHO} of cluster '${policy.cluster.name}'`, inputs.deadlineMs ?? DEFAULT_DEADLINE_MS, () =>
-        engine.stagedRestore({
+      const report = await engine.stagedRestore({
           mode,
           nodes: inputs.nodes ?? policy.cluster.nodes,
           store,
@@ -157,9 +155,8 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
           canaries: inputs.canaries ?? policy.verify?.canaries,
           tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
           progress: engine.stderrProgress(WHO),
-          timeoutsMs: inputs.timeoutsMs,
-        }),
-      );
+          timeoutsMs: compact({ step: inputs.stepTimeoutMs, total: inputs.deadlineMs }),
+        });
       // The report is data about the cluster; the round trip through redact is a second lock on the door.
       const redacted = JSON.parse(engine.redact(JSON.stringify(report))) as Record<string, unknown>;
       if (!report.ok) throw new engine.OperationError(`the staged restore of '${policy.cluster.name}' did not end healthy: ${JSON.stringify(redacted.steps ?? [])}`);
