@@ -1,0 +1,190 @@
+import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  checkStoredSnapshot,
+  ensureKvV2,
+  kvPut,
+  nodeHealth,
+  runBackup,
+  SnapshotStore,
+  validatePolicy,
+  type BackupPolicy,
+  type BackupReport,
+} from "../../engine/index.js";
+import { cliEnv, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
+
+const env = sharedEnv();
+const s3 = s3For(env);
+const token = env.keys!.rootToken;
+const bucket = env.bucket!;
+
+function policyFor(cluster: string, extra: Partial<BackupPolicy> = {}, nodes = env.nodes.map((n) => n.apiAddr)): BackupPolicy {
+  return validatePolicy({
+    cluster: { name: cluster, nodes },
+    destination: { bucket, prefix: `${cluster}/`, endpoint: env.s3!.endpoint, region: env.s3!.region, forcePathStyle: true },
+    ...extra,
+  });
+}
+
+async function download(key: string, versionId?: string): Promise<Buffer> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+  return Buffer.from(await res.Body!.transformToByteArray());
+}
+
+/** Every secret the suite knows: none may appear in any output, report or stored object. */
+function secretsIn(text: string): string[] {
+  const secrets = [token, ...env.keys!.unsealKeysB64, env.s3!.secretAccessKey];
+  return secrets.filter((s) => text.includes(s)).map((s) => `${s.slice(0, 3)}...`);
+}
+
+describe("backup of a real cluster with secrets, policies and an auth method", () => {
+  const client = rootClient(env);
+  let report: BackupReport;
+  let committedBefore: number;
+
+  beforeAll(async () => {
+    await ensureKvV2(client, "bk-data");
+    for (let i = 0; i < 300; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => kvPut(client, "bk-data", `app/secret-${i + j}`, { value: `v-${i + j}`, owner: "backup-test" })));
+    }
+    for (let i = 0; i < 5; i++) {
+      await client.put(`sys/policies/acl/bk-policy-${i}`, { policy: `path "bk-data/data/app/*" { capabilities = ["read"] }` });
+    }
+    await client.post("sys/auth/bk-approle", { type: "approle" });
+    const leader = await client.get<{ raft_committed_index: number }>("sys/leader", { anonymous: true });
+    committedBefore = leader.body.raft_committed_index;
+    report = await runBackup({ policy: policyFor("bk-it", { objectLock: { mode: "GOVERNANCE", days: 1 } }), token, s3 });
+  });
+
+  afterAll(async () => {
+    await client.close();
+  });
+
+  it("stores an object whose independent SHA-256 and size match the manifest", async () => {
+    const body = await download(report.key);
+    const sha = createHash("sha256").update(body).digest("hex");
+    expect(sha).toBe(report.sha256);
+    expect(body.length).toBe(report.bytes);
+    const manifest = JSON.parse((await download(report.manifestKey)).toString("utf8"));
+    expect(manifest).toMatchObject({ format: 1, cluster: "bk-it", key: report.key, bytes: body.length, sha256: sha, archive: { entries: 4, verified: true } });
+    expect(manifest.tool.name).toBe("vault-raft-backup");
+    expect(report.key).toMatch(new RegExp(`^bk-it/bk-it/\\d{4}/\\d{2}/\\d{2}/bk-it-\\d{8}T\\d{6}Z-${report.raft.index}\\.snap$`));
+    expect(report.manifestKey).toBe(`${report.key}.manifest.json`);
+  });
+
+  it("records a raft index at least the one committed before the backup, from the archive's meta.json", async () => {
+    expect(report.raft.index).toBeGreaterThanOrEqual(committedBefore);
+    expect(report.raft.term).toBeGreaterThan(0);
+    const health = await Promise.all(env.nodes.map((n) => nodeHealth(client.forNode(n.apiAddr))));
+    expect(report.vault.leaderAddr).toBe(health.find((h) => h.role === "active")!.addr);
+    expect(report.durationsMs.transfer).toBeGreaterThanOrEqual(0);
+  });
+
+  it("locks the object: retention mode and until read back from S3", async () => {
+    const store = new SnapshotStore(s3, bucket, "bk-it/");
+    const r = await store.retention(report.key);
+    expect(r.mode).toBe("GOVERNANCE");
+    const expected = new Date(report.takenAt).getTime() + 86_400_000;
+    expect(Math.abs(r.until!.getTime() - expected)).toBeLessThan(2_000);
+    expect(report.lock).toEqual({ mode: "GOVERNANCE", until: r.until!.toISOString() });
+    const manifestLock = await store.retention(report.manifestKey);
+    expect(manifestLock.mode).toBe("GOVERNANCE");
+  });
+
+  it("lists the snapshot as good and a deep check agrees", async () => {
+    const store = new SnapshotStore(s3, bucket, "bk-it/");
+    const list = await store.list("bk-it");
+    expect(list[0]).toMatchObject({ key: report.key, status: "good" });
+    const health = await checkStoredSnapshot(store, report.key, { deep: true });
+    expect(health).toMatchObject({ status: "good", problems: [] });
+    expect((await checkStoredSnapshot(store, report.key.replace(".snap", "0.snap"))).status).toBe("missing");
+    const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: "bk-it/" }));
+    expect(uploads.Uploads ?? []).toEqual([]);
+  });
+
+  it("finds the active node when pointed at a standby only", async () => {
+    const health = await Promise.all(env.nodes.map((n) => nodeHealth(client.forNode(n.apiAddr))));
+    const standby = health.find((h) => h.role === "standby")!;
+    const active = health.find((h) => h.role === "active")!;
+    const r = await runBackup({ policy: policyFor("bk-standby", {}, [standby.addr]), token, s3 });
+    expect(r.vault.leaderAddr).toBe(active.addr);
+    expect((await checkStoredSnapshot(new SnapshotStore(s3, bucket, "bk-standby/"), r.key)).status).toBe("good");
+  });
+});
+
+describe("vrb backup | list | verify from the shell", () => {
+  const base = cliEnv(env);
+  const outputs: string[] = [];
+  const vrb = async (args: string[], extra: Record<string, string> = {}) => {
+    const r = await runVrb(args, { ...base, ...extra });
+    outputs.push(r.stdout, r.stderr);
+    return r;
+  };
+
+  it("backs up with --json, lists it as good, verifies latest; a corrupted byte makes verify exit 3", async () => {
+    const args = ["--cluster", "bk-cli", "--prefix", "bk-cli/"];
+    const b = await vrb(["backup", ...args, "--json"]);
+    expect(b.code, b.stderr).toBe(0);
+    const report = JSON.parse(b.stdout) as BackupReport;
+    expect(report).toMatchObject({ ok: true, bucket, raft: { index: expect.any(Number) }, vault: { leaderAddr: expect.any(String) } });
+    expect(Object.keys(report.durationsMs)).toEqual(expect.arrayContaining(["preflight", "transfer", "manifest", "total"]));
+    expect(b.stderr).toMatch(/active node http:\/\/127\.0\.0\.1:\d+/);
+    expect(b.stderr).toMatch(/snapshot stream: .*\/s\)/);
+
+    const text = await vrb(["backup", ...args]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^s3:\/\/vrb-snapshots\/bk-cli\/bk-cli\//);
+
+    const list = await vrb(["list", ...args, "--json"]);
+    expect(list.code, list.stderr).toBe(0);
+    const listed = JSON.parse(list.stdout) as { snapshots: { key: string; status: string }[] };
+    expect(listed.snapshots.map((s) => s.status)).toEqual(["good", "good"]);
+    expect(listed.snapshots[1]!.key).toBe(report.key);
+
+    const ok = await vrb(["verify", "latest", ...args, "--json"]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, archive: { checked: ["meta.json", "state.bin"] } });
+
+    // One flipped byte in a new version of the object: same size, so only the re-download notices.
+    const bytes = await download(report.key);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: report.key, Body: bytes }));
+    const bad = await vrb(["verify", `s3://${bucket}/${report.key}`, "--json"], { VRB_BUCKET: "", VRB_CLUSTER: "" });
+    expect(bad.code, bad.stderr).toBe(3);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, exitCode: 3 });
+    const store = new SnapshotStore(s3, bucket, "bk-cli/");
+    expect((await checkStoredSnapshot(store, report.key, { deep: true })).status).toBe("corrupt");
+  });
+
+  it("rejects bad input with exit 2 before anything is done, naming the field and the fix", async () => {
+    const dir = tempDir("bk-policy");
+    const file = join(dir, "policy.yaml");
+    writeFileSync(file, `cluster: { name: bk-bad, nodes: ["${env.nodes[0]!.apiAddr}"] }\ndestination: { bucket: ${bucket}, prefix: bk-bad/ }\nretention: { keepLast: 0 }\n`);
+    const bad = await vrb(["backup", "--policy", file, "--json"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/retention\.keepLast must be at least 1/);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, exitCode: 2 });
+
+    writeFileSync(file, `cluster: { name: bk-bad, nodes: ["${env.nodes[0]!.apiAddr}"] }\ndestination: { bukket: ${bucket} }\n`);
+    const unknown = await vrb(["backup", "--policy", file], { VRB_BUCKET: "" });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/destination\.bukket/);
+
+    const noToken = await vrb(["backup", "--cluster", "bk-bad"], { VAULT_TOKEN: "", BAO_TOKEN: "" });
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toMatch(/no Vault token: set VAULT_TOKEN/);
+
+    const badRetries = await vrb(["backup", "--retries", "-1"]);
+    expect(badRetries.code).toBe(2);
+    const listed = await new SnapshotStore(s3, bucket, "bk-bad/").list("bk-bad");
+    expect(listed).toEqual([]);
+  });
+
+  it("never prints a token, unseal key or S3 secret key", () => {
+    expect(outputs.length).toBeGreaterThan(0);
+    expect(secretsIn(outputs.join("\n"))).toEqual([]);
+  });
+});
