@@ -1,0 +1,238 @@
+/**
+ * IAM and bucket policy documents for the snapshot bucket, as pure functions: the Pulumi
+ * components render exactly these, and the tests read them without any cloud.
+ */
+
+export type IamConditionValue = string | string[] | boolean;
+
+export interface IamStatement {
+  Sid: string;
+  Effect: "Allow" | "Deny";
+  Principal?: "*" | { Service: string } | { AWS: string | string[] };
+  Action: string[];
+  /** Absent only in trust policies, where the role itself is the resource. */
+  Resource?: string | string[];
+  Condition?: Record<string, Record<string, IamConditionValue>>;
+}
+
+export interface IamPolicyDocument {
+  Version: "2012-10-17";
+  Statement: IamStatement[];
+}
+
+export interface BucketScope {
+  /** `arn:aws:s3:::<bucket>` */
+  bucketArn: string;
+  /** Key prefix of the snapshots ('' or segments ending in '/'). */
+  prefix: string;
+  /** ARN of the KMS key that encrypts the bucket; omitted for a bucket without SSE-KMS (local servers). */
+  kmsKeyArn?: string;
+}
+
+/** Every action that destroys or unprotects stored data; the writer is denied them explicitly. */
+export const DESTRUCTIVE_S3_ACTIONS = [
+  "s3:DeleteObject",
+  "s3:DeleteObjectVersion",
+  "s3:DeleteObjectTagging",
+  "s3:DeleteObjectVersionTagging",
+  "s3:BypassGovernanceRetention",
+  "s3:PutObjectLegalHold",
+  "s3:PutBucketObjectLockConfiguration",
+  "s3:PutLifecycleConfiguration",
+  "s3:PutBucketPolicy",
+  "s3:DeleteBucketPolicy",
+  "s3:PutBucketVersioning",
+  "s3:DeleteBucket",
+];
+
+export function bucketArnOf(bucket: string): string {
+  return `arn:aws:s3:::${bucket}`;
+}
+
+function objectsUnder(scope: BucketScope): string {
+  return `${scope.bucketArn}/${scope.prefix}*`;
+}
+
+function listUnderPrefix(scope: BucketScope): IamStatement {
+  return {
+    Sid: "ListSnapshotsUnderPrefix",
+    Effect: "Allow",
+    Action: ["s3:ListBucket"],
+    Resource: scope.bucketArn,
+    // An empty prefix means the whole bucket; otherwise listing stops at the prefix.
+    ...(scope.prefix ? { Condition: { StringLike: { "s3:prefix": [`${scope.prefix}*`] } } } : {}),
+  };
+}
+
+/**
+ * The backup identity: uploads snapshots and manifests, sets their retention, lists, reads back
+ * what it wrote. It can never
+ * delete, shorten a lock (BypassGovernanceRetention) or loosen the bucket: an explicit Deny wins
+ * over any Allow another attached policy might add.
+ */
+export function writerPolicyDocument(scope: BucketScope): IamPolicyDocument {
+  const statements: IamStatement[] = [
+    listUnderPrefix(scope),
+    {
+      Sid: "CleanUpOwnFailedUploads",
+      Effect: "Allow",
+      Action: ["s3:ListBucketMultipartUploads"],
+      Resource: scope.bucketArn,
+    },
+    {
+      Sid: "PutSnapshotsAndRetention",
+      Effect: "Allow",
+      // AbortMultipartUpload drops the parts of an upload that failed; it cannot touch stored objects.
+      Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+      Resource: objectsUnder(scope),
+    },
+    {
+      Sid: "ReadBackOwnUploads",
+      Effect: "Allow",
+      // The backup HEADs what it wrote to confirm encryption and lock, and `pulumi refresh` re-checks
+      // stored snapshots; S3 authorises HEAD as GetObject(Version).
+      Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention"],
+      Resource: objectsUnder(scope),
+    },
+    {
+      Sid: "NeverDeleteOrUnlock",
+      Effect: "Deny",
+      Action: DESTRUCTIVE_S3_ACTIONS,
+      Resource: [scope.bucketArn, `${scope.bucketArn}/*`],
+    },
+  ];
+  if (scope.kmsKeyArn) {
+    statements.push({
+      Sid: "EncryptWithTheBucketKey",
+      Effect: "Allow",
+      // Multipart uploads under SSE-KMS need Decrypt as well (S3 reads the data key to assemble parts).
+      Action: ["kms:GenerateDataKey", "kms:Decrypt"],
+      Resource: scope.kmsKeyArn,
+    });
+  }
+  return { Version: "2012-10-17", Statement: statements };
+}
+
+/** The restore identity: reads snapshots, manifests and their retention under the prefix. It cannot write. */
+export function restorerPolicyDocument(scope: BucketScope): IamPolicyDocument {
+  const statements: IamStatement[] = [
+    listUnderPrefix(scope),
+    {
+      Sid: "ReadSnapshots",
+      Effect: "Allow",
+      Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention"],
+      Resource: objectsUnder(scope),
+    },
+  ];
+  if (scope.kmsKeyArn) {
+    statements.push({ Sid: "DecryptWithTheBucketKey", Effect: "Allow", Action: ["kms:Decrypt"], Resource: scope.kmsKeyArn });
+  }
+  return { Version: "2012-10-17", Statement: statements };
+}
+
+/**
+ * The bucket's own policy: TLS only for everyone, and no upload encrypted any other way than
+ * with the bucket's KMS key. Uploads that name no encryption get the bucket default (SSE-KMS
+ * with that key), so they are allowed; naming AES256, another key or SSE-C is denied.
+ */
+export function bucketPolicyDocument(scope: Required<Pick<BucketScope, "bucketArn">> & { kmsKeyArn?: string }): IamPolicyDocument {
+  const everything = [scope.bucketArn, `${scope.bucketArn}/*`];
+  const objects = `${scope.bucketArn}/*`;
+  const statements: IamStatement[] = [
+    {
+      Sid: "DenyInsecureTransport",
+      Effect: "Deny",
+      Principal: "*",
+      Action: ["s3:*"],
+      Resource: everything,
+      Condition: { Bool: { "aws:SecureTransport": false } },
+    },
+    {
+      Sid: "DenyCustomerProvidedKeys",
+      Effect: "Deny",
+      Principal: "*",
+      Action: ["s3:PutObject"],
+      Resource: objects,
+      Condition: { Null: { "s3:x-amz-server-side-encryption-customer-algorithm": false } },
+    },
+  ];
+  if (scope.kmsKeyArn) {
+    statements.push(
+      {
+        Sid: "DenyEncryptionOtherThanKms",
+        Effect: "Deny",
+        Principal: "*",
+        Action: ["s3:PutObject"],
+        Resource: objects,
+        Condition: {
+          StringNotEquals: { "s3:x-amz-server-side-encryption": "aws:kms" },
+          Null: { "s3:x-amz-server-side-encryption": false },
+        },
+      },
+      {
+        Sid: "DenyWrongKmsKey",
+        Effect: "Deny",
+        Principal: "*",
+        Action: ["s3:PutObject"],
+        Resource: objects,
+        Condition: {
+          StringNotEquals: { "s3:x-amz-server-side-encryption-aws-kms-key-id": scope.kmsKeyArn },
+          Null: { "s3:x-amz-server-side-encryption-aws-kms-key-id": false },
+        },
+      },
+    );
+  }
+  return { Version: "2012-10-17", Statement: statements };
+}
+
+/** Trust policy of the role S3 assumes to replicate. */
+export function replicationTrustPolicyDocument(): IamPolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [{ Sid: "S3Replicates", Effect: "Allow", Principal: { Service: "s3.amazonaws.com" }, Action: ["sts:AssumeRole"] }],
+  };
+}
+
+/**
+ * What S3 may do while replicating to the off-site copy: read versions (with their lock) from the
+ * source, write replicas to the destination. Deletes are not replicated, so a delete on the
+ * source never reaches the copy.
+ */
+export function replicationPolicyDocument(args: {
+  sourceBucketArn: string;
+  destinationBucketArn: string;
+  sourceKmsKeyArn: string;
+  destinationKmsKeyArn: string;
+}): IamPolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "ReadSourceConfiguration",
+        Effect: "Allow",
+        Action: ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+        Resource: args.sourceBucketArn,
+      },
+      {
+        Sid: "ReadSourceVersions",
+        Effect: "Allow",
+        Action: [
+          "s3:GetObjectVersionForReplication",
+          "s3:GetObjectVersionAcl",
+          "s3:GetObjectVersionTagging",
+          "s3:GetObjectRetention",
+          "s3:GetObjectLegalHold",
+        ],
+        Resource: `${args.sourceBucketArn}/*`,
+      },
+      {
+        Sid: "WriteReplicas",
+        Effect: "Allow",
+        Action: ["s3:ReplicateObject", "s3:ReplicateTags", "s3:ObjectOwnerOverrideToBucketOwner"],
+        Resource: `${args.destinationBucketArn}/*`,
+      },
+      { Sid: "DecryptSource", Effect: "Allow", Action: ["kms:Decrypt"], Resource: args.sourceKmsKeyArn },
+      { Sid: "EncryptReplica", Effect: "Allow", Action: ["kms:Encrypt", "kms:GenerateDataKey"], Resource: args.destinationKmsKeyArn },
+    ],
+  };
+}
