@@ -54,6 +54,9 @@ listener "tcp" {
   address         = "127.0.0.1:${api.port}"
   cluster_address = "127.0.0.1:${cluster.port}"
   tls_disable     = true
+  # A staged restore may make a short-lived root token from the unseal keys (OTP flow); OpenBao
+  # >= 2.5.3 turns the unauthenticated generate-root endpoints off unless told otherwise.
+  disable_unauthed_generate_root_endpoints = false
 }
 api_addr     = "${node.apiAddr}"
 cluster_addr = "${node.clusterAddr}"

@@ -1,8 +1,8 @@
-import { OperationError } from "../errors.js";
+import { ConfigError, OperationError } from "../errors.js";
 import { registerSecret } from "../redact.js";
 import { VaultHttpError, type VaultClient } from "../vault/client.js";
 
-interface GenerateRootStatus {
+export interface GenerateRootStatus {
   started: boolean;
   nonce: string;
   progress: number;
@@ -20,7 +20,7 @@ interface GenerateRootStatus {
  */
 export async function generateRootToken(client: VaultClient, keys: string[], label = client.addr): Promise<string> {
   keys.forEach(registerSecret);
-  const status = (await client.get<GenerateRootStatus>("sys/generate-root/attempt", { anonymous: true })).body;
+  const status = await generateRootStatus(client, label);
   // Progress lives only in the node's memory: an attempt found here on a node we just unsealed is
   // a leftover of an earlier run of ours, never someone's work to keep.
   if (status.started) await client.delete("sys/generate-root/attempt", { anonymous: true });
@@ -50,6 +50,26 @@ export async function generateRootToken(client: VaultClient, keys: string[], lab
   const token = decodeRootToken(encoded, otp);
   registerSecret(token);
   return token;
+}
+
+/**
+ * The current generate-root attempt. OpenBao >= 2.5.3 disables these unauthenticated endpoints by
+ * default (405): that is a configuration the operator must change, said plainly.
+ */
+export async function generateRootStatus(client: VaultClient, label = client.addr): Promise<GenerateRootStatus> {
+  try {
+    return (await client.get<GenerateRootStatus>("sys/generate-root/attempt", { anonymous: true })).body;
+  } catch (err) {
+    if (err instanceof VaultHttpError && (err.status === 405 || err.status === 404)) {
+      throw new ConfigError(
+        `${label} does not serve sys/generate-root (disabled; OpenBao >= 2.5.3 turns it off by default), so no root token can be made from the unseal keys. ` +
+          `Either set 'disable_unauthed_generate_root_endpoints = false' in the listener stanza of the target nodes for the restore, ` +
+          `or give a token of the ORIGINAL cluster in VAULT_TOKEN (its tokens come back with the snapshot).`,
+        { field: "token", stage: "generate root token" },
+      );
+    }
+    throw err;
+  }
 }
 
 /** `encoded_token` is base64 (unpadded) of token XOR otp (Vault ≥ 1.10 / OpenBao). */

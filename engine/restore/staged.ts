@@ -22,7 +22,7 @@ import {
   type AutopilotConfig,
   type NodeHealth,
 } from "../vault/operations.js";
-import { generateRootToken, revokeOwnToken } from "./root-token.js";
+import { generateRootStatus, generateRootToken, revokeOwnToken } from "./root-token.js";
 import { Deadlines, StepLog, formatMs, type RestoreStep } from "./steps.js";
 import { checkRebuildTargets, describeHealth, nodeIdsByAddr, normaliseNodes } from "./targets.js";
 
@@ -221,11 +221,27 @@ async function rebuild(run: Run): Promise<void> {
     const health = await checkRebuildTargets(client, nodes, manifest.vault.version);
     clock.detail = `${health.length} node(s) reachable and uninitialised`;
   });
+  if (!run.opts.token) {
+    await log.run("check generate-root is enabled", n1, async (clock) => {
+      // Probing is read-only; a disabled endpoint is a config error found before any node changes.
+      await generateRootStatus(client, n1).catch((err: unknown) => {
+        if (err instanceof ConfigError) throw err;
+      });
+      clock.detail = "a short-lived root token can be made from the unseal keys";
+    });
+  }
   if (run.opts.force) run.progress.info("--force has no effect on a rebuild: its targets must be uninitialised");
   const file = await downloadAndVerify(run, snapshot);
 
   // From here on nodes change.
-  const temp = await log.run("initialise node 1 with a throwaway keyring", n1, (c) => c.vault(initialize(client, 1, 1)));
+  // The throwaway keyring has as many shares as we hold original keys, all of them needed: after the
+  // restore the node keeps this seal shape in memory until it restarts (seen on OpenBao 2.x), and k
+  // original shares (k >= the original threshold) still combine to the original key under it.
+  const shape = keys.length;
+  const temp = await log.run("initialise node 1 with a throwaway keyring", n1, async (c) => {
+    c.detail = `${shape} share(s), threshold ${shape}`;
+    return c.vault(initialize(client, shape, shape));
+  });
   run.phase = "initialised";
   await log.run("unseal node 1 (throwaway keyring)", n1, (c) => c.vault(unseal(client, temp.unsealKeysB64, n1, { timeoutMs: c.timeoutMs() })));
   client.setToken(temp.rootToken);
