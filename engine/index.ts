@@ -30,3 +30,4 @@ export * from "./snapshot/cleanup.js";
 export * from "./snapshot/backup.js";
 export * from "./snapshot/check.js";
 export * from "./snapshot/retention.js";
+export * from "./demo.js";
