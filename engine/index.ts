@@ -30,4 +30,5 @@ export * from "./snapshot/cleanup.js";
 export * from "./snapshot/backup.js";
 export * from "./snapshot/check.js";
 export * from "./snapshot/retention.js";
+export * from "./vault/fill.js";
 export * from "./demo.js";
