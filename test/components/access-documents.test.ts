@@ -1,0 +1,121 @@
+import { describe, expect, it } from "vitest";
+import {
+  DESTRUCTIVE_S3_ACTIONS,
+  accessPlan,
+  bucketPlan,
+  restorerPolicyDocument,
+  snapshotPolicyHcl,
+  restorePolicyHcl,
+  validatePolicy,
+  writerPolicyDocument,
+  type IamPolicyDocument,
+  type IamStatement,
+} from "../../engine/index.js";
+
+const scope = { bucketArn: "arn:aws:s3:::acme-vault", prefix: "prod/", kmsKeyArn: "arn:aws:kms:eu-west-1:111122223333:key/k1" };
+
+function allowed(doc: IamPolicyDocument): IamStatement[] {
+  return doc.Statement.filter((s) => s.Effect === "Allow");
+}
+function resources(s: IamStatement): string[] {
+  return s.Resource === undefined ? [] : Array.isArray(s.Resource) ? s.Resource : [s.Resource];
+}
+const s3Allowed = (doc: IamPolicyDocument) => allowed(doc).flatMap((s) => s.Action.filter((a) => a.startsWith("s3:")));
+
+describe("writer IAM document (the backup identity)", () => {
+  const doc = writerPolicyDocument(scope);
+
+  it("may put snapshots and set their retention under the prefix, and list", () => {
+    expect(s3Allowed(doc)).toEqual(expect.arrayContaining(["s3:PutObject", "s3:PutObjectRetention", "s3:ListBucket"]));
+  });
+
+  it("is allowed no delete, no lock bypass, no bucket reconfiguration, and is explicitly denied them", () => {
+    const granted = s3Allowed(doc);
+    for (const a of granted) expect(a, a).not.toMatch(/Delete|Bypass|PutBucket|LegalHold|Lifecycle|\*/);
+    const deny = doc.Statement.find((s) => s.Effect === "Deny")!;
+    expect(deny.Action).toEqual(expect.arrayContaining(["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"]));
+    expect(deny.Action).toEqual(DESTRUCTIVE_S3_ACTIONS);
+    expect(resources(deny)).toEqual(["arn:aws:s3:::acme-vault", "arn:aws:s3:::acme-vault/*"]);
+  });
+
+  it("touches objects only under the prefix, and lists only under it", () => {
+    for (const s of allowed(doc).filter((s) => s.Action.some((a) => a.startsWith("s3:")))) {
+      for (const r of resources(s)) expect(r === scope.bucketArn || r === "arn:aws:s3:::acme-vault/prod/*", r).toBe(true);
+      if (s.Action.includes("s3:ListBucket")) expect(s.Condition).toEqual({ StringLike: { "s3:prefix": ["prod/*"] } });
+    }
+  });
+
+  it("may use only the bucket's KMS key, to encrypt", () => {
+    const kms = allowed(doc).filter((s) => s.Action.some((a) => a.startsWith("kms:")));
+    expect(kms).toHaveLength(1);
+    expect(kms[0]!.Resource).toBe(scope.kmsKeyArn);
+    expect(kms[0]!.Action).toEqual(["kms:GenerateDataKey", "kms:Decrypt"]);
+  });
+});
+
+describe("restorer IAM document", () => {
+  const doc = restorerPolicyDocument(scope);
+
+  it("is read-only: get and list, nothing that writes", () => {
+    expect(new Set(s3Allowed(doc))).toEqual(new Set(["s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention"]));
+    expect(allowed(doc).flatMap((s) => s.Action).filter((a) => a.startsWith("kms:"))).toEqual(["kms:Decrypt"]);
+  });
+
+  it("is scoped to the prefix", () => {
+    const get = allowed(doc).find((s) => s.Action.includes("s3:GetObject"))!;
+    expect(get.Resource).toBe("arn:aws:s3:::acme-vault/prod/*");
+    expect(allowed(doc).find((s) => s.Action.includes("s3:ListBucket"))!.Condition).toEqual({ StringLike: { "s3:prefix": ["prod/*"] } });
+  });
+
+  it("with an empty prefix covers the whole bucket and lists without a condition", () => {
+    const whole = restorerPolicyDocument({ bucketArn: scope.bucketArn, prefix: "" });
+    expect(allowed(whole).find((s) => s.Action.includes("s3:GetObject"))!.Resource).toBe("arn:aws:s3:::acme-vault/*");
+    expect(allowed(whole).find((s) => s.Action.includes("s3:ListBucket"))!.Condition).toBeUndefined();
+  });
+});
+
+describe("Vault policies", () => {
+  const capsOf = (hcl: string) => {
+    const out = new Map<string, string[]>();
+    for (const m of hcl.matchAll(/path "([^"]+)" \{\s*capabilities = \[([^\]]*)\]/g)) out.set(m[1]!, m[2]!.split(",").map((c) => c.trim().replace(/"/g, "")));
+    return out;
+  };
+
+  it("snapshot policy: read the snapshot and the preflight paths, nothing that writes", () => {
+    const caps = capsOf(snapshotPolicyHcl());
+    expect(caps.get("sys/storage/raft/snapshot")).toEqual(["read"]);
+    expect(caps.get("sys/storage/raft/configuration")).toEqual(["read"]);
+    expect(caps.get("sys/storage/raft/autopilot/state")).toEqual(["read"]);
+    expect(caps.has("sys/storage/raft/snapshot-force")).toBe(false);
+    const writes = [...caps].filter(([path, c]) => c.some((x) => x !== "read") && !path.startsWith("auth/token/"));
+    expect(writes).toEqual([]);
+  });
+
+  it("restore policy: update on snapshot and snapshot-force, read on the canaries", () => {
+    const caps = capsOf(restorePolicyHcl({ canaries: ["secret/data/dr-canary"] }));
+    expect(caps.get("sys/storage/raft/snapshot")).toEqual(["update"]);
+    expect(caps.get("sys/storage/raft/snapshot-force")).toEqual(["update"]);
+    expect(caps.get("secret/data/dr-canary")).toEqual(["read"]);
+  });
+
+  it("access plan: names from the cluster, CI bound to one repository and branch", () => {
+    const p = validatePolicy({
+      cluster: { name: "prod", nodes: ["https://vault-0:8200"] },
+      destination: { bucket: "acme-vault" },
+      access: { tokenRole: { period: "12h", maxTtl: "30d", boundCidrs: ["10.0.0.0/16"] }, ci: { repository: "acme/platform" } },
+    });
+    const plan = accessPlan(p);
+    expect(plan.names).toMatchObject({ snapshotPolicy: "vrb-prod-snapshot", restorePolicy: "vrb-prod-restore", tokenRole: "vrb-prod-snapshot" });
+    expect(plan.tokenRole).toEqual({ periodSeconds: 43_200, explicitMaxTtlSeconds: 2_592_000, boundCidrs: ["10.0.0.0/16"] });
+    expect(plan.ci).toMatchObject({ boundClaims: { repository: "acme/platform", ref: "refs/heads/main" }, audience: "https://github.com/acme", mount: "jwt" });
+    expect(() => accessPlan({ ...p, access: { tokenRole: { period: "24h", maxTtl: "1h" } } })).toThrow(/access\.tokenRole\.maxTtl \(1h\) must be at least access\.tokenRole\.period/);
+    expect(() => accessPlan({ ...p, access: { ci: { repository: "platform" } } })).toThrow(/access\.ci\.repository must be 'owner\/name'/);
+    expect(() => accessPlan({ ...p, access: { tokenRole: { boundCidrs: ["10.0.0.0"] } } })).toThrow(/access\.tokenRole\.boundCidrs\.0 must be a CIDR block/);
+  });
+
+  it("bucket plan: an existing bucket takes no bucket-building options", () => {
+    const p = validatePolicy({ cluster: { name: "dev", nodes: ["http://127.0.0.1:8200"] }, destination: { bucket: "vrb-snapshots" }, bucket: { create: false } });
+    expect(bucketPlan(p)).toMatchObject({ create: false, lock: { mode: "GOVERNANCE", days: 30 } });
+    expect(() => bucketPlan({ ...p, bucket: { create: false, replicaRegion: "eu-west-1" } })).toThrow(/bucket\.replicaRegion has no effect with bucket\.create: false/);
+  });
+});
