@@ -9,6 +9,8 @@ import { registerBackup } from "./cli/backup.js";
 import { registerList } from "./cli/list.js";
 import { registerVerify } from "./cli/verify.js";
 import { registerPrune } from "./cli/prune.js";
+import { registerRestore } from "./cli/restore.js";
+import { registerDrill } from "./cli/drill.js";
 
 quietKnownWarnings();
 
@@ -25,6 +27,8 @@ registerBackup(program);
 registerList(program);
 registerVerify(program);
 registerPrune(program);
+registerRestore(program);
+registerDrill(program);
 
 try {
   await program.parseAsync(process.argv);

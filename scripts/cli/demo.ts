@@ -1,20 +1,25 @@
 import type { Command } from "commander";
-import { formatStatus, localStatus, localUp, loadEnvironment, defaultLocalDir, isAlive } from "../../engine/index.js";
-import { printText, progressFor, runCommand } from "./common.js";
+import { formatDemo, runDemo } from "../../engine/index.js";
+import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { intFlag } from "./options.js";
+import { reportFailure } from "./restore.js";
 
-// The full disaster story (seed, back up, destroy, rebuild, prove) lands with the restore issue;
-// until then the demo brings the local environment up and shows it.
 export function registerDemo(program: Command): void {
   program
     .command("demo")
-    .description("the disaster story on the local environment")
-    .option("--dir <path>", "state folder (default .vrb/local)")
-    .action(async (o: { dir?: string }) =>
+    .description("the disaster story on the local environment: seed secrets, back up, destroy every node, rebuild 3 new nodes from the bucket, read every secret back")
+    .option("--dir <path>", "local environment folder (default .vrb/local, or VRB_LOCAL_DIR); started if not running")
+    .option("--secrets <n>", "secrets to seed (two versions each)", intFlag("--secrets", 1), 200)
+    .option("--json", "print one JSON report on stdout")
+    .action(async (o: { dir?: string; secrets: number; json?: boolean }) =>
       runCommand(o, async () => {
-        const progress = progressFor(o);
-        const existing = loadEnvironment(o.dir ?? defaultLocalDir());
-        const env = existing && existing.nodes.some((n) => isAlive(n.pid)) ? existing : await localUp({ dir: o.dir, progress });
-        printText(formatStatus(await localStatus(env)));
+        try {
+          const report = await runDemo({ dir: o.dir, secrets: o.secrets, progress: progressFor(o) });
+          if (o.json) printJson(report);
+          else printText(formatDemo(report));
+        } catch (err) {
+          return reportFailure(o, err);
+        }
       }),
     );
 }

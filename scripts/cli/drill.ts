@@ -1,0 +1,59 @@
+import type { Command } from "commander";
+import { ConfigError, createS3Client, loadUnsealKeysFile, runDrill, SnapshotStore, tokenFromEnv, type DrillReport } from "../../engine/index.js";
+import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { intFlag } from "./options.js";
+import { addRestoreFlags, formatRestore, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
+
+interface DrillFlags extends RestoreFlags {
+  nodes: number;
+  minSecrets?: number;
+}
+
+function formatDrill(r: DrillReport): string {
+  return [
+    `${r.ok ? "DRILL OK" : "DRILL FAILED"}: RTO ${(r.rtoMs / 1000).toFixed(1)}s (${r.nodes} fresh node(s) started in ${(r.nodeStartMs / 1000).toFixed(1)}s, restore ${(r.restore.durationMs / 1000).toFixed(1)}s)`,
+    formatRestore(r.restore),
+    `  KV secrets: ${r.secrets} (${r.inventory.map((m) => `${m.mount}: ${m.secrets}`).join(", ") || "no KV mounts"})`,
+    ...r.problems.map((p) => `  problem: ${p}`),
+    `  torn down: ${r.teardown.stopped} node(s) stopped, ${r.teardown.removed} removed`,
+  ].join("\n");
+}
+
+export function registerDrill(program: Command): void {
+  const cmd = program
+    .command("drill [ref]")
+    .description("rehearse a rebuild: restore a snapshot (default: the newest good one) into a throwaway local cluster, check it, tear it down, report the RTO");
+  addRestoreFlags(cmd)
+    .option("--nodes <n>", "size of the throwaway cluster", intFlag("--nodes", 1), 3)
+    .option("--min-secrets <n>", "fail unless the restored cluster holds at least this many KV secrets", intFlag("--min-secrets", 0))
+    .action(async (ref: string | undefined, o: DrillFlags) =>
+      runCommand(o, async () => {
+        if (!o.unsealKeysFile) throw new ConfigError("a drill needs the original cluster's unseal keys: pass --unseal-keys-file FILE", { field: "--unseal-keys-file" });
+        const unsealKeys = loadUnsealKeysFile(o.unsealKeysFile);
+        const snapshot = ref ?? "latest";
+        const policy = restorePolicy(snapshot, o);
+        const s3 = createS3Client(policy.destination);
+        try {
+          const report = await runDrill({
+            store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
+            snapshot,
+            cluster: policy.cluster.name,
+            unsealKeys,
+            token: tokenFromEnv(),
+            nodes: o.nodes,
+            canaries: o.canary ?? policy.verify?.canaries,
+            minSecrets: o.minSecrets,
+            progress: progressFor(o),
+            timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
+          });
+          if (o.json) printJson(report);
+          else printText(formatDrill(report));
+          return report.ok ? undefined : 1;
+        } catch (err) {
+          return reportFailure(o, err);
+        } finally {
+          s3.destroy();
+        }
+      }),
+    );
+}

@@ -1,0 +1,140 @@
+import type { Command } from "commander";
+import {
+  ConfigError,
+  createS3Client,
+  exitCodeOf,
+  loadUnsealKeysFile,
+  messageOf,
+  parseSnapshotKey,
+  parseSnapshotRef,
+  redact,
+  restoreReportOf,
+  SnapshotStore,
+  stagedRestore,
+  tokenFromEnv,
+  VrbError,
+  type BackupPolicy,
+  type ExitCode,
+  type RestoreReport,
+} from "../../engine/index.js";
+import { printJson, printText, progressFor, runCommand, type GlobalOptions } from "./common.js";
+import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
+
+/** Flags of the commands that restore (restore, drill). */
+export interface RestoreFlags extends PolicyFlags {
+  unsealKeysFile?: string;
+  canary?: string[];
+  stepTimeout?: number;
+  json?: boolean;
+}
+
+export function addRestoreFlags(cmd: Command): Command {
+  return addPolicyFlags(cmd, { nodes: false })
+    .option("--unseal-keys-file <file>", "the ORIGINAL cluster's unseal keys: 'bao operator init -format=json' output, or one base64 key per line")
+    .option("--canary <path>", "a Vault path that must be readable afterwards (repeatable; default: the policy's verify.canaries)", (v: string, prev: string[] | undefined) => [
+      ...(prev ?? []),
+      v,
+    ])
+    .option("--step-timeout <seconds>", "deadline of each wait (default 120)", intFlag("--step-timeout", 1))
+    .option("--json", "print one JSON report on stdout");
+}
+
+/** Policy for a restore: an s3:// reference names its own bucket and cluster; nodes are not the policy's business here. */
+export function restorePolicy(ref: string, o: PolicyFlags): BackupPolicy {
+  const flags: PolicyFlags = { ...o };
+  if (ref.startsWith("s3://")) {
+    const parsed = parseSnapshotRef(ref, "unused");
+    if ("key" in parsed) {
+      flags.bucket ??= parsed.bucket;
+      flags.cluster ??= parseSnapshotKey(parsed.key)?.cluster ?? process.env.VRB_CLUSTER ?? "unknown";
+    }
+  }
+  return policyFromCli(flags, process.env, { requireNodes: false });
+}
+
+export function formatRestore(r: RestoreReport): string {
+  const lines = [`${r.ok ? "OK" : "FAILED"} ${r.mode} restore of s3://${r.snapshot.bucket}/${r.snapshot.key} in ${(r.durationMs / 1000).toFixed(1)}s`];
+  for (const s of r.steps) {
+    const vault = s.vaultMs !== undefined && s.durationMs > 0 ? ` (vault ${(s.vaultMs / 1000).toFixed(2)}s)` : "";
+    lines.push(`  ${s.result.padEnd(7)} ${`${s.step}${s.node ? ` @ ${s.node}` : ""}`.padEnd(72)} ${(s.durationMs / 1000).toFixed(2).padStart(7)}s${vault}${s.detail ? `  ${s.detail}` : ""}`);
+  }
+  for (const n of r.nodes) lines.push(`  node ${n.addr}  ${n.nodeId ?? "?"}  ${n.role}${n.voter ? ", voter" : ""}`);
+  if (r.autopilot) lines.push(`  autopilot: ${r.autopilot.healthy ? "healthy" : "UNHEALTHY"}, failure tolerance ${r.autopilot.failureTolerance}`);
+  if (r.raftIndex !== undefined) lines.push(`  raft index ${r.raftIndex} (snapshot ${r.snapshot.raftIndex})`);
+  for (const c of r.canaries) lines.push(`  canary ${c.path}: ${c.ok ? "readable" : "NOT READABLE"}`);
+  return lines.join("\n");
+}
+
+/**
+ * A failed restore still has a report (the steps so far): with --json it is the one JSON document
+ * on stdout, with the error beside it. The error text (states and next steps) goes to stderr.
+ */
+export function reportFailure(o: GlobalOptions, err: unknown): ExitCode {
+  const code = exitCodeOf(err);
+  const stage = err instanceof VrbError && err.stage ? ` [stage: ${err.stage}]` : "";
+  process.stderr.write(redact(`vrb: error${stage}: ${messageOf(err)}`) + "\n");
+  if (o.json) {
+    const partial = (err as { report?: unknown }).report ?? restoreReportOf(err);
+    printJson({
+      ...(partial && typeof partial === "object" ? partial : {}),
+      ok: false,
+      exitCode: code,
+      error: { message: messageOf(err), stage: err instanceof VrbError ? err.stage : undefined, kind: err instanceof Error ? err.name : "Error" },
+    });
+  }
+  return code;
+}
+
+interface RestoreCliFlags extends RestoreFlags {
+  nodes?: string;
+  mode: string;
+  force?: boolean;
+}
+
+export function registerRestore(program: Command): void {
+  const cmd = program
+    .command("restore <ref>")
+    .description("staged restore of a snapshot (s3://BUCKET/KEY, a key, or 'latest'): rebuild empty nodes, or roll back a live cluster (--mode in-place)");
+  addRestoreFlags(cmd)
+    .option("--nodes <urls>", "target API addresses, comma-separated; a rebuild restores onto the first (default VRB_RESTORE_NODES)")
+    .option("--mode <mode>", "rebuild | in-place", "rebuild")
+    .option("--force", "in-place: also restore a snapshot of another cluster (snapshot-force)")
+    .action(async (ref: string, o: RestoreCliFlags) =>
+      runCommand(o, async () => {
+        if (o.mode !== "rebuild" && o.mode !== "in-place") throw new ConfigError(`--mode must be rebuild or in-place, got '${o.mode}'`, { field: "--mode" });
+        const nodes = (o.nodes ?? process.env.VRB_RESTORE_NODES ?? "")
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean);
+        if (nodes.length === 0) throw new ConfigError("no target nodes: pass --nodes URL,URL,URL (node 1 first)", { field: "--nodes" });
+        const unsealKeys = o.unsealKeysFile ? loadUnsealKeysFile(o.unsealKeysFile) : [];
+        if (o.mode === "rebuild" && unsealKeys.length === 0) {
+          throw new ConfigError("a rebuild needs the original cluster's unseal keys: pass --unseal-keys-file FILE", { field: "--unseal-keys-file" });
+        }
+        const policy = restorePolicy(ref, o);
+        const s3 = createS3Client(policy.destination);
+        try {
+          const report = await stagedRestore({
+            mode: o.mode,
+            nodes,
+            store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
+            snapshot: ref,
+            cluster: policy.cluster.name,
+            unsealKeys,
+            token: tokenFromEnv(),
+            force: o.force,
+            canaries: o.canary ?? policy.verify?.canaries,
+            tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
+            progress: progressFor(o),
+            timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
+          });
+          if (o.json) printJson(report);
+          else printText(formatRestore(report));
+        } catch (err) {
+          return reportFailure(o, err);
+        } finally {
+          s3.destroy();
+        }
+      }),
+    );
+}
