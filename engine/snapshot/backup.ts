@@ -57,7 +57,7 @@ export interface BackupReport {
 
 const MiB = 1024 * 1024;
 const DEFAULT_PART_SIZE = 8 * MiB;
-const DEFAULT_QUEUE_SIZE = 4;
+const DEFAULT_QUEUE_SIZE = 2;
 
 function toolInfo(): { name: string; version: string } {
   try {
