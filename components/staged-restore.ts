@@ -2,6 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { BackupPolicyInput } from "../engine/index.js";
 import { stagedRestoreProvider, type RestoreMode } from "./providers/staged-restore-provider.js";
 
+export type { RestoreMode };
+
 export interface StagedRestoreArgs {
   /** The backup policy of the cluster to restore (cluster name, TLS, destination, canaries). */
   policy: pulumi.Input<BackupPolicyInput>;
