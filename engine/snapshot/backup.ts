@@ -68,9 +68,17 @@ function toolInfo(): { name: string; version: string } {
   }
 }
 
+/** The same kind of error (so the same exit code) with a stage and, optionally, a longer message. */
+function withStage(err: VrbError, stage: string, message = err.message): VrbError {
+  const options = { stage, cause: err };
+  if (err instanceof ConfigError) return new ConfigError(message, { ...options, field: err.field });
+  if (err instanceof IntegrityError) return new IntegrityError(message, options);
+  return new OperationError(message, options);
+}
+
 /** Gives every failure a stage and a safe message, keeping engine errors as they are. */
 function staged(stage: string, err: unknown): VrbError {
-  if (err instanceof VrbError) return err.stage ? err : new (err.constructor as typeof OperationError)(err.message, { stage, cause: err });
+  if (err instanceof VrbError) return err.stage ? err : withStage(err, stage);
   const name = (err as { name?: string })?.name;
   const detail = name && name !== "Error" && name !== "AbortError" ? `${name}: ${describeNetError(err)}` : describeNetError(err);
   return new OperationError(`${stage} failed: ${detail}`, { stage, cause: err });
@@ -322,8 +330,7 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
       notes.push(...(await deleteWrittenVersions(s3, bucket, written.reverse())));
     }
     if (!notes.length) throw e;
-    const Ctor = e.constructor as typeof OperationError;
-    throw new Ctor(`${e.message}\n${notes.join("\n")}`, { stage: e.stage, cause: e });
+    throw withStage(e, e.stage ?? current, `${e.message}\n${notes.join("\n")}`);
   } finally {
     if (deadline) clearTimeout(deadline);
     watchdog?.stop();
