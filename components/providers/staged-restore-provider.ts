@@ -94,6 +94,10 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
         add("unsealKeys", err instanceof Error ? err.message : String(err));
       }
     }
+    for (const k of ["deadlineMs", "stepTimeoutMs"] as const) {
+      const v = inputs[k];
+      if (v !== undefined && !hasUnknown(v) && !(Number.isInteger(v) && v >= 1_000)) add(k, "must be a whole number of milliseconds, at least 1000");
+    }
     if (inputs.nodes !== undefined && !hasUnknown(inputs.nodes) && (!Array.isArray(inputs.nodes) || inputs.nodes.length === 0)) {
       add("nodes", "must list at least one node address (or leave it out to use policy.cluster.nodes)");
     }

@@ -62,6 +62,12 @@ describe("VaultSnapshot dynamic provider", () => {
     expect(bad.failures[0]!.reason).toMatch(/destination\.bucket must be a valid S3 bucket name/);
     const badWindow = await host.check({}, { ...base, window: "tomorrow" });
     expect(badWindow.failures.map((f) => f.property)).toEqual(["window"]);
+    // Check is preview-safe: it never dials a node or S3 (nothing listens on these addresses).
+    const offline = await host.check({}, {
+      ...base,
+      policy: { ...policy, cluster: { ...policy.cluster, nodes: ["http://127.0.0.1:9"] }, destination: { ...policy.destination, endpoint: "http://127.0.0.1:9" } },
+    });
+    expect(offline.failures).toEqual([]);
     const good = await host.check({}, base);
     expect(good.failures).toEqual([]);
     inputs = good.inputs;
