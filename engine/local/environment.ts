@@ -213,8 +213,8 @@ export function formatStatus(status: LocalStatus): string {
   return lines.join("\n");
 }
 
-/** `export` lines for `eval "$(vrb local env)"`. */
-export function environmentExports(state: LocalEnvironment): string {
+/** The variables that point Vault, S3 and vrb clients at the environment (what `vrb local env` exports). */
+export function environmentVariables(state: LocalEnvironment): Record<string, string> {
   const vars: Record<string, string> = {};
   const addr = state.nodes[0]?.apiAddr;
   if (addr) {
@@ -234,7 +234,12 @@ export function environmentExports(state: LocalEnvironment): string {
   }
   if (state.bucket) vars.VRB_BUCKET = state.bucket;
   vars.VRB_CLUSTER = state.clusterName;
-  return Object.entries(vars)
+  return vars;
+}
+
+/** `export` lines for `eval "$(vrb local env)"`. */
+export function environmentExports(state: LocalEnvironment): string {
+  return Object.entries(environmentVariables(state))
     .map(([k, v]) => `export ${k}='${v.replace(/'/g, "'\\''")}'`)
     .join("\n");
 }

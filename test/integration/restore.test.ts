@@ -155,6 +155,7 @@ const restoreArgs = (nodes: string[], keysFile: string, cluster: string) => [
 const cliEnvNoToken = () => {
   const e = cliEnv(shared);
   delete e.VAULT_TOKEN;
+  delete e.BAO_TOKEN;
   return e;
 };
 

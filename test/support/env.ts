@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
-import { VaultClient, localS3Client, packageRoot, type LocalEnvironment } from "../../engine/index.js";
+import { VaultClient, environmentVariables, localS3Client, packageRoot, type LocalEnvironment } from "../../engine/index.js";
 
 export function sharedEnv(): LocalEnvironment {
   return inject("localEnv");
@@ -24,20 +24,7 @@ export function tempDir(prefix: string): string {
 
 /** Environment variables that point the CLI at a local environment, as `vrb local env` does. */
 export function cliEnv(env: LocalEnvironment, extra: Record<string, string> = {}): Record<string, string> {
-  const out: Record<string, string> = {
-    VAULT_ADDR: env.nodes[0]!.apiAddr,
-    VRB_NODES: env.nodes.map((n) => n.apiAddr).join(","),
-    VRB_CLUSTER: env.clusterName,
-  };
-  if (env.keys) out.VAULT_TOKEN = env.keys.rootToken;
-  if (env.s3) {
-    out.AWS_ENDPOINT_URL_S3 = env.s3.endpoint;
-    out.AWS_ACCESS_KEY_ID = env.s3.accessKeyId;
-    out.AWS_SECRET_ACCESS_KEY = env.s3.secretAccessKey;
-    out.AWS_REGION = env.s3.region;
-  }
-  if (env.bucket) out.VRB_BUCKET = env.bucket;
-  return { ...out, ...extra };
+  return { ...environmentVariables(env), ...extra };
 }
 
 export interface CliResult {
