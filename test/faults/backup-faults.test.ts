@@ -12,9 +12,11 @@ import {
   nodeHealth,
   packageRoot,
   runBackup,
+  saveEnvironment,
   s3ServerKindFromEnv,
   SnapshotStore,
   startNode,
+  stopNode,
   unseal,
   validatePolicy,
   VaultClient,
@@ -52,6 +54,8 @@ async function activeNode(): Promise<LocalNode> {
 /** Brings a killed node back: start, unseal with the cluster's keys, wait for 3 healthy voters. */
 async function revive(node: LocalNode): Promise<void> {
   await startNode(node);
+  // localDown stops what state.json names: record the new pid.
+  saveEnvironment(env);
   await unseal(client.forNode(node.apiAddr), env.keys!.unsealKeysB64.slice(0, env.keys!.threshold), node.id);
   const leader = client.forNode((await activeNode()).apiAddr);
   await waitForHealthyVoters(leader, 3, 90_000);
@@ -92,7 +96,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.close();
   s3?.destroy();
-  if (env) await localDown(env.dir);
+  if (env) {
+    await Promise.all(env.nodes.map((n) => stopNode(n)));
+    await localDown(env.dir);
+  }
 });
 
 describe("backup faults (own 3-node cluster and S3 server)", () => {
