@@ -540,7 +540,10 @@ async function failure(run: Run, err: unknown): Promise<VrbError> {
   const tokenNote = run.generatedToken
     ? `\nA generated root token could not be revoked: revoke it with 'bao token revoke -accessor ${run.generatedTokenAccessor}'.`
     : "";
-  const message = `restore (${run.opts.mode}) failed at ${run.phase === "preflight" ? "preflight" : `phase '${run.phase}'`}: ${messageOf(err)}\nnodes now:\n${states}\nnext: ${next[run.phase]}${tokenNote}`;
+  // Node 1 may already be unsealed and serving (e.g. the token step failed): advise from what it is now.
+  const n1Serving = ["active", "standby"].includes(health[0]?.role ?? "");
+  const advice = run.phase === "restored" && n1Serving ? next.joining : next[run.phase];
+  const message = `restore (${run.opts.mode}) failed at ${run.phase === "preflight" ? "preflight" : `phase '${run.phase}'`}: ${messageOf(err)}\nnodes now:\n${states}\nnext: ${advice}${tokenNote}`;
   const stage = err instanceof VrbError ? err.stage : undefined;
   const out: VrbError =
     err instanceof ConfigError
