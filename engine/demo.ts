@@ -2,10 +2,9 @@ import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { OperationError } from "./errors.js";
-import { wipeNode } from "./local/cluster.js";
+import { nodeRunning, wipeNode } from "./local/cluster.js";
 import { addNodes, defaultLocalDir, loadEnvironment, localUp, saveEnvironment, type LocalEnvironment } from "./local/environment.js";
-import { isAlive } from "./local/process.js";
-import { localS3Client } from "./local/s3server.js";
+import { localS3Client, s3ServerRunning } from "./local/s3server.js";
 import { validatePolicy } from "./policy.js";
 import { silentProgress, type Progress } from "./progress.js";
 import { stagedRestore, type RestoreReport } from "./restore/staged.js";
@@ -66,10 +65,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
 
   const env = await phase("local environment", async () => {
     const existing = loadEnvironment(dir);
-    if (existing?.keys && existing.s3 && existing.nodes.length && existing.nodes.every((n) => isAlive(n.pid)) && isAlive(existing.s3.pid)) {
+    if (existing?.keys && existing.s3 && existing.nodes.length && existing.nodes.every(nodeRunning) && s3ServerRunning(existing.s3)) {
       return [existing, `running in ${dir}: ${existing.nodes.length} node(s)`];
     }
-    if (existing && (existing.nodes.some((n) => isAlive(n.pid)) || isAlive(existing.s3?.pid))) {
+    if (existing && (existing.nodes.some(nodeRunning) || (existing.s3 !== undefined && s3ServerRunning(existing.s3)))) {
       throw new OperationError(`the local environment in ${dir} is partly running or has no keys; run 'vrb local down' and try again`);
     }
     const fresh = await localUp({ dir, progress });

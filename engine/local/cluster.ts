@@ -85,7 +85,7 @@ export async function defineNode(dir: string, id: string): Promise<LocalNode> {
 
 /** Starts the node's server and waits until its API answers (it is then sealed/uninitialised). */
 export async function startNode(node: LocalNode, timeoutMs = 30_000): Promise<void> {
-  if (isAlive(node.pid)) return;
+  if (nodeRunning(node)) return;
   mkdirSync(node.dataDir, { recursive: true, mode: 0o700 });
   writeFileSync(node.configPath, nodeConfig(node), { mode: 0o600 });
   node.pid = startDetached(toolPath("bao"), ["server", `-config=${node.configPath}`], node.logPath);
@@ -93,7 +93,7 @@ export async function startNode(node: LocalNode, timeoutMs = 30_000): Promise<vo
   try {
     await waitFor(
       async () => {
-        if (!isAlive(node.pid)) {
+        if (!nodeRunning(node)) {
           throw new OperationError(`OpenBao node ${node.id} exited during start-up; log ${node.logPath}:\n${tailLog(node.logPath)}`);
         }
         const h = await nodeHealth(client);
@@ -102,7 +102,7 @@ export async function startNode(node: LocalNode, timeoutMs = 30_000): Promise<vo
       { what: `node ${node.id} to listen on ${node.apiAddr} (log: ${node.logPath})`, timeoutMs, intervalMs: 150 },
     );
   } catch (err) {
-    if (!isAlive(node.pid)) {
+    if (!nodeRunning(node)) {
       throw new OperationError(`OpenBao node ${node.id} exited during start-up; log ${node.logPath}:\n${tailLog(node.logPath)}`);
     }
     throw err;
@@ -111,8 +111,13 @@ export async function startNode(node: LocalNode, timeoutMs = 30_000): Promise<vo
   }
 }
 
+/** Whether the node's own server process runs (not just some process with a reused pid). */
+export function nodeRunning(node: LocalNode): boolean {
+  return isAlive(node.pid, node.configPath);
+}
+
 export async function stopNode(node: LocalNode): Promise<void> {
-  await stopProcess(node.pid);
+  await stopProcess(node.pid, 5_000, node.configPath);
   node.pid = undefined;
 }
 

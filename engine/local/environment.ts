@@ -5,11 +5,11 @@ import { registerSecret } from "../redact.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { VaultClient } from "../vault/client.js";
 import { autopilotState, nodeHealth, raftConfiguration, type NodeRole } from "../vault/operations.js";
-import { bootstrapCluster, startFreshNodes, startNode, stopNode, wipeNode, type LocalClusterKeys, type LocalNode } from "./cluster.js";
-import { isAlive } from "./process.js";
+import { bootstrapCluster, nodeRunning, startFreshNodes, startNode, stopNode, wipeNode, type LocalClusterKeys, type LocalNode } from "./cluster.js";
 import {
   createLockedBucket,
   localS3Client,
+  s3ServerRunning,
   s3ServerKindFromEnv,
   startS3Server,
   stopS3Server,
@@ -78,7 +78,7 @@ export async function localUp(opts: LocalUpOptions = {}): Promise<LocalEnvironme
   const dir = resolve(opts.dir ?? defaultLocalDir());
   const progress = opts.progress ?? silentProgress;
   const existing = loadEnvironment(dir);
-  if (existing && existing.nodes.some((n) => isAlive(n.pid))) {
+  if (existing && existing.nodes.some(nodeRunning)) {
     throw new OperationError(`a local environment is already running in ${dir}; run 'vrb local down' first`);
   }
   rmSync(dir, { recursive: true, force: true });
@@ -173,7 +173,7 @@ export async function localStatus(state: LocalEnvironment): Promise<LocalStatus>
             .catch(() => undefined);
           raftIndex = leader?.body.raft_applied_index;
         }
-        return { id: n.id, addr: n.apiAddr, pid: n.pid, running: isAlive(n.pid), role: h.role, version: h.version, raftIndex };
+        return { id: n.id, addr: n.apiAddr, pid: n.pid, running: nodeRunning(n), role: h.role, version: h.version, raftIndex };
       }),
     );
     const active = nodes.find((n) => n.role === "active");
@@ -187,7 +187,7 @@ export async function localStatus(state: LocalEnvironment): Promise<LocalStatus>
     return {
       dir: state.dir,
       nodes,
-      s3: state.s3 ? { kind: state.s3.kind, endpoint: state.s3.endpoint, running: isAlive(state.s3.pid), bucket: state.bucket } : undefined,
+      s3: state.s3 ? { kind: state.s3.kind, endpoint: state.s3.endpoint, running: s3ServerRunning(state.s3), bucket: state.bucket } : undefined,
       autopilot,
     };
   } finally {

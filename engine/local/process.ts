@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { sleep } from "../wait.js";
 
@@ -15,19 +15,38 @@ export function startDetached(cmd: string, args: string[], logPath: string, env:
   }
 }
 
-export function isAlive(pid: number | undefined): boolean {
-  if (!pid) return false;
+/** The command line of a process, or undefined when there is none (or it cannot be read). */
+function commandLineOf(pid: number): string | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
   } catch {
-    return false;
+    const ps = spawnSync("ps", ["-o", "command=", "-p", String(pid)], { encoding: "utf8" });
+    return ps.status === 0 ? ps.stdout.trim() : undefined;
   }
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
-export async function stopProcess(pid: number | undefined, graceMs = 5_000): Promise<void> {
-  if (!isAlive(pid)) return;
+/**
+ * Whether `pid` runs. With `marker` (a config path or data dir unique to our server), also whether
+ * it is still OUR server: pids are reused (pid_max can be as low as 32768), and a stale pid from a
+ * state file must never make us signal someone else's process.
+ */
+export function isAlive(pid: number | undefined, marker?: string): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  if (marker === undefined) return true;
+  return commandLineOf(pid)?.includes(marker) ?? false;
+}
+
+/**
+ * SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. With `marker`, a pid
+ * that no longer runs our server is left alone (see isAlive).
+ */
+export async function stopProcess(pid: number | undefined, graceMs = 5_000, marker?: string): Promise<void> {
+  if (!isAlive(pid, marker)) return;
   const kill = (sig: NodeJS.Signals) => {
     try {
       // Negative pid: the whole process group we started detached (servers may fork helpers).

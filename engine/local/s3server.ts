@@ -93,7 +93,7 @@ export async function startS3Server(dir: string, kind: S3ServerKind): Promise<Lo
   try {
     await waitFor(
       async () => {
-        if (!isAlive(server.pid)) {
+        if (!s3ServerRunning(server)) {
           throw new OperationError(`${kind} S3 server exited during start-up; log ${logPath}:\n${tailLog(logPath)}`);
         }
         try {
@@ -108,7 +108,7 @@ export async function startS3Server(dir: string, kind: S3ServerKind): Promise<Lo
       { what: `${kind} S3 server on ${server.endpoint} (log: ${logPath})`, timeoutMs: 60_000, intervalMs: 250 },
     );
   } catch (err) {
-    await stopProcess(server.pid);
+    await stopProcess(server.pid, 5_000, processMarker(server));
     throw err;
   } finally {
     s3.destroy();
@@ -116,8 +116,17 @@ export async function startS3Server(dir: string, kind: S3ServerKind): Promise<Lo
   return server;
 }
 
+/** What only our server's command line contains (see isAlive). */
+function processMarker(server: LocalS3Server): string {
+  return server.kind === "seaweedfs" ? `-dir=${server.dataDir}` : `-p ${new URL(server.endpoint).port}`;
+}
+
+export function s3ServerRunning(server: LocalS3Server): boolean {
+  return isAlive(server.pid, processMarker(server));
+}
+
 export async function stopS3Server(server: LocalS3Server): Promise<void> {
-  await stopProcess(server.pid, 10_000);
+  await stopProcess(server.pid, 10_000, processMarker(server));
   server.pid = undefined;
 }
 

@@ -2,8 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OperationError } from "../errors.js";
-import { startFreshNodes, stopNode, type LocalNode } from "../local/cluster.js";
-import { isAlive } from "../local/process.js";
+import { nodeRunning, startFreshNodes, stopNode, type LocalNode } from "../local/cluster.js";
 import { silentProgress, type Progress } from "../progress.js";
 import type { SnapshotStore } from "../snapshot/store.js";
 import { VaultClient } from "../vault/client.js";
@@ -115,7 +114,7 @@ async function withToken<T>(addr: string, opts: DrillOptions, body: (c: VaultCli
 }
 
 async function teardown(nodes: LocalNode[], dir: string, progress: Progress): Promise<{ stopped: number; removed: string }> {
-  const running = nodes.filter((n) => isAlive(n.pid)).length;
+  const running = nodes.filter(nodeRunning).length;
   await Promise.all(nodes.map((n) => stopNode(n)));
   rmSync(dir, { recursive: true, force: true });
   progress.info(`drill: stopped ${running} node(s), removed ${dir}`);
