@@ -113,11 +113,11 @@ export async function startNode(node: LocalNode, timeoutMs = 30_000): Promise<vo
 
 /** Whether the node's own server process runs (not just some process with a reused pid). */
 export function nodeRunning(node: LocalNode): boolean {
-  return isAlive(node.pid, node.configPath);
+  return isAlive(node.pid, { marker: node.configPath });
 }
 
 export async function stopNode(node: LocalNode): Promise<void> {
-  await stopProcess(node.pid, 5_000, node.configPath);
+  await stopProcess(node.pid, { marker: node.configPath });
   node.pid = undefined;
 }
 

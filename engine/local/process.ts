@@ -30,7 +30,8 @@ function commandLineOf(pid: number): string | undefined {
  * it is still OUR server: pids are reused (pid_max can be as low as 32768), and a stale pid from a
  * state file must never make us signal someone else's process.
  */
-export function isAlive(pid: number | undefined, marker?: string): boolean {
+export function isAlive(pid: number | undefined, opts: { marker?: string } = {}): boolean {
+  const { marker } = opts;
   if (!pid) return false;
   try {
     process.kill(pid, 0);
@@ -45,8 +46,9 @@ export function isAlive(pid: number | undefined, marker?: string): boolean {
  * SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. With `marker`, a pid
  * that no longer runs our server is left alone (see isAlive).
  */
-export async function stopProcess(pid: number | undefined, graceMs = 5_000, marker?: string): Promise<void> {
-  if (!isAlive(pid, marker)) return;
+export async function stopProcess(pid: number | undefined, opts: { graceMs?: number; marker?: string } = {}): Promise<void> {
+  const graceMs = opts.graceMs ?? 5_000;
+  if (!isAlive(pid, opts)) return;
   const kill = (sig: NodeJS.Signals) => {
     try {
       // Negative pid: the whole process group we started detached (servers may fork helpers).

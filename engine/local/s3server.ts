@@ -108,7 +108,7 @@ export async function startS3Server(dir: string, kind: S3ServerKind): Promise<Lo
       { what: `${kind} S3 server on ${server.endpoint} (log: ${logPath})`, timeoutMs: 60_000, intervalMs: 250 },
     );
   } catch (err) {
-    await stopProcess(server.pid, 5_000, processMarker(server));
+    await stopProcess(server.pid, { marker: processMarker(server) });
     throw err;
   } finally {
     s3.destroy();
@@ -122,11 +122,11 @@ function processMarker(server: LocalS3Server): string {
 }
 
 export function s3ServerRunning(server: LocalS3Server): boolean {
-  return isAlive(server.pid, processMarker(server));
+  return isAlive(server.pid, { marker: processMarker(server) });
 }
 
 export async function stopS3Server(server: LocalS3Server): Promise<void> {
-  await stopProcess(server.pid, 10_000, processMarker(server));
+  await stopProcess(server.pid, { graceMs: 10_000, marker: processMarker(server) });
   server.pid = undefined;
 }
 

@@ -103,7 +103,7 @@ describe("local environment (real OpenBao Raft cluster + real S3 server)", () =>
     expect(status.nodes.map((n) => n.role)).toEqual(["uninitialized", "uninitialized"]);
     const state = loadEnvironment(dir)!;
     const pids = state.nodes.map((n) => n.pid!);
-    expect(pids.every(isAlive)).toBe(true);
+    expect(pids.every((pid) => isAlive(pid))).toBe(true);
 
     const wipe = await runVrb(["local", "stop-node", "node-2", "--wipe", "--dir", dir]);
     expect(wipe.code, wipe.stderr).toBe(0);
@@ -112,7 +112,7 @@ describe("local environment (real OpenBao Raft cluster + real S3 server)", () =>
 
     const down = await runVrb(["local", "down", "--dir", dir]);
     expect(down.code, down.stderr).toBe(0);
-    expect(pids.some(isAlive)).toBe(false);
+    expect(pids.some((pid) => isAlive(pid))).toBe(false);
     expect(existsSync(dir)).toBe(false);
   });
 

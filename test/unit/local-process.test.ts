@@ -8,10 +8,10 @@ describe("local process control", () => {
     const pid = other.pid!;
     try {
       expect(isAlive(pid)).toBe(true);
-      expect(isAlive(pid, "/tmp/vrb-x/node-1/bao.hcl")).toBe(false);
-      await stopProcess(pid, 500, "/tmp/vrb-x/node-1/bao.hcl");
+      expect(isAlive(pid, { marker: "/tmp/vrb-x/node-1/bao.hcl" })).toBe(false);
+      await stopProcess(pid, { graceMs: 500, marker: "/tmp/vrb-x/node-1/bao.hcl" });
       expect(isAlive(pid)).toBe(true);
-      await stopProcess(pid, 500, "sleep 30");
+      await stopProcess(pid, { graceMs: 500, marker: "sleep 30" });
       expect(isAlive(pid)).toBe(false);
     } finally {
       if (isAlive(pid)) process.kill(pid, "SIGKILL");
