@@ -14,17 +14,23 @@ export const silentProgress: Progress = { info() {}, warn() {} };
 
 /** Human progress on stderr, throttled for byte counters. Secrets are redacted. */
 export function stderrProgress(prefix = "vrb"): Progress {
-  let lastBytesAt = 0;
-  const started = Date.now();
+  // One throttle per stage: with a single one, a fast counter ("snapshot stream") would starve a
+  // slower one ("upload") of lines, and the operator would not see both moving.
+  const lastBytesAt = new Map<string, number>();
+  // Rates are per stage too, from the stage's first report (not from when this object was made).
+  const stageStarted = new Map<string, number>();
+  const created = Date.now();
   const write = (line: string) => process.stderr.write(redact(`${prefix}: ${line}`) + "\n");
   return {
     info: (m) => write(m),
     warn: (m) => write(`warning: ${m}`),
     bytes(stage, done, total) {
       const now = Date.now();
-      if (now - lastBytesAt < 1000 && (total === undefined || done < total)) return;
-      lastBytesAt = now;
-      const secs = Math.max((now - started) / 1000, 0.001);
+      const started = stageStarted.get(stage) ?? (stageStarted.set(stage, now), now);
+      if (now - (lastBytesAt.get(stage) ?? 0) < 1000 && (total === undefined || done < total)) return;
+      lastBytesAt.set(stage, now);
+      // Until a stage has run for a moment its own rate means nothing: measure from our creation then.
+      const secs = Math.max((now - (now - started >= 200 ? started : created)) / 1000, 0.001);
       const rate = formatBytes(done / secs) + "/s";
       const of = total ? ` of ${formatBytes(total)}` : "";
       write(`${stage}: ${formatBytes(done)}${of} (${rate})`);

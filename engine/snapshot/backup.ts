@@ -1,9 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Transform, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { HeadObjectCommand, PutObjectCommand, PutObjectRetentionCommand, type S3Client } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, PutObjectRetentionCommand, type S3Client } from "@aws-sdk/client-s3";
 import { ConfigError, IntegrityError, OperationError, VrbError } from "../errors.js";
 import { packageRoot } from "../local/tools.js";
 import type { BackupPolicy } from "../policy.js";
@@ -16,7 +15,7 @@ import { sleep } from "../wait.js";
 import { createArchiveInspector } from "./archive.js";
 import { abortUnfinishedUploads, deleteWrittenVersions } from "./cleanup.js";
 import { manifestKeyFor, manifestSchema, snapshotKeyFor, type SnapshotManifest } from "./manifest.js";
-import { openSnapshotStream, StallWatchdog } from "./stream.js";
+import { MultipartSink, openSnapshotStream, StallWatchdog } from "./stream.js";
 import { HashTee } from "./verify.js";
 
 export interface BackupOptions {
@@ -56,8 +55,9 @@ export interface BackupReport {
 }
 
 const MiB = 1024 * 1024;
-const DEFAULT_PART_SIZE = 8 * MiB;
-const DEFAULT_QUEUE_SIZE = 2;
+/** Upload defaults (exported so the benchmark's runbook upload uses the same settings). */
+export const DEFAULT_PART_SIZE = 8 * MiB;
+export const DEFAULT_QUEUE_SIZE = 2;
 
 function toolInfo(): { name: string; version: string } {
   try {
@@ -182,61 +182,69 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
     // ---- one pass: Vault → SHA-256 + archive check → multipart upload ----
     const transferStarted = Date.now();
     current = "stream";
-    const takenAt = now();
+    // Keys name whole seconds: a second backup in the same second (and at the same raft index)
+    // would land on the first one's key. Wait for the next second instead (bounded, for clocks
+    // given through opts.now that do not move).
+    let takenAt = now();
+    for (let i = 0; i < 2 && (await race(secondTaken(s3, policy, takenAt, abort.signal))); i++) {
+      await race(sleep(1_005 - (takenAt.getTime() % 1_000)));
+      takenAt = now();
+    }
     source = await race(openSnapshotStream(leader, { signal: abort.signal }));
     const inspector = createArchiveInspector();
-    let lastUploaded = 0;
     const tee = new HashTee(inspector.input, (n) => {
       watchdog?.touch();
       progress.bytes?.("snapshot stream", n);
     });
-    // Holds back the end of the upload body until the archive check passed: a snapshot that fails
-    // the check never becomes an object (multipart is never completed, a small PUT never sent).
-    const gate = new Transform({
-      highWaterMark: 1 << 20,
-      transform: (chunk, _enc, cb) => cb(null, chunk),
-      flush: (cb) => void inspector.result.then(() => cb(), (e: unknown) => cb(e as Error)),
+    // The object key carries the raft index from meta.json, the archive's first entry: it is known
+    // after a few KiB, long before the sink needs it for its first request.
+    const keyKnown = inspector.meta.then((m) => {
+      key = snapshotKeyFor(policy.destination.prefix, policy.cluster.name, takenAt, m.Index);
+      progress.info(`raft index ${m.Index} (term ${m.Term}); uploading to s3://${bucket}/${key}`);
+      return key;
+    });
+    keyKnown.catch(() => undefined);
+    const sseParams = policy.destination.kmsKeyId ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: policy.destination.kmsKeyId } : {};
+    const sink = new MultipartSink({
+      s3,
+      Bucket: bucket,
+      Key: keyKnown,
+      ContentType: "application/gzip",
+      ...sseParams,
+      partSize: opts.partSize ?? DEFAULT_PART_SIZE,
+      queueSize: opts.queueSize ?? DEFAULT_QUEUE_SIZE,
+      signal: abort.signal,
+      // The gate: the last part and the completion (or the single PUT) wait for the archive
+      // check, so a snapshot that fails it never becomes an object.
+      beforeComplete: () => inspector.result,
+      onUploaded: (n) => {
+        watchdog?.touch();
+        progress.bytes?.("upload", n);
+      },
     });
     watchdog = new StallWatchdog(opts.stallTimeoutMs ?? 60_000, (idle) => {
-      const uploadBehind = gate.readableLength >= gate.readableHighWaterMark;
+      const uploadBehind = sink.waitingForS3;
       const stage = uploadBehind ? "upload" : "stream";
       const who = uploadBehind ? `S3 (s3://${bucket}) accepted no data` : `the snapshot stream from ${pre.leaderAddr} sent no data`;
       fail(new OperationError(`${who} for ${Math.round(idle / 1000)}s; aborted (stall timeout)`, { stage }));
     }).start();
     source.on("error", (e) => fail(staged("stream", e)));
     inspector.result.catch((e: unknown) => fail(staged("archive check", e)));
-    const flow = pipeline(source, tee, gate).catch((e: unknown) => fail(staged("stream", e)));
+    const flow = pipeline(source, tee, sink).catch((e: unknown) => {
+      fail(sink.s3Error !== undefined ? staged("upload", sink.s3Error) : staged("stream", e));
+    });
     abort.signal.addEventListener("abort", () => {
       source?.destroy();
       inspector.input.destroy();
-      gate.destroy();
+      sink.destroy();
     });
 
-    const meta = await race(inspector.meta);
-    key = snapshotKeyFor(policy.destination.prefix, policy.cluster.name, takenAt, meta.Index);
-    progress.info(`raft index ${meta.Index} (term ${meta.Term}); uploading to s3://${bucket}/${key}`);
-    const sseParams = policy.destination.kmsKeyId ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: policy.destination.kmsKeyId } : {};
-    const upload = new Upload({
-      client: s3,
-      params: { Bucket: bucket, Key: key, Body: gate, ContentType: "application/gzip", ...sseParams },
-      partSize: opts.partSize ?? DEFAULT_PART_SIZE,
-      queueSize: opts.queueSize ?? DEFAULT_QUEUE_SIZE,
-      // We abort ourselves (cleanup.ts), with retries: lib-storage tries once and may race its abort.
-      leavePartsOnError: true,
-    });
-    upload.on("httpUploadProgress", (p) => {
-      watchdog?.touch();
-      if (p.loaded !== undefined) {
-        lastUploaded = p.loaded;
-        progress.bytes?.("upload", p.loaded);
-      }
-    });
-    const uploaded = upload.done().catch((e: unknown) => {
-      fail(staged("upload", e));
-      throw e;
-    });
-    uploaded.catch(() => undefined);
-    const [, result, archive] = await race(Promise.all([flow, uploaded, inspector.result]));
+    const { Index, Term, ID } = await race(inspector.meta);
+    key = await race(keyKnown);
+    const [, archive] = await race(Promise.all([flow, inspector.result]));
+    const result = sink.result;
+    if (!result) throw new OperationError(`the upload of s3://${bucket}/${key} ended without an object`, { stage: "upload" });
+    const lastUploaded = sink.uploaded;
     watchdog.stop();
     written.push({ key, versionId: result.VersionId });
     const sha256 = tee.hash.digest("hex");
@@ -270,7 +278,7 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
       sha256,
       takenAt: takenAt.toISOString(),
       vault: { version: pre.version, leaderAddr: pre.leaderAddr, clusterId: pre.clusterId },
-      raft: { index: meta.Index, term: meta.Term, snapshotId: meta.ID },
+      raft: { index: Index, term: Term, snapshotId: ID },
       archive: { entries: archive.entries.length, verified: true },
       lock,
       sse,
@@ -335,6 +343,26 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
     if (deadline) clearTimeout(deadline);
     watchdog?.stop();
     await client.close();
+  }
+}
+
+/**
+ * Whether a snapshot object already exists for this cluster and second. Best effort: a store that
+ * denies listing (s3:ListBucket is not otherwise needed for a backup) or does not answer within
+ * 2 s counts as "not taken".
+ */
+async function secondTaken(s3: S3Client, policy: BackupPolicy, takenAt: Date, signal: AbortSignal): Promise<boolean> {
+  // The key up to the raft index, from the one implementation of the key layout.
+  const probe = snapshotKeyFor(policy.destination.prefix, policy.cluster.name, takenAt, 0);
+  const prefix = probe.slice(0, probe.lastIndexOf("-") + 1);
+  try {
+    // Short and bounded: the probe must never hold up a backup (a stalled S3 server is caught by the
+    // stall watchdog once the transfer runs).
+    const abortSignal = AbortSignal.any([signal, AbortSignal.timeout(2_000)]);
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: policy.destination.bucket, Prefix: prefix, MaxKeys: 1 }), { abortSignal });
+    return (page.KeyCount ?? page.Contents?.length ?? 0) > 0;
+  } catch {
+    return false;
   }
 }
 
