@@ -123,7 +123,8 @@ export function createArchiveInspector(): { input: Writable; result: Promise<Arc
       throw fail(`${META} is not valid JSON`);
     }
     if (typeof meta.Index !== "number" || typeof meta.Term !== "number") throw fail(`${META} has no raft Index/Term`);
-    return { entries, meta, checkedEntries: checked };
+    // SHA256SUMS lists its files in no fixed order; reports should not change with it.
+    return { entries, meta, checkedEntries: checked.sort() };
   })();
   // The caller may learn of a failure from the write side first; never leave this unhandled.
   result.catch(() => undefined);
