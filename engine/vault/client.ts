@@ -272,5 +272,6 @@ export function describeNetError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   const code = (err as { code?: string }).code ?? cause?.code;
-  return code ? `${code} ${cause?.message ?? err.message}` : err.message;
+  const message = cause?.message ?? err.message;
+  return code && !message.includes(code) ? `${code} ${message}` : message;
 }
