@@ -30,7 +30,8 @@ export function toolPath(tool: ToolName): string {
   const p = join(binDir, tool);
   if (!existsSync(p)) {
     throw new OperationError(
-      `${tool} not found at ${p}. Install the pinned servers with 'npm run tools' (needs python3 with venv).`,
+      `${tool} not found at ${p}. Install the pinned servers with 'npm run tools' in this repository, or ` +
+        `'node ${join(packageRoot(), "scripts", "install-tools.mjs")}' (needs python3 with venv).`,
     );
   }
   return p;
