@@ -1,4 +1,5 @@
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { ConfigError } from "../errors.js";
 import { registerSecret } from "../redact.js";
 
 export interface S3Location {
@@ -28,4 +29,21 @@ export function createS3Client(loc: S3Location = {}, extra: Partial<S3ClientConf
     responseChecksumValidation: "WHEN_REQUIRED",
     ...extra,
   });
+}
+
+/** Turns the SDK's "no credentials" failure into a config error that says what to set. */
+export function explainS3Error(err: unknown): unknown {
+  // The failure may arrive wrapped by a pipeline stage ("upload failed: ..."): look through causes.
+  let missingCredentials = false;
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { name?: string }).name === "CredentialsProviderError") missingCredentials = true;
+  }
+  if (missingCredentials) {
+    return new ConfigError(
+      "no AWS credentials for S3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where a role provides them " +
+        "(for the local environment: eval \"$(vrb local env)\")",
+      { field: "AWS_ACCESS_KEY_ID", cause: err },
+    );
+  }
+  return err;
 }

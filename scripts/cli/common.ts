@@ -1,4 +1,4 @@
-import { ExitCode, VrbError, exitCodeOf, messageOf, redact, stderrProgress, type Progress } from "../../engine/index.js";
+import { ExitCode, VrbError, exitCodeOf, explainS3Error, messageOf, redact, stderrProgress, type Progress } from "../../engine/index.js";
 
 /** Options every command shares. */
 export interface GlobalOptions {
@@ -8,13 +8,7 @@ export interface GlobalOptions {
 
 /** The AWS SDK warns about Node 20 on every start; that is not news for the operator at 3 a.m. */
 export function quietKnownWarnings(): void {
-  const original = process.emitWarning.bind(process);
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-    const text = typeof warning === "string" ? warning : warning.message;
-    const type = typeof rest[0] === "string" ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
-    if (type === "NodeVersionSupportWarning" || /AWS SDK for JavaScript \(v3\)/.test(text)) return;
-    (original as (...a: unknown[]) => void)(warning, ...rest);
-  }) as typeof process.emitWarning;
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 }
 
 export function progressFor(_opts: GlobalOptions): Progress {
@@ -38,7 +32,8 @@ export async function runCommand(opts: GlobalOptions, body: () => Promise<ExitCo
   try {
     const code = (await body()) ?? ExitCode.ok;
     process.exitCode = code;
-  } catch (err) {
+  } catch (caught) {
+    const err = explainS3Error(caught);
     const code = exitCodeOf(err);
     const stage = err instanceof VrbError && err.stage ? ` [stage: ${err.stage}]` : "";
     process.stderr.write(redact(`vrb: error${stage}: ${messageOf(err)}`) + "\n");

@@ -16,6 +16,7 @@ declare module "vitest" {
  * this throws and the whole run fails with the reason: nothing is skipped.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
   const dir = mkdtempSync(join(tmpdir(), "vrb-test-env-"));
   const kind = s3ServerKindFromEnv();
   process.stderr.write(`[vrb tests] ${baoVersion().split("\n")[0]}; S3 server: ${kind}; state in ${dir}\n`);

@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, planRetention, type StoredSnapshot } from "../../engine/index.js";
+import { ConfigError, OperationError, explainS3Error, planRetention, type StoredSnapshot } from "../../engine/index.js";
 import { policyFromCli, tokenFromCli } from "../../scripts/cli/options.js";
 import { tempDir } from "../support/env.js";
 
@@ -71,5 +71,19 @@ describe("planRetention", () => {
     expect(plan.keep.map((d) => d.snapshot.key)).toEqual(["k-1", "k-80"]);
     expect(plan.delete.map((d) => d.snapshot.key)).toEqual(["k-5", "k-100"]);
     expect(plan.keep[1]!.reason).toMatch(/newest good/);
+  });
+});
+
+describe("S3 credential errors", () => {
+  it("become a config error (exit 2) that says what to set, also when wrapped by a stage", () => {
+    const sdk = Object.assign(new Error("Could not load credentials from any providers"), { name: "CredentialsProviderError" });
+    const wrapped = new OperationError("upload failed: Could not load credentials from any providers", { stage: "upload", cause: sdk });
+    for (const err of [sdk, wrapped]) {
+      const explained = explainS3Error(err) as { exitCode: number; message: string };
+      expect(explained.exitCode).toBe(2);
+      expect(explained.message).toMatch(/AWS_ACCESS_KEY_ID/);
+    }
+    const other = new Error("boom");
+    expect(explainS3Error(other)).toBe(other);
   });
 });
