@@ -7,7 +7,7 @@ import {
   ListObjectVersionsCommand,
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
-import { autopilotState, ensureKvV2, isAlive, kvGet, kvPut, loadEnvironment, nodeHealth, raftConfiguration, waitFor } from "../../engine/index.js";
+import { autopilotState, ensureKvV2, isAlive, kvGet, kvPut, loadEnvironment, localDown, nodeHealth, raftConfiguration, waitFor } from "../../engine/index.js";
 import { cliEnv, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
 
 describe("local environment (real OpenBao Raft cluster + real S3 server)", () => {
@@ -96,24 +96,29 @@ describe("local environment (real OpenBao Raft cluster + real S3 server)", () =>
 
   it("vrb local up --no-init starts uninitialised nodes, stop-node --wipe and down leave nothing running", async () => {
     const dir = tempDir("local-cli");
-    const up = await runVrb(["local", "up", "--dir", dir, "--nodes", "2", "--no-init", "--no-s3", "--json"], cliEnv(sharedEnv()));
-    expect(up.code, up.stderr).toBe(0);
-    expect(up.stderr).toMatch(/starting node 2\/2/);
-    const status = JSON.parse(up.stdout) as { nodes: { role: string }[] };
-    expect(status.nodes.map((n) => n.role)).toEqual(["uninitialized", "uninitialized"]);
-    const state = loadEnvironment(dir)!;
-    const pids = state.nodes.map((n) => n.pid!);
-    expect(pids.every((pid) => isAlive(pid))).toBe(true);
+    try {
+      const up = await runVrb(["local", "up", "--dir", dir, "--nodes", "2", "--no-init", "--no-s3", "--json"], cliEnv(sharedEnv()));
+      expect(up.code, up.stderr).toBe(0);
+      expect(up.stderr).toMatch(/starting node 2\/2/);
+      const status = JSON.parse(up.stdout) as { nodes: { role: string }[] };
+      expect(status.nodes.map((n) => n.role)).toEqual(["uninitialized", "uninitialized"]);
+      const state = loadEnvironment(dir)!;
+      const pids = state.nodes.map((n) => n.pid!);
+      expect(pids.every((pid) => isAlive(pid))).toBe(true);
 
-    const wipe = await runVrb(["local", "stop-node", "node-2", "--wipe", "--dir", dir]);
-    expect(wipe.code, wipe.stderr).toBe(0);
-    expect(isAlive(pids[1])).toBe(false);
-    expect(existsSync(state.nodes[1]!.dataDir)).toBe(false);
+      const wipe = await runVrb(["local", "stop-node", "node-2", "--wipe", "--dir", dir]);
+      expect(wipe.code, wipe.stderr).toBe(0);
+      expect(isAlive(pids[1])).toBe(false);
+      expect(existsSync(state.nodes[1]!.dataDir)).toBe(false);
 
-    const down = await runVrb(["local", "down", "--dir", dir]);
-    expect(down.code, down.stderr).toBe(0);
-    expect(pids.some((pid) => isAlive(pid))).toBe(false);
-    expect(existsSync(dir)).toBe(false);
+      const down = await runVrb(["local", "down", "--dir", dir]);
+      expect(down.code, down.stderr).toBe(0);
+      expect(pids.some((pid) => isAlive(pid))).toBe(false);
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      // A failed assertion must not leave the nodes running.
+      await localDown(dir);
+    }
   });
 
   it("refuses bad options with a usage error (exit 2) naming the option", async () => {
