@@ -32,3 +32,4 @@ export * from "./snapshot/check.js";
 export * from "./snapshot/retention.js";
 export * from "./vault/fill.js";
 export * from "./demo.js";
+export * from "./snapshot/rpo.js";

@@ -1,16 +1,18 @@
 import type { Command } from "commander";
-import { createS3Client, formatBytes, SnapshotStore } from "../../engine/index.js";
+import { createS3Client, ExitCode, formatBytes, recoveryPointStatus, SnapshotStore } from "../../engine/index.js";
 import { printJson, printText, runCommand } from "./common.js";
 import { addPolicyFlags, policyFromCli, type PolicyFlags } from "./options.js";
 
 interface ListFlags extends PolicyFlags {
   json?: boolean;
+  checkRpo?: boolean;
 }
 
 export function registerList(program: Command): void {
   const cmd = program.command("list").description("the cluster's snapshots, newest first: good, incomplete, locked until");
   addPolicyFlags(cmd, { nodes: false })
     .option("--json", "print one JSON report on stdout")
+    .option("--check-rpo", "exit 1 when the newest good snapshot is older than the schedule allows (for cron and monitoring)")
     .action(async (o: ListFlags) =>
       runCommand(o, async () => {
         const policy = policyFromCli(o, process.env, { requireNodes: false });
@@ -35,10 +37,17 @@ export function registerList(program: Command): void {
               };
             }),
           );
+          const rpo = recoveryPointStatus(snapshots, policy.schedule.every);
+          const code = o.checkRpo && !rpo.ok ? ExitCode.failed : ExitCode.ok;
           if (o.json) {
-            return printJson({ ok: true, bucket: store.bucket, prefix: store.prefix, cluster: policy.cluster.name, snapshots: rows });
+            printJson({ ok: code === ExitCode.ok, bucket: store.bucket, prefix: store.prefix, cluster: policy.cluster.name, rpo, snapshots: rows });
+            return code;
           }
-          if (!rows.length) return printText(`no snapshots of cluster '${policy.cluster.name}' in s3://${store.bucket}/${store.clusterPrefix(policy.cluster.name)}`);
+          const rpoLine = `RPO: ${rpo.ok ? "ok" : "MISSED"}: ${rpo.message}`;
+          if (!rows.length) {
+            printText(`no snapshots of cluster '${policy.cluster.name}' in s3://${store.bucket}/${store.clusterPrefix(policy.cluster.name)}\n${rpoLine}`);
+            return code;
+          }
           printText(
             rows
               .map((r) => {
@@ -46,8 +55,9 @@ export function registerList(program: Command): void {
                 const why = r.problem ? ` (${r.problem})` : "";
                 return `${r.status.padEnd(10)} ${r.takenAt}  index ${String(r.raftIndex).padEnd(8)} ${formatBytes(r.bytes).padStart(10)}  ${lock}  ${r.key}${why}`;
               })
-              .join("\n"),
+              .join("\n") + `\n${rpoLine}`,
           );
+          return code;
         } finally {
           s3.destroy();
         }

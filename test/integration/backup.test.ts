@@ -138,9 +138,10 @@ describe("vrb backup | list | verify from the shell", () => {
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^s3:\/\/vrb-snapshots\/bk-cli\/bk-cli\//);
 
-    const list = await vrb(["list", ...args, "--json"]);
+    const list = await vrb(["list", ...args, "--json", "--check-rpo"]);
     expect(list.code, list.stderr).toBe(0);
-    const listed = JSON.parse(list.stdout) as { snapshots: { key: string; status: string }[] };
+    const listed = JSON.parse(list.stdout) as { rpo: { ok: boolean }; snapshots: { key: string; status: string }[] };
+    expect(listed.rpo.ok).toBe(true);
     expect(listed.snapshots.map((s) => s.status)).toEqual(["good", "good"]);
     expect(listed.snapshots[1]!.key).toBe(report.key);
 
