@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { ExitCode, redact } from "../engine/index.js";
+import { ExitCode, packageInfo, redact } from "../engine/index.js";
 import { quietKnownWarnings } from "./cli/common.js";
 import { registerLocal } from "./cli/local.js";
 import { registerDemo } from "./cli/demo.js";
-import { toolVersion } from "./cli/version.js";
 import { registerBackup } from "./cli/backup.js";
 import { registerList } from "./cli/list.js";
 import { registerVerify } from "./cli/verify.js";
@@ -16,7 +15,7 @@ quietKnownWarnings();
 
 const program = new Command("vrb")
   .description("vault-raft-backup: verified snapshots and staged restores of Vault / OpenBao Raft clusters")
-  .version(toolVersion())
+  .version(packageInfo().version)
   .showHelpAfterError()
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(redact(s)) });

@@ -22,6 +22,17 @@ export function packageRoot(): string {
   }
 }
 
+let packageInfoCache: { name: string; version: string } | undefined;
+
+/** This package's name and version, for manifests and `vrb --version` (read once). */
+export function packageInfo(): { name: string; version: string } {
+  if (!packageInfoCache) {
+    const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { name: string; version: string };
+    packageInfoCache = { name: pkg.name, version: pkg.version };
+  }
+  return packageInfoCache;
+}
+
 export type ToolName = "bao" | "weed" | "moto_server";
 
 /** Path of a server binary from the project-local venv (`npm run tools`), or VRB_TOOLS_BIN. */

@@ -1,10 +1,8 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, PutObjectRetentionCommand, type S3Client } from "@aws-sdk/client-s3";
 import { ConfigError, IntegrityError, OperationError, VrbError } from "../errors.js";
-import { packageRoot } from "../local/tools.js";
+import { packageInfo } from "../local/tools.js";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { registerSecret } from "../redact.js";
@@ -58,15 +56,6 @@ const MiB = 1024 * 1024;
 /** Upload defaults (exported so the benchmark's runbook upload uses the same settings). */
 export const DEFAULT_PART_SIZE = 8 * MiB;
 export const DEFAULT_QUEUE_SIZE = 2;
-
-function toolInfo(): { name: string; version: string } {
-  try {
-    const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { name: string; version: string };
-    return { name: pkg.name, version: pkg.version };
-  } catch {
-    return { name: "vault-raft-backup", version: "unknown" };
-  }
-}
 
 /** The same kind of error (so the same exit code) with a stage and, optionally, a longer message. */
 function withStage(err: VrbError, stage: string, message = err.message): VrbError {
@@ -282,7 +271,7 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
       archive: { entries: archive.entries.length, verified: true },
       lock,
       sse,
-      tool: toolInfo(),
+      tool: packageInfo(),
     } satisfies SnapshotManifest);
     const manifestKey = manifestKeyFor(key);
     await timed("manifest", async () => {
