@@ -150,22 +150,24 @@ export async function applyRetention(
         progress.info(`would delete ${key} + manifest (${versions.length} version(s)): ${d.reason}`);
         continue;
       }
+      let refusedByLock = false;
       for (const v of versions) {
         try {
           await store.s3.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: v.key, VersionId: v.versionId }));
         } catch (err) {
           // A lock set between our HEAD and the DELETE, or a lock the HEAD did not show.
-          if (isAccessDenied(err)) {
-            report.locked.push({ key, reason: d.reason });
-            throw Object.assign(new Error("locked"), { locked: true });
-          }
-          throw err;
+          if (!isAccessDenied(err)) throw err;
+          refusedByLock = true;
+          break;
         }
+      }
+      if (refusedByLock) {
+        report.locked.push({ key, reason: d.reason });
+        continue;
       }
       report.deleted.push({ key, reason: d.reason, versions: versions.length });
       progress.info(`deleted ${key} + manifest (${versions.length} version(s)): ${d.reason}`);
     } catch (err) {
-      if ((err as { locked?: boolean }).locked) continue;
       report.failed.push({ key, error: err instanceof Error ? err.message : String(err) });
       progress.warn(`could not delete ${key}: ${err instanceof Error ? err.message : String(err)}`);
     }
