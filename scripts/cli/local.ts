@@ -15,14 +15,7 @@ import {
   type S3ServerKind,
 } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
-
-function positiveInt(field: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${field} must be a whole number >= 1, got '${v}'`, { field });
-    return n;
-  };
-}
+import { intFlag } from "./options.js";
 
 export function registerLocal(program: Command): void {
   const local = program
@@ -34,10 +27,10 @@ export function registerLocal(program: Command): void {
     .command("up")
     .description("start nodes (init, unseal, join) and the S3 server with a locked, versioned bucket")
     .option(...dirOpt)
-    .option("--nodes <n>", "number of OpenBao nodes", positiveInt("--nodes"), 3)
+    .option("--nodes <n>", "number of OpenBao nodes", intFlag("--nodes", 1), 3)
     .option("--no-init", "leave the nodes uninitialised (a restore target)")
-    .option("--shares <n>", "unseal key shares", positiveInt("--shares"), 5)
-    .option("--threshold <n>", "unseal key threshold", positiveInt("--threshold"), 3)
+    .option("--shares <n>", "unseal key shares", intFlag("--shares", 1), 5)
+    .option("--threshold <n>", "unseal key threshold", intFlag("--threshold", 1), 3)
     .option("--s3 <server>", "seaweedfs | moto (default VRB_S3_SERVER or seaweedfs)")
     .option("--no-s3", "do not start an S3 server")
     .option("--json", "print the status as JSON")
@@ -111,7 +104,7 @@ export function registerLocal(program: Command): void {
     .option(...dirOpt)
     .action(async (count: string, o: { dir?: string }) =>
       runCommand(o, async () => {
-        const nodes = await addNodes(requireEnvironment(o.dir), positiveInt("count")(count), progressFor(o));
+        const nodes = await addNodes(requireEnvironment(o.dir), intFlag("count", 1)(count), progressFor(o));
         printText(nodes.map((n) => `${n.id} ${n.apiAddr}`).join("\n"));
       }),
     );
