@@ -7,6 +7,8 @@ export interface WaitOptions {
   what: string;
   timeoutMs: number;
   intervalMs?: number;
+  /** Stage named by the timeout error (default: `what`). */
+  stage?: string;
 }
 
 /**
@@ -27,7 +29,7 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, opts: Wait
     if (Date.now() >= deadline) {
       const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : "";
       throw new OperationError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${opts.what}${why}`, {
-        stage: opts.what,
+        stage: opts.stage ?? opts.what,
       });
     }
     await sleep(interval);

@@ -1,6 +1,6 @@
 import { OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
-import { sleep } from "../wait.js";
+import { waitFor } from "../wait.js";
 
 export interface RestoreStep {
   step: string;
@@ -55,28 +55,23 @@ export class StepClock {
    * latency, the interval we slept past the moment) as our overhead.
    */
   async until<T>(what: string, probe: () => Promise<T | undefined>, intervalMs = 100): Promise<T> {
-    const timeoutMs = this.deadlines.forStep(what);
     const t0 = Date.now();
-    const deadline = t0 + timeoutMs;
     let lastNotReadyEnd: number | undefined;
-    let lastError: unknown;
-    for (;;) {
-      try {
-        const v = await probe();
-        if (v !== undefined) {
-          if (lastNotReadyEnd !== undefined) this.vaultMs += Math.round((lastNotReadyEnd + Date.now()) / 2) - t0;
+    const value = await waitFor(
+      async () => {
+        try {
+          const v = await probe();
+          if (v === undefined) lastNotReadyEnd = Date.now();
           return v;
+        } catch (err) {
+          lastNotReadyEnd = Date.now();
+          throw err;
         }
-      } catch (err) {
-        lastError = err;
-      }
-      lastNotReadyEnd = Date.now();
-      if (lastNotReadyEnd >= deadline) {
-        const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : "";
-        throw new OperationError(`timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}${why}`, { stage: this.name });
-      }
-      await sleep(intervalMs);
-    }
+      },
+      { what, timeoutMs: this.deadlines.forStep(what), intervalMs, stage: this.name },
+    );
+    if (lastNotReadyEnd !== undefined) this.vaultMs += Math.round((lastNotReadyEnd + Date.now()) / 2) - t0;
+    return value;
   }
 
   timeoutMs(): number {
