@@ -220,6 +220,9 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
     source.on("error", (e) => fail(staged("stream", e)));
     inspector.result.catch((e: unknown) => fail(staged("archive check", e)));
     const flow = pipeline(source, tee, sink).catch((e: unknown) => {
+      // The tee ends with the inspector's own error when the archive check rejected the bytes;
+      // that failure is reported (with its stage) by the inspector's handler above.
+      if (e === inspector.input.errored) return;
       fail(sink.s3Error !== undefined ? staged("upload", sink.s3Error) : staged("stream", e));
     });
     abort.signal.addEventListener("abort", () => {

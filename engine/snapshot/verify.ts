@@ -33,9 +33,20 @@ class HashTee extends Transform {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     this.onBytes?.(this.bytes);
-    // Respect the inspector's backpressure so memory stays flat.
-    if (this.side.write(chunk)) cb(null, chunk);
-    else this.side.once("drain", () => cb(null, chunk));
+    // Respect the inspector's backpressure so memory stays flat. An inspector that rejected the
+    // bytes is destroyed and never drains: end the stream with its error instead of waiting.
+    if (this.side.destroyed) return cb(this.sideFailure());
+    if (this.side.write(chunk)) return cb(null, chunk);
+    const settle = () => {
+      this.side.off("drain", settle);
+      this.side.off("close", settle);
+      cb(this.side.destroyed ? this.sideFailure() : null, chunk);
+    };
+    this.side.on("drain", settle);
+    this.side.on("close", settle);
+  }
+  private sideFailure(): Error {
+    return this.side.errored ?? new Error("the archive check stopped reading the snapshot");
   }
   override _flush(cb: TransformCallback): void {
     this.side.end();

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { Readable } from "node:stream";
+import { randomBytes } from "node:crypto";
+import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createArchiveInspector, IntegrityError, type ArchiveReport } from "../../engine/index.js";
+import { createArchiveInspector, HashTee, IntegrityError, type ArchiveReport } from "../../engine/index.js";
 import { rootClient, sharedEnv } from "../support/env.js";
 
 async function realSnapshot(): Promise<Buffer> {
@@ -55,4 +56,16 @@ describe("snapshot archive inspection (real OpenBao snapshot)", () => {
     const err = await inspect(snap.subarray(0, Math.floor(snap.length / 2))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntegrityError);
   });
+
+  it("a download the inspector rejects mid-stream fails the hashing pipeline instead of stalling it", async () => {
+    // Chunks larger than the inspector's write buffer: the tee must wait for a drain that a
+    // rejected (destroyed) inspector never emits. A refresh of a corrupt snapshot hung on this.
+    const { input, result } = createArchiveInspector();
+    const tee = new HashTee(input);
+    const junk = randomBytes(6 << 20);
+    const chunks = [junk.subarray(0, 3 << 20), junk.subarray(3 << 20)];
+    const flow = pipeline(Readable.from(chunks), tee, new Writable({ write: (_c, _e, cb) => cb() }));
+    await expect(flow).rejects.toThrow(/header|gzip|destroyed|archive/i);
+    await expect(result).rejects.toBeInstanceOf(IntegrityError);
+  }, 20_000);
 });
