@@ -160,9 +160,9 @@ export class SnapshotStore {
     }
   }
 
-  async openSnapshot(key: string): Promise<{ body: Readable; bytes: number }> {
+  async openSnapshot(key: string, opts: { signal?: AbortSignal } = {}): Promise<{ body: Readable; bytes: number }> {
     try {
-      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: opts.signal });
       return { body: res.Body as Readable, bytes: res.ContentLength ?? 0 };
     } catch (err) {
       if (isNotFound(err)) throw new OperationError(`snapshot s3://${this.bucket}/${key} does not exist`);

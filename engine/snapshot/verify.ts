@@ -3,10 +3,11 @@ import { createWriteStream } from "node:fs";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Writable } from "node:stream";
-import { IntegrityError } from "../errors.js";
+import { IntegrityError, OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { createArchiveInspector, type ArchiveReport } from "./archive.js";
 import type { SnapshotStore, StoredSnapshot } from "./store.js";
+import { StallWatchdog } from "./stream.js";
 
 export interface VerifyReport {
   ok: true;
@@ -63,29 +64,43 @@ class HashTee extends Transform {
 export async function verifyStoredSnapshot(
   store: SnapshotStore,
   snapshot: StoredSnapshot,
-  opts: { progress?: Progress; saveTo?: string } = {},
+  opts: { progress?: Progress; saveTo?: string; stallTimeoutMs?: number } = {},
 ): Promise<VerifyReport> {
   const started = Date.now();
   const progress = opts.progress ?? silentProgress;
   const manifest = snapshot.manifest;
   const where = `s3://${snapshot.bucket}/${snapshot.key}`;
   if (!manifest) throw new IntegrityError(`${where} has no manifest: the backup did not finish, it cannot be trusted`, { stage: "verify" });
-  const { body } = await store.openSnapshot(snapshot.key);
+  // A download has no timeout of its own: an S3 server that stops sending would hold a refresh
+  // or a restore forever. The watchdog turns that into an error that names the stall.
+  const abort = new AbortController();
+  const watchdog = new StallWatchdog(opts.stallTimeoutMs ?? 60_000, (idle) => {
+    abort.abort(new OperationError(`S3 sent no data of ${where} for ${Math.round(idle / 1000)}s; verify aborted (stall timeout)`, { stage: "verify" }));
+  }).start();
   const inspector = createArchiveInspector();
-  const tee = new HashTee(inspector.input, (n) => progress.bytes?.("verify", n, manifest.bytes));
-  const sink = opts.saveTo ? createWriteStream(opts.saveTo, { mode: 0o600 }) : new Writable({ write: (_c, _e, cb) => cb() });
   let archive: ArchiveReport;
+  let tee: HashTee;
   try {
+    const { body } = await store.openSnapshot(snapshot.key, { signal: abort.signal });
+    abort.signal.addEventListener("abort", () => body.destroy(abort.signal.reason as Error), { once: true });
+    tee = new HashTee(inspector.input, (n) => {
+      watchdog.touch();
+      progress.bytes?.("verify", n, manifest.bytes);
+    });
+    const sink = opts.saveTo ? createWriteStream(opts.saveTo, { mode: 0o600 }) : new Writable({ write: (_c, _e, cb) => cb() });
     await pipeline(body, tee, sink);
     archive = await inspector.result;
   } catch (err) {
     inspector.input.destroy();
     await inspector.result.catch(() => undefined);
+    if (abort.signal.aborted) throw abort.signal.reason as Error;
     if (err instanceof IntegrityError) throw err;
     // The stream may have failed because the inspector rejected the bytes; prefer its verdict.
     const verdict = await inspector.result.then(() => undefined, (e: unknown) => e);
     if (verdict instanceof IntegrityError) throw verdict;
     throw err;
+  } finally {
+    watchdog.stop();
   }
   const sha256 = tee.hash.digest("hex");
   const problems: string[] = [];

@@ -1,10 +1,11 @@
 import type { Command } from "commander";
 import { createS3Client, IntegrityError, parseSnapshotKey, parseSnapshotRef, SnapshotStore, verifyStoredSnapshot, formatBytes } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
-import { addPolicyFlags, policyFromCli, type PolicyFlags } from "./options.js";
+import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 
 interface VerifyFlags extends PolicyFlags {
   json?: boolean;
+  stallTimeout?: number;
 }
 
 export function registerVerify(program: Command): void {
@@ -13,6 +14,7 @@ export function registerVerify(program: Command): void {
     .description("re-download a snapshot (s3://BUCKET/KEY, a key, or 'latest') and check SHA-256, size, raft index and the archive's SHA256SUMS; exit 3 on mismatch");
   addPolicyFlags(cmd, { nodes: false })
     .option("--json", "print one JSON report on stdout")
+    .option("--stall-timeout <seconds>", "abort when S3 sends no byte of the snapshot for this long (default 60)", intFlag("--stall-timeout", 1))
     .action(async (ref: string, o: VerifyFlags) =>
       runCommand(o, async () => {
         // An s3:// reference names its bucket and cluster itself; no policy needed for those.
@@ -32,7 +34,10 @@ export function registerVerify(program: Command): void {
           }
           const progress = progressFor(o);
           progress.info(`verifying s3://${snapshot.bucket}/${snapshot.key}`);
-          const report = await verifyStoredSnapshot(store, snapshot, { progress });
+          const report = await verifyStoredSnapshot(store, snapshot, {
+            progress,
+            stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
+          });
           if (o.json) return printJson(report);
           printText(
             `OK s3://${report.bucket}/${report.key}\n  ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n` +

@@ -20,6 +20,7 @@ import {
   unseal,
   validatePolicy,
   VaultClient,
+  verifyStoredSnapshot,
   waitFor,
   waitForHealthyVoters,
   type BackupPolicy,
@@ -156,6 +157,28 @@ describe("backup faults (own 3-node cluster and S3 server)", () => {
       process.kill(s3pid, "SIGCONT");
     }
     await expectNothingHalfDone("s3stop");
+  });
+
+  it("the S3 server stops sending mid-verify: stall detected at stage 'verify' instead of a hang; verifies once it is back", async () => {
+    const report = await runBackup({ policy: policyFor("verifystall"), token: env.keys!.rootToken, s3 });
+    const store = new SnapshotStore(s3, env.bucket!, "faults/");
+    const snapshot = await store.resolve("latest", "verifystall");
+    expect(snapshot.key).toBe(report.key);
+    const s3pid = env.s3!.pid!;
+    const progress = trigger(
+      (stage, done) => stage === "verify" && done >= 4 * MiB,
+      () => process.kill(s3pid, "SIGSTOP"),
+    );
+    try {
+      const err = await verifyStoredSnapshot(store, snapshot, { progress, stallTimeoutMs: 3_000 }).catch((e: unknown) => e);
+      expect(progress.fired).toBe(true);
+      expect(err).toMatchObject({ name: "OperationError", stage: "verify", exitCode: 1 });
+      expect((err as Error).message).toMatch(/S3 sent no data of s3:\/\/.+ for \d+s; verify aborted \(stall timeout\)/);
+    } finally {
+      process.kill(s3pid, "SIGCONT");
+    }
+    const verified = await verifyStoredSnapshot(store, snapshot);
+    expect(verified).toMatchObject({ ok: true, sha256: report.sha256, bytes: report.bytes });
   });
 
   it("vrb backup exits 1 naming the stage when the active node dies mid-stream; no secret in any output or log", async () => {
