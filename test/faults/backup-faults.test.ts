@@ -146,12 +146,11 @@ describe("backup faults (own 3-node cluster and S3 server)", () => {
       },
     );
     try {
-      const started = Date.now();
       const err = await runBackup({ policy: policyFor("s3stop"), token: env.keys!.rootToken, s3, progress, stallTimeoutMs: 3_000 }).catch((e: unknown) => e);
       expect(progress.fired).toBe(true);
       expect(err).toMatchObject({ name: "OperationError", stage: "upload", exitCode: 1 });
-      expect((err as Error).message).toMatch(/S3 .* accepted no data for \d+s/);
-      expect(Date.now() - started).toBeLessThan(60_000);
+      // Only the watchdog words it this way: the configured 3 s stall ended it, not some later timeout.
+      expect((err as Error).message).toMatch(/S3 .* accepted no data for \d+s; aborted \(stall timeout\)/);
     } finally {
       clearTimeout(resume);
       process.kill(s3pid, "SIGCONT");
