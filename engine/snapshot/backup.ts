@@ -13,7 +13,7 @@ import { sleep } from "../wait.js";
 import { createArchiveInspector } from "./archive.js";
 import { abortUnfinishedUploads, deleteWrittenVersions } from "./cleanup.js";
 import { manifestKeyFor, manifestSchema, snapshotKeyFor, type SnapshotManifest } from "./manifest.js";
-import { MultipartSink, openSnapshotStream, StallWatchdog } from "./stream.js";
+import { DEFAULT_STALL_TIMEOUT_MS, MultipartSink, openSnapshotStream, StallWatchdog } from "./stream.js";
 import { HashTee } from "./verify.js";
 
 export interface BackupOptions {
@@ -211,7 +211,7 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
         progress.bytes?.("upload", n);
       },
     });
-    watchdog = new StallWatchdog(opts.stallTimeoutMs ?? 60_000, (idle) => {
+    watchdog = new StallWatchdog(opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS, (idle) => {
       const uploadBehind = sink.waitingForS3;
       const stage = uploadBehind ? "upload" : "stream";
       const who = uploadBehind ? `S3 (s3://${bucket}) accepted no data` : `the snapshot stream from ${pre.leaderAddr} sent no data`;

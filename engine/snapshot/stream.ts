@@ -42,6 +42,9 @@ export async function openSnapshotStream(leader: VaultClient, opts: { signal?: A
  * Fires `onStall` when `touch()` has not been called for `timeoutMs`. Stream bodies have no
  * timeout of their own, so this is what turns a hung node or S3 server into a clear error.
  */
+/** How long a backup or a re-download may move no byte before it is aborted (`--stall-timeout`). */
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+
 export class StallWatchdog {
   private last = Date.now();
   private timer?: NodeJS.Timeout;

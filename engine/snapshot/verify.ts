@@ -7,7 +7,7 @@ import { IntegrityError, OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { createArchiveInspector, type ArchiveReport } from "./archive.js";
 import type { SnapshotStore, StoredSnapshot } from "./store.js";
-import { StallWatchdog } from "./stream.js";
+import { DEFAULT_STALL_TIMEOUT_MS, StallWatchdog } from "./stream.js";
 
 export interface VerifyReport {
   ok: true;
@@ -74,7 +74,7 @@ export async function verifyStoredSnapshot(
   // A download has no timeout of its own: an S3 server that stops sending would hold a refresh
   // or a restore forever. The watchdog turns that into an error that names the stall.
   const abort = new AbortController();
-  const watchdog = new StallWatchdog(opts.stallTimeoutMs ?? 60_000, (idle) => {
+  const watchdog = new StallWatchdog(opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS, (idle) => {
     abort.abort(new OperationError(`S3 sent no data of ${where} for ${Math.round(idle / 1000)}s; verify aborted (stall timeout)`, { stage: "verify" }));
   }).start();
   const inspector = createArchiveInspector();
@@ -92,11 +92,10 @@ export async function verifyStoredSnapshot(
     archive = await inspector.result;
   } catch (err) {
     inspector.input.destroy();
-    await inspector.result.catch(() => undefined);
+    const verdict = await inspector.result.then(() => undefined, (e: unknown) => e);
     if (abort.signal.aborted) throw abort.signal.reason as Error;
     if (err instanceof IntegrityError) throw err;
     // The stream may have failed because the inspector rejected the bytes; prefer its verdict.
-    const verdict = await inspector.result.then(() => undefined, (e: unknown) => e);
     if (verdict instanceof IntegrityError) throw verdict;
     throw err;
   } finally {

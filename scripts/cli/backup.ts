@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { formatBytes, runBackup } from "../../engine/index.js";
+import { DEFAULT_STALL_TIMEOUT_MS, formatBytes, runBackup } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { addPolicyFlags, intFlag, policyFromCli, tokenFromCli, type PolicyFlags } from "./options.js";
 
@@ -15,7 +15,7 @@ export function registerBackup(program: Command): void {
     .description("take a snapshot of the cluster and store it, verified and locked, in S3 (manifest written last)");
   addPolicyFlags(cmd)
     .option("--retries <n>", "re-run the whole backup this many times after a failure (the active node is looked up again)", intFlag("--retries", 0), 0)
-    .option("--stall-timeout <seconds>", "abort when neither Vault nor S3 moves a byte for this long (default 60)", intFlag("--stall-timeout", 1))
+    .option("--stall-timeout <seconds>", `abort when neither Vault nor S3 moves a byte for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})`, intFlag("--stall-timeout", 1))
     .option("--json", "print one JSON report on stdout")
     .action(async (o: BackupFlags) =>
       runCommand(o, async () => {

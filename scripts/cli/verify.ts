@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { createS3Client, IntegrityError, parseSnapshotKey, parseSnapshotRef, SnapshotStore, verifyStoredSnapshot, formatBytes } from "../../engine/index.js";
+import { createS3Client, DEFAULT_STALL_TIMEOUT_MS, IntegrityError, parseSnapshotKey, parseSnapshotRef, SnapshotStore, verifyStoredSnapshot, formatBytes } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 
@@ -14,7 +14,7 @@ export function registerVerify(program: Command): void {
     .description("re-download a snapshot (s3://BUCKET/KEY, a key, or 'latest') and check SHA-256, size, raft index and the archive's SHA256SUMS; exit 3 on mismatch");
   addPolicyFlags(cmd, { nodes: false })
     .option("--json", "print one JSON report on stdout")
-    .option("--stall-timeout <seconds>", "abort when S3 sends no byte of the snapshot for this long (default 60)", intFlag("--stall-timeout", 1))
+    .option("--stall-timeout <seconds>", `abort when S3 sends no byte of the snapshot for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})`, intFlag("--stall-timeout", 1))
     .action(async (ref: string, o: VerifyFlags) =>
       runCommand(o, async () => {
         // An s3:// reference names its bucket and cluster itself; no policy needed for those.
