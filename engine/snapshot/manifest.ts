@@ -9,7 +9,18 @@ export const manifestSchema = z.object({
   bytes: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   takenAt: z.string(),
-  vault: z.object({ version: z.string(), leaderAddr: z.string(), clusterId: z.string().optional() }),
+  vault: z.object({
+    version: z.string(),
+    leaderAddr: z.string(),
+    clusterId: z.string().optional(),
+    /**
+     * The source cluster's seal at backup time (sys/seal-status): `type` e.g. "shamir", "transit",
+     * "awskms"; `recoverySeal` true for auto-unseal seals (they have recovery keys, not unseal keys).
+     * A restore refuses targets of the other kind before touching them. Absent in manifests of
+     * older versions: then the restore goes by the keys file and the targets.
+     */
+    seal: z.object({ type: z.string(), recoverySeal: z.boolean() }).optional(),
+  }),
   raft: z.object({ index: z.number().int(), term: z.number().int(), snapshotId: z.string() }),
   archive: z.object({ entries: z.number().int(), verified: z.literal(true) }),
   lock: z.object({ mode: z.enum(["GOVERNANCE", "COMPLIANCE"]), until: z.string() }).optional(),
