@@ -165,7 +165,7 @@ export async function bootstrapCluster(
   const leader = new VaultClient({ addr: first.apiAddr });
   try {
     progress.info(`initialising ${first.id} (${shares} key shares, threshold ${threshold})`);
-    const init = await initialize(leader, shares, threshold);
+    const init = await initialize(leader, { kind: "shamir", shares, threshold });
     const keys = init.unsealKeysB64.slice(0, threshold);
     await unseal(leader, keys, first.id);
     leader.setToken(init.rootToken);

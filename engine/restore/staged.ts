@@ -240,7 +240,7 @@ async function rebuild(run: Run): Promise<void> {
   const shape = keys.length;
   const temp = await log.run("initialise node 1 with a throwaway keyring", n1, async (c) => {
     c.detail = `${shape} share(s), threshold ${shape}`;
-    return c.vault(initialize(client, shape, shape));
+    return c.vault(initialize(client, { kind: "shamir", shares: shape, threshold: shape }));
   });
   run.phase = "initialised";
   await log.run("unseal node 1 (throwaway keyring)", n1, (c) => c.vault(unseal(client, temp.unsealKeysB64, n1, { timeoutMs: c.timeoutMs() })));

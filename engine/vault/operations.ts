@@ -60,27 +60,46 @@ export async function nodeHealth(client: VaultClient): Promise<NodeHealth> {
 }
 
 export interface InitResult {
+  /** Unseal keys (Shamir seal); empty for an auto-unseal seal. */
   unsealKeysB64: string[];
+  /** Recovery keys (auto-unseal seals: transit, cloud KMS, PKCS#11); empty for Shamir. */
+  recoveryKeysB64: string[];
   rootToken: string;
 }
 
-export async function initialize(client: VaultClient, shares: number, threshold: number): Promise<InitResult> {
-  const res = await client.put<{ keys_base64: string[]; root_token: string }>(
-    "sys/init",
-    { secret_shares: shares, secret_threshold: threshold },
-    { anonymous: true },
-  );
-  res.body.keys_base64.forEach(registerSecret);
+/**
+ * How `sys/init` splits the keys. A Shamir node takes `secret_*`; an auto-unseal node unseals
+ * itself and takes `recovery_*` instead (it refuses secret shares other than its default).
+ */
+export type InitShape = { kind: "shamir"; shares: number; threshold: number } | { kind: "recovery"; shares: number; threshold: number };
+
+export async function initialize(client: VaultClient, shape: InitShape): Promise<InitResult> {
+  const body =
+    shape.kind === "shamir"
+      ? { secret_shares: shape.shares, secret_threshold: shape.threshold }
+      : { recovery_shares: shape.shares, recovery_threshold: shape.threshold };
+  const res = await client.put<{ keys_base64?: string[] | null; recovery_keys_base64?: string[] | null; root_token: string }>("sys/init", body, {
+    anonymous: true,
+  });
+  const unsealKeysB64 = res.body.keys_base64 ?? [];
+  const recoveryKeysB64 = res.body.recovery_keys_base64 ?? [];
+  [...unsealKeysB64, ...recoveryKeysB64].forEach(registerSecret);
   registerSecret(res.body.root_token);
-  return { unsealKeysB64: res.body.keys_base64, rootToken: res.body.root_token };
+  return { unsealKeysB64, recoveryKeysB64, rootToken: res.body.root_token };
 }
 
-interface SealStatus {
+export interface SealStatus {
   sealed: boolean;
   t: number;
   n: number;
   progress: number;
   initialized: boolean;
+  /** "shamir", or the auto-unseal seal's type ("transit", "awskms", "gcpckms", "azurekeyvault", "pkcs11", ...). */
+  type: string;
+  /** True for auto-unseal seals: their keys are recovery keys; `t`/`n` then describe the recovery keys. */
+  recovery_seal: boolean;
+  cluster_id?: string;
+  version?: string;
 }
 
 export async function sealStatus(client: VaultClient): Promise<SealStatus> {
