@@ -19,11 +19,19 @@ export interface StagedRestoreArgs {
   /** Target nodes; default `policy.cluster.nodes`. */
   nodes?: pulumi.Input<pulumi.Input<string>[]>;
   /**
-   * The ORIGINAL cluster's unseal keys (a list, or keys-file text: operator-init JSON or one per
-   * line). Always stored as a secret: wrapped with `pulumi.secret` here.
+   * Shamir-sealed clusters: the ORIGINAL cluster's unseal keys (a list, or keys-file text:
+   * operator-init JSON or one per line). Required for a Shamir rebuild. Stored as a secret.
    */
-  unsealKeys: pulumi.Input<string | pulumi.Input<string>[]>;
-  /** Token for in-place restores; stored as a secret. */
+  unsealKeys?: pulumi.Input<string | pulumi.Input<string>[]>;
+  /**
+   * Auto-unseal clusters (transit, cloud KMS, PKCS#11): the recovery keys, in the same forms.
+   * Optional (the nodes unseal themselves); used to make a verification token. Stored as a secret.
+   */
+  recoveryKeys?: pulumi.Input<string | pulumi.Input<string>[]>;
+  /**
+   * A token of the original cluster; stored as a secret. Needed for in-place restores; for a
+   * rebuild it enables the full verification where the targets do not serve generate-root.
+   */
   token?: pulumi.Input<string>;
   /** Allow restoring over nodes that hold data. */
   force?: pulumi.Input<boolean>;
@@ -47,6 +55,10 @@ export class StagedRestore extends pulumi.dynamic.Resource {
   declare readonly snapshotSha256: pulumi.Output<string>;
   declare readonly snapshotRaftIndex: pulumi.Output<number>;
   declare readonly raftIndex: pulumi.Output<number | undefined>;
+  /** "full" (checked with a token) or "health" (token-free checks only; see notVerified). */
+  declare readonly verification: pulumi.Output<"full" | "health">;
+  /** Checks that needed a token, each with the command to run it later. */
+  declare readonly notVerified: pulumi.Output<string[]>;
   declare readonly restoredAt: pulumi.Output<string>;
   declare readonly durationMs: pulumi.Output<number>;
   declare readonly report: pulumi.Output<Record<string, unknown>>;
@@ -61,7 +73,8 @@ export class StagedRestore extends pulumi.dynamic.Resource {
         snapshot: args.snapshot ?? "latest",
         mode: args.mode ?? "rebuild",
         nodes: args.nodes,
-        unsealKeys: pulumi.secret(args.unsealKeys),
+        unsealKeys: args.unsealKeys === undefined ? undefined : pulumi.secret(args.unsealKeys),
+        recoveryKeys: args.recoveryKeys === undefined ? undefined : pulumi.secret(args.recoveryKeys),
         token: args.token === undefined ? undefined : pulumi.secret(args.token),
         force: args.force,
         canaries: args.canaries,
@@ -74,11 +87,13 @@ export class StagedRestore extends pulumi.dynamic.Resource {
         snapshotSha256: undefined,
         snapshotRaftIndex: undefined,
         raftIndex: undefined,
+        verification: undefined,
+        notVerified: undefined,
         restoredAt: undefined,
         durationMs: undefined,
         report: undefined,
       },
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "unsealKeys", "token"] },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "unsealKeys", "recoveryKeys", "token"] },
       "vault-raft-backup",
       "StagedRestore",
     );

@@ -7,6 +7,7 @@ import { addNodes, defaultLocalDir, loadEnvironment, localUp, saveEnvironment, t
 import { localS3Client, s3ServerRunning } from "./local/s3server.js";
 import { validatePolicy } from "./policy.js";
 import { silentProgress, type Progress } from "./progress.js";
+import { localClusterRestoreKeys } from "./restore/keys.js";
 import { stagedRestore, type RestoreReport } from "./restore/staged.js";
 import { runBackup } from "./snapshot/backup.js";
 import { SnapshotStore } from "./snapshot/store.js";
@@ -133,7 +134,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
         store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
         snapshot: "latest",
         cluster: env.clusterName,
-        unsealKeys: keys.unsealKeysB64,
+        keys: localClusterRestoreKeys(keys),
         canaries: policy.verify?.canaries,
         progress,
       });

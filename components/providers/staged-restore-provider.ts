@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { BackupPolicyInput } from "../../engine/index.js";
+import type { BackupPolicyInput, RestoreKeys } from "../../engine/index.js";
 import { compact, hasUnknown, loadEngine, safeError, say, type EngineModule } from "./runtime.js";
 
 export type RestoreMode = "rebuild" | "in-place";
@@ -15,9 +15,20 @@ export interface StagedRestoreInputs {
   mode: RestoreMode;
   /** Target nodes' API addresses; default `policy.cluster.nodes`. The first is restored first. */
   nodes?: string[];
-  /** The ORIGINAL cluster's unseal keys: a list, or the text of a keys file (operator-init JSON or one per line). */
-  unsealKeys: string[] | string;
-  /** Token for in-place restores (rebuilds make a short-lived one from the keys). */
+  /**
+   * Shamir seal: the ORIGINAL cluster's unseal keys, a list or the text of a keys file
+   * (operator-init JSON or one per line). Required for a Shamir rebuild.
+   */
+  unsealKeys?: string[] | string;
+  /**
+   * Auto-unseal seal (transit, cloud KMS, PKCS#11): the recovery keys, in the same forms. Optional:
+   * nodes unseal themselves; the keys only serve to make a verification token with generate-root.
+   */
+  recoveryKeys?: string[] | string;
+  /**
+   * A token of the original cluster: needed for in-place restores; for rebuilds it enables the full
+   * verification (voters, autopilot, canaries) where no other token works.
+   */
   token?: string;
   /** Restore into nodes that hold data (in-place over a live cluster). */
   force?: boolean;
@@ -43,16 +54,25 @@ export interface StagedRestoreOutputs {
   raftIndex?: number;
   restoredAt: string;
   durationMs: number;
+  /** "full" (checked with a token) or "health" (token-free checks only; see notVerified). */
+  verification: "full" | "health";
+  /** Checks that needed a token none could be had for, each with the command to run it later. */
+  notVerified: string[];
   /** The engine's full report (steps, nodes, autopilot, canaries), redacted. */
   report: Record<string, unknown>;
 }
 
 const WHO = "StagedRestore";
 
-/** The unseal keys from either accepted shape; the engine registers them as secrets while parsing. */
-function unsealKeysOf(engine: EngineModule, keys: string[] | string): string[] {
+/** The keys from either input and either accepted shape; the engine registers them as secrets while parsing. */
+function restoreKeysOf(engine: EngineModule, inputs: Pick<StagedRestoreInputs, "unsealKeys" | "recoveryKeys">): RestoreKeys | undefined {
+  if (inputs.unsealKeys !== undefined && inputs.recoveryKeys !== undefined) {
+    throw new engine.ConfigError("give either unsealKeys (Shamir seal) or recoveryKeys (auto-unseal seal), not both", { field: "recoveryKeys" });
+  }
+  const [keys, kind] = inputs.unsealKeys !== undefined ? [inputs.unsealKeys, "unseal" as const] : [inputs.recoveryKeys, "recovery" as const];
+  if (keys === undefined) return undefined;
   const text = Array.isArray(keys) ? keys.join("\n") : keys;
-  return engine.parseUnsealKeys(text, "StagedRestore unsealKeys");
+  return engine.parseKeysFile(text, `StagedRestore ${kind === "unseal" ? "unsealKeys" : "recoveryKeys"}`, kind);
 }
 
 /**
@@ -86,12 +106,11 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
         add("snapshot", err instanceof Error ? err.message : String(err));
       }
     }
-    if (inputs.unsealKeys === undefined) add("unsealKeys", "is required: the ORIGINAL cluster's unseal keys, from secret config");
-    else if (!hasUnknown(inputs.unsealKeys)) {
+    if (!hasUnknown(inputs.unsealKeys) && !hasUnknown(inputs.recoveryKeys)) {
       try {
-        unsealKeysOf(engine, inputs.unsealKeys);
+        restoreKeysOf(engine, inputs);
       } catch (err) {
-        add("unsealKeys", err instanceof Error ? err.message : String(err));
+        add(inputs.unsealKeys !== undefined && inputs.recoveryKeys === undefined ? "unsealKeys" : "recoveryKeys", err instanceof Error ? err.message : String(err));
       }
     }
     for (const k of ["deadlineMs", "stepTimeoutMs"] as const) {
@@ -141,7 +160,7 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
         // check already refused this; repeated here because create is what touches the cluster.
         throw new engine.ConfigError(`confirm must equal the cluster name '${policy.cluster.name}' to restore it`, { field: "confirm" });
       }
-      const unsealKeys = unsealKeysOf(engine, inputs.unsealKeys);
+      const keys = restoreKeysOf(engine, inputs);
       if (inputs.token) engine.registerSecret(inputs.token);
       const d = policy.destination;
       const store = new engine.SnapshotStore(engine.createS3Client({ region: d.region, endpoint: d.endpoint, forcePathStyle: d.forcePathStyle }), d.bucket, d.prefix);
@@ -153,7 +172,7 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
           store,
           snapshot,
           cluster: policy.cluster.name,
-          unsealKeys,
+          keys,
           token: inputs.token || undefined,
           force: inputs.force,
           canaries: inputs.canaries ?? policy.verify?.canaries,
@@ -176,6 +195,8 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
         snapshotRaftIndex: report.snapshot.raftIndex,
         snapshotTakenAt: report.snapshot.takenAt,
         raftIndex: report.raftIndex,
+        verification: report.verification,
+        notVerified: report.notVerified.map((n) => engine.redact(`${n.check}: ${n.command}`)),
         restoredAt,
         durationMs: report.durationMs,
         report: redacted,

@@ -7,7 +7,9 @@ import { silentProgress, type Progress } from "../progress.js";
 import type { SnapshotStore } from "../snapshot/store.js";
 import { VaultClient } from "../vault/client.js";
 import { kvInventory, type MountInventory } from "./inventory.js";
-import { generateRootToken, revokeOwnToken } from "./root-token.js";
+import type { RestoreKeys } from "./keys.js";
+import { revokeOwnToken } from "./root-token.js";
+import { findWorkingToken } from "./token.js";
 import { restoreReportOf, stagedRestore, type RestoreReport } from "./staged.js";
 
 export interface DrillOptions {
@@ -15,8 +17,9 @@ export interface DrillOptions {
   /** "latest" (default) | "s3://bucket/key" | key */
   snapshot?: string;
   cluster?: string;
-  unsealKeys: string[];
-  /** A token of the original cluster; without one a short-lived root token is generated and revoked. */
+  /** The original cluster's unseal or recovery keys (and its init root token, if the keys file has it). */
+  keys?: RestoreKeys;
+  /** A token of the original cluster; without one the drill tries the keys file's root token, then generate-root. */
   token?: string;
   /** Size of the throwaway cluster (default 3). */
   nodes?: number;
@@ -65,18 +68,21 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
       store: opts.store,
       snapshot: opts.snapshot ?? "latest",
       cluster: opts.cluster,
-      unsealKeys: opts.unsealKeys,
+      keys: opts.keys,
       token: opts.token,
       canaries: opts.canaries,
       progress,
       timeoutsMs: opts.timeoutsMs,
     });
     const rtoMs = Date.now() - started;
-    const inventory = await withToken(nodes[0]!.apiAddr, opts, (c) => kvInventory(c));
-    const secrets = inventory.reduce((a, m) => a + m.secrets, 0);
     const problems: string[] = [];
-    if (opts.minSecrets !== undefined && secrets < opts.minSecrets) problems.push(`restored cluster holds ${secrets} KV secrets, expected at least ${opts.minSecrets}`);
-    progress.info(`drill: ${secrets} KV secret(s) in ${inventory.length} mount(s): ${inventory.map((m) => `${m.mount} ${m.secrets}`).join(", ") || "none"}`);
+    const inventory = await withToken(nodes[0]!.apiAddr, opts, (c) => kvInventory(c));
+    if (!inventory) {
+      problems.push("the KV secrets could not be counted: no token worked on the restored cluster (give VAULT_TOKEN or a keys file with the init root_token)");
+    }
+    const secrets = (inventory ?? []).reduce((a, m) => a + m.secrets, 0);
+    if (inventory && opts.minSecrets !== undefined && secrets < opts.minSecrets) problems.push(`restored cluster holds ${secrets} KV secrets, expected at least ${opts.minSecrets}`);
+    if (inventory) progress.info(`drill: ${secrets} KV secret(s) in ${inventory.length} mount(s): ${inventory.map((m) => `${m.mount} ${m.secrets}`).join(", ") || "none"}`);
     return {
       ok: restore.ok && problems.length === 0,
       snapshot: restore.snapshot,
@@ -84,7 +90,7 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
       rtoMs,
       nodeStartMs,
       restore,
-      inventory,
+      inventory: inventory ?? [],
       secrets,
       canaries: restore.canaries,
       problems,
@@ -97,16 +103,16 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
   }
 }
 
-/** Runs `body` with the operator's token, or with a root token generated for it and revoked after. */
-async function withToken<T>(addr: string, opts: DrillOptions, body: (c: VaultClient) => Promise<T>): Promise<T> {
+/** Runs `body` with a working token of the restored cluster (a generated one is revoked after); undefined when none works. */
+async function withToken<T>(addr: string, opts: DrillOptions, body: (c: VaultClient) => Promise<T>): Promise<T | undefined> {
   const client = new VaultClient({ addr });
   try {
-    const generated = !opts.token;
-    client.setToken(opts.token ?? (await generateRootToken(client, opts.unsealKeys, addr)));
+    const found = await findWorkingToken(client, { token: opts.token, keys: opts.keys }, opts.progress);
+    if (found.source === "none") return undefined;
     try {
       return await body(client);
     } finally {
-      if (generated) await revokeOwnToken(client).catch(() => undefined);
+      if (found.source === "generated") await revokeOwnToken(client).catch(() => undefined);
     }
   } finally {
     await client.close();

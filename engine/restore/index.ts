@@ -4,3 +4,4 @@ export { generateRootToken, decodeRootToken, revokeOwnToken } from "./root-token
 export { compareVersions, parseVersion } from "./targets.js";
 export * from "./inventory.js";
 export * from "./drill.js";
+export * from "./seal.js";

@@ -1,3 +1,4 @@
+import { createReadStream, statSync } from "node:fs";
 import { OperationError, ConfigError } from "../errors.js";
 import { registerSecret } from "../redact.js";
 import { waitFor } from "../wait.js";
@@ -279,4 +280,34 @@ export async function findActiveNode(client: VaultClient, addrs: string[]): Prom
     throw new OperationError(`no active node: the cluster is sealed (${summary}); unseal it first`, { stage: "preflight" });
   }
   throw new OperationError(`no active node found among ${addrs.length} node(s): ${summary}`, { stage: "preflight" });
+}
+
+/** The node's own applied raft index (`sys/leader`, no token needed; a standby reports its own). */
+export async function appliedIndex(client: VaultClient): Promise<number> {
+  const r = await client.get<{ raft_applied_index?: number; raft_committed_index?: number }>("sys/leader", { anonymous: true, timeoutMs: 5_000 });
+  return r.body.raft_applied_index ?? r.body.raft_committed_index ?? 0;
+}
+
+/**
+ * POSTs a verified snapshot file to `sys/storage/raft/snapshot` (or `snapshot-force`, for a
+ * snapshot of another keyring) as a stream; no body timeout: a large snapshot takes what it takes.
+ */
+export async function restoreSnapshot(client: VaultClient, file: string, opts: { force: boolean; headersTimeoutMs: number }): Promise<void> {
+  const path = opts.force ? "sys/storage/raft/snapshot-force" : "sys/storage/raft/snapshot";
+  const res = await client.open("POST", path, {
+    body: createReadStream(file, { highWaterMark: 1 << 20 }),
+    headers: { "content-type": "application/octet-stream", "content-length": String(statSync(file).size) },
+    headersTimeout: opts.headersTimeoutMs,
+    bodyTimeout: 0,
+  });
+  const text = await res.body.text();
+  if (res.statusCode >= 300) {
+    let errors: string[] = [];
+    try {
+      errors = ((JSON.parse(text) as { errors?: unknown[] }).errors ?? []).map(String);
+    } catch {
+      errors = text ? [text.slice(0, 200)] : [];
+    }
+    throw new VaultHttpError(client.addr, "POST", `/v1/${path}`, res.statusCode, errors);
+  }
 }

@@ -8,6 +8,7 @@ import {
   VaultClient,
   ensureKvV2,
   kvPut,
+  localClusterRestoreKeys,
   localDown,
   localS3Client,
   localUp,
@@ -69,7 +70,7 @@ export async function main(args: string[]): Promise<void> {
       nodes: targets.map((n) => n.apiAddr),
       store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
       snapshot: `s3://${backup.bucket}/${backup.key}`,
-      unsealKeys: env.keys!.unsealKeysB64,
+      keys: localClusterRestoreKeys(env.keys!),
     });
     s3.destroy();
 

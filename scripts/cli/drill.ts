@@ -1,8 +1,8 @@
 import type { Command } from "commander";
-import { ConfigError, createS3Client, loadUnsealKeysFile, runDrill, SnapshotStore, tokenFromEnv, type DrillReport } from "../../engine/index.js";
+import { createS3Client, runDrill, SnapshotStore, tokenFromEnv, type DrillReport } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { intFlag } from "./options.js";
-import { addRestoreFlags, formatRestore, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
+import { addRestoreFlags, formatRestore, keysFromFlags, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
 
 interface DrillFlags extends RestoreFlags {
   nodes: number;
@@ -28,8 +28,7 @@ export function registerDrill(program: Command): void {
     .option("--min-secrets <n>", "fail unless the restored cluster holds at least this many KV secrets", intFlag("--min-secrets", 0))
     .action(async (ref: string | undefined, o: DrillFlags) =>
       runCommand(o, async () => {
-        if (!o.unsealKeysFile) throw new ConfigError("a drill needs the original cluster's unseal keys: pass --unseal-keys-file FILE", { field: "--unseal-keys-file" });
-        const unsealKeys = loadUnsealKeysFile(o.unsealKeysFile);
+        const keys = keysFromFlags(o);
         const snapshot = ref ?? "latest";
         const policy = restorePolicy(snapshot, o);
         const s3 = createS3Client(policy.destination);
@@ -38,7 +37,7 @@ export function registerDrill(program: Command): void {
             store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
             snapshot,
             cluster: policy.cluster.name,
-            unsealKeys,
+            keys,
             token: tokenFromEnv(),
             nodes: o.nodes,
             canaries: o.canary ?? policy.verify?.canaries,

@@ -3,7 +3,7 @@ import {
   ConfigError,
   createS3Client,
   exitCodeOf,
-  loadUnsealKeysFile,
+  loadKeysFile,
   messageOf,
   parseSnapshotKey,
   parseSnapshotRef,
@@ -15,6 +15,7 @@ import {
   VrbError,
   type BackupPolicy,
   type ExitCode,
+  type RestoreKeys,
   type RestoreReport,
 } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand, type GlobalOptions } from "./common.js";
@@ -23,6 +24,7 @@ import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./opti
 /** Flags of the commands that restore (restore, drill). */
 export interface RestoreFlags extends PolicyFlags {
   unsealKeysFile?: string;
+  recoveryKeysFile?: string;
   canary?: string[];
   stepTimeout?: number;
   json?: boolean;
@@ -30,13 +32,27 @@ export interface RestoreFlags extends PolicyFlags {
 
 export function addRestoreFlags(cmd: Command): Command {
   return addPolicyFlags(cmd, { nodes: false })
-    .option("--unseal-keys-file <file>", "the ORIGINAL cluster's unseal keys: 'bao operator init -format=json' output, or one base64 key per line")
+    .option("--unseal-keys-file <file>", "Shamir-sealed cluster: the ORIGINAL cluster's unseal keys ('bao operator init -format=json' output, or one base64 key per line)")
+    .option(
+      "--recovery-keys-file <file>",
+      "auto-unseal cluster (transit, cloud KMS, PKCS#11): its recovery keys (init JSON with recovery_keys_b64, or one per line); optional, used only to make a verification token",
+    )
     .option("--canary <path>", "a Vault path that must be readable afterwards (repeatable; default: the policy's verify.canaries)", (v: string, prev: string[] | undefined) => [
       ...(prev ?? []),
       v,
     ])
     .option("--step-timeout <seconds>", "deadline of each wait (default 120)", intFlag("--step-timeout", 1))
     .option("--json", "print one JSON report on stdout");
+}
+
+/** The keys file of either flag (not both); init JSON says itself which kind it holds. */
+export function keysFromFlags(o: RestoreFlags): RestoreKeys | undefined {
+  if (o.unsealKeysFile && o.recoveryKeysFile) {
+    throw new ConfigError("give either --unseal-keys-file (Shamir seal) or --recovery-keys-file (auto-unseal seal), not both", { field: "--recovery-keys-file" });
+  }
+  if (o.unsealKeysFile) return loadKeysFile(o.unsealKeysFile, "unseal");
+  if (o.recoveryKeysFile) return loadKeysFile(o.recoveryKeysFile, "recovery");
+  return undefined;
 }
 
 /** Policy for a restore: an s3:// reference names its own bucket and cluster; nodes are not the policy's business here. */
@@ -62,6 +78,9 @@ export function formatRestore(r: RestoreReport): string {
   if (r.autopilot) lines.push(`  autopilot: ${r.autopilot.healthy ? "healthy" : "UNHEALTHY"}, failure tolerance ${r.autopilot.failureTolerance}`);
   if (r.raftIndex !== undefined) lines.push(`  raft index ${r.raftIndex} (snapshot ${r.snapshot.raftIndex})`);
   for (const c of r.canaries) lines.push(`  canary ${c.path}: ${c.ok ? "readable" : "NOT READABLE"}`);
+  if (r.seal) lines.push(`  seal: ${r.seal.type}${r.seal.recoverySeal ? " (auto-unseal)" : ""}`);
+  lines.push(`  verification: ${r.verification === "full" ? `full (token: ${r.token})` : "token-free checks only (no working token)"}`);
+  for (const n of r.notVerified) lines.push(`  NOT VERIFIED ${n.check} (${n.why}); to check: ${n.command}`);
   return lines.join("\n");
 }
 
@@ -107,10 +126,7 @@ export function registerRestore(program: Command): void {
           .map((s) => s.trim())
           .filter(Boolean);
         if (nodes.length === 0) throw new ConfigError("no target nodes: pass --nodes URL,URL,URL (node 1 first)", { field: "--nodes" });
-        const unsealKeys = o.unsealKeysFile ? loadUnsealKeysFile(o.unsealKeysFile) : [];
-        if (o.mode === "rebuild" && unsealKeys.length === 0) {
-          throw new ConfigError("a rebuild needs the original cluster's unseal keys: pass --unseal-keys-file FILE", { field: "--unseal-keys-file" });
-        }
+        const keys = keysFromFlags(o);
         const policy = restorePolicy(ref, o);
         const s3 = createS3Client(policy.destination);
         try {
@@ -120,7 +136,7 @@ export function registerRestore(program: Command): void {
             store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
             snapshot: ref,
             cluster: policy.cluster.name,
-            unsealKeys,
+            keys,
             token: tokenFromEnv(),
             force: o.force,
             canaries: o.canary ?? policy.verify?.canaries,

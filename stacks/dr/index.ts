@@ -9,15 +9,18 @@
 //   vault-raft-backup-dr:snapshot        latest | s3://bucket/key | key (default latest)
 //   vault-raft-backup-dr:mode            rebuild (default) | in-place
 //   vault-raft-backup-dr:nodes           target node addresses (default policy.cluster.nodes)
-//   vault-raft-backup-dr:unsealKeys      secret; the ORIGINAL cluster's keys (operator-init JSON or one per line)
-//   vault-raft-backup-dr:token           secret; only for in-place restores
+//   vault-raft-backup-dr:unsealKeys      secret; Shamir seal: the ORIGINAL cluster's unseal keys (operator-init JSON or one per line)
+//   vault-raft-backup-dr:recoveryKeys    secret; auto-unseal seal (transit, KMS, PKCS#11): its recovery keys, same forms;
+//                                        optional: the nodes unseal themselves, the keys only make a verification token
+//   vault-raft-backup-dr:token           secret; a token of the original cluster: required in-place; for a rebuild it
+//                                        enables the full verification (init JSON's root_token works the same)
 //   vault-raft-backup-dr:reset           per-node reset commands (see config.ts)
 //   vault-raft-backup-dr:sshPrivateKey   secret; SSH key for `reset.via: remote`
 import { resolve } from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { StagedRestore, type RestoreMode } from "../../components/index.js";
-import { requireEnvironment } from "../../engine/index.js";
+import { localClusterRestoreKeys, requireEnvironment } from "../../engine/index.js";
 import { policyForStack } from "../backup/config.js";
 import { parseReset, resetCommands } from "./config.js";
 
@@ -32,8 +35,13 @@ const policy = policyForStack(shared.requireObject<unknown>("policy"), local);
 const snapshot = dr.get("snapshot") ?? "latest";
 const mode = (dr.get("mode") ?? "rebuild") as RestoreMode;
 const nodes = dr.getObject<string[]>("nodes") ?? policy.cluster.nodes;
-// The local environment keeps the keys of its throwaway cluster; anywhere else they are secret config.
-const unsealKeys = dr.getSecret("unsealKeys") ?? (local?.keys ? pulumi.secret(local.keys.unsealKeysB64) : dr.requireSecret("unsealKeys"));
+// The local environment keeps the keys of its throwaway cluster (as its init JSON would have them);
+// anywhere else they are secret config: unsealKeys for a Shamir seal, recoveryKeys for auto-unseal.
+const localKeys = local?.keys ? localClusterRestoreKeys(local.keys) : undefined;
+const localInitJson = (kind: "unseal" | "recovery") =>
+  localKeys?.kind === kind ? pulumi.secret(JSON.stringify({ [`${kind === "unseal" ? "unseal" : "recovery"}_keys_b64`]: localKeys.keys, root_token: localKeys.rootToken })) : undefined;
+const unsealKeys = dr.getSecret("unsealKeys") ?? localInitJson("unseal");
+const recoveryKeys = dr.getSecret("recoveryKeys") ?? localInitJson("recovery");
 
 const rawReset = dr.getObject<unknown>("reset");
 const reset = rawReset === undefined ? undefined : parseReset(rawReset);
@@ -64,6 +72,7 @@ const restore = new StagedRestore(
     mode,
     nodes,
     unsealKeys,
+    recoveryKeys,
     token: dr.getSecret("token"),
     force: dr.getBoolean("force"),
   },
@@ -76,6 +85,8 @@ export const snapshotKey = restore.snapshotKey;
 export const snapshotSha256 = restore.snapshotSha256;
 export const snapshotRaftIndex = restore.snapshotRaftIndex;
 export const raftIndex = restore.raftIndex;
+export const verification = restore.verification;
+export const notVerified = restore.notVerified;
 export const restoredAt = restore.restoredAt;
 export const durationMs = restore.durationMs;
 export const report = restore.report;

@@ -24,6 +24,7 @@ import {
   startFreshNodes,
   stopNode,
   validatePolicy,
+  waitForHealthyVoters,
   wipeNode,
   type BackupReport,
   type DrillReport,
@@ -67,12 +68,21 @@ async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<v
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
 }
 
-function writeKeysFile(envState: LocalEnvironment, name: string): string {
+/**
+ * The format `bao operator init -format=json` prints. Without the root token by default: the usual
+ * case, where the original root token was revoked long ago and only the keys are kept.
+ */
+function writeKeysFile(envState: LocalEnvironment, name: string, opts: { rootToken?: boolean } = {}): string {
   const path = join(tempDir("restore-keys"), name);
-  // The format `bao operator init -format=json` prints.
-  writeFileSync(path, JSON.stringify({ unseal_keys_b64: envState.keys!.unsealKeysB64, unseal_threshold: envState.keys!.threshold }), { mode: 0o600 });
+  const doc = { unseal_keys_b64: envState.keys!.unsealKeysB64, unseal_threshold: envState.keys!.threshold, ...(opts.rootToken ? { root_token: envState.keys!.rootToken } : {}) };
+  writeFileSync(path, JSON.stringify(doc), { mode: 0o600 });
   return path;
 }
+
+const unsealKeysOf = (envState: LocalEnvironment, count = envState.keys!.unsealKeysB64.length) => ({
+  kind: "unseal" as const,
+  keys: envState.keys!.unsealKeysB64.slice(0, count),
+});
 
 /** Every secret value this file knows; none may appear in any output. */
 function leakedSecrets(text: string): string[] {
@@ -129,7 +139,7 @@ beforeAll(async () => {
   await runBackup({ policy: policyFor("rst-b", B.nodes.map((n) => n.apiAddr)), token: B.keys!.rootToken, s3 });
   await b.close();
   keysFileA = writeKeysFile(A, "a-keys.json");
-  keysFileB = writeKeysFile(B, "b-keys.json");
+  keysFileB = writeKeysFile(B, "b-keys.json", { rootToken: true });
 });
 
 afterAll(async () => {
@@ -192,7 +202,7 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: badKey, Body: body }));
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${badKey}.manifest.json`, Body: JSON.stringify({ ...manifest, cluster: "rst-corrupt", key: badKey }) }));
 
-    const corrupt = await stagedRestore({ mode: "rebuild", nodes: addrs, store: store(), snapshot: "latest", cluster: "rst-corrupt", unsealKeys: A.keys!.unsealKeysB64 }).then(
+    const corrupt = await stagedRestore({ mode: "rebuild", nodes: addrs, store: store(), snapshot: "latest", cluster: "rst-corrupt", keys: unsealKeysOf(A) }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -202,7 +212,7 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
     for (const a of addrs) expect((await nodeHealth(new VaultClient({ addr: a }))).role).toBe("uninitialized");
 
     // B's keys cannot open A's snapshot.
-    const wrong = await stagedRestore({ mode: "rebuild", nodes: addrs, store: store(), snapshot: backupA.key, unsealKeys: B.keys!.unsealKeysB64 }).then(
+    const wrong = await stagedRestore({ mode: "rebuild", nodes: addrs, store: store(), snapshot: backupA.key, keys: unsealKeysOf(B) }).then(
       () => undefined,
       (e: unknown) => e as Error,
     );
@@ -217,7 +227,7 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
     await Promise.all(targets.map((n) => stopNode(n)));
   });
 
-  it("rebuilds a lost 3-node cluster into 3 new nodes on new ports with vrb restore: every secret, version, policy, auth method and token is back", async () => {
+  it("rebuilds a lost 3-node cluster into 3 new nodes with OpenBao's default listener and no token at all: every secret, version, policy, auth method and token is back", async () => {
     const oldAddrs = A.nodes.map((n) => n.apiAddr);
     await Promise.all(A.nodes.map((n) => wipeNode(n)));
     const fresh = await addNodes(A, 3);
@@ -225,32 +235,31 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
     A.nodes = fresh;
     saveEnvironment(A);
     expect(fresh.map((n) => n.apiAddr).some((a) => oldAddrs.includes(a))).toBe(false);
+    // No VAULT_TOKEN, no root token in the keys file, generate-root disabled (OpenBao's default).
     const r = await runVrb(restoreArgs(fresh.map((n) => n.apiAddr), keysFileA, "rst-a"), cliEnvNoToken());
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as RestoreReport;
     expect(report.ok).toBe(true);
     expect(report.snapshot.key).toBe(backupA.key);
     expect(report.snapshot.sha256).toBe(backupA.sha256);
+    expect(report.seal).toEqual({ type: "shamir", recoverySeal: false });
+    // What needs no token was proven; what needs one is said, with the command to check it later.
+    expect(report.token).toBe("none");
+    expect(report.verification).toBe("health");
     expect(report.nodes.map((n) => n.role).sort()).toEqual(["active", "standby", "standby"]);
-    expect(report.nodes.every((n) => n.voter)).toBe(true);
-    expect(report.nodes.map((n) => n.nodeId).sort()).toEqual(fresh.map((n) => n.id).sort());
-    expect(report.autopilot).toEqual({ healthy: true, failureTolerance: 1 });
-    expect(report.raftIndex!).toBeGreaterThanOrEqual(backupA.raft.index);
+    for (const n of report.nodes) expect(n.raftIndex!).toBeGreaterThanOrEqual(backupA.raft.index);
+    expect(report.notVerified.map((n) => n.check)).toEqual(expect.arrayContaining(["raft voters and autopilot health", "stale peers of the old cluster"]));
+    expect(report.notVerified.find((n) => n.check === "raft voters and autopilot health")!.command).toContain(`bao operator raft autopilot state -address=${fresh[0]!.apiAddr}`);
+    expect(r.stderr).toMatch(/not verified without a token: raft voters and autopilot health/);
     expect(report.steps.every((s) => s.result !== "failed")).toBe(true);
     expect(r.stderr).toMatch(/join node 3 to node 1/);
+    expect(report.steps.some((s) => s.step.startsWith("revoke generated root token"))).toBe(false);
 
-    // The generated root token was revoked: its accessor no longer resolves.
-    const revoke = stepsNamed(report, "revoke generated root token")[0]!;
-    expect(revoke.result).toBe("ok");
-    const accessor = /accessor (\S+) revoked/.exec(revoke.detail!)![1]!;
+    // The test's own token (the original root token, part of the restored data) checks the rest.
     const client = root(A, fresh[2]!.apiAddr);
-    const lookup = await client.post("auth/token/lookup-accessor", { accessor }).then(
-      () => "found",
-      (e: unknown) => (e instanceof VaultHttpError ? e.status : String(e)),
-    );
-    expect(lookup).not.toBe("found");
-
-    // Data, read through a standby: the original root token is part of the restored data.
+    const voters = await waitForHealthyVoters(client, 3, 60_000);
+    expect(voters.servers.filter((s) => s.voter).map((s) => s.node_id).sort()).toEqual(fresh.map((n) => n.id).sort());
+    expect(voters.autopilot.failure_tolerance).toBe(1);
     await expectAllSecretsEqual(client);
     expect((await kvInventory(client)).find((m) => m.mount === "secret")?.secrets).toBe(SECRETS + 1);
     const policy = await client.get<{ data: { policy: string } }>("sys/policies/acl/app-reader");
@@ -261,8 +270,6 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
     expect(login.body.auth.policies).toContain("app-reader");
     const app = new VaultClient({ addr: fresh[0]!.apiAddr, token: appToken });
     expect(await kvGet(app, "secret", "team-2/app-002", 2)).toEqual({ value: written.get("team-2/app-002")![1] });
-    const config = await raftConfiguration(client);
-    expect(config.servers.map((s) => s.node_id).sort()).toEqual(fresh.map((n) => n.id).sort());
 
     expect(leakedSecrets(r.stdout + r.stderr)).toEqual([]);
     await Promise.all([client.close(), app.close()]);
@@ -282,12 +289,12 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
       nodes: A.nodes.map((n) => n.apiAddr),
       store: store(),
       snapshot: `s3://${bucket}/${backup.key}`,
-      unsealKeys: [],
       token: A.keys!.rootToken,
       canaries: ["secret/data/rollback/y"],
     });
     expect(report.ok).toBe(true);
     expect(report.mode).toBe("in-place");
+    expect(report.verification).toBe("full");
     expect(report.autopilot?.healthy).toBe(true);
     expect(report.canaries).toEqual([{ path: "secret/data/rollback/y", ok: true }]);
     expect(stepsNamed(report, "restore snapshot (snapshot)")[0]?.result).toBe("ok");
@@ -300,25 +307,41 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
     await a.close();
   });
 
-  it("rebuilds into a different size: 3 -> 5 nodes", async () => {
+  it("rebuilds into a different size, 3 -> 5 nodes, on targets that serve generate-root: a short-lived root token verifies everything and is revoked", async () => {
     await localDown(A.dir);
-    const targets = await startFreshNodes(tempDir("restore-five"), 5, { idPrefix: "five" });
+    // The non-default relaxation, on purpose: this is the test of the generate-root path.
+    const targets = await startFreshNodes(tempDir("restore-five"), 5, { idPrefix: "five", shape: { unauthedGenerateRoot: true } });
     extraNodes.push(...targets);
     const report = await stagedRestore({
       mode: "rebuild",
       nodes: targets.map((n) => n.apiAddr),
       store: store(),
       snapshot: `s3://${bucket}/${backupA.key}`,
-      unsealKeys: A.keys!.unsealKeysB64.slice(0, A.keys!.threshold),
+      keys: unsealKeysOf(A, A.keys!.threshold),
       canaries: ["secret/data/dr-canary"],
     });
     expect(report.ok).toBe(true);
+    expect(report.token).toBe("generated");
+    expect(report.verification).toBe("full");
+    expect(report.notVerified).toEqual([]);
     expect(report.nodes).toHaveLength(5);
     expect(report.nodes.every((n) => n.voter)).toBe(true);
+    expect(report.nodes.map((n) => n.nodeId).sort()).toEqual(targets.map((n) => n.id).sort());
     expect(report.autopilot).toEqual({ healthy: true, failureTolerance: 2 });
     expect(report.canaries).toEqual([{ path: "secret/data/dr-canary", ok: true }]);
+    // The generated root token was revoked: its accessor no longer resolves.
+    const revoke = stepsNamed(report, "revoke generated root token")[0]!;
+    expect(revoke.result).toBe("ok");
+    const accessor = /accessor (\S+) revoked/.exec(revoke.detail!)![1]!;
     const c = new VaultClient({ addr: targets[4]!.apiAddr, token: A.keys!.rootToken });
+    const lookup = await c.post("auth/token/lookup-accessor", { accessor }).then(
+      () => "found",
+      (e: unknown) => (e instanceof VaultHttpError ? e.status : String(e)),
+    );
+    expect(lookup).not.toBe("found");
     await expectAllSecretsEqual(c);
+    const config = await raftConfiguration(c);
+    expect(config.servers.map((s) => s.node_id).sort()).toEqual(targets.map((n) => n.id).sort());
     await c.close();
     await Promise.all(targets.map((n) => stopNode(n)));
   });
@@ -332,6 +355,8 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
     const report = JSON.parse(r.stdout) as DrillReport;
     expect(report.ok).toBe(true);
     expect(report.nodes).toBe(3);
+    // The keys file carries the init root token: it comes back with the snapshot and verifies fully.
+    expect(report.restore.token).toBe("keys-file");
     expect(report.restore.nodes.every((n) => n.voter)).toBe(true);
     expect(report.restore.autopilot).toEqual({ healthy: true, failureTolerance: 1 });
     expect(report.inventory.find((m) => m.mount === "kv")?.secrets).toBe(31);

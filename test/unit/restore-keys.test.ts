@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, compareVersions, decodeRootToken, parseUnsealKeys, redact } from "../../engine/index.js";
+import { ConfigError, compareVersions, decodeRootToken, parseKeysFile, parseUnsealKeys, planSeal, redact } from "../../engine/index.js";
 
 const k1 = Buffer.alloc(33, 1).toString("base64");
 const k2 = Buffer.alloc(33, 2).toString("base64");
@@ -9,6 +9,21 @@ describe("unseal keys file", () => {
     expect(parseUnsealKeys(JSON.stringify({ unseal_keys_b64: [k1, k2], unseal_keys_hex: ["aa"], root_token: "x" }), "f.json")).toEqual([k1, k2]);
     expect(parseUnsealKeys(`# keys\n${k1}\n\n  ${k2}  \n`, "keys.txt")).toEqual([k1, k2]);
     expect(redact(`key ${k1}`)).toBe("key [REDACTED]");
+  });
+
+  it("reads an auto-unseal cluster's init JSON as recovery keys, and keeps the root token (registered as a secret) to try", () => {
+    const token = "s.RootTokenOfTheOriginalCluster1";
+    const init = { unseal_keys_b64: [], unseal_threshold: 0, recovery_keys_b64: [k1, k2], recovery_keys_threshold: 2, root_token: token };
+    expect(parseKeysFile(JSON.stringify(init), "init.json")).toEqual({ kind: "recovery", keys: [k1, k2], threshold: 2, rootToken: token });
+    expect(redact(`token ${token}`)).toBe("token [REDACTED]");
+    expect(parseKeysFile(JSON.stringify({ unseal_keys_b64: [k1], recovery_keys_b64: [] }), "f").kind).toBe("unseal");
+    // One key per line says nothing of its kind: the flag that named the file does.
+    expect(parseKeysFile(`${k1}\n`, "r.txt", "recovery").kind).toBe("recovery");
+    expect(parseKeysFile(`${k1}\n`, "r.txt").kind).toBeUndefined();
+  });
+
+  it("refuses a keys file with fewer keys than the threshold it states", () => {
+    expect(() => parseKeysFile(JSON.stringify({ recovery_keys_b64: [k1], recovery_keys_threshold: 3 }), "init.json")).toThrow(/holds 1 key\(s\) but the cluster needs 3/);
   });
 
   it("refuses empty files, JSON without unseal_keys_b64, hex keys and duplicates, naming the file but never the key", () => {
@@ -25,6 +40,38 @@ describe("unseal keys file", () => {
       expect((err as ConfigError).message).not.toContain(k1);
       expect((err as ConfigError).exitCode).toBe(2);
     }
+  });
+});
+
+describe("seal plan (decided before any node changes)", () => {
+  const shamir = { type: "shamir", recoverySeal: false };
+  const transit = { type: "transit", recoverySeal: true };
+  const targets = (...seals: (typeof shamir)[]) => seals.map((seal, i) => ({ addr: `https://n${i + 1}:8200`, seal }));
+  const refusal = (f: () => unknown) => {
+    try {
+      f();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).exitCode).toBe(2);
+      return (err as Error).message;
+    }
+    throw new Error("expected a refusal");
+  };
+
+  it("follows the targets' seal when it matches the snapshot's", () => {
+    expect(planSeal(targets(shamir, shamir), shamir, { kind: "unseal", keys: [k1] })).toEqual({ kind: "shamir", type: "shamir" });
+    expect(planSeal(targets(transit, transit, transit), transit, undefined)).toEqual({ kind: "auto", type: "transit" });
+    // Older manifests do not record the seal: the keys file's kind decides, or the targets alone.
+    expect(planSeal(targets(transit), undefined, { kind: "recovery", keys: [k1] })).toEqual({ kind: "auto", type: "transit" });
+  });
+
+  it("refuses a restore across seal kinds or types, mixed targets, and keys of the other kind, saying what to do", () => {
+    expect(refusal(() => planSeal(targets(transit, transit), shamir, undefined))).toMatch(/Shamir seal, but the target nodes use the 'transit' auto-unseal seal.*seal migration.*Nothing was changed/);
+    expect(refusal(() => planSeal(targets(shamir), transit, undefined))).toMatch(/'transit' auto-unseal seal, but the target nodes use a Shamir seal/);
+    expect(refusal(() => planSeal(targets(transit), { type: "awskms", recoverySeal: true }, undefined))).toMatch(/'awskms'.*'transit'/);
+    expect(refusal(() => planSeal(targets(shamir, transit), undefined, undefined))).toMatch(/different seals \(https:\/\/n1:8200: shamir, https:\/\/n2:8200: transit\)/);
+    expect(refusal(() => planSeal(targets(transit), undefined, { kind: "unseal", keys: [k1] }))).toMatch(/holds unseal keys/);
+    expect(refusal(() => planSeal(targets(shamir), shamir, { kind: "recovery", keys: [k1] }))).toMatch(/holds recovery keys.*give its unseal keys/);
   });
 });
 

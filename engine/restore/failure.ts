@@ -1,0 +1,54 @@
+import { ConfigError, IntegrityError, OperationError, VrbError, messageOf } from "../errors.js";
+import { nodeHealth } from "../vault/operations.js";
+import type { Phase, RestoreRun } from "./run.js";
+import { describeHealth } from "./targets.js";
+
+/**
+ * The error of a restore that failed part-way: what went wrong, what state every node is in now,
+ * and the command to run next, chosen from the phase the restore had reached and node 1's
+ * actual state. The partial report rides along (`restoreReportOf`).
+ */
+export async function restoreFailure(run: RestoreRun, err: unknown): Promise<VrbError> {
+  const report = run.report(false);
+  const health = await Promise.all(run.nodes.map((n) => nodeHealth(run.client.forNode(n))));
+  const states = health.map((h) => `  ${describeHealth(h)}`).join("\n");
+  const n1 = run.nodes[0]!;
+  const auto = run.seal?.kind === "auto";
+  const rest = run.nodes.slice(1).filter((n) => !run.joined.includes(n));
+  const joinOne = (n: string) =>
+    auto
+      ? `bao operator raft join ${run.baoTarget(n)} ${n1} (it unseals itself with its ${run.seal?.type} seal)`
+      : `bao operator raft join ${run.baoTarget(n)} ${n1} && bao operator unseal ${run.baoTarget(n)} (repeat to the threshold)`;
+  const joinCmds = rest.map(joinOne).join("; ");
+  const wipe = `stop it, delete its raft data directory, start it (local environment: vrb local stop-node <id> --wipe && vrb local start-node <id>)`;
+  const next: Record<Phase, string> = {
+    preflight: "nothing was changed on any node; fix the cause above and run the same command again.",
+    initialised: `${n1} was initialised with a throwaway keyring and holds none of the snapshot's data: ${wipe}, then run the same command again.`,
+    restored: auto
+      ? `${n1} holds the restored snapshot but does not serve it. If its seal cannot open the snapshot's keyring, configure the targets with the original cluster's seal key, wipe ${n1} (${wipe}) and run the same command again.`
+      : `${n1} holds the restored snapshot. Unseal it with the ORIGINAL cluster's keys (bao operator unseal ${run.baoTarget(n1)}, to the threshold)` +
+        (rest.length ? `, then join the others one at a time: ${joinCmds}` : "") +
+        `. Or wipe ${n1} (${wipe}) and run the same command again.`,
+    joining:
+      `${n1} serves the restored data. ` +
+      (rest.length ? `Not yet joined: ${rest.join(", ")}; for each: ${joinCmds}. ` : "") +
+      `Then check: bao operator raft list-peers ${run.baoTarget(n1)}.`,
+    verifying: `every node has been restored, but the proof failed; inspect bao operator raft list-peers and bao operator raft autopilot state on ${n1} (it may still be converging).`,
+    "restore-sent": `the restore was sent to the active node; check bao operator raft list-peers and the canaries, unseal any sealed node with the snapshot's keys, then run the same command again if the data is not the snapshot's.`,
+  };
+  const tokenNote = run.generatedToken
+    ? `\nA generated root token could not be revoked: revoke it with 'bao token revoke -accessor ${run.generatedTokenAccessor}'.`
+    : "";
+  // Node 1 may already be unsealed and serving (e.g. a later step failed): advise from what it is now.
+  const n1Serving = ["active", "standby"].includes(health[0]?.role ?? "");
+  const advice = run.phase === "restored" && n1Serving ? next.joining : next[run.phase];
+  const message = `restore (${run.opts.mode}) failed at ${run.phase === "preflight" ? "preflight" : `phase '${run.phase}'`}: ${messageOf(err)}\nnodes now:\n${states}\nnext: ${advice}${tokenNote}`;
+  const stage = err instanceof VrbError ? err.stage : undefined;
+  const out: VrbError =
+    err instanceof ConfigError
+      ? new ConfigError(message, { field: err.field, stage, cause: err })
+      : err instanceof IntegrityError
+        ? new IntegrityError(message, { stage, cause: err })
+        : new OperationError(message, { stage, cause: err });
+  return Object.assign(out, { report });
+}

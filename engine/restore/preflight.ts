@@ -1,0 +1,67 @@
+import { join } from "node:path";
+import { ConfigError, IntegrityError, OperationError } from "../errors.js";
+import type { StoredSnapshot } from "../snapshot/store.js";
+import { verifyStoredSnapshot } from "../snapshot/verify.js";
+import { sealStatus } from "../vault/operations.js";
+import type { RestoreRun } from "./run.js";
+import { planSeal, type SealFacts, type SealPlan } from "./seal.js";
+
+// Preflight: nothing on any node changes here.
+
+export async function resolveSnapshot(run: RestoreRun): Promise<StoredSnapshot> {
+  return run.log.run("resolve snapshot", undefined, async (clock) => {
+    const s = await run.opts.store.resolve(run.opts.snapshot, run.opts.cluster);
+    if (s.status !== "good" || !s.manifest) {
+      throw new IntegrityError(`s3://${s.bucket}/${s.key} is not a good snapshot (${s.problem ?? s.status}); it cannot be restored`, { stage: "preflight" });
+    }
+    run.snapshot = s;
+    const seal = s.manifest.vault.seal;
+    clock.detail =
+      `s3://${s.bucket}/${s.key} (raft index ${s.manifest.raft.index}, taken ${s.manifest.takenAt}, Vault ${s.manifest.vault.version}` +
+      `${seal ? `, seal ${seal.type}` : ""})`;
+    return s;
+  });
+}
+
+/** Reads every target's seal (no token needed) and decides how the restore handles it. */
+export async function checkSeal(run: RestoreRun, nodes: string[]): Promise<SealPlan> {
+  return run.log.run("check seals", undefined, async (clock) => {
+    const targets = await Promise.all(
+      nodes.map(async (addr) => {
+        const s = await sealStatus(run.client.forNode(addr)).catch((err: unknown) => {
+          throw new OperationError(`cannot read the seal status of ${addr}: ${err instanceof Error ? err.message : String(err)}`, { stage: "preflight" });
+        });
+        const seal: SealFacts = { type: s.type || "shamir", recoverySeal: Boolean(s.recovery_seal) };
+        return { addr, seal };
+      }),
+    );
+    const plan = planSeal(targets, run.manifest?.vault.seal, run.opts.keys);
+    run.seal = plan;
+    const source = run.manifest?.vault.seal ? `snapshot and targets: ${plan.type}` : `targets: ${plan.type} (the manifest does not record the source's seal)`;
+    clock.detail = plan.kind === "auto" ? `${source}; auto-unseal, no unseal steps` : `${source}; unsealed with the original unseal keys`;
+    return plan;
+  });
+}
+
+/** What the keys must be for the plan; said before any node changes. */
+export function checkKeysForPlan(run: RestoreRun, plan: SealPlan): void {
+  const keys = run.opts.keys;
+  if (plan.kind === "shamir" && run.opts.mode === "rebuild" && (!keys || keys.keys.length === 0)) {
+    throw new ConfigError(
+      "a rebuild onto Shamir-sealed nodes needs the ORIGINAL cluster's unseal keys (the node seals itself after the restore): give --unseal-keys-file. Nothing was changed.",
+      { field: "keysFile", stage: "preflight" },
+    );
+  }
+}
+
+export async function downloadAndVerify(run: RestoreRun, snapshot: StoredSnapshot): Promise<string> {
+  const file = join(run.tmp, "snapshot.snap");
+  await run.log.run("download and verify snapshot", undefined, async (clock) => {
+    const store = snapshot.bucket === run.opts.store.bucket ? run.opts.store : undefined;
+    if (!store) throw new ConfigError(`snapshot bucket ${snapshot.bucket} differs from the store's bucket ${run.opts.store.bucket}`, { field: "snapshot" });
+    const v = await verifyStoredSnapshot(store, snapshot, { progress: run.progress, saveTo: file });
+    run.sha256 = v.sha256;
+    clock.detail = `${v.bytes} bytes, sha256 ${v.sha256.slice(0, 12)}..., ${v.archive.entries} archive entries checked`;
+  });
+  return file;
+}

@@ -1,0 +1,196 @@
+import { OperationError } from "../errors.js";
+import { parseDuration } from "../schedule.js";
+import { loadCaCert, type VaultClient } from "../vault/client.js";
+import {
+  appliedIndex,
+  initialize,
+  joinRaft,
+  raftConfiguration,
+  removePeer,
+  restoreSnapshot,
+  sealStatus,
+  setAutopilotConfig,
+  unseal,
+  type AutopilotConfig,
+} from "../vault/operations.js";
+import { checkKeysForPlan, checkSeal, downloadAndVerify, resolveSnapshot } from "./preflight.js";
+import type { RestoreRun } from "./run.js";
+import { waitRole } from "./wait-role.js";
+import { checkRebuildTargets } from "./targets.js";
+import { obtainToken } from "./token.js";
+import { verifyRestore } from "./verify.js";
+
+/** A node that takes this long to load the snapshot must not be reaped by autopilot meanwhile. */
+const MIN_DEAD_SERVER_THRESHOLD_MS = 10 * 60_000;
+
+/**
+ * Rebuild: empty, uninitialised nodes become the snapshot's cluster. Everything that can stop the
+ * restore is checked before node 1 changes; node 1 takes the snapshot, then the others join one
+ * at a time. A token is used where one works, never required.
+ */
+export async function rebuild(run: RestoreRun): Promise<void> {
+  const { log, client, nodes } = run;
+  const snapshot = await resolveSnapshot(run);
+  const manifest = snapshot.manifest!;
+  await log.run("check target nodes", undefined, async (clock) => {
+    const health = await checkRebuildTargets(client, nodes, manifest.vault.version);
+    clock.detail = `${health.length} node(s) reachable and uninitialised`;
+  });
+  const plan = await checkSeal(run, nodes);
+  checkKeysForPlan(run, plan);
+  if (run.opts.force) run.progress.info("--force has no effect on a rebuild: its targets must be uninitialised");
+  const file = await downloadAndVerify(run, snapshot);
+
+  // From here on nodes change.
+  if (plan.kind === "shamir") await restoreFirstNodeShamir(run, file);
+  else await restoreFirstNodeAuto(run, file);
+
+  await obtainToken(run, client);
+  if (run.token !== "none") {
+    await removeStalePeers(run);
+    await ensureAutopilotPatience(run);
+  } else {
+    const target = run.baoTarget(nodes[0]!);
+    run.notVerified.push(
+      { check: "stale peers of the old cluster", why: "needs a token", command: `bao operator raft list-peers ${target} (remove any not in --nodes: bao operator raft remove-peer ${target} <id>)` },
+      {
+        check: "autopilot dead-server threshold",
+        why: "needs a token",
+        command: `bao read ${target} sys/storage/raft/autopilot/configuration (dead_server_last_contact_threshold should outlast loading the snapshot)`,
+      },
+    );
+  }
+
+  run.phase = "joining";
+  for (const [i, addr] of nodes.slice(1).entries()) await joinNode(run, addr, i + 2);
+  run.phase = "verifying";
+  await verifyRestore(run, client);
+}
+
+/**
+ * Shamir: node 1 gets a throwaway keyring, takes the snapshot with snapshot-force, seals itself,
+ * and is unsealed with the ORIGINAL keys. The throwaway keyring has as many shares as we hold
+ * original keys, all of them needed: after the restore the node keeps this seal shape in memory
+ * until it restarts (seen on OpenBao 2.x), and k original shares (k >= the original threshold)
+ * still combine to the original key under it.
+ */
+async function restoreFirstNodeShamir(run: RestoreRun, file: string): Promise<void> {
+  const { log, client } = run;
+  const n1 = run.nodes[0]!;
+  const shape = run.keys.length;
+  const temp = await log.run("initialise node 1 with a throwaway keyring", n1, async (c) => {
+    c.detail = `${shape} share(s), threshold ${shape}`;
+    return c.vault(initialize(client, { kind: "shamir", shares: shape, threshold: shape }));
+  });
+  run.phase = "initialised";
+  await log.run("unseal node 1 (throwaway keyring)", n1, (c) => c.vault(unseal(client, temp.unsealKeysB64, n1, { timeoutMs: c.timeoutMs() })));
+  client.setToken(temp.rootToken);
+  await waitRole(log, client, n1, ["active"], "wait until node 1 is active");
+  await log.run("restore snapshot (snapshot-force)", n1, (c) => c.vault(restoreSnapshot(client, file, { force: true, headersTimeoutMs: c.timeoutMs() })));
+  run.phase = "restored";
+  // The throwaway keyring and its root token are gone with the restore.
+  client.setToken(undefined);
+  await log.run("wait until node 1 seals itself", n1, (c) =>
+    c.until(`${n1} to apply the snapshot and seal itself`, async () => ((await sealStatus(client)).sealed ? true : undefined)),
+  );
+  await log.run("unseal node 1 with the original keys", n1, (c) => c.vault(unseal(client, run.keys, n1, { timeoutMs: c.timeoutMs() })));
+  await waitRole(log, client, n1, ["active"], "wait until node 1 is active");
+}
+
+/**
+ * Auto-unseal: node 1 is initialised with throwaway recovery keys and unseals itself; after
+ * snapshot-force the same seal opens the snapshot's keyring, so the node stays unsealed and
+ * becomes the snapshot's cluster. A seal that cannot open it (another key) leaves the node sealed.
+ */
+async function restoreFirstNodeAuto(run: RestoreRun, file: string): Promise<void> {
+  const { log, client } = run;
+  const n1 = run.nodes[0]!;
+  const sealType = run.seal!.type;
+  const temp = await log.run("initialise node 1 (throwaway recovery keys)", n1, async (c) => {
+    c.detail = `${sealType} seal; 1 recovery share, discarded after the restore`;
+    return c.vault(initialize(client, { kind: "recovery", shares: 1, threshold: 1 }));
+  });
+  run.phase = "initialised";
+  client.setToken(temp.rootToken);
+  await waitRole(log, client, n1, ["active"], `wait until node 1 unseals itself (${sealType}) and is active`);
+  await log.run("restore snapshot (snapshot-force)", n1, (c) => c.vault(restoreSnapshot(client, file, { force: true, headersTimeoutMs: c.timeoutMs() })));
+  run.phase = "restored";
+  const throwaway = client.forNode(n1);
+  throwaway.setToken(temp.rootToken);
+  client.setToken(undefined);
+  const target = run.manifest!.raft.index;
+  let sealedSince: number | undefined;
+  await log.run("wait until node 1 serves the snapshot", n1, (c) =>
+    c.until(`${n1} to apply the snapshot (raft index >= ${target}) with its ${sealType} seal`, async () => {
+      const s = await sealStatus(client);
+      if (s.sealed) {
+        sealedSince ??= Date.now();
+        // A node whose seal cannot decrypt the restored keyring stays sealed: say so instead of waiting out the deadline.
+        if (Date.now() - sealedSince > 15_000) {
+          throw new OperationError(
+            `${n1} sealed itself after the restore and its ${sealType} seal does not unseal it: the seal cannot decrypt the snapshot's keyring. ` +
+              `The target nodes must use the same ${sealType} key as the original cluster (same transit key / KMS key).`,
+            { stage: "restore snapshot" },
+          );
+        }
+        return undefined;
+      }
+      sealedSince = undefined;
+      const idx = await appliedIndex(client);
+      // The throwaway root token died with the restore: proof the node's data was replaced.
+      const oldTokenGone = await throwaway.get("auth/token/lookup-self").then(
+        () => false,
+        () => true,
+      );
+      return idx >= target && oldTokenGone ? true : undefined;
+    }),
+  );
+  await throwaway.close();
+  await waitRole(log, client, n1, ["active"], "wait until node 1 is active");
+}
+
+async function joinNode(run: RestoreRun, addr: string, n: number): Promise<void> {
+  const { log } = run;
+  const n1 = run.nodes[0]!;
+  const c = run.client.forNode(addr);
+  await log.run(`join node ${n} to node 1`, addr, (clock) => clock.vault(joinRaft(c, n1, loadCaCert(run.opts.tls?.caCert))));
+  if (run.seal?.kind === "auto") {
+    await waitRole(log, c, addr, ["standby"], `wait until node ${n} unseals itself (${run.seal.type}) and is a standby`);
+  } else {
+    await log.run(`unseal node ${n} with the original keys`, addr, (clock) => clock.vault(unseal(c, run.keys, addr, { timeoutMs: clock.timeoutMs() })));
+    await waitRole(log, c, addr, ["standby"], `wait until node ${n} is a standby`);
+  }
+  run.joined.push(addr);
+}
+
+async function removeStalePeers(run: RestoreRun): Promise<void> {
+  await run.log.run("remove stale peers of the old cluster", run.nodes[0], async (clock) => {
+    const config = await raftConfiguration(run.client);
+    const stale = config.servers.filter((s) => !s.leader);
+    for (const s of stale) await clock.vault(removePeer(run.client, s.node_id));
+    clock.detail = stale.length ? `removed ${stale.map((s) => `${s.node_id} (${s.address})`).join(", ")}` : "none";
+  });
+}
+
+/** dead_server_last_contact_threshold must outlast a node loading the snapshot, or autopilot may reap it. */
+async function ensureAutopilotPatience(run: RestoreRun): Promise<void> {
+  const client: VaultClient = run.client;
+  await run.log.run("check autopilot dead-server threshold", run.nodes[0], async (clock) => {
+    const current = (await client.get<{ data: AutopilotConfig }>("sys/storage/raft/autopilot/configuration")).body.data;
+    const applyMs = run.log.steps.filter((s) => s.step.startsWith("restore snapshot") || s.step.includes("seals itself") || s.step.includes("serves the snapshot")).reduce((a, s) => a + s.durationMs, 0);
+    const needMs = Math.max(MIN_DEAD_SERVER_THRESHOLD_MS, 10 * applyMs);
+    let haveMs = 0;
+    try {
+      haveMs = parseDuration(current.dead_server_last_contact_threshold ?? "0s");
+    } catch {
+      haveMs = 0;
+    }
+    if (haveMs >= needMs) {
+      clock.detail = `${current.dead_server_last_contact_threshold} is enough`;
+      return;
+    }
+    const value = `${Math.ceil(needMs / 60_000)}m`;
+    await clock.vault(setAutopilotConfig(client, { ...current, dead_server_last_contact_threshold: value }));
+    clock.detail = `raised from ${current.dead_server_last_contact_threshold ?? "unset"} to ${value}`;
+  });
+}

@@ -1,0 +1,166 @@
+import { chmodSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { VrbError } from "../errors.js";
+import { silentProgress, type Progress } from "../progress.js";
+import type { SnapshotStore, StoredSnapshot } from "../snapshot/store.js";
+import { VaultClient, type VaultTlsOptions } from "../vault/client.js";
+import type { RestoreKeys } from "./keys.js";
+import type { SealPlan } from "./seal.js";
+import { Deadlines, StepLog, type RestoreStep } from "./steps.js";
+import { normaliseNodes } from "./targets.js";
+
+export type RestoreMode = "rebuild" | "in-place";
+
+export interface RestoreOptions {
+  mode: RestoreMode;
+  /** Target API addresses; a rebuild restores onto nodes[0] first. */
+  nodes: string[];
+  store: SnapshotStore;
+  /** "latest" | "s3://bucket/key" | key */
+  snapshot: string;
+  /** Which cluster's "latest". */
+  cluster?: string;
+  /**
+   * The ORIGINAL cluster's keys: unseal keys (Shamir seal) or recovery keys (auto-unseal seal),
+   * and the init root token if the keys file had one. A Shamir rebuild cannot do without unseal
+   * keys; an auto-unseal rebuild needs none (they only serve to make a verification token).
+   */
+  keys?: RestoreKeys;
+  /** A token of the original cluster (its tokens come back with the snapshot). Tried, never required by a rebuild. */
+  token?: string;
+  /** in-place: also restore a snapshot of another cluster/keyring (snapshot-force). */
+  force?: boolean;
+  /** Vault paths that must be readable after the restore (needs a token). */
+  canaries?: string[];
+  tls?: VaultTlsOptions;
+  progress?: Progress;
+  timeoutsMs?: Partial<{ step: number; total: number }>;
+}
+
+export interface RestoreNodeReport {
+  addr: string;
+  nodeId?: string;
+  role: string;
+  voter?: boolean;
+  /** The node's own applied raft index when the restore ended. */
+  raftIndex?: number;
+}
+
+/** A check the restore could not make (it needs a token), with the command that makes it later. */
+export interface NotVerified {
+  check: string;
+  why: string;
+  command: string;
+}
+
+/** Where the verification token came from; "none" means only token-free checks ran. */
+export type TokenSource = "operator" | "keys-file" | "generated" | "none";
+
+export interface RestoreReport {
+  ok: boolean;
+  mode: RestoreMode;
+  snapshot: { bucket: string; key: string; sha256: string; raftIndex: number; takenAt: string };
+  /** The targets' seal: "shamir" or an auto-unseal type ("transit", "awskms", ...). */
+  seal?: { type: string; recoverySeal: boolean };
+  /** "full": voters, autopilot, raft index, canaries checked with a token; "health": only what needs none. */
+  verification: "full" | "health";
+  token: TokenSource;
+  notVerified: NotVerified[];
+  steps: RestoreStep[];
+  nodes: RestoreNodeReport[];
+  autopilot?: { healthy: boolean; failureTolerance: number };
+  raftIndex?: number;
+  canaries: { path: string; ok: boolean }[];
+  durationMs: number;
+}
+
+/** An error of a restore that failed part-way: the message says where things stand; `report` has the steps so far. */
+export interface RestoreFailure extends VrbError {
+  report: RestoreReport;
+}
+
+export function restoreReportOf(err: unknown): RestoreReport | undefined {
+  return err instanceof VrbError && "report" in err ? (err as RestoreFailure).report : undefined;
+}
+
+const DEFAULT_STEP_MS = 120_000;
+const DEFAULT_TOTAL_MS = 30 * 60_000;
+
+/**
+ * Where a restore stands; decides what the operator is told to do next when it fails.
+ * preflight: nothing changed. initialised: node 1 has a throwaway keyring, none of the data.
+ * restored: node 1 holds the snapshot. joining: node 1 serves, others being added. verifying:
+ * every node is in, the proof is under way. restore-sent: an in-place restore was sent.
+ */
+export type Phase = "preflight" | "initialised" | "restored" | "joining" | "verifying" | "restore-sent";
+
+/** The state of one restore run, shared by its steps. */
+export class RestoreRun {
+  readonly log: StepLog;
+  readonly progress: Progress;
+  readonly client: VaultClient;
+  readonly nodes: string[];
+  readonly tmp: string;
+  readonly keys: string[];
+  readonly started = Date.now();
+  phase: Phase = "preflight";
+  snapshot?: StoredSnapshot;
+  seal?: SealPlan;
+  sha256 = "";
+  token: TokenSource = "none";
+  generatedToken?: string;
+  generatedTokenAccessor?: string;
+  joined: string[] = [];
+  notVerified: NotVerified[] = [];
+  canaries: { path: string; ok: boolean }[] = [];
+  autopilot?: RestoreReport["autopilot"];
+  raftIndex?: number;
+  nodeReports: RestoreNodeReport[] = [];
+
+  constructor(readonly opts: RestoreOptions) {
+    this.progress = opts.progress ?? silentProgress;
+    this.log = new StepLog(new Deadlines(opts.timeoutsMs?.step ?? DEFAULT_STEP_MS, opts.timeoutsMs?.total ?? DEFAULT_TOTAL_MS), this.progress);
+    this.nodes = normaliseNodes(opts.nodes);
+    this.keys = opts.keys?.keys ?? [];
+    this.client = new VaultClient({ addr: this.nodes[0]!, caCert: opts.tls?.caCert, tlsServerName: opts.tls?.tlsServerName, retries: 1 });
+    this.tmp = mkdtempSync(join(tmpdir(), "vrb-restore-"));
+    chmodSync(this.tmp, 0o700);
+  }
+
+  get manifest() {
+    return this.snapshot?.manifest;
+  }
+
+  report(ok: boolean): RestoreReport {
+    const s = this.snapshot;
+    return {
+      ok,
+      mode: this.opts.mode,
+      snapshot: {
+        bucket: s?.bucket ?? this.opts.store.bucket,
+        key: s?.key ?? this.opts.snapshot,
+        sha256: this.sha256 || s?.manifest?.sha256 || "",
+        raftIndex: s?.manifest?.raft.index ?? s?.raftIndex ?? 0,
+        takenAt: s ? s.takenAt.toISOString() : "",
+      },
+      ...(this.seal ? { seal: { type: this.seal.type, recoverySeal: this.seal.kind === "auto" } } : {}),
+      verification: this.token === "none" ? "health" : "full",
+      token: this.token,
+      notVerified: this.notVerified,
+      steps: this.log.steps,
+      nodes: this.nodeReports,
+      ...(this.autopilot ? { autopilot: this.autopilot } : {}),
+      ...(this.raftIndex !== undefined ? { raftIndex: this.raftIndex } : {}),
+      canaries: this.canaries,
+      durationMs: Date.now() - this.started,
+    };
+  }
+
+  /** `-address` plus the CA flag a follow-up `bao` command needs for this node. */
+  baoTarget(addr: string): string {
+    const ca = this.opts.tls?.caCert;
+    const caFlag = ca && !ca.includes("-----BEGIN") ? ` -ca-cert=${ca}` : "";
+    return `-address=${addr}${caFlag}`;
+  }
+}
