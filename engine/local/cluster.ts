@@ -116,6 +116,18 @@ log_level    = "info"
 `;
 }
 
+/**
+ * The environment an OpenBao server of ours starts with: ours minus every VAULT_* / BAO_* variable.
+ * A user's shell after `eval "$(vrb local env)"` holds VAULT_ADDR/VAULT_TOKEN of the cluster, and
+ * OpenBao reads some of these for itself (VAULT_SEAL_TYPE picks a seal; the transit seal reads
+ * VAULT_ADDR/VAULT_TOKEN); a node's config file is to be its only configuration, as in production.
+ */
+export function serverEnvironment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(VAULT|BAO)_/.test(k)) env[k] = v;
+  return { ...env, ...extra };
+}
+
 /** A client for one local node that trusts the node's CA when it serves TLS. */
 export function nodeClient(node: LocalNode, opts: { token?: string; retries?: number } = {}): VaultClient {
   return new VaultClient({ addr: node.apiAddr, caCert: node.tls?.caFile, token: opts.token, retries: opts.retries });
@@ -148,7 +160,7 @@ export async function startNode(node: LocalNode, timeoutMs = 30_000): Promise<vo
   if (nodeRunning(node)) return;
   mkdirSync(node.dataDir, { recursive: true, mode: 0o700 });
   writeFileSync(node.configPath, nodeConfig(node), { mode: 0o600 });
-  node.pid = startDetached(toolPath("bao"), ["server", `-config=${node.configPath}`], node.logPath);
+  node.pid = startDetached(toolPath("bao"), ["server", `-config=${node.configPath}`], node.logPath, serverEnvironment());
   const client = nodeClient(node, { retries: 0 });
   try {
     await waitFor(

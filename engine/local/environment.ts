@@ -176,7 +176,8 @@ export async function localUp(opts: LocalUpOptions = {}): Promise<LocalEnvironme
   const dir = resolve(opts.dir ?? defaultLocalDir());
   const progress = opts.progress ?? silentProgress;
   const existing = loadEnvironment(dir);
-  if (existing && existing.nodes.some(nodeRunning)) {
+  const ownSealRunning = existing?.transitSeal && !existing.transitSealShared && transitSealServerRunning(existing.transitSeal);
+  if (existing && (existing.nodes.some(nodeRunning) || ownSealRunning)) {
     throw new OperationError(`a local environment is already running in ${dir}; run 'vrb local down' first`);
   }
   rmSync(dir, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { silentProgress, type Progress } from "../progress.js";
 import { VaultClient } from "../vault/client.js";
 import { nodeHealth } from "../vault/operations.js";
 import { waitFor } from "../wait.js";
+import { serverEnvironment } from "./cluster.js";
 import { freePort } from "./ports.js";
 import { isAlive, startDetached, stopProcess, tailLog } from "./process.js";
 import { toolPath } from "./tools.js";
@@ -137,7 +138,7 @@ export async function startTransitSealServer(
     server.logPath,
     // The root token goes by environment, not argv (visible to every user in ps); HOME keeps any
     // token helper away from the user's own ~/.vault-token.
-    { ...process.env, BAO_DEV_ROOT_TOKEN_ID: rootToken, HOME: sealDir, BAO_TOKEN: "", VAULT_TOKEN: "" },
+    serverEnvironment({ BAO_DEV_ROOT_TOKEN_ID: rootToken, HOME: sealDir }),
   );
   const client = adminClient(server);
   try {
