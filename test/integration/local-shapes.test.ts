@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import {
   VaultClient,
   VaultHttpError,
@@ -285,6 +285,7 @@ describe("local environment shapes: a transit seal server shared by environments
       await localDown(dirA);
       await localDown(dirB);
       await stopTransitSealServer(server);
+      rmSync(sealDir, { recursive: true, force: true });
     }
     expect(isAlive(sealPid)).toBe(false);
   });
