@@ -12,6 +12,8 @@ export * from "./local/ports.js";
 export * from "./local/process.js";
 export * from "./local/cluster.js";
 export * from "./local/s3server.js";
+export * from "./local/tls.js";
+export * from "./local/transit.js";
 export * from "./local/environment.js";
 export * from "./policy.js";
 export * from "./schedule.js";

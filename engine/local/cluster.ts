@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
@@ -15,7 +15,9 @@ import {
 import { waitFor } from "../wait.js";
 import { freePort } from "./ports.js";
 import { isAlive, startDetached, stopProcess, tailLog } from "./process.js";
+import { issueNodeCertificate, type LocalCa, type NodeTlsFiles } from "./tls.js";
 import { toolPath } from "./tools.js";
+import type { NodeTransitSeal } from "./transit.js";
 
 export interface LocalNode {
   /** Raft node id, e.g. "node-2". Unique within one local environment, also across rebuilds. */
@@ -26,12 +28,41 @@ export interface LocalNode {
   configPath: string;
   logPath: string;
   pid?: number;
+  /** TLS listener (https API and cluster addresses); absent: plain HTTP. */
+  tls?: NodeTlsFiles;
+  /** Auto-unseal through a transit seal server; absent: Shamir. */
+  transitSeal?: NodeTransitSeal;
+  /**
+   * NOT OpenBao's default: `disable_unauthed_generate_root_endpoints = false` in the listener, so
+   * a root token can be generated from unseal/recovery keys without a token.
+   */
+  unauthedGenerateRoot?: boolean;
 }
 
 export interface LocalClusterKeys {
+  /** Shamir unseal keys; empty for an auto-unseal (transit) cluster. */
   unsealKeysB64: string[];
+  /** Recovery keys of an auto-unseal (transit) cluster; absent for Shamir. */
+  recoveryKeysB64?: string[];
   rootToken: string;
+  /** Threshold of the unseal keys (Shamir) or of the recovery keys (transit). */
   threshold: number;
+  /** The seal type sys/seal-status reports: "shamir" or "transit". */
+  sealType: string;
+}
+
+/**
+ * How a new node is configured: the environment's shape made concrete (which transit key and
+ * token, which CA). The empty shape is OpenBao's defaults: Shamir seal, plain HTTP on 127.0.0.1,
+ * unauthenticated generate-root endpoints disabled.
+ */
+export interface NodeShape {
+  /** Auto-unseal with this transit seal stanza instead of Shamir. */
+  transitSeal?: NodeTransitSeal;
+  /** Serve TLS with a certificate issued by this CA. */
+  ca?: LocalCa;
+  /** Non-default relaxation: enable the unauthenticated generate-root endpoints. */
+  unauthedGenerateRoot?: boolean;
 }
 
 /** Autopilot settings that suit a local cluster: promote new voters quickly. */
@@ -42,43 +73,84 @@ export const LOCAL_AUTOPILOT = {
   cleanup_dead_servers: false,
 } as const;
 
+const hclString = (v: string) => JSON.stringify(v);
+
 function nodeConfig(node: LocalNode): string {
   const api = new URL(node.apiAddr);
   const cluster = new URL(node.clusterAddr);
+  const listenerTls = node.tls
+    ? `  tls_cert_file   = ${hclString(node.tls.certFile)}
+  tls_key_file    = ${hclString(node.tls.keyFile)}
+`
+    : `  tls_disable     = true
+`;
+  // OpenBao >= 2.5.3 disables the unauthenticated generate-root endpoints by default; only an
+  // explicit, non-default relaxation turns them on.
+  const generateRoot = node.unauthedGenerateRoot
+    ? `  # NOT the default: relaxed on request (unauthedGenerateRoot / --unauthed-generate-root)
+  disable_unauthed_generate_root_endpoints = false
+`
+    : "";
+  const seal = node.transitSeal
+    ? `seal "transit" {
+  address         = ${hclString(node.transitSeal.address)}
+  token           = ${hclString(node.transitSeal.token)}
+  key_name        = ${hclString(node.transitSeal.keyName)}
+  mount_path      = ${hclString(node.transitSeal.mountPath)}
+}
+`
+    : "";
   return `# written by vrb local
 storage "raft" {
-  path    = "${node.dataDir}"
-  node_id = "${node.id}"
+  path    = ${hclString(node.dataDir)}
+  node_id = ${hclString(node.id)}
 }
 listener "tcp" {
   address         = "127.0.0.1:${api.port}"
   cluster_address = "127.0.0.1:${cluster.port}"
-  tls_disable     = true
-  # A staged restore may make a short-lived root token from the unseal keys (OTP flow); OpenBao
-  # >= 2.5.3 turns the unauthenticated generate-root endpoints off unless told otherwise.
-  disable_unauthed_generate_root_endpoints = false
-}
-api_addr     = "${node.apiAddr}"
+${listenerTls}${generateRoot}}
+${seal}api_addr     = "${node.apiAddr}"
 cluster_addr = "${node.clusterAddr}"
 ui           = false
 log_level    = "info"
 `;
 }
 
-/** Prepares a node on free ports under `dir` (config written, not started). */
-export async function defineNode(dir: string, id: string): Promise<LocalNode> {
+/**
+ * The environment an OpenBao server of ours starts with: ours minus every VAULT_* / BAO_* variable.
+ * A user's shell after `eval "$(vrb local env)"` holds VAULT_ADDR/VAULT_TOKEN of the cluster, and
+ * OpenBao reads some of these for itself (VAULT_SEAL_TYPE picks a seal; the transit seal reads
+ * VAULT_ADDR/VAULT_TOKEN); a node's config file is to be its only configuration, as in production.
+ */
+export function serverEnvironment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(VAULT|BAO)_/.test(k)) env[k] = v;
+  return { ...env, ...extra };
+}
+
+/** A client for one local node that trusts the node's CA when it serves TLS. */
+export function nodeClient(node: LocalNode, opts: { token?: string; retries?: number } = {}): VaultClient {
+  return new VaultClient({ addr: node.apiAddr, caCert: node.tls?.caFile, token: opts.token, retries: opts.retries });
+}
+
+/** Prepares a node on free ports under `dir` (config written, not started), of the given shape. */
+export async function defineNode(dir: string, id: string, shape: NodeShape = {}): Promise<LocalNode> {
   const apiPort = await freePort();
   const clusterPort = await freePort();
   const nodeDir = join(dir, id);
   mkdirSync(join(nodeDir, "data"), { recursive: true, mode: 0o700 });
+  const scheme = shape.ca ? "https" : "http";
   const node: LocalNode = {
     id,
-    apiAddr: `http://127.0.0.1:${apiPort}`,
-    clusterAddr: `http://127.0.0.1:${clusterPort}`,
+    apiAddr: `${scheme}://127.0.0.1:${apiPort}`,
+    clusterAddr: `${scheme}://127.0.0.1:${clusterPort}`,
     dataDir: join(nodeDir, "data"),
     configPath: join(nodeDir, "bao.hcl"),
     logPath: join(nodeDir, "bao.log"),
   };
+  if (shape.ca) node.tls = issueNodeCertificate(shape.ca, nodeDir, id);
+  if (shape.transitSeal) node.transitSeal = { ...shape.transitSeal };
+  if (shape.unauthedGenerateRoot) node.unauthedGenerateRoot = true;
   writeFileSync(node.configPath, nodeConfig(node), { mode: 0o600 });
   return node;
 }
@@ -88,8 +160,8 @@ export async function startNode(node: LocalNode, timeoutMs = 30_000): Promise<vo
   if (nodeRunning(node)) return;
   mkdirSync(node.dataDir, { recursive: true, mode: 0o700 });
   writeFileSync(node.configPath, nodeConfig(node), { mode: 0o600 });
-  node.pid = startDetached(toolPath("bao"), ["server", `-config=${node.configPath}`], node.logPath);
-  const client = new VaultClient({ addr: node.apiAddr, retries: 0 });
+  node.pid = startDetached(toolPath("bao"), ["server", `-config=${node.configPath}`], node.logPath, serverEnvironment());
+  const client = nodeClient(node, { retries: 0 });
   try {
     await waitFor(
       async () => {
@@ -127,17 +199,20 @@ export async function wipeNode(node: LocalNode): Promise<void> {
   rmSync(node.dataDir, { recursive: true, force: true });
 }
 
-/** Defines and starts `count` fresh, uninitialised nodes with ids `<prefix>-<first..>`. */
+/**
+ * Defines and starts `count` fresh, uninitialised nodes with ids `<prefix>-<first..>`, of `shape`
+ * (default: OpenBao's defaults, Shamir, plain HTTP; see `nodeShapeOf` for an environment's shape).
+ */
 export async function startFreshNodes(
   dir: string,
   count: number,
-  opts: { idPrefix?: string; firstIndex?: number; progress?: Progress } = {},
+  opts: { idPrefix?: string; firstIndex?: number; progress?: Progress; shape?: NodeShape } = {},
 ): Promise<LocalNode[]> {
   const progress = opts.progress ?? silentProgress;
   const first = opts.firstIndex ?? 1;
   const nodes: LocalNode[] = [];
   for (let i = 0; i < count; i++) {
-    nodes.push(await defineNode(dir, `${opts.idPrefix ?? "node"}-${first + i}`));
+    nodes.push(await defineNode(dir, `${opts.idPrefix ?? "node"}-${first + i}`, opts.shape));
   }
   await Promise.all(
     nodes.map(async (n, i) => {
@@ -149,8 +224,14 @@ export async function startFreshNodes(
 }
 
 /**
- * Makes a fresh set of running nodes one cluster: init node 1 (Shamir), unseal, join and unseal
- * the others one at a time, wait until all are voters and autopilot is healthy.
+ * Makes a fresh set of running nodes one cluster: init node 1, then join the others one at a time,
+ * and wait until all are voters and autopilot is healthy.
+ *
+ * Shamir nodes: init with `shares`/`threshold` unseal keys, unseal node 1, then each other node
+ * joins and is unsealed with the same keys. Transit (auto-unseal) nodes: init with recovery keys
+ * (`shares`/`threshold` describe those); node 1 unseals itself, and on OpenBao 2.7.2 a node that
+ * joins raft unseals itself right after the join (it gets the keyring from the leader and decrypts
+ * it through its own seal), so there is no unseal step: we wait until it is a standby.
  */
 export async function bootstrapCluster(
   nodes: LocalNode[],
@@ -162,26 +243,43 @@ export async function bootstrapCluster(
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const [first, ...rest] = nodes;
   if (!first) throw new OperationError("a cluster needs at least one node");
-  const leader = new VaultClient({ addr: first.apiAddr });
+  const transit = Boolean(first.transitSeal);
+  const leader = nodeClient(first);
+  const leaderCa = first.tls ? readFileSync(first.tls.caFile, "utf8") : undefined;
   try {
-    progress.info(`initialising ${first.id} (${shares} key shares, threshold ${threshold})`);
-    const init = await initialize(leader, { kind: "shamir", shares, threshold });
-    const keys = init.unsealKeysB64.slice(0, threshold);
-    await unseal(leader, keys, first.id);
-    leader.setToken(init.rootToken);
-    await waitUntilRole(leader, ["active"], `${first.id} to become active`, timeoutMs);
-    progress.info(`${first.id} unsealed and active`);
+    let keys: LocalClusterKeys;
+    if (transit) {
+      progress.info(`initialising ${first.id} (transit seal; ${shares} recovery key shares, threshold ${threshold})`);
+      const init = await initialize(leader, { kind: "recovery", shares, threshold });
+      keys = { unsealKeysB64: [], recoveryKeysB64: init.recoveryKeysB64, rootToken: init.rootToken, threshold, sealType: "transit" };
+      leader.setToken(init.rootToken);
+      await waitUntilRole(leader, ["active"], `${first.id} to unseal itself and become active`, timeoutMs);
+      progress.info(`${first.id} auto-unsealed and active`);
+    } else {
+      progress.info(`initialising ${first.id} (${shares} key shares, threshold ${threshold})`);
+      const init = await initialize(leader, { kind: "shamir", shares, threshold });
+      keys = { unsealKeysB64: init.unsealKeysB64, rootToken: init.rootToken, threshold, sealType: "shamir" };
+      await unseal(leader, init.unsealKeysB64.slice(0, threshold), first.id);
+      leader.setToken(init.rootToken);
+      await waitUntilRole(leader, ["active"], `${first.id} to become active`, timeoutMs);
+      progress.info(`${first.id} unsealed and active`);
+    }
     await setAutopilotConfig(leader, LOCAL_AUTOPILOT);
     for (const [i, node] of rest.entries()) {
       const c = leader.forNode(node.apiAddr);
-      await joinRaft(c, first.apiAddr);
-      await unseal(c, keys, node.id);
-      await waitUntilRole(c, ["standby", "active"], `${node.id} to become a standby`, timeoutMs);
-      progress.info(`node ${i + 2}/${nodes.length} (${node.id}) joined and unsealed`);
+      await joinRaft(c, first.apiAddr, leaderCa);
+      if (transit) {
+        await waitUntilRole(c, ["standby", "active"], `${node.id} to unseal itself after joining and become a standby`, timeoutMs);
+        progress.info(`node ${i + 2}/${nodes.length} (${node.id}) joined and auto-unsealed`);
+      } else {
+        await unseal(c, keys.unsealKeysB64.slice(0, threshold), node.id);
+        await waitUntilRole(c, ["standby", "active"], `${node.id} to become a standby`, timeoutMs);
+        progress.info(`node ${i + 2}/${nodes.length} (${node.id}) joined and unsealed`);
+      }
     }
     await waitForHealthyVoters(leader, nodes.length, timeoutMs);
     progress.info(`${nodes.length} voter(s), autopilot healthy`);
-    return { unsealKeysB64: init.unsealKeysB64, rootToken: init.rootToken, threshold };
+    return keys;
   } finally {
     await leader.close();
   }

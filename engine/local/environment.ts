@@ -5,7 +5,17 @@ import { registerSecret } from "../redact.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { VaultClient } from "../vault/client.js";
 import { autopilotState, nodeHealth, raftConfiguration, type NodeRole } from "../vault/operations.js";
-import { bootstrapCluster, nodeRunning, startFreshNodes, startNode, stopNode, wipeNode, type LocalClusterKeys, type LocalNode } from "./cluster.js";
+import {
+  bootstrapCluster,
+  nodeRunning,
+  startFreshNodes,
+  startNode,
+  stopNode,
+  wipeNode,
+  type LocalClusterKeys,
+  type LocalNode,
+  type NodeShape,
+} from "./cluster.js";
 import {
   createLockedBucket,
   localS3Client,
@@ -16,17 +26,53 @@ import {
   type LocalS3Server,
   type S3ServerKind,
 } from "./s3server.js";
+import { createLocalCa, type LocalCa } from "./tls.js";
+import {
+  addTransitKey,
+  registerTransitSecrets,
+  startTransitSealServer,
+  stopTransitSealServer,
+  transitSealFor,
+  transitSealServerRunning,
+  type TransitSealServer,
+} from "./transit.js";
+
+export type LocalSealType = "shamir" | "transit";
+
+/**
+ * The production shape the environment's nodes have. Defaults are OpenBao's own: Shamir seal,
+ * plain HTTP on 127.0.0.1, unauthenticated generate-root endpoints disabled.
+ */
+export interface LocalShape {
+  seal: LocalSealType;
+  tls: boolean;
+  /** A non-default relaxation: `disable_unauthed_generate_root_endpoints = false` on every listener. */
+  unauthedGenerateRoot: boolean;
+  /** seal "transit": the key on the transit seal server that the environment's nodes use. */
+  transitKeyName?: string;
+}
+
+export const DEFAULT_LOCAL_SHAPE: LocalShape = Object.freeze({ seal: "shamir", tls: false, unauthedGenerateRoot: false }) as LocalShape;
 
 /**
  * Everything `vrb local up` started: written to `<dir>/state.json` with mode 0600 (it holds the
- * root token and unseal keys of a throwaway local cluster), the folder itself 0700.
+ * root token and the unseal or recovery keys of a throwaway local cluster, and the transit seal
+ * tokens), the folder itself 0700.
  */
 export interface LocalEnvironment {
   format: 1;
   dir: string;
   clusterName: string;
+  /** The shape of the environment's nodes; nodes added later (addNodes) get the same. */
+  shape: LocalShape;
   nodes: LocalNode[];
   keys?: LocalClusterKeys;
+  /** The transit seal server (seal "transit"). */
+  transitSeal?: TransitSealServer;
+  /** The transit seal server was given to localUp (shared): `localDown` leaves it running. */
+  transitSealShared?: boolean;
+  /** The private CA (tls: true); `tls.caCertPath` is what clients trust (VAULT_CACERT). */
+  tls?: LocalCa;
   s3?: LocalS3Server;
   bucket?: string;
   /** Next node index to hand out, so rebuilt nodes get raft ids the old cluster never had. */
@@ -38,12 +84,58 @@ export interface LocalUpOptions {
   nodes?: number;
   /** Start the nodes uninitialised (a restore target). */
   init?: boolean;
+  /** Unseal key shares (Shamir) or recovery key shares (transit). */
   shares?: number;
   threshold?: number;
+  /**
+   * "shamir" (default); "transit": start a transit seal server of the environment's own (stopped by
+   * localDown); `{ transit: server }`: seal with a server started by `startTransitSealServer`, which
+   * several environments can share (localDown leaves it running). `transitKeyName` picks another
+   * key on it (made with `addTransitKey`); default: the server's key.
+   */
+  seal?: LocalSealType | { transit: TransitSealServer; transitKeyName?: string };
+  /** Private CA and node certificates; nodes listen with TLS. */
+  tls?: boolean;
+  /** NOT OpenBao's default: enable the unauthenticated generate-root endpoints on every listener. */
+  unauthedGenerateRoot?: boolean;
   s3?: S3ServerKind | false;
   bucket?: string;
   clusterName?: string;
   progress?: Progress;
+}
+
+/** Per-call changes to the environment's shape for new nodes. */
+export interface NodeShapeOverride {
+  /** Seal with this key of the environment's transit seal server (see createTransitKey). */
+  transitKeyName?: string;
+}
+
+/**
+ * The environment's shape made concrete for new nodes (its transit seal key and token, its CA):
+ * pass it as `startFreshNodes(dir, n, { shape: nodeShapeOf(state) })`.
+ */
+export function nodeShapeOf(state: LocalEnvironment, override: NodeShapeOverride = {}): NodeShape {
+  const shape: NodeShape = {};
+  if (state.shape.unauthedGenerateRoot) shape.unauthedGenerateRoot = true;
+  if (state.shape.tls) {
+    if (!state.tls) throw new OperationError(`the local environment in ${state.dir} has TLS but no CA recorded`);
+    shape.ca = state.tls;
+  }
+  if (state.shape.seal === "transit" || override.transitKeyName) {
+    if (!state.transitSeal) throw new OperationError(`the local environment in ${state.dir} has no transit seal server`);
+    shape.transitSeal = transitSealFor(state.transitSeal, override.transitKeyName ?? state.shape.transitKeyName);
+  }
+  return shape;
+}
+
+/** A VaultClient for the environment (first node unless `addr`), trusting its CA when TLS is on. */
+export function localVaultClient(state: LocalEnvironment, opts: { addr?: string; token?: string; retries?: number } = {}): VaultClient {
+  return new VaultClient({
+    addr: opts.addr ?? state.nodes[0]?.apiAddr ?? "http://127.0.0.1:1",
+    token: opts.token,
+    caCert: state.tls?.caCertPath,
+    retries: opts.retries,
+  });
 }
 
 export function defaultLocalDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -62,8 +154,14 @@ export function saveEnvironment(envState: LocalEnvironment): void {
 export function loadEnvironment(dir = defaultLocalDir()): LocalEnvironment | undefined {
   if (!existsSync(stateFile(dir))) return undefined;
   const state = JSON.parse(readFileSync(stateFile(dir), "utf8")) as LocalEnvironment;
+  // States written before shapes existed: OpenBao's defaults.
+  state.shape ??= { ...DEFAULT_LOCAL_SHAPE };
+  if (state.keys) state.keys.sealType ??= "shamir";
   registerSecret(state.keys?.rootToken);
   state.keys?.unsealKeysB64.forEach(registerSecret);
+  state.keys?.recoveryKeysB64?.forEach(registerSecret);
+  registerTransitSecrets(state.transitSeal);
+  for (const n of state.nodes) registerSecret(n.transitSeal?.token);
   return state;
 }
 
@@ -78,19 +176,25 @@ export async function localUp(opts: LocalUpOptions = {}): Promise<LocalEnvironme
   const dir = resolve(opts.dir ?? defaultLocalDir());
   const progress = opts.progress ?? silentProgress;
   const existing = loadEnvironment(dir);
-  if (existing && existing.nodes.some(nodeRunning)) {
+  const ownSealRunning = existing?.transitSeal && !existing.transitSealShared && transitSealServerRunning(existing.transitSeal);
+  if (existing && (existing.nodes.some(nodeRunning) || ownSealRunning)) {
     throw new OperationError(`a local environment is already running in ${dir}; run 'vrb local down' first`);
   }
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const count = opts.nodes ?? 3;
+  const sealOpt = opts.seal ?? "shamir";
   const state: LocalEnvironment = {
     format: 1,
     dir,
     clusterName: opts.clusterName ?? "local",
+    shape: { seal: typeof sealOpt === "string" ? sealOpt : "transit", tls: opts.tls === true, unauthedGenerateRoot: opts.unauthedGenerateRoot === true },
     nodes: [],
     nextNodeIndex: count + 1,
   };
+  if (state.shape.seal !== "shamir" && state.shape.seal !== "transit") {
+    throw new OperationError(`seal '${String(state.shape.seal)}' is not supported; use 'shamir' or 'transit'`);
+  }
   try {
     if (opts.s3 !== false) {
       const kind = opts.s3 ?? s3ServerKindFromEnv();
@@ -106,7 +210,26 @@ export async function localUp(opts: LocalUpOptions = {}): Promise<LocalEnvironme
       }
       progress.info(`S3 ${state.s3.endpoint}: bucket ${state.bucket} (versioning, object lock)`);
     }
-    state.nodes = await startFreshNodes(dir, count, { progress });
+    if (state.shape.tls) {
+      state.tls = createLocalCa(dir);
+      progress.info(`TLS: private CA ${state.tls.caCertPath}`);
+    }
+    let transitKeyName: string | undefined;
+    if (typeof sealOpt === "object") {
+      state.transitSeal = sealOpt.transit;
+      state.transitSealShared = true;
+      transitKeyName = sealOpt.transitKeyName;
+      registerTransitSecrets(state.transitSeal);
+      if (!transitSealServerRunning(state.transitSeal)) {
+        throw new OperationError(`the transit seal server at ${state.transitSeal.address} is not running`);
+      }
+    } else if (sealOpt === "transit") {
+      state.transitSeal = await startTransitSealServer(dir, { progress });
+      saveEnvironment(state);
+    }
+    if (state.transitSeal) state.shape.transitKeyName = transitKeyName ?? state.transitSeal.keyName;
+    const shape = nodeShapeOf(state);
+    state.nodes = await startFreshNodes(dir, count, { progress, shape });
     saveEnvironment(state);
     if (opts.init !== false) {
       state.keys = await bootstrapCluster(state.nodes, { shares: opts.shares, threshold: opts.threshold, progress });
@@ -118,6 +241,7 @@ export async function localUp(opts: LocalUpOptions = {}): Promise<LocalEnvironme
   } catch (err) {
     // Nothing half-started stays running; the logs stay for the post-mortem.
     await Promise.all(state.nodes.map((n) => stopNode(n)));
+    if (state.transitSeal && !state.transitSealShared) await stopTransitSealServer(state.transitSeal);
     if (state.s3) await stopS3Server(state.s3);
     saveEnvironment(state);
     throw new OperationError(
@@ -136,9 +260,13 @@ export async function localDown(dir = defaultLocalDir(), progress: Progress = si
     return;
   }
   await Promise.all(state.nodes.map((n) => stopNode(n)));
+  // The seal server goes after the nodes: a node still running must not lose its seal first.
+  const stopSeal = state.transitSeal && !state.transitSealShared;
+  if (stopSeal) await stopTransitSealServer(state.transitSeal!);
   if (state.s3) await stopS3Server(state.s3);
   rmSync(dir, { recursive: true, force: true });
-  progress.info(`stopped ${state.nodes.length} node(s)${state.s3 ? " and the S3 server" : ""}; removed ${dir}`);
+  const others = [stopSeal ? "the transit seal server" : "", state.s3 ? "the S3 server" : ""].filter(Boolean);
+  progress.info(`stopped ${state.nodes.length} node(s)${others.length ? ` and ${others.join(" and ")}` : ""}; removed ${dir}`);
 }
 
 export interface NodeStatus {
@@ -154,13 +282,18 @@ export interface NodeStatus {
 
 export interface LocalStatus {
   dir: string;
+  shape: LocalShape;
+  /** The transit seal server (no tokens). */
+  transitSeal?: { address: string; mountPath: string; keyName: string; pid?: number; running: boolean; shared: boolean; logPath: string };
+  /** The CA certificate clients trust (TLS). */
+  caCertPath?: string;
   nodes: NodeStatus[];
   s3?: { kind: S3ServerKind; endpoint: string; running: boolean; bucket?: string };
   autopilot?: { healthy: boolean; failureTolerance: number };
 }
 
 export async function localStatus(state: LocalEnvironment): Promise<LocalStatus> {
-  const client = new VaultClient({ addr: state.nodes[0]?.apiAddr ?? "http://127.0.0.1:1", token: state.keys?.rootToken, retries: 0 });
+  const client = localVaultClient(state, { token: state.keys?.rootToken, retries: 0 });
   try {
     const nodes: NodeStatus[] = await Promise.all(
       state.nodes.map(async (n) => {
@@ -184,8 +317,22 @@ export async function localStatus(state: LocalEnvironment): Promise<LocalStatus>
       for (const n of nodes) n.voter = config?.servers.find((s) => s.node_id === n.id)?.voter;
       if (ap) autopilot = { healthy: ap.healthy, failureTolerance: ap.failure_tolerance };
     }
+    const ts = state.transitSeal;
     return {
       dir: state.dir,
+      shape: state.shape,
+      transitSeal: ts
+        ? {
+            address: ts.address,
+            mountPath: ts.mountPath,
+            keyName: ts.keyName,
+            pid: ts.pid,
+            running: transitSealServerRunning(ts),
+            shared: state.transitSealShared === true,
+            logPath: ts.logPath,
+          }
+        : undefined,
+      caCertPath: state.tls?.caCertPath,
       nodes,
       s3: state.s3 ? { kind: state.s3.kind, endpoint: state.s3.endpoint, running: s3ServerRunning(state.s3), bucket: state.bucket } : undefined,
       autopilot,
@@ -197,6 +344,18 @@ export async function localStatus(state: LocalEnvironment): Promise<LocalStatus>
 
 export function formatStatus(status: LocalStatus): string {
   const lines = [`local environment: ${status.dir}`];
+  const shape = status.shape ?? DEFAULT_LOCAL_SHAPE;
+  const shapeBits = [`seal ${shape.seal}`, shape.tls ? "TLS" : "plain HTTP"];
+  if (shape.unauthedGenerateRoot) shapeBits.push("unauthenticated generate-root ENABLED (non-default)");
+  lines.push(`  shape: ${shapeBits.join(", ")}`);
+  if (status.caCertPath) lines.push(`  CA certificate: ${status.caCertPath}`);
+  if (status.transitSeal) {
+    const t = status.transitSeal;
+    lines.push(
+      `  transit seal server: ${t.address} ${t.running ? `running, pid ${t.pid}` : "not running"}, key ${t.keyName} on ${t.mountPath}` +
+        `${t.shared ? " (shared, not stopped by down)" : ""}, log ${t.logPath}`,
+    );
+  }
   for (const n of status.nodes) {
     const bits = [n.role, n.running ? `pid ${n.pid}` : "not running"];
     if (n.voter !== undefined) bits.push(n.voter ? "voter" : "non-voter");
@@ -225,6 +384,10 @@ export function environmentVariables(state: LocalEnvironment): Record<string, st
     vars.VAULT_TOKEN = state.keys.rootToken;
     vars.BAO_TOKEN = state.keys.rootToken;
   }
+  if (state.tls) {
+    vars.VAULT_CACERT = state.tls.caCertPath;
+    vars.BAO_CACERT = state.tls.caCertPath;
+  }
   vars.VRB_NODES = state.nodes.map((n) => n.apiAddr).join(",");
   if (state.s3) {
     vars.AWS_ENDPOINT_URL_S3 = state.s3.endpoint;
@@ -244,13 +407,34 @@ export function environmentExports(state: LocalEnvironment): string {
     .join("\n");
 }
 
-/** Adds fresh, uninitialised nodes to the environment (restore targets). */
-export async function addNodes(state: LocalEnvironment, count: number, progress: Progress = silentProgress): Promise<LocalNode[]> {
-  const nodes = await startFreshNodes(state.dir, count, { firstIndex: state.nextNodeIndex, progress });
+export interface AddNodesOptions extends NodeShapeOverride {
+  progress?: Progress;
+}
+
+/**
+ * Adds fresh, uninitialised nodes of the environment's shape (restore targets): same seal (transit
+ * key, or another key with `transitKeyName`), same CA, same listener settings.
+ */
+export async function addNodes(state: LocalEnvironment, count: number, opts: Progress | AddNodesOptions = {}): Promise<LocalNode[]> {
+  const o: AddNodesOptions = "info" in opts && typeof opts.info === "function" ? { progress: opts as Progress } : (opts as AddNodesOptions);
+  const shape = nodeShapeOf(state, { transitKeyName: o.transitKeyName });
+  const nodes = await startFreshNodes(state.dir, count, { firstIndex: state.nextNodeIndex, progress: o.progress ?? silentProgress, shape });
   state.nextNodeIndex += count;
   state.nodes.push(...nodes);
   saveEnvironment(state);
   return nodes;
+}
+
+/**
+ * Creates another key (and a token limited to it) on the environment's transit seal server; nodes
+ * made with `{ transitKeyName: name }` seal with it, so they cannot decrypt a keyring sealed by the
+ * environment's own key. Returns the key name.
+ */
+export async function createTransitKey(state: LocalEnvironment, name: string): Promise<string> {
+  if (!state.transitSeal) throw new OperationError(`the local environment in ${state.dir} has no transit seal server`);
+  await addTransitKey(state.transitSeal, name);
+  saveEnvironment(state);
+  return name;
 }
 
 export function findNode(state: LocalEnvironment, idOrAddr: string): LocalNode {

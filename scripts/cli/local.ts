@@ -12,10 +12,24 @@ import {
   startLocalNode,
   stopLocalNode,
   addNodes,
+  type LocalSealType,
   type S3ServerKind,
 } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { intFlag } from "./options.js";
+
+type UpFlags = {
+  dir?: string;
+  nodes: number;
+  init: boolean;
+  shares: number;
+  threshold: number;
+  seal: string;
+  tls?: boolean;
+  unauthedGenerateRoot?: boolean;
+  s3: string | boolean;
+  json?: boolean;
+};
 
 export function registerLocal(program: Command): void {
   const local = program
@@ -25,20 +39,48 @@ export function registerLocal(program: Command): void {
 
   local
     .command("up")
-    .description("start nodes (init, unseal, join) and the S3 server with a locked, versioned bucket")
+    .description(
+      "start nodes (init, unseal, join) and the S3 server with a locked, versioned bucket; the nodes keep OpenBao's " +
+        "default listener settings (unauthenticated generate-root endpoints disabled) unless --unauthed-generate-root",
+    )
     .option(...dirOpt)
     .option("--nodes <n>", "number of OpenBao nodes", intFlag("--nodes", 1), 3)
     .option("--no-init", "leave the nodes uninitialised (a restore target)")
-    .option("--shares <n>", "unseal key shares", intFlag("--shares", 1), 5)
-    .option("--threshold <n>", "unseal key threshold", intFlag("--threshold", 1), 3)
+    .option("--shares <n>", "key shares: unseal keys (shamir) or recovery keys (transit)", intFlag("--shares", 1), 5)
+    .option("--threshold <n>", "key threshold: unseal keys (shamir) or recovery keys (transit)", intFlag("--threshold", 1), 3)
+    .option(
+      "--seal <type>",
+      "shamir (unseal keys) | transit (auto-unseal: also starts a transit seal server of its own, stopped by 'down'; " +
+        "init makes recovery keys, nodes unseal themselves)",
+      "shamir",
+    )
+    .option("--tls", "make a private CA and node certificates; nodes listen with https (see VAULT_CACERT in 'vrb local env')")
+    .option(
+      "--unauthed-generate-root",
+      "NON-DEFAULT relaxation: set disable_unauthed_generate_root_endpoints = false on every listener, so a root " +
+        "token can be generated from the unseal/recovery keys without a token (OpenBao >= 2.5.3 disables this by default)",
+    )
     .option("--s3 <server>", "seaweedfs | moto (default VRB_S3_SERVER or seaweedfs)")
     .option("--no-s3", "do not start an S3 server")
     .option("--json", "print the status as JSON")
-    .action(async (o: { dir?: string; nodes: number; init: boolean; shares: number; threshold: number; s3: string | boolean; json?: boolean }) =>
+    .action(async (o: UpFlags) =>
       runCommand(o, async () => {
         if (o.threshold > o.shares) throw new ConfigError(`--threshold (${o.threshold}) cannot exceed --shares (${o.shares})`, { field: "--threshold" });
+        if (o.seal !== "shamir" && o.seal !== "transit") throw new ConfigError(`--seal '${o.seal}': use shamir or transit`, { field: "--seal" });
+        const seal: LocalSealType = o.seal;
         const s3: S3ServerKind | false = o.s3 === false ? false : s3ServerKindFromEnv(typeof o.s3 === "string" ? { VRB_S3_SERVER: o.s3 } : process.env);
-        const env = await localUp({ dir: o.dir, nodes: o.nodes, init: o.init, shares: o.shares, threshold: o.threshold, s3, progress: progressFor(o) });
+        const env = await localUp({
+          dir: o.dir,
+          nodes: o.nodes,
+          init: o.init,
+          shares: o.shares,
+          threshold: o.threshold,
+          seal,
+          tls: o.tls === true,
+          unauthedGenerateRoot: o.unauthedGenerateRoot === true,
+          s3,
+          progress: progressFor(o),
+        });
         const status = await localStatus(env);
         if (o.json) printJson(status);
         else printText(`${formatStatus(status)}\n\nuse it from this shell:  eval "$(vrb local env)"`);
@@ -47,13 +89,13 @@ export function registerLocal(program: Command): void {
 
   local
     .command("down")
-    .description("stop every process the local environment started and remove its data")
+    .description("stop every process the local environment started (nodes, its transit seal server, S3) and remove its data")
     .option(...dirOpt)
     .action(async (o: { dir?: string }) => runCommand(o, async () => localDown(o.dir ?? defaultLocalDir(), progressFor(o))));
 
   local
     .command("status")
-    .description("each node's role, sealed state, raft index; the S3 endpoint")
+    .description("the shape (seal, TLS, listener relaxations); each node's role, sealed state, raft index; the transit seal server; the S3 endpoint")
     .option(...dirOpt)
     .option("--json", "JSON report")
     .action(async (o: { dir?: string; json?: boolean }) =>
@@ -66,7 +108,7 @@ export function registerLocal(program: Command): void {
 
   local
     .command("env")
-    .description(`print export lines: eval "$(vrb local env)"`)
+    .description(`print export lines: eval "$(vrb local env)" (VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT with --tls, AWS_* ...)`)
     .option(...dirOpt)
     .action(async (o: { dir?: string }) =>
       runCommand(o, async () => {
@@ -89,7 +131,7 @@ export function registerLocal(program: Command): void {
 
   local
     .command("start-node <node>")
-    .description("start a stopped node again (a wiped node comes back empty and uninitialised)")
+    .description("start a stopped node again (a wiped node comes back empty and uninitialised; a transit-sealed node unseals itself)")
     .option(...dirOpt)
     .action(async (node: string, o: { dir?: string }) =>
       runCommand(o, async () => {
@@ -100,7 +142,7 @@ export function registerLocal(program: Command): void {
 
   local
     .command("add-nodes <count>")
-    .description("start more fresh, uninitialised nodes (restore targets)")
+    .description("start more fresh, uninitialised nodes of the environment's shape: same seal, CA and listener settings (restore targets)")
     .option(...dirOpt)
     .action(async (count: string, o: { dir?: string }) =>
       runCommand(o, async () => {

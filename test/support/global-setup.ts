@@ -11,7 +11,9 @@ declare module "vitest" {
 }
 
 /**
- * One real 3-node OpenBao Raft cluster and one real S3 server for the whole run. Tests that
+ * One real 3-node OpenBao Raft cluster and one real S3 server for the whole run, of the default
+ * production shape: Shamir seal, plain HTTP on 127.0.0.1 and OpenBao's default listener settings
+ * (the unauthenticated generate-root endpoints are disabled). Tests that
  * destroy nodes start clusters of their own with the same engine code. If a server cannot start,
  * this throws and the whole run fails with the reason: nothing is skipped.
  */
