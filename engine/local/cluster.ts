@@ -37,6 +37,8 @@ export interface LocalNode {
    * a root token can be generated from unseal/recovery keys without a token.
    */
   unauthedGenerateRoot?: boolean;
+  /** A seal stanza given as text (NodeShape.sealStanza). */
+  sealStanza?: string;
 }
 
 export interface LocalClusterKeys {
@@ -63,6 +65,12 @@ export interface NodeShape {
   ca?: LocalCa;
   /** Non-default relaxation: enable the unauthenticated generate-root endpoints. */
   unauthedGenerateRoot?: boolean;
+  /**
+   * A `seal "<type>" { ... }` stanza as written in a production server's config (any seal type:
+   * transit, awskms, gcpckms, azurekeyvault, pkcs11): throwaway drill nodes of a cluster whose
+   * seal the tool did not make. May hold credentials: written only to the node's 0600 config.
+   */
+  sealStanza?: string;
 }
 
 /** Autopilot settings that suit a local cluster: promote new voters quickly. */
@@ -91,15 +99,7 @@ function nodeConfig(node: LocalNode): string {
   disable_unauthed_generate_root_endpoints = false
 `
     : "";
-  const seal = node.transitSeal
-    ? `seal "transit" {
-  address         = ${hclString(node.transitSeal.address)}
-  token           = ${hclString(node.transitSeal.token)}
-  key_name        = ${hclString(node.transitSeal.keyName)}
-  mount_path      = ${hclString(node.transitSeal.mountPath)}
-}
-`
-    : "";
+  const seal = node.transitSeal ? transitSealStanza(node.transitSeal) : node.sealStanza ? `${node.sealStanza.trim()}\n` : "";
   return `# written by vrb local
 storage "raft" {
   path    = ${hclString(node.dataDir)}
@@ -113,6 +113,17 @@ ${seal}api_addr     = "${node.apiAddr}"
 cluster_addr = "${node.clusterAddr}"
 ui           = false
 log_level    = "info"
+`;
+}
+
+/** The `seal "transit"` stanza of a server config for this seal. */
+export function transitSealStanza(seal: NodeTransitSeal): string {
+  return `seal "transit" {
+  address         = ${hclString(seal.address)}
+  token           = ${hclString(seal.token)}
+  key_name        = ${hclString(seal.keyName)}
+  mount_path      = ${hclString(seal.mountPath)}
+}
 `;
 }
 
@@ -151,6 +162,7 @@ export async function defineNode(dir: string, id: string, shape: NodeShape = {})
   if (shape.ca) node.tls = issueNodeCertificate(shape.ca, nodeDir, id);
   if (shape.transitSeal) node.transitSeal = { ...shape.transitSeal };
   if (shape.unauthedGenerateRoot) node.unauthedGenerateRoot = true;
+  if (shape.sealStanza) node.sealStanza = shape.sealStanza;
   writeFileSync(node.configPath, nodeConfig(node), { mode: 0o600 });
   return node;
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OperationError } from "../errors.js";
-import { nodeRunning, startFreshNodes, stopNode, type LocalNode } from "../local/cluster.js";
+import { nodeRunning, startFreshNodes, stopNode, type LocalNode, type NodeShape } from "../local/cluster.js";
 import { silentProgress, type Progress } from "../progress.js";
 import type { SnapshotStore } from "../snapshot/store.js";
 import { VaultClient } from "../vault/client.js";
@@ -26,6 +26,12 @@ export interface DrillOptions {
   canaries?: string[];
   /** The drill fails when the restored cluster holds fewer KV secrets than this. */
   minSecrets?: number;
+  /**
+   * How the throwaway nodes are configured. An auto-unseal snapshot needs nodes with the same seal
+   * (e.g. `{ sealStanza }` from the cluster's own `seal "..." {}` block, or a local transit seal);
+   * default: OpenBao's defaults with a Shamir seal.
+   */
+  shape?: NodeShape;
   /** Parent folder for the throwaway nodes (default: the OS temp folder). */
   workDir?: string;
   progress?: Progress;
@@ -60,7 +66,7 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
   let nodes: LocalNode[] = [];
   try {
     progress.info(`drill: starting ${count} fresh node(s) in ${dir}`);
-    nodes = await startFreshNodes(dir, count, { idPrefix: "drill", progress });
+    nodes = await startFreshNodes(dir, count, { idPrefix: "drill", progress, shape: opts.shape });
     const nodeStartMs = Date.now() - started;
     const restore = await stagedRestore({
       mode: "rebuild",

@@ -1,11 +1,13 @@
+import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { createS3Client, runDrill, SnapshotStore, tokenFromEnv, type DrillReport } from "../../engine/index.js";
+import { ConfigError, createS3Client, runDrill, SnapshotStore, tokenFromEnv, type DrillReport } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { intFlag } from "./options.js";
 import { addRestoreFlags, formatRestore, keysFromFlags, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
 
 interface DrillFlags extends RestoreFlags {
   nodes: number;
+  sealConfig?: string;
   minSecrets?: number;
 }
 
@@ -19,12 +21,26 @@ function formatDrill(r: DrillReport): string {
   ].join("\n");
 }
 
+/** The seal block for the drill's nodes; checked for shape only (the nodes' own start-up checks the rest). */
+function readSealConfig(path: string): string {
+  if (!existsSync(path)) throw new ConfigError(`--seal-config: file ${path} does not exist`, { field: "--seal-config" });
+  const text = readFileSync(path, "utf8");
+  if (!/^\s*seal\s+"[A-Za-z0-9_-]+"\s*\{/m.test(text)) {
+    throw new ConfigError(`--seal-config: ${path} has no 'seal "<type>" { ... }' block; copy the seal stanza of the cluster's server config`, { field: "--seal-config" });
+  }
+  return text;
+}
+
 export function registerDrill(program: Command): void {
   const cmd = program
     .command("drill [ref]")
     .description("rehearse a rebuild: restore a snapshot (default: the newest good one) into a throwaway local cluster, check it, tear it down, report the RTO");
   addRestoreFlags(cmd)
     .option("--nodes <n>", "size of the throwaway cluster", intFlag("--nodes", 1), 3)
+    .option(
+      "--seal-config <file>",
+      "auto-unseal snapshot: a file with the cluster's 'seal \"<type>\" { ... }' block (as in its server config); the throwaway nodes use it",
+    )
     .option("--min-secrets <n>", "fail unless the restored cluster holds at least this many KV secrets", intFlag("--min-secrets", 0))
     .action(async (ref: string | undefined, o: DrillFlags) =>
       runCommand(o, async () => {
@@ -40,6 +56,7 @@ export function registerDrill(program: Command): void {
             keys,
             token: tokenFromEnv(),
             nodes: o.nodes,
+            shape: o.sealConfig ? { sealStanza: readSealConfig(o.sealConfig) } : undefined,
             canaries: o.canary ?? policy.verify?.canaries,
             minSecrets: o.minSecrets,
             progress: progressFor(o),
