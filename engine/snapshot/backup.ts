@@ -47,7 +47,7 @@ export interface BackupReport {
   sha256: string;
   takenAt: string;
   raft: { index: number; term: number; snapshotId: string };
-  vault: { version: string; leaderAddr: string; clusterId?: string };
+  vault: { version: string; leaderAddr: string; clusterId?: string; seal?: { type: string; recoverySeal: boolean } };
   lock?: { mode: "GOVERNANCE" | "COMPLIANCE"; until: string };
   sse?: { algorithm: string; kmsKeyId?: string };
   archive: { entries: number };
@@ -215,7 +215,7 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
       bytes,
       sha256,
       takenAt: takenAt.toISOString(),
-      vault: { version: pre.version, leaderAddr: pre.leaderAddr, clusterId: pre.clusterId },
+      vault: { version: pre.version, leaderAddr: pre.leaderAddr, clusterId: pre.clusterId, seal: pre.seal },
       raft: { index: Index, term: Term, snapshotId: ID },
       archive: { entries: archive.entries.length, verified: true },
       lock,
