@@ -24,15 +24,15 @@ export function sseParamsFor(kmsKeyId: string | undefined): { ServerSideEncrypti
 export async function checkStoredObject(
   s3: S3Client,
   obj: StoredObject,
-  expect: { bytes: number; uploaded: number; kmsKeyId?: string },
+  sent: { bytes: number; uploaded: number; kmsKeyId?: string },
 ): Promise<{ algorithm: string; kmsKeyId?: string } | undefined> {
   const { bucket, key } = obj;
   const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: obj.versionId }));
-  if (head.ContentLength !== expect.bytes) {
-    throw new IntegrityError(`s3://${bucket}/${key} holds ${head.ContentLength} bytes but ${expect.bytes} were sent (uploaded ${expect.uploaded})`, { stage: "upload" });
+  if (head.ContentLength !== sent.bytes) {
+    throw new IntegrityError(`s3://${bucket}/${key} holds ${head.ContentLength} bytes but ${sent.bytes} were sent (uploaded ${sent.uploaded})`, { stage: "upload" });
   }
   const sse = head.ServerSideEncryption ? { algorithm: head.ServerSideEncryption, kmsKeyId: head.SSEKMSKeyId } : undefined;
-  if (expect.kmsKeyId && sse?.algorithm !== "aws:kms") {
+  if (sent.kmsKeyId && sse?.algorithm !== "aws:kms") {
     throw new OperationError(`s3://${bucket}/${key} is not SSE-KMS encrypted although destination.kmsKeyId is set (server reports ${sse?.algorithm ?? "none"})`, {
       stage: "upload",
     });

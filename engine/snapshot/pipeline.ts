@@ -101,7 +101,8 @@ export class StagePipeline {
 
   /** `p`, or the pipeline's failure if that comes first. */
   race<T>(p: PromiseLike<T>): Promise<T> {
-    if (this.first) return Promise.reject(this.first);
+    // Always through Promise.race, also once failed: `p` keeps a handler, and a rejection of it
+    // later is never unhandled.
     return Promise.race([p, this.failedPromise]);
   }
 
@@ -159,7 +160,10 @@ export class StagePipeline {
     }
     // A source that breaks while the runner waits on a full stage must end the pass now, not when
     // that stage moves again (it may be waiting for a server that is gone).
-    stream.on("error", (e: unknown) => this.fail(source.name, e));
+    let reading = true;
+    stream.on("error", (e: unknown) => {
+      if (reading) this.fail(source.name, e);
+    });
     for (const s of stages) {
       s.failed?.then(undefined, (e: unknown) => this.fail(s.name, e));
     }
@@ -182,6 +186,8 @@ export class StagePipeline {
       }
     } catch (e) {
       throw this.fail(source.name, e);
+    } finally {
+      reading = false;
     }
     if (this.first) throw this.first;
     for (const s of stages) {
