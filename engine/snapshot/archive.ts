@@ -45,14 +45,15 @@ function parseSums(text: string): Map<string, string> {
 /**
  * A writable that takes the raw (gzip'd tar) snapshot bytes and checks them as they pass:
  * every entry is hashed and compared with the archive's own SHA256SUMS, `meta.json` is parsed,
- * and a missing or empty `SHA256SUMS.sealed` marks the snapshot incomplete (DESIGN.md §4).
+ * and a missing or empty `SHA256SUMS.sealed` marks the snapshot incomplete (a restore checks
+ * it against the seal).
  * Memory stays flat: `state.bin` is only ever hashed, never held.
  * `result` rejects with an IntegrityError when anything does not match.
  */
 export function createArchiveInspector(): { input: Writable; result: Promise<ArchiveReport>; meta: Promise<RaftSnapshotMeta> } {
   // The gunzip stream is the input itself (no extra hop). Its default 16 KiB output chunks cost a
   // callback, a tar-stream step and a hash update each; 256 KiB chunks cut that per-byte overhead.
-  // A 1 MiB write buffer (the zlib default is 16 KiB) lets the HashTee hand over whole socket
+  // A 1 MiB write buffer (the zlib default is 16 KiB) lets the pipeline hand over whole socket
   // chunks without waiting for a drain after each one. Node passes stream options through; its
   // types do not list them.
   const gunzipOptions: ZlibOptions & TransformOptions = { chunkSize: 256 * 1024, writableHighWaterMark: 1 << 20 };

@@ -67,3 +67,29 @@ export async function deleteWrittenVersions(
   }
   return problems;
 }
+
+/**
+ * Cleanup after a failed backup of `key`: aborts its unfinished multipart upload (retried, up to
+ * a minute) and removes the object versions it wrote (`written`, newest first) where the lock
+ * allows. Returns what could not be cleaned, as notes for the error message.
+ */
+export async function cleanUpFailedBackup(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  written: { key: string; versionId?: string }[],
+  progress: { info(message: string): void },
+): Promise<string[]> {
+  const notes: string[] = [];
+  const cleaned = await abortUnfinishedUploads(s3, bucket, key, { deadlineMs: 60_000 });
+  if (cleaned.aborted.length) progress.info(`aborted unfinished multipart upload of s3://${bucket}/${key}`);
+  if (cleaned.left.length) {
+    notes.push(
+      `the unfinished multipart upload of s3://${bucket}/${key} could not be aborted (${cleaned.error ?? "still listed"}); ` +
+        `abort it with 'aws s3api abort-multipart-upload' or let a lifecycle rule (AbortIncompleteMultipartUpload) remove it`,
+    );
+  }
+  // Written objects without a manifest would only be "incomplete"; remove them if the lock allows.
+  notes.push(...(await deleteWrittenVersions(s3, bucket, written)));
+  return notes;
+}

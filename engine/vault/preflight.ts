@@ -1,12 +1,17 @@
 import { OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { VaultHttpError, type VaultClient } from "./client.js";
-import { autopilotState, findActiveNode, raftConfiguration, type NodeHealth, type RaftServer } from "./operations.js";
+import { autopilotState, findActiveNode, raftConfiguration, sealStatus, type NodeHealth, type RaftServer } from "./operations.js";
 
 export interface PreflightReport {
   leaderAddr: string;
   version: string;
   clusterId?: string;
+  /**
+   * The active node's seal (sys/seal-status, unauthenticated): "shamir" or an auto-unseal type, and
+   * whether its keys are recovery keys. Absent (with a warning) when the node did not say.
+   */
+  seal?: { type: string; recoverySeal: boolean };
   /** raft_committed_index from sys/leader just before the snapshot; the snapshot's index is >= it. */
   committedIndex?: number;
   peers: RaftServer[];
@@ -28,9 +33,10 @@ function permissionHint(err: unknown, path: string): Error {
 }
 
 /**
- * Checks a cluster before a backup (DESIGN.md §2): finds the active node among `nodes`, and
- * requires an initialised, unsealed cluster with a leader and listed raft peers. Autopilot health
- * is reported as a warning only: a degraded cluster is exactly when a backup matters most.
+ * Checks a cluster before a backup: finds the active node among `nodes`, and requires an
+ * initialised, unsealed cluster with a leader and listed raft peers. Autopilot health is reported
+ * as a warning only: a degraded cluster is exactly when a backup matters most. Also reads the
+ * active node's seal, which the manifest records (a restore checks its targets against it).
  */
 export async function preflightCluster(client: VaultClient, nodes: string[], progress: Progress = silentProgress): Promise<PreflightReport> {
   const warnings: string[] = [];
@@ -71,12 +77,21 @@ export async function preflightCluster(client: VaultClient, nodes: string[], pro
   } catch (err) {
     warnings.push(`autopilot state unavailable: ${err instanceof Error ? err.message : String(err)}`);
   }
+  let seal: PreflightReport["seal"];
+  try {
+    const status = await sealStatus(leader);
+    if (typeof status.type === "string" && typeof status.recovery_seal === "boolean") seal = { type: status.type, recoverySeal: status.recovery_seal };
+    else warnings.push(`sys/seal-status on ${found.addr} reports no seal type; the manifest will not record the seal`);
+  } catch (err) {
+    warnings.push(`sys/seal-status unavailable on ${found.addr} (${err instanceof Error ? err.message : String(err)}); the manifest will not record the seal`);
+  }
   for (const w of warnings) progress.warn(w);
   progress.info(`active node ${found.addr} (version ${active?.version ?? "unknown"}), ${peers.length} raft peer(s)`);
   return {
     leaderAddr: found.addr,
     version: active?.version ?? "unknown",
     clusterId: active?.clusterId,
+    seal,
     committedIndex: lead.body.raft_committed_index,
     peers,
     autopilot,

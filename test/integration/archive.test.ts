@@ -3,7 +3,15 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createArchiveInspector, HashTee, IntegrityError, type ArchiveReport } from "../../engine/index.js";
+import {
+  ArchiveInspectionStage,
+  createArchiveInspector,
+  HashingStage,
+  IntegrityError,
+  StagePipeline,
+  WritableStage,
+  type ArchiveReport,
+} from "../../engine/index.js";
 import { rootClient, sharedEnv } from "../support/env.js";
 
 async function realSnapshot(): Promise<Buffer> {
@@ -58,14 +66,15 @@ describe("snapshot archive inspection (real OpenBao snapshot)", () => {
   });
 
   it("a download the inspector rejects mid-stream fails the hashing pipeline instead of stalling it", async () => {
-    // Chunks larger than the inspector's write buffer: the tee must wait for a drain that a
+    // Chunks larger than the inspector's write buffer: the pass must wait for a drain that a
     // rejected (destroyed) inspector never emits. A refresh of a corrupt snapshot hung on this.
-    const { input, result } = createArchiveInspector();
-    const tee = new HashTee(input);
+    const inspection = new ArchiveInspectionStage();
     const junk = randomBytes(6 << 20);
     const chunks = [junk.subarray(0, 3 << 20), junk.subarray(3 << 20)];
-    const flow = pipeline(Readable.from(chunks), tee, new Writable({ write: (_c, _e, cb) => cb() }));
+    const sink = new WritableStage("sink", new Writable({ write: (_c, _e, cb) => cb() }));
+    const flow = new StagePipeline().run({ name: "verify", stream: Readable.from(chunks) }, [new HashingStage(), inspection, sink]);
     await expect(flow).rejects.toThrow(/header|gzip|destroyed|archive/i);
-    await expect(result).rejects.toBeInstanceOf(IntegrityError);
+    await expect(flow).rejects.toMatchObject({ name: "IntegrityError", stage: "archive check" });
+    await expect(inspection.result).rejects.toBeInstanceOf(IntegrityError);
   }, 20_000);
 });

@@ -71,6 +71,9 @@ describe("backup of a real cluster with secrets, policies and an auth method", (
     const manifest = JSON.parse((await download(report.manifestKey)).toString("utf8"));
     expect(manifest).toMatchObject({ format: 1, cluster: "bk-it", key: report.key, bytes: body.length, sha256: sha, archive: { entries: 4, verified: true } });
     expect(manifest.tool.name).toBe("vault-raft-backup");
+    // The source cluster's seal, from sys/seal-status at preflight: the shared cluster is Shamir-sealed.
+    expect(manifest.vault.seal).toEqual({ type: "shamir", recoverySeal: false });
+    expect(report.vault.seal).toEqual({ type: "shamir", recoverySeal: false });
     expect(report.key).toMatch(new RegExp(`^bk-it/bk-it/\\d{4}/\\d{2}/\\d{2}/bk-it-\\d{8}T\\d{6}Z-${report.raft.index}\\.snap$`));
     expect(report.manifestKey).toBe(`${report.key}.manifest.json`);
   });

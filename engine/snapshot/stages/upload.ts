@@ -1,0 +1,255 @@
+import { Writable } from "node:stream";
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { OperationError } from "../../errors.js";
+import type { StallBlame } from "./source.js";
+import { WritableStage } from "./writable.js";
+
+export interface MultipartSinkOptions {
+  s3: S3Client;
+  Bucket: string;
+  /** May be a promise: the backup learns its key from the first KiB of the stream. */
+  Key: string | PromiseLike<string>;
+  ContentType?: string;
+  ServerSideEncryption?: "aws:kms";
+  SSEKMSKeyId?: string;
+  /** Bytes per part (>= 5 MiB, an S3 limit) and parts in flight at once. */
+  partSize: number;
+  queueSize: number;
+  /** Cancels every request in flight. */
+  signal?: AbortSignal;
+  /**
+   * Awaited before the last part is sent and the upload completed (or, below one part, before the
+   * single PUT): when it rejects, no object ever appears and the sink fails with its error.
+   */
+  beforeComplete?: () => Promise<unknown>;
+  /** Called with the bytes S3 has acknowledged, after every part. */
+  onUploaded?: (bytes: number) => void;
+}
+
+/**
+ * A Writable that stores what is written as one S3 object: multipart when it exceeds one part,
+ * a single PUT otherwise. Memory is fixed: at most queueSize + 1 part buffers, allocated once
+ * and reused, and writes wait while all of them are full or in flight. (lib-storage's Upload
+ * allocates and concatenates a fresh buffer per part, which on a snapshot stream costs a copy
+ * and a GC-managed 8 MiB allocation per part, and stops reading while its parts are in flight.)
+ * Aborting an unfinished upload is the caller's job (cleanup.ts), with retries; the sink never
+ * completes an upload after a failure.
+ */
+export class MultipartSink extends Writable {
+  /** Bytes written to the sink so far. */
+  bytes = 0;
+  /** Bytes S3 acknowledged so far. */
+  uploaded = 0;
+  /** Set once the object exists. */
+  result?: { VersionId?: string; ETag?: string };
+  /** The first S3 request that failed, so the caller can tell an upload failure from a source failure. */
+  s3Error?: unknown;
+  private readonly free: Buffer[] = [];
+  private allocated = 0;
+  private current?: Buffer;
+  private filled = 0;
+  private partNumber = 0;
+  private uploadId?: Promise<string>;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly parts: { PartNumber: number; ETag?: string }[] = [];
+  private blockedOnS3 = false;
+  private readonly key: Promise<string>;
+
+  constructor(private readonly opts: MultipartSinkOptions) {
+    // Chunks are copied into the part buffers at once; a deep queue here would only add memory.
+    super({ highWaterMark: 1 << 20 });
+    if (opts.partSize < 5 * 1024 * 1024) throw new RangeError("partSize must be at least 5 MiB (an S3 limit)");
+    if (opts.queueSize < 1) throw new RangeError("queueSize must be at least 1");
+    this.key = Promise.resolve(opts.Key);
+    this.key.catch(() => undefined);
+  }
+
+  /** True while writes wait for S3 (every part buffer is full or in flight, or the completion is pending). */
+  get waitingForS3(): boolean {
+    return this.blockedOnS3;
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.take(chunk).then(() => cb(), (e: unknown) => cb(e as Error));
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.finish().then(() => cb(), (e: unknown) => cb(e as Error));
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // Drop the buffers now: requests still in flight hold their own reference until they settle.
+    this.free.length = 0;
+    this.current = undefined;
+    cb(err);
+  }
+
+  private async take(chunk: Buffer): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      this.current ??= await this.buffer();
+      const n = chunk.copy(this.current, this.filled, off);
+      this.filled += n;
+      off += n;
+      this.bytes += n;
+      if (this.filled === this.opts.partSize) await this.send();
+    }
+  }
+
+  /** A free part buffer; waits for a part in flight to settle when all are in use. */
+  private async buffer(): Promise<Buffer> {
+    if (this.destroyed) throw new Error("the upload was cancelled");
+    const ready = this.free.pop();
+    if (ready) return ready;
+    if (this.allocated <= this.opts.queueSize) {
+      this.allocated++;
+      // Unsafe is fine: only the filled prefix of a buffer is ever sent.
+      return Buffer.allocUnsafe(this.opts.partSize);
+    }
+    await this.waitForSlot(this.inFlight.size - 1);
+    return this.buffer();
+  }
+
+  private async waitForSlot(maxInFlight: number): Promise<void> {
+    this.blockedOnS3 = true;
+    try {
+      while (this.inFlight.size > maxInFlight) await Promise.race(this.inFlight);
+      // A part that failed while nobody was waiting on it is no longer in flight: never skip it.
+      if (this.s3Error !== undefined) throw this.s3Error;
+    } finally {
+      this.blockedOnS3 = false;
+    }
+  }
+
+  /** Starts the upload of the current part once fewer than queueSize parts are in flight. */
+  private async send(): Promise<void> {
+    const buf = this.current!;
+    const body = buf.subarray(0, this.filled);
+    this.current = undefined;
+    this.filled = 0;
+    await this.waitForSlot(this.opts.queueSize - 1);
+    const { s3, signal, Bucket } = this.opts;
+    const PartNumber = ++this.partNumber;
+    const Key = await this.key;
+    this.uploadId ??= this.call(
+      s3.send(
+        new CreateMultipartUploadCommand({
+          Bucket,
+          Key,
+          ContentType: this.opts.ContentType,
+          ServerSideEncryption: this.opts.ServerSideEncryption,
+          SSEKMSKeyId: this.opts.SSEKMSKeyId,
+        }),
+        { abortSignal: signal },
+      ),
+    ).then((r) => {
+      if (!r.UploadId) throw new OperationError(`S3 returned no UploadId for s3://${Bucket}/${Key}`, { stage: "upload" });
+      return r.UploadId;
+    });
+    const part: Promise<void> = (async () => {
+      const UploadId = await this.uploadId!;
+      const r = await this.call(
+        s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ContentLength: body.length }), { abortSignal: signal }),
+      );
+      this.parts.push({ PartNumber, ETag: r.ETag });
+      this.uploaded += body.length;
+      this.opts.onUploaded?.(this.uploaded);
+    })().finally(() => {
+      this.inFlight.delete(part);
+      if (!this.destroyed) this.free.push(buf);
+    });
+    // Failures surface through waitForSlot / finish; never as an unhandled rejection.
+    part.catch(() => undefined);
+    this.inFlight.add(part);
+  }
+
+  private async finish(): Promise<void> {
+    await this.opts.beforeComplete?.();
+    const { s3, signal, Bucket } = this.opts;
+    const Key = await this.key;
+    if (this.partNumber === 0) {
+      const body = this.current ? this.current.subarray(0, this.filled) : Buffer.alloc(0);
+      const put = await this.call(
+        s3.send(
+          new PutObjectCommand({
+            Bucket,
+            Key,
+            Body: body,
+            ContentLength: body.length,
+            ContentType: this.opts.ContentType,
+            ServerSideEncryption: this.opts.ServerSideEncryption,
+            SSEKMSKeyId: this.opts.SSEKMSKeyId,
+          }),
+          { abortSignal: signal },
+        ),
+      );
+      this.uploaded = body.length;
+      this.opts.onUploaded?.(this.uploaded);
+      this.result = { VersionId: put.VersionId, ETag: put.ETag };
+      return;
+    }
+    // An exact multiple of partSize leaves nothing for a last part: S3 refuses empty parts.
+    if (this.filled > 0) await this.send();
+    await this.waitForSlot(0);
+    const UploadId = await this.uploadId!;
+    const parts = [...this.parts].sort((a, b) => a.PartNumber - b.PartNumber);
+    this.blockedOnS3 = true;
+    const done = await this.call(
+      s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal }),
+    ).finally(() => (this.blockedOnS3 = false));
+    this.result = { VersionId: done.VersionId, ETag: done.ETag };
+  }
+
+  /** Remembers the first S3 failure (see s3Error). */
+  private call<T>(p: Promise<T>): Promise<T> {
+    return p.catch((e: unknown) => {
+      this.s3Error ??= e;
+      throw e;
+    });
+  }
+}
+
+export interface UploadStageOptions extends Omit<MultipartSinkOptions, "beforeComplete"> {
+  /**
+   * The archive gate: the last part and the completion (or the single PUT) wait for it, so a
+   * snapshot whose check fails never becomes an object.
+   */
+  gate: () => Promise<unknown>;
+}
+
+/**
+ * The multipart upload as a pipeline stage ("upload"): fixed memory (MultipartSink), backpressure
+ * from S3, completion held back by the archive gate. A failure is the first S3 error when there
+ * was one. `finish` resolves once the object exists (`result`).
+ */
+export class UploadStage extends WritableStage {
+  readonly sink: MultipartSink;
+
+  constructor(private readonly opts: UploadStageOptions) {
+    const sink = new MultipartSink({ ...opts, beforeComplete: opts.gate });
+    super("upload", sink, (e) => sink.s3Error ?? e);
+    this.sink = sink;
+  }
+
+  override async finish(): Promise<void> {
+    await super.finish();
+    if (!this.sink.result) {
+      throw new OperationError(`the upload of s3://${this.opts.Bucket}/${await this.opts.Key} ended without an object`, { stage: "upload" });
+    }
+  }
+
+  /** The object's version and ETag, once `finish` resolved. */
+  get result(): { VersionId?: string; ETag?: string } | undefined {
+    return this.sink.result;
+  }
+
+  /** For the stall watchdog: names S3 while writes wait for it. */
+  readonly blame: StallBlame = () =>
+    this.sink.waitingForS3 ? { stage: "upload", who: `S3 (s3://${this.opts.Bucket}) accepted no data` } : undefined;
+}
