@@ -15,16 +15,14 @@ const clusterName = z
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be lowercase letters, digits and '-', at most 63 characters (it is part of every object key), e.g. 'prod'");
 
 /** A node's API address (a refinement: the JSON Schema gets an equivalent pattern from the docs generator). */
-export const nodeUrlSchema = z
-  .string()
-  .refine((v) => {
-    try {
-      const u = new URL(v);
-      return (u.protocol === "http:" || u.protocol === "https:") && u.pathname === "/" && !u.search;
-    } catch {
-      return false;
-    }
-  }, "must be a node's API address like https://vault-0.example:8200 (scheme, host, port; no path)");
+export const nodeUrlSchema = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.pathname === "/" && !u.search;
+  } catch {
+    return false;
+  }
+}, "must be a node's API address like https://vault-0.example:8200 (scheme, host, port; no path)");
 
 const bucketName = z
   .string({ required_error: "is required; name the S3 bucket that holds the snapshots" })
@@ -33,9 +31,7 @@ const bucketName = z
     "must be a valid S3 bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit",
   );
 
-const prefix = z
-  .string()
-  .regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, "must be empty or path segments each ending in '/', e.g. 'vault/' (no leading '/')");
+const prefix = z.string().regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, "must be empty or path segments each ending in '/', e.g. 'vault/' (no leading '/')");
 
 /** A duration of at least one minute (a refinement: the JSON Schema checks only the syntax). */
 export const durationSchema = z.string().refine((v) => {
@@ -48,9 +44,7 @@ export const durationSchema = z.string().refine((v) => {
 
 const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region like 'us-east-1'");
 
-const cidr = z
-  .string()
-  .regex(/^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:]+)\/[0-9]{1,3}$/, "must be a CIDR block like '10.0.0.0/16' or '192.0.2.7/32'");
+const cidr = z.string().regex(/^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:]+)\/[0-9]{1,3}$/, "must be a CIDR block like '10.0.0.0/16' or '192.0.2.7/32'");
 
 const storageClass = z.enum(["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"], {
   errorMap: () => ({ message: "must be one of STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, GLACIER, DEEP_ARCHIVE" }),
@@ -65,9 +59,21 @@ export const bucketOptionsSchema = z
     /** false: the bucket exists already (e.g. the local environment's); nothing about it is managed. */
     create: z.boolean().default(true).describe("false: the bucket exists already (e.g. the local environment's) and nothing about it is managed."),
     /** Current snapshot versions expire this many days after upload (default: the retention window + 7). */
-    expireAfterDays: z.number().int().min(1, "must be at least 1 day").optional().describe("Current snapshot versions expire this many days after upload. Default: max(objectLock.days, retention.maxAgeDays) + 7; it must not be shorter than the lock or the retention."),
+    expireAfterDays: z
+      .number()
+      .int()
+      .min(1, "must be at least 1 day")
+      .optional()
+      .describe(
+        "Current snapshot versions expire this many days after upload. Default: max(objectLock.days, retention.maxAgeDays) + 7; it must not be shorter than the lock or the retention.",
+      ),
     /** Versions that stopped being current are removed this many days later (locked ones only once unlocked). */
-    noncurrentExpireAfterDays: z.number().int().min(1, "must be at least 1 day").default(7).describe("Versions that stopped being current are removed this many days later (locked ones only once unlocked)."),
+    noncurrentExpireAfterDays: z
+      .number()
+      .int()
+      .min(1, "must be at least 1 day")
+      .default(7)
+      .describe("Versions that stopped being current are removed this many days later (locked ones only once unlocked)."),
     abortIncompleteUploadDays: z
       .number()
       .int()
@@ -76,7 +82,10 @@ export const bucketOptionsSchema = z
       .default(2)
       .describe("Unfinished multipart uploads are aborted after this many days (an unfinished upload is never a usable snapshot)."),
     transition: z
-      .object({ days: z.number().int().min(1, "must be at least 1 day").describe("Days after upload."), storageClass: storageClass.describe("Storage class to move snapshots to.") })
+      .object({
+        days: z.number().int().min(1, "must be at least 1 day").describe("Days after upload."),
+        storageClass: storageClass.describe("Storage class to move snapshots to."),
+      })
       .strict()
       .optional()
       .describe("Move snapshots to a colder storage class after some days."),
@@ -130,12 +139,20 @@ export const accessOptionsSchema = z
       .object({
         mount: mountPath.default("jwt").describe("Path of the JWT auth mount."),
         createMount: z.boolean().default(false).describe("true: create and configure the auth mount as well."),
-        issuer: z.string().url("must be the OIDC issuer URL, e.g. https://token.actions.githubusercontent.com").default("https://token.actions.githubusercontent.com").describe("OIDC issuer of the CI tokens."),
+        issuer: z
+          .string()
+          .url("must be the OIDC issuer URL, e.g. https://token.actions.githubusercontent.com")
+          .default("https://token.actions.githubusercontent.com")
+          .describe("OIDC issuer of the CI tokens."),
         repository: z
           .string({ required_error: "is required; name the repository allowed to take snapshots, e.g. 'acme/platform'" })
           .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, "must be 'owner/name', e.g. 'acme/platform'")
           .describe("The one repository whose CI may log in."),
-        branch: z.string().regex(/^[^\s*?]+$/, "must be one branch name, e.g. 'main' (no wildcards)").default("main").describe("The one branch whose CI runs may log in."),
+        branch: z
+          .string()
+          .regex(/^[^\s*?]+$/, "must be one branch name, e.g. 'main' (no wildcards)")
+          .default("main")
+          .describe("The one branch whose CI runs may log in."),
         /** Expected `aud` claim (default: GitHub's, https://github.com/<owner>). */
         audience: z.string().min(1).optional().describe("Expected `aud` claim (default: GitHub's, https://github.com/<owner>)."),
       })
@@ -166,7 +183,11 @@ export const policySchema = z
             .min(1)
             .optional()
             .describe("CA certificate that signs the nodes' TLS certificates: PEM text or a file path (default: VAULT_CACERT). Needs https:// node addresses."),
-          tlsServerName: z.string().min(1).optional().describe("Name to check in the nodes' certificates when it differs from the host in the address (default: VAULT_TLS_SERVER_NAME)."),
+          tlsServerName: z
+            .string()
+            .min(1)
+            .optional()
+            .describe("Name to check in the nodes' certificates when it differs from the host in the address (default: VAULT_TLS_SERVER_NAME)."),
         },
         { required_error: "is required: { name, nodes: [https://vault-0:8200, ...] }" },
       )
@@ -213,7 +234,9 @@ export const policySchema = z
       })
       .strict()
       .optional()
-      .describe("S3 Object Lock retention set on every snapshot and manifest after upload, and read back. Absent: objects are not locked by the backup (the bucket's default retention may still apply)."),
+      .describe(
+        "S3 Object Lock retention set on every snapshot and manifest after upload, and read back. Absent: objects are not locked by the backup (the bucket's default retention may still apply).",
+      ),
     schedule: z
       .object({
         every: durationSchema.describe(
