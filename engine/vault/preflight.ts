@@ -28,7 +28,7 @@ function permissionHint(err: unknown, path: string): Error {
 }
 
 /**
- * Checks a cluster before a backup (DESIGN.md §2): finds the active node among `nodes`, and
+ * Checks a cluster before a backup (docs/architecture.md, "Backup data flow"): finds the active node among `nodes`, and
  * requires an initialised, unsealed cluster with a leader and listed raft peers. Autopilot health
  * is reported as a warning only: a degraded cluster is exactly when a backup matters most.
  */
