@@ -67,6 +67,17 @@ export function shellWords(line: string): string[] {
   return words;
 }
 
+/** Drops shell redirections (`> file`, `2>&1`, `<file`) from a word list. */
+function withoutRedirections(words: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    if (/^\d*(>>?|<)(&\d+)?$/.test(words[i]!)) {
+      if (!/&\d+$/.test(words[i]!)) i++; // the target is the next word
+    } else if (!/^\d*(>>?|<)./.test(words[i]!)) out.push(words[i]!);
+  }
+  return out;
+}
+
 export interface DocCommand {
   file: string;
   line: number;
@@ -94,7 +105,7 @@ export function docCommands(): DocCommand[] {
         const parts = [...logical.matchAll(/\$\(([^)]*)\)/g)].map((m) => m[1]!);
         parts.push(...logical.replace(/\$\([^)]*\)/g, "SUBST").split(/&&|\|\||;|\|/));
         for (const part of parts) {
-          const words = shellWords(part);
+          const words = withoutRedirections(shellWords(part));
           while (words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0]!)) words.shift();
           if (words[0] === "npx" && words[1] === "vrb") words.shift();
           if (words[0] !== "vrb") continue;
