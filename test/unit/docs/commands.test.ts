@@ -1,7 +1,9 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, normalize } from "node:path";
 import { CommanderError, type Command } from "commander";
 import { describe, expect, it } from "vitest";
 import { allCommands, buildProgram, COMMAND_DOCS } from "../../../scripts/cli/program.js";
-import { docCommands } from "./markdown.js";
+import { docCommands, markdownFiles, repoRoot } from "./markdown.js";
 
 /** The real `vrb` program with every action replaced by a no-op and all output swallowed. */
 function parsingProgram(): Command {
@@ -55,5 +57,37 @@ describe("vrb command lines in the docs", () => {
         `no \`vrb ${top.name()}\` line in a shell block of the docs`,
       ).toBe(true);
     }
+  });
+});
+
+describe("links in the docs", () => {
+  it("every relative link points at a file of the repository, and every #anchor at a heading", () => {
+    const slug = (h: string) =>
+      h
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}\s-]/gu, "")
+        .replace(/\s/g, "-");
+    const headings = (file: string) =>
+      readFileSync(join(repoRoot, file), "utf8")
+        .split("\n")
+        .filter((l) => /^#{1,6}\s/.test(l))
+        .map((l) => slug(l.replace(/^#+\s/, "")));
+    const broken: string[] = [];
+    for (const file of markdownFiles()) {
+      const text = readFileSync(join(repoRoot, file), "utf8");
+      for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = m[1]!;
+        if (/^[a-z]+:/.test(target)) {
+          broken.push(`${file}: ${target} (links outside the repository are not allowed in the docs)`);
+          continue;
+        }
+        const [path, anchor] = target.split("#");
+        const resolved = path ? normalize(join(dirname(file), path)) : file;
+        if (!existsSync(join(repoRoot, resolved))) broken.push(`${file}: ${target} (no such file)`);
+        else if (anchor && resolved.endsWith(".md") && !headings(resolved).includes(anchor)) broken.push(`${file}: ${target} (no such heading)`);
+      }
+    }
+    expect(broken).toEqual([]);
   });
 });
