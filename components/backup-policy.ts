@@ -24,7 +24,7 @@ export interface BackupPolicySnapshotOptions {
 }
 
 export interface BackupPolicyArgs {
-  /** The policy of DESIGN.md §3 (Pulumi config `vault-raft-backup:policy`); validated before anything is built. */
+  /** The backup policy (Pulumi config `vault-raft-backup:policy`; fields in docs/policy.md); validated before anything is built. */
   policy: BackupPolicyInput;
   /** Take this window's snapshot (a `VaultSnapshot`), or `false` to build only bucket and access. Default: take it. */
   snapshot?: BackupPolicySnapshotOptions | false;

@@ -1,4 +1,4 @@
-/** Exit codes of the `vrb` CLI (DESIGN.md §3); engine errors carry the one that fits them. */
+/** Exit codes of the `vrb` CLI (docs/architecture.md, "Exit codes"); engine errors carry the one that fits them. */
 export const ExitCode = {
   ok: 0,
   failed: 1,

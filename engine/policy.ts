@@ -5,24 +5,24 @@ import { ConfigError } from "./errors.js";
 import { parseDuration } from "./schedule.js";
 
 /**
- * The backup policy (DESIGN.md §3): one schema for Pulumi config `vault-raft-backup:policy` and
- * for `vrb --policy FILE.yaml`. Secrets never go here (tokens and unseal keys come from env or
- * Pulumi secret config).
+ * The backup policy: one schema for Pulumi config `vault-raft-backup:policy` and for
+ * `vrb --policy FILE.yaml`. Secrets never go here (tokens and unseal keys come from env or
+ * Pulumi secret config). The `.describe()` texts are the field reference: `npm run docs` renders
+ * them into docs/policy.md and schema/policy.schema.json (editors show them as hover help).
  */
 const clusterName = z
   .string({ required_error: "is required; set the cluster's name, e.g. 'prod'" })
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be lowercase letters, digits and '-', at most 63 characters (it is part of every object key), e.g. 'prod'");
 
-const nodeUrl = z
-  .string()
-  .refine((v) => {
-    try {
-      const u = new URL(v);
-      return (u.protocol === "http:" || u.protocol === "https:") && u.pathname === "/" && !u.search;
-    } catch {
-      return false;
-    }
-  }, "must be a node's API address like https://vault-0.example:8200 (scheme, host, port; no path)");
+/** A node's API address (a refinement: the JSON Schema gets an equivalent pattern from the docs generator). */
+export const nodeUrlSchema = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.pathname === "/" && !u.search;
+  } catch {
+    return false;
+  }
+}, "must be a node's API address like https://vault-0.example:8200 (scheme, host, port; no path)");
 
 const bucketName = z
   .string({ required_error: "is required; name the S3 bucket that holds the snapshots" })
@@ -31,11 +31,10 @@ const bucketName = z
     "must be a valid S3 bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit",
   );
 
-const prefix = z
-  .string()
-  .regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, "must be empty or path segments each ending in '/', e.g. 'vault/' (no leading '/')");
+const prefix = z.string().regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, "must be empty or path segments each ending in '/', e.g. 'vault/' (no leading '/')");
 
-const duration = z.string().refine((v) => {
+/** A duration of at least one minute (a refinement: the JSON Schema checks only the syntax). */
+export const durationSchema = z.string().refine((v) => {
   try {
     return parseDuration(v) >= 60_000;
   } catch {
@@ -45,9 +44,7 @@ const duration = z.string().refine((v) => {
 
 const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region like 'us-east-1'");
 
-const cidr = z
-  .string()
-  .regex(/^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:]+)\/[0-9]{1,3}$/, "must be a CIDR block like '10.0.0.0/16' or '192.0.2.7/32'");
+const cidr = z.string().regex(/^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:]+)\/[0-9]{1,3}$/, "must be a CIDR block like '10.0.0.0/16' or '192.0.2.7/32'");
 
 const storageClass = z.enum(["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"], {
   errorMap: () => ({ message: "must be one of STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, GLACIER, DEEP_ARCHIVE" }),
@@ -60,25 +57,50 @@ const storageClass = z.enum(["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
 export const bucketOptionsSchema = z
   .object({
     /** false: the bucket exists already (e.g. the local environment's); nothing about it is managed. */
-    create: z.boolean().default(true),
+    create: z.boolean().default(true).describe("false: the bucket exists already (e.g. the local environment's) and nothing about it is managed."),
     /** Current snapshot versions expire this many days after upload (default: the retention window + 7). */
-    expireAfterDays: z.number().int().min(1, "must be at least 1 day").optional(),
+    expireAfterDays: z
+      .number()
+      .int()
+      .min(1, "must be at least 1 day")
+      .optional()
+      .describe(
+        "Current snapshot versions expire this many days after upload. Default: max(objectLock.days, retention.maxAgeDays) + 7; it must not be shorter than the lock or the retention.",
+      ),
     /** Versions that stopped being current are removed this many days later (locked ones only once unlocked). */
-    noncurrentExpireAfterDays: z.number().int().min(1, "must be at least 1 day").default(7),
+    noncurrentExpireAfterDays: z
+      .number()
+      .int()
+      .min(1, "must be at least 1 day")
+      .default(7)
+      .describe("Versions that stopped being current are removed this many days later (locked ones only once unlocked)."),
     abortIncompleteUploadDays: z
       .number()
       .int()
       .min(1, "must be between 1 and 7 days (an unfinished upload is never a usable snapshot)")
       .max(7, "must be between 1 and 7 days (an unfinished upload is never a usable snapshot)")
-      .default(2),
-    transition: z.object({ days: z.number().int().min(1, "must be at least 1 day"), storageClass }).strict().optional(),
+      .default(2)
+      .describe("Unfinished multipart uploads are aborted after this many days (an unfinished upload is never a usable snapshot)."),
+    transition: z
+      .object({
+        days: z.number().int().min(1, "must be at least 1 day").describe("Days after upload."),
+        storageClass: storageClass.describe("Storage class to move snapshots to."),
+      })
+      .strict()
+      .optional()
+      .describe("Move snapshots to a colder storage class after some days."),
     /** A second region for an off-site copy (replica bucket with its own KMS key and object lock). */
-    replicaRegion: region.optional(),
+    replicaRegion: region.optional().describe("A second region for an off-site copy: a replica bucket with its own KMS key and object lock (deletes are not replicated)."),
     /** Name of the replica bucket (default `<destination.bucket>-replica`). */
-    replicaBucket: bucketName.optional(),
-    accessLog: z.object({ bucket: bucketName, prefix: prefix.default("s3-access/") }).strict().optional(),
+    replicaBucket: bucketName.optional().describe("Name of the replica bucket (default `<destination.bucket>-replica`)."),
+    accessLog: z
+      .object({ bucket: bucketName.describe("Bucket that receives the access logs."), prefix: prefix.default("s3-access/").describe("Key prefix of the log objects.") })
+      .strict()
+      .optional()
+      .describe("S3 server access logging of the snapshot bucket."),
   })
-  .strict();
+  .strict()
+  .describe("What the Pulumi SnapshotBucket builds; the vrb CLI ignores this section.");
 
 const mountPath = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_/-]*[A-Za-z0-9]$/, "must be an auth mount path without slashes at the ends, e.g. 'jwt'");
 
@@ -89,43 +111,57 @@ export const accessOptionsSchema = z
     namePrefix: z
       .string()
       .regex(/^[a-z0-9][a-z0-9-]{0,40}$/, "must be lowercase letters, digits and '-', at most 41 characters, e.g. 'vrb-prod'")
-      .optional(),
+      .optional()
+      .describe("Prefix of every Vault policy and role name (default `vrb-<cluster.name>`: vrb-prod-snapshot, vrb-prod-restore)."),
     tokenRole: z
       .object({
         /** Tokens live as long as they are renewed within this period (periodic tokens). */
-        period: duration.default("24h"),
+        period: durationSchema.default("24h").describe("Tokens live as long as they are renewed within this period (periodic tokens)."),
         /** Hard cap on a token's life even when renewed (token_explicit_max_ttl). */
-        maxTtl: duration.optional(),
-        boundCidrs: z.array(cidr).optional(),
+        maxTtl: durationSchema.optional().describe("Hard cap on a token's life even when renewed (token_explicit_max_ttl); at least `period`."),
+        boundCidrs: z.array(cidr).optional().describe("Networks the tokens may be used from."),
       })
       .strict()
-      .default({}),
+      .default({})
+      .describe("The token role that issues periodic, orphan snapshot tokens (snapshot policy only, no `default` policy)."),
     appRole: z
       .object({
-        mount: mountPath.default("approle"),
-        createMount: z.boolean().default(false),
-        secretIdTtl: duration.default("1h"),
-        secretIdBoundCidrs: z.array(cidr).optional(),
-        boundCidrs: z.array(cidr).optional(),
+        mount: mountPath.default("approle").describe("Path of the AppRole auth mount."),
+        createMount: z.boolean().default(false).describe("true: create the auth mount as well."),
+        secretIdTtl: durationSchema.default("1h").describe("Lifetime of a secret ID."),
+        secretIdBoundCidrs: z.array(cidr).optional().describe("Networks a secret ID may be used from."),
+        boundCidrs: z.array(cidr).optional().describe("Networks the issued tokens may be used from."),
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe("An AppRole role with the snapshot policy, for cron jobs outside CI."),
     ci: z
       .object({
-        mount: mountPath.default("jwt"),
-        createMount: z.boolean().default(false),
-        issuer: z.string().url("must be the OIDC issuer URL, e.g. https://token.actions.githubusercontent.com").default("https://token.actions.githubusercontent.com"),
+        mount: mountPath.default("jwt").describe("Path of the JWT auth mount."),
+        createMount: z.boolean().default(false).describe("true: create and configure the auth mount as well."),
+        issuer: z
+          .string()
+          .url("must be the OIDC issuer URL, e.g. https://token.actions.githubusercontent.com")
+          .default("https://token.actions.githubusercontent.com")
+          .describe("OIDC issuer of the CI tokens."),
         repository: z
           .string({ required_error: "is required; name the repository allowed to take snapshots, e.g. 'acme/platform'" })
-          .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, "must be 'owner/name', e.g. 'acme/platform'"),
-        branch: z.string().regex(/^[^\s*?]+$/, "must be one branch name, e.g. 'main' (no wildcards)").default("main"),
+          .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, "must be 'owner/name', e.g. 'acme/platform'")
+          .describe("The one repository whose CI may log in."),
+        branch: z
+          .string()
+          .regex(/^[^\s*?]+$/, "must be one branch name, e.g. 'main' (no wildcards)")
+          .default("main")
+          .describe("The one branch whose CI runs may log in."),
         /** Expected `aud` claim (default: GitHub's, https://github.com/<owner>). */
-        audience: z.string().min(1).optional(),
+        audience: z.string().min(1).optional().describe("Expected `aud` claim (default: GitHub's, https://github.com/<owner>)."),
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe("A JWT role that accepts only one CI repository and branch, so CI holds no long-lived secret."),
   })
-  .strict();
+  .strict()
+  .describe("What the Pulumi VaultBackupAccess builds in Vault; the vrb CLI ignores this section.");
 
 export type BucketOptions = z.output<typeof bucketOptionsSchema>;
 export type AccessOptions = z.output<typeof accessOptionsSchema>;
@@ -135,55 +171,96 @@ export type AccessOptionsInput = z.input<typeof accessOptionsSchema>;
 export const policySchema = z
   .object({
     cluster: z
-      .object({
-        name: clusterName,
-        nodes: z.array(nodeUrl, { required_error: "is required; list every node's API address" }).min(1, "must list at least one node address"),
-        caCert: z.string().min(1).optional(),
-        tlsServerName: z.string().min(1).optional(),
-      }, { required_error: "is required: { name, nodes: [https://vault-0:8200, ...] }" })
-      .strict(),
+      .object(
+        {
+          name: clusterName.describe("Name of the cluster: part of every object key and manifest; `vrb list`, `vrb restore latest` and the Pulumi resources find snapshots by it."),
+          nodes: z
+            .array(nodeUrlSchema, { required_error: "is required; list every node's API address" })
+            .min(1, "must list at least one node address")
+            .describe("API address of every node (scheme, host, port; no path). A backup asks them which one is active and streams the snapshot from that one."),
+          caCert: z
+            .string()
+            .min(1)
+            .optional()
+            .describe("CA certificate that signs the nodes' TLS certificates: PEM text or a file path (default: VAULT_CACERT). Needs https:// node addresses."),
+          tlsServerName: z
+            .string()
+            .min(1)
+            .optional()
+            .describe("Name to check in the nodes' certificates when it differs from the host in the address (default: VAULT_TLS_SERVER_NAME)."),
+        },
+        { required_error: "is required: { name, nodes: [https://vault-0:8200, ...] }" },
+      )
+      .strict()
+      .describe("The cluster whose snapshots these are."),
     destination: z
-      .object({
-        bucket: bucketName,
-        prefix: prefix.default(""),
-        region: region.optional(),
-        endpoint: z.string().url("must be a URL like https://s3.example.com").optional(),
-        forcePathStyle: z.boolean().optional(),
-        kmsKeyId: z.string().min(1, "must be a KMS key ARN, id or alias").optional(),
-      }, { required_error: "is required: { bucket, prefix?, region? }" })
-      .strict(),
+      .object(
+        {
+          bucket: bucketName.describe("The S3 bucket that holds the snapshots and their manifests."),
+          prefix: prefix.default("").describe("Key prefix: snapshots are stored under `<prefix><cluster>/YYYY/MM/DD/`."),
+          region: region.optional().describe("The bucket's AWS region (default: the AWS SDK's chain, e.g. AWS_REGION)."),
+          endpoint: z
+            .string()
+            .url("must be a URL like https://s3.example.com")
+            .optional()
+            .describe("S3 API endpoint of a store other than AWS (SeaweedFS, MinIO, ...); default AWS_ENDPOINT_URL_S3, else AWS."),
+          forcePathStyle: z.boolean().optional().describe("Path-style requests (endpoint/bucket/key); default: true when an endpoint is set."),
+          kmsKeyId: z
+            .string()
+            .min(1, "must be a KMS key ARN, id or alias")
+            .optional()
+            .describe("KMS key (ARN, id or alias) for SSE-KMS of every object; the Pulumi SnapshotBucket uses it instead of creating a key."),
+        },
+        { required_error: "is required: { bucket, prefix?, region? }" },
+      )
+      .strict()
+      .describe("Where the snapshots go. S3 credentials never go here: they come from the AWS SDK's chain."),
     retention: z
       .object({
-        keepLast: z.number().int().min(1, "must be at least 1 (the newest good snapshot is always kept)").optional(),
-        maxAgeDays: z.number().int().min(1, "must be at least 1 day").optional(),
+        keepLast: z.number().int().min(1, "must be at least 1 (the newest good snapshot is always kept)").optional().describe("Keep the newest N good snapshots."),
+        maxAgeDays: z.number().int().min(1, "must be at least 1 day").optional().describe("Delete good snapshots older than D days."),
       })
       .strict()
-      .default({ keepLast: 30 }),
+      .default({ keepLast: 30 })
+      .describe("What `vrb prune` keeps. Both limits apply; the newest good snapshot is never deleted."),
     objectLock: z
       .object({
-        mode: z.enum(["GOVERNANCE", "COMPLIANCE"], {
-          errorMap: () => ({ message: "must be GOVERNANCE or COMPLIANCE" }),
-        }),
-        days: z.number().int().min(1, "must be at least 1 day").max(36500, "must be at most 36500 days"),
+        mode: z
+          .enum(["GOVERNANCE", "COMPLIANCE"], {
+            errorMap: () => ({ message: "must be GOVERNANCE or COMPLIANCE" }),
+          })
+          .describe("GOVERNANCE: principals with s3:BypassGovernanceRetention may delete early. COMPLIANCE: nobody can, not even the account root, until the date."),
+        days: z.number().int().min(1, "must be at least 1 day").max(36500, "must be at most 36500 days").describe("Days each object stays locked after upload."),
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe(
+        "S3 Object Lock retention set on every snapshot and manifest after upload, and read back. Absent: objects are not locked by the backup (the bucket's default retention may still apply).",
+      ),
     schedule: z
-      .object({ every: duration })
+      .object({
+        every: durationSchema.describe(
+          "Size of the schedule window: Pulumi takes one snapshot per window (e.g. '6h': 00:00, 06:00, ... UTC), and `vrb list --check-rpo` fails when a whole window passed without a good snapshot. Units s, m, h, d, w, combinable ('1h30m'); at least 1m.",
+        ),
+      })
       .strict()
-      .default({ every: "6h" }),
+      .default({ every: "6h" })
+      .describe("How often a snapshot is due."),
     verify: z
       .object({
         canaries: z
           .array(z.string().regex(/^[^/\s][^\s]*$/, "must be a Vault path without a leading '/', e.g. 'secret/data/dr-canary'"))
-          .optional(),
+          .optional()
+          .describe("Vault paths that must be readable after a restore or drill, e.g. secret/data/dr-canary."),
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe("What a restore checks at the end, besides the Raft and autopilot state."),
     bucket: bucketOptionsSchema.optional(),
     access: accessOptionsSchema.optional(),
   })
-  .strict();
+  .strict()
+  .describe("Backup policy of vault-raft-backup: one file per cluster (vrb --policy FILE) or the Pulumi config value vault-raft-backup:policy. No secrets here.");
 
 export type BackupPolicy = z.output<typeof policySchema>;
 export type BackupPolicyInput = z.input<typeof policySchema>;
@@ -195,7 +272,7 @@ function formatIssue(issue: z.ZodIssue, source: string): { field: string; text: 
     const where = issue.path.length ? issue.path.join(".") + "." : "";
     return {
       field: where + issue.keys[0],
-      text: `${source}: unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${where}${k}'`).join(", ")}; remove it or check its spelling (see the policy schema in the README)`,
+      text: `${source}: unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${where}${k}'`).join(", ")}; remove it or check its spelling (the fields are listed in docs/policy.md)`,
     };
   }
   if (issue.code === "invalid_type") {

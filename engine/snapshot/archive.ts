@@ -45,8 +45,7 @@ function parseSums(text: string): Map<string, string> {
 /**
  * A writable that takes the raw (gzip'd tar) snapshot bytes and checks them as they pass:
  * every entry is hashed and compared with the archive's own SHA256SUMS, `meta.json` is parsed,
- * and a missing or empty `SHA256SUMS.sealed` marks the snapshot incomplete (a restore checks
- * it against the seal).
+ * and a missing or empty `SHA256SUMS.sealed` marks the snapshot incomplete (docs/architecture.md, "Snapshot archive").
  * Memory stays flat: `state.bin` is only ever hashed, never held.
  * `result` rejects with an IntegrityError when anything does not match.
  */

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { IntegrityError } from "../errors.js";
 
-/** `.manifest.json` beside each snapshot (DESIGN.md §3). Written last: no manifest, no good snapshot. */
+/** `.manifest.json` beside each snapshot (docs/architecture.md, "Manifest"). Written last: no manifest, no good snapshot. */
 export const manifestSchema = z.object({
   format: z.literal(1),
   cluster: z.string(),

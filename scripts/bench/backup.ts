@@ -166,6 +166,6 @@ export async function main(args: string[]): Promise<void> {
   process.stdout.write([fmt(head), ...rows.map(fmt)].join("\n") + "\n");
   process.stdout.write(
     "(b) is the wall time of the CLI, start-up and preflight included; (transfer) is its one streamed pass alone.\n" +
-      "targets: b/a <= 1.15, b/c < 1, peak RSS <= 160 MiB and flat in size (DESIGN.md §7)\n",
+      "targets: b/a <= 1.15, b/c < 1, peak RSS <= 160 MiB and flat in size (docs/benchmarks.md)\n",
   );
 }

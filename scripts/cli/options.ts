@@ -23,7 +23,7 @@ export interface PolicyFromCliOptions {
 /** Adds `--policy`, `--bucket`, `--prefix`, `--cluster` (and `--vault-addr` when nodes matter). */
 export function addPolicyFlags(cmd: Command, opts: { nodes?: boolean } = {}): Command {
   cmd
-    .option("--policy <file>", "policy YAML (DESIGN.md §3); flags and environment fill or override it")
+    .option("--policy <file>", "policy YAML (fields: docs/policy.md); flags and environment fill or override it")
     .option("--bucket <name>", "S3 bucket (default: policy, then VRB_BUCKET)")
     .option("--prefix <prefix>", "key prefix ending in '/' (default: policy, then VRB_PREFIX)")
     .option("--cluster <name>", "cluster name used in object keys (default: policy, then VRB_CLUSTER)");

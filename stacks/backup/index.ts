@@ -1,6 +1,6 @@
 // The per-environment backup program: `pulumi up -s <env>` builds the snapshot bucket, the Vault
 // policies and roles, and takes this schedule window's snapshot. Config (see stacks/Pulumi.*.yaml):
-//   vault-raft-backup:policy            the policy of DESIGN.md §3 (structured, required)
+//   vault-raft-backup:policy            the backup policy, docs/policy.md (structured, required)
 //   vault-raft-backup:vaultToken        secret; token for the snapshot (default: VAULT_TOKEN of the process)
 //   vault-raft-backup:takeSnapshot      false builds bucket and access only (default true)
 //   vault-raft-backup:localEnvironment  directory of `vrb local up` (dev): its addresses replace the policy's
