@@ -25,7 +25,12 @@ export async function restoreFailure(run: RestoreRun, err: unknown): Promise<Vrb
     preflight: "nothing was changed on any node; fix the cause above and run the same command again.",
     initialised: `${n1} was initialised with a throwaway keyring and holds none of the snapshot's data: ${wipe}, then run the same command again.`,
     restored: auto
-      ? `${n1} holds the restored snapshot but does not serve it. If its seal cannot open the snapshot's keyring, configure the targets with the original cluster's seal key, wipe ${n1} (${wipe}) and run the same command again.`
+      ? `${n1} holds the restored snapshot. If it is sealed, its seal cannot open the snapshot's keyring: configure the targets with the original cluster's seal key, ` +
+        `wipe ${n1} (${wipe}) and run the same command again. If it is active, it still holds the throwaway cluster's keys in memory: restart its OpenBao service ` +
+        `(it unseals itself with its ${run.seal?.type} seal and loads the restored keys), or seal it with a token of the original cluster ` +
+        `(bao operator seal ${run.baoTarget(n1)}) and unseal it with the recovery keys (bao operator unseal ${run.baoTarget(n1)}, to the threshold)` +
+        (rest.length ? `; then join the others one at a time: ${joinCmds}` : "") +
+        "."
       : `${n1} holds the restored snapshot. Unseal it with the ORIGINAL cluster's keys (bao operator unseal ${run.baoTarget(n1)}, to the threshold)` +
         (rest.length ? `, then join the others one at a time: ${joinCmds}` : "") +
         `. Or wipe ${n1} (${wipe}) and run the same command again.`,

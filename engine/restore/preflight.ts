@@ -46,12 +46,18 @@ export async function checkSeal(run: RestoreRun, nodes: string[]): Promise<SealP
 /** What the keys must be for the plan; said before any node changes. */
 export function checkKeysForPlan(run: RestoreRun, plan: SealPlan): void {
   const keys = run.opts.keys;
-  if (plan.kind === "shamir" && run.opts.mode === "rebuild" && (!keys || keys.keys.length === 0)) {
+  if (run.opts.mode !== "rebuild" || (keys && keys.keys.length > 0)) return;
+  if (plan.kind === "shamir") {
     throw new ConfigError(
       "a rebuild onto Shamir-sealed nodes needs the ORIGINAL cluster's unseal keys (the node seals itself after the restore): give --unseal-keys-file. Nothing was changed.",
       { field: "keysFile", stage: "preflight" },
     );
   }
+  throw new ConfigError(
+    `a rebuild onto ${plan.type}-sealed nodes needs the ORIGINAL cluster's recovery keys: after the restore node 1 is sealed and unsealed once with them, ` +
+      `so that it loads the restored cluster's keys (until then other nodes cannot join it). Give --recovery-keys-file. Nothing was changed.`,
+    { field: "keysFile", stage: "preflight" },
+  );
 }
 
 export async function downloadAndVerify(run: RestoreRun, snapshot: StoredSnapshot): Promise<string> {

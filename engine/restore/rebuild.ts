@@ -1,4 +1,4 @@
-import { OperationError } from "../errors.js";
+import { ConfigError, OperationError } from "../errors.js";
 import { parseDuration } from "../schedule.js";
 import { loadCaCert, type VaultClient } from "../vault/client.js";
 import {
@@ -17,6 +17,7 @@ import { checkKeysForPlan, checkSeal, downloadAndVerify, resolveSnapshot } from 
 import type { RestoreRun } from "./run.js";
 import { waitRole } from "./wait-role.js";
 import { checkRebuildTargets } from "./targets.js";
+import { generateRootStatus } from "./root-token.js";
 import { obtainToken } from "./token.js";
 import { verifyRestore } from "./verify.js";
 
@@ -42,10 +43,12 @@ export async function rebuild(run: RestoreRun): Promise<void> {
   const file = await downloadAndVerify(run, snapshot);
 
   // From here on nodes change.
-  if (plan.kind === "shamir") await restoreFirstNodeShamir(run, file);
-  else await restoreFirstNodeAuto(run, file);
-
-  await obtainToken(run, client);
+  if (plan.kind === "shamir") {
+    await restoreFirstNodeShamir(run, file);
+    await obtainToken(run, client);
+  } else {
+    await restoreFirstNodeAuto(run, file);
+  }
   if (run.token !== "none") {
     await removeStalePeers(run);
     await ensureAutopilotPatience(run);
@@ -99,8 +102,11 @@ async function restoreFirstNodeShamir(run: RestoreRun, file: string): Promise<vo
 
 /**
  * Auto-unseal: node 1 is initialised with throwaway recovery keys and unseals itself; after
- * snapshot-force the same seal opens the snapshot's keyring, so the node stays unsealed and
- * becomes the snapshot's cluster. A seal that cannot open it (another key) leaves the node sealed.
+ * snapshot-force the same seal opens the snapshot's keyring and the node stays unsealed. It keeps
+ * the throwaway cluster's raft TLS keys in memory, though (seen on OpenBao 2.7.2): a node joining
+ * it, or restarting, gets the restored keys from storage and the two cannot talk. Sealing node 1
+ * and unsealing it with the ORIGINAL recovery keys reloads everything from the restored data.
+ * Sealing needs a token, so its source is settled before the snapshot is applied.
  */
 async function restoreFirstNodeAuto(run: RestoreRun, file: string): Promise<void> {
   const { log, client } = run;
@@ -111,29 +117,68 @@ async function restoreFirstNodeAuto(run: RestoreRun, file: string): Promise<void
     return c.vault(initialize(client, { kind: "recovery", shares: 1, threshold: 1 }));
   });
   run.phase = "initialised";
-  client.setToken(temp.rootToken);
   await waitRole(log, client, n1, ["active"], `wait until node 1 unseals itself (${sealType}) and is active`);
-  await log.run("restore snapshot (snapshot-force)", n1, (c) => c.vault(restoreSnapshot(client, file, { force: true, headersTimeoutMs: c.timeoutMs() })));
-  run.phase = "restored";
+  await checkTokenSource(run);
   const throwaway = client.forNode(n1);
   throwaway.setToken(temp.rootToken);
-  client.setToken(undefined);
+  await log.run("restore snapshot (snapshot-force)", n1, (c) => c.vault(restoreSnapshot(throwaway, file, { force: true, headersTimeoutMs: c.timeoutMs() })));
+  run.phase = "restored";
+  await waitForAutoRestore(run, throwaway);
+  await throwaway.close();
+  if ((await obtainToken(run, client)) === "none") {
+    throw new OperationError(
+      `no token works on the restored cluster, and node 1 must be sealed once (which needs a token) to load the restored cluster's keys before other nodes can join it`,
+      { stage: "get a token for verification" },
+    );
+  }
+  await log.run("reload node 1: seal", n1, (c) => c.vault(client.put("sys/seal", {})));
+  await log.run("reload node 1: unseal with the original recovery keys", n1, (c) => c.vault(unseal(client, run.keys, n1, { timeoutMs: c.timeoutMs() })));
+  await waitRole(log, client, n1, ["active"], "wait until node 1 is active");
+}
+
+/**
+ * Before the snapshot is applied: a token must be had afterwards. Given (VAULT_TOKEN or the keys
+ * file's root token) it can only be tried later; otherwise generate-root must be served, which an
+ * initialised node tells (OpenBao >= 2.5.3 disables it by default).
+ */
+async function checkTokenSource(run: RestoreRun): Promise<void> {
+  await run.log.run("check a token can be had after the restore", run.nodes[0], async (clock) => {
+    if (run.opts.token || run.opts.keys?.rootToken) {
+      clock.detail = run.opts.token ? "a token was given (VAULT_TOKEN); tried after the restore" : "the keys file has the init root token; tried after the restore";
+      return;
+    }
+    try {
+      await generateRootStatus(run.client);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        throw new ConfigError(
+          `the ${run.seal!.type}-sealed targets do not serve generate-root (OpenBao's default) and no token of the original cluster was given. ` +
+            `After the restore node 1 must be sealed once to load the restored cluster's keys, which needs a token: give one in VAULT_TOKEN ` +
+            `(or the init JSON with its root_token as the keys file), or enable generate-root on the targets for the restore ` +
+            `(listener: disable_unauthed_generate_root_endpoints = false). The snapshot was not applied.`,
+          { field: "token", stage: "preflight" },
+        );
+      }
+      throw err;
+    }
+    clock.detail = "generate-root is served: a short-lived root token will be made from the recovery keys";
+  });
+}
+
+/** Until the restore is applied: the snapshot's raft index reached and the throwaway root token gone. */
+async function waitForAutoRestore(run: RestoreRun, throwaway: VaultClient): Promise<void> {
+  const { client } = run;
+  const n1 = run.nodes[0]!;
+  const sealType = run.seal!.type;
   const target = run.manifest!.raft.index;
   let sealedSince: number | undefined;
-  await log.run("wait until node 1 serves the snapshot", n1, (c) =>
-    c.until(`${n1} to apply the snapshot (raft index >= ${target}) with its ${sealType} seal`, async () => {
+  await run.log.run("wait until node 1 serves the snapshot", n1, async (c) => {
+    const outcome = await c.until(`${n1} to apply the snapshot (raft index >= ${target}) with its ${sealType} seal`, async () => {
       const s = await sealStatus(client);
       if (s.sealed) {
         sealedSince ??= Date.now();
         // A node whose seal cannot decrypt the restored keyring stays sealed: say so instead of waiting out the deadline.
-        if (Date.now() - sealedSince > 15_000) {
-          throw new OperationError(
-            `${n1} sealed itself after the restore and its ${sealType} seal does not unseal it: the seal cannot decrypt the snapshot's keyring. ` +
-              `The target nodes must use the same ${sealType} key as the original cluster (same transit key / KMS key).`,
-            { stage: "restore snapshot" },
-          );
-        }
-        return undefined;
+        return Date.now() - sealedSince > 15_000 ? ("stays sealed" as const) : undefined;
       }
       sealedSince = undefined;
       const idx = await appliedIndex(client);
@@ -142,11 +187,16 @@ async function restoreFirstNodeAuto(run: RestoreRun, file: string): Promise<void
         () => false,
         () => true,
       );
-      return idx >= target && oldTokenGone ? true : undefined;
-    }),
-  );
-  await throwaway.close();
-  await waitRole(log, client, n1, ["active"], "wait until node 1 is active");
+      return idx >= target && oldTokenGone ? ("applied" as const) : undefined;
+    });
+    if (outcome === "stays sealed") {
+      throw new OperationError(
+        `${n1} sealed itself after the restore and its ${sealType} seal does not unseal it: the seal cannot decrypt the snapshot's keyring. ` +
+          `The target nodes must use the same ${sealType} key as the original cluster (same transit key / KMS key).`,
+        { stage: "restore snapshot" },
+      );
+    }
+  });
 }
 
 async function joinNode(run: RestoreRun, addr: string, n: number): Promise<void> {

@@ -20,6 +20,7 @@ import {
   sealStatus,
   stagedRestore,
   startFreshNodes,
+  startNode,
   stopNode,
   transitSealStanza,
   validatePolicy,
@@ -47,6 +48,8 @@ let T: LocalEnvironment;
 let backupT: BackupReport;
 let backupShamir: BackupReport;
 let recoveryKeysFile: string;
+/** An operator's token of the original cluster, not root: what a team keeps when the root token is long revoked. */
+let operatorToken: string;
 const written = new Map<string, string[]>();
 const extraNodes: LocalNode[] = [];
 
@@ -65,7 +68,7 @@ async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<v
 }
 
 function leakedSecrets(text: string): string[] {
-  const secrets = [T.keys!.rootToken, ...T.keys!.recoveryKeysB64!, T.transitSeal!.token, T.transitSeal!.rootToken, ...Object.values(T.transitSeal!.otherKeys)];
+  const secrets = [T.keys!.rootToken, operatorToken, ...T.keys!.recoveryKeysB64!, T.transitSeal!.token, T.transitSeal!.rootToken, ...Object.values(T.transitSeal!.otherKeys)];
   return secrets.filter((s) => text.includes(s)).map((s) => `${s.slice(0, 4)}...`);
 }
 
@@ -106,6 +109,15 @@ beforeAll(async () => {
     });
   }
   await kvPut(t, "secret", "dr-canary", { ok: "yes" });
+  await t.put("sys/policies/acl/dr-operator", {
+    policy: [
+      'path "sys/seal" { capabilities = ["update", "sudo"] }',
+      'path "sys/storage/raft/*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }',
+      'path "sys/ha-status" { capabilities = ["read"] }',
+      'path "secret/data/*" { capabilities = ["read"] }',
+    ].join("\n"),
+  });
+  operatorToken = (await t.post<{ auth: { client_token: string } }>("auth/token/create", { policies: ["dr-operator"], period: "24h", no_parent: true })).body.auth.client_token;
   backupT = await runBackup({ policy: policyFor("rst-t", T.nodes.map((n) => n.apiAddr)), token: T.keys!.rootToken, s3 });
   await t.close();
   backupShamir = await runBackup({ policy: policyFor("rst-shamir", shared.nodes.map((n) => n.apiAddr)), token: shared.keys!.rootToken, s3 });
@@ -161,7 +173,7 @@ describe("staged restore of an auto-unseal (transit) cluster (real OpenBao + tra
     await createTransitKey(T, "another-key");
     const nodes = await startFreshNodes(tempDir("restore-transit-wrong"), 2, { idPrefix: "wrongkey", shape: nodeShapeOf(T, { transitKeyName: "another-key" }) });
     extraNodes.push(...nodes);
-    const err = await stagedRestore({ mode: "rebuild", nodes: nodes.map((n) => n.apiAddr), store: store(), snapshot: backupT.key, keys: recoveryKeys() }).then(
+    const err = await stagedRestore({ mode: "rebuild", nodes: nodes.map((n) => n.apiAddr), store: store(), snapshot: backupT.key, keys: recoveryKeys(), token: operatorToken }).then(
       () => undefined,
       (e: unknown) => e as Error,
     );
@@ -175,36 +187,59 @@ describe("staged restore of an auto-unseal (transit) cluster (real OpenBao + tra
     await Promise.all(nodes.map((n) => stopNode(n)));
   });
 
-  it("rebuilds the lost cluster into 3 new transit-sealed nodes with vrb restore, recovery keys and no token: no unseal step, every secret back", async () => {
+  it("rebuilds the lost cluster into 3 new transit-sealed nodes with vrb restore and the recovery keys: a restore that would need a token it cannot have stops before the snapshot is applied; with an operator's token it completes", async () => {
     await Promise.all(T.nodes.map((n) => wipeNode(n)));
     const fresh = await addNodes(T, 3);
     T.nodes = fresh;
     saveEnvironment(T);
+    const addrs = fresh.map((n) => n.apiAddr);
+    const args = ["restore", "latest", "--nodes", addrs.join(","), "--recovery-keys-file", recoveryKeysFile, "--cluster", "rst-t", "--prefix", prefix, "--json"];
     const env = cliEnv(shared);
     delete env.VAULT_TOKEN;
     delete env.BAO_TOKEN;
-    const r = await runVrb(
-      ["restore", "latest", "--nodes", fresh.map((n) => n.apiAddr).join(","), "--recovery-keys-file", recoveryKeysFile, "--cluster", "rst-t", "--prefix", prefix, "--json"],
-      env,
-    );
+
+    // No token anywhere and generate-root disabled (OpenBao's default): known once node 1 is
+    // initialised, and said before the snapshot is applied, with node 1's state and what to run.
+    const refused = await runVrb(args, env);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toMatch(/do not serve generate-root.*no token of the original cluster was given/);
+    expect(refused.stderr).toMatch(/The snapshot was not applied/);
+    expect(refused.stderr).toMatch(/failed at phase 'initialised'/);
+    expect(refused.stderr).toMatch(/next: .*throwaway keyring .*vrb local stop-node <id> --wipe/);
+    const partial = JSON.parse(refused.stdout) as RestoreReport;
+    expect(partial.steps.map((s) => s.step)).not.toContain("restore snapshot (snapshot-force)");
+    expect(await rolesOf(addrs)).toEqual(["active", "uninitialized", "uninitialized"]);
+    await wipeNode(fresh[0]!);
+    await startNode(fresh[0]!);
+
+    const r = await runVrb(args, { ...env, VAULT_TOKEN: operatorToken });
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as RestoreReport;
     expect(report.ok).toBe(true);
     expect(report.snapshot.key).toBe(backupT.key);
     expect(report.seal).toEqual({ type: "transit", recoverySeal: true });
-    expect(report.token).toBe("none");
-    expect(report.verification).toBe("health");
+    expect(report.token).toBe("operator");
+    expect(report.verification).toBe("full");
+    expect(report.autopilot).toEqual({ healthy: true, failureTolerance: 1 });
     expect(report.nodes.map((n) => n.role).sort()).toEqual(["active", "standby", "standby"]);
-    // Auto-unseal: no unseal step anywhere; each joined node was seen to unseal itself.
-    expect(report.steps.filter((s) => /^unseal/.test(s.step))).toEqual([]);
+    expect(report.nodes.every((n) => n.voter)).toBe(true);
+    // Auto-unseal: node 1 is reloaded once with the recovery keys; each joined node unseals itself.
+    expect(report.steps.filter((s) => /^unseal node/.test(s.step))).toEqual([]);
+    expect(report.steps.find((s) => s.step === "reload node 1: unseal with the original recovery keys")?.result).toBe("ok");
     expect(report.steps.filter((s) => /unseals itself \(transit\) and is a standby/.test(s.step) && s.result === "ok")).toHaveLength(2);
-    expect(leakedSecrets(r.stdout + r.stderr)).toEqual([]);
+    expect(leakedSecrets(refused.stdout + refused.stderr + r.stdout + r.stderr)).toEqual([]);
 
     const client = root(fresh[1]!.apiAddr);
     const voters = await waitForHealthyVoters(client, 3, 60_000);
     expect(voters.servers.filter((s) => s.voter).map((s) => s.node_id).sort()).toEqual(fresh.map((n) => n.id).sort());
     await expectAllSecretsEqual(client);
-    await client.close();
+    // A node that restarts comes back by itself and still talks to the others.
+    await stopNode(fresh[2]!);
+    await startNode(fresh[2]!);
+    const again = root(fresh[2]!.apiAddr);
+    expect((await waitForHealthyVoters(client, 3, 60_000)).autopilot.healthy).toBe(true);
+    expect(await kvGet(again, "secret", "dr-canary")).toEqual({ ok: "yes" });
+    await Promise.all([client.close(), again.close()]);
   });
 
   it("rolls the transit-sealed cluster back in place: the overwritten secret comes back, nothing to unseal", async () => {
