@@ -130,11 +130,7 @@ export class SnapshotBucket extends pulumi.ComponentResource {
       { bucket: a.bucketName, objectLockEnabled: true, forceDestroy: false, region: a.region, tags: a.tags },
       { ...parent, retainOnDelete: true },
     );
-    const versioning = new aws.s3.BucketVersioning(
-      `${name}-versioning`,
-      { bucket: bucket.id, versioningConfiguration: { status: "Enabled" }, region: a.region },
-      parent,
-    );
+    const versioning = new aws.s3.BucketVersioning(`${name}-versioning`, { bucket: bucket.id, versioningConfiguration: { status: "Enabled" }, region: a.region }, parent);
     new aws.s3.BucketObjectLockConfiguration(
       `${name}-lock`,
       {
@@ -159,11 +155,7 @@ export class SnapshotBucket extends pulumi.ComponentResource {
       { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true, region: a.region },
       parent,
     );
-    const ownership = new aws.s3.BucketOwnershipControls(
-      `${name}-ownership`,
-      { bucket: bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" }, region: a.region },
-      parent,
-    );
+    const ownership = new aws.s3.BucketOwnershipControls(`${name}-ownership`, { bucket: bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" }, region: a.region }, parent);
     new aws.s3.BucketPolicy(
       `${name}-policy`,
       {

@@ -79,7 +79,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
   const rootToken = keys.rootToken;
 
   const expected = await phase("seed secrets", async () => {
-    const { addr } = await findActiveNode(new VaultClient({ addr: env.nodes[0]!.apiAddr }), env.nodes.map((n) => n.apiAddr));
+    const { addr } = await findActiveNode(
+      new VaultClient({ addr: env.nodes[0]!.apiAddr }),
+      env.nodes.map((n) => n.apiAddr),
+    );
     const client = new VaultClient({ addr, token: rootToken });
     try {
       await ensureKvV2(client, MOUNT);
@@ -160,7 +163,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
             }),
           );
         }
-        return [{ secrets: paths.length, versions, mismatches }, mismatches.length ? `${mismatches.length} MISMATCH(ES)` : `${paths.length} secrets, ${versions} versions: all equal`];
+        return [
+          { secrets: paths.length, versions, mismatches },
+          mismatches.length ? `${mismatches.length} MISMATCH(ES)` : `${paths.length} secrets, ${versions} versions: all equal`,
+        ];
       } finally {
         await client.close();
       }
@@ -178,7 +184,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
       timeline,
       totalMs: Date.now() - started,
     };
-    if (!report.ok) throw Object.assign(new OperationError(`demo: ${checked.mismatches.length} secret version(s) differ after the restore: ${checked.mismatches.slice(0, 5).join(", ")}`), { report });
+    if (!report.ok)
+      throw Object.assign(new OperationError(`demo: ${checked.mismatches.length} secret version(s) differ after the restore: ${checked.mismatches.slice(0, 5).join(", ")}`), {
+        report,
+      });
     return report;
   } finally {
     s3.destroy();
@@ -204,7 +213,9 @@ export function formatDemo(report: DemoReport): string {
   }
   lines.push("", "restore steps:");
   for (const s of report.restore.steps) {
-    lines.push(`  ${s.result.padEnd(7)} ${`${s.step}${s.node ? ` @ ${s.node}` : ""}`.padEnd(70)} ${(s.durationMs / 1000).toFixed(2).padStart(7)}s${s.detail ? `  ${s.detail}` : ""}`);
+    lines.push(
+      `  ${s.result.padEnd(7)} ${`${s.step}${s.node ? ` @ ${s.node}` : ""}`.padEnd(70)} ${(s.durationMs / 1000).toFixed(2).padStart(7)}s${s.detail ? `  ${s.detail}` : ""}`,
+    );
   }
   lines.push(
     "",

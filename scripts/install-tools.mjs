@@ -26,11 +26,7 @@ function run(cmd, args) {
 if (process.env.VRB_SKIP_TOOLS === "1") process.exit(0);
 // As another project's dependency (npm sets INIT_CWD to where `npm install` ran), the servers are
 // only wanted for `vrb local`: never put a Python venv in someone's node_modules unasked.
-if (
-  process.env.npm_lifecycle_event === "postinstall" &&
-  process.env.INIT_CWD &&
-  resolve(process.env.INIT_CWD) !== resolve(root)
-) {
+if (process.env.npm_lifecycle_event === "postinstall" && process.env.INIT_CWD && resolve(process.env.INIT_CWD) !== resolve(root)) {
   console.error(`vault-raft-backup: the local OpenBao/S3 servers for 'vrb local' are not installed; to add them run: node ${join(root, "scripts", "install-tools.mjs")}`);
   process.exit(0);
 }

@@ -167,19 +167,19 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
       const snapshot = inputs.snapshot ?? "latest";
       const mode = inputs.mode ?? "rebuild";
       const report = await engine.stagedRestore({
-          mode,
-          nodes: inputs.nodes ?? policy.cluster.nodes,
-          store,
-          snapshot,
-          cluster: policy.cluster.name,
-          keys,
-          token: inputs.token || undefined,
-          force: inputs.force,
-          canaries: inputs.canaries ?? policy.verify?.canaries,
-          tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
-          progress: engine.stderrProgress(WHO),
-          timeoutsMs: compact({ step: inputs.stepTimeoutMs, total: inputs.deadlineMs }),
-        });
+        mode,
+        nodes: inputs.nodes ?? policy.cluster.nodes,
+        store,
+        snapshot,
+        cluster: policy.cluster.name,
+        keys,
+        token: inputs.token || undefined,
+        force: inputs.force,
+        canaries: inputs.canaries ?? policy.verify?.canaries,
+        tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
+        progress: engine.stderrProgress(WHO),
+        timeoutsMs: compact({ step: inputs.stepTimeoutMs, total: inputs.deadlineMs }),
+      });
       // The report is data about the cluster; the round trip through redact is a second lock on the door.
       const redacted = JSON.parse(engine.redact(JSON.stringify(report))) as Record<string, unknown>;
       if (!report.ok) throw new engine.OperationError(`the staged restore of '${policy.cluster.name}' did not end healthy: ${JSON.stringify(redacted.steps ?? [])}`);

@@ -115,7 +115,9 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
       const policy = engine.validatePolicy(inputs.policy, "VaultSnapshot policy");
       const token = inputs.token || engine.tokenFromEnv();
       if (!token) {
-        throw new engine.ConfigError("no Vault token: set the VaultSnapshot `token` input from secret config, or VAULT_TOKEN in the environment that runs pulumi", { field: "token" });
+        throw new engine.ConfigError("no Vault token: set the VaultSnapshot `token` input from secret config, or VAULT_TOKEN in the environment that runs pulumi", {
+          field: "token",
+        });
       }
       engine.registerSecret(token);
       const deadlineMs = inputs.deadlineMs ?? DEFAULT_CREATE_DEADLINE_MS;
@@ -183,6 +185,10 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
   /** Forgetting the resource never deletes the snapshot: retention and object lock govern it. */
   async delete(id, props) {
     const engine = await loadEngine();
-    say(engine, WHO, `leaving ${id} in place${props.lockUntil ? ` (object-locked until ${props.lockUntil})` : ""}: snapshots are removed only by retention ('vrb prune') and object lock, never by Pulumi`);
+    say(
+      engine,
+      WHO,
+      `leaving ${id} in place${props.lockUntil ? ` (object-locked until ${props.lockUntil})` : ""}: snapshots are removed only by retention ('vrb prune') and object lock, never by Pulumi`,
+    );
   },
 };

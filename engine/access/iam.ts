@@ -216,13 +216,7 @@ export function replicationPolicyDocument(args: {
       {
         Sid: "ReadSourceVersions",
         Effect: "Allow",
-        Action: [
-          "s3:GetObjectVersionForReplication",
-          "s3:GetObjectVersionAcl",
-          "s3:GetObjectVersionTagging",
-          "s3:GetObjectRetention",
-          "s3:GetObjectLegalHold",
-        ],
+        Action: ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
         Resource: `${args.sourceBucketArn}/*`,
       },
       {

@@ -1,13 +1,5 @@
 import { ConfigError } from "../errors.js";
-import {
-  accessOptionsSchema,
-  bucketOptionsSchema,
-  validatePart,
-  type AccessOptionsInput,
-  type BackupPolicy,
-  type BucketOptions,
-  type BucketOptionsInput,
-} from "../policy.js";
+import { accessOptionsSchema, bucketOptionsSchema, validatePart, type AccessOptionsInput, type BackupPolicy, type BucketOptions, type BucketOptionsInput } from "../policy.js";
 import { parseDuration } from "../schedule.js";
 import { restorePolicyHcl, snapshotPolicyHcl } from "./vault-policies.js";
 
@@ -46,9 +38,7 @@ function fail(field: string, text: string): never {
   throw new ConfigError(`policy: ${field} ${text}`, { field });
 }
 
-export function bucketPlan(
-  policy: Pick<BackupPolicy, "destination" | "objectLock" | "retention"> & { bucket?: BucketOptionsInput },
-): BucketPlan {
+export function bucketPlan(policy: Pick<BackupPolicy, "destination" | "objectLock" | "retention"> & { bucket?: BucketOptionsInput }): BucketPlan {
   const opts: BucketOptions = validatePart(bucketOptionsSchema, policy.bucket ?? {}, ["bucket"]);
   const lock = policy.objectLock ?? DEFAULT_LOCK;
   const maxAge = policy.retention.maxAgeDays ?? 0;
@@ -149,7 +139,10 @@ export function accessPlan(policy: { cluster: { name: string }; access?: AccessO
   const periodSeconds = seconds(opts.tokenRole.period);
   const explicitMaxTtlSeconds = opts.tokenRole.maxTtl === undefined ? undefined : seconds(opts.tokenRole.maxTtl);
   if (explicitMaxTtlSeconds !== undefined && explicitMaxTtlSeconds < periodSeconds) {
-    fail("access.tokenRole.maxTtl", `(${opts.tokenRole.maxTtl}) must be at least access.tokenRole.period (${opts.tokenRole.period}), or a token dies before its first renewal is due`);
+    fail(
+      "access.tokenRole.maxTtl",
+      `(${opts.tokenRole.maxTtl}) must be at least access.tokenRole.period (${opts.tokenRole.period}), or a token dies before its first renewal is due`,
+    );
   }
   const plan: AccessPlan = {
     names,

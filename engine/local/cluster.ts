@@ -3,15 +3,7 @@ import { join } from "node:path";
 import { OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { VaultClient } from "../vault/client.js";
-import {
-  initialize,
-  joinRaft,
-  nodeHealth,
-  setAutopilotConfig,
-  unseal,
-  waitForHealthyVoters,
-  waitUntilRole,
-} from "../vault/operations.js";
+import { initialize, joinRaft, nodeHealth, setAutopilotConfig, unseal, waitForHealthyVoters, waitUntilRole } from "../vault/operations.js";
 import { waitFor } from "../wait.js";
 import { freePort } from "./ports.js";
 import { isAlive, startDetached, stopProcess, tailLog } from "./process.js";
@@ -245,10 +237,7 @@ export async function startFreshNodes(
  * joins raft unseals itself right after the join (it gets the keyring from the leader and decrypts
  * it through its own seal), so there is no unseal step: we wait until it is a standby.
  */
-export async function bootstrapCluster(
-  nodes: LocalNode[],
-  opts: { shares?: number; threshold?: number; progress?: Progress; timeoutMs?: number } = {},
-): Promise<LocalClusterKeys> {
+export async function bootstrapCluster(nodes: LocalNode[], opts: { shares?: number; threshold?: number; progress?: Progress; timeoutMs?: number } = {}): Promise<LocalClusterKeys> {
   const progress = opts.progress ?? silentProgress;
   const shares = opts.shares ?? 5;
   const threshold = opts.threshold ?? 3;

@@ -5,27 +5,8 @@ import { registerSecret } from "../redact.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { VaultClient } from "../vault/client.js";
 import { autopilotState, nodeHealth, raftConfiguration, type NodeRole } from "../vault/operations.js";
-import {
-  bootstrapCluster,
-  nodeRunning,
-  startFreshNodes,
-  startNode,
-  stopNode,
-  wipeNode,
-  type LocalClusterKeys,
-  type LocalNode,
-  type NodeShape,
-} from "./cluster.js";
-import {
-  createLockedBucket,
-  localS3Client,
-  s3ServerRunning,
-  s3ServerKindFromEnv,
-  startS3Server,
-  stopS3Server,
-  type LocalS3Server,
-  type S3ServerKind,
-} from "./s3server.js";
+import { bootstrapCluster, nodeRunning, startFreshNodes, startNode, stopNode, wipeNode, type LocalClusterKeys, type LocalNode, type NodeShape } from "./cluster.js";
+import { createLockedBucket, localS3Client, s3ServerRunning, s3ServerKindFromEnv, startS3Server, stopS3Server, type LocalS3Server, type S3ServerKind } from "./s3server.js";
 import { createLocalCa, type LocalCa } from "./tls.js";
 import {
   addTransitKey,
@@ -244,11 +225,7 @@ export async function localUp(opts: LocalUpOptions = {}): Promise<LocalEnvironme
     if (state.transitSeal && !state.transitSealShared) await stopTransitSealServer(state.transitSeal);
     if (state.s3) await stopS3Server(state.s3);
     saveEnvironment(state);
-    throw new OperationError(
-      `local environment failed to start: ${err instanceof Error ? err.message : String(err)}\n` +
-        `processes stopped; logs kept in ${dir}`,
-      { cause: err },
-    );
+    throw new OperationError(`local environment failed to start: ${err instanceof Error ? err.message : String(err)}\n` + `processes stopped; logs kept in ${dir}`, { cause: err });
   }
 }
 
@@ -301,9 +278,7 @@ export async function localStatus(state: LocalEnvironment): Promise<LocalStatus>
         const h = await nodeHealth(c);
         let raftIndex: number | undefined;
         if (h.role === "active" || h.role === "standby") {
-          const leader = await c
-            .get<{ raft_applied_index?: number }>("sys/leader", { anonymous: true })
-            .catch(() => undefined);
+          const leader = await c.get<{ raft_applied_index?: number }>("sys/leader", { anonymous: true }).catch(() => undefined);
           raftIndex = leader?.body.raft_applied_index;
         }
         return { id: n.id, addr: n.apiAddr, pid: n.pid, running: nodeRunning(n), role: h.role, version: h.version, raftIndex };

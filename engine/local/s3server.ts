@@ -1,12 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import {
-  CreateBucketCommand,
-  HeadBucketCommand,
-  PutBucketVersioningCommand,
-  PutObjectLockConfigurationCommand,
-  type S3Client,
-} from "@aws-sdk/client-s3";
+import { CreateBucketCommand, HeadBucketCommand, PutBucketVersioningCommand, PutObjectLockConfigurationCommand, type S3Client } from "@aws-sdk/client-s3";
 import { OperationError } from "../errors.js";
 import { createS3Client } from "../s3/client.js";
 import { waitFor } from "../wait.js";
@@ -53,13 +47,7 @@ export async function startS3Server(dir: string, kind: S3ServerKind): Promise<Lo
   };
   if (kind === "seaweedfs") {
     // weed puts each gRPC port at http+10000: reserve both.
-    const [master, volume, filer, s3, admin] = [
-      await freePort([10000]),
-      await freePort([10000]),
-      await freePort([10000]),
-      await freePort([10000]),
-      await freePort([10000]),
-    ];
+    const [master, volume, filer, s3, admin] = [await freePort([10000]), await freePort([10000]), await freePort([10000]), await freePort([10000]), await freePort([10000])];
     server.endpoint = `http://127.0.0.1:${s3}`;
     server.pid = startDetached(
       toolPath("weed"),
@@ -138,11 +126,7 @@ export function localS3Client(server: LocalS3Server): S3Client {
 }
 
 /** Creates a bucket with object lock enabled at creation (the only time S3 allows it) and versioning. */
-export async function createLockedBucket(
-  s3: S3Client,
-  bucket: string,
-  defaultRetention?: { mode: "GOVERNANCE" | "COMPLIANCE"; days: number },
-): Promise<void> {
+export async function createLockedBucket(s3: S3Client, bucket: string, defaultRetention?: { mode: "GOVERNANCE" | "COMPLIANCE"; days: number }): Promise<void> {
   await s3.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
   await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }));
   await s3.send(
@@ -150,9 +134,7 @@ export async function createLockedBucket(
       Bucket: bucket,
       ObjectLockConfiguration: {
         ObjectLockEnabled: "Enabled",
-        Rule: defaultRetention
-          ? { DefaultRetention: { Mode: defaultRetention.mode, Days: defaultRetention.days } }
-          : undefined,
+        Rule: defaultRetention ? { DefaultRetention: { Mode: defaultRetention.mode, Days: defaultRetention.days } } : undefined,
       },
     }),
   );

@@ -87,7 +87,8 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
       problems.push("the KV secrets could not be counted: no token worked on the restored cluster (give VAULT_TOKEN or a keys file with the init root_token)");
     }
     const secrets = (inventory ?? []).reduce((a, m) => a + m.secrets, 0);
-    if (inventory && opts.minSecrets !== undefined && secrets < opts.minSecrets) problems.push(`restored cluster holds ${secrets} KV secrets, expected at least ${opts.minSecrets}`);
+    if (inventory && opts.minSecrets !== undefined && secrets < opts.minSecrets)
+      problems.push(`restored cluster holds ${secrets} KV secrets, expected at least ${opts.minSecrets}`);
     if (inventory) progress.info(`drill: ${secrets} KV secret(s) in ${inventory.length} mount(s): ${inventory.map((m) => `${m.mount} ${m.secrets}`).join(", ") || "none"}`);
     return {
       ok: restore.ok && problems.length === 0,

@@ -41,9 +41,7 @@ export async function restoreFailure(run: RestoreRun, err: unknown): Promise<Vrb
     verifying: `every node has been restored, but the proof failed; inspect bao operator raft list-peers and bao operator raft autopilot state on ${n1} (it may still be converging).`,
     "restore-sent": `the restore was sent to the active node; check bao operator raft list-peers and the canaries, unseal any sealed node with the snapshot's keys, then run the same command again if the data is not the snapshot's.`,
   };
-  const tokenNote = run.generatedToken
-    ? `\nA generated root token could not be revoked: revoke it with 'bao token revoke -accessor ${run.generatedTokenAccessor}'.`
-    : "";
+  const tokenNote = run.generatedToken ? `\nA generated root token could not be revoked: revoke it with 'bao token revoke -accessor ${run.generatedTokenAccessor}'.` : "";
   // Node 1 may already be unsealed and serving (e.g. a later step failed): advise from what it is now.
   const n1Serving = ["active", "standby"].includes(health[0]?.role ?? "");
   const advice = run.phase === "restored" && n1Serving ? next.joining : next[run.phase];

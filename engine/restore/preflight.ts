@@ -17,8 +17,7 @@ export async function resolveSnapshot(run: RestoreRun): Promise<StoredSnapshot> 
     run.snapshot = s;
     const seal = s.manifest.vault.seal;
     clock.detail =
-      `s3://${s.bucket}/${s.key} (raft index ${s.manifest.raft.index}, taken ${s.manifest.takenAt}, Vault ${s.manifest.vault.version}` +
-      `${seal ? `, seal ${seal.type}` : ""})`;
+      `s3://${s.bucket}/${s.key} (raft index ${s.manifest.raft.index}, taken ${s.manifest.takenAt}, Vault ${s.manifest.vault.version}` + `${seal ? `, seal ${seal.type}` : ""})`;
     return s;
   });
 }

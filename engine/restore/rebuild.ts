@@ -55,7 +55,11 @@ export async function rebuild(run: RestoreRun): Promise<void> {
   } else {
     const target = run.baoTarget(nodes[0]!);
     run.notVerified.push(
-      { check: "stale peers of the old cluster", why: "needs a token", command: `bao operator raft list-peers ${target} (remove any not in --nodes: bao operator raft remove-peer ${target} <id>)` },
+      {
+        check: "stale peers of the old cluster",
+        why: "needs a token",
+        command: `bao operator raft list-peers ${target} (remove any not in --nodes: bao operator raft remove-peer ${target} <id>)`,
+      },
       {
         check: "autopilot dead-server threshold",
         why: "needs a token",
@@ -227,7 +231,9 @@ async function ensureAutopilotPatience(run: RestoreRun): Promise<void> {
   const client: VaultClient = run.client;
   await run.log.run("check autopilot dead-server threshold", run.nodes[0], async (clock) => {
     const current = (await client.get<{ data: AutopilotConfig }>("sys/storage/raft/autopilot/configuration")).body.data;
-    const applyMs = run.log.steps.filter((s) => s.step.startsWith("restore snapshot") || s.step.includes("seals itself") || s.step.includes("serves the snapshot")).reduce((a, s) => a + s.durationMs, 0);
+    const applyMs = run.log.steps
+      .filter((s) => s.step.startsWith("restore snapshot") || s.step.includes("seals itself") || s.step.includes("serves the snapshot"))
+      .reduce((a, s) => a + s.durationMs, 0);
     const needMs = Math.max(MIN_DEAD_SERVER_THRESHOLD_MS, 10 * applyMs);
     let haveMs = 0;
     try {

@@ -48,21 +48,24 @@ export function planSeal(targets: { addr: string; seal: SealFacts }[], snapshotS
       });
     }
   } else if (keys?.kind === "unseal" && target.recoverySeal) {
-    throw new ConfigError(
-      `the keys file holds unseal keys (a Shamir-sealed cluster), but the target nodes use ${describe(target)}. ${MIGRATION}`,
-      { field: "keysFile", stage: "preflight" },
-    );
-  } else if (keys?.kind === "recovery" && !target.recoverySeal) {
-    throw new ConfigError(
-      `the keys file holds recovery keys (an auto-unseal cluster), but the target nodes use a Shamir seal. ${MIGRATION}`,
-      { field: "keysFile", stage: "preflight" },
-    );
-  }
-  if (target.recoverySeal && keys?.kind === "unseal") {
-    throw new ConfigError(`the keys file holds unseal keys, but the snapshot's cluster and the targets use ${describe(target)}: give its recovery keys (recovery_keys_b64) instead`, {
+    throw new ConfigError(`the keys file holds unseal keys (a Shamir-sealed cluster), but the target nodes use ${describe(target)}. ${MIGRATION}`, {
       field: "keysFile",
       stage: "preflight",
     });
+  } else if (keys?.kind === "recovery" && !target.recoverySeal) {
+    throw new ConfigError(`the keys file holds recovery keys (an auto-unseal cluster), but the target nodes use a Shamir seal. ${MIGRATION}`, {
+      field: "keysFile",
+      stage: "preflight",
+    });
+  }
+  if (target.recoverySeal && keys?.kind === "unseal") {
+    throw new ConfigError(
+      `the keys file holds unseal keys, but the snapshot's cluster and the targets use ${describe(target)}: give its recovery keys (recovery_keys_b64) instead`,
+      {
+        field: "keysFile",
+        stage: "preflight",
+      },
+    );
   }
   if (!target.recoverySeal && keys?.kind === "recovery") {
     throw new ConfigError("the keys file holds recovery keys, but the snapshot's cluster and the targets use a Shamir seal: give its unseal keys (unseal_keys_b64)", {

@@ -82,10 +82,7 @@ interface HaStatusNode {
 /** Raft node id of each API address, from `sys/ha-status` (cluster address) joined to the raft configuration. */
 export async function nodeIdsByAddr(client: VaultClient): Promise<Map<string, { nodeId: string; voter: boolean }>> {
   const out = new Map<string, { nodeId: string; voter: boolean }>();
-  const [config, ha] = await Promise.all([
-    raftConfiguration(client),
-    client.get<{ nodes?: HaStatusNode[] }>("sys/ha-status").then((r) => r.body.nodes ?? []),
-  ]);
+  const [config, ha] = await Promise.all([raftConfiguration(client), client.get<{ nodes?: HaStatusNode[] }>("sys/ha-status").then((r) => r.body.nodes ?? [])]);
   const hostPort = (a: string) => {
     try {
       return new URL(a).host;

@@ -32,11 +32,7 @@ export interface FoundToken {
  * of these is required: "none" lets the caller verify what needs no token and say what it could not.
  * A "generated" token is the caller's to revoke. Leaves the client holding the token found (or none).
  */
-export async function findWorkingToken(
-  client: VaultClient,
-  from: { token?: string; keys?: RestoreKeys },
-  progress?: Progress,
-): Promise<FoundToken> {
+export async function findWorkingToken(client: VaultClient, from: { token?: string; keys?: RestoreKeys }, progress?: Progress): Promise<FoundToken> {
   const candidates: [TokenSource, string | undefined, string][] = [
     ["operator", from.token, "the given token (VAULT_TOKEN)"],
     ["keys-file", from.keys?.rootToken, "the root token in the keys file"],

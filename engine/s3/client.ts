@@ -41,7 +41,7 @@ export function explainS3Error(err: unknown): unknown {
   if (missingCredentials) {
     return new ConfigError(
       "no AWS credentials for S3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where a role provides them " +
-        "(for the local environment: eval \"$(vrb local env)\")",
+        '(for the local environment: eval "$(vrb local env)")',
       { field: "AWS_ACCESS_KEY_ID", cause: err },
     );
   }

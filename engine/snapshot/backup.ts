@@ -222,9 +222,7 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
       sse,
       tool: packageInfo(),
     } satisfies SnapshotManifest);
-    const manifestKey = await timed("manifest", () =>
-      writeManifest(s3, manifest, { bucket, kmsKeyId, lock, signal: pass.signal, onWritten: (o) => written.push(o) }),
-    );
+    const manifestKey = await timed("manifest", () => writeManifest(s3, manifest, { bucket, kmsKeyId, lock, signal: pass.signal, onWritten: (o) => written.push(o) }));
     durationsMs.total = Date.now() - started;
     progress.info(`snapshot stored: s3://${bucket}/${key} (${bytes} bytes, sha256 ${sha256.slice(0, 16)}...)`);
     written.length = 0;

@@ -50,11 +50,7 @@ export async function abortUnfinishedUploads(
 }
 
 /** Deletes object versions this backup wrote (best effort: a locked version stays, and is reported). */
-export async function deleteWrittenVersions(
-  s3: S3Client,
-  bucket: string,
-  written: { key: string; versionId?: string }[],
-): Promise<string[]> {
+export async function deleteWrittenVersions(s3: S3Client, bucket: string, written: { key: string; versionId?: string }[]): Promise<string[]> {
   const problems: string[] = [];
   for (const w of written) {
     try {

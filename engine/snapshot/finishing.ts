@@ -44,20 +44,15 @@ export async function checkStoredObject(
  * Sets per-object retention explicitly (multipart objects get no lock from bucket defaults on
  * every server) and reads it back (stage "lock").
  */
-export async function lockObject(
-  s3: S3Client,
-  obj: StoredObject,
-  mode: "GOVERNANCE" | "COMPLIANCE",
-  until: Date,
-): Promise<{ mode: "GOVERNANCE" | "COMPLIANCE"; until: string }> {
+export async function lockObject(s3: S3Client, obj: StoredObject, mode: "GOVERNANCE" | "COMPLIANCE", until: Date): Promise<{ mode: "GOVERNANCE" | "COMPLIANCE"; until: string }> {
   const { bucket, key, versionId } = obj;
   try {
     await s3.send(new PutObjectRetentionCommand({ Bucket: bucket, Key: key, VersionId: versionId, Retention: { Mode: mode, RetainUntilDate: until } }));
   } catch (err) {
-    throw new OperationError(
-      `could not set ${mode} retention on s3://${bucket}/${key}: ${describeNetError(err)} (object lock must be enabled when the bucket is created)`,
-      { stage: "lock", cause: err },
-    );
+    throw new OperationError(`could not set ${mode} retention on s3://${bucket}/${key}: ${describeNetError(err)} (object lock must be enabled when the bucket is created)`, {
+      stage: "lock",
+      cause: err,
+    });
   }
   const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
   const got = head.ObjectLockRetainUntilDate;

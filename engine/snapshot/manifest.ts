@@ -38,7 +38,10 @@ export function manifestKeyFor(snapshotKey: string): string {
 }
 
 function compactTimestamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, "Z").replace(/[-:]/g, "");
+  return d
+    .toISOString()
+    .replace(/\.\d{3}Z$/, "Z")
+    .replace(/[-:]/g, "");
 }
 
 /** `<prefix><cluster>/<YYYY>/<MM>/<DD>/<cluster>-<YYYYMMDDTHHMMSSZ>-<index>.snap` */

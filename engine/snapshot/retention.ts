@@ -115,11 +115,7 @@ function isAccessDenied(err: unknown): boolean {
  * first, so a failure half-way leaves at worst an orphan manifest (ignored by `list`), never a
  * manifest-less snapshot that used to be good.
  */
-export async function applyRetention(
-  store: SnapshotStore,
-  plan: RetentionPlan,
-  opts: { dryRun?: boolean; progress?: Progress; now?: Date } = {},
-): Promise<PruneReport> {
+export async function applyRetention(store: SnapshotStore, plan: RetentionPlan, opts: { dryRun?: boolean; progress?: Progress; now?: Date } = {}): Promise<PruneReport> {
   const progress = opts.progress ?? silentProgress;
   const now = opts.now ?? new Date();
   const report: PruneReport = {

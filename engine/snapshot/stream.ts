@@ -15,13 +15,16 @@ export class StallWatchdog {
   ) {}
   start(): this {
     this.last = Date.now();
-    this.timer = setInterval(() => {
-      const idle = Date.now() - this.last;
-      if (idle >= this.timeoutMs) {
-        this.stop();
-        this.onStall(idle);
-      }
-    }, Math.min(1_000, Math.max(50, this.timeoutMs / 4)));
+    this.timer = setInterval(
+      () => {
+        const idle = Date.now() - this.last;
+        if (idle >= this.timeoutMs) {
+          this.stop();
+          this.onStall(idle);
+        }
+      },
+      Math.min(1_000, Math.max(50, this.timeoutMs / 4)),
+    );
     this.timer.unref();
     return this;
   }
@@ -33,4 +36,3 @@ export class StallWatchdog {
     this.timer = undefined;
   }
 }
-

@@ -218,9 +218,7 @@ export class VaultClient {
     } = {},
   ): Promise<Dispatcher.ResponseData> {
     let origin = this.addr;
-    const search = opts.query
-      ? "?" + new URLSearchParams(Object.entries(opts.query).map(([k, v]): [string, string] => [k, String(v)])).toString()
-      : "";
+    const search = opts.query ? "?" + new URLSearchParams(Object.entries(opts.query).map(([k, v]): [string, string] => [k, String(v)])).toString() : "";
     let pathWithQuery = `/v1/${stripSlash(path)}${search}`;
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { ...(opts.headers ?? {}) };
@@ -250,9 +248,7 @@ export class VaultClient {
       }
       const next = new URL(location, origin);
       if (new URL(origin).protocol === "https:" && next.protocol !== "https:") {
-        throw new OperationError(
-          `refusing redirect from ${origin} to ${next.origin}: it would downgrade https to http (check the leader's api_addr)`,
-        );
+        throw new OperationError(`refusing redirect from ${origin} to ${next.origin}: it would downgrade https to http (check the leader's api_addr)`);
       }
       if (opts.body !== undefined && opts.body !== null && typeof opts.body !== "string" && !opts.replayableBody) {
         throw new OperationError(`${origin} is not the active node (redirected to ${next.origin}); send the request to the active node`);

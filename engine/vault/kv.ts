@@ -25,12 +25,7 @@ export async function kvPut(client: VaultClient, mount: string, path: string, da
   return res.body.data.version;
 }
 
-export async function kvGet(
-  client: VaultClient,
-  mount: string,
-  path: string,
-  version?: number,
-): Promise<Record<string, unknown> | undefined> {
+export async function kvGet(client: VaultClient, mount: string, path: string, version?: number): Promise<Record<string, unknown> | undefined> {
   try {
     const res = await client.get<{ data: { data: Record<string, unknown> | null } }>(`${mount}/data/${path}`, {
       query: version ? { version } : undefined,

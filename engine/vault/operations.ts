@@ -76,9 +76,7 @@ export type InitShape = { kind: "shamir"; shares: number; threshold: number } | 
 
 export async function initialize(client: VaultClient, shape: InitShape): Promise<InitResult> {
   const body =
-    shape.kind === "shamir"
-      ? { secret_shares: shape.shares, secret_threshold: shape.threshold }
-      : { recovery_shares: shape.shares, recovery_threshold: shape.threshold };
+    shape.kind === "shamir" ? { secret_shares: shape.shares, secret_threshold: shape.threshold } : { recovery_shares: shape.shares, recovery_threshold: shape.threshold };
   const res = await client.put<{ keys_base64?: string[] | null; recovery_keys_base64?: string[] | null; root_token: string }>("sys/init", body, {
     anonymous: true,
   });
@@ -111,21 +109,16 @@ export async function sealStatus(client: VaultClient): Promise<SealStatus> {
  * Submits unseal keys until the node reports unsealed. Starts from a reset so a half-finished
  * attempt by someone else cannot mix with ours. Wrong or too few keys end in a clear error.
  */
-export async function unseal(
-  client: VaultClient,
-  keys: string[],
-  label = client.addr,
-  opts: { timeoutMs?: number } = {},
-): Promise<void> {
+export async function unseal(client: VaultClient, keys: string[], label = client.addr, opts: { timeoutMs?: number } = {}): Promise<void> {
   keys.forEach(registerSecret);
   const before = await sealStatus(client);
   if (!before.initialized) throw new OperationError(`cannot unseal ${label}: it is not initialised`);
   if (!before.sealed) return;
   if (keys.length < before.t) {
-    throw new ConfigError(
-      `cannot unseal ${label}: it needs ${before.t} unseal keys (threshold) but ${keys.length} were given; add keys to the unseal keys file`,
-      { field: "unsealKeys", stage: `unseal ${label}` },
-    );
+    throw new ConfigError(`cannot unseal ${label}: it needs ${before.t} unseal keys (threshold) but ${keys.length} were given; add keys to the unseal keys file`, {
+      field: "unsealKeys",
+      stage: `unseal ${label}`,
+    });
   }
   await client.put("sys/unseal", { reset: true }, { anonymous: true });
   for (const [i, key] of keys.entries()) {
@@ -134,10 +127,9 @@ export async function unseal(
       status = (await client.put<SealStatus>("sys/unseal", { key }, { anonymous: true })).body;
     } catch (err) {
       if (err instanceof VaultHttpError && err.status === 400) {
-        throw new OperationError(
-          `unseal key #${i + 1} was rejected by ${label} (${err.errors.join("; ") || "bad key"}); check that the keys belong to this cluster`,
-          { stage: `unseal ${label}` },
-        );
+        throw new OperationError(`unseal key #${i + 1} was rejected by ${label} (${err.errors.join("; ") || "bad key"}); check that the keys belong to this cluster`, {
+          stage: `unseal ${label}`,
+        });
       }
       throw err;
     }
@@ -154,10 +146,10 @@ export async function unseal(
     });
   } catch (err) {
     await client.put("sys/unseal", { reset: true }, { anonymous: true }).catch(() => undefined);
-    throw new OperationError(
-      `${label} is still sealed after ${keys.length} accepted unseal keys; check its log, and that the keys belong to this cluster`,
-      { stage: `unseal ${label}`, cause: err },
-    );
+    throw new OperationError(`${label} is still sealed after ${keys.length} accepted unseal keys; check its log, and that the keys belong to this cluster`, {
+      stage: `unseal ${label}`,
+      cause: err,
+    });
   }
 }
 
@@ -233,11 +225,7 @@ export async function waitUntilRole(client: VaultClient, roles: NodeRole[], what
 }
 
 /** Waits until `expected` servers are raft voters and autopilot calls the cluster healthy. */
-export async function waitForHealthyVoters(
-  client: VaultClient,
-  expected: number,
-  timeoutMs: number,
-): Promise<{ servers: RaftServer[]; autopilot: AutopilotState }> {
+export async function waitForHealthyVoters(client: VaultClient, expected: number, timeoutMs: number): Promise<{ servers: RaftServer[]; autopilot: AutopilotState }> {
   return waitFor(
     async () => {
       const config = await raftConfiguration(client);

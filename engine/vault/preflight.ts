@@ -46,11 +46,9 @@ export async function preflightCluster(client: VaultClient, nodes: string[], pro
   for (const h of found.health) {
     if (h.role !== "active" && h.role !== "standby") warnings.push(`node ${h.addr} is ${h.role}${h.error ? ` (${h.error})` : ""}`);
   }
-  const lead = await leader
-    .get<{ is_self?: boolean; raft_committed_index?: number; leader_address?: string }>("sys/leader", { anonymous: true })
-    .catch((err: unknown) => {
-      throw permissionHint(err, "sys/leader");
-    });
+  const lead = await leader.get<{ is_self?: boolean; raft_committed_index?: number; leader_address?: string }>("sys/leader", { anonymous: true }).catch((err: unknown) => {
+    throw permissionHint(err, "sys/leader");
+  });
   if (lead.body.is_self === false) {
     throw new OperationError(`${found.addr} reported active but sys/leader says the leader is ${lead.body.leader_address ?? "unknown"}; leadership is changing, try again`, {
       stage: "preflight",

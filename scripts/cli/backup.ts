@@ -10,9 +10,7 @@ interface BackupFlags extends PolicyFlags {
 }
 
 export function registerBackup(program: Command): void {
-  const cmd = program
-    .command("backup")
-    .description("take a snapshot of the cluster and store it, verified and locked, in S3 (manifest written last)");
+  const cmd = program.command("backup").description("take a snapshot of the cluster and store it, verified and locked, in S3 (manifest written last)");
   addPolicyFlags(cmd)
     .option("--retries <n>", "re-run the whole backup this many times after a failure (the active node is looked up again)", intFlag("--retries", 0), 0)
     .option("--stall-timeout <seconds>", `abort when neither Vault nor S3 moves a byte for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})`, intFlag("--stall-timeout", 1))

@@ -37,10 +37,7 @@ export function registerDrill(program: Command): void {
     .description("rehearse a rebuild: restore a snapshot (default: the newest good one) into a throwaway local cluster, check it, tear it down, report the RTO");
   addRestoreFlags(cmd)
     .option("--nodes <n>", "size of the throwaway cluster", intFlag("--nodes", 1), 3)
-    .option(
-      "--seal-config <file>",
-      "auto-unseal snapshot: a file with the cluster's 'seal \"<type>\" { ... }' block (as in its server config); the throwaway nodes use it",
-    )
+    .option("--seal-config <file>", "auto-unseal snapshot: a file with the cluster's 'seal \"<type>\" { ... }' block (as in its server config); the throwaway nodes use it")
     .option("--min-secrets <n>", "fail unless the restored cluster holds at least this many KV secrets", intFlag("--min-secrets", 0))
     .action(async (ref: string | undefined, o: DrillFlags) =>
       runCommand(o, async () => {

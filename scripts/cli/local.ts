@@ -32,9 +32,7 @@ type UpFlags = {
 };
 
 export function registerLocal(program: Command): void {
-  const local = program
-    .command("local")
-    .description("the embedded local environment: N OpenBao Raft nodes + an S3 server on 127.0.0.1");
+  const local = program.command("local").description("the embedded local environment: N OpenBao Raft nodes + an S3 server on 127.0.0.1");
   const dirOpt = ["--dir <path>", "state folder (default .vrb/local, or VRB_LOCAL_DIR)"] as const;
 
   local
@@ -50,8 +48,7 @@ export function registerLocal(program: Command): void {
     .option("--threshold <n>", "key threshold: unseal keys (shamir) or recovery keys (transit)", intFlag("--threshold", 1), 3)
     .option(
       "--seal <type>",
-      "shamir (unseal keys) | transit (auto-unseal: also starts a transit seal server of its own, stopped by 'down'; " +
-        "init makes recovery keys, nodes unseal themselves)",
+      "shamir (unseal keys) | transit (auto-unseal: also starts a transit seal server of its own, stopped by 'down'; " + "init makes recovery keys, nodes unseal themselves)",
       "shamir",
     )
     .option("--tls", "make a private CA and node certificates; nodes listen with https (see VAULT_CACERT in 'vrb local env')")

@@ -90,10 +90,9 @@ export function policyFromCli(flags: PolicyFlags, env: NodeJS.ProcessEnv = proce
   if (Array.isArray(nodes)) nodes = nodes.map((n) => (typeof n === "string" ? normaliseAddr(n) : n));
   if (nodes === undefined || (Array.isArray(nodes) && nodes.length === 0)) {
     if (requireNodes) {
-      throw new ConfigError(
-        "no Vault address: pass --vault-addr URL (repeat for each node), set VRB_NODES=URL,URL or VAULT_ADDR, or list cluster.nodes in --policy",
-        { field: "cluster.nodes" },
-      );
+      throw new ConfigError("no Vault address: pass --vault-addr URL (repeat for each node), set VRB_NODES=URL,URL or VAULT_ADDR, or list cluster.nodes in --policy", {
+        field: "cluster.nodes",
+      });
     }
   }
   const realNodes = Array.isArray(nodes) && nodes.length ? nodes : undefined;
@@ -139,10 +138,9 @@ function normaliseAddr(addr: string): string {
 export function tokenFromCli(env: NodeJS.ProcessEnv = process.env): string {
   const token = tokenFromEnv(env);
   if (!token) {
-    throw new ConfigError(
-      "no Vault token: set VAULT_TOKEN (or BAO_TOKEN) to a token allowed to read sys/storage/raft/snapshot (tokens are never taken as flags)",
-      { field: "VAULT_TOKEN" },
-    );
+    throw new ConfigError("no Vault token: set VAULT_TOKEN (or BAO_TOKEN) to a token allowed to read sys/storage/raft/snapshot (tokens are never taken as flags)", {
+      field: "VAULT_TOKEN",
+    });
   }
   registerSecret(token);
   return token;

@@ -9,9 +9,7 @@ interface PruneFlags extends PolicyFlags {
 }
 
 export function registerPrune(program: Command): void {
-  const cmd = program
-    .command("prune")
-    .description("apply retention (keepLast / maxAgeDays): never the newest good snapshot; locked ones are reported, not failed");
+  const cmd = program.command("prune").description("apply retention (keepLast / maxAgeDays): never the newest good snapshot; locked ones are reported, not failed");
   addPolicyFlags(cmd, { nodes: false })
     .option("--keep-last <n>", "keep the newest N good snapshots (overrides retention.keepLast)", intFlag("--keep-last", 1))
     .option("--max-age-days <d>", "delete good snapshots older than D days (overrides retention.maxAgeDays)", intFlag("--max-age-days", 1))

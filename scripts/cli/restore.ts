@@ -72,7 +72,9 @@ export function formatRestore(r: RestoreReport): string {
   const lines = [`${r.ok ? "OK" : "FAILED"} ${r.mode} restore of s3://${r.snapshot.bucket}/${r.snapshot.key} in ${(r.durationMs / 1000).toFixed(1)}s`];
   for (const s of r.steps) {
     const vault = s.vaultMs !== undefined && s.durationMs > 0 ? ` (vault ${(s.vaultMs / 1000).toFixed(2)}s)` : "";
-    lines.push(`  ${s.result.padEnd(7)} ${`${s.step}${s.node ? ` @ ${s.node}` : ""}`.padEnd(72)} ${(s.durationMs / 1000).toFixed(2).padStart(7)}s${vault}${s.detail ? `  ${s.detail}` : ""}`);
+    lines.push(
+      `  ${s.result.padEnd(7)} ${`${s.step}${s.node ? ` @ ${s.node}` : ""}`.padEnd(72)} ${(s.durationMs / 1000).toFixed(2).padStart(7)}s${vault}${s.detail ? `  ${s.detail}` : ""}`,
+    );
   }
   for (const n of r.nodes) lines.push(`  node ${n.addr}  ${n.nodeId ?? "?"}  ${n.role}${n.voter ? ", voter" : ""}`);
   if (r.autopilot) lines.push(`  autopilot: ${r.autopilot.healthy ? "healthy" : "UNHEALTHY"}, failure tolerance ${r.autopilot.failureTolerance}`);

@@ -1,5 +1,14 @@
 import type { Command } from "commander";
-import { createS3Client, DEFAULT_STALL_TIMEOUT_MS, IntegrityError, parseSnapshotKey, parseSnapshotRef, SnapshotStore, verifyStoredSnapshot, formatBytes } from "../../engine/index.js";
+import {
+  createS3Client,
+  DEFAULT_STALL_TIMEOUT_MS,
+  IntegrityError,
+  parseSnapshotKey,
+  parseSnapshotRef,
+  SnapshotStore,
+  verifyStoredSnapshot,
+  formatBytes,
+} from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 

@@ -39,7 +39,9 @@ const nodes = dr.getObject<string[]>("nodes") ?? policy.cluster.nodes;
 // anywhere else they are secret config: unsealKeys for a Shamir seal, recoveryKeys for auto-unseal.
 const localKeys = local?.keys ? localClusterRestoreKeys(local.keys) : undefined;
 const localInitJson = (kind: "unseal" | "recovery") =>
-  localKeys?.kind === kind ? pulumi.secret(JSON.stringify({ [`${kind === "unseal" ? "unseal" : "recovery"}_keys_b64`]: localKeys.keys, root_token: localKeys.rootToken })) : undefined;
+  localKeys?.kind === kind
+    ? pulumi.secret(JSON.stringify({ [`${kind === "unseal" ? "unseal" : "recovery"}_keys_b64`]: localKeys.keys, root_token: localKeys.rootToken }))
+    : undefined;
 const unsealKeys = dr.getSecret("unsealKeys") ?? localInitJson("unseal");
 const recoveryKeys = dr.getSecret("recoveryKeys") ?? localInitJson("recovery");
 
@@ -47,7 +49,9 @@ const rawReset = dr.getObject<unknown>("reset");
 const reset = rawReset === undefined ? undefined : parseReset(rawReset);
 const sshKey = dr.getSecret("sshPrivateKey");
 if (reset?.via === "remote" && !sshKey) {
-  throw new Error("Pulumi config vault-raft-backup-dr:sshPrivateKey is required for reset.via remote: pulumi config set --secret vault-raft-backup-dr:sshPrivateKey -- \"$(cat key)\"");
+  throw new Error(
+    'Pulumi config vault-raft-backup-dr:sshPrivateKey is required for reset.via remote: pulumi config set --secret vault-raft-backup-dr:sshPrivateKey -- "$(cat key)"',
+  );
 }
 
 // A reset runs again only when a new restore is due (the same inputs that replace the restore),

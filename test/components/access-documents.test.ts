@@ -58,7 +58,11 @@ describe("restorer IAM document", () => {
 
   it("is read-only: get and list, nothing that writes", () => {
     expect(new Set(s3Allowed(doc))).toEqual(new Set(["s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention"]));
-    expect(allowed(doc).flatMap((s) => s.Action).filter((a) => a.startsWith("kms:"))).toEqual(["kms:Decrypt"]);
+    expect(
+      allowed(doc)
+        .flatMap((s) => s.Action)
+        .filter((a) => a.startsWith("kms:")),
+    ).toEqual(["kms:Decrypt"]);
   });
 
   it("is scoped to the prefix", () => {
@@ -77,7 +81,11 @@ describe("restorer IAM document", () => {
 describe("Vault policies", () => {
   const capsOf = (hcl: string) => {
     const out = new Map<string, string[]>();
-    for (const m of hcl.matchAll(/path "([^"]+)" \{\s*capabilities = \[([^\]]*)\]/g)) out.set(m[1]!, m[2]!.split(",").map((c) => c.trim().replace(/"/g, "")));
+    for (const m of hcl.matchAll(/path "([^"]+)" \{\s*capabilities = \[([^\]]*)\]/g))
+      out.set(
+        m[1]!,
+        m[2]!.split(",").map((c) => c.trim().replace(/"/g, "")),
+      );
     return out;
   };
 
@@ -108,7 +116,9 @@ describe("Vault policies", () => {
     expect(plan.names).toMatchObject({ snapshotPolicy: "vrb-prod-snapshot", restorePolicy: "vrb-prod-restore", tokenRole: "vrb-prod-snapshot" });
     expect(plan.tokenRole).toEqual({ periodSeconds: 43_200, explicitMaxTtlSeconds: 2_592_000, boundCidrs: ["10.0.0.0/16"] });
     expect(plan.ci).toMatchObject({ boundClaims: { repository: "acme/platform", ref: "refs/heads/main" }, audience: "https://github.com/acme", mount: "jwt" });
-    expect(() => accessPlan({ ...p, access: { tokenRole: { period: "24h", maxTtl: "1h" } } })).toThrow(/access\.tokenRole\.maxTtl \(1h\) must be at least access\.tokenRole\.period/);
+    expect(() => accessPlan({ ...p, access: { tokenRole: { period: "24h", maxTtl: "1h" } } })).toThrow(
+      /access\.tokenRole\.maxTtl \(1h\) must be at least access\.tokenRole\.period/,
+    );
     expect(() => accessPlan({ ...p, access: { ci: { repository: "platform" } } })).toThrow(/access\.ci\.repository must be 'owner\/name'/);
     expect(() => accessPlan({ ...p, access: { tokenRole: { boundCidrs: ["10.0.0.0"] } } })).toThrow(/access\.tokenRole\.boundCidrs\.0 must be a CIDR block/);
   });

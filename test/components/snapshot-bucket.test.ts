@@ -183,7 +183,10 @@ describe("SnapshotBucket rejects bad input before registering anything", () => {
     [{ destination: { bucket: "Bad_Bucket" } }, /destination\.bucket must be a valid S3 bucket name/],
     [{ destination: { bucket: "b-ok", kmsKeyId: "alias/snapshots" } }, /destination\.kmsKeyId must be a key ARN/],
     [{ destination: { bucket: "b-ok" }, bucket: { abortIncompleteUploadDays: 30 } }, /bucket\.abortIncompleteUploadDays must be between 1 and 7 days/],
-    [{ destination: { bucket: "b-ok" }, objectLock: { mode: "COMPLIANCE", days: 90 }, bucket: { expireAfterDays: 30 } }, /bucket\.expireAfterDays \(30\) must be at least objectLock\.days \(90\)/],
+    [
+      { destination: { bucket: "b-ok" }, objectLock: { mode: "COMPLIANCE", days: 90 }, bucket: { expireAfterDays: 30 } },
+      /bucket\.expireAfterDays \(30\) must be at least objectLock\.days \(90\)/,
+    ],
     [{ destination: { bucket: "b-ok", region: "eu-west-1" }, bucket: { replicaRegion: "eu-west-1" } }, /bucket\.replicaRegion must differ from destination\.region/],
     [{ destination: { bucket: "b-ok" }, bucket: { transition: { days: 10, storageClass: "STANDARD_IA" } } }, /bucket\.transition\.days must be at least 30 for STANDARD_IA/],
     [{ destination: { bucket: "b-ok" }, bucket: { replicaRgion: "eu-west-1" } }, /unknown field 'bucket\.replicaRgion'/],

@@ -3,15 +3,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import {
-  ArchiveInspectionStage,
-  createArchiveInspector,
-  HashingStage,
-  IntegrityError,
-  StagePipeline,
-  WritableStage,
-  type ArchiveReport,
-} from "../../engine/index.js";
+import { ArchiveInspectionStage, createArchiveInspector, HashingStage, IntegrityError, StagePipeline, WritableStage, type ArchiveReport } from "../../engine/index.js";
 import { rootClient, sharedEnv } from "../support/env.js";
 
 async function realSnapshot(): Promise<Buffer> {
@@ -32,9 +24,19 @@ async function inspect(bytes: Buffer): Promise<ArchiveReport> {
 /** Flips one byte inside a tar entry's data, keeping the archive well-formed. */
 function tamperEntry(snapshot: Buffer, entry: string): Buffer {
   const tar = gunzipSync(snapshot);
-  for (let off = 0; off + 512 <= tar.length; ) {
-    const name = tar.subarray(off, off + 100).toString("utf8").replace(/\0.*$/s, "");
-    const size = parseInt(tar.subarray(off + 124, off + 136).toString("utf8").replace(/\0.*$/s, "").trim() || "0", 8);
+  for (let off = 0; off + 512 <= tar.length;) {
+    const name = tar
+      .subarray(off, off + 100)
+      .toString("utf8")
+      .replace(/\0.*$/s, "");
+    const size = parseInt(
+      tar
+        .subarray(off + 124, off + 136)
+        .toString("utf8")
+        .replace(/\0.*$/s, "")
+        .trim() || "0",
+      8,
+    );
     if (name === entry && size > 0) {
       tar[off + 512 + Math.floor(size / 2)]! ^= 0xff;
       return gzipSync(tar);

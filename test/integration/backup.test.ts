@@ -3,17 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import {
-  checkStoredSnapshot,
-  ensureKvV2,
-  kvPut,
-  nodeHealth,
-  runBackup,
-  SnapshotStore,
-  validatePolicy,
-  type BackupPolicy,
-  type BackupReport,
-} from "../../engine/index.js";
+import { checkStoredSnapshot, ensureKvV2, kvPut, nodeHealth, runBackup, SnapshotStore, validatePolicy, type BackupPolicy, type BackupReport } from "../../engine/index.js";
 import { cliEnv, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
 
 const env = sharedEnv();

@@ -1,12 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { existsSync, statSync } from "node:fs";
-import {
-  GetObjectCommand,
-  GetObjectLockConfigurationCommand,
-  GetBucketVersioningCommand,
-  ListObjectVersionsCommand,
-  PutObjectCommand,
-} from "@aws-sdk/client-s3";
+import { GetObjectCommand, GetObjectLockConfigurationCommand, GetBucketVersioningCommand, ListObjectVersionsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { autopilotState, ensureKvV2, isAlive, kvGet, kvPut, loadEnvironment, localDown, nodeHealth, raftConfiguration, waitFor } from "../../engine/index.js";
 import { cliEnv, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
 

@@ -245,12 +245,7 @@ describe("local environment shapes: vrb local up --seal transit --tls", () => {
     expect(down.stderr).toContain("transit seal server");
     expect(pids.filter((p) => isAlive(p))).toEqual([]);
     expect(existsSync(dir)).toBe(false);
-    const secrets = [
-      ...state.keys!.recoveryKeysB64!,
-      state.transitSeal!.token,
-      state.transitSeal!.rootToken,
-      ...Object.values(state.transitSeal!.otherKeys),
-    ];
+    const secrets = [...state.keys!.recoveryKeysB64!, state.transitSeal!.token, state.transitSeal!.rootToken, ...Object.values(state.transitSeal!.otherKeys)];
     const everything = outputs.map((o) => o.stdout + o.stderr).join("\n");
     for (const s of secrets) expect(everything.includes(s)).toBe(false);
   });

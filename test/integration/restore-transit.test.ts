@@ -118,9 +118,23 @@ beforeAll(async () => {
     ].join("\n"),
   });
   operatorToken = (await t.post<{ auth: { client_token: string } }>("auth/token/create", { policies: ["dr-operator"], period: "24h", no_parent: true })).body.auth.client_token;
-  backupT = await runBackup({ policy: policyFor("rst-t", T.nodes.map((n) => n.apiAddr)), token: T.keys!.rootToken, s3 });
+  backupT = await runBackup({
+    policy: policyFor(
+      "rst-t",
+      T.nodes.map((n) => n.apiAddr),
+    ),
+    token: T.keys!.rootToken,
+    s3,
+  });
   await t.close();
-  backupShamir = await runBackup({ policy: policyFor("rst-shamir", shared.nodes.map((n) => n.apiAddr)), token: shared.keys!.rootToken, s3 });
+  backupShamir = await runBackup({
+    policy: policyFor(
+      "rst-shamir",
+      shared.nodes.map((n) => n.apiAddr),
+    ),
+    token: shared.keys!.rootToken,
+    s3,
+  });
   // What `bao operator init -format=json` prints for an auto-unseal cluster; the root token was revoked long ago.
   recoveryKeysFile = join(tempDir("restore-transit-keys"), "init.json");
   writeFileSync(recoveryKeysFile, JSON.stringify({ unseal_keys_b64: [], recovery_keys_b64: T.keys!.recoveryKeysB64, recovery_keys_threshold: T.keys!.threshold }), {
@@ -173,7 +187,14 @@ describe("staged restore of an auto-unseal (transit) cluster (real OpenBao + tra
     await createTransitKey(T, "another-key");
     const nodes = await startFreshNodes(tempDir("restore-transit-wrong"), 2, { idPrefix: "wrongkey", shape: nodeShapeOf(T, { transitKeyName: "another-key" }) });
     extraNodes.push(...nodes);
-    const err = await stagedRestore({ mode: "rebuild", nodes: nodes.map((n) => n.apiAddr), store: store(), snapshot: backupT.key, keys: recoveryKeys(), token: operatorToken }).then(
+    const err = await stagedRestore({
+      mode: "rebuild",
+      nodes: nodes.map((n) => n.apiAddr),
+      store: store(),
+      snapshot: backupT.key,
+      keys: recoveryKeys(),
+      token: operatorToken,
+    }).then(
       () => undefined,
       (e: unknown) => e as Error,
     );
@@ -231,7 +252,12 @@ describe("staged restore of an auto-unseal (transit) cluster (real OpenBao + tra
 
     const client = root(fresh[1]!.apiAddr);
     const voters = await waitForHealthyVoters(client, 3, 60_000);
-    expect(voters.servers.filter((s) => s.voter).map((s) => s.node_id).sort()).toEqual(fresh.map((n) => n.id).sort());
+    expect(
+      voters.servers
+        .filter((s) => s.voter)
+        .map((s) => s.node_id)
+        .sort(),
+    ).toEqual(fresh.map((n) => n.id).sort());
     await expectAllSecretsEqual(client);
     // A node that restarts comes back by itself and still talks to the others.
     await stopNode(fresh[2]!);
@@ -245,7 +271,14 @@ describe("staged restore of an auto-unseal (transit) cluster (real OpenBao + tra
   it("rolls the transit-sealed cluster back in place: the overwritten secret comes back, nothing to unseal", async () => {
     const t = root();
     await kvPut(t, "secret", "rollback/x", { value: "old" });
-    const backup = await runBackup({ policy: policyFor("rst-t", T.nodes.map((n) => n.apiAddr)), token: T.keys!.rootToken, s3 });
+    const backup = await runBackup({
+      policy: policyFor(
+        "rst-t",
+        T.nodes.map((n) => n.apiAddr),
+      ),
+      token: T.keys!.rootToken,
+      s3,
+    });
     await kvPut(t, "secret", "rollback/x", { value: "new" });
     const report = await stagedRestore({
       mode: "in-place",
@@ -278,7 +311,21 @@ describe("staged restore of an auto-unseal (transit) cluster (real OpenBao + tra
     delete env.VAULT_TOKEN;
     delete env.BAO_TOKEN;
     const r = await runVrb(
-      ["drill", backupT.key, "--prefix", prefix, "--cluster", "rst-t", "--seal-config", sealFile, "--recovery-keys-file", keysWithToken, "--min-secrets", String(SECRETS + 1), "--json"],
+      [
+        "drill",
+        backupT.key,
+        "--prefix",
+        prefix,
+        "--cluster",
+        "rst-t",
+        "--seal-config",
+        sealFile,
+        "--recovery-keys-file",
+        keysWithToken,
+        "--min-secrets",
+        String(SECRETS + 1),
+        "--json",
+      ],
       env,
     );
     expect(r.code, r.stderr).toBe(0);

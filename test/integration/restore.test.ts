@@ -125,7 +125,14 @@ beforeAll(async () => {
   await a.post("sys/auth/userpass", { type: "userpass" });
   await a.post("auth/userpass/users/alice", { password: `pw-${run}`, token_policies: ["app-reader"] });
   appToken = (await a.post<{ auth: { client_token: string } }>("auth/token/create", { policies: ["app-reader"], ttl: "24h" })).body.auth.client_token;
-  backupA = await runBackup({ policy: policyFor("rst-a", A.nodes.map((n) => n.apiAddr)), token: A.keys!.rootToken, s3 });
+  backupA = await runBackup({
+    policy: policyFor(
+      "rst-a",
+      A.nodes.map((n) => n.apiAddr),
+    ),
+    token: A.keys!.rootToken,
+    s3,
+  });
   await a.close();
 
   const b = root(B);
@@ -136,7 +143,14 @@ beforeAll(async () => {
     async (i) => void (await kvPut(b, "kv", `item-${i}`, { n: String(i) })),
   );
   await kvPut(b, "kv", "dr-canary", { ok: "yes" });
-  await runBackup({ policy: policyFor("rst-b", B.nodes.map((n) => n.apiAddr)), token: B.keys!.rootToken, s3 });
+  await runBackup({
+    policy: policyFor(
+      "rst-b",
+      B.nodes.map((n) => n.apiAddr),
+    ),
+    token: B.keys!.rootToken,
+    s3,
+  });
   await b.close();
   keysFileA = writeKeysFile(A, "a-keys.json");
   keysFileB = writeKeysFile(B, "b-keys.json", { rootToken: true });
@@ -173,7 +187,14 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
   it("refuses a target that is initialised and holds data, says what it found, and changes nothing", async () => {
     const a = root(A);
     const before = await a.get<{ raft_committed_index: number }>("sys/leader");
-    const r = await runVrb(restoreArgs(A.nodes.map((n) => n.apiAddr), keysFileA, "rst-a"), cliEnvNoToken());
+    const r = await runVrb(
+      restoreArgs(
+        A.nodes.map((n) => n.apiAddr),
+        keysFileA,
+        "rst-a",
+      ),
+      cliEnvNoToken(),
+    );
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/refusing to rebuild onto nodes that are initialised/);
     for (const n of A.nodes) expect(r.stderr).toContain(n.apiAddr);
@@ -236,7 +257,14 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
     saveEnvironment(A);
     expect(fresh.map((n) => n.apiAddr).some((a) => oldAddrs.includes(a))).toBe(false);
     // No VAULT_TOKEN, no root token in the keys file, generate-root disabled (OpenBao's default).
-    const r = await runVrb(restoreArgs(fresh.map((n) => n.apiAddr), keysFileA, "rst-a"), cliEnvNoToken());
+    const r = await runVrb(
+      restoreArgs(
+        fresh.map((n) => n.apiAddr),
+        keysFileA,
+        "rst-a",
+      ),
+      cliEnvNoToken(),
+    );
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as RestoreReport;
     expect(report.ok).toBe(true);
@@ -258,7 +286,12 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
     // The test's own token (the original root token, part of the restored data) checks the rest.
     const client = root(A, fresh[2]!.apiAddr);
     const voters = await waitForHealthyVoters(client, 3, 60_000);
-    expect(voters.servers.filter((s) => s.voter).map((s) => s.node_id).sort()).toEqual(fresh.map((n) => n.id).sort());
+    expect(
+      voters.servers
+        .filter((s) => s.voter)
+        .map((s) => s.node_id)
+        .sort(),
+    ).toEqual(fresh.map((n) => n.id).sort());
     expect(voters.autopilot.failure_tolerance).toBe(1);
     await expectAllSecretsEqual(client);
     expect((await kvInventory(client)).find((m) => m.mount === "secret")?.secrets).toBe(SECRETS + 1);
@@ -279,7 +312,14 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
     const a = root(A);
     await kvPut(a, "secret", "rollback/x", { value: "old" });
     await kvPut(a, "secret", "rollback/y", { value: "keep" });
-    const backup = await runBackup({ policy: policyFor("rst-a", A.nodes.map((n) => n.apiAddr)), token: A.keys!.rootToken, s3 });
+    const backup = await runBackup({
+      policy: policyFor(
+        "rst-a",
+        A.nodes.map((n) => n.apiAddr),
+      ),
+      token: A.keys!.rootToken,
+      s3,
+    });
     await kvPut(a, "secret", "rollback/x", { value: "new" });
     await a.delete("secret/metadata/rollback/y");
     expect(await kvGet(a, "secret", "rollback/y")).toBeUndefined();

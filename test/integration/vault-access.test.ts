@@ -64,7 +64,10 @@ async function status(client: VaultClient, method: "GET" | "POST", path: string,
 }
 
 beforeAll(async () => {
-  const { addr } = await findActiveNode(root, env.nodes.map((n) => n.apiAddr));
+  const { addr } = await findActiveNode(
+    root,
+    env.nodes.map((n) => n.apiAddr),
+  );
   active = root.forNode(addr);
 
   const { VaultBackupAccess } = await import("../../components/index.js");

@@ -27,8 +27,7 @@ const KEYS = ["q2xvY2FsLWtleS1vbmUtMTIzNDU2Nzg5MA==", "q2xvY2FsLWtleS10d28tMTIzN
 const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAthrowawayDRtestKEY\n-----END OPENSSH PRIVATE KEY-----";
 const SECRETS = { "vault-raft-backup-dr:unsealKeys": KEYS.join("\n"), "vault-raft-backup-dr:sshPrivateKey": SSH_KEY };
 
-const runDr = (config: Record<string, unknown>, secretKeys: string[], preview = true) =>
-  runHarness<Run>("dr-program.mjs", { config, secretKeys, preview });
+const runDr = (config: Record<string, unknown>, secretKeys: string[], preview = true) => runHarness<Run>("dr-program.mjs", { config, secretKeys, preview });
 
 describe("DR stack program (mocks)", () => {
   it("prod example: SSH reset of every node, then StagedRestore from latest that depends on all of them; secrets stay secret", async () => {
@@ -37,23 +36,14 @@ describe("DR stack program (mocks)", () => {
     const resets = run.resources.filter((r) => r.type === "command:remote:Command");
     expect(resets.map((r) => r.name)).toEqual(["reset-node-1", "reset-node-2", "reset-node-3"]);
     const script = resets[1]!.inputs.create as string;
-    expect(script.split("\n")).toEqual([
-      "set -e",
-      "sudo systemctl stop openbao",
-      "sudo rm -rf /opt/openbao/data/raft /opt/openbao/data/vault.db",
-      "sudo systemctl start openbao",
-    ]);
+    expect(script.split("\n")).toEqual(["set -e", "sudo systemctl stop openbao", "sudo rm -rf /opt/openbao/data/raft /opt/openbao/data/vault.db", "sudo systemctl start openbao"]);
     expect(JSON.stringify(resets[1]!.inputs.connection)).toContain("vault-1.prod.example.com");
 
     const restore = run.resources.find((r) => r.type === "pulumi-nodejs:dynamic/vault-raft-backup:StagedRestore")!;
     expect(restore.name).toBe("prod-restore");
     expect(restore.dependsOn.sort()).toEqual(["reset-node-1", "reset-node-2", "reset-node-3"]);
     expect(restore.inputs).toMatchObject({ snapshot: "latest", mode: "rebuild", confirm: "prod" });
-    expect(restore.inputs.nodes).toEqual([
-      "https://vault-0.prod.example.com:8200",
-      "https://vault-1.prod.example.com:8200",
-      "https://vault-2.prod.example.com:8200",
-    ]);
+    expect(restore.inputs.nodes).toEqual(["https://vault-0.prod.example.com:8200", "https://vault-1.prod.example.com:8200", "https://vault-2.prod.example.com:8200"]);
     for (const secret of [...KEYS, SSH_KEY]) {
       for (const r of run.resources) expect(plainOccurrences(r.inputs, secret), `${secret.slice(0, 12)}… in ${r.name}`).toEqual([]);
     }

@@ -1,17 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  VaultClient,
-  ensureKvV2,
-  kvGet,
-  kvPut,
-  nodeHealth,
-  scheduleWindow,
-  startFreshNodes,
-  stopNode,
-  type BackupPolicyInput,
-  type LocalNode,
-} from "../../engine/index.js";
+import { VaultClient, ensureKvV2, kvGet, kvPut, nodeHealth, scheduleWindow, startFreshNodes, stopNode, type BackupPolicyInput, type LocalNode } from "../../engine/index.js";
 import { rootClient, sharedEnv, tempDir } from "../support/env.js";
 import { ProviderHost, type Props } from "./host.js";
 import { plainOccurrences, runHarness, s3CredentialEnv, testPolicy, type Registered } from "./support.js";

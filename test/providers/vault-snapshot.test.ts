@@ -35,10 +35,7 @@ describe("VaultSnapshot dynamic provider", () => {
   const snap = () => registered.find((r) => r.name === "snap")!;
 
   it("serializes a provider that loads the engine at run time and captures no secret", () => {
-    expect(registered.map((r) => r.type).sort()).toEqual([
-      "pulumi-nodejs:dynamic/vault-raft-backup:StagedRestore",
-      "pulumi-nodejs:dynamic/vault-raft-backup:VaultSnapshot",
-    ]);
+    expect(registered.map((r) => r.type).sort()).toEqual(["pulumi-nodejs:dynamic/vault-raft-backup:StagedRestore", "pulumi-nodejs:dynamic/vault-raft-backup:VaultSnapshot"]);
     for (const r of registered) {
       expect(r.provider).toContain('"vault-raft-backup/engine"');
       expect(r.provider).toContain("import(");
@@ -63,10 +60,13 @@ describe("VaultSnapshot dynamic provider", () => {
     const badWindow = await host.check({}, { ...base, window: "tomorrow" });
     expect(badWindow.failures.map((f) => f.property)).toEqual(["window"]);
     // Check is preview-safe: it never dials a node or S3 (nothing listens on these addresses).
-    const offline = await host.check({}, {
-      ...base,
-      policy: { ...policy, cluster: { ...policy.cluster, nodes: ["http://127.0.0.1:9"] }, destination: { ...policy.destination, endpoint: "http://127.0.0.1:9" } },
-    });
+    const offline = await host.check(
+      {},
+      {
+        ...base,
+        policy: { ...policy, cluster: { ...policy.cluster, nodes: ["http://127.0.0.1:9"] }, destination: { ...policy.destination, endpoint: "http://127.0.0.1:9" } },
+      },
+    );
     expect(offline.failures).toEqual([]);
     const good = await host.check({}, base);
     expect(good.failures).toEqual([]);
@@ -124,9 +124,7 @@ describe("VaultSnapshot dynamic provider", () => {
     const key = state.key as string;
     // Same length, different bytes: only a re-download and hash can tell (a new object version).
     const junk = randomBytes(state.bytes as number);
-    await s3.send(
-      new PutObjectCommand({ Bucket: env.bucket, Key: key, Body: junk, ContentMD5: createHash("md5").update(junk).digest("base64") }),
-    );
+    await s3.send(new PutObjectCommand({ Bucket: env.bucket, Key: key, Body: junk, ContentMD5: createHash("md5").update(junk).digest("base64") }));
     const r = await host.read(id, state, inputs);
     expect(r.outs.status).toBe("corrupt");
     expect((r.outs.problems as string[]).join(" ")).toMatch(/sha|SHA|checksum|archive|gzip/i);

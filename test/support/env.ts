@@ -38,7 +38,8 @@ export function runVrb(args: string[], env: Record<string, string> = {}, opts: {
   const bin = join(packageRoot(), "dist", "scripts", "vrb.js");
   return new Promise((resolve, reject) => {
     const base: Record<string, string | undefined> = { ...process.env };
-    for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VAULT_CACERT", "BAO_CACERT", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER"]) delete base[k];
+    for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VAULT_CACERT", "BAO_CACERT", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER"])
+      delete base[k];
     const child = spawn(process.execPath, [bin, ...args], { env: { ...base, ...env }, cwd: opts.cwd ?? packageRoot() });
     let stdout = "";
     let stderr = "";

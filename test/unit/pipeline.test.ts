@@ -2,16 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Readable, Writable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import {
-  ArchiveInspectionStage,
-  HashingStage,
-  IntegrityError,
-  OperationError,
-  StagePipeline,
-  WritableStage,
-  type Stage,
-  type VrbError,
-} from "../../engine/index.js";
+import { ArchiveInspectionStage, HashingStage, IntegrityError, OperationError, StagePipeline, WritableStage, type Stage, type VrbError } from "../../engine/index.js";
 
 // The stage runner with real Node streams: no Vault, no S3. Every failing run must end well within
 // the test's own timeout: a hang here is the deadlock the runner exists to prevent.
@@ -80,116 +71,158 @@ describe("StagePipeline: every chunk through every stage, first failure wins", (
     expect(a.aborted).toBeUndefined();
   });
 
-  it("a stage that throws mid-stream ends the pass with its name; the others are aborted, the source destroyed", async () => {
-    const source = endless();
-    const before = probe("before");
-    const bad = probe("bad", (n) => {
-      if (n === 5) throw new Error("boom");
-    });
-    const after = probe("after");
-    const err = (await new StagePipeline().run({ name: "src", stream: source }, [before, bad, after]).catch((e: unknown) => e)) as VrbError;
-    expect(err).toBeInstanceOf(OperationError);
-    expect(err).toMatchObject({ stage: "bad", message: "bad failed: boom" });
-    expect(before.aborted).toBe(err);
-    expect(after.aborted).toBe(err);
-    expect(after.chunks).toBe(4);
-    expect(source.destroyed).toBe(true);
-    expect(before.finished || after.finished).toBe(false);
-  }, QUICK);
+  it(
+    "a stage that throws mid-stream ends the pass with its name; the others are aborted, the source destroyed",
+    async () => {
+      const source = endless();
+      const before = probe("before");
+      const bad = probe("bad", (n) => {
+        if (n === 5) throw new Error("boom");
+      });
+      const after = probe("after");
+      const err = (await new StagePipeline().run({ name: "src", stream: source }, [before, bad, after]).catch((e: unknown) => e)) as VrbError;
+      expect(err).toBeInstanceOf(OperationError);
+      expect(err).toMatchObject({ stage: "bad", message: "bad failed: boom" });
+      expect(before.aborted).toBe(err);
+      expect(after.aborted).toBe(err);
+      expect(after.chunks).toBe(4);
+      expect(source.destroyed).toBe(true);
+      expect(before.finished || after.finished).toBe(false);
+    },
+    QUICK,
+  );
 
-  it("a stage that rejects while another holds back forever still ends the pass (no deadlock)", async () => {
-    // The stuck stage never settles its write: the runner must not wait for it once another failed.
-    const stuck = probe("stuck", (n) => (n >= 3 ? never() : undefined));
-    const late = probe("late", (n) => (n === 3 ? new Promise((_, reject) => setTimeout(() => reject(new IntegrityError("late says no", { stage: "late check" })), 50)) : undefined));
-    const err = await new StagePipeline().run({ name: "src", stream: endless() }, [stuck, late]).catch((e: unknown) => e);
-    // An engine error keeps its own stage and kind (exit code).
-    expect(err).toBeInstanceOf(IntegrityError);
-    expect(err).toMatchObject({ stage: "late check", message: "late says no" });
-    expect(stuck.aborted).toBe(err);
-  }, QUICK);
+  it(
+    "a stage that rejects while another holds back forever still ends the pass (no deadlock)",
+    async () => {
+      // The stuck stage never settles its write: the runner must not wait for it once another failed.
+      const stuck = probe("stuck", (n) => (n >= 3 ? never() : undefined));
+      const late = probe("late", (n) =>
+        n === 3 ? new Promise((_, reject) => setTimeout(() => reject(new IntegrityError("late says no", { stage: "late check" })), 50)) : undefined,
+      );
+      const err = await new StagePipeline().run({ name: "src", stream: endless() }, [stuck, late]).catch((e: unknown) => e);
+      // An engine error keeps its own stage and kind (exit code).
+      expect(err).toBeInstanceOf(IntegrityError);
+      expect(err).toMatchObject({ stage: "late check", message: "late says no" });
+      expect(stuck.aborted).toBe(err);
+    },
+    QUICK,
+  );
 
-  it("a stage failing between writes (its `failed` promise) ends a pass parked on backpressure", async () => {
-    let rejectLater: (e: Error) => void = () => undefined;
-    const checker: Stage = {
-      name: "checker",
-      failed: new Promise((_, reject) => (rejectLater = reject)),
-      write: () => undefined,
-      finish: never,
-      abort: () => undefined,
-    };
-    const stuck = probe("stuck", (n) => (n === 2 ? never() : undefined));
-    setTimeout(() => rejectLater(new Error("checksum mismatch")), 50);
-    const err = await new StagePipeline().run({ name: "src", stream: endless() }, [checker, stuck]).catch((e: unknown) => e);
-    expect(err).toMatchObject({ name: "OperationError", stage: "checker", message: "checker failed: checksum mismatch" });
-  }, QUICK);
+  it(
+    "a stage failing between writes (its `failed` promise) ends a pass parked on backpressure",
+    async () => {
+      let rejectLater: (e: Error) => void = () => undefined;
+      const checker: Stage = {
+        name: "checker",
+        failed: new Promise((_, reject) => (rejectLater = reject)),
+        write: () => undefined,
+        finish: never,
+        abort: () => undefined,
+      };
+      const stuck = probe("stuck", (n) => (n === 2 ? never() : undefined));
+      setTimeout(() => rejectLater(new Error("checksum mismatch")), 50);
+      const err = await new StagePipeline().run({ name: "src", stream: endless() }, [checker, stuck]).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: "OperationError", stage: "checker", message: "checker failed: checksum mismatch" });
+    },
+    QUICK,
+  );
 
-  it("a destroyed writable never drains: its stage fails with its error instead of waiting", async () => {
-    const w = new Writable({ highWaterMark: 16, write: () => undefined }); // never calls back: always full
-    const sink = new WritableStage("sink", w);
-    setTimeout(() => w.destroy(new Error("disk gone")), 50);
-    const err = await new StagePipeline().run({ name: "src", stream: endless() }, [new HashingStage(), sink]).catch((e: unknown) => e);
-    expect(err).toMatchObject({ stage: "sink", message: "sink failed: disk gone" });
-  }, QUICK);
+  it(
+    "a destroyed writable never drains: its stage fails with its error instead of waiting",
+    async () => {
+      const w = new Writable({ highWaterMark: 16, write: () => undefined }); // never calls back: always full
+      const sink = new WritableStage("sink", w);
+      setTimeout(() => w.destroy(new Error("disk gone")), 50);
+      const err = await new StagePipeline().run({ name: "src", stream: endless() }, [new HashingStage(), sink]).catch((e: unknown) => e);
+      expect(err).toMatchObject({ stage: "sink", message: "sink failed: disk gone" });
+    },
+    QUICK,
+  );
 
-  it("the source breaking while a stage holds back fails at once, with the source's name", async () => {
-    const source = endless();
-    const stuck = probe("stuck", (n) => (n === 2 ? never() : undefined));
-    setTimeout(() => source.destroy(Object.assign(new Error("other side closed"), { name: "SocketError" })), 50);
-    const err = await new StagePipeline().run({ name: "stream", stream: source }, [stuck]).catch((e: unknown) => e);
-    expect(err).toMatchObject({ stage: "stream", message: "stream failed: SocketError: other side closed" });
-    expect(stuck.aborted).toBe(err);
-  }, QUICK);
+  it(
+    "the source breaking while a stage holds back fails at once, with the source's name",
+    async () => {
+      const source = endless();
+      const stuck = probe("stuck", (n) => (n === 2 ? never() : undefined));
+      setTimeout(() => source.destroy(Object.assign(new Error("other side closed"), { name: "SocketError" })), 50);
+      const err = await new StagePipeline().run({ name: "stream", stream: source }, [stuck]).catch((e: unknown) => e);
+      expect(err).toMatchObject({ stage: "stream", message: "stream failed: SocketError: other side closed" });
+      expect(stuck.aborted).toBe(err);
+    },
+    QUICK,
+  );
 
-  it("a failure in finish names the stage; stages after it are not finished", async () => {
-    const first = probe("first");
-    first.finish = () => Promise.reject(new Error("gate closed"));
-    const second = probe("second");
-    const err = await new StagePipeline().run({ name: "src", stream: Readable.from([Buffer.from("x")]) }, [first, second]).catch((e: unknown) => e);
-    expect(err).toMatchObject({ stage: "first", message: "first failed: gate closed" });
-    expect(second.finished).toBe(false);
-    expect(second.aborted).toBe(err);
-  }, QUICK);
+  it(
+    "a failure in finish names the stage; stages after it are not finished",
+    async () => {
+      const first = probe("first");
+      first.finish = () => Promise.reject(new Error("gate closed"));
+      const second = probe("second");
+      const err = await new StagePipeline().run({ name: "src", stream: Readable.from([Buffer.from("x")]) }, [first, second]).catch((e: unknown) => e);
+      expect(err).toMatchObject({ stage: "first", message: "first failed: gate closed" });
+      expect(second.finished).toBe(false);
+      expect(second.aborted).toBe(err);
+    },
+    QUICK,
+  );
 
-  it("fail() from outside (a deadline) ends a running pass, and race() rejects with that failure", async () => {
-    const pass = new StagePipeline();
-    const stuck = probe("stuck", (n) => (n === 2 ? never() : undefined));
-    const deadline = new OperationError("did not finish within 1s (deadlineMs)", { stage: "stream" });
-    setTimeout(() => pass.fail("stream", deadline), 50);
-    const run = pass.run({ name: "src", stream: endless() }, [stuck]);
-    await expect(run).rejects.toBe(deadline);
-    await expect(pass.race(never())).rejects.toBe(deadline);
-    expect(pass.signal.aborted).toBe(true);
-    expect(pass.signal.reason).toBe(deadline);
-    // Later failures do not replace the first.
-    expect(pass.fail("other", new Error("later"))).toBe(deadline);
-  }, QUICK);
+  it(
+    "fail() from outside (a deadline) ends a running pass, and race() rejects with that failure",
+    async () => {
+      const pass = new StagePipeline();
+      const stuck = probe("stuck", (n) => (n === 2 ? never() : undefined));
+      const deadline = new OperationError("did not finish within 1s (deadlineMs)", { stage: "stream" });
+      setTimeout(() => pass.fail("stream", deadline), 50);
+      const run = pass.run({ name: "src", stream: endless() }, [stuck]);
+      await expect(run).rejects.toBe(deadline);
+      await expect(pass.race(never())).rejects.toBe(deadline);
+      expect(pass.signal.aborted).toBe(true);
+      expect(pass.signal.reason).toBe(deadline);
+      // Later failures do not replace the first.
+      expect(pass.fail("other", new Error("later"))).toBe(deadline);
+    },
+    QUICK,
+  );
 
-  it("the stall watchdog fails a pass in which nothing moves", async () => {
-    const pass = new StagePipeline();
-    pass.watch(200, (idle) => new OperationError(`nothing moved for ${idle}ms (stall timeout)`, { stage: "upload" }));
-    const stuck = probe("stuck", (n) => (n === 1 ? never() : undefined));
-    const err = await pass.run({ name: "src", stream: endless() }, [stuck]).catch((e: unknown) => e);
-    expect(err).toMatchObject({ stage: "upload", message: expect.stringMatching(/stall timeout/) });
-  }, QUICK);
+  it(
+    "the stall watchdog fails a pass in which nothing moves",
+    async () => {
+      const pass = new StagePipeline();
+      pass.watch(200, (idle) => new OperationError(`nothing moved for ${idle}ms (stall timeout)`, { stage: "upload" }));
+      const stuck = probe("stuck", (n) => (n === 1 ? never() : undefined));
+      const err = await pass.run({ name: "src", stream: endless() }, [stuck]).catch((e: unknown) => e);
+      expect(err).toMatchObject({ stage: "upload", message: expect.stringMatching(/stall timeout/) });
+    },
+    QUICK,
+  );
 
-  it("a pass that failed before it began starts nothing", async () => {
-    const pass = new StagePipeline();
-    pass.fail("preflight", new Error("no leader"));
-    const source = endless();
-    const s = probe("s");
-    await expect(pass.run({ name: "src", stream: source }, [s])).rejects.toMatchObject({ stage: "preflight" });
-    expect(s.chunks).toBe(0);
-    expect(source.destroyed).toBe(true);
-  }, QUICK);
+  it(
+    "a pass that failed before it began starts nothing",
+    async () => {
+      const pass = new StagePipeline();
+      pass.fail("preflight", new Error("no leader"));
+      const source = endless();
+      const s = probe("s");
+      await expect(pass.run({ name: "src", stream: source }, [s])).rejects.toMatchObject({ stage: "preflight" });
+      expect(s.chunks).toBe(0);
+      expect(source.destroyed).toBe(true);
+    },
+    QUICK,
+  );
 });
 
 describe("StagePipeline with the archive check", () => {
-  it("a gzip'd stream that is no tar archive: the archive check's verdict, not zlib's or tar's raw error", async () => {
-    const notTar = gzipSync(randomBytes(4 << 20));
-    const inspection = new ArchiveInspectionStage();
-    const chunks = Array.from({ length: Math.ceil(notTar.length / 65536) }, (_, i) => notTar.subarray(i * 65536, (i + 1) * 65536));
-    const err = await new StagePipeline().run({ name: "src", stream: Readable.from(chunks) }, [new HashingStage(), inspection]).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(IntegrityError);
-    expect(err).toMatchObject({ stage: "archive check" });
-  }, QUICK);
+  it(
+    "a gzip'd stream that is no tar archive: the archive check's verdict, not zlib's or tar's raw error",
+    async () => {
+      const notTar = gzipSync(randomBytes(4 << 20));
+      const inspection = new ArchiveInspectionStage();
+      const chunks = Array.from({ length: Math.ceil(notTar.length / 65536) }, (_, i) => notTar.subarray(i * 65536, (i + 1) * 65536));
+      const err = await new StagePipeline().run({ name: "src", stream: Readable.from(chunks) }, [new HashingStage(), inspection]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(IntegrityError);
+      expect(err).toMatchObject({ stage: "archive check" });
+    },
+    QUICK,
+  );
 });

@@ -66,7 +66,9 @@ describe("seal plan (decided before any node changes)", () => {
   });
 
   it("refuses a restore across seal kinds or types, mixed targets, and keys of the other kind, saying what to do", () => {
-    expect(refusal(() => planSeal(targets(transit, transit), shamir, undefined))).toMatch(/Shamir seal, but the target nodes use the 'transit' auto-unseal seal.*seal migration.*Nothing was changed/);
+    expect(refusal(() => planSeal(targets(transit, transit), shamir, undefined))).toMatch(
+      /Shamir seal, but the target nodes use the 'transit' auto-unseal seal.*seal migration.*Nothing was changed/,
+    );
     expect(refusal(() => planSeal(targets(shamir), transit, undefined))).toMatch(/'transit' auto-unseal seal, but the target nodes use a Shamir seal/);
     expect(refusal(() => planSeal(targets(transit), { type: "awskms", recoverySeal: true }, undefined))).toMatch(/'awskms'.*'transit'/);
     expect(refusal(() => planSeal(targets(shamir, transit), undefined, undefined))).toMatch(/different seals \(https:\/\/n1:8200: shamir, https:\/\/n2:8200: transit\)/);
@@ -79,7 +81,9 @@ describe("restore helpers", () => {
   it("decodes a generate-root encoded token (base64 of token XOR otp)", () => {
     const token = "s.AbCdEfGhIjKlMnOpQrStUvWx";
     const otp = "0123456789abcdefghijklmnop".slice(0, token.length);
-    const encoded = Buffer.from([...token].map((c, i) => c.charCodeAt(0) ^ otp.charCodeAt(i))).toString("base64").replace(/=+$/, "");
+    const encoded = Buffer.from([...token].map((c, i) => c.charCodeAt(0) ^ otp.charCodeAt(i)))
+      .toString("base64")
+      .replace(/=+$/, "");
     expect(decodeRootToken(encoded, otp)).toBe(token);
   });
 

@@ -1,11 +1,5 @@
 import { Writable } from "node:stream";
-import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-  type S3Client,
-} from "@aws-sdk/client-s3";
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand, type S3Client } from "@aws-sdk/client-s3";
 import { OperationError } from "../../errors.js";
 import type { StallBlame } from "./source.js";
 import { WritableStage } from "./writable.js";
@@ -76,11 +70,17 @@ export class MultipartSink extends Writable {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.take(chunk).then(() => cb(), (e: unknown) => cb(e as Error));
+    this.take(chunk).then(
+      () => cb(),
+      (e: unknown) => cb(e as Error),
+    );
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.finish().then(() => cb(), (e: unknown) => cb(e as Error));
+    this.finish().then(
+      () => cb(),
+      (e: unknown) => cb(e as Error),
+    );
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -154,9 +154,7 @@ export class MultipartSink extends Writable {
     });
     const part: Promise<void> = (async () => {
       const UploadId = await this.uploadId!;
-      const r = await this.call(
-        s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ContentLength: body.length }), { abortSignal: signal }),
-      );
+      const r = await this.call(s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ContentLength: body.length }), { abortSignal: signal }));
       this.parts.push({ PartNumber, ETag: r.ETag });
       this.uploaded += body.length;
       this.opts.onUploaded?.(this.uploaded);
@@ -200,9 +198,9 @@ export class MultipartSink extends Writable {
     const UploadId = await this.uploadId!;
     const parts = [...this.parts].sort((a, b) => a.PartNumber - b.PartNumber);
     this.blockedOnS3 = true;
-    const done = await this.call(
-      s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal }),
-    ).finally(() => (this.blockedOnS3 = false));
+    const done = await this.call(s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal })).finally(
+      () => (this.blockedOnS3 = false),
+    );
     this.result = { VersionId: done.VersionId, ETag: done.ETag };
   }
 
@@ -250,6 +248,5 @@ export class UploadStage extends WritableStage {
   }
 
   /** For the stall watchdog: names S3 while writes wait for it. */
-  readonly blame: StallBlame = () =>
-    this.sink.waitingForS3 ? { stage: "upload", who: `S3 (s3://${this.opts.Bucket}) accepted no data` } : undefined;
+  readonly blame: StallBlame = () => (this.sink.waitingForS3 ? { stage: "upload", who: `S3 (s3://${this.opts.Bucket}) accepted no data` } : undefined);
 }
