@@ -15,7 +15,7 @@ export interface GenerateRootStatus {
 }
 
 /**
- * A root token made from the unseal keys with `sys/generate-root` (OTP flow, DESIGN.md §4), so a
+ * A root token made from the unseal or recovery keys with `sys/generate-root` (OTP flow), so a
  * rebuild needs no standing root token. The caller revokes it when done (`revokeOwnToken`).
  */
 export async function generateRootToken(client: VaultClient, keys: string[], label = client.addr): Promise<string> {

@@ -240,7 +240,7 @@ export async function waitForHealthyVoters(client: VaultClient, expected: number
 }
 
 /**
- * Finds the active node among `addrs` (DESIGN.md §4): the first that reports active wins; a
+ * Finds the active node among `addrs` (snapshots come from the active node only): the first that reports active wins; a
  * standby's `sys/leader` points at the leader otherwise. Sealed or uninitialised clusters are
  * clear errors, raised before any data moves.
  */

@@ -61,6 +61,9 @@ describe("StagedRestore dynamic provider", () => {
       mode: "rebuild",
       nodes: fresh.map((n) => n.apiAddr),
       unsealKeys,
+      // A token of the original cluster (a secret input): the fresh nodes keep OpenBao's default
+      // listener, so without one the canaries could not be read (see the tokenless case below).
+      token,
       canaries: [`secret/data/${canaryPath}`],
       __provider: provider("restore"),
     };
@@ -70,6 +73,10 @@ describe("StagedRestore dynamic provider", () => {
     expect(wrong.failures).toEqual([{ property: "confirm", reason: expect.stringMatching(/is 'prod' but must equal the cluster name/) }]);
     const badKeys = await host.check({}, { ...news, confirm: env.clusterName, unsealKeys: ["not base64!"] });
     expect(badKeys.failures.map((f) => f.property)).toEqual(["unsealKeys"]);
+    const badRecovery = await host.check({}, { ...news, confirm: env.clusterName, unsealKeys: undefined, recoveryKeys: "not base64!" });
+    expect(badRecovery.failures.map((f) => f.property)).toEqual(["recoveryKeys"]);
+    const both = await host.check({}, { ...news, confirm: env.clusterName, recoveryKeys: unsealKeys });
+    expect(both.failures).toEqual([{ property: "recoveryKeys", reason: expect.stringMatching(/either unsealKeys .* or recoveryKeys/) }]);
     // Check is preview-safe: it never dials a node (these addresses have nothing listening).
     const offline = await host.check({}, { ...news, confirm: env.clusterName, nodes: ["http://127.0.0.1:9"] });
     expect(offline.failures).toEqual([]);
@@ -85,7 +92,7 @@ describe("StagedRestore dynamic provider", () => {
     const created = await host.create(inputs);
     id = created.id;
     state = created.outs;
-    expect(state).toMatchObject({ ok: true, cluster: env.clusterName, mode: "rebuild", snapshotRef: "latest", snapshotKey });
+    expect(state).toMatchObject({ ok: true, cluster: env.clusterName, mode: "rebuild", snapshotRef: "latest", snapshotKey, verification: "full", notVerified: [] });
     expect((state.report as { canaries: { path: string; ok: boolean }[] }).canaries).toEqual([{ path: `secret/data/${canaryPath}`, ok: true }]);
     for (const secret of [token, ...unsealKeys]) {
       expect(plainOccurrences(state, secret)).toEqual([]);
