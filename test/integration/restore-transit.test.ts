@@ -23,7 +23,6 @@ import {
   startNode,
   stopNode,
   transitSealStanza,
-  validatePolicy,
   waitForHealthyVoters,
   wipeNode,
   type BackupReport,
@@ -33,6 +32,7 @@ import {
   type RestoreReport,
 } from "../../engine/index.js";
 import { cliEnv, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
+import { expectAllSecretsEqual, policyInSharedBucket, seedVersionedSecrets, type WrittenSecrets } from "../support/restore-fixtures.js";
 
 // An auto-unseal cluster as most production clusters run: a transit seal (the seal server is a
 // separate OpenBao), OpenBao's default listener settings, recovery keys instead of unseal keys.
@@ -50,37 +50,17 @@ let backupShamir: BackupReport;
 let recoveryKeysFile: string;
 /** An operator's token of the original cluster, not root: what a team keeps when the root token is long revoked. */
 let operatorToken: string;
-const written = new Map<string, string[]>();
+let written: WrittenSecrets = new Map();
 const extraNodes: LocalNode[] = [];
 
-function policyFor(cluster: string, nodes: string[]) {
-  return validatePolicy({
-    cluster: { name: cluster, nodes },
-    destination: { bucket, prefix, endpoint: shared.s3!.endpoint, region: shared.s3!.region, forcePathStyle: true },
-  });
-}
+const policyFor = (cluster: string, nodes: string[]) => policyInSharedBucket(shared, prefix, cluster, nodes);
 const store = () => new SnapshotStore(s3, bucket, prefix);
 const root = (addr = T.nodes[0]!.apiAddr) => new VaultClient({ addr, token: T.keys!.rootToken });
 const recoveryKeys = () => ({ kind: "recovery" as const, keys: T.keys!.recoveryKeysB64! });
 
-async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
-}
-
 function leakedSecrets(text: string): string[] {
   const secrets = [T.keys!.rootToken, operatorToken, ...T.keys!.recoveryKeysB64!, T.transitSeal!.token, T.transitSeal!.rootToken, ...Object.values(T.transitSeal!.otherKeys)];
   return secrets.filter((s) => text.includes(s)).map((s) => `${s.slice(0, 4)}...`);
-}
-
-async function expectAllSecretsEqual(client: VaultClient): Promise<void> {
-  const wrong: string[] = [];
-  await inBatches([...written.entries()], 50, async ([path, values]) => {
-    for (const [i, value] of values.entries()) {
-      const got = await kvGet(client, "secret", path, i + 1);
-      if (got?.value !== value) wrong.push(`${path} v${i + 1}`);
-    }
-  });
-  expect(wrong).toEqual([]);
 }
 
 async function rolesOf(addrs: string[]): Promise<string[]> {
@@ -101,13 +81,7 @@ beforeAll(async () => {
   const t = root();
   await ensureKvV2(t, "secret");
   const paths = Array.from({ length: SECRETS }, (_, i) => `svc-${i % 5}/cred-${String(i).padStart(3, "0")}`);
-  for (let v = 1; v <= 2; v++) {
-    await inBatches(paths, 50, async (path) => {
-      const value = `${run}-${path}-v${v}`;
-      await kvPut(t, "secret", path, { value });
-      written.set(path, [...(written.get(path) ?? []), value]);
-    });
-  }
+  written = await seedVersionedSecrets(t, "secret", paths, 2, run);
   await kvPut(t, "secret", "dr-canary", { ok: "yes" });
   await t.put("sys/policies/acl/dr-operator", {
     policy: [
@@ -258,7 +232,7 @@ describe("staged restore of an auto-unseal (transit) cluster (real OpenBao + tra
         .map((s) => s.node_id)
         .sort(),
     ).toEqual(fresh.map((n) => n.id).sort());
-    await expectAllSecretsEqual(client);
+    await expectAllSecretsEqual(client, "secret", written);
     // A node that restarts comes back by itself and still talks to the others.
     await stopNode(fresh[2]!);
     await startNode(fresh[2]!);

@@ -23,7 +23,6 @@ import {
   stagedRestore,
   startFreshNodes,
   stopNode,
-  validatePolicy,
   waitForHealthyVoters,
   wipeNode,
   type BackupReport,
@@ -33,6 +32,7 @@ import {
   type RestoreReport,
 } from "../../engine/index.js";
 import { cliEnv, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
+import { expectAllSecretsEqual, inBatches, policyInSharedBucket, seedVersionedSecrets, type WrittenSecrets } from "../support/restore-fixtures.js";
 
 // One seeded 3-node source cluster (A) and one 1-node source (B), each backed up once with the
 // backup engine into the shared S3 server; every restore below starts from those backups.
@@ -51,22 +51,13 @@ let keysFileA: string;
 let keysFileB: string;
 let appToken: string;
 /** path -> value of each version, as written to cluster A. */
-const written = new Map<string, string[]>();
+let written: WrittenSecrets = new Map();
 const extraNodes: LocalNode[] = [];
 
-function policyFor(cluster: string, nodes: string[]) {
-  return validatePolicy({
-    cluster: { name: cluster, nodes },
-    destination: { bucket, prefix, endpoint: shared.s3!.endpoint, region: shared.s3!.region, forcePathStyle: true },
-  });
-}
+const policyFor = (cluster: string, nodes: string[]) => policyInSharedBucket(shared, prefix, cluster, nodes);
 
 const store = () => new SnapshotStore(s3, bucket, prefix);
 const root = (envState: LocalEnvironment, addr = envState.nodes[0]!.apiAddr) => new VaultClient({ addr, token: envState.keys!.rootToken });
-
-async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
-}
 
 /**
  * The format `bao operator init -format=json` prints. Without the root token by default: the usual
@@ -90,17 +81,6 @@ function leakedSecrets(text: string): string[] {
   return secrets.filter((s) => text.includes(s)).map((s) => `${s.slice(0, 4)}...`);
 }
 
-async function expectAllSecretsEqual(client: VaultClient): Promise<void> {
-  const wrong: string[] = [];
-  await inBatches([...written.entries()], 50, async ([path, values]) => {
-    for (const [i, value] of values.entries()) {
-      const got = await kvGet(client, "secret", path, i + 1);
-      if (got?.value !== value) wrong.push(`${path} v${i + 1}`);
-    }
-  });
-  expect(wrong).toEqual([]);
-}
-
 function stepsNamed(report: RestoreReport, name: string) {
   return report.steps.filter((s) => s.step.startsWith(name));
 }
@@ -113,13 +93,7 @@ beforeAll(async () => {
   const a = root(A);
   await ensureKvV2(a, "secret");
   const paths = Array.from({ length: SECRETS }, (_, i) => `team-${i % 10}/app-${String(i).padStart(3, "0")}`);
-  for (let v = 1; v <= VERSIONS; v++) {
-    await inBatches(paths, 50, async (path) => {
-      const value = `${run}-${path}-v${v}`;
-      await kvPut(a, "secret", path, { value });
-      written.set(path, [...(written.get(path) ?? []), value]);
-    });
-  }
+  written = await seedVersionedSecrets(a, "secret", paths, VERSIONS, run);
   await kvPut(a, "secret", "dr-canary", { ok: "yes" });
   await a.put("sys/policies/acl/app-reader", { policy: 'path "secret/data/*" { capabilities = ["read"] }' });
   await a.post("sys/auth/userpass", { type: "userpass" });
@@ -293,7 +267,7 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
         .sort(),
     ).toEqual(fresh.map((n) => n.id).sort());
     expect(voters.autopilot.failure_tolerance).toBe(1);
-    await expectAllSecretsEqual(client);
+    await expectAllSecretsEqual(client, "secret", written);
     expect((await kvInventory(client)).find((m) => m.mount === "secret")?.secrets).toBe(SECRETS + 1);
     const policy = await client.get<{ data: { policy: string } }>("sys/policies/acl/app-reader");
     expect(policy.body.data.policy).toContain("secret/data/*");
@@ -379,7 +353,7 @@ describe("staged restore (real OpenBao Raft clusters + real S3 server)", () => {
       (e: unknown) => (e instanceof VaultHttpError ? e.status : String(e)),
     );
     expect(lookup).not.toBe("found");
-    await expectAllSecretsEqual(c);
+    await expectAllSecretsEqual(c, "secret", written);
     const config = await raftConfiguration(c);
     expect(config.servers.map((s) => s.node_id).sort()).toEqual(targets.map((n) => n.id).sort());
     await c.close();
