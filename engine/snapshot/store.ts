@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client, type _Object } from "@aws-sdk/client-s3";
 import { ConfigError, OperationError } from "../errors.js";
+import { retryS3Call } from "../s3/client.js";
 import { MANIFEST_SUFFIX, SNAPSHOT_SUFFIX, manifestKeyFor, parseManifest, parseSnapshotKey, type SnapshotManifest } from "./manifest.js";
 
 export type SnapshotStatus = "good" | "incomplete" | "invalid-manifest";
@@ -156,7 +157,8 @@ export class SnapshotStore {
 
   async openSnapshot(key: string, opts: { signal?: AbortSignal } = {}): Promise<{ body: Readable; bytes: number }> {
     try {
-      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: opts.signal });
+      // The request is retried like a part upload (5xx, throttling, resets), not the body once it flows.
+      const res = await retryS3Call(() => this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: opts.signal }), { signal: opts.signal });
       return { body: res.Body as Readable, bytes: res.ContentLength ?? 0 };
     } catch (err) {
       if (isNotFound(err)) throw new OperationError(`snapshot s3://${this.bucket}/${key} does not exist`);
