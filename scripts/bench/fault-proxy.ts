@@ -13,7 +13,9 @@ export type Fault =
   /** Close the client's connection without an answer. */
   | { kind: "drop" }
   /** Forward, but only after this long. */
-  | { kind: "delay"; ms: number };
+  | { kind: "delay"; ms: number }
+  /** Forward, then cut the connection after this many bytes of the answer's body. */
+  | { kind: "cut"; afterBytes: number };
 
 export interface FaultRule {
   match: RequestMatch;
@@ -110,8 +112,24 @@ export class FaultProxy {
     const forward = () => {
       const upstream = request({ host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
         up.on("error", () => res.destroy());
+        if (fault?.kind !== "cut") {
+          up.pipe(res);
+          return;
+        }
+        this.count("cut");
+        let sent = 0;
+        up.on("data", (chunk: Buffer) => {
+          if (sent >= fault.afterBytes) return;
+          const part = chunk.subarray(0, fault.afterBytes - sent);
+          sent += part.length;
+          res.write(part);
+          if (sent >= fault.afterBytes) {
+            up.destroy();
+            req.socket.destroy();
+          }
+        });
+        up.on("end", () => res.end());
       });
       upstream.on("error", () => res.destroy());
       req.pipe(upstream);

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
 import {
@@ -200,6 +201,13 @@ describe("S3 hiccups (fault proxy in front of the real S3 server)", () => {
       for (let i = 0; i < 2; i++) {
         expect(await verifyStoredSnapshot(store, await store.resolve("latest", "s3flaky"))).toMatchObject({ ok: true, sha256: report.sha256 });
       }
+      // A download cut twice part-way resumes where it broke (ranged GETs of the same version).
+      const snapshotGets = (req: IncomingMessage, url: URL) => req.method === "GET" && url.pathname.endsWith(".snap");
+      proxy.rules = [{ match: snapshotGets, share: 1, limit: 2, fault: { kind: "cut", afterBytes: 5 * MiB } }];
+      const warnings: string[] = [];
+      const progress: Progress = { info() {}, warn: (m) => warnings.push(m) };
+      expect(await verifyStoredSnapshot(store, await store.resolve("latest", "s3flaky"), { progress })).toMatchObject({ ok: true, sha256: report.sha256 });
+      expect(warnings.filter((w) => /resuming there/.test(w))).toHaveLength(2);
     } finally {
       proxy.rules = [];
       viaProxy.destroy();
