@@ -136,8 +136,15 @@ describe("leader elections during a backup (sys/step-down, default retries)", ()
       // The first runs learn the snapshot's size; "late" then means 80 % of it.
       const at = run.at === "before" ? Infinity : Math.max(1, Math.floor(run.at * (snapshotBytes || 64 * MiB)));
       const progress = atStreamBytes(at, () => (stepped = stepDown(victim)));
+      const started = Date.now();
       const report = await runBackup({ policy: policyFor(run.cluster), token: env.keys!.rootToken, s3, progress, retries: DEFAULT_BACKUP_RETRIES });
       await stepped;
+      const waited = progress.warnings.some((w) => /election in progress/.test(w));
+      const failed = report.warnings.filter((w) => /^attempt \d+\/\d+ failed/.test(w));
+      console.log(
+        `${run.name}: good snapshot in ${Date.now() - started} ms from ${report.vault.leaderAddr === victim.apiAddr ? "the old" : "a new"} leader; ` +
+          `leader wait ${waited ? "used" : "not needed"}; ${failed.length} failed attempt(s)${failed.length ? `: ${failed.join(" | ").slice(0, 300)}` : ""}`,
+      );
       if (run.at !== "before") expect(progress.fired).toBe(true);
       snapshotBytes ||= report.bytes;
       await expectGood(run.cluster, report.key);
