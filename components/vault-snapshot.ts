@@ -19,7 +19,7 @@ export interface VaultSnapshotArgs {
   window?: pulumi.Input<string>;
   /** Deadline of create and refresh in ms (default 30 min): Pulumi's customTimeouts do not apply. */
   deadlineMs?: pulumi.Input<number>;
-  /** Retries of transient Vault/S3 failures during the backup. */
+  /** Retries of transient Vault/S3 failures (a leader change mid-stream) during the backup; default policy backup.retries, else 2. */
   retries?: pulumi.Input<number>;
   /** Refresh re-downloads and hashes the snapshot ("deep", default) or checks object + manifest ("quick"). */
   verifyOnRefresh?: pulumi.Input<"deep" | "quick">;

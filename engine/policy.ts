@@ -246,6 +246,28 @@ export const policySchema = z
       .strict()
       .default({ every: "6h" })
       .describe("How often a snapshot is due."),
+    backup: z
+      .object({
+        leaderWaitSeconds: z
+          .number()
+          .int()
+          .min(0, "must be between 0 and 3600 seconds")
+          .max(3600, "must be between 0 and 3600 seconds")
+          .optional()
+          .describe(
+            "How long a backup waits for an active node while every reachable node is a standby (a leader election, usually under a second, sometimes several). Default 60; `--leader-wait` overrides it. A sealed or uninitialised cluster fails at once.",
+          ),
+        retries: z
+          .number()
+          .int()
+          .min(0, "must be between 0 and 10")
+          .max(10, "must be between 0 and 10")
+          .optional()
+          .describe("How often a failed backup is run again, from the node that is active then (jittered backoff). Default 2; `--retries` overrides it."),
+      })
+      .strict()
+      .optional()
+      .describe("How a backup rides through leader elections and transient failures."),
     verify: z
       .object({
         canaries: z

@@ -124,7 +124,7 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
       const report = await engine.runBackup({
         policy,
         token,
-        retries: inputs.retries,
+        retries: inputs.retries ?? policy.backup?.retries ?? engine.DEFAULT_BACKUP_RETRIES,
         deadlineMs,
         progress: engine.stderrProgress(WHO),
       });

@@ -27,7 +27,88 @@ export function createS3Client(loc: S3Location = {}, extra: Partial<S3ClientConf
     // not understood by every S3-compatible server.
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
+    // Every call is retried on 5xx, throttling and network errors with jittered backoff, longer for
+    // throttling (503 SlowDown). Part uploads and downloads get further rounds of their own on top
+    // (retryS3Call), again backing off longer when S3 throttles. Not the "adaptive" mode: its
+    // client-wide rate limiter drops to one request every 2 s under sustained throttling, which
+    // also slows the clean-up (abort) of the upload it is meant to protect.
+    retryMode: "standard",
+    maxAttempts: S3_CALL_ATTEMPTS,
     ...extra,
+  });
+}
+
+/** Attempts of one S3 call by the SDK (the first and its retries). */
+export const S3_CALL_ATTEMPTS = 3;
+
+/** Error codes S3 uses to ask for a slower request rate. */
+const THROTTLING = new Set(["SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException", "RequestThrottled"]);
+
+/** What the SDK knows about a failed S3 call: the error code and HTTP status, when S3 answered. */
+export function s3ErrorInfo(err: unknown): { code?: string; status?: number; throttling: boolean; retryable: boolean } {
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown; code?: string } | undefined;
+  const status = e?.$metadata?.httpStatusCode;
+  const code = e?.Code ?? (status !== undefined ? e?.name : undefined);
+  const throttling = (code !== undefined && THROTTLING.has(code)) || status === 429 || status === 503;
+  if (e?.name === "AbortError") return { code, status, throttling, retryable: false };
+  // No answer from S3 at all (reset, refused, timeout): worth another try; an answer is when it is 5xx or throttling.
+  const retryable = status === undefined || status >= 500 || throttling || status === 408 || Boolean(e?.$retryable);
+  return { code, status, throttling, retryable };
+}
+
+/** "SlowDown (HTTP 503)": the S3 error code for a message. */
+export function describeS3Error(err: unknown): string {
+  const { code, status } = s3ErrorInfo(err);
+  const text = err instanceof Error ? err.message : String(err);
+  if (!code && status === undefined) return text;
+  return `${code ?? "error"}${status !== undefined ? ` (HTTP ${status})` : ""}${text && text !== code ? `: ${text}` : ""}`;
+}
+
+export interface S3RetryOptions {
+  /** Rounds of the call (each one is itself up to S3_CALL_ATTEMPTS SDK attempts); default 5. */
+  attempts?: number;
+  /** First backoff; doubled every round, up to 10 s, with full jitter; throttling starts at 4x. */
+  baseDelayMs?: number;
+  signal?: AbortSignal;
+  /** Called before each further round. */
+  onRetry?: (err: unknown, round: number, delayMs: number) => void;
+  random?: () => number;
+}
+
+/**
+ * Runs `call` until it succeeds, it fails with an error that another try cannot fix (4xx other
+ * than throttling, an abort), or `attempts` rounds are used up; backs off between rounds, longer
+ * when S3 throttles. `call` must be repeatable as is (a part upload re-sends the same buffer).
+ */
+export async function retryS3Call<T>(call: () => Promise<T>, opts: S3RetryOptions = {}): Promise<T> {
+  const attempts = opts.attempts ?? 5;
+  const random = opts.random ?? Math.random;
+  for (let round = 1; ; round++) {
+    try {
+      return await call();
+    } catch (err) {
+      const info = s3ErrorInfo(err);
+      if (opts.signal?.aborted || !info.retryable || round >= attempts) throw err;
+      const base = (opts.baseDelayMs ?? 250) * (info.throttling ? 4 : 1);
+      const delay = Math.round(Math.min(10_000, base * 2 ** (round - 1)) * (0.5 + random() / 2));
+      opts.onRetry?.(err, round, delay);
+      await abortableSleep(delay, opts.signal);
+    }
+  }
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason as Error);
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
 

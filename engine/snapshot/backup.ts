@@ -7,6 +7,7 @@ import { silentProgress, type Progress } from "../progress.js";
 import { registerSecret } from "../redact.js";
 import { createS3Client } from "../s3/client.js";
 import { VaultClient } from "../vault/client.js";
+import { LeaderWaitTimeoutError } from "../vault/operations.js";
 import { preflightCluster } from "../vault/preflight.js";
 import { sleep } from "../wait.js";
 import { cleanUpFailedBackup } from "./cleanup.js";
@@ -26,8 +27,17 @@ export interface BackupOptions {
   /** Default createS3Client(policy.destination). */
   s3?: S3Client;
   progress?: Progress;
-  /** Re-run the whole pipeline (re-discovering the leader) this many times after a failure; default 0. */
+  /**
+   * Re-run the whole pipeline (waiting for and re-discovering the leader) this many times after a
+   * failure, with jittered exponential backoff; default `policy.backup.retries`, else 0 (the CLI and
+   * the VaultSnapshot provider default to DEFAULT_BACKUP_RETRIES).
+   */
   retries?: number;
+  /**
+   * How long each attempt waits for an active node while the cluster has standbys but no leader (an
+   * election); default `policy.backup.leaderWaitSeconds`, else 60 s. Running out is final (no retry).
+   */
+  leaderWaitMs?: number;
   now?: () => Date;
   /** Overall deadline for one attempt (providers have no other timeout). */
   deadlineMs?: number;
@@ -59,6 +69,15 @@ const MiB = 1024 * 1024;
 /** Upload defaults (exported so the benchmark's runbook upload uses the same settings). */
 export const DEFAULT_PART_SIZE = 8 * MiB;
 export const DEFAULT_QUEUE_SIZE = 2;
+/** Retries of the CLI and the VaultSnapshot provider: enough to ride through a leader change mid-stream. */
+export const DEFAULT_BACKUP_RETRIES = 2;
+export const DEFAULT_LEADER_WAIT_MS = 60_000;
+
+/** Backoff before attempt `attempt + 1`: exponential (1 s, 2 s, 4 s ... up to 30 s), with ±50 % jitter. */
+export function retryBackoffMs(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(1_000 * 2 ** (attempt - 1), 30_000);
+  return Math.round(base * (0.5 + random()));
+}
 
 /**
  * Takes one snapshot of the cluster and stores it: active node → preflight → one streamed pass
@@ -78,7 +97,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   registerSecret(opts.token);
   const progress = opts.progress ?? silentProgress;
   const s3 = opts.s3 ?? createS3Client(opts.policy.destination);
-  const attempts = (opts.retries ?? 0) + 1;
+  const attempts = (opts.retries ?? opts.policy.backup?.retries ?? 0) + 1;
   const earlier: string[] = [];
   try {
     for (let attempt = 1; ; attempt++) {
@@ -88,11 +107,12 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
         return report;
       } catch (err) {
         const e = stagedError("backup", err);
-        if (e instanceof ConfigError || attempt >= attempts) throw e;
-        const wait = Math.min(2_000 * 2 ** (attempt - 1), 30_000);
+        // A leader wait that ran out already waited as long as the policy allows: no other attempt.
+        if (e instanceof ConfigError || e instanceof LeaderWaitTimeoutError || attempt >= attempts) throw e;
+        const wait = retryBackoffMs(attempt);
         const note = `attempt ${attempt}/${attempts} failed at stage ${e.stage}: ${e.message}`;
         earlier.push(note);
-        progress.warn(`${note}; retrying in ${wait / 1000}s (the active node is looked up again)`);
+        progress.warn(`${note}; retrying in ${(wait / 1000).toFixed(1)}s (the active node is looked up again)`);
         await sleep(wait);
       }
     }
@@ -140,7 +160,8 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
   let key: string | undefined;
   const written: StoredObject[] = [];
   try {
-    const pre = await timed("preflight", () => preflightCluster(client, policy.cluster.nodes, progress));
+    const leaderWaitMs = opts.leaderWaitMs ?? (policy.backup?.leaderWaitSeconds !== undefined ? policy.backup.leaderWaitSeconds * 1000 : DEFAULT_LEADER_WAIT_MS);
+    const pre = await timed("preflight", () => preflightCluster(client, policy.cluster.nodes, progress, { leaderWaitMs, signal: pass.signal }));
     const warnings = [...pre.warnings];
 
     // ---- one pass: Vault → SHA-256 + archive check → multipart upload ----
@@ -181,6 +202,7 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
       signal: pass.signal,
       // The gate: a snapshot that fails the archive check never becomes an object.
       gate: () => inspection.result,
+      onPartRetry: (m) => progress.info(m),
       onUploaded: (n) => {
         pass.touch();
         progress.bytes?.("upload", n);

@@ -1,6 +1,7 @@
-import type { Readable } from "node:stream";
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client, type _Object } from "@aws-sdk/client-s3";
+import { Readable } from "node:stream";
+import { GetObjectCommand, HeadObjectCommand, type GetObjectCommandOutput, ListObjectsV2Command, type S3Client, type _Object } from "@aws-sdk/client-s3";
 import { ConfigError, OperationError } from "../errors.js";
+import { describeS3Error, retryS3Call, s3ErrorInfo } from "../s3/client.js";
 import { MANIFEST_SUFFIX, SNAPSHOT_SUFFIX, manifestKeyFor, parseManifest, parseSnapshotKey, type SnapshotManifest } from "./manifest.js";
 
 export type SnapshotStatus = "good" | "incomplete" | "invalid-manifest";
@@ -154,14 +155,53 @@ export class SnapshotStore {
     }
   }
 
-  async openSnapshot(key: string, opts: { signal?: AbortSignal } = {}): Promise<{ body: Readable; bytes: number }> {
+  /**
+   * Opens a snapshot's download. The request is retried like a part upload (5xx, throttling,
+   * resets: retryS3Call); a body cut part-way is resumed where it stopped with a ranged GET of the
+   * same object version (or ETag), up to `resumes` times, so the reader sees one whole stream.
+   */
+  async openSnapshot(key: string, opts: { signal?: AbortSignal; resumes?: number; onResume?: (message: string) => void } = {}): Promise<{ body: Readable; bytes: number }> {
+    const { signal } = opts;
+    const get = (extra: { Range?: string; VersionId?: string; IfMatch?: string } = {}) =>
+      retryS3Call(() => this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...extra }), { abortSignal: signal }), { signal });
+    let first: GetObjectCommandOutput;
     try {
-      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: opts.signal });
-      return { body: res.Body as Readable, bytes: res.ContentLength ?? 0 };
+      first = await get();
     } catch (err) {
       if (isNotFound(err)) throw new OperationError(`snapshot s3://${this.bucket}/${key} does not exist`);
       throw err;
     }
+    const bytes = first.ContentLength ?? 0;
+    // Pin what is resumed to what was started: the version when the bucket has versioning, else the ETag.
+    const pin = first.VersionId && first.VersionId !== "null" ? { VersionId: first.VersionId } : first.ETag ? { IfMatch: first.ETag } : {};
+    const where = `s3://${this.bucket}/${key}`;
+    const maxResumes = opts.resumes ?? 5;
+    async function* resumable(): AsyncGenerator<Buffer> {
+      let body = first.Body as Readable;
+      let offset = 0;
+      let resumes = 0;
+      try {
+        for (;;) {
+          try {
+            for await (const chunk of body) {
+              offset += (chunk as Buffer).length;
+              yield chunk as Buffer;
+            }
+            if (!bytes || offset >= bytes) return;
+            throw new Error(`the download ended after ${offset} of ${bytes} bytes`);
+          } catch (err) {
+            body.destroy();
+            if (signal?.aborted || resumes >= maxResumes || !s3ErrorInfo(err).retryable) throw err;
+            resumes++;
+            opts.onResume?.(`the download of ${where} broke after ${offset} bytes (${describeS3Error(err)}); resuming there (${resumes}/${maxResumes})`);
+            body = (await get({ Range: `bytes=${offset}-`, ...pin })).Body as Readable;
+          }
+        }
+      } finally {
+        body.destroy();
+      }
+    }
+    return { body: Readable.from(resumable(), { objectMode: false }), bytes };
   }
 
   /** Object-lock retention as reported by HEAD (works on AWS, SeaweedFS and moto alike). */

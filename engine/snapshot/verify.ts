@@ -45,7 +45,11 @@ export async function verifyStoredSnapshot(
   const inspection = new ArchiveInspectionStage();
   let archive: ArchiveReport;
   try {
-    const source = await openStoredSnapshotSource(pass, store, snapshot.key, { stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS, where });
+    const source = await openStoredSnapshotSource(pass, store, snapshot.key, {
+      stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+      where,
+      onResume: (m) => progress.warn(m),
+    });
     const stages: Stage[] = [hashing, inspection];
     if (opts.saveTo) stages.push(new WritableStage("save", createWriteStream(opts.saveTo, { mode: 0o600 })));
     await pass.run(source, stages);

@@ -1,7 +1,7 @@
 import { createReadStream, statSync } from "node:fs";
 import { OperationError, ConfigError } from "../errors.js";
 import { registerSecret } from "../redact.js";
-import { waitFor } from "../wait.js";
+import { sleep, waitFor } from "../wait.js";
 import { VaultClient, VaultHttpError } from "./client.js";
 
 export type NodeRole = "active" | "standby" | "sealed" | "uninitialized" | "unreachable";
@@ -264,10 +264,70 @@ export async function findActiveNode(client: VaultClient, addrs: string[]): Prom
   if (health.every((h) => h.role === "uninitialized")) {
     throw new OperationError(`the cluster is not initialised (${summary}); nothing to back up`, { stage: "preflight" });
   }
-  if (health.some((h) => h.role === "sealed")) {
+  if (!health.some((h) => h.role === "standby") && health.some((h) => h.role === "sealed")) {
     throw new OperationError(`no active node: the cluster is sealed (${summary}); unseal it first`, { stage: "preflight" });
   }
-  throw new OperationError(`no active node found among ${addrs.length} node(s): ${summary}`, { stage: "preflight" });
+  // Standbys and no leader: an election is under way (or quorum is lost). Waiting may help.
+  throw new NoActiveNodeError(`no active node found among ${addrs.length} node(s): ${summary}`, { electing: health.some((h) => h.role === "standby") });
+}
+
+/**
+ * No node is active, but some are standbys: a leader election is in progress (or the cluster lost
+ * quorum). `electing` is false when no node answered at all. Unlike a sealed or uninitialised
+ * cluster, this can end by itself: `waitForActiveNode` waits for it.
+ */
+export class NoActiveNodeError extends OperationError {
+  readonly electing: boolean;
+  constructor(message: string, opts: { electing: boolean; cause?: unknown }) {
+    super(message, { stage: "preflight", cause: opts.cause });
+    this.electing = opts.electing;
+  }
+}
+
+/** The leader wait ran out: not worth another attempt (that would only wait again). */
+export class LeaderWaitTimeoutError extends OperationError {}
+
+/**
+ * Finds the active node, waiting up to `timeoutMs` while the cluster has standbys but no leader
+ * (an election: usually under a second, sometimes several). `check(addr)` may confirm the node
+ * (e.g. that sys/leader agrees) and throw a NoActiveNodeError when leadership moved meanwhile.
+ * Sealed, uninitialised or wholly unreachable clusters fail at once: waiting would not help.
+ */
+export async function waitForActiveNode<T>(
+  client: VaultClient,
+  addrs: string[],
+  opts: {
+    timeoutMs: number;
+    intervalMs?: number;
+    signal?: AbortSignal;
+    onWait?: (message: string) => void;
+    check: (found: { addr: string; health: NodeHealth[] }) => Promise<T>;
+  },
+): Promise<T> {
+  const started = Date.now();
+  let waiting = false;
+  for (;;) {
+    let last: NoActiveNodeError;
+    try {
+      return await opts.check(await findActiveNode(client, addrs));
+    } catch (err) {
+      if (!(err instanceof NoActiveNodeError) || !err.electing) throw err;
+      last = err;
+    }
+    if (!waiting && opts.timeoutMs > 0) {
+      waiting = true;
+      opts.onWait?.(`no active node yet: election in progress, waiting (up to ${Math.round(opts.timeoutMs / 1000)}s)`);
+    }
+    const waited = Date.now() - started;
+    if (waited >= opts.timeoutMs) {
+      throw new LeaderWaitTimeoutError(`${last.message}; no node became active within the leader wait (${Math.round(opts.timeoutMs / 1000)}s)`, {
+        stage: "preflight",
+        cause: last,
+      });
+    }
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    await sleep(Math.min(opts.intervalMs ?? 250, opts.timeoutMs - waited));
+  }
 }
 
 /** The node's own applied raft index (`sys/leader`, no token needed; a standby reports its own). */

@@ -1,7 +1,7 @@
 import { OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { VaultHttpError, type VaultClient } from "./client.js";
-import { autopilotState, findActiveNode, raftConfiguration, sealStatus, type NodeHealth, type RaftServer } from "./operations.js";
+import { autopilotState, NoActiveNodeError, raftConfiguration, sealStatus, waitForActiveNode, type NodeHealth, type RaftServer } from "./operations.js";
 
 export interface PreflightReport {
   leaderAddr: string;
@@ -38,21 +38,36 @@ function permissionHint(err: unknown, path: string): Error {
  * as a warning only: a degraded cluster is exactly when a backup matters most. Also reads the
  * active node's seal, which the manifest records (a restore checks its targets against it).
  */
-export async function preflightCluster(client: VaultClient, nodes: string[], progress: Progress = silentProgress): Promise<PreflightReport> {
+export async function preflightCluster(
+  client: VaultClient,
+  nodes: string[],
+  progress: Progress = silentProgress,
+  opts: { leaderWaitMs?: number; signal?: AbortSignal } = {},
+): Promise<PreflightReport> {
   const warnings: string[] = [];
-  const found = await findActiveNode(client, nodes);
+  const { found, lead } = await waitForActiveNode(client, nodes, {
+    timeoutMs: opts.leaderWaitMs ?? 0,
+    signal: opts.signal,
+    onWait: (m) => progress.warn(m),
+    check: async (found) => {
+      const lead = await client
+        .forNode(found.addr)
+        .get<{ is_self?: boolean; raft_committed_index?: number; leader_address?: string }>("sys/leader", { anonymous: true })
+        .catch((err: unknown) => {
+          throw permissionHint(err, "sys/leader");
+        });
+      if (lead.body.is_self === false) {
+        throw new NoActiveNodeError(`${found.addr} reported active but sys/leader says the leader is ${lead.body.leader_address ?? "unknown"}; leadership is changing`, {
+          electing: true,
+        });
+      }
+      return { found, lead };
+    },
+  });
   const leader = client.forNode(found.addr);
   const active = found.health.find((h) => h.addr === found.addr);
   for (const h of found.health) {
     if (h.role !== "active" && h.role !== "standby") warnings.push(`node ${h.addr} is ${h.role}${h.error ? ` (${h.error})` : ""}`);
-  }
-  const lead = await leader.get<{ is_self?: boolean; raft_committed_index?: number; leader_address?: string }>("sys/leader", { anonymous: true }).catch((err: unknown) => {
-    throw permissionHint(err, "sys/leader");
-  });
-  if (lead.body.is_self === false) {
-    throw new OperationError(`${found.addr} reported active but sys/leader says the leader is ${lead.body.leader_address ?? "unknown"}; leadership is changing, try again`, {
-      stage: "preflight",
-    });
   }
   let peers: RaftServer[];
   try {

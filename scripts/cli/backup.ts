@@ -1,18 +1,28 @@
 import type { Command } from "commander";
-import { DEFAULT_STALL_TIMEOUT_MS, formatBytes, runBackup } from "../../engine/index.js";
+import { DEFAULT_BACKUP_RETRIES, DEFAULT_LEADER_WAIT_MS, DEFAULT_STALL_TIMEOUT_MS, formatBytes, runBackup } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { addPolicyFlags, intFlag, policyFromCli, tokenFromCli, type PolicyFlags } from "./options.js";
 
 interface BackupFlags extends PolicyFlags {
   json?: boolean;
-  retries: number;
+  retries?: number;
+  leaderWait?: number;
   stallTimeout?: number;
 }
 
 export function registerBackup(program: Command): void {
   const cmd = program.command("backup").description("take a snapshot of the cluster and store it, verified and locked, in S3 (manifest written last)");
   addPolicyFlags(cmd)
-    .option("--retries <n>", "re-run the whole backup this many times after a failure (the active node is looked up again)", intFlag("--retries", 0), 0)
+    .option(
+      "--retries <n>",
+      `re-run the whole backup this many times after a failure, with jittered backoff (the active node is looked up again; default policy backup.retries, else ${DEFAULT_BACKUP_RETRIES})`,
+      intFlag("--retries", 0),
+    )
+    .option(
+      "--leader-wait <seconds>",
+      `wait this long for an active node while the cluster elects a leader (default policy backup.leaderWaitSeconds, else ${DEFAULT_LEADER_WAIT_MS / 1000})`,
+      intFlag("--leader-wait", 0),
+    )
     .option("--stall-timeout <seconds>", `abort when neither Vault nor S3 moves a byte for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})`, intFlag("--stall-timeout", 1))
     .option("--json", "print one JSON report on stdout")
     .action(async (o: BackupFlags) =>
@@ -23,7 +33,8 @@ export function registerBackup(program: Command): void {
           policy,
           token,
           progress: progressFor(o),
-          retries: o.retries,
+          retries: o.retries ?? policy.backup?.retries ?? DEFAULT_BACKUP_RETRIES,
+          leaderWaitMs: o.leaderWait !== undefined ? o.leaderWait * 1000 : undefined,
           stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
         });
         if (o.json) return printJson(report);

@@ -188,7 +188,7 @@ describe("backup faults (own 3-node cluster and S3 server)", () => {
     process.kill(s3pid, "SIGSTOP");
     let stdout = "";
     let stderr = "";
-    const child = spawn(process.execPath, [bin, "backup", "--cluster", "clikill", "--prefix", "faults/", "--json"], {
+    const child = spawn(process.execPath, [bin, "backup", "--cluster", "clikill", "--prefix", "faults/", "--json", "--retries", "0"], {
       env: { ...process.env, ...cliEnv(env) },
     });
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -58,17 +58,18 @@ export async function openVaultSnapshotSource(
 /**
  * A stored snapshot's download as a pipeline source (stage "verify"). The watchdog runs from
  * before the request: an S3 server that stops answering or sending fails the pass naming the stall.
+ * Failed requests are retried and a cut body is resumed with a ranged GET (SnapshotStore.openSnapshot).
  */
 export async function openStoredSnapshotSource(
   pipeline: StagePipeline,
   store: SnapshotStore,
   key: string,
-  opts: { stallTimeoutMs: number; where: string },
+  opts: { stallTimeoutMs: number; where: string; onResume?: (message: string) => void },
 ): Promise<PipelineSource> {
   const { where } = opts;
   pipeline.watch(opts.stallTimeoutMs, (idle) => {
     return new OperationError(`S3 sent no data of ${where} for ${Math.round(idle / 1000)}s; verify aborted (stall timeout)`, { stage: "verify" });
   });
-  const { body } = await pipeline.race(store.openSnapshot(key, { signal: pipeline.signal }));
+  const { body } = await pipeline.race(store.openSnapshot(key, { signal: pipeline.signal, onResume: opts.onResume }));
   return { name: "verify", stream: body };
 }

@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand, type S3Client } from "@aws-sdk/client-s3";
 import { OperationError } from "../../errors.js";
+import { describeS3Error, retryS3Call, s3ErrorInfo } from "../../s3/client.js";
 import type { StallBlame } from "./source.js";
 import { WritableStage } from "./writable.js";
 
@@ -24,6 +25,10 @@ export interface MultipartSinkOptions {
   beforeComplete?: () => Promise<unknown>;
   /** Called with the bytes S3 has acknowledged, after every part. */
   onUploaded?: (bytes: number) => void;
+  /** Rounds of each part upload (each up to S3_CALL_ATTEMPTS SDK attempts); default 5. */
+  partAttempts?: number;
+  /** Called when a part is sent again after a retryable S3 error (5xx, throttling, a reset). */
+  onPartRetry?: (message: string) => void;
 }
 
 /**
@@ -44,6 +49,8 @@ export class MultipartSink extends Writable {
   result?: { VersionId?: string; ETag?: string };
   /** The first S3 request that failed, so the caller can tell an upload failure from a source failure. */
   s3Error?: unknown;
+  /** Part uploads sent again after a retryable error. */
+  partRetries = 0;
   private readonly free: Buffer[] = [];
   private allocated = 0;
   private current?: Buffer;
@@ -154,7 +161,25 @@ export class MultipartSink extends Writable {
     });
     const part: Promise<void> = (async () => {
       const UploadId = await this.uploadId!;
-      const r = await this.call(s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ContentLength: body.length }), { abortSignal: signal }));
+      // Retried with the same buffer (it returns to the free list only once the part settled):
+      // retries cost time, never memory.
+      const r = await this.call(
+        retryS3Call(() => s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ContentLength: body.length }), { abortSignal: signal }), {
+          attempts: this.opts.partAttempts ?? 5,
+          signal,
+          onRetry: (err, round, delay) => {
+            this.partRetries++;
+            this.opts.onPartRetry?.(`part ${PartNumber} failed (${describeS3Error(err)}); sending it again in ${delay} ms (round ${round + 1})`);
+          },
+        }).catch((err: unknown) => {
+          if (signal?.aborted) throw err;
+          const code = s3ErrorInfo(err).code;
+          throw new OperationError(`S3 refused part ${PartNumber} of s3://${Bucket}/${Key} ${code ? `with ${code} ` : ""}after every retry: ${describeS3Error(err)}`, {
+            stage: "upload",
+            cause: err,
+          });
+        }),
+      );
       this.parts.push({ PartNumber, ETag: r.ETag });
       this.uploaded += body.length;
       this.opts.onUploaded?.(this.uploaded);
