@@ -1,8 +1,23 @@
 import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { VaultClient, VaultHttpError, accessPlan, findActiveNode, vaultLogin, type AccessPlan, type BackupPolicy } from "../../engine/index.js";
+import {
+  VaultClient,
+  VaultHttpError,
+  accessPlan,
+  bootstrapCluster,
+  createLocalCa,
+  findActiveNode,
+  issueClientCertificate,
+  nodeClient,
+  startFreshNodes,
+  stopNode,
+  vaultLogin,
+  type AccessPlan,
+  type BackupPolicy,
+  type LocalNode,
+} from "../../engine/index.js";
 import { cliEnv, rootClient, runVrb, sharedEnv, tempDir } from "../support/env.js";
 
 /**
@@ -296,5 +311,65 @@ describe("token lifetime", () => {
     const res = await runVrb(["backup", "--cluster", `auth-${id}`, "--prefix", `auth-${id}/`, "--token-file", sink], jobEnv());
     expect(res.code, res.stderr).toBe(0);
     expect(await accessorAlive(made.accessor)).toBe(true);
+  });
+});
+
+describe("cert (mTLS): a listener that requires client certificates, and the cert auth method", () => {
+  const certDir = tempDir("auth-mtls");
+  const ca = createLocalCa(certDir);
+  let node: LocalNode;
+  let client: ReturnType<typeof issueClientCertificate>;
+  let stranger: ReturnType<typeof issueClientCertificate>;
+
+  beforeAll(async () => {
+    [node] = await startFreshNodes(certDir, 1, { idPrefix: "mtls", shape: { ca, requireClientCert: true } });
+    const keys = await bootstrapCluster([node!], { shares: 1, threshold: 1 });
+    const admin = nodeClient(node!, { token: keys.rootToken });
+    client = issueClientCertificate(ca, join(certDir, "client"), "vrb-backup");
+    stranger = issueClientCertificate(ca, join(certDir, "stranger"), "someone-else");
+    try {
+      await admin.put(`sys/policies/acl/${plan.names.snapshotPolicy}`, { policy: plan.snapshotPolicyHcl });
+      await admin.post("sys/auth/cert", { type: "cert" });
+      await admin.post("auth/cert/certs/vrb-snapshot", {
+        certificate: readFileSync(ca.caCertPath, "utf8"),
+        allowed_common_names: ["vrb-backup"],
+        token_policies: [plan.names.snapshotPolicy],
+        token_no_default_policy: true,
+        token_ttl: 600,
+      });
+    } finally {
+      await admin.close();
+    }
+  });
+
+  afterAll(async () => {
+    if (node) await stopNode(node);
+  });
+
+  const args = () => ["backup", "--vault-addr", node.apiAddr, "--cluster", `auth-${id}`, "--prefix", `auth-${id}/`, "--auth-method", "cert", "--auth-role", "vrb-snapshot"];
+  const mtlsEnv = (extra: Record<string, string> = {}) => jobEnv({ VRB_NODES: "", VAULT_ADDR: "", BAO_ADDR: "", VAULT_CACERT: ca.caCertPath, ...extra });
+
+  it("backs up over mTLS, logged in with the client certificate; the login token is revoked", async () => {
+    // The listener really requires a client certificate: without one the TLS handshake fails.
+    const anonymous = new VaultClient({ addr: node.apiAddr, caCert: ca.caCertPath, retries: 0 });
+    await expect(anonymous.get("sys/health", { anonymous: true })).rejects.toThrow(/cannot reach/);
+    await anonymous.close();
+    const res = await runVrb([...args(), "--client-cert", client.certFile, "--client-key", client.keyFile], mtlsEnv());
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/logged in with cert at auth\/cert as vrb-snapshot/);
+    expect(res.stderr).toMatch(/revoked the cert login/);
+  });
+
+  it("VAULT_CLIENT_CERT / VAULT_CLIENT_KEY work as for the vault CLI; a certificate the role does not allow is refused with exit 2", async () => {
+    const refused = await runVrb(args(), mtlsEnv({ VAULT_CLIENT_CERT: stranger.certFile, VAULT_CLIENT_KEY: stranger.keyFile }));
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toMatch(/cert login at auth\/cert \(role vrb-snapshot\)/);
+    expect(refused.stderr).toMatch(/not accepted by any cert role/);
+  });
+
+  it("without a client certificate the cert method says what is missing (exit 2)", async () => {
+    const res = await runVrb(args(), mtlsEnv());
+    expect(res.code, res.stderr).toBe(2);
+    expect(res.stderr).toMatch(/cert login needs a client certificate/);
   });
 });
