@@ -18,6 +18,8 @@ import {
   type BackupPolicy,
   type LocalNode,
 } from "../../engine/index.js";
+import { ProviderHost } from "../providers/host.js";
+import { runHarness, s3CredentialEnv, testPolicy, type Registered } from "../providers/support.js";
 import { cliEnv, rootClient, runVrb, sharedEnv, tempDir } from "../support/env.js";
 
 /**
@@ -210,6 +212,41 @@ describe("approle", () => {
     );
     expect(again.code, again.stderr).toBe(2);
     expect(again.stderr).toMatch(/already unwrapped/);
+  });
+
+  it("a backup that fails after the login still revokes the login token", async () => {
+    // A role whose tokens may not read the Raft state: the login works, the backup fails in preflight.
+    await active.post(`auth/${mounts.approle}/role/nosnap`, { token_policies: ["default"], token_ttl: 600, bind_secret_id: true });
+    const roleId = (await active.get<{ data: { role_id: string } }>(`auth/${mounts.approle}/role/nosnap/role-id`)).body.data.role_id;
+    const sid = (await active.post<{ data: { secret_id: string } }>(`auth/${mounts.approle}/role/nosnap/secret-id`, {})).body.data.secret_id;
+    const res = await runVrb(
+      ["backup", "--cluster", `auth-${id}`, "--auth-method", "approle", "--auth-mount", mounts.approle],
+      jobEnv({ VAULT_ROLE_ID: roleId, VAULT_SECRET_ID: sid }),
+    );
+    expect(res.code, res.stderr).toBe(1);
+    expect(res.stderr).toMatch(/stage: preflight/);
+    expect(res.stderr).toMatch(/revoked the approle login/);
+    expect(await accessorAlive(accessorIn(res.stderr))).toBe(false);
+  });
+
+  it("the VaultSnapshot provider logs in with the policy's cluster.auth (no token input) and revokes the token", async () => {
+    const roleId = (await active.get<{ data: { role_id: string } }>(`auth/${mounts.approle}/role/${plan.names.appRole}/role-id`)).body.data.role_id;
+    const base = testPolicy(env, "auth");
+    const policy = { ...base, cluster: { ...base.cluster, auth: { method: "approle" as const, mount: mounts.approle } } };
+    const registered = await runHarness<Registered[]>("serialize.mjs", { policy, unsealKeys: env.keys!.unsealKeysB64 });
+    const snap = registered.find((r) => r.name === "snap")!;
+    const host = await ProviderHost.start("VaultSnapshot", { ...s3CredentialEnv(env), VAULT_ROLE_ID: roleId, VAULT_SECRET_ID: await secretId() });
+    try {
+      const checked = await host.check({}, { ...snap.inputs, __provider: snap.provider });
+      expect(checked.failures).toEqual([]);
+      const created = await host.create(checked.inputs);
+      expect(created.outs.status).toBe("good");
+      expect(JSON.stringify(created.outs)).not.toContain(roleId);
+      expect(host.logs.stderr).toMatch(/revoked the approle login/);
+      expect(await accessorAlive(accessorIn(host.logs.stderr))).toBe(false);
+    } finally {
+      await host.stop();
+    }
   });
 
   it("a wrong secret ID exits 2 naming the method and mount, and prints no credential", async () => {
