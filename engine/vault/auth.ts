@@ -216,31 +216,16 @@ export async function vaultLogin(opts: LoginOptions): Promise<VaultSession> {
   }
   if (!opts.cluster.nodes.length) throw new ConfigError("the policy lists no Vault node addresses to log in at; set cluster.nodes", { field: "cluster.nodes" });
   const client = new VaultClient({ addr: opts.cluster.nodes[0]!, ...tls, retries: 1 });
+  const mount = auth.mount ?? auth.method;
+  let req: LoginRequest | undefined;
   let lastError: unknown;
   try {
-    const unwrap = async (wrappingToken: string): Promise<string> => {
-      const c = client.forNode(client.addr);
-      c.setToken(wrappingToken);
-      try {
-        const res = await c.post<{ data?: { secret_id?: string } }>("sys/wrapping/unwrap", {});
-        const secretId = res.body?.data?.secret_id;
-        if (!secretId) throw new ConfigError("cluster.auth.secretIdFile: the response-wrapping token did not wrap a secret ID", { field: "cluster.auth.secretIdFile" });
-        registerSecret(secretId);
-        return secretId;
-      } catch (err) {
-        if (err instanceof VaultHttpError && err.status >= 400 && err.status < 500) {
-          throw new ConfigError(
-            `approle login at auth/${auth.mount ?? "approle"}: cannot unwrap the secret ID (${err.status}: ${err.errors.join("; ")}): ${explainLoginRefusal("approle", ["wrapping token"], err.status)}`,
-            { field: "cluster.auth.secretIdFile", cause: err },
-          );
-        }
-        throw err;
-      }
-    };
-    const req = await loginRequest(auth, env, unwrap);
+    // The first node that answers serves the unwrap and the login (a standby redirects to the
+    // active node); an unreachable node is skipped, a refusal is final (it is the same on every node).
     for (const addr of opts.cluster.nodes) {
       const node = client.forNode(addr);
       try {
+        req ??= await loginRequest(auth, env, (wrappingToken) => unwrapSecretId(node, wrappingToken, mount));
         const res = await node.post<{ auth?: LoginAuth }>(`auth/${req.mount}/login`, req.body, { anonymous: true });
         const a = res.body?.auth;
         if (!a?.client_token) throw new OperationError(`${req.method} login at auth/${req.mount} on ${addr} answered without a token`);
@@ -249,14 +234,35 @@ export async function vaultLogin(opts: LoginOptions): Promise<VaultSession> {
         // The session's own client (and connection pool): it outlives this function's.
         return new LoginSession(new VaultClient({ addr, ...tls, retries: 2 }), req, a, progress, opts.renew ?? true);
       } catch (err) {
-        lastError = loginError(err, req, addr);
-        // A refusal is the same on every node; only an unreachable node is a reason to try the next.
+        if (err instanceof ConfigError) throw err;
+        lastError = loginError(err, req ?? { method: auth.method as LoginRequest["method"], mount, role: auth.role }, addr);
         if (lastError instanceof ConfigError || (err instanceof VaultHttpError && err.status < 500)) throw lastError;
       }
     }
     throw lastError;
   } finally {
     await client.close().catch(() => undefined);
+  }
+}
+
+/** Unwraps a response-wrapped AppRole secret ID (single use: a second unwrap is refused). */
+async function unwrapSecretId(node: VaultClient, wrappingToken: string, mount: string): Promise<string> {
+  const c = node.forNode(node.addr);
+  c.setToken(wrappingToken);
+  try {
+    const res = await c.post<{ data?: { secret_id?: string } }>("sys/wrapping/unwrap", {});
+    const secretId = res.body?.data?.secret_id;
+    if (!secretId) throw new ConfigError("cluster.auth.secretIdFile: the response-wrapping token did not wrap a secret ID", { field: "cluster.auth.secretIdFile" });
+    registerSecret(secretId);
+    return secretId;
+  } catch (err) {
+    if (err instanceof VaultHttpError && err.status >= 400 && err.status < 500) {
+      throw new ConfigError(
+        `approle login at auth/${mount} on ${node.addr}: cannot unwrap the secret ID (${err.status}: ${err.errors.join("; ")}): ${explainLoginRefusal("approle", ["wrapping token"], err.status)}`,
+        { field: "cluster.auth.secretIdFile", cause: err },
+      );
+    }
+    throw err;
   }
 }
 

@@ -38,6 +38,8 @@ const mounts = { approle: `approle-${id}`, jwt: `jwt-${id}`, k8s: `k8s-${id}` };
 const issuer = "https://token.actions.githubusercontent.com";
 const k8sIssuer = "https://kubernetes.default.svc.cluster.local";
 let plan: AccessPlan;
+/** The nodes with a standby first: a login there is redirected to the active node. */
+let standbyFirst: string[];
 let signingKey: KeyObject;
 
 /** The environment of a CI job or cron host: the cluster and S3, but no Vault token. */
@@ -86,7 +88,7 @@ function accessorIn(stderr: string): string {
 function policyFile(name: string, auth: string): string {
   return file(
     `${name}.yaml`,
-    `cluster:\n  name: auth-${id}\n  nodes: [${env.nodes.map((n) => `"${n.apiAddr}"`).join(", ")}]\n  auth:\n${auth
+    `cluster:\n  name: auth-${id}\n  nodes: [${standbyFirst.map((a) => `"${a}"`).join(", ")}]\n  auth:\n${auth
       .split("\n")
       .map((l) => `    ${l}`)
       .join("\n")}\ndestination: { bucket: ${bucket}, prefix: auth-${id}/ }\n`,
@@ -99,6 +101,7 @@ beforeAll(async () => {
     env.nodes.map((n) => n.apiAddr),
   );
   active = root.forNode(addr);
+  standbyFirst = [...env.nodes.map((n) => n.apiAddr).filter((a) => a !== addr), addr];
   plan = accessPlan({
     cluster: { name: "prod" },
     access: { namePrefix: `vrb-a${id}`, tokenRole: { period: "1h" }, appRole: { mount: mounts.approle }, ci: { mount: mounts.jwt, repository: "acme/platform", branch: "main" } },
