@@ -7,8 +7,9 @@ export interface VaultSnapshotArgs {
   policy: pulumi.Input<BackupPolicyInput>;
   /**
    * Vault token allowed to read `sys/storage/raft/snapshot`. Stored only as a secret (it is
-   * wrapped with `pulumi.secret` here). Leave it out to use VAULT_TOKEN / BAO_TOKEN of the
-   * process that runs Pulumi.
+   * wrapped with `pulumi.secret` here). Leave it out to use the policy's `cluster.auth`: by
+   * default VAULT_TOKEN / BAO_TOKEN of the process that runs Pulumi, or a login (AppRole, JWT,
+   * Kubernetes, cert; docs/auth.md) whose credentials stay in files or that process's environment.
    */
   token?: pulumi.Input<string>;
   /**

@@ -5,6 +5,7 @@ export * from "./redact.js";
 export * from "./progress.js";
 export * from "./wait.js";
 export * from "./vault/client.js";
+export * from "./vault/auth.js";
 export * from "./vault/operations.js";
 export * from "./s3/client.js";
 export * from "./local/tools.js";

@@ -7,7 +7,7 @@ export interface VaultSnapshotInputs {
   policy: BackupPolicyInput;
   /** Schedule window id (`scheduleWindow(policy.schedule.every).id`); a new window replaces the resource. */
   window: string;
-  /** Vault token; absent means VAULT_TOKEN / BAO_TOKEN of the process that runs Pulumi. */
+  /** Vault token; absent means the policy's `cluster.auth` (default: VAULT_TOKEN / BAO_TOKEN of the process that runs Pulumi). */
   token?: string;
   deadlineMs?: number;
   retries?: number;
@@ -113,21 +113,19 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
     const engine = await loadEngine();
     try {
       const policy = engine.validatePolicy(inputs.policy, "VaultSnapshot policy");
-      const token = inputs.token || engine.tokenFromEnv();
-      if (!token) {
-        throw new engine.ConfigError("no Vault token: set the VaultSnapshot `token` input from secret config, or VAULT_TOKEN in the environment that runs pulumi", {
-          field: "token",
-        });
-      }
-      engine.registerSecret(token);
       const deadlineMs = inputs.deadlineMs ?? DEFAULT_CREATE_DEADLINE_MS;
-      const report = await engine.runBackup({
-        policy,
-        token,
-        retries: inputs.retries ?? policy.backup?.retries ?? engine.DEFAULT_BACKUP_RETRIES,
-        deadlineMs,
-        progress: engine.stderrProgress(WHO),
-      });
+      const progress = engine.stderrProgress(WHO);
+      // The `token` input, else the policy's cluster.auth (VAULT_TOKEN, a token file, or a login
+      // whose token is renewed during the snapshot and revoked after it, also on failure).
+      const report = await engine.withVaultSession({ cluster: policy.cluster, token: inputs.token || undefined, progress }, (session) =>
+        engine.runBackup({
+          policy,
+          token: session.token,
+          retries: inputs.retries ?? policy.backup?.retries ?? engine.DEFAULT_BACKUP_RETRIES,
+          deadlineMs,
+          progress,
+        }),
+      );
       const d = policy.destination;
       const outs: VaultSnapshotOutputs = {
         cluster: policy.cluster.name,

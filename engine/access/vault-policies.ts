@@ -14,6 +14,7 @@ function rule(path: string, capabilities: string[], why: string): string {
 const tokenSelfService = [
   rule("auth/token/renew-self", ["update"], "keep the periodic token alive"),
   rule("auth/token/lookup-self", ["read"], "let the tool report the token's TTL before a long snapshot"),
+  rule("auth/token/revoke-self", ["update"], "give a login token back when the command ends"),
 ];
 
 /** Take snapshots and run the backup preflight; nothing that writes or reads secrets. */

@@ -31,6 +31,8 @@ export interface LocalNode {
   unauthedGenerateRoot?: boolean;
   /** A seal stanza given as text (NodeShape.sealStanza). */
   sealStanza?: string;
+  /** mTLS: the listener requires a client certificate from the node's CA (NodeShape.requireClientCert). */
+  requireClientCert?: boolean;
 }
 
 export interface LocalClusterKeys {
@@ -63,6 +65,12 @@ export interface NodeShape {
    * seal the tool did not make. May hold credentials: written only to the node's 0600 config.
    */
   sealStanza?: string;
+  /**
+   * mTLS (needs `ca`): the listener requires and verifies a client certificate issued by the CA
+   * (`tls_require_and_verify_client_cert`). The tool's own clients present the node's certificate;
+   * a single node only (joins would need the leader's client certificate).
+   */
+  requireClientCert?: boolean;
 }
 
 /** Autopilot settings that suit a local cluster: promote new voters quickly. */
@@ -81,7 +89,7 @@ function nodeConfig(node: LocalNode): string {
   const listenerTls = node.tls
     ? `  tls_cert_file   = ${hclString(node.tls.certFile)}
   tls_key_file    = ${hclString(node.tls.keyFile)}
-`
+${node.requireClientCert ? `  tls_require_and_verify_client_cert = true\n  tls_client_ca_file = ${hclString(node.tls.caFile)}\n` : ""}`
     : `  tls_disable     = true
 `;
   // OpenBao >= 2.5.3 disables the unauthenticated generate-root endpoints by default; only an
@@ -133,7 +141,8 @@ export function serverEnvironment(extra: Record<string, string> = {}): NodeJS.Pr
 
 /** A client for one local node that trusts the node's CA when it serves TLS. */
 export function nodeClient(node: LocalNode, opts: { token?: string; retries?: number } = {}): VaultClient {
-  return new VaultClient({ addr: node.apiAddr, caCert: node.tls?.caFile, token: opts.token, retries: opts.retries });
+  const client = node.requireClientCert && node.tls ? { clientCert: node.tls.certFile, clientKey: node.tls.keyFile } : {};
+  return new VaultClient({ addr: node.apiAddr, caCert: node.tls?.caFile, ...client, token: opts.token, retries: opts.retries });
 }
 
 /** Prepares a node on free ports under `dir` (config written, not started), of the given shape. */
@@ -155,6 +164,10 @@ export async function defineNode(dir: string, id: string, shape: NodeShape = {})
   if (shape.transitSeal) node.transitSeal = { ...shape.transitSeal };
   if (shape.unauthedGenerateRoot) node.unauthedGenerateRoot = true;
   if (shape.sealStanza) node.sealStanza = shape.sealStanza;
+  if (shape.requireClientCert) {
+    if (!shape.ca) throw new OperationError("requireClientCert needs a CA (shape.ca): client certificates are verified against it");
+    node.requireClientCert = true;
+  }
   writeFileSync(node.configPath, nodeConfig(node), { mode: 0o600 });
   return node;
 }

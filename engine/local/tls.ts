@@ -113,3 +113,12 @@ export function issueNodeCertificate(ca: LocalCa, nodeDir: string, commonName: s
   writePrivate(files.keyFile, privateKeyPem);
   return files;
 }
+
+/**
+ * Issues a client certificate (mTLS, the cert auth method) into `<dir>/tls/` (cert.pem, key.pem
+ * 0600), signed by the local CA. The same kind of certificate as a node's: its extended key usage
+ * includes clientAuth.
+ */
+export function issueClientCertificate(ca: LocalCa, dir: string, commonName: string): NodeTlsFiles {
+  return issueNodeCertificate(ca, dir, commonName);
+}

@@ -6,6 +6,7 @@ import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { registerSecret } from "../redact.js";
 import { createS3Client } from "../s3/client.js";
+import { clusterTls } from "../vault/auth.js";
 import { VaultClient } from "../vault/client.js";
 import { LeaderWaitTimeoutError } from "../vault/operations.js";
 import { preflightCluster } from "../vault/preflight.js";
@@ -153,8 +154,8 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
   const client = new VaultClient({
     addr: policy.cluster.nodes[0]!,
     token: opts.token,
-    caCert: policy.cluster.caCert,
-    tlsServerName: policy.cluster.tlsServerName,
+    // CA, server name and the mTLS client certificate (policy, else VAULT_CLIENT_CERT / VAULT_CLIENT_KEY).
+    ...clusterTls(policy.cluster),
     retries: 2,
   });
   let key: string | undefined;

@@ -9,6 +9,10 @@ export interface VaultTlsOptions {
   caCert?: string;
   /** SNI / certificate name to expect when the address is an IP or a load balancer. */
   tlsServerName?: string;
+  /** Client certificate for mTLS listeners and the cert login method: PEM text or a file path (VAULT_CLIENT_CERT). */
+  clientCert?: string;
+  /** Private key of `clientCert`: PEM text or a file path (VAULT_CLIENT_KEY). */
+  clientKey?: string;
 }
 
 export interface VaultClientOptions extends VaultTlsOptions {
@@ -67,6 +71,14 @@ export function loadCaCert(caCert: string | undefined): string | undefined {
   return readFileSync(caCert, "utf8");
 }
 
+/** A client certificate or key: PEM text, or a file path read now. */
+export function loadPem(value: string | undefined, field: string): string | undefined {
+  if (!value) return undefined;
+  if (value.includes("-----BEGIN")) return value;
+  if (!existsSync(value)) throw new ConfigError(`${field}: file ${value} does not exist; give a PEM file path`, { field });
+  return readFileSync(value, "utf8");
+}
+
 export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   return env.VAULT_TOKEN || env.BAO_TOKEN || undefined;
 }
@@ -108,6 +120,7 @@ export class VaultClient {
           timeout: options.connectTimeoutMs ?? 10_000,
           ca: loadCaCert(options.caCert),
           servername: options.tlsServerName,
+          ...clientIdentity(options),
         },
         keepAliveTimeout: 10_000,
       });
@@ -258,6 +271,18 @@ export class VaultClient {
       pathWithQuery = next.pathname + next.search;
     }
   }
+}
+
+function clientIdentity(options: VaultTlsOptions): { cert?: string; key?: string } {
+  if (!options.clientCert && !options.clientKey) return {};
+  if (!options.clientCert || !options.clientKey) {
+    throw new ConfigError("a client certificate needs both cluster.clientCert and cluster.clientKey (or VAULT_CLIENT_CERT and VAULT_CLIENT_KEY)", {
+      field: options.clientCert ? "cluster.clientKey" : "cluster.clientCert",
+    });
+  }
+  const key = loadPem(options.clientKey, "cluster.clientKey");
+  registerSecret(key);
+  return { cert: loadPem(options.clientCert, "cluster.clientCert"), key };
 }
 
 function stripSlash(p: string): string {

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { DEFAULT_BACKUP_RETRIES, DEFAULT_LEADER_WAIT_MS, DEFAULT_STALL_TIMEOUT_MS, formatBytes, runBackup } from "../../engine/index.js";
+import { DEFAULT_BACKUP_RETRIES, DEFAULT_LEADER_WAIT_MS, DEFAULT_STALL_TIMEOUT_MS, formatBytes, runBackup, withVaultSession } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
-import { addPolicyFlags, intFlag, policyFromCli, tokenFromCli, type PolicyFlags } from "./options.js";
+import { addAuthFlags, addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 
 interface BackupFlags extends PolicyFlags {
   json?: boolean;
@@ -12,7 +12,7 @@ interface BackupFlags extends PolicyFlags {
 
 export function registerBackup(program: Command): void {
   const cmd = program.command("backup").description("take a snapshot of the cluster and store it, verified and locked, in S3 (manifest written last)");
-  addPolicyFlags(cmd)
+  addAuthFlags(addPolicyFlags(cmd))
     .option(
       "--retries <n>",
       `re-run the whole backup this many times after a failure, with jittered backoff (the active node is looked up again; default policy backup.retries, else ${DEFAULT_BACKUP_RETRIES})`,
@@ -28,15 +28,18 @@ export function registerBackup(program: Command): void {
     .action(async (o: BackupFlags) =>
       runCommand(o, async () => {
         const policy = policyFromCli(o);
-        const token = tokenFromCli();
-        const report = await runBackup({
-          policy,
-          token,
-          progress: progressFor(o),
-          retries: o.retries ?? policy.backup?.retries ?? DEFAULT_BACKUP_RETRIES,
-          leaderWaitMs: o.leaderWait !== undefined ? o.leaderWait * 1000 : undefined,
-          stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
-        });
+        const progress = progressFor(o);
+        // A login token is renewed while the backup runs and revoked when it ends, also on failure.
+        const report = await withVaultSession({ cluster: policy.cluster, progress }, (session) =>
+          runBackup({
+            policy,
+            token: session.token,
+            progress,
+            retries: o.retries ?? policy.backup?.retries ?? DEFAULT_BACKUP_RETRIES,
+            leaderWaitMs: o.leaderWait !== undefined ? o.leaderWait * 1000 : undefined,
+            stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
+          }),
+        );
         if (o.json) return printJson(report);
         const secs = (report.durationsMs.total ?? 0) / 1000;
         printText(

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { ConfigError, createS3Client, runDrill, SnapshotStore, tokenFromEnv, type DrillReport } from "../../engine/index.js";
+import { ConfigError, createS3Client, runDrill, SnapshotStore, type DrillReport } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
-import { intFlag } from "./options.js";
+import { intFlag, optionalTokenFromCli } from "./options.js";
 import { addRestoreFlags, formatRestore, keysFromFlags, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
 
 interface DrillFlags extends RestoreFlags {
@@ -51,7 +51,7 @@ export function registerDrill(program: Command): void {
             snapshot,
             cluster: policy.cluster.name,
             keys,
-            token: tokenFromEnv(),
+            token: optionalTokenFromCli(policy),
             nodes: o.nodes,
             shape: o.sealConfig ? { sealStanza: readSealConfig(o.sealConfig) } : undefined,
             canaries: o.canary ?? policy.verify?.canaries,

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
-import { ConfigError, registerSecret, tokenFromEnv, validatePolicy, type BackupPolicy } from "../../engine/index.js";
+import { ConfigError, givenToken, registerSecret, tokenFromEnv, validatePolicy, type BackupPolicy } from "../../engine/index.js";
 import type { GlobalOptions } from "./common.js";
 
 /** Flags shared by the commands that need a policy (backup, list, verify, prune, restore, drill). */
@@ -13,6 +13,15 @@ export interface PolicyFlags extends GlobalOptions {
   cluster?: string;
   keepLast?: number;
   maxAgeDays?: number;
+  authMethod?: string;
+  authMount?: string;
+  authRole?: string;
+  roleIdFile?: string;
+  secretIdFile?: string;
+  jwtFile?: string;
+  tokenFile?: string;
+  clientCert?: string;
+  clientKey?: string;
 }
 
 export interface PolicyFromCliOptions {
@@ -35,6 +44,23 @@ export function addPolicyFlags(cmd: Command, opts: { nodes?: boolean } = {}): Co
     );
   }
   return cmd;
+}
+
+/**
+ * Adds the login flags (docs/auth.md) to a command that talks to Vault. Secrets are never flags:
+ * only the files that hold them are.
+ */
+export function addAuthFlags(cmd: Command): Command {
+  return cmd
+    .option("--auth-method <method>", "how to get a Vault token: token | approle | jwt | kubernetes | cert (default: policy cluster.auth.method, then VRB_AUTH_METHOD, then token)")
+    .option("--auth-mount <path>", "auth mount path (default: policy, then VRB_AUTH_MOUNT, then the method's name)")
+    .option("--auth-role <name>", "role to log in as: jwt, kubernetes, cert (default: policy, then VRB_AUTH_ROLE)")
+    .option("--role-id-file <file>", "approle: file holding the role ID (default: policy, then VAULT_ROLE_ID)")
+    .option("--secret-id-file <file>", "approle: file holding the secret ID or a response-wrapping token for it (default: policy, then VAULT_SECRET_ID)")
+    .option("--jwt-file <file>", "jwt / kubernetes: file holding the JWT (default: policy, then VRB_JWT; kubernetes: the service account token)")
+    .option("--token-file <file>", "token: file holding a token, e.g. a Vault Agent sink (used when VAULT_TOKEN is unset)")
+    .option("--client-cert <file>", "client certificate (PEM) for mTLS and cert login (default: policy, then VAULT_CLIENT_CERT)")
+    .option("--client-key <file>", "its private key (PEM) (default: policy, then VAULT_CLIENT_KEY)");
 }
 
 function readPolicyDoc(path: string): Record<string, unknown> {
@@ -104,6 +130,27 @@ export function policyFromCli(flags: PolicyFlags, env: NodeJS.ProcessEnv = proce
   }
   if (cluster.caCert === undefined && env.VAULT_CACERT) cluster.caCert = env.VAULT_CACERT;
   if (cluster.tlsServerName === undefined && env.VAULT_TLS_SERVER_NAME) cluster.tlsServerName = env.VAULT_TLS_SERVER_NAME;
+  cluster.clientCert = flags.clientCert ?? cluster.clientCert ?? (env.VAULT_CLIENT_CERT || env.BAO_CLIENT_CERT || undefined);
+  cluster.clientKey = flags.clientKey ?? cluster.clientKey ?? (env.VAULT_CLIENT_KEY || env.BAO_CLIENT_KEY || undefined);
+  const auth = objectAt(cluster, "auth");
+  const authFlags: [keyof PolicyFlags, string, string | undefined][] = [
+    ["authMethod", "method", env.VRB_AUTH_METHOD],
+    ["authMount", "mount", env.VRB_AUTH_MOUNT],
+    ["authRole", "role", env.VRB_AUTH_ROLE],
+    ["roleIdFile", "roleIdFile", undefined],
+    ["secretIdFile", "secretIdFile", undefined],
+    ["jwtFile", "jwtFile", undefined],
+    ["tokenFile", "tokenFile", undefined],
+  ];
+  for (const [flag, field, fromEnv] of authFlags) {
+    const v = (flags[flag] as string | undefined) ?? auth[field] ?? (fromEnv || undefined);
+    if (v !== undefined) auth[field] = v;
+  }
+  // A method given by flag replaces the file's: its method-specific fields would not apply.
+  if (flags.authMethod !== undefined && flags.authMethod !== (objectAt(cluster, "auth").method ?? "token")) {
+    for (const [flag, field] of authFlags.slice(1)) if (flags[flag] === undefined) delete auth[field];
+  }
+  cluster.auth = auth;
 
   destination.bucket = flags.bucket ?? destination.bucket ?? env.VRB_BUCKET;
   if (destination.bucket === undefined) {
@@ -134,14 +181,14 @@ function normaliseAddr(addr: string): string {
   }
 }
 
-/** The Vault token from VAULT_TOKEN / BAO_TOKEN; a missing token is a usage error with the fix. */
-export function tokenFromCli(env: NodeJS.ProcessEnv = process.env): string {
-  const token = tokenFromEnv(env);
-  if (!token) {
-    throw new ConfigError("no Vault token: set VAULT_TOKEN (or BAO_TOKEN) to a token allowed to read sys/storage/raft/snapshot (tokens are never taken as flags)", {
-      field: "VAULT_TOKEN",
-    });
-  }
+/**
+ * The optional token of restore and drill: VAULT_TOKEN / BAO_TOKEN, then cluster.auth.tokenFile.
+ * Not ~/.vault-token (it belongs to whichever cluster was logged in to last) and no login: the
+ * restored cluster's auth methods only exist once the snapshot is applied.
+ */
+export function optionalTokenFromCli(policy: BackupPolicy, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const token =
+    tokenFromEnv(env) ?? (policy.cluster.auth.tokenFile ? givenToken({ env: {}, tokenFile: policy.cluster.auth.tokenFile, homeDir: "/nonexistent" })?.token : undefined);
   registerSecret(token);
   return token;
 }

@@ -11,7 +11,6 @@ import {
   restoreReportOf,
   SnapshotStore,
   stagedRestore,
-  tokenFromEnv,
   VrbError,
   type BackupPolicy,
   type ExitCode,
@@ -19,7 +18,7 @@ import {
   type RestoreReport,
 } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand, type GlobalOptions } from "./common.js";
-import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
+import { addPolicyFlags, intFlag, optionalTokenFromCli, policyFromCli, type PolicyFlags } from "./options.js";
 
 /** Flags of the commands that restore (restore, drill). */
 export interface RestoreFlags extends PolicyFlags {
@@ -32,6 +31,7 @@ export interface RestoreFlags extends PolicyFlags {
 
 export function addRestoreFlags(cmd: Command): Command {
   return addPolicyFlags(cmd, { nodes: false })
+    .option("--token-file <file>", "file holding a token of the snapshot's cluster, used when VAULT_TOKEN is unset (e.g. a Vault Agent sink)")
     .option("--unseal-keys-file <file>", "Shamir-sealed cluster: the ORIGINAL cluster's unseal keys ('bao operator init -format=json' output, or one base64 key per line)")
     .option(
       "--recovery-keys-file <file>",
@@ -139,7 +139,7 @@ export function registerRestore(program: Command): void {
             snapshot: ref,
             cluster: policy.cluster.name,
             keys,
-            token: tokenFromEnv(),
+            token: optionalTokenFromCli(policy),
             force: o.force,
             canaries: o.canary ?? policy.verify?.canaries,
             tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },

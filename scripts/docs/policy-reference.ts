@@ -99,7 +99,8 @@ often one is due. The same schema serves two places:
 - \`vrb --policy prod.yaml\` (backup, list, verify, prune, restore, drill): a YAML file;
 - the Pulumi config value \`vault-raft-backup:policy\` of a stack ([pulumi.md](pulumi.md)).
 
-Secrets never go in it: Vault tokens come from \`VAULT_TOKEN\`/\`BAO_TOKEN\` (or Pulumi secret config),
+Secrets never go in it: Vault tokens come from \`VAULT_TOKEN\`/\`BAO_TOKEN\`, a token file or a login
+whose credentials stay in files or the environment ([auth.md](auth.md)), or from Pulumi secret config;
 S3 credentials from the AWS SDK's chain, unseal keys from a file.
 
 ## Editor checks

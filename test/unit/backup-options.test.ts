@@ -2,7 +2,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, OperationError, explainS3Error, planRetention, type StoredSnapshot } from "../../engine/index.js";
-import { policyFromCli, tokenFromCli } from "../../scripts/cli/options.js";
+import { givenToken } from "../../engine/index.js";
+import { policyFromCli } from "../../scripts/cli/options.js";
 import { tempDir } from "../support/env.js";
 
 function configError(f: () => unknown): ConfigError {
@@ -43,8 +44,39 @@ describe("policyFromCli: policy file, flags and environment in one validated pol
     expect(configError(() => policyFromCli({ prefix: "/abs" }, env)).field).toBe("destination.prefix");
     expect(configError(() => policyFromCli({}, { ...env, VRB_NODES: "vault-0:8200" })).message).toMatch(/cluster\.nodes\.0 must be a node's API address/);
     expect(policyFromCli({}, { VRB_BUCKET: "b-b", VRB_CLUSTER: "x" }, { requireNodes: false }).cluster.nodes).toEqual([]);
-    expect(configError(() => tokenFromCli({})).field).toBe("VAULT_TOKEN");
-    expect(tokenFromCli({ BAO_TOKEN: "s.abcdefghijklmnopqrstuvwx" })).toBe("s.abcdefghijklmnopqrstuvwx");
+  });
+
+  it("login settings: flag > policy file > environment; a method given by flag drops the file's method-specific fields", () => {
+    const dir = tempDir("auth-opts");
+    const file = join(dir, "p.yaml");
+    writeFileSync(file, "cluster:\n  name: prod\n  auth: { method: approle, mount: ar, roleIdFile: /r, secretIdFile: /s }\n  clientCert: /c.pem\n  clientKey: /k.pem\n");
+    const fromFile = policyFromCli({ policy: file }, { ...env, VRB_AUTH_MOUNT: "env-mount", VAULT_CLIENT_CERT: "/env.pem" });
+    expect(fromFile.cluster.auth).toEqual({ method: "approle", mount: "ar", roleIdFile: "/r", secretIdFile: "/s" });
+    expect(fromFile.cluster.clientCert).toBe("/c.pem");
+    expect(policyFromCli({ policy: file, authMount: "flag-mount" }, env).cluster.auth.mount).toBe("flag-mount");
+    expect(policyFromCli({ policy: file, authMethod: "jwt", authRole: "ci", jwtFile: "/j" }, env).cluster.auth).toEqual({ method: "jwt", role: "ci", jwtFile: "/j" });
+    expect(policyFromCli({}, { ...env, VRB_AUTH_METHOD: "kubernetes", VRB_AUTH_ROLE: "vrb", VAULT_CLIENT_CERT: "/e.pem", VAULT_CLIENT_KEY: "/e-key.pem" }).cluster).toMatchObject({
+      auth: { method: "kubernetes", role: "vrb" },
+      clientCert: "/e.pem",
+      clientKey: "/e-key.pem",
+    });
+    expect(policyFromCli({}, env).cluster.auth).toEqual({ method: "token" });
+    // The schema names the field: a role is needed for jwt, approle files only for approle.
+    expect(configError(() => policyFromCli({ authMethod: "jwt" }, env)).message).toMatch(/cluster\.auth\.role is required for method jwt/);
+    expect(configError(() => policyFromCli({ authMethod: "token", roleIdFile: "/r" }, env)).message).toMatch(/cluster\.auth\.roleIdFile applies to method approle only/);
+    expect(configError(() => policyFromCli({ authMethod: "ldap" }, env)).field).toBe("cluster.auth.method");
+  });
+
+  it("a handed-in token: VAULT_TOKEN, then BAO_TOKEN, then the token file, then ~/.vault-token", () => {
+    const dir = tempDir("auth-token");
+    const sink = join(dir, "sink");
+    writeFileSync(sink, "s.fromthesinkfile000000000\n");
+    writeFileSync(join(dir, ".vault-token"), "s.fromthehomedirectory00000");
+    expect(givenToken({ env: { VAULT_TOKEN: "s.vaulttoken0000000000000", BAO_TOKEN: "s.baotoken" }, tokenFile: sink, homeDir: dir })?.source).toBe("VAULT_TOKEN");
+    expect(givenToken({ env: { BAO_TOKEN: "s.baotoken0000000000000000" }, tokenFile: sink, homeDir: dir })?.source).toBe("BAO_TOKEN");
+    expect(givenToken({ env: {}, tokenFile: sink, homeDir: dir })).toEqual({ token: "s.fromthesinkfile000000000", source: sink });
+    expect(givenToken({ env: {}, homeDir: dir })?.token).toBe("s.fromthehomedirectory00000");
+    expect(givenToken({ env: {}, homeDir: join(dir, "nowhere") })).toBeUndefined();
   });
 });
 
