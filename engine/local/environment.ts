@@ -4,7 +4,7 @@ import { OperationError } from "../errors.js";
 import { registerSecret } from "../redact.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { VaultClient } from "../vault/client.js";
-import { autopilotState, nodeHealth, raftConfiguration, type NodeRole } from "../vault/operations.js";
+import { appliedIndex, autopilotState, nodeHealth, raftConfiguration, type NodeRole } from "../vault/operations.js";
 import { bootstrapCluster, nodeRunning, startFreshNodes, startNode, stopNode, wipeNode, type LocalClusterKeys, type LocalNode, type NodeShape } from "./cluster.js";
 import { createLockedBucket, localS3Client, s3ServerRunning, s3ServerKindFromEnv, startS3Server, stopS3Server, type LocalS3Server, type S3ServerKind } from "./s3server.js";
 import { createLocalCa, type LocalCa } from "./tls.js";
@@ -276,11 +276,7 @@ export async function localStatus(state: LocalEnvironment): Promise<LocalStatus>
       state.nodes.map(async (n) => {
         const c = client.forNode(n.apiAddr);
         const h = await nodeHealth(c);
-        let raftIndex: number | undefined;
-        if (h.role === "active" || h.role === "standby") {
-          const leader = await c.get<{ raft_applied_index?: number }>("sys/leader", { anonymous: true }).catch(() => undefined);
-          raftIndex = leader?.body.raft_applied_index;
-        }
+        const raftIndex = h.role === "active" || h.role === "standby" ? await appliedIndex(c).catch(() => undefined) : undefined;
         return { id: n.id, addr: n.apiAddr, pid: n.pid, running: nodeRunning(n), role: h.role, version: h.version, raftIndex };
       }),
     );

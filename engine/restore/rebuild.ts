@@ -18,7 +18,7 @@ import type { RestoreRun } from "./run.js";
 import { waitRole } from "./wait-role.js";
 import { checkRebuildTargets } from "./targets.js";
 import { generateRootStatus } from "./root-token.js";
-import { obtainToken } from "./token.js";
+import { obtainToken, tokenWorks } from "./token.js";
 import { verifyRestore } from "./verify.js";
 
 /** A node that takes this long to load the snapshot must not be reaped by autopilot meanwhile. */
@@ -187,10 +187,7 @@ async function waitForAutoRestore(run: RestoreRun, throwaway: VaultClient): Prom
       sealedSince = undefined;
       const idx = await appliedIndex(client);
       // The throwaway root token died with the restore: proof the node's data was replaced.
-      const oldTokenGone = await throwaway.get("auth/token/lookup-self").then(
-        () => false,
-        () => true,
-      );
+      const oldTokenGone = !(await tokenWorks(throwaway));
       return idx >= target && oldTokenGone ? ("applied" as const) : undefined;
     });
     if (outcome === "stays sealed") {
