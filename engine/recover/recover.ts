@@ -106,18 +106,26 @@ export async function recoverSecrets(opts: RecoverOptions): Promise<RecoverRepor
         return { read, snapshot: restore.snapshot };
       });
       const paths: RecoveredPath[] = [];
-      for (const item of items.read) paths.push(await recoverItem(live, item, Boolean(opts.dryRun), progress));
-      const count = (s: RecoverState) => paths.filter((p) => p.state === s).length;
-      return {
-        ok: true,
-        dryRun: Boolean(opts.dryRun),
-        snapshot: items.snapshot,
-        live: live.addr,
-        paths,
-        summary: { missing: count("missing"), differs: count("differs"), same: count("same"), written: paths.filter((p) => p.action === "written").length },
-        teardown,
-        durationMs: Date.now() - started,
+      const report = (ok: boolean): RecoverReport => {
+        const count = (s: RecoverState) => paths.filter((p) => p.state === s).length;
+        return {
+          ok,
+          dryRun: Boolean(opts.dryRun),
+          snapshot: items.snapshot,
+          live: live.addr,
+          paths,
+          summary: { missing: count("missing"), differs: count("differs"), same: count("same"), written: paths.filter((p) => p.action === "written").length },
+          teardown,
+          durationMs: Date.now() - started,
+        };
       };
+      try {
+        for (const item of items.read) paths.push(await recoverItem(live, item, Boolean(opts.dryRun), progress));
+      } catch (err) {
+        // The items before the failing one ARE written: the operator must see which (--json prints this report).
+        throw Object.assign(err instanceof Error ? err : new OperationError(String(err)), { report: report(false) });
+      }
+      return report(true);
     } finally {
       await live.close();
     }
@@ -165,8 +173,11 @@ async function readFromSnapshot(
     for (const rel of rels) {
       const item = await readOne(snap, t, rel);
       if (item) out.push(item);
-      else if (t.rest === rel) throw new ConfigError(`--path ${t.spec}: the snapshot holds no such secret (or none of its versions is readable)`, { field: "--path" });
-      else progress.warn(`recover: ${t.mount}/${rel}: no readable version in the snapshot (all deleted or destroyed); skipped`);
+      else if (t.rest === rel) {
+        // `bao kv get` paths have no data/ segment; the API's do. Say so when that is the likely mix-up.
+        const hint = t.kind === "kv2" && /^(data|metadata)\//.test(rel) ? ` (write it as for 'bao kv get': ${t.mount}/${rel.replace(/^(data|metadata)\//, "")})` : "";
+        throw new ConfigError(`--path ${t.spec}: the snapshot holds no such secret, or none of its versions is readable${hint}`, { field: "--path" });
+      } else progress.warn(`recover: ${t.mount}/${rel}: no readable version in the snapshot (all deleted or destroyed); skipped`);
     }
     progress.info(`recover: ${t.spec}: ${rels.length} secret(s) read from the snapshot`);
   }
