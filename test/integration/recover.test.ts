@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureKvV2, kvGet, kvPut, VaultHttpError, type RecoverReport, type VaultClient } from "../../engine/index.js";
-import { cliEnv, rootClient, runVrb, sharedEnv, tempDir } from "../support/env.js";
+import { ensureKvV2, kvGet, kvPut, recoverSecrets, SnapshotStore, VaultHttpError, type RecoverReport, type VaultClient } from "../../engine/index.js";
+import { cliEnv, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
 
 // One backup of the SHARED cluster (own mounts, own prefix and cluster name), then damage on the
 // live cluster, then `vrb recover` twice (dry run, real), each through a throwaway 1-node cluster.
@@ -124,6 +124,30 @@ describe("vrb recover (shared OpenBao cluster, real S3 server, throwaway 1-node 
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/nothing to recover: give --path/);
     expect(r.stderr).not.toMatch(/starting .* node/);
+  });
+
+  it("tears the throwaway node down when the recovery fails after it started (library call)", async () => {
+    const workDir = tempDir("recover-work");
+    const s3 = s3For(shared);
+    const lines: string[] = [];
+    try {
+      const failed = recoverSecrets({
+        store: new SnapshotStore(s3, shared.bucket!, `recover-none-${run}/`),
+        cluster: cluster,
+        paths: [`${kv2}/app/db`],
+        live: { cluster: { nodes: [shared.nodes[0]!.apiAddr] }, token: shared.keys!.rootToken },
+        workDir,
+        progress: { info: (m) => lines.push(m), warn: (m) => lines.push(m) },
+      });
+      await expect(failed).rejects.toThrow(/snapshot/i);
+    } finally {
+      s3.destroy();
+    }
+    // The node was started in workDir (and was running); now its folder is gone and no process uses it.
+    expect(lines.some((l) => l.startsWith(`recover: starting 1 fresh node(s) in ${workDir}/vrb-recover-`))).toBe(true);
+    expect(lines.some((l) => /^recover: stopped 1 node\(s\), removed /.test(l))).toBe(true);
+    expect(readdirSync(workDir)).toEqual([]);
+    expect(processesUsing(workDir)).toEqual([]);
   });
 
   it("--dry-run lists missing / differs / same and changes nothing; then the real run brings every item back, KV v2 versions in order", async () => {
