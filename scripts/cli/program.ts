@@ -7,6 +7,7 @@ import { registerDrill } from "./drill.js";
 import { registerList } from "./list.js";
 import { registerLocal } from "./local.js";
 import { registerPrune } from "./prune.js";
+import { registerRecover } from "./recover.js";
 import { registerRestore } from "./restore.js";
 import { registerVerify } from "./verify.js";
 
@@ -18,6 +19,7 @@ export const COMMAND_DOCS: Readonly<Record<string, string>> = {
   prune: "backup.md",
   restore: "restore.md",
   drill: "restore.md",
+  recover: "recover.md",
   local: "local.md",
   demo: "local.md",
 };
@@ -53,6 +55,7 @@ export function buildProgram(): Command {
   registerPrune(program);
   registerRestore(program);
   registerDrill(program);
+  registerRecover(program);
 
   program.addHelpText("after", `\nDocs: ${join(packageRoot(), "README.md")} and ${join(packageRoot(), "docs")}/ (one page per task; runbooks/ for incidents)`);
   for (const top of program.commands) {
