@@ -23,6 +23,8 @@ export * from "./snapshot/manifest.js";
 export * from "./snapshot/archive.js";
 export * from "./snapshot/store.js";
 export * from "./snapshot/verify.js";
+export * from "./snapshot/url-source.js";
+export * from "./snapshot/export.js";
 export * from "./restore/index.js";
 export * from "./access/iam.js";
 export * from "./access/vault-policies.js";

@@ -5,6 +5,7 @@ import { OperationError } from "../errors.js";
 import { nodeRunning, startFreshNodes, stopNode, type LocalNode, type NodeShape } from "../local/cluster.js";
 import { silentProgress, type Progress } from "../progress.js";
 import type { SnapshotStore } from "../snapshot/store.js";
+import type { RemoteSnapshot } from "../snapshot/url-source.js";
 import { VaultClient } from "../vault/client.js";
 import { kvInventory, type MountInventory } from "./inventory.js";
 import type { RestoreKeys } from "./keys.js";
@@ -13,7 +14,10 @@ import { findWorkingToken } from "./token.js";
 import { restoreReportOf, stagedRestore, type RestoreReport } from "./staged.js";
 
 export interface DrillOptions {
-  store: SnapshotStore;
+  /** Where `snapshot` is resolved; not needed with `remote`. */
+  store?: SnapshotStore;
+  /** A snapshot from elsewhere than the store (pre-signed URLs). */
+  remote?: RemoteSnapshot;
   /** "latest" (default) | "s3://bucket/key" | key */
   snapshot?: string;
   cluster?: string;
@@ -55,7 +59,10 @@ export interface DrillReport {
 
 /** Where a snapshot is restored to a throwaway cluster (the drill's and `vrb recover`'s machinery). */
 export interface ThrowawayOptions {
-  store: SnapshotStore;
+  /** Where `snapshot` is resolved; not needed with `remote`. */
+  store?: SnapshotStore;
+  /** A snapshot from elsewhere than the store (pre-signed URLs). */
+  remote?: RemoteSnapshot;
   /** "latest" (default) | "s3://bucket/key" | key */
   snapshot?: string;
   cluster?: string;
@@ -108,6 +115,7 @@ export async function withThrowawayCluster<T>(opts: ThrowawayOptions, body: (clu
       mode: "rebuild",
       nodes: nodes.map((n) => n.apiAddr),
       store: opts.store,
+      remote: opts.remote,
       snapshot: opts.snapshot ?? "latest",
       cluster: opts.cluster,
       keys: opts.keys,
