@@ -43,3 +43,4 @@ export * from "./snapshot/retention.js";
 export * from "./vault/fill.js";
 export * from "./demo.js";
 export * from "./snapshot/rpo.js";
+export * from "./status/index.js";

@@ -4,10 +4,12 @@ import { packageInfo, packageRoot, redact } from "../../engine/index.js";
 import { registerBackup } from "./backup.js";
 import { registerDemo } from "./demo.js";
 import { registerDrill } from "./drill.js";
+import { registerExporter } from "./exporter.js";
 import { registerList } from "./list.js";
 import { registerLocal } from "./local.js";
 import { registerPrune } from "./prune.js";
 import { registerRestore } from "./restore.js";
+import { registerStatus } from "./status.js";
 import { registerVerify } from "./verify.js";
 
 /** The docs page (under docs/) that explains each top-level command; its subcommands share it. */
@@ -20,6 +22,8 @@ export const COMMAND_DOCS: Readonly<Record<string, string>> = {
   drill: "restore.md",
   local: "local.md",
   demo: "local.md",
+  status: "status.md",
+  exporter: "status.md",
 };
 
 /** Where a docs page is: the repository checkout, or the installed package (docs/ ships with it). */
@@ -53,6 +57,8 @@ export function buildProgram(): Command {
   registerPrune(program);
   registerRestore(program);
   registerDrill(program);
+  registerStatus(program);
+  registerExporter(program);
 
   program.addHelpText("after", `\nDocs: ${join(packageRoot(), "README.md")} and ${join(packageRoot(), "docs")}/ (one page per task; runbooks/ for incidents)`);
   for (const top of program.commands) {
