@@ -40,6 +40,10 @@ async function backup(name = cluster, extra: string[] = [], extraEnv: Record<str
 
 describe("status record: backups, failures, check, reset", () => {
   let good: BackupReport;
+  // The bucket is missing: its record cannot be written there (the status object lives in that
+  // bucket), so it changes nothing on record and runs beside the other tests (the upload stage
+  // takes about a minute to give up on a missing bucket).
+  const missing = backup(cluster, ["--bucket", "vrb-status-no-such-bucket"]);
 
   it("records a good backup, two failures, and --check says why; a good backup resets the count", async () => {
     const first = await backup();
@@ -53,13 +57,6 @@ describe("status record: backups, failures, check, reset", () => {
     expect(unreachable.stderr).toMatch(/vrb: error/);
     expect(unreachable.stderr).toContain(String(closed));
     expect(unreachable.stderr).not.toMatch(/could not record/);
-
-    // The bucket is missing: the run fails with S3's answer. Its record cannot be written there
-    // (the status object lives in that bucket), which is said as a warning beside the real error.
-    const missing = await backup(cluster, ["--bucket", "vrb-status-no-such-bucket"]);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/NoSuchBucket|does not exist|not found/i);
-    expect(missing.stderr).toMatch(/could not record the backup run/);
 
     // A second recordable failure: Vault answers, but the token is not accepted.
     const denied = await backup(cluster, [], { VAULT_TOKEN: "s.not-a-real-token", BAO_TOKEN: "s.not-a-real-token" });
@@ -130,6 +127,14 @@ describe("status record: backups, failures, check, reset", () => {
     const bad = await runVrb(["status", ...base(), "--check", "--max-drill-age", "soon"], cliEnv(env));
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--max-drill-age: 'soon' is not a duration/);
+  });
+
+  it("a backup into a missing bucket fails with its own error, and says its run could not be recorded", async () => {
+    const r = await missing;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/vrb: error( \[stage: [^\]]+\])?: .*(NoSuchBucket|AccessDenied|does not exist)/i);
+    expect(r.stderr).toMatch(/warning: could not record the backup run in s3:\/\/vrb-status-no-such-bucket\//);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, exitCode: 1 });
   });
 });
 
