@@ -44,3 +44,4 @@ export * from "./vault/fill.js";
 export * from "./demo.js";
 export * from "./snapshot/rpo.js";
 export * from "./status/index.js";
+export * from "./recover/index.js";

@@ -1,6 +1,5 @@
 import type { S3Client } from "@aws-sdk/client-s3";
-import { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { ConfigError, OperationError } from "../errors.js";
+import { ConfigError } from "../errors.js";
 import { packageInfo } from "../local/tools.js";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
@@ -9,17 +8,16 @@ import { createS3Client } from "../s3/client.js";
 import { clusterTls } from "../vault/auth.js";
 import { VaultClient } from "../vault/client.js";
 import { LeaderWaitTimeoutError } from "../vault/operations.js";
-import { preflightCluster } from "../vault/preflight.js";
+import { preflightCluster, type PreflightReport } from "../vault/preflight.js";
 import { sleep } from "../wait.js";
+import { BackupAttempt } from "./attempt.js";
 import { cleanUpFailedBackup } from "./cleanup.js";
-import { checkStoredObject, lockObject, sseParamsFor, writeManifest, type StoredObject } from "./finishing.js";
-import { manifestSchema, snapshotKeyFor, type SnapshotManifest } from "./manifest.js";
-import { StagePipeline, stagedError, withStage } from "./pipeline.js";
-import { HashingStage } from "./stages/hashing.js";
-import { ArchiveInspectionStage } from "./stages/inspection.js";
-import { openVaultSnapshotSource } from "./stages/source.js";
-import { UploadStage } from "./stages/upload.js";
+import { checkStoredObject, lockObject, writeManifest } from "./finishing.js";
+import { manifestSchema, type SnapshotManifest } from "./manifest.js";
+import { stagedError, withStage } from "./pipeline.js";
+import { streamSnapshotToStore, type SnapshotPassResult } from "./snapshot-pass.js";
 import { DEFAULT_STALL_TIMEOUT_MS } from "./stream.js";
+import { pickTakenAt } from "./taken-at.js";
 
 export interface BackupOptions {
   policy: BackupPolicy;
@@ -122,35 +120,39 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   }
 }
 
+/** The manifest of a stored snapshot: everything a restore, a verify and retention go by. */
+function snapshotManifest(r: {
+  policy: BackupPolicy;
+  pre: PreflightReport;
+  stored: SnapshotPassResult;
+  takenAt: Date;
+  lock: BackupReport["lock"];
+  sse: BackupReport["sse"];
+}): SnapshotManifest {
+  const { pre, stored } = r;
+  return manifestSchema.parse({
+    format: 1,
+    cluster: r.policy.cluster.name,
+    key: stored.object.key,
+    bytes: stored.bytes,
+    sha256: stored.sha256,
+    takenAt: r.takenAt.toISOString(),
+    vault: { version: pre.version, leaderAddr: pre.leaderAddr, clusterId: pre.clusterId, seal: pre.seal },
+    raft: { index: stored.meta.Index, term: stored.meta.Term, snapshotId: stored.meta.ID },
+    archive: { entries: stored.archiveEntries, verified: true },
+    lock: r.lock,
+    sse: r.sse,
+    tool: packageInfo(),
+  } satisfies SnapshotManifest);
+}
+
 async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress): Promise<BackupReport> {
   const { policy } = opts;
-  const bucket = policy.destination.bucket;
   const kmsKeyId = policy.destination.kmsKeyId;
-  const now = opts.now ?? (() => new Date());
-  const started = Date.now();
-  const durationsMs: Record<string, number> = {};
   // One attempt, one pipeline: its first failure wins, and every await below races against it, so
   // a stall, a deadline or a broken stream anywhere ends the attempt at once instead of waiting
   // for a side that will never finish.
-  const pass = new StagePipeline();
-  let current = "discover";
-  const timed = async <T>(stage: string, f: () => Promise<T>): Promise<T> => {
-    const t = Date.now();
-    current = stage;
-    try {
-      return await pass.race(f());
-    } finally {
-      durationsMs[stage] = Date.now() - t;
-    }
-  };
-  const deadline = opts.deadlineMs
-    ? setTimeout(
-        () => pass.fail(current, new OperationError(`backup did not finish within ${Math.round(opts.deadlineMs! / 1000)}s (deadlineMs)`, { stage: current })),
-        opts.deadlineMs,
-      )
-    : undefined;
-  deadline?.unref();
-
+  const attempt = new BackupAttempt(opts.deadlineMs);
   const client = new VaultClient({
     addr: policy.cluster.nodes[0]!,
     token: opts.token,
@@ -158,101 +160,45 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
     ...clusterTls(policy.cluster),
     retries: 2,
   });
-  let key: string | undefined;
-  const written: StoredObject[] = [];
   try {
     const leaderWaitMs = opts.leaderWaitMs ?? (policy.backup?.leaderWaitSeconds !== undefined ? policy.backup.leaderWaitSeconds * 1000 : DEFAULT_LEADER_WAIT_MS);
-    const pre = await timed("preflight", () => preflightCluster(client, policy.cluster.nodes, progress, { leaderWaitMs, signal: pass.signal }));
-    const warnings = [...pre.warnings];
+    const pre = await attempt.timed("preflight", () => preflightCluster(client, policy.cluster.nodes, progress, { leaderWaitMs, signal: attempt.pass.signal }));
 
-    // ---- one pass: Vault → SHA-256 + archive check → multipart upload ----
     const transferStarted = Date.now();
-    current = "stream";
-    // Keys name whole seconds: a second backup in the same second (and at the same raft index)
-    // would land on the first one's key. Wait for the next second instead (bounded, for clocks
-    // given through opts.now that do not move).
-    let takenAt = now();
-    for (let i = 0; i < 2 && (await pass.race(secondTaken(s3, policy, takenAt, pass.signal))); i++) {
-      await pass.race(sleep(1_005 - (takenAt.getTime() % 1_000)));
-      takenAt = now();
-    }
-    // The stall watchdog starts with the stream; when it fires while the upload waits for S3, S3 is named.
-    const source = await openVaultSnapshotSource(pass, client.forNode(pre.leaderAddr), {
-      leaderAddr: pre.leaderAddr,
-      stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
-      blame: () => upload.blame(),
-    });
-    const hashing = new HashingStage((n) => progress.bytes?.("snapshot stream", n));
-    const inspection = new ArchiveInspectionStage();
-    // The object key carries the raft index from meta.json, the archive's first entry: it is known
-    // after a few KiB, long before the upload needs it for its first request.
-    const keyKnown = inspection.meta.then((m) => {
-      key = snapshotKeyFor(policy.destination.prefix, policy.cluster.name, takenAt, m.Index);
-      progress.info(`raft index ${m.Index} (term ${m.Term}); uploading to s3://${bucket}/${key}`);
-      return key;
-    });
-    keyKnown.catch(() => undefined);
-    const upload = new UploadStage({
+    attempt.current = "stream";
+    const takenAt = await pickTakenAt(s3, policy, opts.now ?? (() => new Date()), attempt.pass);
+    const stored = await streamSnapshotToStore(attempt, {
       s3,
-      Bucket: bucket,
-      Key: keyKnown,
-      ContentType: "application/gzip",
-      ...sseParamsFor(kmsKeyId),
+      policy,
+      leader: client.forNode(pre.leaderAddr),
+      leaderAddr: pre.leaderAddr,
+      takenAt,
+      progress,
+      stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
       partSize: opts.partSize ?? DEFAULT_PART_SIZE,
       queueSize: opts.queueSize ?? DEFAULT_QUEUE_SIZE,
-      signal: pass.signal,
-      // The gate: a snapshot that fails the archive check never becomes an object.
-      gate: () => inspection.result,
-      onPartRetry: (m) => progress.info(m),
-      onUploaded: (n) => {
-        pass.touch();
-        progress.bytes?.("upload", n);
-      },
     });
-    // The upload is finished last: its completion waits for the archive check's verdict anyway.
-    await pass.run(source, [hashing, inspection, upload]);
-    pass.close();
-    const { Index, Term, ID } = await inspection.meta;
-    const archive = await inspection.result;
-    key = await keyKnown;
-    const result = upload.result!;
-    const object: StoredObject = { bucket, key, versionId: result.VersionId };
-    written.push(object);
-    const { sha256, bytes } = hashing;
-    durationsMs.transfer = Date.now() - transferStarted;
-    progress.bytes?.("snapshot stream", bytes, bytes);
+    attempt.durationsMs.transfer = Date.now() - transferStarted;
+    const { object, bytes, sha256 } = stored;
 
-    const sse = await timed("upload check", () => checkStoredObject(s3, object, { bytes, uploaded: upload.sink.uploaded, kmsKeyId }));
-
+    const sse = await attempt.timed("upload check", () => checkStoredObject(s3, object, { bytes, uploaded: stored.uploaded, kmsKeyId }));
     let lock: BackupReport["lock"];
     if (policy.objectLock) {
       const until = new Date(takenAt.getTime() + policy.objectLock.days * 86_400_000);
-      lock = await timed("lock", () => lockObject(s3, object, policy.objectLock!.mode, until));
+      lock = await attempt.timed("lock", () => lockObject(s3, object, policy.objectLock!.mode, until));
       progress.info(`locked (${lock.mode}) until ${lock.until}`);
     }
 
-    const manifest: SnapshotManifest = manifestSchema.parse({
-      format: 1,
-      cluster: policy.cluster.name,
-      key,
-      bytes,
-      sha256,
-      takenAt: takenAt.toISOString(),
-      vault: { version: pre.version, leaderAddr: pre.leaderAddr, clusterId: pre.clusterId, seal: pre.seal },
-      raft: { index: Index, term: Term, snapshotId: ID },
-      archive: { entries: archive.entries.length, verified: true },
-      lock,
-      sse,
-      tool: packageInfo(),
-    } satisfies SnapshotManifest);
-    const manifestKey = await timed("manifest", () => writeManifest(s3, manifest, { bucket, kmsKeyId, lock, signal: pass.signal, onWritten: (o) => written.push(o) }));
-    durationsMs.total = Date.now() - started;
-    progress.info(`snapshot stored: s3://${bucket}/${key} (${bytes} bytes, sha256 ${sha256.slice(0, 16)}...)`);
-    written.length = 0;
+    const manifest = snapshotManifest({ policy, pre, stored, takenAt, lock, sse });
+    const manifestKey = await attempt.timed("manifest", () =>
+      writeManifest(s3, manifest, { bucket: object.bucket, kmsKeyId, lock, signal: attempt.pass.signal, onWritten: (o) => attempt.written.push(o) }),
+    );
+    attempt.succeeded();
+    progress.info(`snapshot stored: s3://${object.bucket}/${object.key} (${bytes} bytes, sha256 ${sha256.slice(0, 16)}...)`);
     return {
       ok: true,
-      bucket,
-      key,
+      bucket: object.bucket,
+      key: object.key,
       manifestKey,
       bytes,
       sha256,
@@ -261,40 +207,18 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
       vault: manifest.vault,
       lock,
       sse,
-      archive: { entries: archive.entries.length },
-      durationsMs,
-      warnings,
+      archive: { entries: stored.archiveEntries },
+      durationsMs: attempt.durationsMs,
+      warnings: [...pre.warnings],
     };
   } catch (err) {
-    // Ends the pass (if it still runs): stages aborted, requests cancelled, the stream destroyed.
-    const e = pass.fail(current, err);
-    if (!key) throw e;
-    const notes = await cleanUpFailedBackup(s3, bucket, key, written.reverse(), progress);
+    const e = attempt.fail(err);
+    if (!attempt.key) throw e;
+    const notes = await cleanUpFailedBackup(s3, policy.destination.bucket, attempt.key, attempt.written.reverse(), progress);
     if (!notes.length) throw e;
-    throw withStage(e, e.stage ?? current, `${e.message}\n${notes.join("\n")}`);
+    throw withStage(e, e.stage ?? attempt.current, `${e.message}\n${notes.join("\n")}`);
   } finally {
-    if (deadline) clearTimeout(deadline);
-    pass.close();
+    attempt.dispose();
     await client.close();
-  }
-}
-
-/**
- * Whether a snapshot object already exists for this cluster and second. Best effort: a store that
- * denies listing (s3:ListBucket is not otherwise needed for a backup) or does not answer within
- * 2 s counts as "not taken".
- */
-async function secondTaken(s3: S3Client, policy: BackupPolicy, takenAt: Date, signal: AbortSignal): Promise<boolean> {
-  // The key up to the raft index, from the one implementation of the key layout.
-  const probe = snapshotKeyFor(policy.destination.prefix, policy.cluster.name, takenAt, 0);
-  const prefix = probe.slice(0, probe.lastIndexOf("-") + 1);
-  try {
-    // Short and bounded: the probe must never hold up a backup (a stalled S3 server is caught by the
-    // stall watchdog once the transfer runs).
-    const abortSignal = AbortSignal.any([signal, AbortSignal.timeout(2_000)]);
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: policy.destination.bucket, Prefix: prefix, MaxKeys: 1 }), { abortSignal });
-    return (page.KeyCount ?? page.Contents?.length ?? 0) > 0;
-  } catch {
-    return false;
   }
 }

@@ -32,7 +32,7 @@ function drillFacts(r: DrillReport) {
 }
 
 /** The seal block for the drill's nodes; checked for shape only (the nodes' own start-up checks the rest). */
-function readSealConfig(path: string): string {
+export function readSealConfig(path: string): string {
   if (!existsSync(path)) throw new ConfigError(`--seal-config: file ${path} does not exist`, { field: "--seal-config" });
   const text = readFileSync(path, "utf8");
   if (!/^\s*seal\s+"[A-Za-z0-9_-]+"\s*\{/m.test(text)) {

@@ -8,6 +8,7 @@ import { registerExporter } from "./exporter.js";
 import { registerList } from "./list.js";
 import { registerLocal } from "./local.js";
 import { registerPrune } from "./prune.js";
+import { registerRecover } from "./recover.js";
 import { registerRestore } from "./restore.js";
 import { registerStatus } from "./status.js";
 import { registerVerify } from "./verify.js";
@@ -20,6 +21,7 @@ export const COMMAND_DOCS: Readonly<Record<string, string>> = {
   prune: "backup.md",
   restore: "restore.md",
   drill: "restore.md",
+  recover: "recover.md",
   local: "local.md",
   demo: "local.md",
   status: "status.md",
@@ -57,6 +59,7 @@ export function buildProgram(): Command {
   registerPrune(program);
   registerRestore(program);
   registerDrill(program);
+  registerRecover(program);
   registerStatus(program);
   registerExporter(program);
 

@@ -33,14 +33,23 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the compiled `vrb` CLI (dist/, built by `npm test`) as a user would. */
+/**
+ * An empty home directory for CLI runs: the CLI reads ~/.vault-token (as the vault CLI does), and a
+ * token left in the real home by someone's `bao login` must not change what a test sees.
+ */
+let emptyHome: string | undefined;
+function testHome(): string {
+  return (emptyHome ??= tempDir("home"));
+}
+
+/** Runs the compiled `vrb` CLI (dist/, built by `npm test`) as a user would, with an empty home unless `env.HOME` says otherwise. */
 export function runVrb(args: string[], env: Record<string, string> = {}, opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
   const bin = join(packageRoot(), "dist", "scripts", "vrb.js");
   return new Promise((resolve, reject) => {
     const base: Record<string, string | undefined> = { ...process.env };
     for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VAULT_CACERT", "BAO_CACERT", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER"])
       delete base[k];
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...base, ...env }, cwd: opts.cwd ?? packageRoot() });
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...base, HOME: testHome(), ...env }, cwd: opts.cwd ?? packageRoot() });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

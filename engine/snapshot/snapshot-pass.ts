@@ -1,0 +1,94 @@
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { BackupPolicy } from "../policy.js";
+import type { Progress } from "../progress.js";
+import type { VaultClient } from "../vault/client.js";
+import type { RaftSnapshotMeta } from "./archive.js";
+import type { BackupAttempt } from "./attempt.js";
+import { sseParamsFor, type StoredObject } from "./finishing.js";
+import { snapshotKeyFor } from "./manifest.js";
+import type { Stage } from "./pipeline.js";
+import { HashingStage } from "./stages/hashing.js";
+import { ArchiveInspectionStage } from "./stages/inspection.js";
+import { openVaultSnapshotSource } from "./stages/source.js";
+import { UploadStage } from "./stages/upload.js";
+
+export interface SnapshotPassOptions {
+  s3: S3Client;
+  policy: BackupPolicy;
+  /** The active node's client. */
+  leader: VaultClient;
+  leaderAddr: string;
+  takenAt: Date;
+  progress: Progress;
+  stallTimeoutMs: number;
+  partSize: number;
+  queueSize: number;
+}
+
+/** What the one pass established about the snapshot and where it now is. */
+export interface SnapshotPassResult {
+  object: StoredObject;
+  /** SHA-256 and size of the stored object. */
+  sha256: string;
+  bytes: number;
+  /** Bytes the upload sent (read back and compared by the upload check). */
+  uploaded: number;
+  meta: RaftSnapshotMeta;
+  archiveEntries: number;
+}
+
+/**
+ * The one streamed pass of a backup: the active node's snapshot stream through the stages, each
+ * with one job — SHA-256 of the whole file (hashing), gunzip + untar against the archive's own
+ * SHA256SUMS (inspection), the multipart upload (upload) whose completion waits for the archive
+ * check's verdict. A new stage is one more entry in the list below, not more code here.
+ */
+export async function streamSnapshotToStore(attempt: BackupAttempt, opts: SnapshotPassOptions): Promise<SnapshotPassResult> {
+  const { policy, progress, pass } = { ...opts, pass: attempt.pass };
+  const bucket = policy.destination.bucket;
+  attempt.current = "stream";
+  // The stall watchdog starts with the stream; when it fires while the upload waits for S3, S3 is named.
+  const source = await openVaultSnapshotSource(pass, opts.leader, {
+    leaderAddr: opts.leaderAddr,
+    stallTimeoutMs: opts.stallTimeoutMs,
+    blame: () => upload.blame(),
+  });
+  const hashing = new HashingStage((n) => progress.bytes?.("snapshot stream", n));
+  const inspection = new ArchiveInspectionStage();
+  // The object key carries the raft index from meta.json, the archive's first entry: it is known
+  // after a few KiB, long before the upload needs it for its first request.
+  const keyKnown = inspection.meta.then((m) => {
+    attempt.key = snapshotKeyFor(policy.destination.prefix, policy.cluster.name, opts.takenAt, m.Index);
+    progress.info(`raft index ${m.Index} (term ${m.Term}); uploading to s3://${bucket}/${attempt.key}`);
+    return attempt.key;
+  });
+  keyKnown.catch(() => undefined);
+  const upload = new UploadStage({
+    s3: opts.s3,
+    Bucket: bucket,
+    Key: keyKnown,
+    ContentType: "application/gzip",
+    ...sseParamsFor(policy.destination.kmsKeyId),
+    partSize: opts.partSize,
+    queueSize: opts.queueSize,
+    signal: pass.signal,
+    // The gate: a snapshot that fails the archive check never becomes an object.
+    gate: () => inspection.result,
+    onPartRetry: (m) => progress.info(m),
+    onUploaded: (n) => {
+      pass.touch();
+      progress.bytes?.("upload", n);
+    },
+  });
+  // The upload is finished last: its completion waits for the archive check's verdict anyway.
+  const stages: Stage[] = [hashing, inspection, upload];
+  await pass.run(source, stages);
+  pass.close();
+  const meta = await inspection.meta;
+  const archive = await inspection.result;
+  const key = await keyKnown;
+  const object: StoredObject = { bucket, key, versionId: upload.result!.VersionId };
+  attempt.written.push(object);
+  progress.bytes?.("snapshot stream", hashing.bytes, hashing.bytes);
+  return { object, sha256: hashing.sha256, bytes: hashing.bytes, uploaded: upload.sink.uploaded, meta, archiveEntries: archive.entries.length };
+}
