@@ -4,6 +4,7 @@ import {
   bucketPlan,
   restorerPolicyDocument,
   scheduleWindow,
+  statusKeyFor,
   validatePolicy,
   writerPolicyDocument,
   type BackupPolicy as BackupPolicyDoc,
@@ -49,6 +50,10 @@ export class BackupPolicy extends pulumi.ComponentResource {
   readonly appRoleName?: pulumi.Output<string>;
   readonly ciRoleName?: pulumi.Output<string>;
   readonly schedule: string;
+  /** Key of the cluster's status object in the bucket (`vrb status`, `vrb exporter`; docs/status.md). */
+  readonly statusKey: string;
+  /** The same as s3://BUCKET/KEY. */
+  readonly statusLocation: pulumi.Output<string>;
   readonly window: pulumi.Output<string>;
   readonly snapshot?: VaultSnapshot;
   readonly bucket?: SnapshotBucket;
@@ -92,6 +97,9 @@ export class BackupPolicy extends pulumi.ComponentResource {
       this.restorerPolicyJson = pulumi.output(JSON.stringify(restorerPolicyDocument(scope)));
     }
 
+    this.statusKey = statusKeyFor(plan.prefix, policy.cluster.name);
+    this.statusLocation = this.bucketName.apply((bucket) => `s3://${bucket}/${this.statusKey}`);
+
     const snap = args.snapshot === false ? undefined : (args.snapshot ?? {});
     this.window = pulumi.output(snap?.window ?? scheduleWindow(policy.schedule.every).id);
     if (snap) {
@@ -122,6 +130,8 @@ export class BackupPolicy extends pulumi.ComponentResource {
       appRoleName: this.appRoleName,
       ciRoleName: this.ciRoleName,
       schedule: this.schedule,
+      statusKey: this.statusKey,
+      statusLocation: this.statusLocation,
       window: this.window,
       snapshotKey: this.snapshot?.key,
     });

@@ -46,7 +46,7 @@ export class SnapshotBucket extends pulumi.ComponentResource {
   readonly kmsKeyArn: pulumi.Output<string>;
   /** IAM policy JSON for the identity that takes backups: put + retention + list, never delete. */
   readonly writerPolicyJson: pulumi.Output<string>;
-  /** IAM policy JSON for the identity that restores: get + list only. */
+  /** IAM policy JSON for the identity that restores: get + list, and put of the clusters' status objects only (docs/status.md). */
   readonly restorerPolicyJson: pulumi.Output<string>;
   readonly bucketPolicyJson: pulumi.Output<string>;
   readonly replicaBucketArn?: pulumi.Output<string>;

@@ -62,6 +62,9 @@ export class VaultSnapshot extends pulumi.dynamic.Resource {
   declare readonly lockUntil: pulumi.Output<string | undefined>;
   declare readonly status: pulumi.Output<StoredStatus>;
   declare readonly problems: pulumi.Output<string[]>;
+  /** Failed backups of the cluster since its last success (its status object, read by refresh). */
+  declare readonly clusterConsecutiveFailures: pulumi.Output<number | undefined>;
+  declare readonly clusterLastSuccess: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: VaultSnapshotArgs, opts?: pulumi.CustomResourceOptions) {
     // Nothing here talks to Vault or S3: preview runs only this constructor, check and diff.
@@ -91,6 +94,8 @@ export class VaultSnapshot extends pulumi.dynamic.Resource {
         lockUntil: undefined,
         status: undefined,
         problems: undefined,
+        clusterConsecutiveFailures: undefined,
+        clusterLastSuccess: undefined,
       },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "token", "login"] },
       "vault-raft-backup",

@@ -45,4 +45,5 @@ export * from "./snapshot/retention.js";
 export * from "./vault/fill.js";
 export * from "./demo.js";
 export * from "./snapshot/rpo.js";
+export * from "./status/index.js";
 export * from "./recover/index.js";

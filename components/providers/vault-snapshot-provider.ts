@@ -44,6 +44,13 @@ export interface VaultSnapshotOutputs {
   status: StoredStatus;
   problems: string[];
   checkedAt: string;
+  /**
+   * Failed backups of the cluster since its last success, from its status object (docs/status.md),
+   * read by every refresh beside the snapshot's own `status`; absent when it could not be read.
+   */
+  clusterConsecutiveFailures?: number;
+  /** The start of the cluster's last successful backup, from the same record. */
+  clusterLastSuccess?: string;
   verifyOnRefresh: "deep" | "quick";
   deadlineMs: number;
 }
@@ -120,18 +127,28 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
       const policy = engine.validatePolicy(inputs.policy, "VaultSnapshot policy");
       const deadlineMs = inputs.deadlineMs ?? DEFAULT_CREATE_DEADLINE_MS;
       const progress = engine.stderrProgress(WHO);
-      // The `token` input, else the policy's cluster.auth with the `login` input's material or its
-      // files/environment (VAULT_TOKEN, a token file, or a login whose token is renewed during the
-      // snapshot and revoked after it, also on failure).
-      const report = await engine.withVaultSession({ cluster: policy.cluster, token: inputs.token || undefined, credentials: inputs.login, progress }, (session) =>
-        engine.runBackup({
-          policy,
-          token: session.token,
-          retries: inputs.retries ?? policy.backup?.retries ?? engine.DEFAULT_BACKUP_RETRIES,
-          deadlineMs,
-          progress,
-        }),
-      );
+      // The `token` input, else the policy's cluster.auth (VAULT_TOKEN, a token file, or a login
+      // whose token is renewed during the snapshot and revoked after it, also on failure), with the
+      // `login` input's material first.
+      // Recorded in the cluster's status object like a `vrb backup` run, success or failure.
+      const statusS3 = engine.createS3Client(policy.destination);
+      const report = await engine
+        .recordRun(
+          "backup",
+          engine.runTargetFor(policy, statusS3, progress),
+          () =>
+            engine.withVaultSession({ cluster: policy.cluster, token: inputs.token || undefined, credentials: inputs.login, progress }, (session) =>
+              engine.runBackup({
+                policy,
+                token: session.token,
+                retries: inputs.retries ?? policy.backup?.retries ?? engine.DEFAULT_BACKUP_RETRIES,
+                deadlineMs,
+                progress,
+              }),
+            ),
+          (r) => ({ snapshot: { key: r.key, takenAt: r.takenAt, bytes: r.bytes, raftIndex: r.raft.index } }),
+        )
+        .finally(() => statusS3.destroy());
       const d = policy.destination;
       const outs: VaultSnapshotOutputs = {
         cluster: policy.cluster.name,
@@ -179,7 +196,23 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
         engine.checkStoredSnapshot(store, props.key, { deep: (props.verifyOnRefresh ?? "deep") === "deep" }),
       );
       if (result.status !== "good") say(engine, WHO, `s3://${props.bucket}/${props.key} is ${result.status}: ${result.problems.join("; ")}`);
-      const outs: VaultSnapshotOutputs = { ...props, status: result.status, problems: result.problems, checkedAt: new Date().toISOString() };
+      // The cluster's backups, beside this one snapshot: best effort, a status read never fails the refresh.
+      const backups = await new engine.StatusStore(store.s3, props.bucket, props.prefix).read(props.cluster).then(
+        ({ record }) => record?.operations.backup,
+        (err: unknown) => {
+          say(engine, WHO, `could not read the status of cluster ${props.cluster}: ${engine.describeS3Error(err)}`);
+          return undefined;
+        },
+      );
+      if (backups?.consecutiveFailures) say(engine, WHO, `cluster ${props.cluster}: the last ${backups.consecutiveFailures} backup(s) failed (vrb status)`);
+      const outs: VaultSnapshotOutputs = {
+        ...props,
+        status: result.status,
+        problems: result.problems,
+        checkedAt: new Date().toISOString(),
+        clusterConsecutiveFailures: backups?.consecutiveFailures ?? (backups === undefined ? undefined : 0),
+        clusterLastSuccess: backups?.lastSuccess,
+      };
       return { id, props: compact(outs) };
     } catch (err) {
       throw safeError(engine, err);

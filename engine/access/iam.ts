@@ -66,7 +66,8 @@ function listUnderPrefix(scope: BucketScope): IamStatement {
 
 /**
  * The backup identity: uploads snapshots and manifests, sets their retention, lists, reads back
- * what it wrote. It can never
+ * what it wrote, and reads and replaces its cluster's status object (a conditional PutObject:
+ * nothing beyond PutObject and GetObject, no delete). It can never
  * delete, shorten a lock (BypassGovernanceRetention) or loosen the bucket: an explicit Deny wins
  * over any Allow another attached policy might add.
  */
@@ -113,7 +114,19 @@ export function writerPolicyDocument(scope: BucketScope): IamPolicyDocument {
   return { Version: "2012-10-17", Statement: statements };
 }
 
-/** The restore identity: reads snapshots, manifests and their retention under the prefix. It cannot write. */
+/**
+ * Every cluster's status object under the prefix (`<prefix><cluster>/vrb-status.json`, docs/status.md).
+ * IAM's `*` spans `/`, so one pattern covers every cluster and nothing but status objects.
+ */
+export function statusObjectsUnder(scope: BucketScope): string {
+  return `${scope.bucketArn}/${scope.prefix}*/vrb-status.json`;
+}
+
+/**
+ * The restore identity: reads snapshots, manifests and their retention under the prefix. The one
+ * thing it writes is the clusters' status objects, so restores and drills are on record; it
+ * cannot write a snapshot, a manifest or anything else.
+ */
 export function restorerPolicyDocument(scope: BucketScope): IamPolicyDocument {
   const statements: IamStatement[] = [
     listUnderPrefix(scope),
@@ -123,9 +136,17 @@ export function restorerPolicyDocument(scope: BucketScope): IamPolicyDocument {
       Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention"],
       Resource: objectsUnder(scope),
     },
+    {
+      Sid: "RecordRestoreAndDrillStatus",
+      Effect: "Allow",
+      // A conditional PutObject (If-Match / If-None-Match) needs no other permission.
+      Action: ["s3:PutObject"],
+      Resource: statusObjectsUnder(scope),
+    },
   ];
   if (scope.kmsKeyArn) {
-    statements.push({ Sid: "DecryptWithTheBucketKey", Effect: "Allow", Action: ["kms:Decrypt"], Resource: scope.kmsKeyArn });
+    // GenerateDataKey only to encrypt the status object (the bucket policy wants SSE-KMS with this key).
+    statements.push({ Sid: "UseTheBucketKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: scope.kmsKeyArn });
   }
   return { Version: "2012-10-17", Statement: statements };
 }

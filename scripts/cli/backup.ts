@@ -1,5 +1,15 @@
 import type { Command } from "commander";
-import { DEFAULT_BACKUP_RETRIES, DEFAULT_LEADER_WAIT_MS, DEFAULT_STALL_TIMEOUT_MS, formatBytes, runBackup, withVaultSession } from "../../engine/index.js";
+import {
+  createS3Client,
+  DEFAULT_BACKUP_RETRIES,
+  DEFAULT_LEADER_WAIT_MS,
+  DEFAULT_STALL_TIMEOUT_MS,
+  formatBytes,
+  recordRun,
+  runBackup,
+  runTargetFor,
+  withVaultSession,
+} from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { addAuthFlags, addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 
@@ -29,17 +39,25 @@ export function registerBackup(program: Command): void {
       runCommand(o, async () => {
         const policy = policyFromCli(o);
         const progress = progressFor(o);
-        // A login token is renewed while the backup runs and revoked when it ends, also on failure.
-        const report = await withVaultSession({ cluster: policy.cluster, progress }, (session) =>
-          runBackup({
-            policy,
-            token: session.token,
-            progress,
-            retries: o.retries ?? policy.backup?.retries ?? DEFAULT_BACKUP_RETRIES,
-            leaderWaitMs: o.leaderWait !== undefined ? o.leaderWait * 1000 : undefined,
-            stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
-          }),
-        );
+        // The run is recorded in the cluster's status object (docs/status.md), success or failure.
+        const statusS3 = createS3Client(policy.destination);
+        const report = await recordRun(
+          "backup",
+          runTargetFor(policy, statusS3, progress),
+          // A login token is renewed while the backup runs and revoked when it ends, also on failure.
+          () =>
+            withVaultSession({ cluster: policy.cluster, progress }, (session) =>
+              runBackup({
+                policy,
+                token: session.token,
+                progress,
+                retries: o.retries ?? policy.backup?.retries ?? DEFAULT_BACKUP_RETRIES,
+                leaderWaitMs: o.leaderWait !== undefined ? o.leaderWait * 1000 : undefined,
+                stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
+              }),
+            ),
+          (r) => ({ snapshot: { key: r.key, takenAt: r.takenAt, bytes: r.bytes, raftIndex: r.raft.index } }),
+        ).finally(() => statusS3.destroy());
         if (o.json) return printJson(report);
         const secs = (report.durationsMs.total ?? 0) / 1000;
         printText(

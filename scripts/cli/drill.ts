@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { ConfigError, createS3Client, runDrill, SnapshotStore, type DrillReport } from "../../engine/index.js";
+import { ConfigError, createS3Client, recordRun, runDrill, runTargetFor, SnapshotStore, type DrillReport } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { intFlag, optionalTokenFromCli } from "./options.js";
 import { addRestoreFlags, formatRestore, keysFromFlags, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
@@ -20,6 +20,16 @@ function formatDrill(r: DrillReport): string {
     ...r.problems.map((p) => `  problem: ${p}`),
     `  torn down: ${r.teardown.stopped} node(s) stopped, ${r.teardown.removed} removed`,
   ].join("\n");
+}
+
+/** What the status record keeps of a drill (docs/status.md). */
+function drillFacts(r: DrillReport) {
+  const at = new Date(Date.now() - r.rtoMs).toISOString();
+  return {
+    ok: r.ok,
+    error: r.ok ? undefined : { stage: "drill checks", message: r.problems.join("; ") || "the drill failed", exitCode: 1, kind: "DrillFailure" },
+    drill: { at, ok: r.ok, rtoSeconds: r.rtoMs / 1000, snapshot: `s3://${r.snapshot.bucket}/${r.snapshot.key}`, problems: r.problems.length ? r.problems : undefined },
+  };
 }
 
 /** The seal block for the drill's nodes; checked for shape only (the nodes' own start-up checks the rest). */
@@ -48,20 +58,27 @@ export function registerDrill(program: Command): void {
         const remote = remoteFromRef(snapshot, o, policy.cluster.name);
         const s3 = createS3Client(policy.destination);
         try {
-          const report = await runDrill({
-            store: remote ? undefined : new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
-            remote,
-            snapshot: remote?.label ?? snapshot,
-            cluster: policy.cluster.name,
-            keys,
-            token: optionalTokenFromCli(policy),
-            nodes: o.nodes,
-            shape: o.sealConfig ? { sealStanza: readSealConfig(o.sealConfig) } : undefined,
-            canaries: o.canary ?? policy.verify?.canaries,
-            minSecrets: o.minSecrets,
-            progress: progressFor(o),
-            timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
-          });
+          const progress = progressFor(o);
+          const report = await recordRun(
+            "drill",
+            runTargetFor(policy, s3, progress),
+            () =>
+              runDrill({
+                store: remote ? undefined : new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
+                remote,
+                snapshot: remote?.label ?? snapshot,
+                cluster: policy.cluster.name,
+                keys,
+                token: optionalTokenFromCli(policy),
+                nodes: o.nodes,
+                shape: o.sealConfig ? { sealStanza: readSealConfig(o.sealConfig) } : undefined,
+                canaries: o.canary ?? policy.verify?.canaries,
+                minSecrets: o.minSecrets,
+                progress,
+                timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
+              }),
+            drillFacts,
+          );
           if (o.json) printJson(report);
           else printText(formatDrill(report));
           return report.ok ? undefined : 1;

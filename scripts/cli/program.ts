@@ -5,12 +5,14 @@ import { registerBackup } from "./backup.js";
 import { registerDemo } from "./demo.js";
 import { registerDrill } from "./drill.js";
 import { registerExport } from "./export.js";
+import { registerExporter } from "./exporter.js";
 import { registerList } from "./list.js";
 import { registerLocal } from "./local.js";
 import { registerPresign } from "./presign.js";
 import { registerPrune } from "./prune.js";
 import { registerRecover } from "./recover.js";
 import { registerRestore } from "./restore.js";
+import { registerStatus } from "./status.js";
 import { registerVerify } from "./verify.js";
 
 /** The docs page (under docs/) that explains each top-level command; its subcommands share it. */
@@ -26,6 +28,8 @@ export const COMMAND_DOCS: Readonly<Record<string, string>> = {
   presign: "export.md",
   local: "local.md",
   demo: "local.md",
+  status: "status.md",
+  exporter: "status.md",
 };
 
 /** Where a docs page is: the repository checkout, or the installed package (docs/ ships with it). */
@@ -62,6 +66,8 @@ export function buildProgram(): Command {
   registerRecover(program);
   registerExport(program);
   registerPresign(program);
+  registerStatus(program);
+  registerExporter(program);
 
   program.addHelpText("after", `\nDocs: ${join(packageRoot(), "README.md")} and ${join(packageRoot(), "docs")}/ (one page per task; runbooks/ for incidents)`);
   for (const top of program.commands) {

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { createS3Client, ExitCode, pruneSnapshots, SnapshotStore } from "../../engine/index.js";
+import { createS3Client, ExitCode, pruneSnapshots, recordRun, runTargetFor, SnapshotStore } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 
@@ -21,7 +21,22 @@ export function registerPrune(program: Command): void {
         const s3 = createS3Client(policy.destination);
         try {
           const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
-          const report = await pruneSnapshots(store, policy.cluster.name, policy.retention, { dryRun: o.dryRun, progress: progressFor(o) });
+          const progress = progressFor(o);
+          const prune = () => pruneSnapshots(store, policy.cluster.name, policy.retention, { dryRun: o.dryRun, progress });
+          // A dry run changes nothing, so it is not a run of the cluster's job: not recorded.
+          const report = o.dryRun
+            ? await prune()
+            : await recordRun("prune", runTargetFor(policy, s3, progress), prune, (r) => ({
+                ok: r.failed.length === 0,
+                error: r.failed.length
+                  ? {
+                      stage: "delete",
+                      message: `${r.failed.length} deletion(s) failed: ${r.failed.map((f) => `${f.key}: ${f.error}`).join("; ")}`,
+                      exitCode: ExitCode.failed,
+                      kind: "PruneFailure",
+                    }
+                  : undefined,
+              }));
           if (o.json) printJson(report);
           else {
             const verb = report.dryRun ? "would delete" : "deleted";

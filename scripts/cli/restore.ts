@@ -8,6 +8,8 @@ import {
   messageOf,
   parseSnapshotKey,
   parseSnapshotRef,
+  recordRun,
+  runTargetFor,
   redact,
   restoreReportOf,
   SnapshotStore,
@@ -134,7 +136,8 @@ export function registerRestore(program: Command): void {
     .option("--force", "in-place: also restore a snapshot of another cluster (snapshot-force)")
     .action(async (ref: string, o: RestoreCliFlags) =>
       runCommand(o, async () => {
-        if (o.mode !== "rebuild" && o.mode !== "in-place") throw new ConfigError(`--mode must be rebuild or in-place, got '${o.mode}'`, { field: "--mode" });
+        const mode = o.mode;
+        if (mode !== "rebuild" && mode !== "in-place") throw new ConfigError(`--mode must be rebuild or in-place, got '${o.mode}'`, { field: "--mode" });
         const nodes = (o.nodes ?? process.env.VRB_RESTORE_NODES ?? "")
           .split(",")
           .map((s) => s.trim())
@@ -145,21 +148,24 @@ export function registerRestore(program: Command): void {
         const remote = remoteFromRef(ref, o, policy.cluster.name);
         const s3 = createS3Client(policy.destination);
         try {
-          const report = await stagedRestore({
-            mode: o.mode,
-            nodes,
-            store: remote ? undefined : new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
-            remote,
-            snapshot: remote?.label ?? ref,
-            cluster: policy.cluster.name,
-            keys,
-            token: optionalTokenFromCli(policy),
-            force: o.force,
-            canaries: o.canary ?? policy.verify?.canaries,
-            tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
-            progress: progressFor(o),
-            timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
-          });
+          const progress = progressFor(o);
+          const report = await recordRun("restore", runTargetFor(policy, s3, progress), () =>
+            stagedRestore({
+              mode,
+              nodes,
+              store: remote ? undefined : new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
+              remote,
+              snapshot: remote?.label ?? ref,
+              cluster: policy.cluster.name,
+              keys,
+              token: optionalTokenFromCli(policy),
+              force: o.force,
+              canaries: o.canary ?? policy.verify?.canaries,
+              tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
+              progress,
+              timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
+            }),
+          );
           if (o.json) printJson(report);
           else printText(formatRestore(report));
         } catch (err) {

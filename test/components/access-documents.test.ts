@@ -5,6 +5,8 @@ import {
   bucketPlan,
   restorerPolicyDocument,
   snapshotPolicyHcl,
+  STATUS_OBJECT_NAME,
+  statusKeyFor,
   restorePolicyHcl,
   validatePolicy,
   writerPolicyDocument,
@@ -45,6 +47,14 @@ describe("writer IAM document (the backup identity)", () => {
     }
   });
 
+  it("covers the status object (read it, replace it conditionally) without any delete", () => {
+    const key = `arn:aws:s3:::acme-vault/${statusKeyFor("prod/", "vault-a")}`;
+    const grants = (action: string) => allowed(doc).some((s) => s.Action.includes(action) && resources(s).some((r) => r.endsWith("*") && key.startsWith(r.slice(0, -1))));
+    expect(grants("s3:PutObject")).toBe(true);
+    expect(grants("s3:GetObject")).toBe(true);
+    expect(s3Allowed(doc).filter((a) => /Delete/.test(a))).toEqual([]);
+  });
+
   it("may use only the bucket's KMS key, to encrypt", () => {
     const kms = allowed(doc).filter((s) => s.Action.some((a) => a.startsWith("kms:")));
     expect(kms).toHaveLength(1);
@@ -56,13 +66,18 @@ describe("writer IAM document (the backup identity)", () => {
 describe("restorer IAM document", () => {
   const doc = restorerPolicyDocument(scope);
 
-  it("is read-only: get and list, nothing that writes", () => {
-    expect(new Set(s3Allowed(doc))).toEqual(new Set(["s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention"]));
+  it("reads (get and list); writes nothing but the clusters' status objects", () => {
+    expect(new Set(s3Allowed(doc))).toEqual(new Set(["s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:PutObject"]));
+    const puts = allowed(doc).filter((s) => s.Action.includes("s3:PutObject"));
+    expect(puts).toHaveLength(1);
+    expect(puts[0]!.Action).toEqual(["s3:PutObject"]);
+    expect(resources(puts[0]!)).toEqual([`arn:aws:s3:::acme-vault/prod/*/${STATUS_OBJECT_NAME}`]);
+    expect(statusKeyFor("prod/", "vault-a")).toBe(`prod/vault-a/${STATUS_OBJECT_NAME}`);
     expect(
       allowed(doc)
         .flatMap((s) => s.Action)
         .filter((a) => a.startsWith("kms:")),
-    ).toEqual(["kms:Decrypt"]);
+    ).toEqual(["kms:Decrypt", "kms:GenerateDataKey"]);
   });
 
   it("is scoped to the prefix", () => {

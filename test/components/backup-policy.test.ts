@@ -39,6 +39,8 @@ describe("BackupPolicy composes bucket and access from one validated policy", ()
     expect(await valueOf(p.tokenRoleName)).toBe("vrb-prod-snapshot");
     expect(await valueOf(p.ciRoleName!)).toBe("vrb-prod-snapshot-ci");
     expect(p.schedule).toBe("6h");
+    expect(p.statusKey).toBe("vault/prod/vrb-status.json");
+    expect(await valueOf(p.statusLocation)).toBe("s3://acme-prod-vault-snapshots/vault/prod/vrb-status.json");
     expect(await valueOf(p.window)).toBe(scheduleWindow("6h").id);
     const writer = JSON.parse(await valueOf(p.writerPolicyJson)) as IamPolicyDocument;
     expect(writer.Statement.find((s) => s.Sid === "PutSnapshotsAndRetention")!.Resource).toBe("arn:aws:s3:::acme-prod-vault-snapshots/vault/*");

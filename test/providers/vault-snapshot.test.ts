@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { scheduleWindow, type BackupPolicyInput } from "../../engine/index.js";
+import { OperationError, recordRun, scheduleWindow, type BackupPolicyInput } from "../../engine/index.js";
 import { sharedEnv, s3For } from "../support/env.js";
 import { ProviderHost, type Props } from "./host.js";
 import { plainOccurrences, runHarness, s3CredentialEnv, testPolicy, type Registered } from "./support.js";
@@ -111,6 +111,19 @@ describe("VaultSnapshot dynamic provider", () => {
     const r = await host.read(id, state, inputs);
     expect(r.id).toBe(id);
     expect(r.outs).toMatchObject({ status: "good", problems: [], key: state.key, sha256: state.sha256 });
+    // Beside its own status: the cluster's backups, from the status object create recorded.
+    expect(r.outs.clusterConsecutiveFailures).toBe(0);
+    expect(Date.parse(r.outs.clusterLastSuccess as string)).toBeLessThanOrEqual(Date.parse(state.takenAt as string));
+  });
+
+  it("read: reports the cluster's consecutive failed backups beside the snapshot's own status", async () => {
+    const target = { s3, bucket: env.bucket!, prefix: policy.destination.prefix ?? "", cluster: env.clusterName };
+    for (let i = 0; i < 2; i++) {
+      await recordRun("backup", target, () => Promise.reject(new OperationError("Vault unreachable", { stage: "preflight" }))).catch(() => undefined);
+    }
+    const r = await host.read(id, state, inputs);
+    expect(r.outs).toMatchObject({ status: "good", clusterConsecutiveFailures: 2 });
+    expect(host.logs.stderr).toMatch(/the last 2 backup\(s\) failed/);
   });
 
   it("delete: leaves the snapshot in the bucket and says why", async () => {

@@ -1,0 +1,127 @@
+import { z } from "zod";
+
+/**
+ * The status record of one cluster (`<prefix><cluster>/vrb-status.json`): what the last runs of
+ * each operation did. Pure data and pure functions; reading and writing it is store.ts's job.
+ */
+
+export const RUN_KINDS = ["backup", "prune", "restore", "drill"] as const;
+export type RunKind = (typeof RUN_KINDS)[number];
+
+/** Name of the status object inside the cluster's key prefix. */
+export const STATUS_OBJECT_NAME = "vrb-status.json";
+/** Runs kept in `history` (newest first): enough to see a pattern, small enough to rewrite on every run. */
+export const HISTORY_LIMIT = 50;
+
+const runError = z.object({
+  at: z.string(),
+  stage: z.string(),
+  message: z.string(),
+  exitCode: z.number().int(),
+  kind: z.string(),
+});
+export type RunError = z.infer<typeof runError>;
+
+const operationStatus = z.object({
+  /** Start of the newest run of this operation. */
+  lastAttempt: z.string(),
+  lastAttemptOk: z.boolean(),
+  lastSuccess: z.string().optional(),
+  /** Failed runs since the last success (0 after a success). */
+  consecutiveFailures: z.number().int().min(0),
+  /** Every run recorded, ever: two concurrent runs both counting proves no update was lost. */
+  runs: z.number().int().min(0),
+  lastDurationMs: z.number().min(0),
+  lastError: runError.optional(),
+});
+export type OperationStatus = z.infer<typeof operationStatus>;
+
+const snapshotFacts = z.object({ key: z.string(), takenAt: z.string(), bytes: z.number(), raftIndex: z.number() });
+export type SnapshotFacts = z.infer<typeof snapshotFacts>;
+
+const drillFacts = z.object({
+  at: z.string(),
+  ok: z.boolean(),
+  rtoSeconds: z.number().optional(),
+  snapshot: z.string().optional(),
+  problems: z.array(z.string()).optional(),
+});
+export type DrillFacts = z.infer<typeof drillFacts>;
+
+const historyEntry = z.object({ id: z.string(), kind: z.enum(RUN_KINDS), at: z.string(), ok: z.boolean(), exitCode: z.number().int(), toolVersion: z.string() });
+export type HistoryEntry = z.infer<typeof historyEntry>;
+
+export const statusRecordSchema = z.object({
+  schema: z.literal(1),
+  cluster: z.string(),
+  updatedAt: z.string(),
+  /** vrb version of the run that wrote this record last. */
+  toolVersion: z.string(),
+  /** schedule.every of the last backup's policy: the RPO yardstick when the reader has no policy. */
+  schedule: z.string().optional(),
+  operations: z.object({ backup: operationStatus.optional(), prune: operationStatus.optional(), restore: operationStatus.optional(), drill: operationStatus.optional() }),
+  newestGood: snapshotFacts.optional(),
+  lastDrill: drillFacts.optional(),
+  history: z.array(historyEntry),
+});
+export type StatusRecord = z.infer<typeof statusRecordSchema>;
+
+/** What one finished run contributes to the record. */
+export interface RunOutcome {
+  id: string;
+  kind: RunKind;
+  startedAt: Date;
+  durationMs: number;
+  ok: boolean;
+  exitCode: number;
+  error?: Omit<RunError, "at">;
+  /** A backup's new snapshot. */
+  snapshot?: SnapshotFacts;
+  drill?: DrillFacts;
+  schedule?: string;
+  toolVersion: string;
+}
+
+export function emptyRecord(cluster: string, toolVersion: string): StatusRecord {
+  return { schema: 1, cluster, updatedAt: new Date(0).toISOString(), toolVersion, operations: {}, history: [] };
+}
+
+/** The record after `run` (a pure function, so a conditional write can re-apply it to a newer record). */
+export function applyRun(prev: StatusRecord | undefined, cluster: string, run: RunOutcome): StatusRecord {
+  const base = prev ?? emptyRecord(cluster, run.toolVersion);
+  const at = run.startedAt.toISOString();
+  const before = base.operations[run.kind];
+  const op: OperationStatus = {
+    lastAttempt: at,
+    lastAttemptOk: run.ok,
+    lastSuccess: run.ok ? at : before?.lastSuccess,
+    consecutiveFailures: run.ok ? 0 : (before?.consecutiveFailures ?? 0) + 1,
+    runs: (before?.runs ?? 0) + 1,
+    lastDurationMs: run.durationMs,
+    lastError: run.ok ? before?.lastError : { at, ...run.error! },
+  };
+  const newer = (a: SnapshotFacts | undefined, b: SnapshotFacts | undefined) => (!a ? b : !b ? a : Date.parse(b.takenAt) >= Date.parse(a.takenAt) ? b : a);
+  const entry: HistoryEntry = { id: run.id, kind: run.kind, at, ok: run.ok, exitCode: run.exitCode, toolVersion: run.toolVersion };
+  return {
+    ...base,
+    schema: 1,
+    cluster,
+    updatedAt: new Date().toISOString(),
+    toolVersion: run.toolVersion,
+    schedule: run.schedule ?? base.schedule,
+    operations: { ...base.operations, [run.kind]: op },
+    newestGood: newer(base.newestGood, run.snapshot),
+    lastDrill: run.drill ?? base.lastDrill,
+    history: [entry, ...base.history.filter((h) => h.id !== run.id)].slice(0, HISTORY_LIMIT),
+  };
+}
+
+/** Parses a stored record; undefined for anything that is not one (it is then rewritten from scratch). */
+export function parseStatusRecord(text: string): StatusRecord | undefined {
+  try {
+    const parsed = statusRecordSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}

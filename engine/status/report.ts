@@ -1,0 +1,137 @@
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { parseDuration } from "../schedule.js";
+import { recoveryPointStatus, type RecoveryPointStatus } from "../snapshot/rpo.js";
+import { SnapshotStore } from "../snapshot/store.js";
+import type { DrillFacts, HistoryEntry, OperationStatus, RunError, RunKind, SnapshotFacts } from "./record.js";
+import { StatusStore, statusUrlFor } from "./store.js";
+
+/** What `vrb status --json` prints for one cluster, and what the metrics are rendered from. */
+export interface ClusterStatus {
+  cluster: string;
+  /** s3:// URL of the status object. */
+  location: string;
+  /** False when no run has recorded anything yet (the snapshot facts still come from the bucket). */
+  recorded: boolean;
+  updatedAt?: string;
+  toolVersion?: string;
+  /** The backup operation's figures, the ones that decide whether backups work. */
+  lastAttempt?: string;
+  lastSuccess?: string;
+  consecutiveFailures: number;
+  lastError?: RunError;
+  operations: Partial<Record<RunKind, OperationStatus>>;
+  /** From the bucket's listing (the truth), not from the record. */
+  newestGood?: SnapshotFacts & { ageSeconds: number };
+  goodSnapshots: number;
+  lockedSnapshots: number;
+  lastDrill?: DrillFacts;
+  rpo: RecoveryPointStatus;
+  history: HistoryEntry[];
+}
+
+export interface StatusQuery {
+  s3: S3Client;
+  bucket: string;
+  prefix: string;
+  cluster: string;
+  /** schedule.every when the record names none (the record's, from the last backup, wins). */
+  every: string;
+  now?: Date;
+  abortSignal?: AbortSignal;
+}
+
+/** Reads a cluster's status object and its snapshots, and combines them. */
+export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> {
+  const now = q.now ?? new Date();
+  const { record } = await new StatusStore(q.s3, q.bucket, q.prefix).read(q.cluster, { abortSignal: q.abortSignal });
+  const store = new SnapshotStore(q.s3, q.bucket, q.prefix);
+  const good = (await store.list(q.cluster)).filter((s) => s.status === "good");
+  const locks = await mapLimit(good, 8, (s) => store.retention(s.key).catch(() => undefined));
+  const lockedSnapshots = locks.filter((r) => r?.legalHold || (r?.until && r.until.getTime() > now.getTime())).length;
+  const newest = good[0];
+  const backup = record?.operations.backup;
+  return {
+    cluster: q.cluster,
+    location: statusUrlFor(q),
+    recorded: Boolean(record),
+    updatedAt: record?.updatedAt,
+    toolVersion: record?.toolVersion,
+    lastAttempt: backup?.lastAttempt,
+    lastSuccess: backup?.lastSuccess,
+    consecutiveFailures: backup?.consecutiveFailures ?? 0,
+    lastError: backup?.lastError,
+    operations: record?.operations ?? {},
+    newestGood: newest
+      ? {
+          key: newest.key,
+          takenAt: newest.takenAt.toISOString(),
+          bytes: newest.bytes,
+          raftIndex: newest.raftIndex,
+          ageSeconds: Math.max(0, Math.round((now.getTime() - newest.takenAt.getTime()) / 1000)),
+        }
+      : undefined,
+    goodSnapshots: good.length,
+    lockedSnapshots,
+    lastDrill: record?.lastDrill,
+    rpo: recoveryPointStatus(good, record?.schedule ?? q.every, now),
+    history: record?.history ?? [],
+  };
+}
+
+/** Every cluster under the prefix: one key segment each (`<prefix><cluster>/`). */
+export async function listClusters(s3: S3Client, bucket: string, prefix: string, abortSignal?: AbortSignal): Promise<string[]> {
+  const out: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: "/", ContinuationToken: token }), { abortSignal });
+    for (const p of page.CommonPrefixes ?? []) if (p.Prefix) out.push(p.Prefix.slice(prefix.length, -1));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out.sort();
+}
+
+export interface CheckOptions {
+  /** Fail when the backup's last N attempts failed (default 1). */
+  maxFailures?: number;
+  /** Fail when the last drill is older than this (a duration like '30d'), failed, or missing. */
+  maxDrillAge?: string;
+  now?: Date;
+}
+
+/** The verdict of `vrb status --check`: every reason it fails, in words. */
+export function checkStatus(s: ClusterStatus, opts: CheckOptions = {}): { ok: boolean; problems: string[] } {
+  const now = opts.now ?? new Date();
+  const maxFailures = opts.maxFailures ?? 1;
+  const problems: string[] = [];
+  if (!s.rpo.ok) problems.push(`RPO missed: ${s.rpo.message}`);
+  for (const kind of ["backup", "prune"] as const) {
+    const op = s.operations[kind];
+    if (op && op.consecutiveFailures >= maxFailures) {
+      const err = op.lastError ? `; last error [stage: ${op.lastError.stage}] (exit ${op.lastError.exitCode}): ${op.lastError.message}` : "";
+      problems.push(`${kind}: the last ${op.consecutiveFailures} attempt(s) failed (--max-failures ${maxFailures})${err}`);
+    }
+  }
+  if (opts.maxDrillAge) {
+    const maxMs = parseDuration(opts.maxDrillAge);
+    const d = s.lastDrill;
+    if (!d) problems.push(`no drill recorded (--max-drill-age ${opts.maxDrillAge})`);
+    else {
+      if (!d.ok) problems.push(`the last drill (${d.at}) failed${d.problems?.length ? `: ${d.problems.join("; ")}` : ""}`);
+      if (now.getTime() - Date.parse(d.at) > maxMs) problems.push(`the last drill is from ${d.at}, older than --max-drill-age ${opts.maxDrillAge}`);
+    }
+  }
+  return { ok: problems.length === 0, problems };
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

@@ -1,0 +1,108 @@
+import { randomUUID } from "node:crypto";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { exitCodeOf, messageOf, VrbError } from "../errors.js";
+import type { BackupPolicy } from "../policy.js";
+import { packageInfo } from "../local/tools.js";
+import { silentProgress, type Progress } from "../progress.js";
+import { redact } from "../redact.js";
+import { describeS3Error, explainS3Error } from "../s3/client.js";
+import { applyRun, type DrillFacts, type RunError, type RunKind, type RunOutcome, type SnapshotFacts } from "./record.js";
+import { StatusStore, statusUrlFor } from "./store.js";
+
+export interface RunTarget {
+  s3: S3Client;
+  bucket: string;
+  prefix: string;
+  cluster: string;
+  kmsKeyId?: string;
+  /** The policy's schedule.every (stored for readers without a policy). */
+  schedule?: string;
+  progress?: Progress;
+}
+
+/** What a run that returned (did not throw) says about itself; a drill or prune can return a failure. */
+export interface RunFacts {
+  ok?: boolean;
+  exitCode?: number;
+  error?: Omit<RunError, "at">;
+  snapshot?: SnapshotFacts;
+  drill?: DrillFacts;
+}
+
+/** The error part of the record, for any thrown value: safe to store (redacted), with a stage. */
+export function runErrorOf(err: unknown, kind: RunKind): Omit<RunError, "at"> {
+  const explained = explainS3Error(err);
+  const stage = explained instanceof VrbError && explained.stage ? explained.stage : kind;
+  const text = explained instanceof VrbError ? messageOf(explained) : describeS3Error(explained);
+  return {
+    stage,
+    message: redact(text).slice(0, 2000),
+    exitCode: exitCodeOf(explained),
+    kind: explained instanceof Error ? explained.name : "Error",
+  };
+}
+
+/**
+ * Runs `fn` (one backup, prune, restore or drill) and records its outcome in the cluster's status
+ * object, success or failure. Recording is best effort: a failure to record is a warning, and
+ * `fn`'s own result or error (the very same object) is what the caller gets.
+ */
+export async function recordRun<T>(kind: RunKind, target: RunTarget, fn: () => Promise<T>, facts?: (result: T) => RunFacts): Promise<T> {
+  const startedAt = new Date();
+  const base = { id: randomUUID(), kind, startedAt, toolVersion: packageInfo().version, schedule: target.schedule };
+  let result: T;
+  try {
+    result = await fn();
+  } catch (err) {
+    const error = runErrorOf(err, kind);
+    await write(target, {
+      ...base,
+      durationMs: Date.now() - startedAt.getTime(),
+      ok: false,
+      exitCode: error.exitCode,
+      error,
+      drill: kind === "drill" ? { at: startedAt.toISOString(), ok: false } : undefined,
+    });
+    throw err;
+  }
+  let described: RunFacts = {};
+  try {
+    described = facts?.(result) ?? {};
+  } catch {
+    // A report that cannot be summarised still counts as the run it is.
+  }
+  const ok = described.ok ?? true;
+  await write(target, {
+    ...base,
+    durationMs: Date.now() - startedAt.getTime(),
+    ok,
+    exitCode: described.exitCode ?? (ok ? 0 : 1),
+    error: ok ? undefined : (described.error ?? { stage: kind, message: `${kind} reported a failure`, exitCode: described.exitCode ?? 1, kind: "Failure" }),
+    snapshot: described.snapshot,
+    drill: described.drill,
+  });
+  return result;
+}
+
+async function write(target: RunTarget, outcome: RunOutcome): Promise<void> {
+  const progress = target.progress ?? silentProgress;
+  const store = new StatusStore(target.s3, target.bucket, target.prefix, target.kmsKeyId);
+  try {
+    await store.update(target.cluster, (prev) => applyRun(prev, target.cluster, outcome));
+  } catch (err) {
+    progress.warn(`could not record the ${outcome.kind} run in ${statusUrlFor(target)}: ${redact(describeS3Error(err))}`);
+  }
+}
+
+/** Where a policy's runs are recorded: its bucket, prefix, cluster, KMS key and schedule. */
+export function runTargetFor(policy: BackupPolicy, s3: S3Client, progress?: Progress): RunTarget {
+  return {
+    s3,
+    bucket: policy.destination.bucket,
+    prefix: policy.destination.prefix,
+    cluster: policy.cluster.name,
+    kmsKeyId: policy.destination.kmsKeyId,
+    schedule: policy.schedule.every,
+    progress,
+  };
+}

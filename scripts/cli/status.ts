@@ -1,0 +1,110 @@
+import type { Command } from "commander";
+import {
+  checkStatus,
+  ConfigError,
+  createS3Client,
+  ExitCode,
+  formatBytes,
+  listClusters,
+  parseDuration,
+  readClusterStatus,
+  renderMetrics,
+  type ClusterStatus,
+} from "../../engine/index.js";
+import { printJson, printText, runCommand } from "./common.js";
+import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
+
+interface StatusFlags extends PolicyFlags {
+  json?: boolean;
+  check?: boolean;
+  allClusters?: boolean;
+  maxFailures?: number;
+  maxDrillAge?: string;
+  prometheus?: boolean;
+}
+
+/** A duration flag ('30d', '6h'): checked before anything is read. */
+export function durationFlag(flag: string): (v: string) => string {
+  return (v) => {
+    try {
+      parseDuration(v);
+    } catch {
+      throw new ConfigError(`${flag}: '${v}' is not a duration; use e.g. '30m', '6h', '7d'`, { field: flag });
+    }
+    return v;
+  };
+}
+
+/** The policy for commands that read every cluster under the prefix: a cluster name is then optional. */
+export function readerPolicy(o: PolicyFlags, allClusters: boolean) {
+  return policyFromCli(allClusters ? { ...o, cluster: o.cluster ?? process.env.VRB_CLUSTER ?? "all" } : o, process.env, { requireNodes: false });
+}
+
+const when = (iso: string | undefined) => iso ?? "never";
+
+function formatStatus(s: ClusterStatus, problems: string[] | undefined): string {
+  const lines = [`cluster ${s.cluster}  (${s.location}${s.recorded ? `, updated ${s.updatedAt} by vrb ${s.toolVersion}` : ", no run recorded yet"})`];
+  for (const [kind, op] of Object.entries(s.operations)) {
+    lines.push(
+      `  ${kind.padEnd(8)} last attempt ${op.lastAttempt} (${op.lastAttemptOk ? "ok" : "FAILED"}), last success ${when(op.lastSuccess)}, ${op.consecutiveFailures} consecutive failure(s), ${op.runs} run(s)`,
+    );
+    if (op.lastError && !op.lastAttemptOk) lines.push(`           last error [stage: ${op.lastError.stage}] (exit ${op.lastError.exitCode}): ${op.lastError.message}`);
+  }
+  const g = s.newestGood;
+  lines.push(
+    g
+      ? `  newest good snapshot: ${g.key} taken ${g.takenAt} (${Math.round(g.ageSeconds / 60)}m ago), ${formatBytes(g.bytes)}, raft index ${g.raftIndex}`
+      : "  newest good snapshot: none",
+  );
+  lines.push(`  snapshots: ${s.goodSnapshots} good, ${s.lockedSnapshots} locked`);
+  const d = s.lastDrill;
+  lines.push(
+    d
+      ? `  last drill: ${d.at} ${d.ok ? "OK" : "FAILED"}${d.rtoSeconds !== undefined ? `, RTO ${d.rtoSeconds.toFixed(1)}s` : ""}${d.snapshot ? `, ${d.snapshot}` : ""}`
+      : "  last drill: never",
+  );
+  lines.push(`  RPO: ${s.rpo.ok ? "ok" : "MISSED"}: ${s.rpo.message}`);
+  if (problems) lines.push(...(problems.length ? problems.map((p) => `  CHECK FAILED: ${p}`) : ["  check: ok"]));
+  return lines.join("\n");
+}
+
+export function registerStatus(program: Command): void {
+  const cmd = program
+    .command("status")
+    .description("what the cluster's last backup, prune, restore and drill runs did (from its status object in the bucket), its snapshots and the RPO verdict");
+  addPolicyFlags(cmd, { nodes: false })
+    .option("--json", "print one JSON report on stdout")
+    .option("--check", "exit 1 when the RPO is missed, the last --max-failures backups (or prunes) failed, or the last drill is older than --max-drill-age; prints why")
+    .option("--all-clusters", "every cluster under the bucket's prefix")
+    .option("--max-failures <n>", "with --check: fail after this many consecutive failed runs (default 1)", intFlag("--max-failures", 1), 1)
+    .option("--max-drill-age <duration>", "with --check: fail when the last drill failed, is missing, or is older than this (e.g. 30d)", durationFlag("--max-drill-age"))
+    .option("--prometheus", "print the metrics in the Prometheus text format (node_exporter textfile collector)")
+    .action(async (o: StatusFlags) =>
+      runCommand(o, async () => {
+        if (o.json && o.prometheus) throw new ConfigError("give either --json or --prometheus, not both", { field: "--prometheus" });
+        const policy = readerPolicy(o, Boolean(o.allClusters));
+        const { bucket, prefix } = policy.destination;
+        const s3 = createS3Client(policy.destination);
+        try {
+          const clusters = o.allClusters ? await listClusters(s3, bucket, prefix) : [policy.cluster.name];
+          const statuses: ClusterStatus[] = [];
+          for (const cluster of clusters) statuses.push(await readClusterStatus({ s3, bucket, prefix, cluster, every: policy.schedule.every }));
+          const checks = o.check ? statuses.map((s) => checkStatus(s, { maxFailures: o.maxFailures, maxDrillAge: o.maxDrillAge })) : undefined;
+          const failed = checks?.some((c) => !c.ok) ?? false;
+          if (failed) {
+            // Why, on stderr too: cron mails and CI logs show it even with --json / --prometheus.
+            statuses.forEach((s, i) => checks![i]!.problems.forEach((p) => process.stderr.write(`vrb: check failed: ${s.cluster}: ${p}\n`)));
+          }
+          if (o.prometheus) process.stdout.write((await renderMetrics(statuses)).text);
+          else if (o.json) {
+            const items = statuses.map((s, i) => (checks ? { ...s, check: checks[i] } : s));
+            printJson(o.allClusters ? { ok: !failed, bucket, prefix, clusters: items } : { ok: !failed, ...items[0] });
+          } else if (!statuses.length) printText(`no clusters under s3://${bucket}/${prefix}`);
+          else printText(statuses.map((s, i) => formatStatus(s, checks?.[i]?.problems)).join("\n\n"));
+          return failed ? ExitCode.failed : ExitCode.ok;
+        } finally {
+          s3.destroy();
+        }
+      }),
+    );
+}
