@@ -3,7 +3,10 @@ import { Command } from "commander";
 import { packageInfo, packageRoot, redact } from "../../engine/index.js";
 import { registerBackup } from "./backup.js";
 import { registerDemo } from "./demo.js";
+import { registerDiff } from "./diff.js";
 import { registerDrill } from "./drill.js";
+import { registerHold } from "./hold.js";
+import { registerInspect } from "./inspect.js";
 import { registerList } from "./list.js";
 import { registerLocal } from "./local.js";
 import { registerPrune } from "./prune.js";
@@ -20,6 +23,10 @@ export const COMMAND_DOCS: Readonly<Record<string, string>> = {
   drill: "restore.md",
   local: "local.md",
   demo: "local.md",
+  inspect: "inspect.md",
+  diff: "inspect.md",
+  hold: "inspect.md",
+  release: "inspect.md",
 };
 
 /** Where a docs page is: the repository checkout, or the installed package (docs/ ships with it). */
@@ -53,6 +60,9 @@ export function buildProgram(): Command {
   registerPrune(program);
   registerRestore(program);
   registerDrill(program);
+  registerInspect(program);
+  registerDiff(program);
+  registerHold(program);
 
   program.addHelpText("after", `\nDocs: ${join(packageRoot(), "README.md")} and ${join(packageRoot(), "docs")}/ (one page per task; runbooks/ for incidents)`);
   for (const top of program.commands) {

@@ -1,16 +1,8 @@
 import type { Command } from "commander";
-import {
-  createS3Client,
-  DEFAULT_STALL_TIMEOUT_MS,
-  IntegrityError,
-  parseSnapshotKey,
-  parseSnapshotRef,
-  SnapshotStore,
-  verifyStoredSnapshot,
-  formatBytes,
-} from "../../engine/index.js";
+import { createS3Client, DEFAULT_STALL_TIMEOUT_MS, IntegrityError, SnapshotStore, verifyStoredSnapshot, formatBytes } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
-import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
+import { addPolicyFlags, intFlag, type PolicyFlags } from "./options.js";
+import { policyForRef } from "./snapshot-ref.js";
 
 interface VerifyFlags extends PolicyFlags {
   json?: boolean;
@@ -27,13 +19,7 @@ export function registerVerify(program: Command): void {
     .action(async (ref: string, o: VerifyFlags) =>
       runCommand(o, async () => {
         // An s3:// reference names its bucket and cluster itself; no policy needed for those.
-        const parsedRef = parseSnapshotRef(ref, "placeholder-bucket");
-        const flags: PolicyFlags = { ...o };
-        if (ref.startsWith("s3://") && "key" in parsedRef) {
-          flags.bucket ??= parsedRef.bucket;
-          flags.cluster ??= parseSnapshotKey(parsedRef.key)?.cluster ?? process.env.VRB_CLUSTER ?? "unknown";
-        }
-        const policy = policyFromCli(flags, process.env, { requireNodes: false });
+        const policy = policyForRef(ref, o);
         const s3 = createS3Client(policy.destination);
         try {
           const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
