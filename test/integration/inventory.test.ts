@@ -112,6 +112,27 @@ describe("inventory, diff, shrink guard and legal hold on the shared cluster and
     expect(r.mounts.find((x) => x.uuid === uuid)!.keys).toBeGreaterThanOrEqual(N);
   });
 
+  it("a token that may not read the mount table: the backup succeeds with a warning and uuids only", async () => {
+    await client.put("sys/policies/acl/inv-no-mounts", {
+      policy: ["sys/storage/raft/snapshot", "sys/storage/raft/configuration", "sys/storage/raft/autopilot/state", "auth/token/lookup-self"].map((p) => `path "${p}" { capabilities = ["read"] }`).join("\n"),
+    });
+    const created = await client.post<{ auth: { client_token: string } }>("auth/token/create", { policies: ["inv-no-mounts"], no_default_policy: true, ttl: "10m" });
+    const report = await runBackup({
+      policy: validatePolicy({
+        cluster: { name: "inv-403", nodes: env.nodes.map((n) => n.apiAddr) },
+        destination: { bucket, prefix: "inv-403/", endpoint: env.s3!.endpoint, forcePathStyle: true },
+      }),
+      token: created.body.auth.client_token,
+      s3,
+    });
+    expect(report.warnings.join("\n")).toMatch(/may not read sys\/mounts \(403/);
+    expect(report.warnings.join("\n")).toMatch(/may not read sys\/auth \(403/);
+    const manifest = (await new SnapshotStore(s3, bucket, "inv-403/").readManifest(report.key))!;
+    const ours = manifest.inventory!.mounts.find((m) => m.uuid === uuid)!;
+    expect(ours.keys).toBeGreaterThanOrEqual(N);
+    expect(ours.path).toBeUndefined();
+  });
+
   it("guard: after deleting half of the mount a backup with action fail exits 1 at stage guard; stored as suspect, never latest; diff shows the drop on that mount only", async () => {
     for (let i = 0; i < 100; i += 25) await Promise.all(Array.from({ length: 25 }, (_, j) => client.delete(`${mount}/metadata/s-${i + j}`)));
     const policyFile = join(dir, "guard.yaml");
