@@ -114,7 +114,9 @@ describe("inventory, diff, shrink guard and legal hold on the shared cluster and
 
   it("a token that may not read the mount table: the backup succeeds with a warning and uuids only", async () => {
     await client.put("sys/policies/acl/inv-no-mounts", {
-      policy: ["sys/storage/raft/snapshot", "sys/storage/raft/configuration", "sys/storage/raft/autopilot/state", "auth/token/lookup-self"].map((p) => `path "${p}" { capabilities = ["read"] }`).join("\n"),
+      policy: ["sys/storage/raft/snapshot", "sys/storage/raft/configuration", "sys/storage/raft/autopilot/state", "auth/token/lookup-self"]
+        .map((p) => `path "${p}" { capabilities = ["read"] }`)
+        .join("\n"),
     });
     const created = await client.post<{ auth: { client_token: string } }>("auth/token/create", { policies: ["inv-no-mounts"], no_default_policy: true, ttl: "10m" });
     const report = await runBackup({
