@@ -321,6 +321,32 @@ export const policySchema = z
       .strict()
       .optional()
       .describe("How a backup rides through leader elections and transient failures."),
+    guard: z
+      .object({
+        maxDropPercent: z
+          .number()
+          .min(0, "must be between 0 and 100")
+          .max(100, "must be between 0 and 100")
+          .default(20)
+          .describe("A backup whose key count, over all mounts or in any one mount, fell by more than this percentage since the previous good snapshot is a shrink. Default 20."),
+        action: z
+          .enum(["warn", "fail"], { errorMap: () => ({ message: "must be warn or fail" }) })
+          .default("warn")
+          .describe(
+            "warn: the backup succeeds with a warning. fail: the snapshot is stored, its manifest marked `suspect`, and the backup exits 1 at stage `guard`; a suspect snapshot is never `latest` and retention keeps the newest good one before it.",
+          ),
+        minKeys: z
+          .number()
+          .int()
+          .min(0, "must be a whole number >= 0")
+          .default(10)
+          .describe(
+            "Mounts that held fewer keys than this in the previous snapshot are not judged on their own (a mount of 2 keys losing 1 is not a shrink worth a page). Default 10.",
+          ),
+      })
+      .strict()
+      .optional()
+      .describe("Shrink guard: compare each backup's inventory (keys per mount) with the previous good snapshot's (docs/inspect.md)."),
     verify: z
       .object({
         canaries: z

@@ -123,7 +123,8 @@ export function statusObjectsUnder(scope: BucketScope): string {
 }
 
 /**
- * The restore identity: reads snapshots, manifests and their retention under the prefix. The one
+ * The restore identity: reads snapshots, manifests, their retention and legal holds (what
+ * `vrb list` shows) under the prefix. The one
  * thing it writes is the clusters' status objects, so restores and drills are on record; it
  * cannot write a snapshot, a manifest or anything else.
  */
@@ -133,7 +134,7 @@ export function restorerPolicyDocument(scope: BucketScope): IamPolicyDocument {
     {
       Sid: "ReadSnapshots",
       Effect: "Allow",
-      Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention"],
+      Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
       Resource: objectsUnder(scope),
     },
     {
@@ -149,6 +150,28 @@ export function restorerPolicyDocument(scope: BucketScope): IamPolicyDocument {
     statements.push({ Sid: "UseTheBucketKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: scope.kmsKeyArn });
   }
   return { Version: "2012-10-17", Statement: statements };
+}
+
+/**
+ * The incident responder's addition (`vrb hold` / `vrb release`): set and clear S3 Object Lock
+ * legal holds on snapshots and the objects beside them, and read them back. Not part of the
+ * writer (which denies s3:PutObjectLegalHold: a writer that could release holds could unprotect
+ * evidence) nor of the restorer; attach it to the operators' role, next to the restorer policy.
+ */
+export function legalHoldPolicyDocument(scope: BucketScope): IamPolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      listUnderPrefix(scope),
+      {
+        Sid: "HoldAndReleaseSnapshots",
+        Effect: "Allow",
+        // HEAD (GetObject) finds each object's current version and reads the hold back.
+        Action: ["s3:PutObjectLegalHold", "s3:GetObjectLegalHold", "s3:GetObject", "s3:GetObjectVersion"],
+        Resource: objectsUnder(scope),
+      },
+    ],
+  };
 }
 
 /**

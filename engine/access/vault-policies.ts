@@ -23,6 +23,8 @@ export function snapshotPolicyHcl(): string {
     rule("sys/storage/raft/snapshot", ["read"], "stream a snapshot (GET) from the active node"),
     rule("sys/storage/raft/configuration", ["read"], "preflight: Raft peers and the leader"),
     rule("sys/storage/raft/autopilot/state", ["read"], "preflight: cluster health before a backup"),
+    rule("sys/mounts", ["read"], "inventory: mount paths and types of secrets engines (uuid -> path; no secret is read)"),
+    rule("sys/auth", ["read"], "inventory: mount paths and types of auth methods (uuid -> path)"),
     ...tokenSelfService,
   ].join("\n");
 }

@@ -28,6 +28,21 @@ export interface ArchiveReport {
   checkedEntries: string[];
 }
 
+/**
+ * Something that reads an archive entry's bytes as they pass (the inventory reads state.bin this
+ * way): the inspector hands over the same chunks it hashes, so no second gunzip is needed.
+ * An observer must not throw; it keeps its own failures.
+ */
+export interface ArchiveEntryObserver {
+  data(chunk: Buffer): void;
+  end(): void;
+}
+
+export interface ArchiveInspectorOptions {
+  /** Called for each entry by name; return an observer to see its bytes. */
+  observe?: (name: string) => ArchiveEntryObserver | undefined;
+}
+
 const META = "meta.json";
 const SUMS = "SHA256SUMS";
 const SEALED_SUMS = "SHA256SUMS.sealed";
@@ -49,7 +64,7 @@ function parseSums(text: string): Map<string, string> {
  * Memory stays flat: `state.bin` is only ever hashed, never held.
  * `result` rejects with an IntegrityError when anything does not match.
  */
-export function createArchiveInspector(): { input: Writable; result: Promise<ArchiveReport>; meta: Promise<RaftSnapshotMeta> } {
+export function createArchiveInspector(opts: ArchiveInspectorOptions = {}): { input: Writable; result: Promise<ArchiveReport>; meta: Promise<RaftSnapshotMeta> } {
   // The gunzip stream is the input itself (no extra hop). Its default 16 KiB output chunks cost a
   // callback, a tar-stream step and a hash update each; 256 KiB chunks cut that per-byte overhead.
   // A 1 MiB write buffer (the zlib default is 16 KiB) lets the pipeline hand over whole socket
@@ -70,13 +85,16 @@ export function createArchiveInspector(): { input: Writable; result: Promise<Arc
     let bytes = 0;
     const keep = header.name === META || header.name === SUMS || header.name === SEALED_SUMS;
     const chunks: Buffer[] = [];
+    const observer = opts.observe?.(header.name);
     stream.on("data", (data: unknown) => {
       const chunk = data as Buffer;
       hash.update(chunk);
+      observer?.data(chunk);
       bytes += chunk.length;
       if (keep && bytes <= MAX_SMALL_ENTRY) chunks.push(chunk);
     });
     stream.on("end", () => {
+      observer?.end();
       entries.push({ name: header.name, bytes, sha256: hash.digest("hex") });
       if (keep) small.set(header.name, Buffer.concat(chunks));
       if (header.name === META) {

@@ -1,5 +1,5 @@
 import type { S3Client } from "@aws-sdk/client-s3";
-import { ConfigError } from "../errors.js";
+import { ConfigError, OperationError } from "../errors.js";
 import { packageInfo } from "../local/tools.js";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
@@ -13,6 +13,7 @@ import { sleep } from "../wait.js";
 import { BackupAttempt } from "./attempt.js";
 import { cleanUpFailedBackup } from "./cleanup.js";
 import { checkStoredObject, lockObject, writeManifest } from "./finishing.js";
+import { backupInventory, type BackupInventory } from "./inventory/in-backup.js";
 import { manifestSchema, type SnapshotManifest } from "./manifest.js";
 import { stagedError, withStage } from "./pipeline.js";
 import { streamSnapshotToStore, type SnapshotPassResult } from "./snapshot-pass.js";
@@ -60,6 +61,12 @@ export interface BackupReport {
   lock?: { mode: "GOVERNANCE" | "COMPLIANCE"; until: string };
   sse?: { algorithm: string; kmsKeyId?: string };
   archive: { entries: number };
+  /** Keys counted in the snapshot (all of them, and in mounts), when they could be counted. */
+  inventory?: { totalKeys: number; totalBytes: number; mounts: number };
+  /** The shrink guard's comparison, when the policy has a guard and a previous good snapshot existed. */
+  guard?: BackupInventory["guard"];
+  /** Set when the guard (action fail) marked the stored snapshot suspect; runBackup then throws (stage "guard"). */
+  suspect?: { reason: string };
   durationsMs: Record<string, number>;
   warnings: string[];
 }
@@ -100,10 +107,10 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const earlier: string[] = [];
   try {
     for (let attempt = 1; ; attempt++) {
+      let report: BackupReport;
       try {
-        const report = await backupOnce(opts, s3, progress);
+        report = await backupOnce(opts, s3, progress);
         report.warnings.unshift(...earlier);
-        return report;
       } catch (err) {
         const e = stagedError("backup", err);
         // A leader wait that ran out already waited as long as the policy allows: no other attempt.
@@ -113,7 +120,15 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
         earlier.push(note);
         progress.warn(`${note}; retrying in ${(wait / 1000).toFixed(1)}s (the active node is looked up again)`);
         await sleep(wait);
+        continue;
       }
+      // Outside the retry: a shrink is a finding about the cluster, another attempt would find it again.
+      if (report.suspect) {
+        throw new OperationError(`${report.suspect.reason}. The snapshot is stored as suspect (never 'latest'; restorable when named): s3://${report.bucket}/${report.key}`, {
+          stage: "guard",
+        });
+      }
+      return report;
     }
   } finally {
     if (!opts.s3) s3.destroy();
@@ -128,6 +143,7 @@ function snapshotManifest(r: {
   takenAt: Date;
   lock: BackupReport["lock"];
   sse: BackupReport["sse"];
+  judged: BackupInventory;
 }): SnapshotManifest {
   const { pre, stored } = r;
   return manifestSchema.parse({
@@ -143,6 +159,8 @@ function snapshotManifest(r: {
     lock: r.lock,
     sse: r.sse,
     tool: packageInfo(),
+    inventory: r.judged.inventory,
+    suspect: r.judged.suspect,
   } satisfies SnapshotManifest);
 }
 
@@ -189,7 +207,10 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
       progress.info(`locked (${lock.mode}) until ${lock.until}`);
     }
 
-    const manifest = snapshotManifest({ policy, pre, stored, takenAt, lock, sse });
+    const judged = await attempt.timed("guard", () =>
+      backupInventory({ s3, policy, leader: client.forNode(pre.leaderAddr), counted: stored.inventory, problem: stored.inventoryProblem, progress }),
+    );
+    const manifest = snapshotManifest({ policy, pre, stored, takenAt, lock, sse, judged });
     const manifestKey = await attempt.timed("manifest", () =>
       writeManifest(s3, manifest, { bucket: object.bucket, kmsKeyId, lock, signal: attempt.pass.signal, onWritten: (o) => attempt.written.push(o) }),
     );
@@ -208,8 +229,11 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
       lock,
       sse,
       archive: { entries: stored.archiveEntries },
+      inventory: judged.inventory && { totalKeys: judged.inventory.totalKeys, totalBytes: judged.inventory.totalBytes, mounts: judged.inventory.mounts.length },
+      guard: judged.guard,
+      suspect: judged.suspect,
       durationsMs: attempt.durationsMs,
-      warnings: [...pre.warnings],
+      warnings: [...pre.warnings, ...judged.warnings],
     };
   } catch (err) {
     const e = attempt.fail(err);

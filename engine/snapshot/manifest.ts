@@ -1,6 +1,20 @@
 import { z } from "zod";
 import { IntegrityError } from "../errors.js";
 
+const countSchema = { keys: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() };
+
+/**
+ * What the snapshot holds, counted from its storage keys during the backup's one pass
+ * (engine/snapshot/inventory/): totals, per top-level prefix, per mount with the mount table's
+ * path and type when the backup could read it. Absent in manifests of older versions.
+ */
+export const inventorySchema = z.object({
+  totalKeys: z.number().int().nonnegative(),
+  totalBytes: z.number().int().nonnegative(),
+  prefixes: z.array(z.object({ prefix: z.string(), ...countSchema })),
+  mounts: z.array(z.object({ uuid: z.string(), kind: z.enum(["secret", "auth"]), path: z.string().optional(), type: z.string().optional(), ...countSchema })),
+});
+
 /** `.manifest.json` beside each snapshot (docs/architecture.md, "Manifest"). Written last: no manifest, no good snapshot. */
 export const manifestSchema = z.object({
   format: z.literal(1),
@@ -26,6 +40,12 @@ export const manifestSchema = z.object({
   lock: z.object({ mode: z.enum(["GOVERNANCE", "COMPLIANCE"]), until: z.string() }).optional(),
   sse: z.object({ algorithm: z.string(), kmsKeyId: z.string().optional() }).optional(),
   tool: z.object({ name: z.string(), version: z.string() }),
+  inventory: inventorySchema.optional(),
+  /**
+   * Set by the shrink guard (policy `guard.action: fail`): the snapshot is stored but held far
+   * fewer keys than the previous good one. Never chosen as `latest`; restorable when named.
+   */
+  suspect: z.object({ reason: z.string(), against: z.string().optional() }).optional(),
 });
 
 export type SnapshotManifest = z.infer<typeof manifestSchema>;

@@ -2,7 +2,7 @@ import { DeleteObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, type
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { manifestKeyFor } from "./manifest.js";
-import type { SnapshotStore, StoredSnapshot } from "./store.js";
+import { isTrustedSnapshot, type SnapshotStore, type StoredSnapshot } from "./store.js";
 
 export type RetentionRules = BackupPolicy["retention"];
 
@@ -25,12 +25,14 @@ const DAY_MS = 86_400_000;
  * snapshot goes when it is beyond the newest `keepLast` good ones OR older than `maxAgeDays`.
  * The newest good snapshot is always kept, whatever the rules say. Snapshots that are not good
  * (no manifest, unreadable manifest) are removed once older than an hour (a younger one may be
- * a backup that is still finishing).
+ * a backup that is still finishing). When the newest good snapshots are suspect (shrink guard),
+ * the newest good one before them is kept as well: it is what `latest` restores.
  */
 export function planRetention(snapshots: StoredSnapshot[], rules: RetentionRules, now: Date = new Date()): RetentionPlan {
   const plan: RetentionPlan = { keep: [], delete: [] };
   const sorted = [...snapshots].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || b.raftIndex - a.raftIndex);
   let goodSeen = 0;
+  const newestTrusted = sorted.find(isTrustedSnapshot);
   for (const s of sorted) {
     const ageMs = now.getTime() - s.takenAt.getTime();
     if (s.status !== "good") {
@@ -40,7 +42,11 @@ export function planRetention(snapshots: StoredSnapshot[], rules: RetentionRules
     }
     goodSeen++;
     if (goodSeen === 1) {
-      plan.keep.push({ snapshot: s, reason: "newest good snapshot (always kept)" });
+      plan.keep.push({ snapshot: s, reason: `newest good snapshot (always kept)${s.manifest?.suspect ? "; suspect (shrink guard)" : ""}` });
+      continue;
+    }
+    if (s === newestTrusted) {
+      plan.keep.push({ snapshot: s, reason: "newest good snapshot before a suspect one: what 'latest' restores (always kept)" });
       continue;
     }
     if (rules.keepLast !== undefined && goodSeen > rules.keepLast) {

@@ -5,6 +5,8 @@ import type { VaultClient } from "../vault/client.js";
 import type { RaftSnapshotMeta } from "./archive.js";
 import type { BackupAttempt } from "./attempt.js";
 import { sseParamsFor, type StoredObject } from "./finishing.js";
+import type { SnapshotInventory } from "./inventory/counter.js";
+import { StateBinInventory } from "./inventory/observer.js";
 import { snapshotKeyFor } from "./manifest.js";
 import type { Stage } from "./pipeline.js";
 import { HashingStage } from "./stages/hashing.js";
@@ -35,6 +37,10 @@ export interface SnapshotPassResult {
   uploaded: number;
   meta: RaftSnapshotMeta;
   archiveEntries: number;
+  /** Keys and bytes per prefix and mount, counted from state.bin by the archive check (uuids only). */
+  inventory?: SnapshotInventory;
+  /** Why there is no inventory, when there is none. */
+  inventoryProblem?: string;
 }
 
 /**
@@ -54,7 +60,9 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
     blame: () => upload.blame(),
   });
   const hashing = new HashingStage((n) => progress.bytes?.("snapshot stream", n));
-  const inspection = new ArchiveInspectionStage();
+  // The inventory reads state.bin's bytes inside the archive check's own gunzip + untar: no second pass.
+  const counting = new StateBinInventory();
+  const inspection = new ArchiveInspectionStage({ observe: counting.observe });
   // The object key carries the raft index from meta.json, the archive's first entry: it is known
   // after a few KiB, long before the upload needs it for its first request.
   const keyKnown = inspection.meta.then((m) => {
@@ -90,5 +98,15 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
   const object: StoredObject = { bucket, key, versionId: upload.result!.VersionId };
   attempt.written.push(object);
   progress.bytes?.("snapshot stream", hashing.bytes, hashing.bytes);
-  return { object, sha256: hashing.sha256, bytes: hashing.bytes, uploaded: upload.sink.uploaded, meta, archiveEntries: archive.entries.length };
+  const inventory = counting.result();
+  return {
+    object,
+    sha256: hashing.sha256,
+    bytes: hashing.bytes,
+    uploaded: upload.sink.uploaded,
+    meta,
+    archiveEntries: archive.entries.length,
+    inventory,
+    inventoryProblem: counting.problem,
+  };
 }

@@ -25,6 +25,14 @@ export interface ObjectRetention {
   legalHold?: boolean;
 }
 
+/**
+ * Good and not marked suspect by the shrink guard: what `latest` may be, and what the guard
+ * compares with. A suspect snapshot is still good (complete, checked) and restorable when named.
+ */
+export function isTrustedSnapshot(s: StoredSnapshot): boolean {
+  return s.status === "good" && !s.manifest?.suspect;
+}
+
 /** A parsed snapshot reference: `latest`, `s3://bucket/key`, or a bare key in the store's bucket. */
 export type SnapshotRef = { latest: true } | { bucket: string; key: string };
 
@@ -106,8 +114,9 @@ export class SnapshotStore {
     return out.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || b.raftIndex - a.raftIndex);
   }
 
+  /** `latest`: the newest good snapshot that the shrink guard did not mark suspect. */
   async latestGood(cluster?: string): Promise<StoredSnapshot> {
-    const good = (await this.list(cluster)).find((s) => s.status === "good");
+    const good = (await this.list(cluster)).find(isTrustedSnapshot);
     if (!good) {
       throw new OperationError(
         `no good snapshot of ${cluster ? `cluster '${cluster}'` : "any cluster"} in s3://${this.bucket}/${cluster ? this.clusterPrefix(cluster) : this.prefix}`,

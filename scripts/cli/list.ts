@@ -9,7 +9,7 @@ interface ListFlags extends PolicyFlags {
 }
 
 export function registerList(program: Command): void {
-  const cmd = program.command("list").description("the cluster's snapshots, newest first: good, incomplete, locked until");
+  const cmd = program.command("list").description("the cluster's snapshots, newest first: good, suspect, incomplete, keys, locked until, legal hold");
   addPolicyFlags(cmd, { nodes: false })
     .option("--json", "print one JSON report on stdout")
     .option("--check-rpo", "exit 1 when the newest good snapshot is older than the schedule allows (for cron and monitoring)")
@@ -33,6 +33,8 @@ export function registerList(program: Command): void {
                 sha256: s.manifest?.sha256,
                 lock: locked ? { mode: r!.mode, until: r!.until!.toISOString() } : undefined,
                 legalHold: r?.legalHold || undefined,
+                keys: s.manifest?.inventory?.totalKeys,
+                suspect: s.manifest?.suspect,
                 problem: s.problem,
               };
             }),
@@ -51,9 +53,11 @@ export function registerList(program: Command): void {
           printText(
             rows
               .map((r) => {
-                const lock = r.lock ? `locked ${r.lock.mode} until ${r.lock.until}` : "unlocked";
-                const why = r.problem ? ` (${r.problem})` : "";
-                return `${r.status.padEnd(10)} ${r.takenAt}  index ${String(r.raftIndex).padEnd(8)} ${formatBytes(r.bytes).padStart(10)}  ${lock}  ${r.key}${why}`;
+                const lock = (r.lock ? `locked ${r.lock.mode} until ${r.lock.until}` : "unlocked") + (r.legalHold ? ", HELD" : "");
+                const why = r.problem ? ` (${r.problem})` : r.suspect ? ` (${r.suspect.reason})` : "";
+                const status = r.suspect ? "suspect" : r.status;
+                const keys = r.keys !== undefined ? `${r.keys} keys` : "? keys";
+                return `${status.padEnd(10)} ${r.takenAt}  index ${String(r.raftIndex).padEnd(8)} ${formatBytes(r.bytes).padStart(10)} ${keys.padStart(12)}  ${lock}  ${r.key}${why}`;
               })
               .join("\n") + `\n${rpoLine}`,
           );

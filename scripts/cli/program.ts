@@ -3,9 +3,12 @@ import { Command } from "commander";
 import { packageInfo, packageRoot, redact } from "../../engine/index.js";
 import { registerBackup } from "./backup.js";
 import { registerDemo } from "./demo.js";
+import { registerDiff } from "./diff.js";
 import { registerDrill } from "./drill.js";
 import { registerExport } from "./export.js";
 import { registerExporter } from "./exporter.js";
+import { registerHold } from "./hold.js";
+import { registerInspect } from "./inspect.js";
 import { registerList } from "./list.js";
 import { registerLocal } from "./local.js";
 import { registerPresign } from "./presign.js";
@@ -30,6 +33,10 @@ export const COMMAND_DOCS: Readonly<Record<string, string>> = {
   demo: "local.md",
   status: "status.md",
   exporter: "status.md",
+  inspect: "inspect.md",
+  diff: "inspect.md",
+  hold: "inspect.md",
+  release: "inspect.md",
 };
 
 /** Where a docs page is: the repository checkout, or the installed package (docs/ ships with it). */
@@ -68,6 +75,9 @@ export function buildProgram(): Command {
   registerPresign(program);
   registerStatus(program);
   registerExporter(program);
+  registerInspect(program);
+  registerDiff(program);
+  registerHold(program);
 
   program.addHelpText("after", `\nDocs: ${join(packageRoot(), "README.md")} and ${join(packageRoot(), "docs")}/ (one page per task; runbooks/ for incidents)`);
   for (const top of program.commands) {

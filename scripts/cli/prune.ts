@@ -44,7 +44,7 @@ export function registerPrune(program: Command): void {
               [
                 `${verb} ${report.deleted.length}, kept ${report.kept.length}, still locked ${report.locked.length}, failed ${report.failed.length}`,
                 ...report.deleted.map((d) => `  ${verb}: ${d.key} (${d.reason})`),
-                ...report.locked.map((d) => `  locked${d.until ? ` until ${d.until}` : ""}: ${d.key} (${d.reason})`),
+                ...report.locked.map((d) => `  locked${d.until ? ` until ${d.until}` : ""}${d.legalHold ? " (legal hold: vrb release)" : ""}: ${d.key} (${d.reason})`),
                 ...report.failed.map((d) => `  FAILED: ${d.key}: ${d.error}`),
               ].join("\n"),
             );

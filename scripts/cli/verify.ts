@@ -1,17 +1,8 @@
 import type { Command } from "commander";
-import {
-  createS3Client,
-  DEFAULT_STALL_TIMEOUT_MS,
-  IntegrityError,
-  parseSnapshotKey,
-  parseSnapshotRef,
-  SnapshotStore,
-  verifyStoredSnapshot,
-  formatBytes,
-  type RemoteSnapshot,
-} from "../../engine/index.js";
+import { createS3Client, DEFAULT_STALL_TIMEOUT_MS, IntegrityError, SnapshotStore, verifyStoredSnapshot, formatBytes, type RemoteSnapshot } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
-import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
+import { addPolicyFlags, intFlag, type PolicyFlags } from "./options.js";
+import { policyForRef } from "./snapshot-ref.js";
 import { addUrlRefFlags, remoteFromRef, type UrlRefFlags } from "./url-ref.js";
 
 interface VerifyFlags extends PolicyFlags, UrlRefFlags {
@@ -33,13 +24,7 @@ export function registerVerify(program: Command): void {
         const remote = remoteFromRef(ref, o, o.cluster ?? process.env.VRB_CLUSTER);
         if (remote) return verifyRemote(remote, o);
         // An s3:// reference names its bucket and cluster itself; no policy needed for those.
-        const parsedRef = parseSnapshotRef(ref, "placeholder-bucket");
-        const flags: PolicyFlags = { ...o };
-        if (ref.startsWith("s3://") && "key" in parsedRef) {
-          flags.bucket ??= parsedRef.bucket;
-          flags.cluster ??= parseSnapshotKey(parsedRef.key)?.cluster ?? process.env.VRB_CLUSTER ?? "unknown";
-        }
-        const policy = policyFromCli(flags, process.env, { requireNodes: false });
+        const policy = policyForRef(ref, o);
         const s3 = createS3Client(policy.destination);
         try {
           const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);

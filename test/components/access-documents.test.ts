@@ -3,6 +3,7 @@ import {
   DESTRUCTIVE_S3_ACTIONS,
   accessPlan,
   bucketPlan,
+  legalHoldPolicyDocument,
   restorerPolicyDocument,
   snapshotPolicyHcl,
   STATUS_OBJECT_NAME,
@@ -67,7 +68,7 @@ describe("restorer IAM document", () => {
   const doc = restorerPolicyDocument(scope);
 
   it("reads (get and list); writes nothing but the clusters' status objects", () => {
-    expect(new Set(s3Allowed(doc))).toEqual(new Set(["s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:PutObject"]));
+    expect(new Set(s3Allowed(doc))).toEqual(new Set(["s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:PutObject"]));
     const puts = allowed(doc).filter((s) => s.Action.includes("s3:PutObject"));
     expect(puts).toHaveLength(1);
     expect(puts[0]!.Action).toEqual(["s3:PutObject"]);
@@ -93,6 +94,21 @@ describe("restorer IAM document", () => {
   });
 });
 
+describe("legal hold IAM document (vrb hold / release)", () => {
+  const doc = legalHoldPolicyDocument(scope);
+
+  it("may set and read legal holds under the prefix, and nothing that deletes or writes objects", () => {
+    expect(new Set(s3Allowed(doc))).toEqual(new Set(["s3:ListBucket", "s3:PutObjectLegalHold", "s3:GetObjectLegalHold", "s3:GetObject", "s3:GetObjectVersion"]));
+    expect(allowed(doc).find((s) => s.Action.includes("s3:PutObjectLegalHold"))!.Resource).toBe("arn:aws:s3:::acme-vault/prod/*");
+  });
+
+  it("is not part of the writer, which keeps denying s3:PutObjectLegalHold", () => {
+    const writer = writerPolicyDocument(scope);
+    expect(s3Allowed(writer)).not.toContain("s3:PutObjectLegalHold");
+    expect(writer.Statement.find((s) => s.Effect === "Deny")!.Action).toContain("s3:PutObjectLegalHold");
+  });
+});
+
 describe("Vault policies", () => {
   const capsOf = (hcl: string) => {
     const out = new Map<string, string[]>();
@@ -109,6 +125,9 @@ describe("Vault policies", () => {
     expect(caps.get("sys/storage/raft/snapshot")).toEqual(["read"]);
     expect(caps.get("sys/storage/raft/configuration")).toEqual(["read"]);
     expect(caps.get("sys/storage/raft/autopilot/state")).toEqual(["read"]);
+    // The inventory names mounts from the mount tables; read only.
+    expect(caps.get("sys/mounts")).toEqual(["read"]);
+    expect(caps.get("sys/auth")).toEqual(["read"]);
     expect(caps.has("sys/storage/raft/snapshot-force")).toBe(false);
     const writes = [...caps].filter(([path, c]) => c.some((x) => x !== "read") && !path.startsWith("auth/token/"));
     expect(writes).toEqual([]);

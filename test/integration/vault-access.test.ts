@@ -129,6 +129,11 @@ describe("a token from the snapshot token role, on the real cluster", () => {
     expect((await status(token, "GET", "sys/storage/raft/autopilot/state")).status).toBe(200);
   });
 
+  it("CAN read the mount tables the inventory names mounts with", async () => {
+    expect((await status(token, "GET", "sys/mounts")).status).toBe(200);
+    expect((await status(token, "GET", "sys/auth")).status).toBe(200);
+  });
+
   it("CANNOT read a secret, not even the canary", async () => {
     expect((await status(token, "GET", `secret/data/${canaryPath}`)).status).toBe(403);
   });

@@ -1,6 +1,6 @@
 import type { Writable } from "node:stream";
 import { IntegrityError } from "../../errors.js";
-import { createArchiveInspector, type ArchiveReport, type RaftSnapshotMeta } from "../archive.js";
+import { createArchiveInspector, type ArchiveInspectorOptions, type ArchiveReport, type RaftSnapshotMeta } from "../archive.js";
 import type { Stage } from "../pipeline.js";
 import { writeOrWait } from "./writable.js";
 
@@ -21,8 +21,9 @@ export class ArchiveInspectionStage implements Stage {
   readonly failed: Promise<ArchiveReport>;
   private readonly input: Writable;
 
-  constructor() {
-    const inspector = createArchiveInspector();
+  /** `opts.observe` sees entries' bytes as they are hashed (the inventory's reader of state.bin). */
+  constructor(opts: ArchiveInspectorOptions = {}) {
+    const inspector = createArchiveInspector(opts);
     this.input = inspector.input;
     this.meta = inspector.meta;
     this.result = inspector.result;

@@ -1,0 +1,123 @@
+import { createReadStream, statSync } from "node:fs";
+import { OperationError } from "../../errors.js";
+import { silentProgress, type Progress } from "../../progress.js";
+import type { RaftSnapshotMeta } from "../archive.js";
+import { StagePipeline, type PipelineSource } from "../pipeline.js";
+import { ArchiveInspectionStage } from "../stages/inspection.js";
+import { openStoredSnapshotSource } from "../stages/source.js";
+import type { SnapshotStore, StoredSnapshot } from "../store.js";
+import { DEFAULT_STALL_TIMEOUT_MS } from "../stream.js";
+import { labelMounts, type MountCount, type MountTableEntry, type PrefixCount, type SnapshotInventory } from "./counter.js";
+import { StateBinInventory } from "./observer.js";
+
+/** `vrb inspect --json` (docs/inspect.md). */
+export interface InspectReport {
+  ok: true;
+  /** `s3://bucket/key` or the local file's path. */
+  source: string;
+  /** Raft meta from the archive's meta.json; `version` is the snapshot format's, `vault` the source's version when the manifest says. */
+  meta: { index: number; term: number; version: number; vault?: string; takenAt?: string };
+  totalKeys: number;
+  totalBytes: number;
+  prefixes: PrefixCount[];
+  mounts: MountCount[];
+  /** Where mount paths came from: the snapshot's manifest, a live cluster's mount table, or nowhere (uuids only). */
+  mountPaths: "manifest" | "cluster" | "none";
+  suspect?: { reason: string };
+}
+
+export interface InspectOptions {
+  /** Mount table to name the mounts with (a live cluster's: `readMountTable`). */
+  mountTable?: readonly MountTableEntry[];
+  progress?: Progress;
+  stallTimeoutMs?: number;
+}
+
+/** The mount table a manifest's inventory carries (the backup read it from the cluster). */
+export function mountTableOf(inventory: SnapshotInventory | undefined): MountTableEntry[] {
+  return (inventory?.mounts ?? []).filter((m) => m.path).map((m) => ({ uuid: m.uuid, kind: m.kind, path: m.path!, type: m.type ?? "unknown" }));
+}
+
+/**
+ * Reads a snapshot once, streamed, in constant memory: gunzip + untar with the archive check
+ * (SHA256SUMS), meta.json, and state.bin's keys counted by prefix and mount. The same inspector
+ * as the backup's pass; nothing is decrypted (keys are plain text, values only measured).
+ */
+async function readInventory(pass: StagePipeline, open: () => Promise<PipelineSource>, what: string): Promise<{ meta: RaftSnapshotMeta; inventory: SnapshotInventory }> {
+  const counting = new StateBinInventory();
+  const inspection = new ArchiveInspectionStage({ observe: counting.observe });
+  try {
+    const source = await open();
+    await pass.run(source, [inspection]);
+    const archive = await inspection.result;
+    const inventory = counting.result();
+    if (!inventory) throw new OperationError(`${what}: cannot count its keys: ${counting.problem ?? "state.bin was not read"}`, { stage: "inspect" });
+    return { meta: archive.meta, inventory };
+  } catch (err) {
+    throw pass.fail("inspect", err);
+  } finally {
+    pass.close();
+  }
+}
+
+function report(
+  source: string,
+  meta: RaftSnapshotMeta,
+  inventory: SnapshotInventory,
+  table: readonly MountTableEntry[] | undefined,
+  from: InspectReport["mountPaths"],
+): InspectReport {
+  const labelled = table?.length ? labelMounts(inventory, table) : inventory;
+  return {
+    ok: true,
+    source,
+    meta: { index: meta.Index, term: meta.Term, version: meta.Version },
+    totalKeys: labelled.totalKeys,
+    totalBytes: labelled.totalBytes,
+    prefixes: labelled.prefixes,
+    mounts: labelled.mounts,
+    mountPaths: table?.length ? from : "none",
+  };
+}
+
+/** Inspects a snapshot file on disk (`bao operator raft snapshot save`, a restore's download). */
+export async function inspectSnapshotFile(path: string, opts: InspectOptions = {}): Promise<InspectReport> {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    throw new OperationError(`snapshot file ${path} cannot be read`, { stage: "inspect" });
+  }
+  opts.progress?.info(`inspecting ${path} (${size} bytes)`);
+  const pass = new StagePipeline();
+  const { meta, inventory } = await readInventory(pass, async () => ({ name: "read", stream: createReadStream(path) }), path);
+  return report(path, meta, inventory, opts.mountTable, "cluster");
+}
+
+/**
+ * Inspects a stored snapshot: downloaded and read once. Mount paths come from its manifest's
+ * inventory (the backup read the mount table), else from `opts.mountTable`.
+ */
+export async function inspectStoredSnapshot(store: SnapshotStore, snapshot: StoredSnapshot, opts: InspectOptions = {}): Promise<InspectReport> {
+  const where = `s3://${snapshot.bucket}/${snapshot.key}`;
+  const progress = opts.progress ?? silentProgress;
+  const pass = new StagePipeline();
+  const { meta, inventory } = await readInventory(
+    pass,
+    async () => {
+      progress.info(`inspecting ${where} (${snapshot.bytes} bytes)`);
+      return openStoredSnapshotSource(pass, store, snapshot.key, {
+        stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+        where,
+        onResume: (m) => progress.warn(m),
+      });
+    },
+    where,
+  );
+  const fromManifest = mountTableOf(snapshot.manifest?.inventory);
+  const out = fromManifest.length ? report(where, meta, inventory, fromManifest, "manifest") : report(where, meta, inventory, opts.mountTable, "cluster");
+  out.meta.vault = snapshot.manifest?.vault.version;
+  out.meta.takenAt = snapshot.manifest?.takenAt;
+  if (snapshot.manifest?.suspect) out.suspect = { reason: snapshot.manifest.suspect.reason };
+  return out;
+}

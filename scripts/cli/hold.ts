@@ -1,0 +1,46 @@
+import type { Command } from "commander";
+import { createS3Client, setLegalHold, SnapshotStore } from "../../engine/index.js";
+import { printJson, printText, runCommand } from "./common.js";
+import { addPolicyFlags, type PolicyFlags } from "./options.js";
+import { policyForRef } from "./snapshot-ref.js";
+
+interface HoldFlags extends PolicyFlags {
+  json?: boolean;
+}
+
+/** `vrb hold` and `vrb release`: the two sides of one S3 Object Lock legal hold (engine/snapshot/hold.ts). */
+function registerOne(program: Command, name: "hold" | "release", hold: boolean, description: string): void {
+  const cmd = program.command(`${name} <ref>`).description(description);
+  addPolicyFlags(cmd, { nodes: false })
+    .option("--json", "print one JSON report on stdout")
+    .action(async (ref: string, o: HoldFlags) =>
+      runCommand(o, async () => {
+        const policy = policyForRef(ref, o);
+        const s3 = createS3Client(policy.destination);
+        try {
+          const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
+          const snapshot = await store.resolve(ref, policy.cluster.name);
+          const report = await setLegalHold(new SnapshotStore(s3, snapshot.bucket, policy.destination.prefix), snapshot.key, hold);
+          if (o.json) return printJson(report);
+          printText(
+            [
+              `${hold ? "held" : "released"}: s3://${report.bucket}/${report.key}`,
+              ...report.objects.map((x) => `  legal hold ${hold ? "ON " : "OFF"} ${x.key}${x.versionId ? ` (version ${x.versionId})` : ""}`),
+            ].join("\n"),
+          );
+        } finally {
+          s3.destroy();
+        }
+      }),
+    );
+}
+
+export function registerHold(program: Command): void {
+  registerOne(
+    program,
+    "hold",
+    true,
+    "freeze a snapshot for incident response: S3 Object Lock legal hold on it, its manifest and every object beside it; nobody can delete them until `vrb release`",
+  );
+  registerOne(program, "release", false, "clear the legal hold that `vrb hold` set (its retention, if any, still applies)");
+}

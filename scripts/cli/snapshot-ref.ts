@@ -1,0 +1,23 @@
+import { existsSync, statSync } from "node:fs";
+import { parseSnapshotKey, parseSnapshotRef, type BackupPolicy } from "../../engine/index.js";
+import { policyFromCli, type PolicyFlags } from "./options.js";
+
+/** A reference that names a file on disk (`./x.snap`, `/tmp/x.snap`) rather than a stored snapshot. */
+export function isSnapshotFile(ref: string): boolean {
+  if (ref === "latest" || ref.startsWith("s3://")) return false;
+  return existsSync(ref) && statSync(ref).isFile();
+}
+
+/**
+ * The policy of a command that reads one stored snapshot: an `s3://BUCKET/KEY` reference names its
+ * bucket and (through the key) its cluster, so it needs no policy, flag or VRB_* variable.
+ */
+export function policyForRef(ref: string, o: PolicyFlags, env: NodeJS.ProcessEnv = process.env): BackupPolicy {
+  const parsed = parseSnapshotRef(ref, "placeholder-bucket");
+  const flags: PolicyFlags = { ...o };
+  if (ref.startsWith("s3://") && "key" in parsed) {
+    flags.bucket ??= parsed.bucket;
+    flags.cluster ??= parseSnapshotKey(parsed.key)?.cluster ?? env.VRB_CLUSTER ?? "unknown";
+  }
+  return policyFromCli(flags, env, { requireNodes: false });
+}
