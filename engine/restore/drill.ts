@@ -1,3 +1,4 @@
+import type { Identities } from "../crypto/identities.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,6 +33,8 @@ export interface DrillOptions {
    * default: OpenBao's defaults with a Shamir seal.
    */
   shape?: NodeShape;
+  /** Decrypts a client-side encrypted snapshot (engine/crypto/identities.ts). */
+  identities?: Identities;
   /** Parent folder for the throwaway nodes (default: the OS temp folder). */
   workDir?: string;
   progress?: Progress;
@@ -77,6 +80,7 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
       keys: opts.keys,
       token: opts.token,
       canaries: opts.canaries,
+      identities: opts.identities,
       progress,
       timeoutsMs: opts.timeoutsMs,
     });

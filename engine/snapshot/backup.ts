@@ -1,5 +1,8 @@
 import type { S3Client } from "@aws-sdk/client-s3";
+import { encryptorFor } from "../crypto/encryptor.js";
 import { ConfigError } from "../errors.js";
+import { collectFiles } from "../files/collect.js";
+import { storeFilesArchive } from "../files/store-files.js";
 import { packageInfo } from "../local/tools.js";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
@@ -12,8 +15,8 @@ import { preflightCluster, type PreflightReport } from "../vault/preflight.js";
 import { sleep } from "../wait.js";
 import { BackupAttempt } from "./attempt.js";
 import { cleanUpFailedBackup } from "./cleanup.js";
-import { checkStoredObject, lockObject, writeManifest } from "./finishing.js";
-import { manifestSchema, type SnapshotManifest } from "./manifest.js";
+import { checkStoredObject, lockObject, sseParamsFor, writeManifest } from "./finishing.js";
+import { filesKeyFor, manifestSchema, type SnapshotManifest } from "./manifest.js";
 import { stagedError, withStage } from "./pipeline.js";
 import { streamSnapshotToStore, type SnapshotPassResult } from "./snapshot-pass.js";
 import { DEFAULT_STALL_TIMEOUT_MS } from "./stream.js";
@@ -60,6 +63,11 @@ export interface BackupReport {
   lock?: { mode: "GOVERNANCE" | "COMPLIANCE"; until: string };
   sse?: { algorithm: string; kmsKeyId?: string };
   archive: { entries: number };
+  /** Client-side encryption: who can decrypt, and the plaintext snapshot's digest. */
+  encryption?: SnapshotManifest["encryption"];
+  plaintext?: SnapshotManifest["plaintext"];
+  /** The configuration files archive stored beside the snapshot. */
+  files?: { key: string; entries: number };
   durationsMs: Record<string, number>;
   warnings: string[];
 }
@@ -128,6 +136,7 @@ function snapshotManifest(r: {
   takenAt: Date;
   lock: BackupReport["lock"];
   sse: BackupReport["sse"];
+  files?: SnapshotManifest["files"];
 }): SnapshotManifest {
   const { pre, stored } = r;
   return manifestSchema.parse({
@@ -143,6 +152,9 @@ function snapshotManifest(r: {
     lock: r.lock,
     sse: r.sse,
     tool: packageInfo(),
+    plaintext: stored.plaintext,
+    encryption: stored.encryption,
+    files: r.files,
   } satisfies SnapshotManifest);
 }
 
@@ -162,6 +174,10 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
   });
   try {
     const leaderWaitMs = opts.leaderWaitMs ?? (policy.backup?.leaderWaitSeconds !== undefined ? policy.backup.leaderWaitSeconds * 1000 : DEFAULT_LEADER_WAIT_MS);
+    // Bad encryption settings and plaintext private keys among the files are refused before
+    // anything is read from Vault or written to the bucket.
+    const encryptor = await encryptorFor(policy.encryption);
+    const files = policy.files ? await attempt.timed("files", () => collectFiles(policy.files!, Boolean(encryptor))) : undefined;
     const pre = await attempt.timed("preflight", () => preflightCluster(client, policy.cluster.nodes, progress, { leaderWaitMs, signal: attempt.pass.signal }));
 
     const transferStarted = Date.now();
@@ -177,19 +193,38 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
       stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
       partSize: opts.partSize ?? DEFAULT_PART_SIZE,
       queueSize: opts.queueSize ?? DEFAULT_QUEUE_SIZE,
+      encryptor,
     });
     attempt.durationsMs.transfer = Date.now() - transferStarted;
     const { object, bytes, sha256 } = stored;
 
     const sse = await attempt.timed("upload check", () => checkStoredObject(s3, object, { bytes, uploaded: stored.uploaded, kmsKeyId }));
+    // The files archive beside the snapshot, before the manifest; written objects are cleaned up on failure.
+    const filesSection = files
+      ? await attempt.timed("files upload", () =>
+          storeFilesArchive({
+            s3,
+            bucket: object.bucket,
+            key: filesKeyFor(object.key),
+            files,
+            encryptor,
+            sse: sseParamsFor(kmsKeyId),
+            partSize: opts.partSize ?? DEFAULT_PART_SIZE,
+            signal: attempt.pass.signal,
+            onWritten: (o) => attempt.written.push(o),
+          }),
+        )
+      : undefined;
     let lock: BackupReport["lock"];
     if (policy.objectLock) {
       const until = new Date(takenAt.getTime() + policy.objectLock.days * 86_400_000);
       lock = await attempt.timed("lock", () => lockObject(s3, object, policy.objectLock!.mode, until));
+      const filesObject = filesSection && attempt.written.find((w) => w.key === filesSection.key);
+      if (filesObject) await attempt.timed("lock", () => lockObject(s3, filesObject, policy.objectLock!.mode, until));
       progress.info(`locked (${lock.mode}) until ${lock.until}`);
     }
 
-    const manifest = snapshotManifest({ policy, pre, stored, takenAt, lock, sse });
+    const manifest = snapshotManifest({ policy, pre, stored, takenAt, lock, sse, files: filesSection });
     const manifestKey = await attempt.timed("manifest", () =>
       writeManifest(s3, manifest, { bucket: object.bucket, kmsKeyId, lock, signal: attempt.pass.signal, onWritten: (o) => attempt.written.push(o) }),
     );
@@ -208,6 +243,9 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
       lock,
       sse,
       archive: { entries: stored.archiveEntries },
+      encryption: manifest.encryption,
+      plaintext: manifest.plaintext,
+      files: filesSection && { key: filesSection.key, entries: filesSection.entries.length },
       durationsMs: attempt.durationsMs,
       warnings: [...pre.warnings],
     };

@@ -4,6 +4,7 @@ import { packageInfo, packageRoot, redact } from "../../engine/index.js";
 import { registerBackup } from "./backup.js";
 import { registerDemo } from "./demo.js";
 import { registerDrill } from "./drill.js";
+import { registerFiles } from "./files.js";
 import { registerList } from "./list.js";
 import { registerLocal } from "./local.js";
 import { registerPrune } from "./prune.js";
@@ -18,6 +19,7 @@ export const COMMAND_DOCS: Readonly<Record<string, string>> = {
   prune: "backup.md",
   restore: "restore.md",
   drill: "restore.md",
+  files: "encryption.md",
   local: "local.md",
   demo: "local.md",
 };
@@ -53,6 +55,7 @@ export function buildProgram(): Command {
   registerPrune(program);
   registerRestore(program);
   registerDrill(program);
+  registerFiles(program);
 
   program.addHelpText("after", `\nDocs: ${join(packageRoot(), "README.md")} and ${join(packageRoot(), "docs")}/ (one page per task; runbooks/ for incidents)`);
   for (const top of program.commands) {

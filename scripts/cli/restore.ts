@@ -18,10 +18,11 @@ import {
   type RestoreReport,
 } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand, type GlobalOptions } from "./common.js";
+import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addPolicyFlags, intFlag, optionalTokenFromCli, policyFromCli, type PolicyFlags } from "./options.js";
 
 /** Flags of the commands that restore (restore, drill). */
-export interface RestoreFlags extends PolicyFlags {
+export interface RestoreFlags extends PolicyFlags, IdentityFlags {
   unsealKeysFile?: string;
   recoveryKeysFile?: string;
   canary?: string[];
@@ -30,7 +31,7 @@ export interface RestoreFlags extends PolicyFlags {
 }
 
 export function addRestoreFlags(cmd: Command): Command {
-  return addPolicyFlags(cmd, { nodes: false })
+  return addIdentityFlag(addPolicyFlags(cmd, { nodes: false }))
     .option("--token-file <file>", "file holding a token of the snapshot's cluster, used when VAULT_TOKEN is unset (e.g. a Vault Agent sink)")
     .option("--unseal-keys-file <file>", "Shamir-sealed cluster: the ORIGINAL cluster's unseal keys ('bao operator init -format=json' output, or one base64 key per line)")
     .option(
@@ -143,6 +144,7 @@ export function registerRestore(program: Command): void {
             force: o.force,
             canaries: o.canary ?? policy.verify?.canaries,
             tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
+            identities: await identitiesFromFlags(o),
             progress: progressFor(o),
             timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
           });

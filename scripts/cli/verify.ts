@@ -10,9 +10,10 @@ import {
   formatBytes,
 } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 
-interface VerifyFlags extends PolicyFlags {
+interface VerifyFlags extends PolicyFlags, IdentityFlags {
   json?: boolean;
   stallTimeout?: number;
 }
@@ -21,7 +22,7 @@ export function registerVerify(program: Command): void {
   const cmd = program
     .command("verify <ref>")
     .description("re-download a snapshot (s3://BUCKET/KEY, a key, or 'latest') and check SHA-256, size, raft index and the archive's SHA256SUMS; exit 3 on mismatch");
-  addPolicyFlags(cmd, { nodes: false })
+  addIdentityFlag(addPolicyFlags(cmd, { nodes: false }))
     .option("--json", "print one JSON report on stdout")
     .option("--stall-timeout <seconds>", `abort when S3 sends no byte of the snapshot for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})`, intFlag("--stall-timeout", 1))
     .action(async (ref: string, o: VerifyFlags) =>
@@ -34,6 +35,7 @@ export function registerVerify(program: Command): void {
           flags.cluster ??= parseSnapshotKey(parsedRef.key)?.cluster ?? process.env.VRB_CLUSTER ?? "unknown";
         }
         const policy = policyFromCli(flags, process.env, { requireNodes: false });
+        const identities = await identitiesFromFlags(o);
         const s3 = createS3Client(policy.destination);
         try {
           const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
@@ -46,11 +48,15 @@ export function registerVerify(program: Command): void {
           const report = await verifyStoredSnapshot(store, snapshot, {
             progress,
             stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
+            identities,
           });
           if (o.json) return printJson(report);
           printText(
             `OK s3://${report.bucket}/${report.key}\n  ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n` +
-              `  raft index ${report.raft.index}, term ${report.raft.term}; archive entries checked: ${report.archive.checked.join(", ")}`,
+              (report.encryption && !report.encryption.decrypted
+                ? `  encrypted (${report.encryption.format}): the stored object matches its manifest; give --identity to decrypt it and check the archive`
+                : `  raft index ${report.raft.index}, term ${report.raft.term}; archive entries checked: ${report.archive.checked.join(", ")}` +
+                  (report.encryption ? `\n  decrypted (${report.encryption.format}): plaintext sha256 ${report.encryption.plaintext?.sha256}` : "")),
           );
         } finally {
           s3.destroy();
