@@ -1,6 +1,7 @@
+// The crypto libraries are loaded on first use: most commands never encrypt, and their start-up
+// should not pay for parsing OpenPGP.js.
 import { existsSync, readFileSync } from "node:fs";
-import { Encrypter } from "age-encryption";
-import * as openpgp from "openpgp";
+import type * as openpgp from "openpgp";
 import { ConfigError } from "../errors.js";
 
 /** How a stored object is encrypted, as the manifest records it (never a private key). */
@@ -26,6 +27,7 @@ const ARMORED_PUBLIC = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
 
 /** Reads one `encryption.pgp` entry: armored text as is, anything else is a path to an armored key. */
 async function readPublicKey(entry: string, field: string): Promise<openpgp.PublicKey> {
+  const { readKey } = await import("openpgp");
   let text = entry;
   if (!entry.trimStart().startsWith("-----BEGIN")) {
     if (!existsSync(entry)) throw new ConfigError(`${field}: ${entry} is neither an armored OpenPGP public key nor a readable file`, { field });
@@ -37,7 +39,7 @@ async function readPublicKey(entry: string, field: string): Promise<openpgp.Publ
   }
   let key: openpgp.Key;
   try {
-    key = await openpgp.readKey({ armoredKey: text });
+    key = await readKey({ armoredKey: text });
   } catch (err) {
     throw new ConfigError(`${field}: the OpenPGP public key cannot be read: ${err instanceof Error ? err.message : String(err)}`, { field, cause: err });
   }
@@ -63,6 +65,7 @@ export async function encryptorFor(settings: EncryptionSettings | undefined): Pr
     throw new ConfigError("encryption: give either age or pgp recipients, not both (one stored object has one format)", { field: "encryption" });
   }
   if (age.length) {
+    const { Encrypter } = await import("age-encryption");
     const encrypter = new Encrypter();
     for (const [i, r] of age.entries()) {
       try {
@@ -80,6 +83,7 @@ export async function encryptorFor(settings: EncryptionSettings | undefined): Pr
     return {
       info: { format: "openpgp", recipients: keys.map((k) => k.getFingerprint()) },
       encrypt: async (plain) => {
+        const openpgp = await import("openpgp");
         const message = await openpgp.createMessage({ binary: plain, format: "binary" });
         return (await openpgp.encrypt({ message, encryptionKeys: keys, format: "binary" })) as ReadableStream<Uint8Array>;
       },

@@ -1,6 +1,7 @@
+// The crypto libraries are loaded on first use: most commands never encrypt, and their start-up
+// should not pay for parsing OpenPGP.js.
 import { readFileSync } from "node:fs";
-import { Decrypter, identityToRecipient } from "age-encryption";
-import * as openpgp from "openpgp";
+import type * as openpgp from "openpgp";
 import { ConfigError } from "../errors.js";
 import { registerSecret } from "../redact.js";
 import type { EncryptionInfo } from "./encryptor.js";
@@ -52,6 +53,7 @@ export async function loadIdentities(sources: readonly IdentitySource[], passphr
     if (!secrets.length || secrets.some((l) => !l.startsWith("AGE-SECRET-KEY-"))) {
       throw new ConfigError(`identity ${s.name}: neither an age identity file (AGE-SECRET-KEY-1... lines) nor an armored OpenPGP private key`, { field: "identity" });
     }
+    const { identityToRecipient } = await import("age-encryption");
     for (const secret of secrets) {
       registerSecret(secret);
       let recipient: string;
@@ -67,6 +69,7 @@ export async function loadIdentities(sources: readonly IdentitySource[], passphr
 }
 
 async function unlockPgp(s: IdentitySource, passphrase: string | undefined): Promise<Identities["pgp"][number]> {
+  const openpgp = await import("openpgp");
   let key: openpgp.PrivateKey;
   try {
     key = await openpgp.readPrivateKey({ armoredKey: s.text });
@@ -108,10 +111,12 @@ export function requireIdentityFor(info: EncryptionInfo, ids: Identities | undef
 /** Turns a ciphertext web stream into the plaintext web stream, chunk by chunk. */
 export async function decryptWeb(info: EncryptionInfo, ids: Identities, cipher: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
   if (info.format === "age") {
+    const { Decrypter } = await import("age-encryption");
     const d = new Decrypter();
     for (const a of ids.age) d.addIdentity(a.secret);
     return d.decrypt(cipher);
   }
+  const openpgp = await import("openpgp");
   const message = await openpgp.readMessage({ binaryMessage: cipher });
   // Streaming without buffering the whole plaintext: OpenPGP.js then checks the message's
   // integrity only at its end. Safe here: every consumer hashes the plaintext against the
