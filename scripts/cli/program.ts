@@ -5,9 +5,12 @@ import { registerBackup } from "./backup.js";
 import { registerDemo } from "./demo.js";
 import { registerDrill } from "./drill.js";
 import { registerFiles } from "./files.js";
+import { registerExport } from "./export.js";
 import { registerList } from "./list.js";
 import { registerLocal } from "./local.js";
+import { registerPresign } from "./presign.js";
 import { registerPrune } from "./prune.js";
+import { registerRecover } from "./recover.js";
 import { registerRestore } from "./restore.js";
 import { registerVerify } from "./verify.js";
 
@@ -20,6 +23,9 @@ export const COMMAND_DOCS: Readonly<Record<string, string>> = {
   restore: "restore.md",
   drill: "restore.md",
   files: "encryption.md",
+  recover: "recover.md",
+  export: "export.md",
+  presign: "export.md",
   local: "local.md",
   demo: "local.md",
 };
@@ -56,6 +62,9 @@ export function buildProgram(): Command {
   registerRestore(program);
   registerDrill(program);
   registerFiles(program);
+  registerRecover(program);
+  registerExport(program);
+  registerPresign(program);
 
   program.addHelpText("after", `\nDocs: ${join(packageRoot(), "README.md")} and ${join(packageRoot(), "docs")}/ (one page per task; runbooks/ for incidents)`);
   for (const top of program.commands) {
