@@ -40,6 +40,13 @@ export interface StagedRestoreArgs {
    */
   login?: pulumi.Input<LoginCredentials>;
   /** Allow restoring over nodes that hold data. */
+  /**
+   * Client-side encrypted snapshots: identity texts (age identity files, armored OpenPGP private
+   * keys), one of which must be a recipient. Stored as a secret.
+   */
+  identities?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Passphrase of an OpenPGP identity. Stored as a secret. */
+  identityPassphrase?: pulumi.Input<string>;
   force?: pulumi.Input<boolean>;
   canaries?: pulumi.Input<pulumi.Input<string>[]>;
   /** Deadline of each restore step in ms (engine default 2 min). */
@@ -83,6 +90,8 @@ export class StagedRestore extends pulumi.dynamic.Resource {
         recoveryKeys: args.recoveryKeys === undefined ? undefined : pulumi.secret(args.recoveryKeys),
         token: args.token === undefined ? undefined : pulumi.secret(args.token),
         login: args.login === undefined ? undefined : pulumi.secret(args.login),
+        identities: args.identities === undefined ? undefined : pulumi.secret(args.identities),
+        identityPassphrase: args.identityPassphrase === undefined ? undefined : pulumi.secret(args.identityPassphrase),
         force: args.force,
         canaries: args.canaries,
         stepTimeoutMs: args.stepTimeoutMs,
@@ -100,7 +109,7 @@ export class StagedRestore extends pulumi.dynamic.Resource {
         durationMs: undefined,
         report: undefined,
       },
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "unsealKeys", "recoveryKeys", "token", "login"] },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "unsealKeys", "recoveryKeys", "token", "login", "identities", "identityPassphrase"] },
       "vault-raft-backup",
       "StagedRestore",
     );

@@ -214,6 +214,47 @@ export const authSchema = z
 
 export type AuthSettings = z.output<typeof authSchema>;
 
+/** Client-side encryption of every stored object (docs/encryption.md). One format per policy. */
+export const encryptionSchema = z
+  .object({
+    age: z
+      .array(z.string().regex(/^age1[0-9a-z]+$/, "must be an age recipient (public key) like 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'"))
+      .min(1, "must list at least one age recipient, or leave 'age' out")
+      .optional()
+      .describe("age X25519 (or post-quantum) recipients, 'age1...': each can decrypt with its identity file (`age-keygen`)."),
+    pgp: z
+      .array(z.string().min(1, "must be a file path or armored public key text"))
+      .min(1, "must list at least one OpenPGP public key, or leave 'pgp' out")
+      .optional()
+      .describe(
+        "OpenPGP public keys: file paths (relative to the working directory) or armored text ('-----BEGIN PGP PUBLIC KEY BLOCK-----...'). The manifest records their fingerprints.",
+      ),
+  })
+  .strict()
+  .refine(
+    (e) => !(e.age?.length && e.pgp?.length),
+    "give either 'age' or 'pgp' recipients, not both: each stored object has one format (use one age or one pgp list for the whole team)",
+  )
+  .refine((e) => Boolean(e.age?.length || e.pgp?.length), "must list 'age' or 'pgp' recipients")
+  .describe(
+    "Client-side encryption: the snapshot and the files archive are stored as ciphertext (age format, or an OpenPGP binary message) for these recipients, in the same streamed pass; restore, drill, verify --identity and files need one matching identity.",
+  );
+
+/** Configuration files stored beside each snapshot (docs/encryption.md, "Configuration files"). */
+export const filesSchema = z
+  .object({
+    paths: z
+      .array(z.string().min(1, "must be a file, directory or glob path"))
+      .min(1, "must list at least one file, directory or glob")
+      .describe("Files, directories (recursively) and globs (`*`, `?`, `**`) on the backup host, e.g. /etc/openbao/openbao.hcl, /etc/openbao/tls/."),
+    allowPlaintextSecrets: z
+      .boolean()
+      .default(false)
+      .describe("Store files holding private keys (PEM, age, OpenPGP) without `encryption`. Default false: such a backup is refused before anything is uploaded."),
+  })
+  .strict()
+  .describe("Configuration files backed up as one tar archive beside each snapshot (`<snapshot key>.files.tar`), encrypted like the snapshot; `vrb files` writes them back.");
+
 export const policySchema = z
   .object({
     cluster: z
@@ -357,6 +398,8 @@ export const policySchema = z
       .strict()
       .optional()
       .describe("What a restore checks at the end, besides the Raft and autopilot state."),
+    encryption: encryptionSchema.optional(),
+    files: filesSchema.optional(),
     bucket: bucketOptionsSchema.optional(),
     access: accessOptionsSchema.optional(),
   })

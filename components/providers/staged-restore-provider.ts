@@ -35,6 +35,12 @@ export interface StagedRestoreInputs {
    * cluster.auth) to log in to the live cluster instead of `token`; the token is revoked afterwards.
    */
   login?: LoginCredentials;
+  /**
+   * Client-side encrypted snapshots (policy `encryption`): identity texts — age identity files or
+   * armored OpenPGP private keys — and the OpenPGP key's passphrase. Decrypted while downloading.
+   */
+  identities?: string[];
+  identityPassphrase?: string;
   /** Restore into nodes that hold data (in-place over a live cluster). */
   force?: boolean;
   /** KV paths that must read back after the restore; default `policy.verify.canaries`. */
@@ -173,6 +179,12 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
       }
       const keys = restoreKeysOf(engine, inputs);
       if (inputs.token) engine.registerSecret(inputs.token);
+      const identities = inputs.identities?.length
+        ? await engine.loadIdentities(
+            inputs.identities.map((text, i) => ({ name: `identities[${i}]`, text })),
+            inputs.identityPassphrase || undefined,
+          )
+        : undefined;
       const d = policy.destination;
       const store = new engine.SnapshotStore(engine.createS3Client({ region: d.region, endpoint: d.endpoint, forcePathStyle: d.forcePathStyle }), d.bucket, d.prefix);
       const snapshot = inputs.snapshot ?? "latest";
@@ -195,6 +207,7 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
         force: inputs.force,
         canaries: inputs.canaries ?? policy.verify?.canaries,
         tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
+        identities,
         progress,
         timeoutsMs: compact({ step: inputs.stepTimeoutMs, total: inputs.deadlineMs }),
       });

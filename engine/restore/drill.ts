@@ -1,3 +1,4 @@
+import type { Identities } from "../crypto/identities.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +37,8 @@ export interface DrillOptions {
    * default: OpenBao's defaults with a Shamir seal.
    */
   shape?: NodeShape;
+  /** Decrypts a client-side encrypted snapshot (engine/crypto/identities.ts). */
+  identities?: Identities;
   /** Parent folder for the throwaway nodes (default: the OS temp folder). */
   workDir?: string;
   progress?: Progress;
@@ -61,6 +64,8 @@ export interface DrillReport {
 export interface ThrowawayOptions {
   /** Where `snapshot` is resolved; not needed with `remote`. */
   store?: SnapshotStore;
+  /** Decrypts a client-side encrypted snapshot (engine/crypto/identities.ts). */
+  identities?: Identities;
   /** A snapshot from elsewhere than the store (pre-signed URLs). */
   remote?: RemoteSnapshot;
   /** "latest" (default) | "s3://bucket/key" | key */
@@ -121,6 +126,7 @@ export async function withThrowawayCluster<T>(opts: ThrowawayOptions, body: (clu
       keys: opts.keys,
       token: opts.token,
       canaries: opts.canaries,
+      identities: opts.identities,
       progress,
       timeoutsMs: opts.timeoutsMs,
     });

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { requireIdentityFor } from "../crypto/identities.js";
 import { ConfigError, IntegrityError, OperationError } from "../errors.js";
 import type { StoredSnapshot } from "../snapshot/store.js";
 import { verifyStoredSnapshot } from "../snapshot/verify.js";
@@ -14,6 +15,8 @@ export async function resolveSnapshot(run: RestoreRun): Promise<StoredSnapshot> 
     if (s.status !== "good" || !s.manifest) {
       throw new IntegrityError(`s3://${s.bucket}/${s.key} is not a good snapshot (${s.problem ?? s.status}); it cannot be restored`, { stage: "preflight" });
     }
+    // An encrypted snapshot without a matching identity stops here (exit 2), before any node is asked.
+    if (s.manifest.encryption) requireIdentityFor(s.manifest.encryption, run.opts.identities, `s3://${s.bucket}/${s.key}`);
     run.snapshot = s;
     const seal = s.manifest.vault.seal;
     clock.detail =
@@ -72,5 +75,5 @@ export async function downloadAndVerify(run: RestoreRun, snapshot: StoredSnapsho
 function fromStore(run: RestoreRun, snapshot: StoredSnapshot, file: string) {
   const store = snapshot.bucket === run.opts.store?.bucket ? run.opts.store : undefined;
   if (!store) throw new ConfigError(`snapshot bucket ${snapshot.bucket} differs from the store's bucket ${run.opts.store?.bucket}`, { field: "snapshot" });
-  return verifyStoredSnapshot(store, snapshot, { progress: run.progress, saveTo: file });
+  return verifyStoredSnapshot(store, snapshot, { progress: run.progress, saveTo: file, identities: run.opts.identities });
 }

@@ -1,6 +1,7 @@
 import { chmodSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Identities } from "../crypto/identities.js";
 import { VrbError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import type { SnapshotStore, StoredSnapshot } from "../snapshot/store.js";
@@ -38,6 +39,8 @@ export interface RestoreOptions {
   /** Vault paths that must be readable after the restore (needs a token). */
   canaries?: string[];
   tls?: VaultTlsOptions;
+  /** Decrypts a client-side encrypted snapshot while it downloads (missing or not a recipient: refused in preflight). */
+  identities?: Identities;
   progress?: Progress;
   timeoutsMs?: Partial<{ step: number; total: number }>;
 }

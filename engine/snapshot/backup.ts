@@ -1,5 +1,8 @@
 import type { S3Client } from "@aws-sdk/client-s3";
+import { encryptorFor } from "../crypto/encryptor.js";
 import { ConfigError, OperationError } from "../errors.js";
+import { collectFiles } from "../files/collect.js";
+import { storeFilesArchive } from "../files/store-files.js";
 import { packageInfo } from "../local/tools.js";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
@@ -12,9 +15,9 @@ import { preflightCluster, type PreflightReport } from "../vault/preflight.js";
 import { sleep } from "../wait.js";
 import { BackupAttempt } from "./attempt.js";
 import { cleanUpFailedBackup } from "./cleanup.js";
-import { checkStoredObject, lockObject, writeManifest } from "./finishing.js";
+import { checkStoredObject, lockObject, sseParamsFor, writeManifest } from "./finishing.js";
 import { backupInventory, type BackupInventory } from "./inventory/in-backup.js";
-import { manifestSchema, type SnapshotManifest } from "./manifest.js";
+import { filesKeyFor, manifestSchema, type SnapshotManifest } from "./manifest.js";
 import { stagedError, withStage } from "./pipeline.js";
 import { streamSnapshotToStore, type SnapshotPassResult } from "./snapshot-pass.js";
 import { DEFAULT_STALL_TIMEOUT_MS } from "./stream.js";
@@ -67,6 +70,11 @@ export interface BackupReport {
   guard?: BackupInventory["guard"];
   /** Set when the guard (action fail) marked the stored snapshot suspect; runBackup then throws (stage "guard"). */
   suspect?: { reason: string };
+  /** Client-side encryption: who can decrypt, and the plaintext snapshot's digest. */
+  encryption?: SnapshotManifest["encryption"];
+  plaintext?: SnapshotManifest["plaintext"];
+  /** The configuration files archive stored beside the snapshot. */
+  files?: { key: string; entries: number };
   durationsMs: Record<string, number>;
   warnings: string[];
 }
@@ -144,6 +152,7 @@ function snapshotManifest(r: {
   lock: BackupReport["lock"];
   sse: BackupReport["sse"];
   judged: BackupInventory;
+  files?: SnapshotManifest["files"];
 }): SnapshotManifest {
   const { pre, stored } = r;
   return manifestSchema.parse({
@@ -161,6 +170,9 @@ function snapshotManifest(r: {
     tool: packageInfo(),
     inventory: r.judged.inventory,
     suspect: r.judged.suspect,
+    plaintext: stored.plaintext,
+    encryption: stored.encryption,
+    files: r.files,
   } satisfies SnapshotManifest);
 }
 
@@ -180,6 +192,10 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
   });
   try {
     const leaderWaitMs = opts.leaderWaitMs ?? (policy.backup?.leaderWaitSeconds !== undefined ? policy.backup.leaderWaitSeconds * 1000 : DEFAULT_LEADER_WAIT_MS);
+    // Bad encryption settings and plaintext private keys among the files are refused before
+    // anything is read from Vault or written to the bucket.
+    const encryptor = await encryptorFor(policy.encryption);
+    const files = policy.files ? await attempt.timed("files", () => collectFiles(policy.files!, Boolean(encryptor))) : undefined;
     const pre = await attempt.timed("preflight", () => preflightCluster(client, policy.cluster.nodes, progress, { leaderWaitMs, signal: attempt.pass.signal }));
 
     const transferStarted = Date.now();
@@ -195,22 +211,41 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
       stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
       partSize: opts.partSize ?? DEFAULT_PART_SIZE,
       queueSize: opts.queueSize ?? DEFAULT_QUEUE_SIZE,
+      encryptor,
     });
     attempt.durationsMs.transfer = Date.now() - transferStarted;
     const { object, bytes, sha256 } = stored;
 
     const sse = await attempt.timed("upload check", () => checkStoredObject(s3, object, { bytes, uploaded: stored.uploaded, kmsKeyId }));
+    // The files archive beside the snapshot, before the manifest; written objects are cleaned up on failure.
+    const filesSection = files
+      ? await attempt.timed("files upload", () =>
+          storeFilesArchive({
+            s3,
+            bucket: object.bucket,
+            key: filesKeyFor(object.key),
+            files,
+            encryptor,
+            sse: sseParamsFor(kmsKeyId),
+            partSize: opts.partSize ?? DEFAULT_PART_SIZE,
+            signal: attempt.pass.signal,
+            onWritten: (o) => attempt.written.push(o),
+          }),
+        )
+      : undefined;
     let lock: BackupReport["lock"];
     if (policy.objectLock) {
       const until = new Date(takenAt.getTime() + policy.objectLock.days * 86_400_000);
       lock = await attempt.timed("lock", () => lockObject(s3, object, policy.objectLock!.mode, until));
+      const filesObject = filesSection && attempt.written.find((w) => w.key === filesSection.key);
+      if (filesObject) await attempt.timed("lock", () => lockObject(s3, filesObject, policy.objectLock!.mode, until));
       progress.info(`locked (${lock.mode}) until ${lock.until}`);
     }
 
     const judged = await attempt.timed("guard", () =>
       backupInventory({ s3, policy, leader: client.forNode(pre.leaderAddr), counted: stored.inventory, problem: stored.inventoryProblem, progress }),
     );
-    const manifest = snapshotManifest({ policy, pre, stored, takenAt, lock, sse, judged });
+    const manifest = snapshotManifest({ policy, pre, stored, takenAt, lock, sse, judged, files: filesSection });
     const manifestKey = await attempt.timed("manifest", () =>
       writeManifest(s3, manifest, { bucket: object.bucket, kmsKeyId, lock, signal: attempt.pass.signal, onWritten: (o) => attempt.written.push(o) }),
     );
@@ -232,6 +267,9 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
       inventory: judged.inventory && { totalKeys: judged.inventory.totalKeys, totalBytes: judged.inventory.totalBytes, mounts: judged.inventory.mounts.length },
       guard: judged.guard,
       suspect: judged.suspect,
+      encryption: manifest.encryption,
+      plaintext: manifest.plaintext,
+      files: filesSection && { key: filesSection.key, entries: filesSection.entries.length },
       durationsMs: attempt.durationsMs,
       warnings: [...pre.warnings, ...judged.warnings],
     };

@@ -14,6 +14,8 @@ export const inventorySchema = z.object({
   prefixes: z.array(z.object({ prefix: z.string(), ...countSchema })),
   mounts: z.array(z.object({ uuid: z.string(), kind: z.enum(["secret", "auth"]), path: z.string().optional(), type: z.string().optional(), ...countSchema })),
 });
+const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
+const digestSchema = z.object({ sha256: sha256Schema, bytes: z.number().int().nonnegative() });
 
 /** `.manifest.json` beside each snapshot (docs/architecture.md, "Manifest"). Written last: no manifest, no good snapshot. */
 export const manifestSchema = z.object({
@@ -46,12 +48,42 @@ export const manifestSchema = z.object({
    * fewer keys than the previous good one. Never chosen as `latest`; restorable when named.
    */
   suspect: z.object({ reason: z.string(), against: z.string().optional() }).optional(),
+  /** With client-side encryption: the snapshot before encryption (`sha256`/`bytes` above are the stored ciphertext's). */
+  plaintext: digestSchema.optional(),
+  /** Client-side encryption of the snapshot and the files archive: format and who can decrypt (never a private key). */
+  encryption: z.object({ format: z.enum(["age", "openpgp"]), recipients: z.array(z.string()).min(1) }).optional(),
+  /** The configuration files archive beside the snapshot (policy `files`), as stored, and every file in it. */
+  files: z
+    .object({
+      key: z.string(),
+      bytes: z.number().int().nonnegative(),
+      sha256: sha256Schema,
+      plaintext: digestSchema.optional(),
+      entries: z.array(
+        z.object({
+          path: z.string(),
+          size: z.number().int().nonnegative(),
+          mode: z.number().int().nonnegative(),
+          sha256: sha256Schema,
+          /** Holds a private key (PEM, age or OpenPGP): written back 0600. */
+          secret: z.boolean(),
+        }),
+      ),
+    })
+    .optional(),
 });
 
 export type SnapshotManifest = z.infer<typeof manifestSchema>;
 
 export const MANIFEST_SUFFIX = ".manifest.json";
 export const SNAPSHOT_SUFFIX = ".snap";
+
+/** The configuration files archive beside a snapshot: `<snapshot key>.files.tar`. */
+export const FILES_SUFFIX = ".files.tar";
+
+export function filesKeyFor(snapshotKey: string): string {
+  return snapshotKey + FILES_SUFFIX;
+}
 
 export function manifestKeyFor(snapshotKey: string): string {
   return snapshotKey + MANIFEST_SUFFIX;

@@ -1,7 +1,7 @@
 import { DeleteObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
-import { manifestKeyFor } from "./manifest.js";
+import { filesKeyFor, manifestKeyFor } from "./manifest.js";
 import { isTrustedSnapshot, type SnapshotStore, type StoredSnapshot } from "./store.js";
 
 export type RetentionRules = BackupPolicy["retention"];
@@ -136,7 +136,12 @@ export async function applyRetention(store: SnapshotStore, plan: RetentionPlan, 
   for (const d of plan.delete) {
     const key = d.snapshot.key;
     try {
-      const versions = [...(await versionsOf(store.s3, store.bucket, key)), ...(await versionsOf(store.s3, store.bucket, manifestKeyFor(key)))];
+      // The snapshot, its files archive (if any) and its manifest go together.
+      const versions = [
+        ...(await versionsOf(store.s3, store.bucket, key)),
+        ...(await versionsOf(store.s3, store.bucket, filesKeyFor(key))),
+        ...(await versionsOf(store.s3, store.bucket, manifestKeyFor(key))),
+      ];
       let locked: { mode?: string; until?: string; legalHold?: boolean } | undefined;
       for (const v of versions) {
         locked = await lockOf(store.s3, store.bucket, v, now);

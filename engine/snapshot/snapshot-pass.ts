@@ -1,4 +1,5 @@
 import type { S3Client } from "@aws-sdk/client-s3";
+import type { EncryptionInfo, Encryptor } from "../crypto/encryptor.js";
 import type { BackupPolicy } from "../policy.js";
 import type { Progress } from "../progress.js";
 import type { VaultClient } from "../vault/client.js";
@@ -9,6 +10,7 @@ import type { SnapshotInventory } from "./inventory/counter.js";
 import { StateBinInventory } from "./inventory/observer.js";
 import { snapshotKeyFor } from "./manifest.js";
 import type { Stage } from "./pipeline.js";
+import { EncryptionStage } from "./stages/encryption.js";
 import { HashingStage } from "./stages/hashing.js";
 import { ArchiveInspectionStage } from "./stages/inspection.js";
 import { openVaultSnapshotSource } from "./stages/source.js";
@@ -25,6 +27,8 @@ export interface SnapshotPassOptions {
   stallTimeoutMs: number;
   partSize: number;
   queueSize: number;
+  /** Client-side encryption (policy `encryption`): the upload then gets ciphertext. */
+  encryptor?: Encryptor;
 }
 
 /** What the one pass established about the snapshot and where it now is. */
@@ -41,6 +45,9 @@ export interface SnapshotPassResult {
   inventory?: SnapshotInventory;
   /** Why there is no inventory, when there is none. */
   inventoryProblem?: string;
+  /** With encryption: the plaintext snapshot's SHA-256 and size, and who can decrypt the stored object. */
+  plaintext?: { sha256: string; bytes: number };
+  encryption?: EncryptionInfo;
 }
 
 /**
@@ -75,7 +82,7 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
     s3: opts.s3,
     Bucket: bucket,
     Key: keyKnown,
-    ContentType: "application/gzip",
+    ContentType: opts.encryptor ? "application/octet-stream" : "application/gzip",
     ...sseParamsFor(policy.destination.kmsKeyId),
     partSize: opts.partSize,
     queueSize: opts.queueSize,
@@ -89,7 +96,10 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
     },
   });
   // The upload is finished last: its completion waits for the archive check's verdict anyway.
-  const stages: Stage[] = [hashing, inspection, upload];
+  // With encryption the plaintext is still hashed and archive-checked; the upload (and the stored
+  // object's hash) get the ciphertext from the encryption stage wrapped around them.
+  const stored = opts.encryptor ? new HashingStage() : undefined;
+  const stages: Stage[] = [hashing, inspection, opts.encryptor ? new EncryptionStage(opts.encryptor, [stored!, upload]) : upload];
   await pass.run(source, stages);
   pass.close();
   const meta = await inspection.meta;
@@ -99,14 +109,15 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
   attempt.written.push(object);
   progress.bytes?.("snapshot stream", hashing.bytes, hashing.bytes);
   const inventory = counting.result();
-  return {
+  const plain = { sha256: hashing.sha256, bytes: hashing.bytes };
+  const result = {
     object,
-    sha256: hashing.sha256,
-    bytes: hashing.bytes,
+    ...(stored ? { sha256: stored.sha256, bytes: stored.bytes } : plain),
     uploaded: upload.sink.uploaded,
     meta,
     archiveEntries: archive.entries.length,
     inventory,
     inventoryProblem: counting.problem,
   };
+  return opts.encryptor ? { ...result, plaintext: plain, encryption: opts.encryptor.info } : result;
 }

@@ -1,4 +1,6 @@
 import { createWriteStream } from "node:fs";
+import { decryptingStream, type CiphertextTally } from "../crypto/decrypt-stream.js";
+import { requireIdentityFor, type Identities } from "../crypto/identities.js";
 import { IntegrityError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import type { ArchiveReport } from "./archive.js";
@@ -18,6 +20,8 @@ export interface VerifyReport {
   sha256: string;
   raft: { index: number; term: number; snapshotId: string };
   archive: { entries: number; checked: string[] };
+  /** Encrypted snapshots: whether it was decrypted (an identity given) and so archive-checked. */
+  encryption?: { format: string; decrypted: boolean; plaintext?: { sha256: string; bytes: number } };
   durationMs: number;
 }
 
@@ -30,7 +34,13 @@ export interface VerifyReport {
 export async function verifyStoredSnapshot(
   store: SnapshotStore,
   snapshot: StoredSnapshot,
-  opts: { progress?: Progress; saveTo?: string; stallTimeoutMs?: number } = {},
+  opts: {
+    progress?: Progress;
+    saveTo?: string;
+    stallTimeoutMs?: number;
+    /** Decrypts an encrypted snapshot (then the archive checks run, and `saveTo` gets the plaintext). */
+    identities?: Identities;
+  } = {},
 ): Promise<VerifyReport> {
   const started = Date.now();
   const progress = opts.progress ?? silentProgress;
@@ -40,20 +50,31 @@ export async function verifyStoredSnapshot(
   // The same stages as the backup's pass: full-file SHA-256 and the archive check, plus the file
   // for a restore. A download has no timeout of its own: an S3 server that stops sending would
   // hold a refresh or a restore forever; the source's watchdog turns that into an error naming the stall.
+  const enc = manifest.encryption;
+  // Encrypted and no identity: only the stored object can be checked (its digest and size).
+  if (enc && (opts.identities || opts.saveTo)) requireIdentityFor(enc, opts.identities, where);
+  const decrypt = enc && opts.identities ? { info: enc, ids: opts.identities } : undefined;
   const pass = new StagePipeline();
-  const hashing = new HashingStage((n) => progress.bytes?.("verify", n, manifest.bytes));
-  const inspection = new ArchiveInspectionStage();
-  let archive: ArchiveReport;
+  const hashing = new HashingStage((n) => progress.bytes?.("verify", n, enc ? manifest.plaintext?.bytes : manifest.bytes));
+  const inspection = enc && !decrypt ? undefined : new ArchiveInspectionStage();
+  let archive: ArchiveReport | undefined;
+  let cipher: CiphertextTally | undefined;
   try {
-    const source = await openStoredSnapshotSource(pass, store, snapshot.key, {
+    let source = await openStoredSnapshotSource(pass, store, snapshot.key, {
       stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
       where,
       onResume: (m) => progress.warn(m),
     });
-    const stages: Stage[] = [hashing, inspection];
+    if (decrypt) {
+      // The stages see plaintext; the ciphertext is hashed on its way into the decryption.
+      const d = await pass.race(decryptingStream(decrypt.info, decrypt.ids, source.stream, where));
+      source = { name: source.name, stream: d.plain };
+      cipher = d.stored;
+    }
+    const stages: Stage[] = inspection ? [hashing, inspection] : [hashing];
     if (opts.saveTo) stages.push(new WritableStage("save", createWriteStream(opts.saveTo, { mode: 0o600 })));
     await pass.run(source, stages);
-    archive = await inspection.result;
+    archive = inspection && (await inspection.result);
   } catch (err) {
     // Nothing may keep reading or writing; the first failure (a stall, the archive check's
     // verdict, a broken download) is the one reported.
@@ -61,20 +82,26 @@ export async function verifyStoredSnapshot(
   } finally {
     pass.close();
   }
-  const { sha256, bytes } = hashing;
+  // `sha256`/`bytes` of the manifest are the stored object's; with encryption `plaintext` is the snapshot's.
+  const stored = cipher ? { sha256: cipher.sha256(), bytes: cipher.bytes } : { sha256: hashing.sha256, bytes: hashing.bytes };
   const problems: string[] = [];
-  if (bytes !== manifest.bytes) problems.push(`size ${bytes} bytes, manifest says ${manifest.bytes}`);
-  if (sha256 !== manifest.sha256) problems.push(`sha256 ${sha256}, manifest says ${manifest.sha256}`);
-  if (archive.meta.Index !== manifest.raft.index) problems.push(`raft index ${archive.meta.Index}, manifest says ${manifest.raft.index}`);
+  if (stored.bytes !== manifest.bytes) problems.push(`size ${stored.bytes} bytes, manifest says ${manifest.bytes}`);
+  if (stored.sha256 !== manifest.sha256) problems.push(`sha256 ${stored.sha256}, manifest says ${manifest.sha256}`);
+  if (cipher && manifest.plaintext) {
+    if (hashing.bytes !== manifest.plaintext.bytes) problems.push(`decrypted size ${hashing.bytes} bytes, manifest says ${manifest.plaintext.bytes}`);
+    if (hashing.sha256 !== manifest.plaintext.sha256) problems.push(`decrypted sha256 ${hashing.sha256}, manifest says ${manifest.plaintext.sha256}`);
+  }
+  if (archive && archive.meta.Index !== manifest.raft.index) problems.push(`raft index ${archive.meta.Index}, manifest says ${manifest.raft.index}`);
   if (problems.length) throw new IntegrityError(`${where} does not match its manifest: ${problems.join("; ")}`, { stage: "verify" });
   return {
     ok: true,
     bucket: snapshot.bucket,
     key: snapshot.key,
-    bytes,
-    sha256,
-    raft: { index: archive.meta.Index, term: archive.meta.Term, snapshotId: archive.meta.ID },
-    archive: { entries: archive.entries.length, checked: archive.checkedEntries },
+    bytes: stored.bytes,
+    sha256: stored.sha256,
+    raft: archive ? { index: archive.meta.Index, term: archive.meta.Term, snapshotId: archive.meta.ID } : manifest.raft,
+    archive: archive ? { entries: archive.entries.length, checked: archive.checkedEntries } : { entries: manifest.archive.entries, checked: [] },
+    ...(enc ? { encryption: { format: enc.format, decrypted: Boolean(cipher), plaintext: cipher ? { sha256: hashing.sha256, bytes: hashing.bytes } : undefined } } : {}),
     durationMs: Date.now() - started,
   };
 }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ConfigError, createS3Client, recordRun, runDrill, runTargetFor, SnapshotStore, type DrillReport } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { identitiesFromFlags } from "./identity.js";
 import { intFlag, optionalTokenFromCli } from "./options.js";
 import { addRestoreFlags, formatRestore, keysFromFlags, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
 import { remoteFromRef } from "./url-ref.js";
@@ -53,6 +54,7 @@ export function registerDrill(program: Command): void {
     .action(async (ref: string | undefined, o: DrillFlags) =>
       runCommand(o, async () => {
         const keys = keysFromFlags(o);
+        const identities = await identitiesFromFlags(o);
         const snapshot = ref ?? "latest";
         const policy = restorePolicy(snapshot, o);
         const remote = remoteFromRef(snapshot, o, policy.cluster.name);
@@ -74,6 +76,7 @@ export function registerDrill(program: Command): void {
                 shape: o.sealConfig ? { sealStanza: readSealConfig(o.sealConfig) } : undefined,
                 canaries: o.canary ?? policy.verify?.canaries,
                 minSecrets: o.minSecrets,
+                identities,
                 progress,
                 timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
               }),

@@ -5,6 +5,7 @@ import { registerBackup } from "./backup.js";
 import { registerDemo } from "./demo.js";
 import { registerDiff } from "./diff.js";
 import { registerDrill } from "./drill.js";
+import { registerFiles } from "./files.js";
 import { registerExport } from "./export.js";
 import { registerExporter } from "./exporter.js";
 import { registerHold } from "./hold.js";
@@ -26,6 +27,7 @@ export const COMMAND_DOCS: Readonly<Record<string, string>> = {
   prune: "backup.md",
   restore: "restore.md",
   drill: "restore.md",
+  files: "encryption.md",
   recover: "recover.md",
   export: "export.md",
   presign: "export.md",
@@ -70,6 +72,7 @@ export function buildProgram(): Command {
   registerPrune(program);
   registerRestore(program);
   registerDrill(program);
+  registerFiles(program);
   registerRecover(program);
   registerExport(program);
   registerPresign(program);

@@ -21,11 +21,12 @@ import {
   type RestoreReport,
 } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand, type GlobalOptions } from "./common.js";
+import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addPolicyFlags, intFlag, optionalTokenFromCli, policyFromCli, type PolicyFlags } from "./options.js";
 import { addUrlRefFlags, remoteFromRef, type UrlRefFlags } from "./url-ref.js";
 
 /** Flags of the commands that restore (restore, drill). */
-export interface RestoreFlags extends PolicyFlags, UrlRefFlags {
+export interface RestoreFlags extends PolicyFlags, UrlRefFlags, IdentityFlags {
   unsealKeysFile?: string;
   recoveryKeysFile?: string;
   canary?: string[];
@@ -34,7 +35,7 @@ export interface RestoreFlags extends PolicyFlags, UrlRefFlags {
 }
 
 export function addRestoreFlags(cmd: Command): Command {
-  return addUrlRefFlags(addPolicyFlags(cmd, { nodes: false }))
+  return addIdentityFlag(addUrlRefFlags(addPolicyFlags(cmd, { nodes: false })))
     .option("--token-file <file>", "file holding a token of the snapshot's cluster, used when VAULT_TOKEN is unset (e.g. a Vault Agent sink)")
     .option("--unseal-keys-file <file>", "Shamir-sealed cluster: the ORIGINAL cluster's unseal keys ('bao operator init -format=json' output, or one base64 key per line)")
     .option(
@@ -144,6 +145,7 @@ export function registerRestore(program: Command): void {
           .filter(Boolean);
         if (nodes.length === 0) throw new ConfigError("no target nodes: pass --nodes URL,URL,URL (node 1 first)", { field: "--nodes" });
         const keys = keysFromFlags(o);
+        const identities = await identitiesFromFlags(o);
         const policy = restorePolicy(ref, o);
         const remote = remoteFromRef(ref, o, policy.cluster.name);
         const s3 = createS3Client(policy.destination);
@@ -162,6 +164,7 @@ export function registerRestore(program: Command): void {
               force: o.force,
               canaries: o.canary ?? policy.verify?.canaries,
               tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
+              identities,
               progress,
               timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
             }),

@@ -1,11 +1,12 @@
 import type { Command } from "commander";
 import { createS3Client, DEFAULT_STALL_TIMEOUT_MS, IntegrityError, SnapshotStore, verifyStoredSnapshot, formatBytes, type RemoteSnapshot } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addPolicyFlags, intFlag, type PolicyFlags } from "./options.js";
 import { policyForRef } from "./snapshot-ref.js";
 import { addUrlRefFlags, remoteFromRef, type UrlRefFlags } from "./url-ref.js";
 
-interface VerifyFlags extends PolicyFlags, UrlRefFlags {
+interface VerifyFlags extends PolicyFlags, UrlRefFlags, IdentityFlags {
   json?: boolean;
   stallTimeout?: number;
 }
@@ -16,7 +17,7 @@ export function registerVerify(program: Command): void {
     .description(
       "re-download a snapshot (s3://BUCKET/KEY, a key, 'latest', or a pre-signed https:// URL with --sha256/--manifest-url) and check SHA-256, size, raft index and the archive's SHA256SUMS; exit 3 on mismatch",
     );
-  addUrlRefFlags(addPolicyFlags(cmd, { nodes: false }))
+  addIdentityFlag(addUrlRefFlags(addPolicyFlags(cmd, { nodes: false })))
     .option("--json", "print one JSON report on stdout")
     .option("--stall-timeout <seconds>", `abort when S3 sends no byte of the snapshot for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})`, intFlag("--stall-timeout", 1))
     .action(async (ref: string, o: VerifyFlags) =>
@@ -25,6 +26,7 @@ export function registerVerify(program: Command): void {
         if (remote) return verifyRemote(remote, o);
         // An s3:// reference names its bucket and cluster itself; no policy needed for those.
         const policy = policyForRef(ref, o);
+        const identities = await identitiesFromFlags(o);
         const s3 = createS3Client(policy.destination);
         try {
           const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
@@ -37,11 +39,15 @@ export function registerVerify(program: Command): void {
           const report = await verifyStoredSnapshot(store, snapshot, {
             progress,
             stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
+            identities,
           });
           if (o.json) return printJson(report);
           printText(
             `OK s3://${report.bucket}/${report.key}\n  ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n` +
-              `  raft index ${report.raft.index}, term ${report.raft.term}; archive entries checked: ${report.archive.checked.join(", ")}`,
+              (report.encryption && !report.encryption.decrypted
+                ? `  encrypted (${report.encryption.format}): the stored object matches its manifest; give --identity to decrypt it and check the archive`
+                : `  raft index ${report.raft.index}, term ${report.raft.term}; archive entries checked: ${report.archive.checked.join(", ")}` +
+                  (report.encryption ? `\n  decrypted (${report.encryption.format}): plaintext sha256 ${report.encryption.plaintext?.sha256}` : "")),
           );
         } finally {
           s3.destroy();

@@ -16,6 +16,9 @@
 //                                        enables the full verification (init JSON's root_token works the same)
 //   vault-raft-backup-dr:reset           per-node reset commands (see config.ts)
 //   vault-raft-backup-dr:sshPrivateKey   secret; SSH key for `reset.via: remote`
+//   vault-raft-backup-dr:identity        secret; client-side encrypted snapshots: an age identity file's text or an
+//                                        armored OpenPGP private key (docs/encryption.md)
+//   vault-raft-backup-dr:identityPassphrase  secret; the OpenPGP key's passphrase
 import { resolve } from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
@@ -78,6 +81,8 @@ const restore = new StagedRestore(
     unsealKeys,
     recoveryKeys,
     token: dr.getSecret("token"),
+    identities: dr.getSecret("identity")?.apply((t) => [t]),
+    identityPassphrase: dr.getSecret("identityPassphrase"),
     force: dr.getBoolean("force"),
   },
   { dependsOn: resets },
