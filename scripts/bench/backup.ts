@@ -368,6 +368,8 @@ export async function main(args: string[]): Promise<void> {
         log(`size ${formatBytes(target)}, run ${r + 1}/${o.repeat}: done (load average ${loadavg()[0]!.toFixed(2)})`);
       }
       results.push(medianFigures(runs));
+      // Each size's figures as soon as they are known: a long run cut short still tells something.
+      log(`figures at ${formatBytes(target)}: ${JSON.stringify(results.at(-1))}`);
     }
     await client.close();
   } finally {
@@ -389,12 +391,11 @@ export async function main(args: string[]): Promise<void> {
     startupCpuMs: startup.cpuMs,
     loadAverageAtEnd: loadavg().map((l) => Number(l.toFixed(2))),
   };
-  if (o.json) {
-    process.stdout.write(JSON.stringify({ ...context, sizes: results }, null, 2) + "\n");
-    return;
-  }
-  process.stdout.write(formatTable(results, context.startupCpuMs));
-  process.stdout.write(`${context.cpuLayout}; WAN: ${context.wan}; medians of ${o.repeat} run(s); load average at end ${context.loadAverageAtEnd.join(" ")}\n`);
+  // With --json the figures go to stdout and the table to stderr, so one run gives both.
+  const table = process[o.json ? "stderr" : "stdout"];
+  table.write(formatTable(results, context.startupCpuMs));
+  table.write(`${context.cpuLayout}; WAN: ${context.wan}; medians of ${o.repeat} run(s); load average at end ${context.loadAverageAtEnd.join(" ")}\n`);
+  if (o.json) process.stdout.write(JSON.stringify({ ...context, sizes: results }, null, 2) + "\n");
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)}s`;

@@ -1,4 +1,4 @@
-// `npm run bench -- restore [--secrets N] [--nodes N] [--size 1GiB] [--json]`: a staged rebuild of a
+// `npm run bench -- restore [--secrets N] [--nodes N] [--size 1GiB] [--step-timeout S] [--json]`: a staged rebuild of a
 // seeded cluster into fresh nodes, its time split into Vault's own work and our orchestration
 // overhead. `--size` fills the cluster with that much random KV data (on top of the secrets).
 import { rmSync, mkdtempSync } from "node:fs";
@@ -51,6 +51,9 @@ export async function main(args: string[]): Promise<void> {
   const sizeAt = args.indexOf("--size");
   const fill = sizeAt >= 0 ? parseSize(args[sizeAt + 1] ?? "") : 0;
   const json = args.includes("--json");
+  // A joining node receives the whole snapshot from the leader before it unseals: at 1 GiB on a
+  // loaded machine that can outlast the default 120 s wait of a step.
+  const stepTimeoutS = arg(args, "--step-timeout", 120);
   const dir = mkdtempSync(join(tmpdir(), "vrb-bench-restore-"));
   const log = (m: string) => process.stderr.write(`bench restore: ${m}\n`);
   let targets: LocalNode[] = [];
@@ -82,6 +85,7 @@ export async function main(args: string[]): Promise<void> {
       store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
       snapshot: `s3://${backup.bucket}/${backup.key}`,
       keys: localClusterRestoreKeys(env.keys!),
+      timeoutsMs: { step: stepTimeoutS * 1000 },
     });
     s3.destroy();
 
