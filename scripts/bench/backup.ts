@@ -196,7 +196,8 @@ async function irreducibleCpuMs(file: string): Promise<number> {
 async function startDelayRelay(target: string, pinned: boolean): Promise<{ url: string; stop: () => void }> {
   const u = new URL(target);
   const child = spawn(process.execPath, [join(packageRoot(), "dist", "scripts", "bench", "delay-proxy.js"), `${u.hostname}:${u.port}`, String(WAN_DELAY_MS)], {
-    stdio: ["ignore", "pipe", "inherit"],
+    // Its stdin is a pipe from us: it exits when the bench does, even if the bench is killed.
+    stdio: ["pipe", "pipe", "inherit"],
   });
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";

@@ -44,3 +44,7 @@ server.listen(0, "127.0.0.1", () => {
   process.stdout.write(`listening ${typeof addr === "object" && addr ? addr.port : 0}\n`);
 });
 process.on("SIGTERM", () => process.exit(0));
+// The bench holds our stdin: when it ends, however it ends, so do we (no relay left behind).
+process.stdin.on("close", () => process.exit(0));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
