@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { BackupPolicyInput } from "../engine/index.js";
+import type { BackupPolicyInput, LoginCredentials } from "../engine/index.js";
 import { stagedRestoreProvider, type RestoreMode } from "./providers/staged-restore-provider.js";
 
 export type { RestoreMode };
@@ -33,6 +33,12 @@ export interface StagedRestoreArgs {
    * rebuild it enables the full verification where the targets do not serve generate-root.
    */
   token?: pulumi.Input<string>;
+  /**
+   * In-place restores: login material (AppRole role ID + secret ID, or a JWT for the policy's
+   * `cluster.auth` jwt/kubernetes role) to log in to the live cluster instead of a `token`. Stored
+   * only as a secret. A rebuild's targets are uninitialised (nothing to log in to): give `token`.
+   */
+  login?: pulumi.Input<LoginCredentials>;
   /** Allow restoring over nodes that hold data. */
   force?: pulumi.Input<boolean>;
   canaries?: pulumi.Input<pulumi.Input<string>[]>;
@@ -76,6 +82,7 @@ export class StagedRestore extends pulumi.dynamic.Resource {
         unsealKeys: args.unsealKeys === undefined ? undefined : pulumi.secret(args.unsealKeys),
         recoveryKeys: args.recoveryKeys === undefined ? undefined : pulumi.secret(args.recoveryKeys),
         token: args.token === undefined ? undefined : pulumi.secret(args.token),
+        login: args.login === undefined ? undefined : pulumi.secret(args.login),
         force: args.force,
         canaries: args.canaries,
         stepTimeoutMs: args.stepTimeoutMs,
@@ -93,7 +100,7 @@ export class StagedRestore extends pulumi.dynamic.Resource {
         durationMs: undefined,
         report: undefined,
       },
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "unsealKeys", "recoveryKeys", "token"] },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "unsealKeys", "recoveryKeys", "token", "login"] },
       "vault-raft-backup",
       "StagedRestore",
     );

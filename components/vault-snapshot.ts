@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { scheduleWindow, type BackupPolicyInput } from "../engine/index.js";
+import { scheduleWindow, type BackupPolicyInput, type LoginCredentials } from "../engine/index.js";
 import { vaultSnapshotProvider, type StoredStatus } from "./providers/vault-snapshot-provider.js";
 
 export interface VaultSnapshotArgs {
@@ -12,6 +12,13 @@ export interface VaultSnapshotArgs {
    * Kubernetes, cert; docs/auth.md) whose credentials stay in files or that process's environment.
    */
   token?: pulumi.Input<string>;
+  /**
+   * Login material as values (e.g. from Pulumi config secrets or another resource): an AppRole
+   * role ID and secret ID, or a JWT for the policy's `cluster.auth` jwt/kubernetes role. Stored only
+   * as a secret (wrapped with `pulumi.secret` here). The provider logs in with it through the
+   * engine's login module, renews the token during the snapshot and revokes it afterwards.
+   */
+  login?: pulumi.Input<LoginCredentials>;
   /**
    * The schedule window this snapshot belongs to. Default: the window of `policy.schedule.every`
    * that contains the moment the program runs. A new window replaces the resource (a new
@@ -66,6 +73,7 @@ export class VaultSnapshot extends pulumi.dynamic.Resource {
         policy: args.policy,
         window,
         token: args.token === undefined ? undefined : pulumi.secret(args.token),
+        login: args.login === undefined ? undefined : pulumi.secret(args.login),
         deadlineMs: args.deadlineMs,
         retries: args.retries,
         verifyOnRefresh: args.verifyOnRefresh,
@@ -84,7 +92,7 @@ export class VaultSnapshot extends pulumi.dynamic.Resource {
         status: undefined,
         problems: undefined,
       },
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "token"] },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "token", "login"] },
       "vault-raft-backup",
       "VaultSnapshot",
     );

@@ -79,3 +79,17 @@ export function safeError(engine: EngineModule, err: unknown): Error {
 export function say(engine: EngineModule, who: string, message: string): void {
   process.stderr.write(engine.redact(`${who}: ${message}`) + "\n");
 }
+
+/** Why a `login` input (login material as values) is malformed, or undefined when it is fine. */
+export function loginProblem(login: unknown): string | undefined {
+  if (login === undefined || hasUnknown(login)) return undefined;
+  if (!login || typeof login !== "object" || Array.isArray(login)) return "must be an object { roleId, secretId } (AppRole) or { jwt }";
+  const o = login as Record<string, unknown>;
+  const extra = Object.keys(o).filter((k) => !["roleId", "secretId", "jwt"].includes(k));
+  if (extra.length) return `unknown field(s) ${extra.join(", ")}: use roleId and secretId (AppRole) or jwt`;
+  for (const k of ["roleId", "secretId", "jwt"]) if (o[k] !== undefined && (typeof o[k] !== "string" || o[k] === "")) return `${k} must be a non-empty string`;
+  if ((o.roleId === undefined) !== (o.secretId === undefined)) return "AppRole login needs both roleId and secretId";
+  if (o.roleId === undefined && o.jwt === undefined) return "give roleId and secretId (AppRole) or jwt";
+  if (o.roleId !== undefined && o.jwt !== undefined) return "give either roleId and secretId (AppRole) or jwt, not both";
+  return undefined;
+}

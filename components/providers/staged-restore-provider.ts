@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { BackupPolicyInput, RestoreKeys } from "../../engine/index.js";
-import { compact, hasUnknown, loadEngine, safeError, say, type EngineModule } from "./runtime.js";
+import type { BackupPolicyInput, LoginCredentials, RestoreKeys, VaultSession } from "../../engine/index.js";
+import { compact, hasUnknown, loadEngine, loginProblem, safeError, say, type EngineModule } from "./runtime.js";
 
 export type RestoreMode = "rebuild" | "in-place";
 
@@ -30,6 +30,11 @@ export interface StagedRestoreInputs {
    * verification (voters, autopilot, canaries) where no other token works.
    */
   token?: string;
+  /**
+   * In-place restores: login material (AppRole role/secret ID or a JWT, with the policy's
+   * cluster.auth) to log in to the live cluster instead of `token`; the token is revoked afterwards.
+   */
+  login?: LoginCredentials;
   /** Restore into nodes that hold data (in-place over a live cluster). */
   force?: boolean;
   /** KV paths that must read back after the restore; default `policy.verify.canaries`. */
@@ -113,6 +118,11 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
         add(inputs.unsealKeys !== undefined && inputs.recoveryKeys === undefined ? "unsealKeys" : "recoveryKeys", err instanceof Error ? err.message : String(err));
       }
     }
+    const badLogin = loginProblem(inputs.login);
+    if (badLogin) add("login", badLogin);
+    else if (inputs.login !== undefined && !hasUnknown(inputs.mode) && inputs.mode !== "in-place") {
+      add("login", "is for in-place restores (it logs in to the live cluster); a rebuild's targets are uninitialised, so give token (a token of the original cluster) or the keys");
+    } else if (inputs.login !== undefined && inputs.token !== undefined) add("login", "give either token or login, not both");
     for (const k of ["deadlineMs", "stepTimeoutMs"] as const) {
       const v = inputs[k];
       if (v !== undefined && !hasUnknown(v) && !(Number.isInteger(v) && v >= 1_000)) add(k, "must be a whole number of milliseconds, at least 1000");
@@ -154,6 +164,7 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
 
   async create(inputs) {
     const engine = await loadEngine();
+    let session: VaultSession | undefined;
     try {
       const policy = engine.validatePolicy(inputs.policy, "StagedRestore policy");
       if (inputs.confirm !== policy.cluster.name) {
@@ -166,18 +177,25 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
       const store = new engine.SnapshotStore(engine.createS3Client({ region: d.region, endpoint: d.endpoint, forcePathStyle: d.forcePathStyle }), d.bucket, d.prefix);
       const snapshot = inputs.snapshot ?? "latest";
       const mode = inputs.mode ?? "rebuild";
+      const progress = engine.stderrProgress(WHO);
+      const nodes = inputs.nodes ?? policy.cluster.nodes;
+      if (inputs.login) {
+        if (mode !== "in-place") throw new engine.ConfigError("login is for in-place restores; a rebuild needs token or keys", { field: "login" });
+        // Logged in at the live cluster; renewed during the restore, revoked (if it survived the restore) afterwards.
+        session = await engine.vaultLogin({ cluster: { ...policy.cluster, nodes }, credentials: inputs.login, progress });
+      }
       const report = await engine.stagedRestore({
         mode,
-        nodes: inputs.nodes ?? policy.cluster.nodes,
+        nodes,
         store,
         snapshot,
         cluster: policy.cluster.name,
         keys,
-        token: inputs.token || undefined,
+        token: session?.token ?? (inputs.token || undefined),
         force: inputs.force,
         canaries: inputs.canaries ?? policy.verify?.canaries,
         tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
-        progress: engine.stderrProgress(WHO),
+        progress,
         timeoutsMs: compact({ step: inputs.stepTimeoutMs, total: inputs.deadlineMs }),
       });
       // The report is data about the cluster; the round trip through redact is a second lock on the door.
@@ -204,6 +222,8 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
       return { id: `${policy.cluster.name}@${restoredAt}`, outs: compact(outs) };
     } catch (err) {
       throw safeError(engine, err);
+    } finally {
+      await session?.close();
     }
   },
 

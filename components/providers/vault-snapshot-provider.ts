@@ -1,6 +1,6 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { BackupPolicyInput } from "../../engine/index.js";
-import { compact, hasUnknown, loadEngine, safeError, say, withDeadline, type EngineModule } from "./runtime.js";
+import type { BackupPolicyInput, LoginCredentials } from "../../engine/index.js";
+import { compact, hasUnknown, loadEngine, loginProblem, safeError, say, withDeadline, type EngineModule } from "./runtime.js";
 
 /** What the provider receives (plain values: the host does not accept secrets). */
 export interface VaultSnapshotInputs {
@@ -9,6 +9,8 @@ export interface VaultSnapshotInputs {
   window: string;
   /** Vault token; absent means the policy's `cluster.auth` (default: VAULT_TOKEN / BAO_TOKEN of the process that runs Pulumi). */
   token?: string;
+  /** Login material (AppRole role/secret ID or a JWT), a Pulumi secret: used with the policy's cluster.auth. */
+  login?: LoginCredentials;
   deadlineMs?: number;
   retries?: number;
   /** "deep" re-downloads and re-hashes the snapshot on refresh; "quick" checks object and manifest. */
@@ -90,6 +92,9 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
     if (news.token !== undefined && !hasUnknown(news.token) && (typeof news.token !== "string" || news.token.length === 0)) {
       failures.push(failure("token", "must be a non-empty string (leave it out to use VAULT_TOKEN)"));
     }
+    const badLogin = loginProblem(news.login);
+    if (badLogin) failures.push(failure("login", badLogin));
+    if (news.login !== undefined && news.token !== undefined) failures.push(failure("login", "give either token or login, not both"));
     return { inputs: news, failures };
   },
 
@@ -115,9 +120,10 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
       const policy = engine.validatePolicy(inputs.policy, "VaultSnapshot policy");
       const deadlineMs = inputs.deadlineMs ?? DEFAULT_CREATE_DEADLINE_MS;
       const progress = engine.stderrProgress(WHO);
-      // The `token` input, else the policy's cluster.auth (VAULT_TOKEN, a token file, or a login
-      // whose token is renewed during the snapshot and revoked after it, also on failure).
-      const report = await engine.withVaultSession({ cluster: policy.cluster, token: inputs.token || undefined, progress }, (session) =>
+      // The `token` input, else the policy's cluster.auth with the `login` input's material or its
+      // files/environment (VAULT_TOKEN, a token file, or a login whose token is renewed during the
+      // snapshot and revoked after it, also on failure).
+      const report = await engine.withVaultSession({ cluster: policy.cluster, token: inputs.token || undefined, credentials: inputs.login, progress }, (session) =>
         engine.runBackup({
           policy,
           token: session.token,

@@ -5,6 +5,7 @@ import { OperationError } from "../errors.js";
 import { nodeRunning, startFreshNodes, stopNode, type LocalNode, type NodeShape } from "../local/cluster.js";
 import { silentProgress, type Progress } from "../progress.js";
 import type { SnapshotStore } from "../snapshot/store.js";
+import type { RemoteSnapshot } from "../snapshot/url-source.js";
 import { VaultClient } from "../vault/client.js";
 import { kvInventory, type MountInventory } from "./inventory.js";
 import type { RestoreKeys } from "./keys.js";
@@ -13,7 +14,10 @@ import { findWorkingToken } from "./token.js";
 import { restoreReportOf, stagedRestore, type RestoreReport } from "./staged.js";
 
 export interface DrillOptions {
-  store: SnapshotStore;
+  /** Where `snapshot` is resolved; not needed with `remote`. */
+  store?: SnapshotStore;
+  /** A snapshot from elsewhere than the store (pre-signed URLs). */
+  remote?: RemoteSnapshot;
   /** "latest" (default) | "s3://bucket/key" | key */
   snapshot?: string;
   cluster?: string;
@@ -50,7 +54,82 @@ export interface DrillReport {
   secrets: number;
   canaries: { path: string; ok: boolean }[];
   problems: string[];
-  teardown: { stopped: number; removed: string };
+  teardown: ThrowawayTeardown;
+}
+
+/** Where a snapshot is restored to a throwaway cluster (the drill's and `vrb recover`'s machinery). */
+export interface ThrowawayOptions {
+  /** Where `snapshot` is resolved; not needed with `remote`. */
+  store?: SnapshotStore;
+  /** A snapshot from elsewhere than the store (pre-signed URLs). */
+  remote?: RemoteSnapshot;
+  /** "latest" (default) | "s3://bucket/key" | key */
+  snapshot?: string;
+  cluster?: string;
+  keys?: RestoreKeys;
+  token?: string;
+  /** Size of the throwaway cluster. */
+  nodes: number;
+  canaries?: string[];
+  shape?: NodeShape;
+  workDir?: string;
+  progress?: Progress;
+  timeoutsMs?: Partial<{ step: number; total: number }>;
+  /** Names the temp folder (`vrb-<label>-…`), the node ids and the progress lines: "drill", "recover". */
+  label: string;
+}
+
+/** A throwaway cluster holding the snapshot, while the body of `withThrowawayCluster` runs. */
+export interface ThrowawayCluster {
+  dir: string;
+  nodes: LocalNode[];
+  restore: RestoreReport;
+  /** When the throwaway run began (Date.now()). */
+  started: number;
+  nodeStartMs: number;
+}
+
+export interface ThrowawayTeardown {
+  stopped: number;
+  removed: string;
+}
+
+/**
+ * Starts `nodes` fresh local nodes in a private temp folder, restores the snapshot into them
+ * (staged rebuild), runs `body`, and stops and removes everything however the restore or the body
+ * ends: a throwaway cluster never outlives its command.
+ */
+export async function withThrowawayCluster<T>(opts: ThrowawayOptions, body: (cluster: ThrowawayCluster) => Promise<T>): Promise<{ result: T; teardown: ThrowawayTeardown }> {
+  const progress = opts.progress ?? silentProgress;
+  const count = opts.nodes;
+  if (!Number.isInteger(count) || count < 1) throw new OperationError(`a throwaway cluster needs at least 1 node, got ${count}`);
+  const started = Date.now();
+  const dir = mkdtempSync(join(opts.workDir ?? tmpdir(), `vrb-${opts.label}-`));
+  let nodes: LocalNode[] = [];
+  let done: ThrowawayTeardown | undefined;
+  try {
+    progress.info(`${opts.label}: starting ${count} fresh node(s) in ${dir}`);
+    nodes = await startFreshNodes(dir, count, { idPrefix: opts.label, progress, shape: opts.shape });
+    const nodeStartMs = Date.now() - started;
+    const restore = await stagedRestore({
+      mode: "rebuild",
+      nodes: nodes.map((n) => n.apiAddr),
+      store: opts.store,
+      remote: opts.remote,
+      snapshot: opts.snapshot ?? "latest",
+      cluster: opts.cluster,
+      keys: opts.keys,
+      token: opts.token,
+      canaries: opts.canaries,
+      progress,
+      timeoutsMs: opts.timeoutsMs,
+    });
+    const result = await body({ dir, nodes, restore, started, nodeStartMs });
+    done = await teardown(nodes, dir, opts.label, progress);
+    return { result, teardown: done };
+  } finally {
+    if (!done) await teardown(nodes, dir, opts.label, progress);
+  }
 }
 
 /**
@@ -61,60 +140,50 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
   const progress = opts.progress ?? silentProgress;
   const count = opts.nodes ?? 3;
   if (!Number.isInteger(count) || count < 1) throw new OperationError(`a drill needs at least 1 node, got ${count}`);
-  const started = Date.now();
-  const dir = mkdtempSync(join(opts.workDir ?? tmpdir(), "vrb-drill-"));
-  let nodes: LocalNode[] = [];
   try {
-    progress.info(`drill: starting ${count} fresh node(s) in ${dir}`);
-    nodes = await startFreshNodes(dir, count, { idPrefix: "drill", progress, shape: opts.shape });
-    const nodeStartMs = Date.now() - started;
-    const restore = await stagedRestore({
-      mode: "rebuild",
-      nodes: nodes.map((n) => n.apiAddr),
-      store: opts.store,
-      snapshot: opts.snapshot ?? "latest",
-      cluster: opts.cluster,
-      keys: opts.keys,
-      token: opts.token,
-      canaries: opts.canaries,
-      progress,
-      timeoutsMs: opts.timeoutsMs,
+    const { result, teardown } = await withThrowawayCluster({ ...opts, nodes: count, label: "drill" }, async ({ nodes, restore, started, nodeStartMs }) => {
+      const rtoMs = Date.now() - started;
+      const problems: string[] = [];
+      const inventory = await withRestoredToken(nodes[0]!.apiAddr, opts, (c) => kvInventory(c));
+      if (!inventory) {
+        problems.push("the KV secrets could not be counted: no token worked on the restored cluster (give VAULT_TOKEN or a keys file with the init root_token)");
+      }
+      const secrets = (inventory ?? []).reduce((a, m) => a + m.secrets, 0);
+      if (inventory && opts.minSecrets !== undefined && secrets < opts.minSecrets)
+        problems.push(`restored cluster holds ${secrets} KV secrets, expected at least ${opts.minSecrets}`);
+      if (inventory) progress.info(`drill: ${secrets} KV secret(s) in ${inventory.length} mount(s): ${inventory.map((m) => `${m.mount} ${m.secrets}`).join(", ") || "none"}`);
+      return {
+        ok: restore.ok && problems.length === 0,
+        snapshot: restore.snapshot,
+        nodes: count,
+        rtoMs,
+        nodeStartMs,
+        restore,
+        inventory: inventory ?? [],
+        secrets,
+        canaries: restore.canaries,
+        problems,
+      };
     });
-    const rtoMs = Date.now() - started;
-    const problems: string[] = [];
-    const inventory = await withToken(nodes[0]!.apiAddr, opts, (c) => kvInventory(c));
-    if (!inventory) {
-      problems.push("the KV secrets could not be counted: no token worked on the restored cluster (give VAULT_TOKEN or a keys file with the init root_token)");
-    }
-    const secrets = (inventory ?? []).reduce((a, m) => a + m.secrets, 0);
-    if (inventory && opts.minSecrets !== undefined && secrets < opts.minSecrets)
-      problems.push(`restored cluster holds ${secrets} KV secrets, expected at least ${opts.minSecrets}`);
-    if (inventory) progress.info(`drill: ${secrets} KV secret(s) in ${inventory.length} mount(s): ${inventory.map((m) => `${m.mount} ${m.secrets}`).join(", ") || "none"}`);
-    return {
-      ok: restore.ok && problems.length === 0,
-      snapshot: restore.snapshot,
-      nodes: count,
-      rtoMs,
-      nodeStartMs,
-      restore,
-      inventory: inventory ?? [],
-      secrets,
-      canaries: restore.canaries,
-      problems,
-      teardown: await teardown(nodes, dir, progress),
-    };
+    return { ...result, teardown };
   } catch (err) {
-    await teardown(nodes, dir, progress);
     const report = restoreReportOf(err);
     throw Object.assign(err instanceof Error ? err : new OperationError(String(err)), report ? { report } : {});
   }
 }
 
-/** Runs `body` with a working token of the restored cluster (a generated one is revoked after); undefined when none works. */
-async function withToken<T>(addr: string, opts: DrillOptions, body: (c: VaultClient) => Promise<T>): Promise<T | undefined> {
+/**
+ * Runs `body` with a working token of a restored cluster (the operator's, the keys file's root
+ * token, or one made with generate-root, which is revoked after); undefined when none works.
+ */
+export async function withRestoredToken<T>(
+  addr: string,
+  from: { token?: string; keys?: RestoreKeys; progress?: Progress },
+  body: (c: VaultClient) => Promise<T>,
+): Promise<T | undefined> {
   const client = new VaultClient({ addr });
   try {
-    const found = await findWorkingToken(client, { token: opts.token, keys: opts.keys }, opts.progress);
+    const found = await findWorkingToken(client, { token: from.token, keys: from.keys }, from.progress);
     if (found.source === "none") return undefined;
     try {
       return await body(client);
@@ -126,10 +195,10 @@ async function withToken<T>(addr: string, opts: DrillOptions, body: (c: VaultCli
   }
 }
 
-async function teardown(nodes: LocalNode[], dir: string, progress: Progress): Promise<{ stopped: number; removed: string }> {
+async function teardown(nodes: LocalNode[], dir: string, label: string, progress: Progress): Promise<ThrowawayTeardown> {
   const running = nodes.filter(nodeRunning).length;
   await Promise.all(nodes.map((n) => stopNode(n)));
   rmSync(dir, { recursive: true, force: true });
-  progress.info(`drill: stopped ${running} node(s), removed ${dir}`);
+  progress.info(`${label}: stopped ${running} node(s), removed ${dir}`);
   return { stopped: running, removed: dir };
 }

@@ -21,12 +21,15 @@ async function list(client: VaultClient, path: string): Promise<string[]> {
   }
 }
 
-/** Every secret path of one KV mount (v2 walks metadata/, v1 the mount itself). */
-export async function listKvSecrets(client: VaultClient, mount: string, kvVersion: 1 | 2, concurrency = 16): Promise<string[]> {
+/**
+ * Every secret path of one KV mount (v2 walks metadata/, v1 the mount itself), relative to the
+ * mount; `under` (a folder ending in "/") limits the walk to that subtree.
+ */
+export async function listKvSecrets(client: VaultClient, mount: string, kvVersion: 1 | 2, concurrency = 16, under = ""): Promise<string[]> {
   const base = mount.replace(/\/+$/, "");
   const listRoot = kvVersion === 2 ? `${base}/metadata` : base;
   const found: string[] = [];
-  const folders = [""];
+  const folders = [under];
   while (folders.length) {
     const batch = folders.splice(0, concurrency);
     const results = await Promise.all(batch.map(async (f) => ({ f, keys: await list(client, `${listRoot}/${f}`) })));

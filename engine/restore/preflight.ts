@@ -10,7 +10,7 @@ import { planSeal, type SealFacts, type SealPlan } from "./seal.js";
 
 export async function resolveSnapshot(run: RestoreRun): Promise<StoredSnapshot> {
   return run.log.run("resolve snapshot", undefined, async (clock) => {
-    const s = await run.opts.store.resolve(run.opts.snapshot, run.opts.cluster);
+    const s = run.opts.remote ? await run.opts.remote.resolve(run.progress) : await run.opts.store!.resolve(run.opts.snapshot, run.opts.cluster);
     if (s.status !== "good" || !s.manifest) {
       throw new IntegrityError(`s3://${s.bucket}/${s.key} is not a good snapshot (${s.problem ?? s.status}); it cannot be restored`, { stage: "preflight" });
     }
@@ -62,11 +62,15 @@ export function checkKeysForPlan(run: RestoreRun, plan: SealPlan): void {
 export async function downloadAndVerify(run: RestoreRun, snapshot: StoredSnapshot): Promise<string> {
   const file = join(run.tmp, "snapshot.snap");
   await run.log.run("download and verify snapshot", undefined, async (clock) => {
-    const store = snapshot.bucket === run.opts.store.bucket ? run.opts.store : undefined;
-    if (!store) throw new ConfigError(`snapshot bucket ${snapshot.bucket} differs from the store's bucket ${run.opts.store.bucket}`, { field: "snapshot" });
-    const v = await verifyStoredSnapshot(store, snapshot, { progress: run.progress, saveTo: file });
+    const v = await (run.opts.remote ? run.opts.remote.download(snapshot, { progress: run.progress, saveTo: file }) : fromStore(run, snapshot, file));
     run.sha256 = v.sha256;
     clock.detail = `${v.bytes} bytes, sha256 ${v.sha256.slice(0, 12)}..., ${v.archive.entries} archive entries checked`;
   });
   return file;
+}
+
+function fromStore(run: RestoreRun, snapshot: StoredSnapshot, file: string) {
+  const store = snapshot.bucket === run.opts.store?.bucket ? run.opts.store : undefined;
+  if (!store) throw new ConfigError(`snapshot bucket ${snapshot.bucket} differs from the store's bucket ${run.opts.store?.bucket}`, { field: "snapshot" });
+  return verifyStoredSnapshot(store, snapshot, { progress: run.progress, saveTo: file });
 }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { VrbError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import type { SnapshotStore, StoredSnapshot } from "../snapshot/store.js";
+import type { RemoteSnapshot } from "../snapshot/url-source.js";
 import { VaultClient, type VaultTlsOptions } from "../vault/client.js";
 import type { RestoreKeys } from "./keys.js";
 import type { SealPlan } from "./seal.js";
@@ -16,9 +17,12 @@ export interface RestoreOptions {
   mode: RestoreMode;
   /** Target API addresses; a rebuild restores onto nodes[0] first. */
   nodes: string[];
-  store: SnapshotStore;
-  /** "latest" | "s3://bucket/key" | key */
+  /** Where `snapshot` is resolved; not needed with `remote`. */
+  store?: SnapshotStore;
+  /** "latest" | "s3://bucket/key" | key (with `remote`: only a label) */
   snapshot: string;
+  /** A snapshot from elsewhere than the store, e.g. pre-signed URLs (engine/snapshot/url-source.ts). */
+  remote?: RemoteSnapshot;
   /** Which cluster's "latest". */
   cluster?: string;
   /**
@@ -138,7 +142,7 @@ export class RestoreRun {
       ok,
       mode: this.opts.mode,
       snapshot: {
-        bucket: s?.bucket ?? this.opts.store.bucket,
+        bucket: s?.bucket ?? this.opts.store?.bucket ?? "",
         key: s?.key ?? this.opts.snapshot,
         sha256: this.sha256 || s?.manifest?.sha256 || "",
         raftIndex: s?.manifest?.raft.index ?? s?.raftIndex ?? 0,

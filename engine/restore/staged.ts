@@ -48,6 +48,7 @@ function validateOptions(opts: RestoreOptions): void {
   if (opts.mode !== "rebuild" && opts.mode !== "in-place") {
     throw new ConfigError(`mode '${String(opts.mode)}' is not one of rebuild, in-place`, { field: "mode" });
   }
+  if (!opts.store && !opts.remote) throw new ConfigError("no snapshot store and no remote snapshot given", { field: "snapshot" });
   if (!opts.snapshot) throw new ConfigError("no snapshot given: use 'latest', s3://BUCKET/KEY or a key", { field: "snapshot" });
   for (const c of opts.canaries ?? []) {
     if (!c || c.startsWith("/")) throw new ConfigError(`canary path '${c}' must be a Vault API path like secret/data/dr-canary`, { field: "verify.canaries" });

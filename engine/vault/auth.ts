@@ -28,6 +28,45 @@ export interface LoginOptions {
   homeDir?: string;
   /** Renew a login token in the background (default true). */
   renew?: boolean;
+  /**
+   * Login material handed in as values (the Pulumi resources' secret `login` input): used before
+   * the files and environment variables of `cluster.auth`. Registered as secrets at once.
+   */
+  credentials?: LoginCredentials;
+}
+
+/** Login material as values instead of files or environment variables. */
+export interface LoginCredentials {
+  /** AppRole role ID. */
+  roleId?: string;
+  /** AppRole secret ID (a response-wrapped one is unwrapped). */
+  secretId?: string;
+  /** JWT for the jwt or kubernetes method (a CI OIDC token, a service-account token). */
+  jwt?: string;
+}
+
+/**
+ * The auth settings for login material given as values: AppRole material implies method approle
+ * when the policy names no method (the default `token`); a JWT needs the policy's method and role.
+ */
+export function authWithCredentials(auth: AuthSettings, creds: LoginCredentials | undefined): AuthSettings {
+  if (!creds) return auth;
+  for (const v of [creds.roleId, creds.secretId, creds.jwt]) if (v) registerSecret(v);
+  if ((creds.roleId || creds.secretId) && creds.jwt) {
+    throw new ConfigError("login: give either AppRole material (roleId, secretId) or a jwt, not both", { field: "login" });
+  }
+  if (creds.roleId || creds.secretId) {
+    if (auth.method === "token") return { ...auth, method: "approle" } as AuthSettings;
+    if (auth.method !== "approle") {
+      throw new ConfigError(`login: roleId/secretId are AppRole material but cluster.auth.method is '${auth.method}'; set it to approle (or leave it out)`, {
+        field: "policy.cluster.auth.method",
+      });
+    }
+  }
+  if (creds.jwt && auth.method !== "jwt" && auth.method !== "kubernetes") {
+    throw new ConfigError("login: a jwt needs cluster.auth.method jwt or kubernetes and cluster.auth.role (the role to log in as)", { field: "policy.cluster.auth.method" });
+  }
+  return auth;
 }
 
 export interface VaultSession {
@@ -112,14 +151,14 @@ interface LoginRequest {
 const WRAPPING_TOKEN = /^(hv[sbr]|[sbr])\.[A-Za-z0-9_-]{20,}$/;
 
 /** What to send to `auth/<mount>/login`; reads the credential files and environment. */
-async function loginRequest(auth: AuthSettings, env: NodeJS.ProcessEnv, unwrap: (wrappingToken: string) => Promise<string>): Promise<LoginRequest> {
+async function loginRequest(auth: AuthSettings, env: NodeJS.ProcessEnv, unwrap: (wrappingToken: string) => Promise<string>, creds: LoginCredentials = {}): Promise<LoginRequest> {
   const method = auth.method as LoginRequest["method"];
   const mount = auth.mount ?? method;
   switch (method) {
     case "approle": {
-      const roleId = auth.roleIdFile ? readSecretFile(auth.roleIdFile, "cluster.auth.roleIdFile", "AppRole role ID") : env.VAULT_ROLE_ID;
+      const roleId = creds.roleId || (auth.roleIdFile ? readSecretFile(auth.roleIdFile, "cluster.auth.roleIdFile", "AppRole role ID") : env.VAULT_ROLE_ID);
       if (!roleId) throw new ConfigError("approle login needs a role ID: set cluster.auth.roleIdFile (or --role-id-file) or VAULT_ROLE_ID", { field: "cluster.auth.roleIdFile" });
-      let secretId = auth.secretIdFile ? readSecretFile(auth.secretIdFile, "cluster.auth.secretIdFile", "AppRole secret ID") : env.VAULT_SECRET_ID;
+      let secretId = creds.secretId || (auth.secretIdFile ? readSecretFile(auth.secretIdFile, "cluster.auth.secretIdFile", "AppRole secret ID") : env.VAULT_SECRET_ID);
       if (!secretId) {
         throw new ConfigError("approle login needs a secret ID: set cluster.auth.secretIdFile (or --secret-id-file) or VAULT_SECRET_ID", { field: "cluster.auth.secretIdFile" });
       }
@@ -132,7 +171,7 @@ async function loginRequest(auth: AuthSettings, env: NodeJS.ProcessEnv, unwrap: 
     case "jwt":
     case "kubernetes": {
       const file = auth.jwtFile ?? (method === "kubernetes" ? KUBERNETES_TOKEN_FILE : undefined);
-      const jwt = file ? readSecretFile(file, "cluster.auth.jwtFile", method === "jwt" ? "JWT" : "Kubernetes service account token") : env.VRB_JWT;
+      const jwt = creds.jwt || (file ? readSecretFile(file, "cluster.auth.jwtFile", method === "jwt" ? "JWT" : "Kubernetes service account token") : env.VRB_JWT);
       if (!jwt) throw new ConfigError("jwt login needs a token: set cluster.auth.jwtFile (or --jwt-file) or VRB_JWT", { field: "cluster.auth.jwtFile" });
       registerSecret(jwt);
       if (!auth.role) throw new ConfigError(`${method} login needs a role: set cluster.auth.role (or --auth-role)`, { field: "cluster.auth.role" });
@@ -196,7 +235,7 @@ function loginError(err: unknown, req: Pick<LoginRequest, "method" | "mount" | "
  */
 export async function vaultLogin(opts: LoginOptions): Promise<VaultSession> {
   const env = opts.env ?? process.env;
-  const auth = authSettings(opts.cluster.auth);
+  const auth = authWithCredentials(authSettings(opts.cluster.auth), opts.credentials);
   const progress = opts.progress ?? silentProgress;
   if (opts.token || auth.method === "token") {
     const given = givenToken({ token: opts.token, env, homeDir: opts.homeDir, tokenFile: auth.tokenFile });
@@ -225,7 +264,7 @@ export async function vaultLogin(opts: LoginOptions): Promise<VaultSession> {
     for (const addr of opts.cluster.nodes) {
       const node = client.forNode(addr);
       try {
-        req ??= await loginRequest(auth, env, (wrappingToken) => unwrapSecretId(node, wrappingToken, mount));
+        req ??= await loginRequest(auth, env, (wrappingToken) => unwrapSecretId(node, wrappingToken, mount), opts.credentials);
         const res = await node.post<{ auth?: LoginAuth }>(`auth/${req.mount}/login`, req.body, { anonymous: true });
         const a = res.body?.auth;
         if (!a?.client_token) throw new OperationError(`${req.method} login at auth/${req.mount} on ${addr} answered without a token`);

@@ -4,6 +4,7 @@ import { ConfigError, createS3Client, runDrill, SnapshotStore, type DrillReport 
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { intFlag, optionalTokenFromCli } from "./options.js";
 import { addRestoreFlags, formatRestore, keysFromFlags, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
+import { remoteFromRef } from "./url-ref.js";
 
 interface DrillFlags extends RestoreFlags {
   nodes: number;
@@ -22,7 +23,7 @@ function formatDrill(r: DrillReport): string {
 }
 
 /** The seal block for the drill's nodes; checked for shape only (the nodes' own start-up checks the rest). */
-function readSealConfig(path: string): string {
+export function readSealConfig(path: string): string {
   if (!existsSync(path)) throw new ConfigError(`--seal-config: file ${path} does not exist`, { field: "--seal-config" });
   const text = readFileSync(path, "utf8");
   if (!/^\s*seal\s+"[A-Za-z0-9_-]+"\s*\{/m.test(text)) {
@@ -44,11 +45,13 @@ export function registerDrill(program: Command): void {
         const keys = keysFromFlags(o);
         const snapshot = ref ?? "latest";
         const policy = restorePolicy(snapshot, o);
+        const remote = remoteFromRef(snapshot, o, policy.cluster.name);
         const s3 = createS3Client(policy.destination);
         try {
           const report = await runDrill({
-            store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
-            snapshot,
+            store: remote ? undefined : new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
+            remote,
+            snapshot: remote?.label ?? snapshot,
             cluster: policy.cluster.name,
             keys,
             token: optionalTokenFromCli(policy),

@@ -4,9 +4,12 @@ import { packageInfo, packageRoot, redact } from "../../engine/index.js";
 import { registerBackup } from "./backup.js";
 import { registerDemo } from "./demo.js";
 import { registerDrill } from "./drill.js";
+import { registerExport } from "./export.js";
 import { registerList } from "./list.js";
 import { registerLocal } from "./local.js";
+import { registerPresign } from "./presign.js";
 import { registerPrune } from "./prune.js";
+import { registerRecover } from "./recover.js";
 import { registerRestore } from "./restore.js";
 import { registerVerify } from "./verify.js";
 
@@ -18,6 +21,9 @@ export const COMMAND_DOCS: Readonly<Record<string, string>> = {
   prune: "backup.md",
   restore: "restore.md",
   drill: "restore.md",
+  recover: "recover.md",
+  export: "export.md",
+  presign: "export.md",
   local: "local.md",
   demo: "local.md",
 };
@@ -53,6 +59,9 @@ export function buildProgram(): Command {
   registerPrune(program);
   registerRestore(program);
   registerDrill(program);
+  registerRecover(program);
+  registerExport(program);
+  registerPresign(program);
 
   program.addHelpText("after", `\nDocs: ${join(packageRoot(), "README.md")} and ${join(packageRoot(), "docs")}/ (one page per task; runbooks/ for incidents)`);
   for (const top of program.commands) {

@@ -3,6 +3,7 @@ import {
   ConfigError,
   createS3Client,
   exitCodeOf,
+  isSnapshotUrl,
   loadKeysFile,
   messageOf,
   parseSnapshotKey,
@@ -19,9 +20,10 @@ import {
 } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand, type GlobalOptions } from "./common.js";
 import { addPolicyFlags, intFlag, optionalTokenFromCli, policyFromCli, type PolicyFlags } from "./options.js";
+import { addUrlRefFlags, remoteFromRef, type UrlRefFlags } from "./url-ref.js";
 
 /** Flags of the commands that restore (restore, drill). */
-export interface RestoreFlags extends PolicyFlags {
+export interface RestoreFlags extends PolicyFlags, UrlRefFlags {
   unsealKeysFile?: string;
   recoveryKeysFile?: string;
   canary?: string[];
@@ -30,7 +32,7 @@ export interface RestoreFlags extends PolicyFlags {
 }
 
 export function addRestoreFlags(cmd: Command): Command {
-  return addPolicyFlags(cmd, { nodes: false })
+  return addUrlRefFlags(addPolicyFlags(cmd, { nodes: false }))
     .option("--token-file <file>", "file holding a token of the snapshot's cluster, used when VAULT_TOKEN is unset (e.g. a Vault Agent sink)")
     .option("--unseal-keys-file <file>", "Shamir-sealed cluster: the ORIGINAL cluster's unseal keys ('bao operator init -format=json' output, or one base64 key per line)")
     .option(
@@ -55,9 +57,17 @@ export function keysFromFlags(o: RestoreFlags): RestoreKeys | undefined {
   return undefined;
 }
 
+/** Stands in for the bucket of a policy built for a URL ref (no store is made for it). */
+export const URL_REF_BUCKET = "url-ref-no-bucket";
+
 /** Policy for a restore: an s3:// reference names its own bucket and cluster; nodes are not the policy's business here. */
 export function restorePolicy(ref: string, o: PolicyFlags): BackupPolicy {
   const flags: PolicyFlags = { ...o };
+  if (isSnapshotUrl(ref)) {
+    // A pre-signed URL needs no bucket; the policy still carries TLS, token file and canaries.
+    flags.bucket ??= process.env.VRB_BUCKET ?? URL_REF_BUCKET;
+    flags.cluster ??= process.env.VRB_CLUSTER ?? "unknown";
+  }
   if (ref.startsWith("s3://")) {
     const parsed = parseSnapshotRef(ref, "unused");
     if ("key" in parsed) {
@@ -115,7 +125,9 @@ interface RestoreCliFlags extends RestoreFlags {
 export function registerRestore(program: Command): void {
   const cmd = program
     .command("restore <ref>")
-    .description("staged restore of a snapshot (s3://BUCKET/KEY, a key, or 'latest'): rebuild empty nodes, or roll back a live cluster (--mode in-place)");
+    .description(
+      "staged restore of a snapshot (s3://BUCKET/KEY, a key, 'latest', or a pre-signed https:// URL): rebuild empty nodes, or roll back a live cluster (--mode in-place)",
+    );
   addRestoreFlags(cmd)
     .option("--nodes <urls>", "target API addresses, comma-separated; a rebuild restores onto the first (default VRB_RESTORE_NODES)")
     .option("--mode <mode>", "rebuild | in-place", "rebuild")
@@ -130,13 +142,15 @@ export function registerRestore(program: Command): void {
         if (nodes.length === 0) throw new ConfigError("no target nodes: pass --nodes URL,URL,URL (node 1 first)", { field: "--nodes" });
         const keys = keysFromFlags(o);
         const policy = restorePolicy(ref, o);
+        const remote = remoteFromRef(ref, o, policy.cluster.name);
         const s3 = createS3Client(policy.destination);
         try {
           const report = await stagedRestore({
             mode: o.mode,
             nodes,
-            store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
-            snapshot: ref,
+            store: remote ? undefined : new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
+            remote,
+            snapshot: remote?.label ?? ref,
             cluster: policy.cluster.name,
             keys,
             token: optionalTokenFromCli(policy),

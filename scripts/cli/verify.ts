@@ -8,11 +8,13 @@ import {
   SnapshotStore,
   verifyStoredSnapshot,
   formatBytes,
+  type RemoteSnapshot,
 } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
+import { addUrlRefFlags, remoteFromRef, type UrlRefFlags } from "./url-ref.js";
 
-interface VerifyFlags extends PolicyFlags {
+interface VerifyFlags extends PolicyFlags, UrlRefFlags {
   json?: boolean;
   stallTimeout?: number;
 }
@@ -20,12 +22,16 @@ interface VerifyFlags extends PolicyFlags {
 export function registerVerify(program: Command): void {
   const cmd = program
     .command("verify <ref>")
-    .description("re-download a snapshot (s3://BUCKET/KEY, a key, or 'latest') and check SHA-256, size, raft index and the archive's SHA256SUMS; exit 3 on mismatch");
-  addPolicyFlags(cmd, { nodes: false })
+    .description(
+      "re-download a snapshot (s3://BUCKET/KEY, a key, 'latest', or a pre-signed https:// URL with --sha256/--manifest-url) and check SHA-256, size, raft index and the archive's SHA256SUMS; exit 3 on mismatch",
+    );
+  addUrlRefFlags(addPolicyFlags(cmd, { nodes: false }))
     .option("--json", "print one JSON report on stdout")
     .option("--stall-timeout <seconds>", `abort when S3 sends no byte of the snapshot for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})`, intFlag("--stall-timeout", 1))
     .action(async (ref: string, o: VerifyFlags) =>
       runCommand(o, async () => {
+        const remote = remoteFromRef(ref, o, o.cluster ?? process.env.VRB_CLUSTER);
+        if (remote) return verifyRemote(remote, o);
         // An s3:// reference names its bucket and cluster itself; no policy needed for those.
         const parsedRef = parseSnapshotRef(ref, "placeholder-bucket");
         const flags: PolicyFlags = { ...o };
@@ -57,4 +63,17 @@ export function registerVerify(program: Command): void {
         }
       }),
     );
+}
+
+/** verify of a pre-signed URL ref: one download, proven against --sha256 or the manifest URL's manifest. */
+async function verifyRemote(remote: RemoteSnapshot, o: VerifyFlags): Promise<void> {
+  const progress = progressFor(o);
+  progress.info(`verifying ${remote.label}`);
+  const snapshot = await remote.resolve(progress);
+  const report = await remote.download(snapshot, { progress });
+  if (o.json) return printJson(report);
+  printText(
+    `OK ${remote.label}\n  ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n` +
+      `  raft index ${report.raft.index}, term ${report.raft.term}; archive entries checked: ${report.archive.checked.join(", ")}`,
+  );
 }

@@ -189,6 +189,88 @@ describe("leader elections during a backup (sys/step-down, default retries)", ()
   });
 });
 
+/** The snapshot stream request of a Vault node. */
+const snapshotStream = (req: IncomingMessage, url: URL) => req.method === "GET" && url.pathname.endsWith("/sys/storage/raft/snapshot");
+
+describe("Vault connection faults (fault proxy in front of the active node, SIGSTOP)", () => {
+  /** A proxy in front of the active node; the policy lists it instead of that node's own address. */
+  async function proxiedActive(): Promise<{ victim: LocalNode; vaultProxy: FaultProxy; nodes: string[] }> {
+    const victim = await activeNode();
+    const vaultProxy = await new FaultProxy(victim.apiAddr).start();
+    return { victim, vaultProxy, nodes: env.nodes.map((n) => (n === victim ? vaultProxy.url : n.apiAddr)) };
+  }
+
+  it("the connection to Vault dropped mid-stream (after 4 MiB): retried, ends with a good snapshot", async () => {
+    const { vaultProxy, nodes } = await proxiedActive();
+    vaultProxy.rules = [{ match: snapshotStream, share: 1, limit: 1, fault: { kind: "cut", afterBytes: 4 * MiB } }];
+    try {
+      const policy = validatePolicy({ ...policyFor("vaultcut"), cluster: { name: "vaultcut", nodes } });
+      const warnings: string[] = [];
+      const report = await runBackup({ policy, token: env.keys!.rootToken, s3, retries: DEFAULT_BACKUP_RETRIES, progress: { info() {}, warn: (m) => warnings.push(m) } });
+      expect(vaultProxy.stats.injected.cut).toBe(1);
+      const failed = report.warnings.filter((w) => /^attempt 1\/\d+ failed at stage stream/.test(w));
+      console.log(`stream cut after 4 MiB: ${failed.join(" | ").slice(0, 300)}; good snapshot from ${report.vault.leaderAddr}`);
+      expect(failed).toHaveLength(1);
+      await expectGood("vaultcut", report.key);
+    } finally {
+      await vaultProxy.stop();
+    }
+  });
+
+  it("every stream dropped mid-way: exit 1 naming the stream stage after the retries; no manifest, no unfinished upload", async () => {
+    const { vaultProxy, nodes } = await proxiedActive();
+    vaultProxy.rules = [{ match: snapshotStream, share: 1, fault: { kind: "cut", afterBytes: 2 * MiB } }];
+    try {
+      const policy = validatePolicy({ ...policyFor("vaultcutall"), cluster: { name: "vaultcutall", nodes } });
+      const err = await runBackup({ policy, token: env.keys!.rootToken, s3, retries: 1 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: "OperationError", stage: "stream", exitCode: 1 });
+      expect(vaultProxy.stats.injected.cut).toBe(2);
+    } finally {
+      await vaultProxy.stop();
+    }
+    await expectNothingHalfDone("vaultcutall");
+  });
+
+  it("the active node stops mid-stream (SIGSTOP): the stall timeout ends the attempt, the retry streams from the node active afterwards", async () => {
+    const victim = await activeNode();
+    let stopped = false;
+    const progress = atStreamBytes(8 * MiB, () => {
+      process.kill(victim.pid!, "SIGSTOP");
+      stopped = true;
+    });
+    const started = Date.now();
+    try {
+      const outcome = await runBackup({
+        policy: policyFor("vaultstall"),
+        token: env.keys!.rootToken,
+        s3,
+        retries: DEFAULT_BACKUP_RETRIES,
+        stallTimeoutMs: 3_000,
+        progress,
+      }).catch((e: unknown) => e);
+      expect(stopped).toBe(true);
+      const took = Date.now() - started;
+      if (outcome instanceof Error) {
+        // The other acceptable end: a clean failure naming the stage, nothing half-done.
+        console.log(`SIGSTOP of the active node: failed cleanly after ${took} ms: ${outcome.message}`);
+        expect(outcome).toMatchObject({ exitCode: 1 });
+        expect((outcome as { stage?: string }).stage).toMatch(/stream|preflight|upload/);
+        await expectNothingHalfDone("vaultstall");
+      } else {
+        const report = outcome as Awaited<ReturnType<typeof runBackup>>;
+        const stalls = report.warnings.filter((w) => /failed at stage stream: .*stall timeout/.test(w));
+        console.log(`SIGSTOP of the active node: good snapshot in ${took} ms from ${report.vault.leaderAddr} after: ${report.warnings.join(" | ").slice(0, 400)}`);
+        expect(stalls.length).toBeGreaterThanOrEqual(1);
+        expect(report.vault.leaderAddr).not.toBe(victim.apiAddr);
+        await expectGood("vaultstall", report.key);
+      }
+    } finally {
+      process.kill(victim.pid!, "SIGCONT");
+    }
+    await activeNode();
+  });
+});
+
 describe("S3 hiccups (fault proxy in front of the real S3 server)", () => {
   it("10 % of part uploads answered 503 SlowDown and 2 % 500 InternalError: the backup succeeds, and so does verify", async () => {
     proxy.rules = [
@@ -240,5 +322,30 @@ describe("S3 hiccups (fault proxy in front of the real S3 server)", () => {
       viaProxy.destroy();
     }
     await expectNothingHalfDone("s3down");
+  });
+});
+
+describe("a sealed cluster (last: it leaves the throwaway cluster sealed)", () => {
+  it("vrb backup exits 1 at once with a message naming the sealed state; nothing written", async () => {
+    // Seal the active node until two are sealed; the last one cannot seal as a standby
+    // ("please restart instead") and has no quorum, so it is stopped: sealed, sealed, gone.
+    const sealed: LocalNode[] = [];
+    while (sealed.length < env.nodes.length - 1) {
+      const victim = await activeNode();
+      await client.forNode(victim.apiAddr).put("sys/seal", {}, { timeoutMs: 10_000 });
+      await waitFor(async () => ((await nodeHealth(client.forNode(victim.apiAddr))).role === "sealed" ? true : undefined), { what: `${victim.id} sealed`, timeoutMs: 30_000 });
+      sealed.push(victim);
+    }
+    for (const n of env.nodes.filter((x) => !sealed.includes(x))) await stopNode(n);
+    const started = Date.now();
+    const r = await runVrb(["backup", "--cluster", "sealed", "--prefix", "resilience/", "--json"], cliEnv(env), { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/the cluster is sealed/);
+    expect(r.stderr).toMatch(/unseal it first/);
+    expect(r.stderr).not.toMatch(/election in progress/);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, exitCode: 1, error: { stage: "preflight" } });
+    // Sealed is not an election: no leader wait, no retry loop.
+    expect(Date.now() - started).toBeLessThan(30_000);
+    await expectNothingHalfDone("sealed");
   });
 });

@@ -21,6 +21,8 @@ import {
 import { ProviderHost } from "../providers/host.js";
 import { runHarness, s3CredentialEnv, testPolicy, type Registered } from "../providers/support.js";
 import { cliEnv, rootClient, runVrb, sharedEnv, tempDir } from "../support/env.js";
+import { FaultProxy } from "../support/fault-proxy.js";
+import { plainOccurrences } from "../providers/support.js";
 
 /**
  * Logging in the way production jobs do, on the shared real OpenBao cluster: the AppRole and CI
@@ -252,6 +254,66 @@ describe("approle", () => {
     }
   });
 
+  it("both providers take login material as secret inputs: VaultSnapshot create/read logs in with AppRole values; no secret ID or JWT in plain text anywhere", async () => {
+    const roleId = (await active.get<{ data: { role_id: string } }>(`auth/${mounts.approle}/role/${plan.names.appRole}/role-id`)).body.data.role_id;
+    const sid = await secretId();
+    const ciJwt = jwt({ iss: issuer, aud: plan.ci!.audience, sub: "repo:acme/platform:ref:refs/heads/main", repository: "acme/platform", ref: "refs/heads/main" });
+    const base = testPolicy(env, "login");
+    const policy = { ...base, cluster: { ...base.cluster, auth: { method: "approle" as const, mount: mounts.approle } } };
+    const restorePolicy = { ...base, cluster: { ...base.cluster, auth: { method: "jwt" as const, mount: mounts.jwt, role: plan.names.ciRole } } };
+    const registered = await runHarness<Registered[]>("serialize.mjs", {
+      policy,
+      unsealKeys: env.keys!.unsealKeysB64,
+      login: { roleId, secretId: sid },
+      restoreLogin: { jwt: ciJwt },
+      restoreMode: "in-place",
+    });
+    const snap = registered.find((r) => r.name === "snap")!;
+    const restore = registered.find((r) => r.name === "restore")!;
+    for (const r of registered) {
+      for (const secret of [sid, ciJwt, roleId]) {
+        expect(r.provider.includes(secret)).toBe(false);
+        expect(plainOccurrences(r.inputs, secret)).toEqual([]);
+      }
+    }
+    // The wrappers are there (the searches above would pass vacuously otherwise).
+    expect(JSON.stringify(snap.inputs.login)).toContain(sid);
+    expect(JSON.stringify(restore.inputs.login)).toContain(ciJwt);
+
+    // The host gets plain values (it accepts no secrets); no VAULT_* credential in its environment.
+    const host = await ProviderHost.start("VaultSnapshot", s3CredentialEnv(env));
+    const restoreHost = await ProviderHost.start("StagedRestore", s3CredentialEnv(env));
+    try {
+      const checked = await host.check({}, { ...snap.inputs, login: { roleId, secretId: sid }, __provider: snap.provider });
+      expect(checked.failures).toEqual([]);
+      const bad = await host.check({}, { ...snap.inputs, login: { roleId }, __provider: snap.provider });
+      expect(bad.failures).toEqual([{ property: "login", reason: "AppRole login needs both roleId and secretId" }]);
+      const created = await host.create(checked.inputs);
+      expect(created.outs.status).toBe("good");
+      expect(host.logs.stderr).toMatch(new RegExp(`logged in with approle at auth/${mounts.approle}`));
+      expect(host.logs.stderr).toMatch(/revoked the approle login/);
+      expect(await accessorAlive(accessorIn(host.logs.stderr))).toBe(false);
+      const read = await host.read(created.id, created.outs, checked.inputs);
+      expect(read.outs).toMatchObject({ status: "good", sha256: created.outs.sha256 });
+      for (const secret of [sid, roleId]) {
+        for (const text of [JSON.stringify(created), JSON.stringify(read), host.logs.stderr]) expect(text.includes(secret)).toBe(false);
+      }
+
+      // StagedRestore: a JWT logs in to the live cluster for an in-place restore; a rebuild is refused in check.
+      const { unsealKeys: _wrapped, ...restoreRegistered } = restore.inputs;
+      const restoreInputs = { ...restoreRegistered, policy: restorePolicy, confirm: restorePolicy.cluster.name, login: { jwt: ciJwt }, __provider: restore.provider };
+      const inPlace = await restoreHost.check({}, restoreInputs);
+      expect(inPlace.failures).toEqual([]);
+      const rebuild = await restoreHost.check({}, { ...restoreInputs, mode: "rebuild" });
+      expect(rebuild.failures.map((f) => f.property)).toEqual(["login"]);
+      expect(rebuild.failures[0]!.reason).toMatch(/in-place restores/);
+      for (const text of [JSON.stringify(inPlace.failures), JSON.stringify(rebuild.failures), restoreHost.logs.stderr]) expect(text.includes(ciJwt)).toBe(false);
+    } finally {
+      await host.stop();
+      await restoreHost.stop();
+    }
+  });
+
   it("a wrong secret ID exits 2 naming the method and mount, and prints no credential", async () => {
     const wrong = randomUUID();
     const res = await runVrb(
@@ -319,7 +381,33 @@ describe("token lifetime", () => {
     auth: { method: "token", ...auth } as BackupPolicy["cluster"]["auth"],
   });
 
-  it("a short-lived login token is renewed while a command runs longer than its TTL, then revoked", async () => {
+  it("a short-lived login token (ttl 6 s) is renewed through a backup that takes longer (S3 slowed by the fault proxy), then revoked", async () => {
+    const roleId = (await active.get<{ data: { role_id: string } }>(`auth/${mounts.approle}/role/short/role-id`)).body.data.role_id;
+    const sid = (await active.post<{ data: { secret_id: string } }>(`auth/${mounts.approle}/role/short/secret-id`, {})).body.data.secret_id;
+    // Every write to S3 (the snapshot object or its parts, then the manifest) waits 7 s: well over the TTL in all.
+    const proxy = await new FaultProxy(env.s3!.endpoint).start();
+    proxy.rules = [{ match: (req) => req.method === "PUT" || req.method === "POST", share: 1, fault: { kind: "delay", ms: 7_000 } }];
+    try {
+      const started = Date.now();
+      const res = await runVrb(
+        ["backup", "--cluster", `auth-${id}`, "--prefix", `auth-${id}/`, "--auth-method", "approle", "--auth-mount", mounts.approle, "--json"],
+        jobEnv({ VAULT_ROLE_ID: roleId, VAULT_SECRET_ID: sid, AWS_ENDPOINT_URL_S3: proxy.url }),
+      );
+      const took = Date.now() - started;
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stderr).toMatch(/logged in with approle .*ttl 6s/);
+      console.log(`backup with a 6 s login token took ${took} ms through the slowed S3 (${proxy.stats.injected.delay ?? 0} delayed requests)`);
+      expect(took).toBeGreaterThan(2 * 6_000);
+      // revoke-self at the end only works with a live token: it was renewed past its 6 s TTL.
+      expect(res.stderr).toMatch(/revoked the approle login/);
+      expect(res.stderr).not.toMatch(/renewing the .* failed|could not revoke/);
+      expect(await accessorAlive(accessorIn(res.stderr))).toBe(false);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("a login session reports its renewals and is dead once closed", async () => {
     const roleId = (await active.get<{ data: { role_id: string } }>(`auth/${mounts.approle}/role/short/role-id`)).body.data.role_id;
     const sid = (await active.post<{ data: { secret_id: string } }>(`auth/${mounts.approle}/role/short/secret-id`, {})).body.data.secret_id;
     const session = await vaultLogin({ cluster: cluster({ method: "approle", mount: mounts.approle }), env: { VAULT_ROLE_ID: roleId, VAULT_SECRET_ID: sid } });
@@ -327,10 +415,10 @@ describe("token lifetime", () => {
     expect(session.ttlSeconds).toBe(6);
     const client = new VaultClient({ addr: env.nodes[0]!.apiAddr, token: session.token });
     try {
-      await new Promise((r) => setTimeout(r, 14_000));
+      await new Promise((r) => setTimeout(r, 8_000));
       const self = await client.get<{ data: { ttl: number } }>("auth/token/lookup-self");
       expect(self.body.data.ttl).toBeGreaterThan(0);
-      expect(session.renewals).toBeGreaterThanOrEqual(2);
+      expect(session.renewals).toBeGreaterThanOrEqual(1);
       await session.close();
       expect(await accessorAlive(session.accessor!)).toBe(false);
     } finally {

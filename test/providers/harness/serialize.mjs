@@ -1,7 +1,7 @@
 // Plain Node (not vitest): construct VaultSnapshot and StagedRestore from the compiled package
 // under Pulumi mocks, and print what Pulumi would register: each resource's inputs (secrets stay
 // wrapped as the SDK sends them) and the `__provider` text that `dynamic.Resource` serialized.
-// Values come on stdin (never argv): { policy, token, unsealKeys, window? }.
+// Values come on stdin (never argv): { policy, token, unsealKeys, window?, login?, restoreLogin?, restoreMode? }.
 import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 
@@ -26,8 +26,14 @@ pulumi.runtime.setMocks(
 );
 
 const { VaultSnapshot, StagedRestore } = await import("vault-raft-backup");
-const snap = new VaultSnapshot("snap", { policy: input.policy, token: input.token, window: input.window });
-const restore = new StagedRestore("restore", { policy: input.policy, confirm: input.policy.cluster.name, unsealKeys: input.unsealKeys });
+const snap = new VaultSnapshot("snap", { policy: input.policy, token: input.token, window: input.window, login: input.login });
+const restore = new StagedRestore("restore", {
+  policy: input.policy,
+  confirm: input.policy.cluster.name,
+  unsealKeys: input.unsealKeys,
+  login: input.restoreLogin,
+  mode: input.restoreMode,
+});
 await new Promise((resolve) => pulumi.all([snap.urn, snap.id, restore.urn, restore.id]).apply(resolve));
 // Let the mock monitor finish every registration.
 await new Promise((r) => setTimeout(r, 200));

@@ -1,0 +1,2 @@
+export * from "./recover.js";
+export { checkRecoverInput, resolveTargets, type KvTarget } from "./targets.js";

@@ -1,0 +1,30 @@
+import type { Command } from "commander";
+import { ConfigError, isSnapshotUrl, UrlSnapshot } from "../../engine/index.js";
+
+/** Flags of the commands that accept a pre-signed GET URL as the ref (restore, verify, drill). */
+export interface UrlRefFlags {
+  sha256?: string;
+  manifestUrl?: string;
+}
+
+export function addUrlRefFlags(cmd: Command): Command {
+  return cmd
+    .option("--sha256 <hex>", "URL ref: the snapshot's expected SHA-256 (its manifest's sha256); a URL ref needs this or --manifest-url")
+    .option("--manifest-url <url>", "URL ref: pre-signed GET URL of the snapshot's manifest (e.g. from vrb presign)");
+}
+
+/**
+ * The remote snapshot of a `https://…` ref (docs/export.md), or undefined for S3 refs. The URL
+ * flags without a URL ref are a mistake worth saying (exit 2), not something to ignore.
+ */
+export function remoteFromRef(ref: string, o: UrlRefFlags & { stallTimeout?: number }, cluster?: string): UrlSnapshot | undefined {
+  if (!isSnapshotUrl(ref)) {
+    if (o.sha256 || o.manifestUrl) {
+      throw new ConfigError("--sha256 and --manifest-url apply to a pre-signed URL ref (https://...) only; an S3 ref is checked against its own manifest", {
+        field: o.sha256 ? "--sha256" : "--manifest-url",
+      });
+    }
+    return undefined;
+  }
+  return new UrlSnapshot({ url: ref, manifestUrl: o.manifestUrl, sha256: o.sha256, cluster, stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined });
+}

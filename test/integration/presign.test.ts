@@ -1,0 +1,197 @@
+import { createHash, randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureKvV2, kvGet, kvPut, nodeClient, nodeHealth, startFreshNodes, stopNode, type LocalNode } from "../../engine/index.js";
+import { cliEnv, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
+import { FaultProxy } from "../support/fault-proxy.js";
+
+/**
+ * Pre-signed URLs (docs/export.md), on the shared cluster and S3 server: a snapshot exported to a
+ * pre-signed PUT URL of another bucket, presigned GET URLs of that copy, verify and a rebuild into
+ * one fresh node from those URLs by a host without S3 credentials; a wrong --sha256 exits 3 with
+ * the node untouched. No URL is ever printed whole by the commands that take them.
+ */
+const env = sharedEnv();
+const s3 = s3For(env);
+const id = randomBytes(3).toString("hex");
+const cluster = `presign-${id}`;
+const prefix = `presign-${id}/`;
+const otherBucket = `handover-${id}`;
+const canary = { path: `presign-canary-${id}`, value: randomBytes(12).toString("hex") };
+const dir = tempDir("presign");
+let backup: { key: string; sha256: string; bytes: number };
+let node: LocalNode;
+
+/** Signatures of every URL handed to a command: none may show up in its output. */
+const signatures: string[] = [];
+function sigOf(url: string): string {
+  const sig = new URL(url).searchParams.get("X-Amz-Signature")!;
+  expect(sig).toMatch(/^[0-9a-f]{64}$/);
+  signatures.push(sig);
+  return url;
+}
+function expectNoSignature(...texts: string[]): void {
+  for (const t of texts) for (const s of signatures) expect(t.includes(s)).toBe(false);
+}
+
+/** A host that has the URLs but no S3 credentials and no Vault token. */
+function urlOnlyEnv(): Record<string, string> {
+  const e = cliEnv(env, { VAULT_TOKEN: "", BAO_TOKEN: "", HOME: dir });
+  for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3", "VRB_BUCKET"]) delete e[k];
+  return e;
+}
+
+const presignPut = (key: string) => getSignedUrl(s3, new PutObjectCommand({ Bucket: otherBucket, Key: key }), { expiresIn: 900 });
+
+beforeAll(async () => {
+  const root = rootClient(env);
+  try {
+    await ensureKvV2(root, "secret");
+    await kvPut(root, "secret", canary.path, { value: canary.value });
+  } finally {
+    await root.close();
+  }
+  const r = await runVrb(["backup", "--cluster", cluster, "--prefix", prefix, "--json"], cliEnv(env));
+  expect(r.code, r.stderr).toBe(0);
+  backup = JSON.parse(r.stdout) as typeof backup;
+  await s3.send(new CreateBucketCommand({ Bucket: otherBucket }));
+  [node] = await startFreshNodes(join(dir, "nodes"), 1, { idPrefix: "presign" });
+});
+
+afterAll(async () => {
+  if (node) await stopNode(node);
+  s3.destroy();
+});
+
+describe("pre-signed URLs: export, presign, verify and restore by URL", () => {
+  let getUrls: { snapshotUrl: string; manifestUrl: string; sha256: string };
+
+  it("vrb export streams the snapshot and its manifest to pre-signed PUT URLs of another bucket", async () => {
+    const toUrl = sigOf(await presignPut(backup.key));
+    const manifestUrl = sigOf(await presignPut(`${backup.key}.manifest.json`));
+    const r = await runVrb(["export", backup.key, "--cluster", cluster, "--prefix", prefix, "--to-url", toUrl, "--manifest-url", manifestUrl, "--json"], cliEnv(env));
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, key: backup.key, sha256: backup.sha256, bytes: backup.bytes });
+    expect(JSON.parse(r.stdout).to).toMatch(/\?\[REDACTED\]$/);
+    expectNoSignature(r.stdout, r.stderr);
+    // Independent of the engine: the copy in the other bucket has the snapshot's bytes.
+    const copy = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: otherBucket, Key: backup.key }))).Body!.transformToByteArray());
+    expect(createHash("sha256").update(copy).digest("hex")).toBe(backup.sha256);
+  });
+
+  it("a PUT URL the store refuses (403 SignatureDoesNotMatch) ends with the reason, exit 1, and nothing printed whole", async () => {
+    // SeaweedFS does not check pre-signed signatures: the refusal comes from the fault proxy in front of it.
+    const proxy = await new FaultProxy(env.s3!.endpoint).start();
+    proxy.rules = [{ match: (req) => req.method === "PUT", share: 1, fault: { kind: "s3-error", status: 403, code: "SignatureDoesNotMatch" } }];
+    try {
+      const viaProxy = (url: string) => sigOf(url.replace(env.s3!.endpoint, proxy.url));
+      const key = `${backup.key}.refused`;
+      const r = await runVrb(
+        [
+          "export",
+          backup.key,
+          "--cluster",
+          cluster,
+          "--prefix",
+          prefix,
+          "--to-url",
+          viaProxy(await presignPut(key)),
+          "--manifest-url",
+          viaProxy(await presignPut(`${key}.manifest.json`)),
+        ],
+        cliEnv(env),
+      );
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/PUT http:\/\/127\.0\.0\.1:\d+\/.*\?\[REDACTED\] was refused \(HTTP 403 SignatureDoesNotMatch\): the URL expired or its signature does not match/);
+      expect(proxy.stats.injected.SignatureDoesNotMatch).toBe(1);
+      expectNoSignature(r.stdout, r.stderr);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("vrb presign prints GET URLs of the exported copy and its manifest", async () => {
+    const r = await runVrb(["presign", `s3://${otherBucket}/${backup.key}`, "--expires", "15m", "--json"], cliEnv(env));
+    expect(r.code, r.stderr).toBe(0);
+    getUrls = JSON.parse(r.stdout) as typeof getUrls;
+    expect(getUrls.sha256).toBe(backup.sha256);
+    expect(new URL(getUrls.snapshotUrl).searchParams.get("X-Amz-Expires")).toBe("900");
+    sigOf(getUrls.snapshotUrl);
+    sigOf(getUrls.manifestUrl);
+    expect(r.stderr).toBe("");
+  });
+
+  it("vrb verify by URL, without S3 credentials: with the manifest URL or --sha256; neither is refused (exit 2)", async () => {
+    const withManifest = await runVrb(["verify", getUrls.snapshotUrl, "--manifest-url", getUrls.manifestUrl, "--json"], urlOnlyEnv());
+    expect(withManifest.code, withManifest.stderr).toBe(0);
+    expect(JSON.parse(withManifest.stdout)).toMatchObject({ ok: true, sha256: backup.sha256, bytes: backup.bytes });
+    const withSha = await runVrb(["verify", getUrls.snapshotUrl, "--sha256", backup.sha256], urlOnlyEnv());
+    expect(withSha.code, withSha.stderr).toBe(0);
+    expect(withSha.stdout).toMatch(/^OK http:\/\/127\.0\.0\.1:\d+\/.*\?\[REDACTED\]/);
+    const neither = await runVrb(["verify", getUrls.snapshotUrl], urlOnlyEnv());
+    expect(neither.code, neither.stderr).toBe(2);
+    expect(neither.stderr).toMatch(/needs the snapshot's expected SHA-256.*--sha256 HEX or --manifest-url URL/);
+    expectNoSignature(withManifest.stdout, withManifest.stderr, withSha.stdout, withSha.stderr, neither.stderr);
+  });
+
+  it("vrb restore with a wrong --sha256 exits 3 and leaves the fresh node uninitialised", async () => {
+    const keys = join(dir, "keys.json");
+    writeFileSync(keys, JSON.stringify({ unseal_keys_b64: env.keys!.unsealKeysB64, unseal_threshold: env.keys!.threshold }), { mode: 0o600 });
+    const wrong = createHash("sha256").update("not this snapshot").digest("hex");
+    const r = await runVrb(["restore", getUrls.snapshotUrl, "--sha256", wrong, "--nodes", node.apiAddr, "--unseal-keys-file", keys, "--json"], urlOnlyEnv());
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/is not the expected snapshot: sha256 [0-9a-f]{64}, expected [0-9a-f]{64}/);
+    const probe = nodeClient(node);
+    try {
+      expect((await nodeHealth(probe)).role).toBe("uninitialized");
+    } finally {
+      await probe.close();
+    }
+    // With the manifest URL, a --sha256 that disagrees is refused before the download.
+    const disagree = await runVrb(
+      ["restore", getUrls.snapshotUrl, "--manifest-url", getUrls.manifestUrl, "--sha256", wrong, "--nodes", node.apiAddr, "--unseal-keys-file", keys],
+      urlOnlyEnv(),
+    );
+    expect(disagree.code, disagree.stderr).toBe(3);
+    expect(disagree.stderr).toMatch(/does not match the manifest's sha256/);
+    expectNoSignature(r.stdout, r.stderr, disagree.stderr);
+  });
+
+  it("vrb restore from the pre-signed GET URLs rebuilds a fresh node: the canary is back", async () => {
+    const keys = join(dir, "keys-root.json");
+    writeFileSync(keys, JSON.stringify({ unseal_keys_b64: env.keys!.unsealKeysB64, unseal_threshold: env.keys!.threshold, root_token: env.keys!.rootToken }), {
+      mode: 0o600,
+    });
+    const r = await runVrb(
+      [
+        "restore",
+        getUrls.snapshotUrl,
+        "--manifest-url",
+        getUrls.manifestUrl,
+        "--nodes",
+        node.apiAddr,
+        "--unseal-keys-file",
+        keys,
+        "--canary",
+        `secret/data/${canary.path}`,
+        "--json",
+      ],
+      urlOnlyEnv(),
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { ok: boolean; snapshot: { sha256: string; key: string }; canaries: { path: string; ok: boolean }[] };
+    expect(report).toMatchObject({ ok: true, snapshot: { sha256: backup.sha256 } });
+    expect(report.snapshot.key).toMatch(/\?\[REDACTED\]$/);
+    expect(report.canaries).toEqual([{ path: `secret/data/${canary.path}`, ok: true }]);
+    const restored = nodeClient(node, { token: env.keys!.rootToken });
+    try {
+      expect((await kvGet(restored, "secret", canary.path))?.value).toBe(canary.value);
+    } finally {
+      await restored.close();
+    }
+    expectNoSignature(r.stdout, r.stderr);
+  });
+});
