@@ -15,6 +15,7 @@ import {
   localS3Client,
   manifestKeyFor,
   runBackup,
+  STATUS_OBJECT_NAME,
   validatePolicy,
   type BackupReport,
   type DrillReport,
@@ -38,6 +39,8 @@ async function get(key: string): Promise<Buffer> {
 }
 const manifestOf = async (key: string) => JSON.parse((await get(manifestKeyFor(key))).toString("utf8")) as SnapshotManifest;
 const keysUnder = async (prefix: string) => ((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map((o) => o.Key!);
+/** Snapshot, files and manifest objects: what a refused or failed backup must not leave (its status record says it failed). */
+const backupObjectsUnder = async (prefix: string) => (await keysUnder(prefix)).filter((k) => !k.endsWith(`/${STATUS_OBJECT_NAME}`));
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /** Decrypts a stored object with the engine's own stream (the libraries underneath) and returns the plaintext. */
@@ -225,7 +228,7 @@ describe("configuration files without encryption", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("files.allowPlaintextSecrets");
     expect(r.stderr).toContain(join(configDir, "tls", "server.key"));
-    expect(await keysUnder(prefix)).toEqual([]);
+    expect(await backupObjectsUnder(prefix)).toEqual([]);
   });
 
   it("a files upload that fails after the snapshot upload leaves no manifest (and no snapshot)", async () => {
@@ -250,7 +253,7 @@ describe("configuration files without encryption", () => {
     } finally {
       failing.destroy();
     }
-    const left = await keysUnder(prefix);
+    const left = await backupObjectsUnder(prefix);
     expect(left.filter((k) => k.endsWith(".manifest.json"))).toEqual([]);
     expect(left).toEqual([]);
   });
