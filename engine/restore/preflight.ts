@@ -65,7 +65,9 @@ export function checkKeysForPlan(run: RestoreRun, plan: SealPlan): void {
 export async function downloadAndVerify(run: RestoreRun, snapshot: StoredSnapshot): Promise<string> {
   const file = join(run.tmp, "snapshot.snap");
   await run.log.run("download and verify snapshot", undefined, async (clock) => {
-    const v = await (run.opts.remote ? run.opts.remote.download(snapshot, { progress: run.progress, saveTo: file }) : fromStore(run, snapshot, file));
+    const v = await (run.opts.remote
+      ? run.opts.remote.download(snapshot, { progress: run.progress, saveTo: file, identities: run.opts.identities })
+      : fromStore(run, snapshot, file));
     run.sha256 = v.sha256;
     clock.detail = `${v.bytes} bytes, sha256 ${v.sha256.slice(0, 12)}..., ${v.archive.entries} archive entries checked`;
   });

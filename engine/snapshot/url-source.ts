@@ -1,18 +1,14 @@
-import { createWriteStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { request } from "undici";
 import { ConfigError, IntegrityError, OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { registerSecret } from "../redact.js";
-import type { ArchiveReport } from "./archive.js";
 import { parseManifest, type SnapshotManifest } from "./manifest.js";
-import { StagePipeline, type Stage } from "./pipeline.js";
-import { HashingStage } from "./stages/hashing.js";
+import { StagePipeline } from "./pipeline.js";
 import { ArchiveInspectionStage } from "./stages/inspection.js";
-import { WritableStage } from "./stages/writable.js";
 import type { StoredSnapshot } from "./store.js";
 import { DEFAULT_STALL_TIMEOUT_MS } from "./stream.js";
-import type { VerifyReport } from "./verify.js";
+import { verifyDownload, type VerifyDownloadOptions, type VerifyReport } from "./verify.js";
 
 /**
  * Snapshots behind pre-signed (pre-authenticated) URLs (docs/export.md): restore, verify and drill
@@ -115,7 +111,7 @@ export interface RemoteSnapshot {
   /** The snapshot with its manifest (fetched, or made from the archive when only a SHA-256 was given). */
   resolve(progress?: Progress): Promise<StoredSnapshot>;
   /** Downloads once, proving SHA-256, size and the archive; with `saveTo` also writes the bytes there (0600). */
-  download(snapshot: StoredSnapshot, opts?: { saveTo?: string; progress?: Progress }): Promise<VerifyReport>;
+  download(snapshot: StoredSnapshot, opts?: VerifyDownloadOptions): Promise<VerifyReport>;
 }
 
 export interface UrlSnapshotOptions {
@@ -205,41 +201,13 @@ export class UrlSnapshot implements RemoteSnapshot {
     }
   }
 
-  async download(snapshot: StoredSnapshot, opts: { saveTo?: string; progress?: Progress } = {}): Promise<VerifyReport> {
-    const started = Date.now();
-    const progress = opts.progress ?? silentProgress;
-    const manifest = snapshot.manifest!;
-    const pass = new StagePipeline();
-    const hashing = new HashingStage((n) => progress.bytes?.("download", n, manifest.bytes || undefined));
-    const inspection = new ArchiveInspectionStage();
-    let archive: ArchiveReport;
-    try {
-      const stall = this.opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  /** Downloads once through the same proof as a stored snapshot (verifyDownload), decrypting with `identities` when the manifest says it is encrypted. */
+  download(snapshot: StoredSnapshot, opts: VerifyDownloadOptions = {}): Promise<VerifyReport> {
+    const stall = opts.stallTimeoutMs ?? this.opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    return verifyDownload(snapshot, this.label, opts, async (pass) => {
       pass.watch(stall, (idle) => new OperationError(`${this.label} sent no data for ${Math.round(idle / 1000)}s; download aborted (stall timeout)`, { stage: "download" }));
       const res = await pass.race(open("GET", this.opts.url, this.label, { signal: pass.signal }));
-      const stages: Stage[] = [hashing, inspection];
-      if (opts.saveTo) stages.push(new WritableStage("save", createWriteStream(opts.saveTo, { mode: 0o600 })));
-      await pass.run({ name: "download", stream: res.body }, stages);
-      archive = await inspection.result;
-    } catch (err) {
-      throw pass.fail("download", err);
-    } finally {
-      pass.close();
-    }
-    const problems: string[] = [];
-    if (hashing.sha256 !== manifest.sha256) problems.push(`sha256 ${hashing.sha256}, expected ${manifest.sha256}`);
-    if (manifest.bytes && hashing.bytes !== manifest.bytes) problems.push(`size ${hashing.bytes} bytes, expected ${manifest.bytes}`);
-    if (archive.meta.Index !== manifest.raft.index) problems.push(`raft index ${archive.meta.Index}, expected ${manifest.raft.index}`);
-    if (problems.length) throw new IntegrityError(`${this.label} is not the expected snapshot: ${problems.join("; ")}`, { stage: "verify" });
-    return {
-      ok: true,
-      bucket: snapshot.bucket,
-      key: snapshot.key,
-      bytes: hashing.bytes,
-      sha256: hashing.sha256,
-      raft: { index: archive.meta.Index, term: archive.meta.Term, snapshotId: archive.meta.ID },
-      archive: { entries: archive.entries.length, checked: archive.checkedEntries },
-      durationMs: Date.now() - started,
-    };
+      return { name: "download", stream: res.body };
+    });
   }
 }

@@ -4,7 +4,7 @@ import { requireIdentityFor, type Identities } from "../crypto/identities.js";
 import { IntegrityError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import type { ArchiveReport } from "./archive.js";
-import { StagePipeline, type Stage } from "./pipeline.js";
+import { StagePipeline, type PipelineSource, type Stage } from "./pipeline.js";
 import { HashingStage } from "./stages/hashing.js";
 import { ArchiveInspectionStage } from "./stages/inspection.js";
 import { openStoredSnapshotSource } from "./stages/source.js";
@@ -25,46 +25,61 @@ export interface VerifyReport {
   durationMs: number;
 }
 
+/** What a verifying download may do besides proving the bytes. */
+export interface VerifyDownloadOptions {
+  progress?: Progress;
+  saveTo?: string;
+  stallTimeoutMs?: number;
+  /** Decrypts an encrypted snapshot (then the archive checks run, and `saveTo` gets the plaintext). */
+  identities?: Identities;
+}
+
 /**
  * Re-downloads a stored snapshot and proves it: full-object SHA-256 and size equal to the
  * manifest's, every archive entry equal to the archive's SHA256SUMS, raft index equal to the
  * manifest's. With `saveTo`, the verified bytes are also written to that file (for a restore).
  * Throws IntegrityError (exit 3) on any mismatch.
  */
-export async function verifyStoredSnapshot(
-  store: SnapshotStore,
+export async function verifyStoredSnapshot(store: SnapshotStore, snapshot: StoredSnapshot, opts: VerifyDownloadOptions = {}): Promise<VerifyReport> {
+  const where = `s3://${snapshot.bucket}/${snapshot.key}`;
+  // A download has no timeout of its own: an S3 server that stops sending would hold a refresh or
+  // a restore forever; the source's watchdog turns that into an error naming the stall.
+  return verifyDownload(snapshot, where, opts, (pass) =>
+    openStoredSnapshotSource(pass, store, snapshot.key, {
+      stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+      where,
+      onResume: (m) => opts.progress?.warn(m),
+    }),
+  );
+}
+
+/**
+ * The one proof of a downloaded snapshot, wherever the bytes come from (the store, a pre-signed
+ * URL): the same stages as the backup's pass — full-file SHA-256 and the archive check, decrypting
+ * first when the manifest says the object is encrypted and identities are given — plus the file
+ * for a restore; then every figure against the manifest.
+ */
+export async function verifyDownload(
   snapshot: StoredSnapshot,
-  opts: {
-    progress?: Progress;
-    saveTo?: string;
-    stallTimeoutMs?: number;
-    /** Decrypts an encrypted snapshot (then the archive checks run, and `saveTo` gets the plaintext). */
-    identities?: Identities;
-  } = {},
+  where: string,
+  opts: VerifyDownloadOptions,
+  openSource: (pass: StagePipeline) => Promise<PipelineSource>,
 ): Promise<VerifyReport> {
   const started = Date.now();
   const progress = opts.progress ?? silentProgress;
   const manifest = snapshot.manifest;
-  const where = `s3://${snapshot.bucket}/${snapshot.key}`;
   if (!manifest) throw new IntegrityError(`${where} has no manifest: the backup did not finish, it cannot be trusted`, { stage: "verify" });
-  // The same stages as the backup's pass: full-file SHA-256 and the archive check, plus the file
-  // for a restore. A download has no timeout of its own: an S3 server that stops sending would
-  // hold a refresh or a restore forever; the source's watchdog turns that into an error naming the stall.
   const enc = manifest.encryption;
   // Encrypted and no identity: only the stored object can be checked (its digest and size).
   if (enc && (opts.identities || opts.saveTo)) requireIdentityFor(enc, opts.identities, where);
   const decrypt = enc && opts.identities ? { info: enc, ids: opts.identities } : undefined;
   const pass = new StagePipeline();
-  const hashing = new HashingStage((n) => progress.bytes?.("verify", n, enc ? manifest.plaintext?.bytes : manifest.bytes));
+  const hashing = new HashingStage((n) => progress.bytes?.("verify", n, (enc ? manifest.plaintext?.bytes : manifest.bytes) || undefined));
   const inspection = enc && !decrypt ? undefined : new ArchiveInspectionStage();
   let archive: ArchiveReport | undefined;
   let cipher: CiphertextTally | undefined;
   try {
-    let source = await openStoredSnapshotSource(pass, store, snapshot.key, {
-      stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
-      where,
-      onResume: (m) => progress.warn(m),
-    });
+    let source = await openSource(pass);
     if (decrypt) {
       // The stages see plaintext; the ciphertext is hashed on its way into the decryption.
       const d = await pass.race(decryptingStream(decrypt.info, decrypt.ids, source.stream, where));
@@ -85,7 +100,8 @@ export async function verifyStoredSnapshot(
   // `sha256`/`bytes` of the manifest are the stored object's; with encryption `plaintext` is the snapshot's.
   const stored = cipher ? { sha256: cipher.sha256(), bytes: cipher.bytes } : { sha256: hashing.sha256, bytes: hashing.bytes };
   const problems: string[] = [];
-  if (stored.bytes !== manifest.bytes) problems.push(`size ${stored.bytes} bytes, manifest says ${manifest.bytes}`);
+  // A snapshot handed over with only its SHA-256 has no size to compare (bytes 0 in its stand-in manifest).
+  if (manifest.bytes && stored.bytes !== manifest.bytes) problems.push(`size ${stored.bytes} bytes, manifest says ${manifest.bytes}`);
   if (stored.sha256 !== manifest.sha256) problems.push(`sha256 ${stored.sha256}, manifest says ${manifest.sha256}`);
   if (cipher && manifest.plaintext) {
     if (hashing.bytes !== manifest.plaintext.bytes) problems.push(`decrypted size ${hashing.bytes} bytes, manifest says ${manifest.plaintext.bytes}`);

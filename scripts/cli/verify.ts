@@ -61,7 +61,7 @@ async function verifyRemote(remote: RemoteSnapshot, o: VerifyFlags): Promise<voi
   const progress = progressFor(o);
   progress.info(`verifying ${remote.label}`);
   const snapshot = await remote.resolve(progress);
-  const report = await remote.download(snapshot, { progress });
+  const report = await remote.download(snapshot, { progress, identities: await identitiesFromFlags(o) });
   if (o.json) return printJson(report);
   printText(
     `OK ${remote.label}\n  ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n` +

@@ -146,6 +146,23 @@ describe("client-side encryption (age)", () => {
     expect(v.archive.checked).toContain("state.bin");
   });
 
+  it("a pre-signed URL of the encrypted snapshot is decrypted and proven like a stored one (vrb verify URL --identity)", async () => {
+    const urls = await runVrb(["presign", `s3://${bucket}/${report.key}`, "--prefix", prefix, "--json"], cliEnv(env));
+    expect(urls.code, urls.stderr).toBe(0);
+    const { snapshotUrl, manifestUrl } = JSON.parse(urls.stdout) as { snapshotUrl: string; manifestUrl: string };
+    // No bucket credentials: the URLs are all the other side has.
+    const other = { HOME: tempDir("enc-url-home") };
+    const v = await runVrb(["verify", snapshotUrl, "--manifest-url", manifestUrl, "--identity", ageIdFile, "--json"], other);
+    expect(v.code, v.stderr).toBe(0);
+    const r = JSON.parse(v.stdout) as { sha256: string; encryption: { decrypted: boolean; plaintext: { sha256: string } }; archive: { checked: string[] } };
+    expect(r.sha256).toBe(manifest.sha256);
+    expect(r.encryption.decrypted).toBe(true);
+    expect(r.encryption.plaintext.sha256).toBe(manifest.plaintext!.sha256);
+    expect(r.archive.checked).toContain("state.bin");
+    const wrong = await runVrb(["verify", snapshotUrl, "--manifest-url", manifestUrl, "--identity", otherIdFile], other);
+    expect(wrong.code).toBe(2);
+  });
+
   it("stores the configuration files encrypted beside the snapshot; vrb files lists them and writes identical bytes and modes", async () => {
     expect(manifest.files!.key).toBe(`${report.key}.files.tar`);
     const storedFiles = await get(manifest.files!.key);

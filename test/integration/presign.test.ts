@@ -143,7 +143,7 @@ describe("pre-signed URLs: export, presign, verify and restore by URL", () => {
     const wrong = createHash("sha256").update("not this snapshot").digest("hex");
     const r = await runVrb(["restore", getUrls.snapshotUrl, "--sha256", wrong, "--nodes", node.apiAddr, "--unseal-keys-file", keys, "--json"], urlOnlyEnv());
     expect(r.code, r.stderr).toBe(3);
-    expect(r.stderr).toMatch(/is not the expected snapshot: sha256 [0-9a-f]{64}, expected [0-9a-f]{64}/);
+    expect(r.stderr).toMatch(/does not match its manifest: sha256 [0-9a-f]{64}, manifest says [0-9a-f]{64}/);
     const probe = nodeClient(node);
     try {
       expect((await nodeHealth(probe)).role).toBe("uninitialized");
