@@ -1,3 +1,4 @@
+import type { Identities } from "../crypto/identities.js";
 import { ConfigError, OperationError, messageOf } from "../errors.js";
 import type { NodeShape } from "../local/cluster.js";
 import { silentProgress, type Progress } from "../progress.js";
@@ -27,6 +28,8 @@ export interface RecoverOptions {
   keys?: RestoreKeys;
   /** A token of the snapshot's cluster, tried on the throwaway node (default: none; then the keys file's root token, then generate-root). */
   token?: string;
+  /** Decrypts a client-side encrypted snapshot on its way to the throwaway node (engine/crypto/identities.ts). */
+  identities?: Identities;
   /** How the throwaway node is configured; an auto-unseal snapshot needs `{ sealStanza }` (as for a drill). */
   shape?: NodeShape;
   /** Parent folder of the throwaway node (default: the OS temp folder). */

@@ -2,10 +2,11 @@ import type { Command } from "commander";
 import { ConfigError, createS3Client, recoverSecrets, SnapshotStore, type RecoverReport } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { readSealConfig } from "./drill.js";
+import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addAuthFlags, addPolicyFlags, intFlag, optionalTokenFromCli } from "./options.js";
 import { keysFromFlags, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
 
-interface RecoverFlags extends RestoreFlags {
+interface RecoverFlags extends RestoreFlags, IdentityFlags {
   path?: string[];
   aclPolicy?: string[];
   dryRun?: boolean;
@@ -36,7 +37,7 @@ export function registerRecover(program: Command): void {
   const cmd = program
     .command("recover <ref>")
     .description("get single KV secrets and ACL policies back from a snapshot into the live cluster, without rolling it back (through a throwaway local node)");
-  addAuthFlags(addPolicyFlags(cmd))
+  addIdentityFlag(addAuthFlags(addPolicyFlags(cmd)))
     .option("--path <mount/path>", "KV secret to recover, as for 'bao kv get' (e.g. secret/app/db); ending in '/' recovers the whole subtree (repeatable)", repeatable)
     .option("--acl-policy <name>", "ACL policy (sys/policies/acl) to recover (repeatable)", repeatable)
     .option("--dry-run", "only compare: list each path as missing / differs / same on the live cluster; write nothing")
@@ -68,6 +69,7 @@ export function registerRecover(program: Command): void {
             keys,
             token: optionalTokenFromCli(policy),
             shape,
+            identities: await identitiesFromFlags(o),
             dryRun: o.dryRun,
             progress: progressFor(o),
             timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
