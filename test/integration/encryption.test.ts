@@ -215,6 +215,27 @@ describe("client-side encryption (age)", () => {
   });
 });
 
+describe("vrb recover of an encrypted snapshot", () => {
+  it("decrypts it on its way to the throwaway node with --identity: the live secret compares as the same", async () => {
+    const policy = writePolicy("age-recover", {
+      cluster: { name: "enc-recover", nodes },
+      destination: destination("enc-recover/"),
+      encryption: { age: [await identityToRecipient(ageId)] },
+    });
+    const backup = await runVrb(["backup", "--policy", policy, "--json"], cliEnv(env));
+    expect(backup.code, backup.stderr).toBe(0);
+    const args = ["recover", "latest", "--policy", policy, "--unseal-keys-file", keysFile, "--path", "enc-kv/app/s-0", "--dry-run", "--json"];
+    const without = await runVrb(args, cliEnv(env));
+    expect(without.code, without.stderr).toBe(2);
+    const r = await runVrb([...args, "--identity", ageIdFile], cliEnv(env), { timeoutMs: 240_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { paths: { path: string; state: string }[]; teardown: { stopped: number } };
+    expect(report.paths).toEqual([expect.objectContaining({ path: "enc-kv/app/s-0", state: "same" })]);
+    expect(report.teardown.stopped).toBe(1);
+    expect(r.stdout + r.stderr).not.toContain("enc-0");
+  });
+});
+
 describe("client-side encryption (OpenPGP)", () => {
   it("stores an OpenPGP binary message that the private key (passphrase from the environment) decrypts to the manifest's plaintext; verify --identity passes", async () => {
     const prefix = "enc-pgp/";
