@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { ConfigError, createS3Client, recordRun, runDrill, runTargetFor, SnapshotStore, type DrillReport } from "../../engine/index.js";
+import { ConfigError, createS3Client, recordRun, runDrill, runTargetFor, type DrillReport } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { identitiesFromFlags } from "./identity.js";
 import { intFlag, optionalTokenFromCli } from "./options.js";
 import { addRestoreFlags, formatRestore, keysFromFlags, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
-import { remoteFromRef } from "./url-ref.js";
+import { snapshotSourceFor } from "./url-ref.js";
 
 interface DrillFlags extends RestoreFlags {
   nodes: number;
@@ -57,8 +57,8 @@ export function registerDrill(program: Command): void {
         const identities = await identitiesFromFlags(o);
         const snapshot = ref ?? "latest";
         const policy = restorePolicy(snapshot, o);
-        const remote = remoteFromRef(snapshot, o, policy.cluster.name);
         const s3 = createS3Client(policy.destination);
+        const source = snapshotSourceFor(snapshot, o, policy, s3);
         try {
           const progress = progressFor(o);
           const report = await recordRun(
@@ -66,9 +66,7 @@ export function registerDrill(program: Command): void {
             runTargetFor(policy, s3, progress),
             () =>
               runDrill({
-                store: remote ? undefined : new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
-                remote,
-                snapshot: remote?.label ?? snapshot,
+                ...source,
                 cluster: policy.cluster.name,
                 keys,
                 token: optionalTokenFromCli(policy),

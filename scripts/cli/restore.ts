@@ -12,7 +12,6 @@ import {
   runTargetFor,
   redact,
   restoreReportOf,
-  SnapshotStore,
   stagedRestore,
   VrbError,
   type BackupPolicy,
@@ -23,7 +22,7 @@ import {
 import { printJson, printText, progressFor, runCommand, type GlobalOptions } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addPolicyFlags, intFlag, optionalTokenFromCli, policyFromCli, type PolicyFlags } from "./options.js";
-import { addUrlRefFlags, remoteFromRef, type UrlRefFlags } from "./url-ref.js";
+import { addUrlRefFlags, snapshotSourceFor, type UrlRefFlags } from "./url-ref.js";
 
 /** Flags of the commands that restore (restore, drill). */
 export interface RestoreFlags extends PolicyFlags, UrlRefFlags, IdentityFlags {
@@ -147,17 +146,15 @@ export function registerRestore(program: Command): void {
         const keys = keysFromFlags(o);
         const identities = await identitiesFromFlags(o);
         const policy = restorePolicy(ref, o);
-        const remote = remoteFromRef(ref, o, policy.cluster.name);
         const s3 = createS3Client(policy.destination);
+        const source = snapshotSourceFor(ref, o, policy, s3);
         try {
           const progress = progressFor(o);
           const report = await recordRun("restore", runTargetFor(policy, s3, progress), () =>
             stagedRestore({
               mode,
               nodes,
-              store: remote ? undefined : new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
-              remote,
-              snapshot: remote?.label ?? ref,
+              ...source,
               cluster: policy.cluster.name,
               keys,
               token: optionalTokenFromCli(policy),

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { ConfigError, isSnapshotUrl, UrlSnapshot } from "../../engine/index.js";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { ConfigError, isSnapshotUrl, SnapshotStore, UrlSnapshot, type BackupPolicy } from "../../engine/index.js";
 
 /** Flags of the commands that accept a pre-signed GET URL as the ref (restore, verify, drill). */
 export interface UrlRefFlags {
@@ -27,4 +28,19 @@ export function remoteFromRef(ref: string, o: UrlRefFlags & { stallTimeout?: num
     return undefined;
   }
   return new UrlSnapshot({ url: ref, manifestUrl: o.manifestUrl, sha256: o.sha256, cluster, stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined });
+}
+
+/**
+ * Where a restore or drill takes its snapshot from: the policy's bucket for an S3 ref, or the
+ * pre-signed URLs of a `https://…` ref (then no store); `snapshot` is what reports name.
+ */
+export function snapshotSourceFor(
+  ref: string,
+  o: UrlRefFlags & { stallTimeout?: number },
+  policy: BackupPolicy,
+  s3: S3Client,
+): { store?: SnapshotStore; remote?: UrlSnapshot; snapshot: string } {
+  const remote = remoteFromRef(ref, o, policy.cluster.name);
+  if (remote) return { remote, snapshot: remote.label };
+  return { store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix), snapshot: ref };
 }
