@@ -130,17 +130,19 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
       // The `token` input, else the policy's cluster.auth (VAULT_TOKEN, a token file, or a login
       // whose token is renewed during the snapshot and revoked after it, also on failure), with the
       // `login` input's material first.
-      // Recorded in the cluster's status object like a `vrb backup` run, success or failure.
-      const statusS3 = engine.createS3Client(policy.destination);
+      // Recorded in the cluster's status object like a `vrb backup` run, success or failure, through
+      // the backup's own S3 client.
+      const s3 = engine.createS3Client(policy.destination);
       const report = await engine
         .recordRun(
           "backup",
-          engine.runTargetFor(policy, statusS3, progress),
+          engine.runTargetFor(policy, s3, progress),
           () =>
             engine.withVaultSession({ cluster: policy.cluster, token: inputs.token || undefined, credentials: inputs.login, progress }, (session) =>
               engine.runBackup({
                 policy,
                 token: session.token,
+                s3,
                 retries: inputs.retries ?? policy.backup?.retries ?? engine.DEFAULT_BACKUP_RETRIES,
                 deadlineMs,
                 progress,
@@ -148,7 +150,7 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
             ),
           (r) => ({ snapshot: { key: r.key, takenAt: r.takenAt, bytes: r.bytes, raftIndex: r.raft.index } }),
         )
-        .finally(() => statusS3.destroy());
+        .finally(() => s3.destroy());
       const d = policy.destination;
       const outs: VaultSnapshotOutputs = {
         cluster: policy.cluster.name,

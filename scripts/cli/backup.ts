@@ -39,17 +39,19 @@ export function registerBackup(program: Command): void {
       runCommand(o, async () => {
         const policy = policyFromCli(o);
         const progress = progressFor(o);
-        // The run is recorded in the cluster's status object (docs/status.md), success or failure.
-        const statusS3 = createS3Client(policy.destination);
+        // One S3 client for the backup and its record in the cluster's status object (docs/status.md),
+        // written on success and on failure.
+        const s3 = createS3Client(policy.destination);
         const report = await recordRun(
           "backup",
-          runTargetFor(policy, statusS3, progress),
+          runTargetFor(policy, s3, progress),
           // A login token is renewed while the backup runs and revoked when it ends, also on failure.
           () =>
             withVaultSession({ cluster: policy.cluster, progress }, (session) =>
               runBackup({
                 policy,
                 token: session.token,
+                s3,
                 progress,
                 retries: o.retries ?? policy.backup?.retries ?? DEFAULT_BACKUP_RETRIES,
                 leaderWaitMs: o.leaderWait !== undefined ? o.leaderWait * 1000 : undefined,
@@ -57,7 +59,7 @@ export function registerBackup(program: Command): void {
               }),
             ),
           (r) => ({ snapshot: { key: r.key, takenAt: r.takenAt, bytes: r.bytes, raftIndex: r.raft.index } }),
-        ).finally(() => statusS3.destroy());
+        ).finally(() => s3.destroy());
         if (o.json) return printJson(report);
         const secs = (report.durationsMs.total ?? 0) / 1000;
         printText(
