@@ -1,9 +1,10 @@
 import { ConfigError, OperationError } from "../errors.js";
-import { appliedIndex, findActiveNode, raftConfiguration, restoreSnapshot, sealStatus, unseal } from "../vault/operations.js";
+import { appliedIndex, findActiveNode, raftConfiguration, sealStatus, unseal } from "../vault/operations.js";
 import { checkSeal, downloadAndVerify, resolveSnapshot } from "./preflight.js";
 import type { RestoreRun } from "./run.js";
 import { describeHealth } from "./targets.js";
 import { obtainToken, tokenWorks } from "./token.js";
+import { uploadSnapshot } from "./upload.js";
 import { verifyRestore } from "./verify.js";
 
 /** In-place rollback: a live cluster goes back to the snapshot through its active node. */
@@ -46,18 +47,23 @@ export async function inPlace(run: RestoreRun): Promise<void> {
   const before = await raftConfiguration(client);
   const indexBefore = await appliedIndex(client);
   const file = await downloadAndVerify(run, snapshot);
+  run.sizeDeadlinesTo(file);
 
   run.phase = "restore-sent";
   const force = Boolean(opts.force);
-  await log.run(`restore snapshot (${force ? "snapshot-force" : "snapshot"})`, active, (c) => c.vault(restoreSnapshot(client, file, { force, headersTimeoutMs: c.timeoutMs() })));
+  await uploadSnapshot(run, client, active, file, force);
   if (force && plan.kind === "shamir") await unsealAfterForce(run);
-  const leader = await log.run("wait until the cluster serves the restored data", undefined, (c) =>
-    c.until("an active node with the snapshot applied", async () => {
-      const found = await findActiveNode(client, nodes).catch(() => undefined);
-      if (!found) return undefined;
-      const idx = await appliedIndex(client.forNode(found.addr));
-      return force || idx > indexBefore ? found.addr : undefined;
-    }),
+  const leader = await log.run(
+    "wait until the cluster serves the restored data",
+    undefined,
+    (c) =>
+      c.until("an active node with the snapshot applied", async () => {
+        const found = await findActiveNode(client, nodes).catch(() => undefined);
+        if (!found) return undefined;
+        const idx = await appliedIndex(client.forNode(found.addr));
+        return force || idx > indexBefore ? found.addr : undefined;
+      }),
+    { sized: true },
   );
   const verifyClient = run.client.forNode(leader);
   // Tokens made after the snapshot was taken (ours included) no longer exist: find one that does.
@@ -77,12 +83,15 @@ async function unsealAfterForce(run: RestoreRun): Promise<void> {
   run.client.setToken(undefined);
   for (const addr of nodes) {
     const c = run.client.forNode(addr);
-    await log.run("wait until sealed by the restore", addr, (clock) =>
-      clock.until(`${addr} to apply the snapshot and seal itself`, async () => ((await sealStatus(c)).sealed ? true : undefined)),
+    await log.run(
+      "wait until sealed by the restore",
+      addr,
+      (clock) => clock.until(`${addr} to apply the snapshot and seal itself`, async () => ((await sealStatus(c)).sealed ? true : undefined)),
+      { sized: true },
     );
   }
   for (const addr of nodes) {
     const c = run.client.forNode(addr);
-    await log.run("unseal with the snapshot's keys", addr, (clock) => clock.vault(unseal(c, run.keys, addr, { timeoutMs: clock.timeoutMs() })));
+    await log.run("unseal with the snapshot's keys", addr, (clock) => clock.vault(unseal(c, run.keys, addr, { timeoutMs: clock.timeoutMs() })), { sized: true });
   }
 }

@@ -1,21 +1,12 @@
 import { ConfigError, OperationError } from "../errors.js";
 import { parseDuration } from "../schedule.js";
 import { loadCaCert, type VaultClient } from "../vault/client.js";
-import {
-  appliedIndex,
-  initialize,
-  joinRaft,
-  raftConfiguration,
-  removePeer,
-  restoreSnapshot,
-  sealStatus,
-  setAutopilotConfig,
-  unseal,
-  type AutopilotConfig,
-} from "../vault/operations.js";
+import { appliedIndex, initialize, joinRaft, raftConfiguration, removePeer, sealStatus, setAutopilotConfig, unseal, type AutopilotConfig } from "../vault/operations.js";
 import { checkKeysForPlan, checkSeal, downloadAndVerify, resolveSnapshot } from "./preflight.js";
 import type { RestoreRun } from "./run.js";
 import { waitRole } from "./wait-role.js";
+import type { WaitStatus } from "./steps.js";
+import { uploadSnapshot } from "./upload.js";
 import { checkRebuildTargets } from "./targets.js";
 import { generateRootStatus } from "./root-token.js";
 import { obtainToken, tokenWorks } from "./token.js";
@@ -41,6 +32,7 @@ export async function rebuild(run: RestoreRun): Promise<void> {
   checkKeysForPlan(run, plan);
   if (run.opts.force) run.progress.info("--force has no effect on a rebuild: its targets must be uninitialised");
   const file = await downloadAndVerify(run, snapshot);
+  run.sizeDeadlinesTo(file);
 
   // From here on nodes change.
   if (plan.kind === "shamir") {
@@ -93,15 +85,18 @@ async function restoreFirstNodeShamir(run: RestoreRun, file: string): Promise<vo
   await log.run("unseal node 1 (throwaway keyring)", n1, (c) => c.vault(unseal(client, temp.unsealKeysB64, n1, { timeoutMs: c.timeoutMs() })));
   client.setToken(temp.rootToken);
   await waitRole(log, client, n1, ["active"], "wait until node 1 is active");
-  await log.run("restore snapshot (snapshot-force)", n1, (c) => c.vault(restoreSnapshot(client, file, { force: true, headersTimeoutMs: c.timeoutMs() })));
+  await uploadSnapshot(run, client, n1, file, true);
   run.phase = "restored";
   // The throwaway keyring and its root token are gone with the restore.
   client.setToken(undefined);
-  await log.run("wait until node 1 seals itself", n1, (c) =>
-    c.until(`${n1} to apply the snapshot and seal itself`, async () => ((await sealStatus(client)).sealed ? true : undefined)),
+  await log.run(
+    "wait until node 1 seals itself",
+    n1,
+    (c) => c.until(`${n1} to apply the snapshot and seal itself`, async () => ((await sealStatus(client)).sealed ? true : undefined)),
+    { sized: true },
   );
-  await log.run("unseal node 1 with the original keys", n1, (c) => c.vault(unseal(client, run.keys, n1, { timeoutMs: c.timeoutMs() })));
-  await waitRole(log, client, n1, ["active"], "wait until node 1 is active");
+  await log.run("unseal node 1 with the original keys", n1, (c) => c.vault(unseal(client, run.keys, n1, { timeoutMs: c.timeoutMs() })), { sized: true });
+  await waitRole(log, client, n1, ["active"], "wait until node 1 is active", { sized: true });
 }
 
 /**
@@ -125,7 +120,7 @@ async function restoreFirstNodeAuto(run: RestoreRun, file: string): Promise<void
   await checkTokenSource(run);
   const throwaway = client.forNode(n1);
   throwaway.setToken(temp.rootToken);
-  await log.run("restore snapshot (snapshot-force)", n1, (c) => c.vault(restoreSnapshot(throwaway, file, { force: true, headersTimeoutMs: c.timeoutMs() })));
+  await uploadSnapshot(run, throwaway, n1, file, true);
   run.phase = "restored";
   await waitForAutoRestore(run, throwaway);
   await throwaway.close();
@@ -136,8 +131,10 @@ async function restoreFirstNodeAuto(run: RestoreRun, file: string): Promise<void
     );
   }
   await log.run("reload node 1: seal", n1, (c) => c.vault(client.put("sys/seal", {})));
-  await log.run("reload node 1: unseal with the original recovery keys", n1, (c) => c.vault(unseal(client, run.keys, n1, { timeoutMs: c.timeoutMs() })));
-  await waitRole(log, client, n1, ["active"], "wait until node 1 is active");
+  await log.run("reload node 1: unseal with the original recovery keys", n1, (c) => c.vault(unseal(client, run.keys, n1, { timeoutMs: c.timeoutMs() })), {
+    sized: true,
+  });
+  await waitRole(log, client, n1, ["active"], "wait until node 1 is active", { sized: true });
 }
 
 /**
@@ -176,40 +173,62 @@ async function waitForAutoRestore(run: RestoreRun, throwaway: VaultClient): Prom
   const sealType = run.seal!.type;
   const target = run.manifest!.raft.index;
   let sealedSince: number | undefined;
-  await run.log.run("wait until node 1 serves the snapshot", n1, async (c) => {
-    const outcome = await c.until(`${n1} to apply the snapshot (raft index >= ${target}) with its ${sealType} seal`, async () => {
-      const s = await sealStatus(client);
-      if (s.sealed) {
-        sealedSince ??= Date.now();
-        // A node whose seal cannot decrypt the restored keyring stays sealed: say so instead of waiting out the deadline.
-        return Date.now() - sealedSince > 15_000 ? ("stays sealed" as const) : undefined;
-      }
-      sealedSince = undefined;
-      const idx = await appliedIndex(client);
-      // The throwaway root token died with the restore: proof the node's data was replaced.
-      const oldTokenGone = !(await tokenWorks(throwaway));
-      return idx >= target && oldTokenGone ? ("applied" as const) : undefined;
-    });
-    if (outcome === "stays sealed") {
-      throw new OperationError(
-        `${n1} sealed itself after the restore and its ${sealType} seal does not unseal it: the seal cannot decrypt the snapshot's keyring. ` +
-          `The target nodes must use the same ${sealType} key as the original cluster (same transit key / KMS key).`,
-        { stage: "restore snapshot" },
+  await run.log.run(
+    "wait until node 1 serves the snapshot",
+    n1,
+    async (c) => {
+      const outcome = await c.until(
+        `${n1} to apply the snapshot (raft index >= ${target}) with its ${sealType} seal`,
+        async () => {
+          const s = await sealStatus(client);
+          if (s.sealed) {
+            sealedSince ??= Date.now();
+            // A node whose seal cannot decrypt the restored keyring stays sealed: say so instead of waiting out the deadline.
+            return Date.now() - sealedSince > 15_000 ? ("stays sealed" as const) : undefined;
+          }
+          sealedSince = undefined;
+          const idx = await appliedIndex(client);
+          // The throwaway root token died with the restore: proof the node's data was replaced.
+          const oldTokenGone = !(await tokenWorks(throwaway));
+          return idx >= target && oldTokenGone ? ("applied" as const) : undefined;
+        },
+        100,
+        { status: async () => `node 1 applied raft index ${await appliedIndex(client)} of the snapshot's ${target}` },
       );
-    }
-  });
+      if (outcome === "stays sealed") {
+        throw new OperationError(
+          `${n1} sealed itself after the restore and its ${sealType} seal does not unseal it: the seal cannot decrypt the snapshot's keyring. ` +
+            `The target nodes must use the same ${sealType} key as the original cluster (same transit key / KMS key).`,
+          { stage: "restore snapshot" },
+        );
+      }
+    },
+    { sized: true },
+  );
 }
 
 async function joinNode(run: RestoreRun, addr: string, n: number): Promise<void> {
   const { log } = run;
   const n1 = run.nodes[0]!;
   const c = run.client.forNode(addr);
-  await log.run(`join node ${n} to node 1`, addr, (clock) => clock.vault(joinRaft(c, n1, loadCaCert(run.opts.tls?.caCert))));
+  // A joining node receives the whole snapshot from the leader over Raft and installs it before it
+  // unseals: these waits grow with the snapshot, and say how far the node has got.
+  const catchUp: WaitStatus = {
+    status: async () => {
+      const leader = await appliedIndex(run.client.forNode(n1)).catch(() => undefined);
+      const mine = await appliedIndex(c).catch(() => undefined);
+      const at = mine ? `at raft index ${mine}` : "not serving yet (receiving and installing the snapshot)";
+      return `node ${n} ${at}; node 1 at ${leader ?? "?"}`;
+    },
+  };
+  await log.run(`join node ${n} to node 1`, addr, (clock) => clock.vault(joinRaft(c, n1, loadCaCert(run.opts.tls?.caCert))), { sized: true });
   if (run.seal?.kind === "auto") {
-    await waitRole(log, c, addr, ["standby"], `wait until node ${n} unseals itself (${run.seal.type}) and is a standby`);
+    await waitRole(log, c, addr, ["standby"], `wait until node ${n} unseals itself (${run.seal.type}) and is a standby`, { sized: true, ...catchUp });
   } else {
-    await log.run(`unseal node ${n} with the original keys`, addr, (clock) => clock.vault(unseal(c, run.keys, addr, { timeoutMs: clock.timeoutMs() })));
-    await waitRole(log, c, addr, ["standby"], `wait until node ${n} is a standby`);
+    await log.run(`unseal node ${n} with the original keys`, addr, (clock) => clock.vault(unseal(c, run.keys, addr, { timeoutMs: clock.timeoutMs() }), catchUp), {
+      sized: true,
+    });
+    await waitRole(log, c, addr, ["standby"], `wait until node ${n} is a standby`, { sized: true, ...catchUp });
   }
   run.joined.push(addr);
 }

@@ -1,15 +1,15 @@
-import { chmodSync, mkdtempSync } from "node:fs";
+import { chmodSync, mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Identities } from "../crypto/identities.js";
 import { VrbError } from "../errors.js";
-import { silentProgress, type Progress } from "../progress.js";
+import { formatBytes, silentProgress, type Progress } from "../progress.js";
 import type { SnapshotStore, StoredSnapshot } from "../snapshot/store.js";
 import type { RemoteSnapshot } from "../snapshot/url-source.js";
 import { VaultClient, type VaultTlsOptions } from "../vault/client.js";
 import type { RestoreKeys } from "./keys.js";
 import type { SealPlan } from "./seal.js";
-import { Deadlines, StepLog, type RestoreStep } from "./steps.js";
+import { Deadlines, StepLog, formatMs, type RestoreStep } from "./steps.js";
 import { normaliseNodes } from "./targets.js";
 
 export type RestoreMode = "rebuild" | "in-place";
@@ -124,10 +124,14 @@ export class RestoreRun {
   autopilot?: RestoreReport["autopilot"];
   raftIndex?: number;
   nodeReports: RestoreNodeReport[] = [];
+  /** Size of the verified snapshot file, once downloaded. */
+  snapshotBytes?: number;
 
   constructor(readonly opts: RestoreOptions) {
     this.progress = opts.progress ?? silentProgress;
-    this.log = new StepLog(new Deadlines(opts.timeoutsMs?.step ?? DEFAULT_STEP_MS, opts.timeoutsMs?.total ?? DEFAULT_TOTAL_MS), this.progress);
+    const t = opts.timeoutsMs;
+    const deadlines = new Deadlines(t?.step ?? DEFAULT_STEP_MS, t?.total ?? DEFAULT_TOTAL_MS, { step: t?.step !== undefined, total: t?.total !== undefined });
+    this.log = new StepLog(deadlines, this.progress);
     this.nodes = normaliseNodes(opts.nodes);
     this.keys = opts.keys?.keys ?? [];
     this.client = new VaultClient({ addr: this.nodes[0]!, caCert: opts.tls?.caCert, tlsServerName: opts.tls?.tlsServerName, retries: 1 });
@@ -162,6 +166,23 @@ export class RestoreRun {
       canaries: this.canaries,
       durationMs: Date.now() - this.started,
     };
+  }
+
+  /**
+   * The verified snapshot file is in hand: the waits that grow with it get their deadlines from
+   * its size (unless --step-timeout set them), and the operator is told what they are.
+   */
+  sizeDeadlinesTo(file: string): void {
+    const bytes = statSync(file).size;
+    this.snapshotBytes = bytes;
+    const d = this.log.deadlines;
+    d.sizeTo(bytes, this.nodes.length);
+    if (d.sizedStepMs > d.stepMs) {
+      this.progress.info(
+        `snapshot is ${formatBytes(bytes)}: waits for nodes to receive and apply it may take up to ${formatMs(d.sizedStepMs)} each ` +
+          `(the whole restore up to ${formatMs(d.totalMs)}); --step-timeout sets them explicitly`,
+      );
+    }
   }
 
   /** `-address` plus the CA flag a follow-up `bao` command needs for this node. */

@@ -1,6 +1,7 @@
 import { OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { waitFor } from "../wait.js";
+import { sizedStepMs, sizedTotalMs } from "./sized-deadline.js";
 
 export interface RestoreStep {
   step: string;
@@ -13,21 +14,54 @@ export interface RestoreStep {
   vaultMs?: number;
 }
 
-/** Deadlines of one restore: each wait gets the step budget, never more than what is left of the total. */
+/**
+ * Deadlines of one restore: each wait gets the step budget, never more than what is left of the
+ * total. Waits that grow with the snapshot ("sized": node 1 applying it, followers installing it)
+ * get a budget derived from its size once known (sized-deadline.ts), unless the operator set the
+ * step deadline explicitly (--step-timeout), which then holds for every wait.
+ */
 export class Deadlines {
-  private readonly totalEndsAt: number;
+  private totalEndsAt: number;
+  private readonly started = Date.now();
+  private sizedMs?: number;
+  private readonly baseTotalMs: number;
   constructor(
     readonly stepMs: number,
-    readonly totalMs: number,
+    public totalMs: number,
+    private readonly explicit: { step?: boolean; total?: boolean } = {},
   ) {
-    this.totalEndsAt = Date.now() + totalMs;
+    this.baseTotalMs = totalMs;
+    this.totalEndsAt = this.started + totalMs;
   }
+
+  /** The snapshot is `bytes` long and goes to `nodes` nodes: sized waits (and the default total) grow with it. */
+  sizeTo(bytes: number, nodes: number): void {
+    if (!this.explicit.step) this.sizedMs = Math.max(this.stepMs, sizedStepMs(bytes));
+    if (!this.explicit.total) {
+      this.totalMs = Math.max(this.baseTotalMs, sizedTotalMs(this.baseTotalMs, bytes, nodes));
+      this.totalEndsAt = this.started + this.totalMs;
+    }
+  }
+
+  /** The deadline of a sized wait (the step deadline until the snapshot's size is known, or when set explicitly). */
+  get sizedStepMs(): number {
+    return this.sizedMs ?? this.stepMs;
+  }
+
   /** Time a wait may take now. */
-  forStep(what: string): number {
+  forStep(what: string, sized = false): number {
     const left = this.totalEndsAt - Date.now();
     if (left <= 0) throw new OperationError(`the restore ran out of its total time (${Math.round(this.totalMs / 1000)}s) before ${what}`, { stage: what });
-    return Math.min(this.stepMs, left);
+    return Math.min(sized && this.sizedMs !== undefined ? this.sizedMs : this.stepMs, left);
   }
+}
+
+/** How often a long wait says it is still alive. */
+export const HEARTBEAT_MS = 30_000;
+
+export interface WaitStatus {
+  /** A line on where the wait stands ("node 2 applied index 812 of the leader's 4051"); errors are ignored. */
+  status?: () => Promise<string | undefined>;
 }
 
 /** Measures one step: which part was Vault's own work and which our polling. */
@@ -37,14 +71,19 @@ export class StepClock {
   constructor(
     private readonly deadlines: Deadlines,
     readonly name: string,
+    private readonly progress: Progress = silentProgress,
+    /** The step's waits grow with the snapshot (Deadlines.sizeTo). */
+    readonly sized = false,
   ) {}
 
   /** A request whose whole duration is Vault doing the work (init, restore upload, unseal, join). */
-  async vault<T>(work: Promise<T>): Promise<T> {
+  async vault<T>(work: Promise<T>, opts: WaitStatus = {}): Promise<T> {
     const t0 = Date.now();
+    const stop = this.heartbeat(t0, opts);
     try {
       return await work;
     } finally {
+      stop();
       this.vaultMs += Date.now() - t0;
     }
   }
@@ -54,28 +93,57 @@ export class StepClock {
    * "not yet" and the first that saw "done": the midpoint counts as Vault's work, the rest (probe
    * latency, the interval we slept past the moment) as our overhead.
    */
-  async until<T>(what: string, probe: () => Promise<T | undefined>, intervalMs = 100): Promise<T> {
+  async until<T>(what: string, probe: () => Promise<T | undefined>, intervalMs = 100, opts: WaitStatus = {}): Promise<T> {
     const t0 = Date.now();
     let lastNotReadyEnd: number | undefined;
-    const value = await waitFor(
-      async () => {
-        try {
-          const v = await probe();
-          if (v === undefined) lastNotReadyEnd = Date.now();
-          return v;
-        } catch (err) {
-          lastNotReadyEnd = Date.now();
-          throw err;
-        }
-      },
-      { what, timeoutMs: this.deadlines.forStep(what), intervalMs, stage: this.name },
-    );
-    if (lastNotReadyEnd !== undefined) this.vaultMs += Math.round((lastNotReadyEnd + Date.now()) / 2) - t0;
-    return value;
+    const stop = this.heartbeat(t0, opts);
+    try {
+      const value = await waitFor(
+        async () => {
+          try {
+            const v = await probe();
+            if (v === undefined) lastNotReadyEnd = Date.now();
+            return v;
+          } catch (err) {
+            lastNotReadyEnd = Date.now();
+            throw err;
+          }
+        },
+        { what, timeoutMs: this.deadlines.forStep(what, this.sized), intervalMs, stage: this.name },
+      );
+      if (lastNotReadyEnd !== undefined) this.vaultMs += Math.round((lastNotReadyEnd + Date.now()) / 2) - t0;
+      return value;
+    } finally {
+      stop();
+    }
   }
 
   timeoutMs(): number {
-    return this.deadlines.forStep(this.name);
+    return this.deadlines.forStep(this.name, this.sized);
+  }
+
+  /**
+   * Every HEARTBEAT_MS of a wait, a progress line that it is alive, how long it may still take,
+   * and (given `status`) where it stands: a long wait at 3 a.m. must not look like a hang.
+   */
+  private heartbeat(t0: number, opts: WaitStatus): () => void {
+    let deadlineMs: number;
+    try {
+      deadlineMs = this.deadlines.forStep(this.name, this.sized);
+    } catch {
+      return () => undefined;
+    }
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      void (async () => {
+        const status = opts.status ? await opts.status().catch(() => undefined) : undefined;
+        this.progress.info(`${this.name}: still waiting, ${formatMs(Date.now() - t0)} of at most ${formatMs(deadlineMs)}${status ? `; ${status}` : ""}`);
+      })().finally(() => (busy = false));
+    }, HEARTBEAT_MS);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 }
 
@@ -87,8 +155,9 @@ export class StepLog {
     private readonly progress: Progress = silentProgress,
   ) {}
 
-  async run<T>(step: string, node: string | undefined, body: (clock: StepClock) => Promise<T>): Promise<T> {
-    const clock = new StepClock(this.deadlines, node ? `${step} (${node})` : step);
+  /** `sized`: the step's waits grow with the snapshot (receiving, applying or installing it). */
+  async run<T>(step: string, node: string | undefined, body: (clock: StepClock) => Promise<T>, opts: { sized?: boolean } = {}): Promise<T> {
+    const clock = new StepClock(this.deadlines, node ? `${step} (${node})` : step, this.progress, opts.sized ?? false);
     const started = Date.now();
     this.progress.info(`${clock.name} ...`);
     const record = (result: RestoreStep["result"], detail?: string): void => {

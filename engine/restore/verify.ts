@@ -24,30 +24,36 @@ export async function verifyRestore(run: RestoreRun, client: VaultClient, expect
 /** Token-free: sys/health of every node (one active, the rest standbys) and each node's applied index. */
 async function verifyHealthAndIndex(run: RestoreRun, client: VaultClient): Promise<void> {
   const snapshotIndex = run.manifest!.raft.index;
-  await run.log.run("verify node health and raft index", undefined, async (clock) => {
-    const seen = await clock.until(
-      `one active node, ${run.nodes.length - 1} standby(s), every node at raft index >= ${snapshotIndex}`,
-      async () => {
-        const nodes = await Promise.all(
-          run.nodes.map(async (addr) => {
-            const c = client.forNode(addr);
-            const h = await nodeHealth(c);
-            const idx = h.role === "active" || h.role === "standby" ? await appliedIndex(c).catch(() => undefined) : undefined;
-            return { addr, role: h.role, raftIndex: idx };
-          }),
-        );
-        const active = nodes.filter((n) => n.role === "active").length;
-        const standby = nodes.filter((n) => n.role === "standby").length;
-        const behind = nodes.filter((n) => (n.raftIndex ?? -1) < snapshotIndex);
-        return active === 1 && standby === run.nodes.length - 1 && behind.length === 0 ? nodes : undefined;
-      },
-      250,
-    );
-    run.nodeReports = seen;
-    run.raftIndex = seen.find((n) => n.role === "active")?.raftIndex;
-    if ((run.raftIndex ?? -1) < snapshotIndex) throw new OperationError(`raft index ${run.raftIndex} is below the snapshot's ${snapshotIndex}: the snapshot was not applied`);
-    clock.detail = `1 active, ${seen.length - 1} standby(s); raft index ${Math.min(...seen.map((n) => n.raftIndex ?? 0))}..${run.raftIndex} >= snapshot's ${snapshotIndex}`;
-  });
+  await run.log.run(
+    "verify node health and raft index",
+    undefined,
+    async (clock) => {
+      const seen = await clock.until(
+        `one active node, ${run.nodes.length - 1} standby(s), every node at raft index >= ${snapshotIndex}`,
+        async () => {
+          const nodes = await Promise.all(
+            run.nodes.map(async (addr) => {
+              const c = client.forNode(addr);
+              const h = await nodeHealth(c);
+              const idx = h.role === "active" || h.role === "standby" ? await appliedIndex(c).catch(() => undefined) : undefined;
+              return { addr, role: h.role, raftIndex: idx };
+            }),
+          );
+          const active = nodes.filter((n) => n.role === "active").length;
+          const standby = nodes.filter((n) => n.role === "standby").length;
+          const behind = nodes.filter((n) => (n.raftIndex ?? -1) < snapshotIndex);
+          return active === 1 && standby === run.nodes.length - 1 && behind.length === 0 ? nodes : undefined;
+        },
+        250,
+      );
+      run.nodeReports = seen;
+      run.raftIndex = seen.find((n) => n.role === "active")?.raftIndex;
+      if ((run.raftIndex ?? -1) < snapshotIndex) throw new OperationError(`raft index ${run.raftIndex} is below the snapshot's ${snapshotIndex}: the snapshot was not applied`);
+      clock.detail = `1 active, ${seen.length - 1} standby(s); raft index ${Math.min(...seen.map((n) => n.raftIndex ?? 0))}..${run.raftIndex} >= snapshot's ${snapshotIndex}`;
+      // Followers may still be installing the snapshot: the wait grows with it.
+    },
+    { sized: true },
+  );
 }
 
 async function verifyVoters(run: RestoreRun, client: VaultClient, expectedVoters: number): Promise<void> {

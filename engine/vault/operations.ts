@@ -340,11 +340,22 @@ export async function appliedIndex(client: VaultClient): Promise<number> {
  * POSTs a verified snapshot file to `sys/storage/raft/snapshot` (or `snapshot-force`, for a
  * snapshot of another keyring) as a stream; no body timeout: a large snapshot takes what it takes.
  */
-export async function restoreSnapshot(client: VaultClient, file: string, opts: { force: boolean; headersTimeoutMs: number }): Promise<void> {
+export async function restoreSnapshot(
+  client: VaultClient,
+  file: string,
+  opts: { force: boolean; headersTimeoutMs: number; onBytes?: (sent: number, total: number) => void },
+): Promise<void> {
   const path = opts.force ? "sys/storage/raft/snapshot-force" : "sys/storage/raft/snapshot";
+  const size = statSync(file).size;
+  const body = createReadStream(file, { highWaterMark: 1 << 20 });
+  if (opts.onBytes) {
+    let sent = 0;
+    const onBytes = opts.onBytes;
+    body.on("data", (chunk) => onBytes((sent += chunk.length), size));
+  }
   const res = await client.open("POST", path, {
-    body: createReadStream(file, { highWaterMark: 1 << 20 }),
-    headers: { "content-type": "application/octet-stream", "content-length": String(statSync(file).size) },
+    body,
+    headers: { "content-type": "application/octet-stream", "content-length": String(size) },
     headersTimeout: opts.headersTimeoutMs,
     bodyTimeout: 0,
   });
