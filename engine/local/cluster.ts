@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { OperationError } from "../errors.js";
+import { ConfigError, OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { VaultClient } from "../vault/client.js";
 import { initialize, joinRaft, nodeHealth, setAutopilotConfig, unseal, waitForHealthyVoters, waitUntilRole } from "../vault/operations.js";
@@ -33,6 +33,8 @@ export interface LocalNode {
   sealStanza?: string;
   /** mTLS: the listener requires a client certificate from the node's CA (NodeShape.requireClientCert). */
   requireClientCert?: boolean;
+  /** NOT the default (30s): the listener's `http_read_timeout` (NodeShape.httpReadTimeout). */
+  httpReadTimeout?: string;
 }
 
 export interface LocalClusterKeys {
@@ -71,6 +73,12 @@ export interface NodeShape {
    * a single node only (joins would need the leader's client certificate).
    */
   requireClientCert?: boolean;
+  /**
+   * The listener's `http_read_timeout` (a Go duration, e.g. "10m"), which bounds reading a whole
+   * request, body included: a large snapshot restore upload needs more than OpenBao's 30s default.
+   * Absent: OpenBao's default.
+   */
+  httpReadTimeout?: string;
 }
 
 /** Autopilot settings that suit a local cluster: promote new voters quickly. */
@@ -99,6 +107,11 @@ ${node.requireClientCert ? `  tls_require_and_verify_client_cert = true\n  tls_c
   disable_unauthed_generate_root_endpoints = false
 `
     : "";
+  const readTimeout = node.httpReadTimeout
+    ? `  # NOT the default (30s): bounds reading a whole request, a restore upload's body included
+  http_read_timeout = ${hclString(node.httpReadTimeout)}
+`
+    : "";
   const seal = node.transitSeal ? transitSealStanza(node.transitSeal) : node.sealStanza ? `${node.sealStanza.trim()}\n` : "";
   return `# written by vrb local
 storage "raft" {
@@ -108,7 +121,7 @@ storage "raft" {
 listener "tcp" {
   address         = "127.0.0.1:${api.port}"
   cluster_address = "127.0.0.1:${cluster.port}"
-${listenerTls}${generateRoot}}
+${listenerTls}${generateRoot}${readTimeout}}
 ${seal}api_addr     = "${node.apiAddr}"
 cluster_addr = "${node.clusterAddr}"
 ui           = false
@@ -164,6 +177,11 @@ export async function defineNode(dir: string, id: string, shape: NodeShape = {})
   if (shape.transitSeal) node.transitSeal = { ...shape.transitSeal };
   if (shape.unauthedGenerateRoot) node.unauthedGenerateRoot = true;
   if (shape.sealStanza) node.sealStanza = shape.sealStanza;
+  if (shape.httpReadTimeout) {
+    if (!/^\d+(ms|s|m|h)$/.test(shape.httpReadTimeout))
+      throw new ConfigError(`httpReadTimeout '${shape.httpReadTimeout}' is not a duration like 10m or 90s`, { field: "httpReadTimeout" });
+    node.httpReadTimeout = shape.httpReadTimeout;
+  }
   if (shape.requireClientCert) {
     if (!shape.ca) throw new OperationError("requireClientCert needs a CA (shape.ca): client certificates are verified against it");
     node.requireClientCert = true;

@@ -1,5 +1,7 @@
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { once } from "node:events";
+import type { Readable, Writable } from "node:stream";
 
 /** Which requests a fault applies to. */
 export type RequestMatch = (req: IncomingMessage, url: URL) => boolean;
@@ -15,7 +17,9 @@ export type Fault =
   /** Forward, but only after this long. */
   | { kind: "delay"; ms: number }
   /** Forward, then cut the connection after this many bytes of the answer's body. */
-  | { kind: "cut"; afterBytes: number };
+  | { kind: "cut"; afterBytes: number }
+  /** Forward the request body at most this fast (a slow uplink); the answer passes at full speed. */
+  | { kind: "throttle"; bytesPerSec: number };
 
 export interface FaultRule {
   match: RequestMatch;
@@ -132,7 +136,14 @@ export class FaultProxy {
         up.on("end", () => res.end());
       });
       upstream.on("error", () => res.destroy());
-      req.pipe(upstream);
+      if (fault?.kind === "throttle") {
+        this.count("throttle");
+        // When the server gives up on the body (answers early, closes), the client's connection
+        // goes too once the answer is through, as with a real server that stops reading.
+        const socket = req.socket;
+        upstream.on("close", () => setTimeout(() => socket.destroy(), 50));
+        void pace(req, upstream, fault.bytesPerSec).catch(() => upstream.destroy());
+      } else req.pipe(upstream);
       res.on("close", () => upstream.destroy());
     };
     if (fault?.kind === "delay") {
@@ -140,4 +151,23 @@ export class FaultProxy {
       setTimeout(forward, fault.ms);
     } else forward();
   }
+}
+
+/** Copies `from` to `to` at most `bytesPerSec`, in slices of a tenth of a second. */
+async function pace(from: Readable, to: Writable, bytesPerSec: number): Promise<void> {
+  const started = Date.now();
+  const slice = Math.max(1, Math.floor(bytesPerSec / 10));
+  let sent = 0;
+  for await (const chunk of from as AsyncIterable<Buffer>) {
+    for (let i = 0; i < chunk.length; i += slice) {
+      if (to.destroyed) return;
+      const part = chunk.subarray(i, i + slice);
+      sent += part.length;
+      const due = started + (sent / bytesPerSec) * 1000;
+      if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+      if (to.destroyed) return;
+      if (!to.write(part)) await once(to, "drain");
+    }
+  }
+  to.end();
 }
