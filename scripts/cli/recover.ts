@@ -47,7 +47,11 @@ export function registerRecover(program: Command): void {
       "auto-unseal snapshot: its recovery keys (init JSON with recovery_keys_b64, or one per line); used only to make a token on the throwaway node",
     )
     .option("--seal-config <file>", "auto-unseal snapshot: a file with the cluster's 'seal \"<type>\" { ... }' block; the throwaway node uses it")
-    .option("--step-timeout <seconds>", "deadline of each wait of the throwaway restore (default 120)", intFlag("--step-timeout", 1))
+    .option(
+      "--step-timeout <seconds>",
+      "deadline of every wait of the throwaway restore (default 120 s, more for the waits that grow with the snapshot)",
+      intFlag("--step-timeout", 1),
+    )
     .option("--json", "print one JSON report on stdout")
     .action(async (ref: string, o: RecoverFlags) =>
       runCommand(o, async () => {

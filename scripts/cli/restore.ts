@@ -45,7 +45,7 @@ export function addRestoreFlags(cmd: Command): Command {
       ...(prev ?? []),
       v,
     ])
-    .option("--step-timeout <seconds>", "deadline of each wait (default 120)", intFlag("--step-timeout", 1))
+    .option("--step-timeout <seconds>", "deadline of every wait (default 120 s, more for the waits that grow with the snapshot)", intFlag("--step-timeout", 1))
     .option("--json", "print one JSON report on stdout");
 }
 
