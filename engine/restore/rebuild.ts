@@ -92,7 +92,10 @@ async function restoreFirstNodeShamir(run: RestoreRun, file: string): Promise<vo
   await log.run(
     "wait until node 1 seals itself",
     n1,
-    (c) => c.until(`${n1} to apply the snapshot and seal itself`, async () => ((await sealStatus(client)).sealed ? true : undefined)),
+    (c) =>
+      c.until(`${n1} to apply the snapshot and seal itself`, async () => ((await sealStatus(client)).sealed ? true : undefined), 100, {
+        status: async () => `node 1 still unsealed at raft index ${await appliedIndex(client)}, applying the snapshot (index ${run.manifest!.raft.index})`,
+      }),
     { sized: true },
   );
   await log.run("unseal node 1 with the original keys", n1, (c) => c.vault(unseal(client, run.keys, n1, { timeoutMs: c.timeoutMs() })), { sized: true });
