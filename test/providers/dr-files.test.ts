@@ -138,13 +138,14 @@ function expectInstalled(root: string) {
 
 describe("DR stack files step (real S3, the program's own scripts)", () => {
   let fetched: string;
+  let fetch: Res;
 
   it("remote: the fetch script prints the verified tar (base64) and the snapshot it used; the install script puts back identical bytes and modes", async () => {
     const target = join(dir, "node-remote");
     mkdirSync(target);
     const run = await drRun({ via: "remote", user: "ubuntu", sudo: false, dir: target, nodes: [{ host: "vault-0.example.com" }] });
     expect(run.error).toBeUndefined();
-    const fetch = run.resources.find((r) => r.name === "files-fetch")!;
+    fetch = run.resources.find((r) => r.name === "files-fetch")!;
     const install = run.resources.find((r) => r.name === "files-node-1")!;
     expect(install.type).toBe("command:remote:Command");
     // The identity reaches vrb on stdin, as a secret; the command strings hold no key material.
@@ -226,8 +227,7 @@ describe("DR stack files step (real S3, the program's own scripts)", () => {
     writeFileSync(policyFile, stringify(policy));
     const b = await runVrb(["backup", "--policy", policyFile, "--json"], cliEnv(env));
     expect(b.code, b.stderr).toBe(0);
-    const run = await drRun({ via: "remote", user: "ubuntu", nodes: [{ host: "vault-0.example.com" }] });
-    const fetch = run.resources.find((r) => r.name === "files-fetch")!;
+    // The same fetch script as above (ref `latest`), run again.
     const r = await sh(fetch.inputs.create as string, {
       cwd: projectDir,
       stdin: unwrap(fetch.inputs.stdin) as string,
