@@ -129,7 +129,8 @@ export interface InstallCommand {
 
 /**
  * The default install: the base64 tar from stdin, held in a shell variable (never written to a
- * file), extracted with its modes (`-p`; keys 0600) under `dir`, then optionally chowned.
+ * file), extracted with its modes (`-p`; keys 0600) under `dir` (created if missing), then
+ * optionally chowned.
  */
 export function installScript(dir: string, sudo: boolean, owner?: string): string {
   const s = sudo ? "sudo " : "";
@@ -137,6 +138,7 @@ export function installScript(dir: string, sudo: boolean, owner?: string): strin
     "set -e",
     "payload=$(cat)",
     `[ -n "$payload" ] || { echo 'vault-raft-backup-dr:files: no files on stdin' >&2; exit 1; }`,
+    `${s}mkdir -p ${shellQuote(dir)}`,
     `printf '%s\\n' "$payload" | base64 -d | ${s}tar -x -p -f - -C ${shellQuote(dir)}`,
   ];
   if (owner) lines.push(`printf '%s\\n' "$payload" | base64 -d | tar -t -f - | while IFS= read -r f; do ${s}chown ${shellQuote(owner)} ${shellQuote(dir)}/"$f"; done`);

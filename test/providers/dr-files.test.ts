@@ -179,8 +179,8 @@ describe("DR stack files step (real S3, the program's own scripts)", () => {
     expect(run.error).toBeUndefined();
     const installs = run.resources.filter((r) => r.name.startsWith("files-node-"));
     expect(installs.map((r) => r.type)).toEqual(["command:local:Command", "command:local:Command"]);
+    // The folders do not exist yet: the install makes them.
     for (const [i, inst] of installs.entries()) {
-      mkdirSync(join(dir, `local-${i + 1}`));
       const r = await sh(inst.inputs.create as string, { cwd: projectDir, stdin: fetched });
       expect(r.code, r.stderr).toBe(0);
       expectInstalled(join(dir, `local-${i + 1}`));
