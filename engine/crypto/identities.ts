@@ -25,7 +25,8 @@ export interface IdentitySource {
 export function identitySourcesFromFiles(paths: readonly string[]): IdentitySource[] {
   return paths.map((p) => {
     try {
-      return { name: p, text: readFileSync(p, "utf8") };
+      // `-`: standard input (a secret piped in, e.g. by the DR stack's files step, never a file on disk).
+      return { name: p === "-" ? "stdin" : p, text: readFileSync(p === "-" ? 0 : p, "utf8") };
     } catch (err) {
       throw new ConfigError(`--identity ${p} cannot be read: ${err instanceof Error ? err.message : String(err)}`, { field: "identity" });
     }

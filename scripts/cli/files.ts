@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ConfigError, createS3Client, filesOf, IntegrityError, SnapshotStore, writeFilesOut } from "../../engine/index.js";
+import { ConfigError, createS3Client, filesOf, filesTar, IntegrityError, readVerifiedFiles, redact, SnapshotStore, writeFilesOut } from "../../engine/index.js";
 import { printJson, printText, runCommand } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addPolicyFlags, type PolicyFlags } from "./options.js";
@@ -9,21 +9,35 @@ interface FilesFlags extends PolicyFlags, IdentityFlags {
   out?: string;
   list?: boolean;
   force?: boolean;
+  base64?: boolean;
   json?: boolean;
 }
 
 export function registerFiles(program: Command): void {
   const cmd = program
     .command("files <ref>")
-    .description("the configuration files stored beside a snapshot (policy 'files'): --list shows them, --out DIR writes them back under DIR at their original paths");
+    .description(
+      "the configuration files stored beside a snapshot (policy 'files'): --list shows them, --out DIR writes them back under DIR at their original paths, --out - writes them as one tar on stdout",
+    );
   addIdentityFlag(addPolicyFlags(cmd, { nodes: false }))
-    .option("--out <dir>", "write the files under this folder (each at its original absolute path below it); keys get 0600, new folders 0700")
+    .option(
+      "--out <dir>",
+      "write the files under this folder (each at its original absolute path below it); keys get 0600, new folders 0700; - writes one tar to stdout (never to a terminal)",
+    )
     .option("--list", "list the files (path, size, mode, sha256) without downloading them")
     .option("--force", "replace files that exist under --out")
+    .option("--base64", "with --out -: the tar as base64 text (for a shell variable or a Pulumi Command's stdout)")
     .option("--json", "print one JSON report on stdout")
     .action(async (ref: string, o: FilesFlags) =>
       runCommand(o, async () => {
         if (!o.list && !o.out) throw new ConfigError("give --out DIR to write the files, or --list to show them", { field: "--out" });
+        // The tar holds private keys in plain text: never onto a terminal.
+        if (o.out === "-" && !o.list && process.stdout.isTTY) {
+          throw new ConfigError("--out - writes the decrypted files (keys included) to stdout, which is a terminal: pipe it (| tar -x -p -C DIR) or give --out DIR", {
+            field: "--out",
+          });
+        }
+        if (o.base64 && o.out !== "-") throw new ConfigError("--base64 applies only to --out -", { field: "--base64" });
         const identities = await identitiesFromFlags(o);
         const policy = restorePolicy(ref, o);
         const s3 = createS3Client(policy.destination);
@@ -40,6 +54,7 @@ export function registerFiles(program: Command): void {
               files.entries.map((e) => `0${e.mode.toString(8)} ${String(e.size).padStart(9)} ${e.sha256.slice(0, 16)}  ${e.path}${e.secret ? "  (key)" : ""}`).join("\n"),
             );
           }
+          if (o.out === "-") return await tarToStdout(store, snapshot, identities, o);
           const report = await writeFilesOut(store, snapshot, { out: o.out!, identities, force: o.force });
           if (o.json) return printJson(report);
           printText([`wrote ${report.written.length} file(s) under ${report.out}:`, ...report.written.map((w) => `  ${w.mode} ${w.to}`)].join("\n"));
@@ -48,4 +63,24 @@ export function registerFiles(program: Command): void {
         }
       }),
     );
+}
+
+/**
+ * `--out -`: the verified, decrypted files as one tar (modes as a restore gives them) on stdout,
+ * nothing before the whole archive checked out. stdout carries the data, so the report goes to
+ * stderr: with --json one line naming the snapshot used (a `latest` ref resolved), which the DR
+ * stack reads to restore exactly that snapshot.
+ */
+async function tarToStdout(
+  store: SnapshotStore,
+  snapshot: Awaited<ReturnType<SnapshotStore["resolve"]>>,
+  identities: Awaited<ReturnType<typeof identitiesFromFlags>>,
+  o: FilesFlags,
+): Promise<void> {
+  const files = await readVerifiedFiles(store, snapshot, identities);
+  const tar = await filesTar(files, new Date(snapshot.manifest!.takenAt));
+  await new Promise<void>((resolve, reject) => process.stdout.write(o.base64 ? `${tar.toString("base64")}\n` : tar, (err) => (err ? reject(err) : resolve())));
+  const ref = `s3://${snapshot.bucket}/${snapshot.key}`;
+  const report = { snapshot: ref, filesKey: filesOf(snapshot).key, files: files.map((f) => ({ path: f.entry.path, size: f.data.length, secret: f.entry.secret })) };
+  process.stderr.write(redact(o.json ? JSON.stringify(report) : `wrote ${files.length} file(s) of ${ref} to stdout`) + "\n");
 }

@@ -9,7 +9,7 @@ export interface IdentityFlags {
 export function addIdentityFlag(cmd: Command): Command {
   return cmd.option(
     "--identity <file>",
-    `decrypt a client-side encrypted snapshot: an age identity file, or an armored OpenPGP private key (passphrase from ${IDENTITY_PASSPHRASE_ENV}); repeatable`,
+    `decrypt a client-side encrypted snapshot: an age identity file, or an armored OpenPGP private key (passphrase from ${IDENTITY_PASSPHRASE_ENV}); - reads it from stdin; repeatable`,
     (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
   );
 }

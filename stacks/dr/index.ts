@@ -1,7 +1,10 @@
 // The DR program: `pulumi up -s dr` (from stacks/dr) rebuilds a lost cluster from a snapshot.
-//   1. optional per-node reset (`vault-raft-backup-dr:reset`): stop, wipe the Raft data, start;
-//   2. StagedRestore from `vault-raft-backup-dr:snapshot` (default latest), after every reset;
-//   3. exports of the restore report.
+//   1. optional (`vault-raft-backup-dr:files`): fetch the configuration files stored with the snapshot
+//      once, then install them on every node (the restarted service needs its config and TLS files);
+//   2. optional per-node reset (`vault-raft-backup-dr:reset`): stop, wipe the Raft data, start;
+//   3. StagedRestore from `vault-raft-backup-dr:snapshot` (default latest), after every reset; with
+//      `files`, from exactly the snapshot the files came from (a `latest` resolved once, by the fetch);
+//   4. exports of the restore report.
 // Config (stacks/dr/Pulumi.*.yaml):
 //   vault-raft-backup:policy             the same policy as the backup stack (cluster, destination ...)
 //   vault-raft-backup:localEnvironment   directory of `vrb local up`: its addresses (and keys) replace the placeholders
@@ -14,8 +17,9 @@
 //                                        optional: the nodes unseal themselves, the keys only make a verification token
 //   vault-raft-backup-dr:token           secret; a token of the original cluster: required in-place; for a rebuild it
 //                                        enables the full verification (init JSON's root_token works the same)
+//   vault-raft-backup-dr:files           put the snapshot's configuration files back on the nodes (see files.ts)
 //   vault-raft-backup-dr:reset           per-node reset commands (see config.ts)
-//   vault-raft-backup-dr:sshPrivateKey   secret; SSH key for `reset.via: remote`
+//   vault-raft-backup-dr:sshPrivateKey   secret; SSH key for `reset.via: remote` and `files.via: remote`
 //   vault-raft-backup-dr:identity        secret; client-side encrypted snapshots: an age identity file's text or an
 //                                        armored OpenPGP private key (docs/encryption.md)
 //   vault-raft-backup-dr:identityPassphrase  secret; the OpenPGP key's passphrase
@@ -23,9 +27,10 @@ import { resolve } from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { StagedRestore, type RestoreMode } from "../../components/index.js";
-import { localClusterRestoreKeys, requireEnvironment } from "../../engine/index.js";
+import { IDENTITY_PASSPHRASE_ENV, localClusterRestoreKeys, requireEnvironment } from "../../engine/index.js";
 import { policyForStack } from "../backup/config.js";
 import { parseReset, resetCommands } from "./config.js";
+import { fetchScript, installCommands, parseFiles, snapshotUsed } from "./files.js";
 
 const shared = new pulumi.Config("vault-raft-backup");
 const dr = new pulumi.Config("vault-raft-backup-dr");
@@ -50,24 +55,79 @@ const recoveryKeys = dr.getSecret("recoveryKeys") ?? localInitJson("recovery");
 
 const rawReset = dr.getObject<unknown>("reset");
 const reset = rawReset === undefined ? undefined : parseReset(rawReset);
+const rawFiles = dr.getObject<unknown>("files");
+const files = rawFiles === undefined ? undefined : parseFiles(rawFiles, reset);
 const sshKey = dr.getSecret("sshPrivateKey");
-if (reset?.via === "remote" && !sshKey) {
-  throw new Error(
-    'Pulumi config vault-raft-backup-dr:sshPrivateKey is required for reset.via remote: pulumi config set --secret vault-raft-backup-dr:sshPrivateKey -- "$(cat key)"',
+for (const [what, via] of [
+  ["reset", reset?.via],
+  ["files", files?.via],
+] as const) {
+  if (via === "remote" && !sshKey) {
+    throw new Error(
+      `Pulumi config vault-raft-backup-dr:sshPrivateKey is required for ${what}.via remote: pulumi config set --secret vault-raft-backup-dr:sshPrivateKey -- "$(cat key)"`,
+    );
+  }
+}
+const identity = dr.getSecret("identity");
+const identityPassphrase = dr.getSecret("identityPassphrase");
+
+// A reset (and the files step) runs again only when a new restore is due (the same inputs that
+// replace the restore), never on a plain re-run of `pulumi up`.
+const triggers = [policy.cluster.name, snapshot, mode];
+
+// The files: fetched once here (never written to this machine's disk; stdout is a secret output),
+// installed on every node from the fetch's stdout. The restore takes the snapshot the fetch
+// reports, so a backup that lands in between cannot pair one snapshot's files with another's data;
+// the fetch keeps that ref in state, so a newer backup does not replace the restore either.
+let restoreSnapshot: pulumi.Input<string> = snapshot;
+let installs: pulumi.Resource[] = [];
+if (files) {
+  const dest = policy.destination;
+  const fetch = new command.local.Command(
+    "files-fetch",
+    {
+      create: fetchScript(files, { ref: snapshot, bucket: dest.bucket, prefix: dest.prefix, cluster: policy.cluster.name, identity: identity !== undefined }),
+      dir: projectDir,
+      interpreter: ["/bin/sh", "-c"],
+      // The identity text on stdin, its passphrase in the environment: never in the command string.
+      stdin: identity,
+      environment: {
+        ...(dest.endpoint ? { AWS_ENDPOINT_URL_S3: dest.endpoint } : {}),
+        ...(dest.region ? { AWS_REGION: dest.region } : {}),
+        ...(identityPassphrase ? { [IDENTITY_PASSPHRASE_ENV]: identityPassphrase } : {}),
+      },
+      triggers,
+    },
+    { additionalSecretOutputs: ["stdout", "stdin", "environment"] },
+  );
+  restoreSnapshot = fetch.stderr.apply(snapshotUsed);
+  installs = installCommands(files).map((c) =>
+    files.via === "remote"
+      ? new command.remote.Command(
+          c.name,
+          { connection: { host: c.host, port: c.port, user: c.user, privateKey: sshKey }, create: c.script, stdin: fetch.stdout, triggers },
+          { additionalSecretOutputs: ["stdout", "stdin"] },
+        )
+      : new command.local.Command(
+          c.name,
+          { create: c.script, dir: projectDir, interpreter: ["/bin/sh", "-c"], stdin: fetch.stdout, triggers },
+          { additionalSecretOutputs: ["stdout", "stdin"] },
+        ),
   );
 }
 
-// A reset runs again only when a new restore is due (the same inputs that replace the restore),
-// never on a plain re-run of `pulumi up`.
-const triggers = [policy.cluster.name, snapshot, mode];
 const resets = (reset ? resetCommands(reset) : []).map((c) =>
   reset!.via === "remote"
-    ? new command.remote.Command(c.name, {
-        connection: { host: c.host, port: c.port, user: c.user, privateKey: sshKey },
-        create: c.script,
-        triggers,
-      })
-    : new command.local.Command(c.name, { create: c.script, dir: projectDir, interpreter: ["/bin/sh", "-c"], triggers }),
+    ? new command.remote.Command(
+        c.name,
+        {
+          connection: { host: c.host, port: c.port, user: c.user, privateKey: sshKey },
+          create: c.script,
+          triggers,
+        },
+        { dependsOn: installs },
+      )
+    : new command.local.Command(c.name, { create: c.script, dir: projectDir, interpreter: ["/bin/sh", "-c"], triggers }, { dependsOn: installs }),
 );
 
 const restore = new StagedRestore(
@@ -75,17 +135,17 @@ const restore = new StagedRestore(
   {
     policy,
     confirm: dr.get("confirm"),
-    snapshot,
+    snapshot: restoreSnapshot,
     mode,
     nodes,
     unsealKeys,
     recoveryKeys,
     token: dr.getSecret("token"),
-    identities: dr.getSecret("identity")?.apply((t) => [t]),
-    identityPassphrase: dr.getSecret("identityPassphrase"),
+    identities: identity?.apply((t) => [t]),
+    identityPassphrase,
     force: dr.getBoolean("force"),
   },
-  { dependsOn: resets },
+  { dependsOn: [...installs, ...resets] },
 );
 
 export const cluster = restore.cluster;
@@ -100,3 +160,4 @@ export const restoredAt = restore.restoredAt;
 export const durationMs = restore.durationMs;
 export const report = restore.report;
 export const resetNodes = resets.length;
+export const filesNodes = installs.length;

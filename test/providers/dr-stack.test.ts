@@ -69,6 +69,64 @@ describe("DR stack program (mocks)", () => {
     expect(run.resources).toEqual([]);
   });
 
+  it("files via remote: one fetch, an install per node (the reset's nodes), then the resets, then the restore from the fetched snapshot; secrets wrapped", async () => {
+    const IDENTITY = "AGE-SECRET-KEY-1QQQTHROWAWAYDRFILESTESTIDENTITY0000000000000000000000000000";
+    const PASSPHRASE = "throwaway-dr-files-passphrase";
+    const secrets = { ...SECRETS, "vault-raft-backup-dr:identity": IDENTITY, "vault-raft-backup-dr:identityPassphrase": PASSPHRASE };
+    const files = { via: "remote", owner: "openbao:openbao" };
+    const run = await runDr({ ...stackConfig("Pulumi.dr.yaml"), ...secrets, "vault-raft-backup-dr:files": files }, Object.keys(secrets));
+    expect(run.error).toBeUndefined();
+    expect(run.resources.map((r) => r.name)).toEqual([
+      "files-fetch",
+      "files-node-1",
+      "files-node-2",
+      "files-node-3",
+      "reset-node-1",
+      "reset-node-2",
+      "reset-node-3",
+      "prod-restore",
+    ]);
+    const byName = new Map(run.resources.map((r) => [r.name, r]));
+    const fetch = byName.get("files-fetch")!;
+    expect(fetch.type).toBe("command:local:Command");
+    expect(fetch.inputs.create).toMatch(
+      /vrb\.js 'files' 'latest' '--bucket' 'example-prod-vault-snapshots' '--prefix' 'vault\/' '--cluster' 'prod' '--out' '-' '--base64' '--json' '--identity' '-'/,
+    );
+    expect(fetch.inputs.triggers).toEqual(["prod", "latest", "rebuild"]);
+    // The identity on stdin, its passphrase in the environment: both wrapped, neither in a command string.
+    expect(JSON.stringify(fetch.inputs.stdin)).toContain(IDENTITY);
+    expect(JSON.stringify(fetch.inputs.environment)).toContain(PASSPHRASE);
+    for (const n of [1, 2, 3]) {
+      const install = byName.get(`files-node-${n}`)!;
+      expect(install.type).toBe("command:remote:Command");
+      expect(install.dependsOn).toEqual(["files-fetch"]);
+      expect(JSON.stringify(install.inputs.connection)).toContain(`vault-${n - 1}.prod.example.com`);
+      expect(install.inputs.create).toContain("base64 -d | sudo tar -x -p -f - -C '/'");
+      expect(install.inputs.create).toContain("sudo chown 'openbao:openbao'");
+      expect(install.inputs.triggers).toEqual(["prod", "latest", "rebuild"]);
+      expect(byName.get(`reset-node-${n}`)!.dependsOn.sort()).toEqual(["files-node-1", "files-node-2", "files-node-3"]);
+    }
+    const restore = byName.get("prod-restore")!;
+    expect(restore.dependsOn.sort()).toEqual(["files-fetch", "files-node-1", "files-node-2", "files-node-3", "reset-node-1", "reset-node-2", "reset-node-3"]);
+    // The fetch's report, known only once it ran: the restore's snapshot is that, not a second `latest`.
+    expect(restore.inputs.snapshot).not.toBe("latest");
+    expect(JSON.stringify(restore.inputs.snapshot)).toContain("Unknown");
+    for (const secret of [IDENTITY, PASSPHRASE, SSH_KEY]) {
+      for (const r of run.resources) expect(plainOccurrences(r.inputs, secret), `${secret.slice(0, 12)}… in ${r.name}`).toEqual([]);
+      for (const r of run.resources) expect(String(r.inputs.create ?? "")).not.toContain(secret);
+    }
+  });
+
+  it("a bad files block fails the program, naming the field", async () => {
+    const config = { ...stackConfig("Pulumi.dr.yaml"), ...SECRETS };
+    const bad = async (files: unknown) => (await runDr({ ...config, "vault-raft-backup-dr:files": files }, Object.keys(SECRETS))).error;
+    // Side by side: each is a program run of its own.
+    const [via, owner, dir] = await Promise.all([bad({ via: "scp" }), bad({ via: "remote", owner: "root; rm -rf /" }), bad({ via: "local", nodes: [{ host: "node-1" }] })]);
+    expect(via).toMatch(/vault-raft-backup-dr:files: via must be 'remote' \(SSH\) or 'local'/);
+    expect(owner).toMatch(/vault-raft-backup-dr:files: owner must be user or user:group/);
+    expect(dir).toMatch(/vault-raft-backup-dr:files: nodes.0.dir is required for via local/);
+  });
+
   it("local example: local reset commands and the local environment's nodes and (secret) keys", async () => {
     const env = sharedEnv();
     const config = { ...stackConfig("Pulumi.dr-local.yaml"), "vault-raft-backup:localEnvironment": env.dir };
