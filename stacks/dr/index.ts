@@ -91,6 +91,9 @@ if (files) {
       interpreter: ["/bin/sh", "-c"],
       // The identity text on stdin, its passphrase in the environment: never in the command string.
       stdin: identity,
+      // stdout is the decrypted files (base64): never shown as the step's progress, only kept as a
+      // secret output; stderr (progress and the snapshot used) is shown.
+      logging: command.types.enums.local.Logging.Stderr,
       environment: {
         ...(dest.endpoint ? { AWS_ENDPOINT_URL_S3: dest.endpoint } : {}),
         ...(dest.region ? { AWS_REGION: dest.region } : {}),

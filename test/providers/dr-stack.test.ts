@@ -93,6 +93,8 @@ describe("DR stack program (mocks)", () => {
       /vrb\.js 'files' 'latest' '--bucket' 'example-prod-vault-snapshots' '--prefix' 'vault\/' '--cluster' 'prod' '--out' '-' '--base64' '--json' '--identity' '-'/,
     );
     expect(fetch.inputs.triggers).toEqual(["prod", "latest", "rebuild"]);
+    // Its stdout is the decrypted files: the provider must not show it as the step's output.
+    expect(fetch.inputs.logging).toBe("stderr");
     // The identity on stdin, its passphrase in the environment: both wrapped, neither in a command string.
     expect(JSON.stringify(fetch.inputs.stdin)).toContain(IDENTITY);
     expect(JSON.stringify(fetch.inputs.environment)).toContain(PASSPHRASE);
