@@ -93,10 +93,11 @@ export function retryBackoffMs(attempt: number, random: () => number = Math.rand
 }
 
 /**
- * Takes one snapshot of the cluster and stores it: active node → preflight → one streamed pass
- * (a StagePipeline: the Vault stream through the hashing, archive check and upload stages) →
- * read-back → retention → manifest last. Any failure aborts the multipart upload and writes no
- * manifest; the error names the stage.
+ * Takes one snapshot of the cluster and stores it: input checks → the destination bucket exists →
+ * active node (preflight) → one streamed pass (a StagePipeline: the Vault stream through the
+ * hashing, archive check and upload stages) → finishBackup (read-back, files, retention, guard,
+ * manifest last). Any failure aborts the multipart upload and writes no manifest; the error names
+ * the stage.
  */
 export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   if (!opts.token) {
