@@ -7,6 +7,7 @@ export * from "./wait.js";
 export * from "./vault/client.js";
 export * from "./vault/auth.js";
 export * from "./vault/operations.js";
+export * from "./s3/bucket.js";
 export * from "./s3/client.js";
 export * from "./local/tools.js";
 export * from "./local/ports.js";

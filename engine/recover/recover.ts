@@ -67,8 +67,23 @@ export interface RecoverReport {
   live: string;
   paths: RecoveredPath[];
   summary: { missing: number; differs: number; same: number; written: number };
+  /**
+   * Set when a write to the live cluster failed part-way (the report is then on the error, as
+   * `report`): `paths` are the items done before it (written or already the same), `path` the one
+   * that failed and `notAttempted` those after it (not compared, not written).
+   */
+  failure?: RecoverFailure;
   teardown: ThrowawayTeardown;
   durationMs: number;
+}
+
+export interface RecoverFailure {
+  path: string;
+  /** Why its write failed (the live cluster's answer; never a value). */
+  message: string;
+  notAttempted: string[];
+  /** What to do, and the `vrb recover` of exactly what is left (this snapshot, not "latest"). */
+  next: string;
 }
 
 /** What the snapshot holds for one item, with its values: kept in memory only, never reported. */
@@ -122,17 +137,64 @@ export async function recoverSecrets(opts: RecoverOptions): Promise<RecoverRepor
           durationMs: Date.now() - started,
         };
       };
-      try {
-        for (const item of items.read) paths.push(await recoverItem(live, item, Boolean(opts.dryRun), progress));
-      } catch (err) {
-        // The items before the failing one ARE written: the operator must see which (--json prints this report).
-        throw Object.assign(err instanceof Error ? err : new OperationError(String(err)), { report: report(false) });
+      for (const [i, item] of items.read.entries()) {
+        try {
+          paths.push(await recoverItem(live, item, Boolean(opts.dryRun), progress));
+        } catch (err) {
+          // Stop at the first refused write (a check-and-set conflict means someone is writing now):
+          // the items before it ARE written, and the operator must see which, and what is left.
+          const failure = failureOf(items.snapshot, err, items.read.slice(i));
+          const r = { ...report(false), failure };
+          throw Object.assign(new OperationError(`${failure.message}\n${describeFailure(r)}`, { stage: "recover", cause: err }), { report: r });
+        }
       }
       return report(true);
     } finally {
       await live.close();
     }
   });
+}
+
+/** "secret/app/db" or "sys/policies/acl/NAME": how an item is named in reports. */
+function labelOf(item: FromSnapshot): string {
+  return item.kind === "policy" ? `sys/policies/acl/${item.name}` : `${item.mount}/${item.rel}`;
+}
+
+/** The `vrb recover` flag that names an item again (KV paths are already in `bao kv get` form). */
+function flagOf(item: FromSnapshot): string {
+  return item.kind === "policy" ? `--acl-policy ${item.name}` : `--path ${item.mount}/${item.rel}`;
+}
+
+/** `left[0]` failed with `err`; the rest were not attempted. */
+function failureOf(snapshot: RecoverReport["snapshot"], err: unknown, left: FromSnapshot[]): RecoverFailure {
+  const failed = left[0]!;
+  const cause = err instanceof OperationError && err.cause !== undefined ? err.cause : err;
+  const conflict = cause instanceof VaultHttpError && cause.status === 400 && /check-and-set/i.test(cause.errors.join(" "));
+  const denied = cause instanceof VaultHttpError && cause.status === 403;
+  const fix = conflict
+    ? `someone wrote ${labelOf(failed)} during the recovery: look at its current value first (running again writes the snapshot's value as a new version over it)`
+    : denied
+      ? `the live token may not write ${labelOf(failed)}: use a token whose policy allows it`
+      : `fix the cause above`;
+  const again = `vrb recover s3://${snapshot.bucket}/${snapshot.key} ${left.map(flagOf).join(" ")}`;
+  return {
+    path: labelOf(failed),
+    message: messageOf(err),
+    notAttempted: left.slice(1).map(labelOf),
+    next: `${fix}, then recover what is left (with your other flags as before): ${again}`,
+  };
+}
+
+/** The error's text: what was written, what was not, what to run next. Paths only, never a value. */
+function describeFailure(r: RecoverReport & { failure: RecoverFailure }): string {
+  const list = (xs: string[]) => (xs.length > 20 ? `${xs.slice(0, 20).join(", ")} and ${xs.length - 20} more (--json lists them all)` : xs.join(", ")) || "none";
+  const f = r.failure;
+  return [
+    `written before it: ${list(r.paths.filter((p) => p.action === "written").map((p) => p.path))}`,
+    ...(r.paths.some((p) => p.action === "none") ? [`already the same: ${list(r.paths.filter((p) => p.action === "none").map((p) => p.path))}`] : []),
+    `not written: ${f.path} (failed)${f.notAttempted.length ? `; not attempted: ${list(f.notAttempted)}` : ""}`,
+    `next: ${f.next}`,
+  ].join("\n");
 }
 
 /** The live mount that holds `spec` ("secret/"), by the mount lookup any token with access to the path may make. */
@@ -211,7 +273,7 @@ async function readOne(snap: VaultClient, t: KvTarget, rel: string): Promise<Fro
 
 /** Compares one item with the live cluster and, unless dry-run, writes what is missing or differs. */
 async function recoverItem(live: VaultClient, item: FromSnapshot, dryRun: boolean, progress: Progress): Promise<RecoveredPath> {
-  const label = item.kind === "policy" ? `sys/policies/acl/${item.name}` : `${item.mount}/${item.rel}`;
+  const label = labelOf(item);
   try {
     const entry = await (item.kind === "kv2" ? recoverKv2(live, item, dryRun) : item.kind === "kv1" ? recoverKv1(live, item, dryRun) : recoverPolicy(live, item, dryRun));
     const did = entry.action === "written" ? ` -> written${entry.versionsWritten ? ` (${entry.versionsWritten} version(s))` : ""}` : "";

@@ -2,11 +2,10 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { encryptorFor } from "../crypto/encryptor.js";
 import { ConfigError, OperationError } from "../errors.js";
 import { collectFiles } from "../files/collect.js";
-import { storeFilesArchive } from "../files/store-files.js";
-import { packageInfo } from "../local/tools.js";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { registerSecret } from "../redact.js";
+import { checkBucketExists } from "../s3/bucket.js";
 import { createS3Client } from "../s3/client.js";
 import { clusterTls } from "../vault/auth.js";
 import { VaultClient } from "../vault/client.js";
@@ -15,9 +14,9 @@ import { preflightCluster, type PreflightReport } from "../vault/preflight.js";
 import { sleep } from "../wait.js";
 import { BackupAttempt } from "./attempt.js";
 import { cleanUpFailedBackup } from "./cleanup.js";
-import { checkStoredObject, lockObject, sseParamsFor, writeManifest } from "./finishing.js";
-import { backupInventory, type BackupInventory } from "./inventory/in-backup.js";
-import { filesKeyFor, manifestSchema, type SnapshotManifest } from "./manifest.js";
+import { finishBackup, type FinishedBackup } from "./finish.js";
+import type { BackupInventory } from "./inventory/in-backup.js";
+import type { SnapshotManifest } from "./manifest.js";
 import { stagedError, withStage } from "./pipeline.js";
 import { streamSnapshotToStore, type SnapshotPassResult } from "./snapshot-pass.js";
 import { DEFAULT_STALL_TIMEOUT_MS } from "./stream.js";
@@ -94,10 +93,11 @@ export function retryBackoffMs(attempt: number, random: () => number = Math.rand
 }
 
 /**
- * Takes one snapshot of the cluster and stores it: active node → preflight → one streamed pass
- * (a StagePipeline: the Vault stream through the hashing, archive check and upload stages) →
- * read-back → retention → manifest last. Any failure aborts the multipart upload and writes no
- * manifest; the error names the stage.
+ * Takes one snapshot of the cluster and stores it: input checks → the destination bucket exists →
+ * active node (preflight) → one streamed pass (a StagePipeline: the Vault stream through the
+ * hashing, archive check and upload stages) → finishBackup (read-back, files, retention, guard,
+ * manifest last). Any failure aborts the multipart upload and writes no manifest; the error names
+ * the stage.
  */
 export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   if (!opts.token) {
@@ -143,42 +143,8 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   }
 }
 
-/** The manifest of a stored snapshot: everything a restore, a verify and retention go by. */
-function snapshotManifest(r: {
-  policy: BackupPolicy;
-  pre: PreflightReport;
-  stored: SnapshotPassResult;
-  takenAt: Date;
-  lock: BackupReport["lock"];
-  sse: BackupReport["sse"];
-  judged: BackupInventory;
-  files?: SnapshotManifest["files"];
-}): SnapshotManifest {
-  const { pre, stored } = r;
-  return manifestSchema.parse({
-    format: 1,
-    cluster: r.policy.cluster.name,
-    key: stored.object.key,
-    bytes: stored.bytes,
-    sha256: stored.sha256,
-    takenAt: r.takenAt.toISOString(),
-    vault: { version: pre.version, leaderAddr: pre.leaderAddr, clusterId: pre.clusterId, seal: pre.seal },
-    raft: { index: stored.meta.Index, term: stored.meta.Term, snapshotId: stored.meta.ID },
-    archive: { entries: stored.archiveEntries, verified: true },
-    lock: r.lock,
-    sse: r.sse,
-    tool: packageInfo(),
-    inventory: r.judged.inventory,
-    suspect: r.judged.suspect,
-    plaintext: stored.plaintext,
-    encryption: stored.encryption,
-    files: r.files,
-  } satisfies SnapshotManifest);
-}
-
 async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress): Promise<BackupReport> {
   const { policy } = opts;
-  const kmsKeyId = policy.destination.kmsKeyId;
   // One attempt, one pipeline: its first failure wins, and every await below races against it, so
   // a stall, a deadline or a broken stream anywhere ends the attempt at once instead of waiting
   // for a side that will never finish.
@@ -196,83 +162,33 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
     // anything is read from Vault or written to the bucket.
     const encryptor = await encryptorFor(policy.encryption);
     const files = policy.files ? await attempt.timed("files", () => collectFiles(policy.files!, Boolean(encryptor))) : undefined;
+    // So is a bucket that does not exist (exit 2), in one request, before Vault is asked for anything.
+    const unchecked = await attempt.timed("destination", () => checkBucketExists(s3, policy.destination.bucket, { signal: attempt.pass.signal }));
+    if (unchecked) progress.info(unchecked);
     const pre = await attempt.timed("preflight", () => preflightCluster(client, policy.cluster.nodes, progress, { leaderWaitMs, signal: attempt.pass.signal }));
 
     const transferStarted = Date.now();
     attempt.current = "stream";
     const takenAt = await pickTakenAt(s3, policy, opts.now ?? (() => new Date()), attempt.pass);
+    const leader = client.forNode(pre.leaderAddr);
+    const partSize = opts.partSize ?? DEFAULT_PART_SIZE;
     const stored = await streamSnapshotToStore(attempt, {
       s3,
       policy,
-      leader: client.forNode(pre.leaderAddr),
+      leader,
       leaderAddr: pre.leaderAddr,
       takenAt,
       progress,
       stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
-      partSize: opts.partSize ?? DEFAULT_PART_SIZE,
+      partSize,
       queueSize: opts.queueSize ?? DEFAULT_QUEUE_SIZE,
       encryptor,
     });
     attempt.durationsMs.transfer = Date.now() - transferStarted;
-    const { object, bytes, sha256 } = stored;
-
-    const sse = await attempt.timed("upload check", () => checkStoredObject(s3, object, { bytes, uploaded: stored.uploaded, kmsKeyId }));
-    // The files archive beside the snapshot, before the manifest; written objects are cleaned up on failure.
-    const filesSection = files
-      ? await attempt.timed("files upload", () =>
-          storeFilesArchive({
-            s3,
-            bucket: object.bucket,
-            key: filesKeyFor(object.key),
-            files,
-            encryptor,
-            sse: sseParamsFor(kmsKeyId),
-            partSize: opts.partSize ?? DEFAULT_PART_SIZE,
-            signal: attempt.pass.signal,
-            onWritten: (o) => attempt.written.push(o),
-          }),
-        )
-      : undefined;
-    let lock: BackupReport["lock"];
-    if (policy.objectLock) {
-      const until = new Date(takenAt.getTime() + policy.objectLock.days * 86_400_000);
-      lock = await attempt.timed("lock", () => lockObject(s3, object, policy.objectLock!.mode, until));
-      const filesObject = filesSection && attempt.written.find((w) => w.key === filesSection.key);
-      if (filesObject) await attempt.timed("lock", () => lockObject(s3, filesObject, policy.objectLock!.mode, until));
-      progress.info(`locked (${lock.mode}) until ${lock.until}`);
-    }
-
-    const judged = await attempt.timed("guard", () =>
-      backupInventory({ s3, policy, leader: client.forNode(pre.leaderAddr), counted: stored.inventory, problem: stored.inventoryProblem, progress }),
-    );
-    const manifest = snapshotManifest({ policy, pre, stored, takenAt, lock, sse, judged, files: filesSection });
-    const manifestKey = await attempt.timed("manifest", () =>
-      writeManifest(s3, manifest, { bucket: object.bucket, kmsKeyId, lock, signal: attempt.pass.signal, onWritten: (o) => attempt.written.push(o) }),
-    );
+    const finished = await finishBackup(attempt, { s3, policy, pre, stored, takenAt, leader, progress, files, encryptor, partSize });
     attempt.succeeded();
-    progress.info(`snapshot stored: s3://${object.bucket}/${object.key} (${bytes} bytes, sha256 ${sha256.slice(0, 16)}...)`);
-    return {
-      ok: true,
-      bucket: object.bucket,
-      key: object.key,
-      manifestKey,
-      bytes,
-      sha256,
-      takenAt: manifest.takenAt,
-      raft: manifest.raft,
-      vault: manifest.vault,
-      lock,
-      sse,
-      archive: { entries: stored.archiveEntries },
-      inventory: judged.inventory && { totalKeys: judged.inventory.totalKeys, totalBytes: judged.inventory.totalBytes, mounts: judged.inventory.mounts.length },
-      guard: judged.guard,
-      suspect: judged.suspect,
-      encryption: manifest.encryption,
-      plaintext: manifest.plaintext,
-      files: filesSection && { key: filesSection.key, entries: filesSection.entries.length },
-      durationsMs: attempt.durationsMs,
-      warnings: [...pre.warnings, ...judged.warnings],
-    };
+    progress.info(`snapshot stored: s3://${stored.object.bucket}/${stored.object.key} (${stored.bytes} bytes, sha256 ${stored.sha256.slice(0, 16)}...)`);
+    return backupReport(pre, stored, finished, attempt.durationsMs);
   } catch (err) {
     const e = attempt.fail(err);
     if (!attempt.key) throw e;
@@ -283,4 +199,31 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
     attempt.dispose();
     await client.close();
   }
+}
+
+/** What runBackup returns for a stored snapshot: the manifest's facts, how long each stage took, what to look at. */
+function backupReport(pre: PreflightReport, stored: SnapshotPassResult, f: FinishedBackup, durationsMs: Record<string, number>): BackupReport {
+  const { manifest, judged } = f;
+  return {
+    ok: true,
+    bucket: stored.object.bucket,
+    key: stored.object.key,
+    manifestKey: f.manifestKey,
+    bytes: stored.bytes,
+    sha256: stored.sha256,
+    takenAt: manifest.takenAt,
+    raft: manifest.raft,
+    vault: manifest.vault,
+    lock: manifest.lock,
+    sse: f.sse,
+    archive: { entries: stored.archiveEntries },
+    inventory: judged.inventory && { totalKeys: judged.inventory.totalKeys, totalBytes: judged.inventory.totalBytes, mounts: judged.inventory.mounts.length },
+    guard: judged.guard,
+    suspect: judged.suspect,
+    encryption: manifest.encryption,
+    plaintext: manifest.plaintext,
+    files: manifest.files && { key: manifest.files.key, entries: manifest.files.entries.length },
+    durationsMs,
+    warnings: [...pre.warnings, ...judged.warnings],
+  };
 }

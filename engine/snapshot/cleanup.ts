@@ -1,4 +1,6 @@
 import { AbortMultipartUploadCommand, DeleteObjectCommand, ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
+import { isNoSuchBucket } from "../s3/bucket.js";
+import { s3ErrorInfo } from "../s3/client.js";
 import { sleep } from "../wait.js";
 
 const CALL_TIMEOUT_MS = 10_000;
@@ -7,8 +9,9 @@ const CALL_TIMEOUT_MS = 10_000;
  * Aborts every unfinished multipart upload of exactly `key`, retrying until none is left or the
  * deadline passes (an S3 server that is briefly down, or a part still in flight that recreates
  * the upload's listing, both need a second look). Object keys carry the snapshot's second and
- * raft index, so an upload of this exact key is this backup's.
- * Returns the upload ids it could not abort (empty when all is clean).
+ * raft index, so an upload of this exact key is this backup's. An answer that another look cannot
+ * change (a 4xx: the credentials may not list uploads, the bucket is gone) ends the retries at once;
+ * a bucket that does not exist holds no upload. Returns the upload ids it could not abort (empty when all is clean).
  */
 export async function abortUnfinishedUploads(
   s3: S3Client,
@@ -35,18 +38,27 @@ export async function abortUnfinishedUploads(
       }
       cleanLooks = 0;
       for (const id of pending) {
-        await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }), {
-          abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS),
-        });
+        await s3
+          .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }), {
+            abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+          })
+          // Gone already (completed or aborted meanwhile): the next look says whether it is.
+          .catch((err: unknown) => {
+            if (s3ErrorInfo(err).code !== "NoSuchUpload") throw err;
+          });
         if (!aborted.includes(id)) aborted.push(id);
       }
     } catch (err) {
+      if (isNoSuchBucket(err)) return { aborted, left: [] };
       lastError = err instanceof Error ? err.message : String(err);
+      // A timeout or a reset has no answer (no status): S3 may be back in a moment, look again.
+      const { status, retryable } = s3ErrorInfo(err);
+      if (status !== undefined && !retryable) break;
       cleanLooks = 0;
       await sleep(1_000);
     }
   }
-  return { aborted, left: pending.length ? pending : lastError ? ["(unknown: S3 unreachable)"] : [], error: lastError };
+  return { aborted, left: pending.length ? pending : lastError ? ["(unknown: the uploads could not be listed)"] : [], error: lastError };
 }
 
 /** Deletes object versions this backup wrote (best effort: a locked version stays, and is reported). */

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { exitCodeOf, messageOf, VrbError } from "../errors.js";
+import { ConfigError, exitCodeOf, messageOf, VrbError } from "../errors.js";
 import type { BackupPolicy } from "../policy.js";
 import { packageInfo } from "../local/tools.js";
 import { silentProgress, type Progress } from "../progress.js";
@@ -55,6 +55,11 @@ export async function recordRun<T>(kind: RunKind, target: RunTarget, fn: () => P
     result = await fn();
   } catch (err) {
     const error = runErrorOf(err, kind);
+    // The record lives in that bucket: when the run found it missing, there is nowhere to write it.
+    if (err instanceof ConfigError && err.field === "destination.bucket") {
+      target.progress?.warn(`the ${kind} run is not recorded: the status object lives in ${statusUrlFor(target)}, and the bucket does not exist`);
+      throw err;
+    }
     await write(target, {
       ...base,
       durationMs: Date.now() - startedAt.getTime(),

@@ -208,4 +208,55 @@ describe("vrb recover (shared OpenBao cluster, real S3 server, throwaway 1-node 
     expect(real.stderr).toMatch(/recover: stopped 1 node\(s\), removed /);
     expect(leaked(dry.stdout + dry.stderr + real.stdout + real.stderr)).toEqual([]);
   });
+
+  it("a write refused part-way: exit 1, the report says what was written, what failed, what was not attempted, and the command for the rest", async () => {
+    // The incident again, and a live token that may write the KV v2 mount but not the KV v1 one: the
+    // items are done in order (KV v2 subtree, KV v1 secret, policy), so the v1 write fails in the middle.
+    await root.delete(`${kv2}/metadata/app/db`);
+    await root.delete(`${kv1}/legacy/token`);
+    await root.delete(`sys/policies/acl/${aclPolicy}`);
+    const limited = `rec-limited-${run}`;
+    await root.put(`sys/policies/acl/${limited}`, {
+      policy: [
+        `path "${kv2}/*" { capabilities = ["create", "read", "update", "list"] }`,
+        `path "${kv1}/*" { capabilities = ["read", "list"] }`,
+        `path "sys/policies/acl/${aclPolicy}" { capabilities = ["create", "read", "update"] }`,
+      ].join("\n"),
+    });
+    const token = (await root.post<{ auth: { client_token: string } }>("auth/token/create", { policies: [limited], ttl: "10m", no_parent: true })).body.auth.client_token;
+    // The snapshot's own root token reads the throwaway node (the limited token did not exist then).
+    const withRoot = join(tempDir("recover-keys"), "keys.json");
+    writeFileSync(withRoot, JSON.stringify({ ...JSON.parse(readFileSync(keysFile, "utf8")), root_token: shared.keys!.rootToken }), { mode: 0o600 });
+    try {
+      const args = recoverArgs("--json").map((a) => (a === keysFile ? withRoot : a));
+      const r = await runVrb(args, cliEnv(shared, { VAULT_TOKEN: token, BAO_TOKEN: token }));
+      expect(r.code, r.stderr).toBe(1);
+      const report = JSON.parse(r.stdout) as RecoverReport & { ok: false; error: { stage: string } };
+      expect(report).toMatchObject({ ok: false, error: { stage: "recover" } });
+      const byPath = Object.fromEntries(report.paths.map((p) => [p.path, p]));
+      expect(byPath[`${kv2}/app/db`]).toMatchObject({ state: "missing", action: "written", versionsWritten: 3 });
+      expect(byPath[`${kv2}/app/api`]).toMatchObject({ state: "same", action: "none" });
+      expect(report.failure).toMatchObject({ path: `${kv1}/legacy/token`, notAttempted: [`sys/policies/acl/${aclPolicy}`] });
+      const again = `vrb recover s3://${report.snapshot.bucket}/${report.snapshot.key} --path ${kv1}/legacy/token --acl-policy ${aclPolicy}`;
+      expect(report.failure!.next).toContain(`the live token may not write ${kv1}/legacy/token`);
+      expect(report.failure!.next).toContain(again);
+      // The same on stderr for a person: written, failed, not attempted, next.
+      expect(r.stderr).toContain(`recover ${kv1}/legacy/token on the live cluster failed: `);
+      expect(r.stderr).toMatch(/answered 403/);
+      expect(r.stderr).toContain(`written before it: ${kv2}/app/db`);
+      expect(r.stderr).toContain(`not written: ${kv1}/legacy/token (failed); not attempted: sys/policies/acl/${aclPolicy}`);
+      expect(r.stderr).toContain(again);
+      // The live cluster holds exactly what the report says.
+      expect((await metadataOf(kv2, "app/db"))?.current_version).toBe(3);
+      expect(await readKv1("legacy/token")).toBeUndefined();
+      expect(await readPolicy()).toBeUndefined();
+      expect(report.teardown.stopped).toBe(1);
+      expect(existsSync(report.teardown.removed)).toBe(false);
+      expect(leaked(r.stdout + r.stderr)).toEqual([]);
+      expect(r.stdout + r.stderr).not.toContain(token);
+    } finally {
+      await root.post("auth/token/revoke", { token });
+      await root.delete(`sys/policies/acl/${limited}`);
+    }
+  });
 });

@@ -41,8 +41,7 @@ async function backup(name = cluster, extra: string[] = [], extraEnv: Record<str
 describe("status record: backups, failures, check, reset", () => {
   let good: BackupReport;
   // The bucket is missing: its record cannot be written there (the status object lives in that
-  // bucket), so it changes nothing on record and runs beside the other tests (the upload stage
-  // takes about a minute to give up on a missing bucket).
+  // bucket), so it changes nothing on record and runs beside the other tests.
   const missing = backup(cluster, ["--bucket", "vrb-status-no-such-bucket"]);
 
   it("records a good backup, two failures, and --check says why; a good backup resets the count", async () => {
@@ -129,12 +128,12 @@ describe("status record: backups, failures, check, reset", () => {
     expect(bad.stderr).toMatch(/--max-drill-age: 'soon' is not a duration/);
   });
 
-  it("a backup into a missing bucket fails with its own error, and says its run could not be recorded", async () => {
+  it("a backup into a missing bucket fails with its own error (exit 2), and says its run is not recorded", async () => {
     const r = await missing;
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/vrb: error( \[stage: [^\]]+\])?: .*(NoSuchBucket|AccessDenied|does not exist)/i);
-    expect(r.stderr).toMatch(/warning: could not record the backup run in s3:\/\/vrb-status-no-such-bucket\//);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, exitCode: 1 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/vrb: error \[stage: destination\]: bucket 'vrb-status-no-such-bucket' does not exist/);
+    expect(r.stderr).toMatch(/warning: the backup run is not recorded: the status object lives in s3:\/\/vrb-status-no-such-bucket\//);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, exitCode: 2 });
   });
 });
 

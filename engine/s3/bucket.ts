@@ -1,0 +1,46 @@
+import { HeadBucketCommand, type S3Client } from "@aws-sdk/client-s3";
+import { ConfigError } from "../errors.js";
+import { s3ErrorInfo } from "./client.js";
+
+/** How long the check may take before the backup goes ahead without its answer. */
+const CHECK_TIMEOUT_MS = 5_000;
+
+/** S3's answers for a bucket that does not exist (HeadBucket has no body, so the SDK names it NotFound). */
+const NO_SUCH_BUCKET = new Set(["NoSuchBucket", "NotFound"]);
+
+/** Whether `err` is S3 saying the bucket itself does not exist (not a missing key). */
+export function isNoSuchBucket(err: unknown, operation: "bucket" | "object" = "object"): boolean {
+  const { code, status } = s3ErrorInfo(err);
+  if (code === "NoSuchBucket") return true;
+  // A HeadBucket 404 can only be about the bucket; on an object call a bare 404 is the key.
+  return operation === "bucket" && status === 404 && (code === undefined || NO_SUCH_BUCKET.has(code));
+}
+
+/**
+ * Refuses a destination bucket that does not exist, in one request and before anything else is
+ * done (the Vault snapshot, the upload, the status record). Without it a missing bucket is only
+ * found by the upload, and not as such: SeaweedFS answers an upload into a missing bucket with
+ * AccessDenied, and the attempt then retries like any S3 failure.
+ *
+ * Only a definite "no such bucket" stops the backup. Anything else (403 from a role that may put
+ * objects but not list the bucket, a slow or unreachable server) is no evidence, so the backup goes
+ * ahead and the real request reports the real error. Returns a note when the check had no answer.
+ */
+export async function checkBucketExists(s3: S3Client, bucket: string, opts: { field?: string; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<string | undefined> {
+  const signals = [AbortSignal.timeout(opts.timeoutMs ?? CHECK_TIMEOUT_MS), ...(opts.signal ? [opts.signal] : [])];
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: AbortSignal.any(signals) });
+    return undefined;
+  } catch (err) {
+    if (opts.signal?.aborted) throw err;
+    if (isNoSuchBucket(err, "bucket")) {
+      const field = opts.field ?? "destination.bucket";
+      throw new ConfigError(
+        `bucket '${bucket}' does not exist (or is not visible to these credentials): create it (the SnapshotBucket component does) ` + `or check ${field} (--bucket, VRB_BUCKET)`,
+        { field, stage: "destination", cause: err },
+      );
+    }
+    const { code, status } = s3ErrorInfo(err);
+    return `could not check that bucket '${bucket}' exists (${code ?? (err instanceof Error ? err.message : String(err))}${status ? `, HTTP ${status}` : ""}); going ahead`;
+  }
+}
