@@ -1,8 +1,15 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import forge from "node-forge";
+import { createRequire } from "node:module";
 import { OperationError } from "../errors.js";
+
+type Forge = typeof import("node-forge");
+let forgeModule: Forge | undefined;
+/** node-forge, loaded on first use: only `vrb local` makes certificates, every other command starts without it. */
+function loadForge(): Forge {
+  return (forgeModule ??= createRequire(import.meta.url)("node-forge") as Forge);
+}
 
 /**
  * TLS material of a local environment, made by the tool itself (no openssl binary needed): a private
@@ -46,6 +53,7 @@ function writePrivate(path: string, text: string): void {
 
 /** Makes a private CA in `<dir>/tls/` (ca.pem, ca-key.pem 0600); the folder is 0700. */
 export function createLocalCa(dir: string, commonName = "vrb local CA"): LocalCa {
+  const forge = loadForge();
   const tlsDir = join(dir, "tls");
   mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
   const { privateKeyPem, publicKeyPem } = rsaKeyPair();
@@ -78,6 +86,7 @@ export function createLocalCa(dir: string, commonName = "vrb local CA"): LocalCa
  * `<nodeDir>/tls/` (cert.pem, key.pem 0600), signed by the local CA.
  */
 export function issueNodeCertificate(ca: LocalCa, nodeDir: string, commonName: string): NodeTlsFiles {
+  const forge = loadForge();
   if (!existsSync(ca.caCertPath) || !existsSync(ca.caKeyPath)) {
     throw new OperationError(`the local CA is missing (${ca.caCertPath}, ${ca.caKeyPath}); cannot issue a certificate for ${commonName}`);
   }

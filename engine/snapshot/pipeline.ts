@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import { ConfigError, IntegrityError, OperationError, VrbError } from "../errors.js";
 import { describeNetError } from "../vault/client.js";
 import { StallWatchdog } from "./stream.js";
+import { chunksOf } from "./chunks.js";
 
 /**
  * One step of a streamed pass over a snapshot (hashing, archive check, upload, saving to a file).
@@ -168,8 +169,7 @@ export class StagePipeline {
       s.failed?.then(undefined, (e: unknown) => this.fail(s.name, e));
     }
     try {
-      for await (const data of stream) {
-        const chunk = data as Buffer;
+      for await (const chunk of chunksOf(stream)) {
         this.touch();
         let waits: Promise<void>[] | undefined;
         for (const s of stages) {

@@ -1,4 +1,3 @@
-import { Counter, Gauge, Registry } from "prom-client";
 import { parseDuration } from "../schedule.js";
 import { RUN_KINDS } from "./record.js";
 import type { ClusterStatus } from "./report.js";
@@ -42,6 +41,8 @@ const seconds = (iso: string | undefined) => (iso ? Date.parse(iso) / 1000 : und
 /** Renders the status of every cluster in the Prometheus text exposition format (prom-client). */
 /** Without `state` (`vrb status --prometheus`, a one-off read) the exporter's own vrb_status_* metrics are left out. */
 export async function renderMetrics(statuses: ClusterStatus[], state?: ExporterState, now: Date = new Date()): Promise<{ text: string; contentType: string }> {
+  // Loaded here, not at the top: every CLI start (a backup too) would pay for it otherwise.
+  const { Counter, Gauge, Registry } = await import("prom-client");
   const registry = new Registry();
   const gauge = (name: MetricName, labelNames: string[] = []) => new Gauge({ name, help: METRICS[name], labelNames, registers: [registry] });
   const perOp = ["cluster", "operation"];

@@ -1,4 +1,4 @@
-// `npm run bench -- backup [--size 256MiB] [--s3 seaweedfs|moto] [--repeat N] [--json] [--no-wan] [--faults]`
+// `npm run bench -- backup [--size 256MiB] [--s3 seaweedfs|moto] [--repeat N] [--json] [--no-wan] [--no-encrypted] [--faults]`
 // On a throwaway 1-node local environment, fills the cluster to half the size and then to the full
 // size, and at each size measures, on the same data in the same run:
 //   (a) reading the snapshot stream to nothing (in the bench process),
@@ -8,14 +8,16 @@
 //       from the tools venv, its defaults), (u) being that `aws s3 cp` alone,
 //   the irreducible work on FILE: SHA-256 of the file + gunzip + SHA-256 of the archive's bytes,
 //   in CPU seconds (every backup must do at least that),
-//   and the same (b), (c), (u) with S3 behind a 20 ms-each-way link (the WAN profile).
+//   and the same (b), (c), (u) with S3 behind a 20 ms-each-way link (the WAN profile),
+//   (e) `vrb backup` with the snapshot encrypted to an age recipient (its wall, CPU and peak RSS),
+//   and the servers' own CPU seconds during each, which tells whether they were the limit.
 // CPU layout: the servers (OpenBao, the S3 server, the WAN relay) are pinned to core 0 and the
 // bench with every client it starts to core 1 (taskset), so the client's own cost shows.
 // `--faults` adds (d): `vrb backup` with S3 behind a proxy refusing 10 % of part uploads with
 // 503 SlowDown and 2 % with 500 InternalError. Prints figures; never fails on a slow machine.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { Transform, Writable } from "node:stream";
@@ -43,11 +45,13 @@ const WAN_DELAY_MS = 20;
 const SERVER_CPU = "0";
 const CLIENT_CPU = "1";
 
-/** What one child process cost: wall and CPU milliseconds, peak RSS. */
+/** What one child process cost: wall and CPU milliseconds, peak RSS; the servers' CPU meanwhile. */
 interface ChildCost {
   ms: number;
   cpuMs: number;
   maxRssKiB: number;
+  /** CPU milliseconds the servers (OpenBao, the S3 server, the WAN relay) used while it ran. */
+  serversCpuMs: number;
 }
 
 interface PeerFigures {
@@ -60,6 +64,13 @@ interface PeerFigures {
   bOverC: number;
   /** max(a, u) / b: 1.0 is a perfect pipeline. */
   overlap: number;
+  /**
+   * The servers' CPU during (b) over (b)'s wall time. Pinned to one CPU, 1.0 means that CPU was
+   * busy all along: (b) cannot be faster than the servers' own work, whatever the client does.
+   */
+  serversBusyInB: number;
+  /** The servers' CPU during (b) over (c)'s wall time: the lowest b/c the servers' CPU allows. */
+  bOverCFloor: number;
 }
 
 interface SizeFigures {
@@ -70,10 +81,12 @@ interface SizeFigures {
   wan?: PeerFigures;
   /** CPU milliseconds of SHA-256(file) + gunzip + SHA-256(archive bytes), in the bench process. */
   irreducibleCpuMs: number;
-  cpuSecondsPerGiB: { backup: number; backupLessStartup: number; irreducible: number; runbook: number };
+  cpuSecondsPerGiB: { backup: number; backupLessStartup: number; irreducible: number; stream: number; runbook: number };
   cpuRatio: number;
   cpuRatioLessStartup: number;
   faults?: { ms: number; errors: number; maxRssKiB: number };
+  /** (e) `vrb backup` with an age recipient: the ciphertext is what is stored. */
+  encrypted?: ChildCost & { bytes: number };
 }
 
 function envVars(env: LocalEnvironment): Record<string, string> {
@@ -112,6 +125,24 @@ function processTree(pid: number): number[] {
   return out;
 }
 
+const CLOCK_TICKS_PER_SECOND = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
+/** CPU milliseconds (user + system, every thread) of `pids` and their descendants so far. */
+function cpuMsOf(pids: number[]): number {
+  let ticks = 0;
+  for (const p of pids.flatMap(processTree)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
 /** Pins every thread of `pid` (and of its descendants) to `cpu`; false when taskset refused. */
 function pin(pid: number, cpu: string): boolean {
   return processTree(pid).every((p) => spawnSync("taskset", ["-a", "-p", "-c", cpu, String(p)], { stdio: "ignore" }).status === 0);
@@ -142,9 +173,10 @@ function netemUnavailable(): string | undefined {
 }
 
 /** Runs `cmd` under GNU time: wall, CPU (user + sys) and peak RSS of the child; its stdout. */
-function timedChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<ChildCost & { out: string }> {
+function timedChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, servers: number[] = []): Promise<ChildCost & { out: string }> {
   return new Promise((resolve, reject) => {
     const t = performance.now();
+    const serversBefore = cpuMsOf(servers);
     const child = spawn("/usr/bin/time", ["-f", "VRBBENCH %M %U %S", cmd, ...args], { env });
     let out = "";
     let err = "";
@@ -155,7 +187,7 @@ function timedChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promis
       const ms = performance.now() - t;
       const m = /VRBBENCH (\d+) ([\d.]+) ([\d.]+)/.exec(err);
       if (code !== 0 || !m) return reject(new Error(`${cmd} ${args[0] ?? ""} exited ${code}: ${err.slice(-600)}`));
-      resolve({ ms, cpuMs: (Number(m[2]) + Number(m[3])) * 1000, maxRssKiB: Number(m[1]), out });
+      resolve({ ms, cpuMs: (Number(m[2]) + Number(m[3])) * 1000, maxRssKiB: Number(m[1]), serversCpuMs: cpuMsOf(servers) - serversBefore, out });
     });
   });
 }
@@ -193,7 +225,7 @@ async function irreducibleCpuMs(file: string): Promise<number> {
 }
 
 /** The WAN profile's link: the delay relay (scripts/bench/delay-proxy.ts) in its own process. */
-async function startDelayRelay(target: string, pinned: boolean): Promise<{ url: string; stop: () => void }> {
+async function startDelayRelay(target: string, pinned: boolean): Promise<{ url: string; pid: number; stop: () => void }> {
   const u = new URL(target);
   const child = spawn(process.execPath, [join(packageRoot(), "dist", "scripts", "bench", "delay-proxy.js"), `${u.hostname}:${u.port}`, String(WAN_DELAY_MS)], {
     // Its stdin is a pipe from us: it exits when the bench does, even if the bench is killed.
@@ -210,47 +242,61 @@ async function startDelayRelay(target: string, pinned: boolean): Promise<{ url: 
     child.on("exit", (code) => reject(new Error(`the delay relay exited ${code}`)));
   });
   if (pinned) pin(child.pid!, SERVER_CPU);
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill() };
 }
 
 class Bench {
   readonly vars: Record<string, string>;
+  /** The server processes whose CPU is counted (OpenBao, the S3 server, then the WAN relay). */
+  readonly servers: number[];
   constructor(
     readonly env: LocalEnvironment,
     readonly dir: string,
   ) {
     this.vars = envVars(env);
+    this.servers = [...env.nodes.map((n) => n.pid), env.s3?.pid].filter((p): p is number => p !== undefined);
   }
 
-  /** (b) `vrb backup --json` as a user runs it. */
-  async backup(cluster: string, s3Endpoint = this.env.s3!.endpoint): Promise<ChildCost & { transferMs: number; bytes: number }> {
+  /** (b) `vrb backup --json` as a user runs it; `extra` adds flags (e.g. a policy file). */
+  async backup(cluster: string, s3Endpoint = this.env.s3!.endpoint, extra: string[] = []): Promise<ChildCost & { transferMs: number; bytes: number }> {
     const bin = join(packageRoot(), "dist", "scripts", "vrb.js");
-    const r = await timedChild(process.execPath, [bin, "backup", "--json", "--cluster", cluster, "--prefix", "bench/"], {
-      ...process.env,
-      ...this.vars,
-      AWS_ENDPOINT_URL_S3: s3Endpoint,
-    });
+    const r = await timedChild(
+      process.execPath,
+      [bin, "backup", "--json", "--cluster", cluster, "--prefix", "bench/", ...extra],
+      { ...process.env, ...this.vars, AWS_ENDPOINT_URL_S3: s3Endpoint },
+      this.servers,
+    );
     const report = JSON.parse(r.out) as { bytes: number; durationsMs: { transfer?: number } };
     return { ...r, transferMs: report.durationsMs.transfer ?? NaN, bytes: report.bytes };
   }
 
+  /** (e) the same backup with the snapshot encrypted to a fresh age recipient. */
+  async encryptedBackup(cluster: string): Promise<ChildCost & { bytes: number }> {
+    const { generateX25519Identity, identityToRecipient } = await import("age-encryption");
+    const policyFile = join(this.dir, `${cluster}.policy.yaml`);
+    writeFileSync(policyFile, JSON.stringify({ encryption: { age: [await identityToRecipient(await generateX25519Identity())] } }));
+    return this.backup(cluster, undefined, ["--policy", policyFile]);
+  }
+
   /** The runbook's first step: `bao operator raft snapshot save FILE`. */
   save(file: string): Promise<ChildCost> {
-    return timedChild(toolPath("bao"), ["operator", "raft", "snapshot", "save", file], {
-      ...process.env,
-      BAO_ADDR: this.env.nodes[0]!.apiAddr,
-      BAO_TOKEN: this.env.keys!.rootToken,
-    });
+    return timedChild(
+      toolPath("bao"),
+      ["operator", "raft", "snapshot", "save", file],
+      { ...process.env, BAO_ADDR: this.env.nodes[0]!.apiAddr, BAO_TOKEN: this.env.keys!.rootToken },
+      this.servers,
+    );
   }
 
   /** (u) the runbook's second step: the real `aws s3 cp FILE s3://...` with the CLI's defaults. */
   upload(file: string, key: string, s3Endpoint = this.env.s3!.endpoint): Promise<ChildCost> {
     // The AWS CLI is in the tools venv beside bao (scripts/tools.requirements.txt).
-    return timedChild(join(dirname(toolPath("bao")), "aws"), ["s3", "cp", "--only-show-errors", "--endpoint-url", s3Endpoint, file, `s3://${this.env.bucket!}/${key}`], {
-      ...process.env,
-      ...this.vars,
-      AWS_ENDPOINT_URL_S3: s3Endpoint,
-    });
+    return timedChild(
+      join(dirname(toolPath("bao")), "aws"),
+      ["s3", "cp", "--only-show-errors", "--endpoint-url", s3Endpoint, file, `s3://${this.env.bucket!}/${key}`],
+      { ...process.env, ...this.vars, AWS_ENDPOINT_URL_S3: s3Endpoint },
+      this.servers,
+    );
   }
 
   async peers(file: string, cluster: string, aMs: number, s3Endpoint?: string): Promise<PeerFigures> {
@@ -259,12 +305,21 @@ class Bench {
     const u = await this.upload(file, `bench/runbook/${cluster}.snap`, s3Endpoint);
     rmSync(file, { force: true });
     const cMs = save.ms + u.ms;
-    return { b, save, u, cMs, bOverC: b.ms / cMs, overlap: Math.max(aMs, u.ms) / b.ms };
+    return {
+      b,
+      save,
+      u,
+      cMs,
+      bOverC: b.ms / cMs,
+      overlap: Math.max(aMs, u.ms) / b.ms,
+      serversBusyInB: b.serversCpuMs / b.ms,
+      bOverCFloor: b.serversCpuMs / cMs,
+    };
   }
 }
 
 function parseArgs(args: string[]) {
-  const o = { size: 256 * MiB, kind: s3ServerKindFromEnv(), repeat: 1, json: false, wan: true, faults: false };
+  const o = { size: 256 * MiB, kind: s3ServerKindFromEnv(), repeat: 1, json: false, wan: true, faults: false, encrypted: true };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--size") o.size = parseSize(args[++i] ?? "");
@@ -273,7 +328,8 @@ function parseArgs(args: string[]) {
     else if (a === "--json") o.json = true;
     else if (a === "--no-wan") o.wan = false;
     else if (a === "--faults") o.faults = true;
-    else throw new Error(`unknown option ${a}; use --size 256MiB|1GiB, --s3 seaweedfs|moto, --repeat N, --json, --no-wan, --faults`);
+    else if (a === "--no-encrypted") o.encrypted = false;
+    else throw new Error(`unknown option ${a}; use --size 256MiB|1GiB, --s3 seaweedfs|moto, --repeat N, --json, --no-wan, --no-encrypted, --faults`);
   }
   return o;
 }
@@ -318,6 +374,7 @@ export async function main(args: string[]): Promise<void> {
   const results: SizeFigures[] = [];
   const proxy = o.faults ? await new FaultProxy(env.s3!.endpoint).start() : undefined;
   const relay = o.wan ? await startDelayRelay(env.s3!.endpoint, !noPin) : undefined;
+  if (relay) bench.servers.push(relay.pid);
   const startup = await timedChild(process.execPath, [join(packageRoot(), "dist", "scripts", "vrb.js"), "--version"], process.env);
   try {
     const client = new VaultClient({ addr: env.nodes[0]!.apiAddr, token: env.keys!.rootToken });
@@ -336,6 +393,7 @@ export async function main(args: string[]): Promise<void> {
         const irreducible = await irreducibleCpuMs(file);
         const local = await bench.peers(file, name, a.ms);
         const wan = relay ? await bench.peers(file, `${name}-wan`, a.ms, relay.url) : undefined;
+        const encrypted = o.encrypted ? await bench.encryptedBackup(`${name}-age`) : undefined;
         let faults: SizeFigures["faults"];
         if (proxy) {
           proxy.rules = [
@@ -352,6 +410,7 @@ export async function main(args: string[]): Promise<void> {
           backup: local.b.cpuMs / 1000 / gib,
           backupLessStartup: (local.b.cpuMs - startup.cpuMs) / 1000 / gib,
           irreducible: irreducible / 1000 / gib,
+          stream: a.cpuMs / 1000 / gib,
           runbook: (local.save.cpuMs + local.u.cpuMs) / 1000 / gib,
         };
         runs.push({
@@ -365,6 +424,7 @@ export async function main(args: string[]): Promise<void> {
           cpuRatio: perGiB.backup / perGiB.irreducible,
           cpuRatioLessStartup: perGiB.backupLessStartup / perGiB.irreducible,
           faults,
+          encrypted,
         });
         log(`size ${formatBytes(target)}, run ${r + 1}/${o.repeat}: done (load average ${loadavg()[0]!.toFixed(2)})`);
       }
@@ -409,8 +469,9 @@ function formatTable(results: SizeFigures[], startupCpuMs: number): string {
     "(c) save + (u) aws s3 cp",
     "b/c",
     "overlap",
+    "servers busy in b | b/c floor",
     "peak RSS (b)",
-    "CPU s/GiB: b (less start-up) | irreducible | runbook",
+    "CPU s/GiB: b (less start-up) | irreducible | (a) | runbook",
     "CPU b/irr.",
   ];
   const rows: string[][] = [];
@@ -422,17 +483,23 @@ function formatTable(results: SizeFigures[], startupCpuMs: number): string {
       `${s(p.cMs)} (${(p.save.ms / 1000).toFixed(2)} + ${(p.u.ms / 1000).toFixed(2)})`,
       p.bOverC.toFixed(2),
       p.overlap.toFixed(2),
+      `${p.serversBusyInB.toFixed(2)} | ${p.bOverCFloor.toFixed(2)}`,
       formatBytes(p.b.maxRssKiB * 1024),
     ];
     const g = r.cpuSecondsPerGiB;
     rows.push([
       ...line("", r.local),
-      `${g.backup.toFixed(2)} (${g.backupLessStartup.toFixed(2)}) | ${g.irreducible.toFixed(2)} | ${g.runbook.toFixed(2)}`,
+      `${g.backup.toFixed(2)} (${g.backupLessStartup.toFixed(2)}) | ${g.irreducible.toFixed(2)} | ${g.stream.toFixed(2)} | ${g.runbook.toFixed(2)}`,
       `${r.cpuRatio.toFixed(2)} (${r.cpuRatioLessStartup.toFixed(2)})`,
     ]);
     if (r.wan) rows.push([...line(" WAN", r.wan), "", ""]);
+    const e = r.encrypted;
+    if (e) {
+      const perGiB = (e.cpuMs - startupCpuMs) / 1000 / (e.bytes / GiB);
+      rows.push([`${formatBytes(r.snapshotBytes)} (e) age`, "", s(e.ms), "", "", "", "", formatBytes(e.maxRssKiB * 1024), `(${perGiB.toFixed(2)})`, ""]);
+    }
     if (r.faults)
-      rows.push([`${formatBytes(r.snapshotBytes)} (d)`, "", `${s(r.faults.ms)}, ${r.faults.errors} S3 errors`, "", "", "", formatBytes(r.faults.maxRssKiB * 1024), "", ""]);
+      rows.push([`${formatBytes(r.snapshotBytes)} (d)`, "", `${s(r.faults.ms)}, ${r.faults.errors} S3 errors`, "", "", "", "", formatBytes(r.faults.maxRssKiB * 1024), "", ""]);
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const fmt = (row: string[]) =>
@@ -445,6 +512,8 @@ function formatTable(results: SizeFigures[], startupCpuMs: number): string {
     "\n" +
     `(b) is the CLI's wall time, Node start-up (${(startupCpuMs / 1000).toFixed(2)} CPU-s) and preflight included; (transfer) its one streamed pass alone.\n` +
     "overlap = max(a, u) / b (1.0: the pass is as fast as its slowest side). WAN: S3 behind 20 ms each way.\n" +
+    "servers busy in b: the servers' CPU during (b) / (b)'s wall time (pinned: 1.00 = their CPU never idle); b/c floor: that CPU / (c), the lowest b/c they allow.\n" +
+    "(e) age: (b) with the snapshot encrypted to an age recipient (ciphertext stored). (a) in the CPU column: reading the stream alone.\n" +
     "targets: b/c <= 0.65, overlap >= 0.85 (WAN), CPU b/irreducible <= 1.3, peak RSS <= 160 MiB flat (docs/benchmarks.md)\n"
   );
 }
