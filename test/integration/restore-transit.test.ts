@@ -206,6 +206,8 @@ describe("staged restore of an auto-unseal (transit) cluster (real OpenBao + tra
     expect(await rolesOf(addrs)).toEqual(["active", "uninitialized", "uninitialized"]);
     await wipeNode(fresh[0]!);
     await startNode(fresh[0]!);
+    // Its new pid in the environment's state, so localDown stops it at the end.
+    saveEnvironment(T);
 
     const r = await runVrb(args, { ...env, VAULT_TOKEN: operatorToken });
     expect(r.code, r.stderr).toBe(0);
@@ -236,6 +238,7 @@ describe("staged restore of an auto-unseal (transit) cluster (real OpenBao + tra
     // A node that restarts comes back by itself and still talks to the others.
     await stopNode(fresh[2]!);
     await startNode(fresh[2]!);
+    saveEnvironment(T);
     const again = root(fresh[2]!.apiAddr);
     expect((await waitForHealthyVoters(client, 3, 60_000)).autopilot.healthy).toBe(true);
     expect(await kvGet(again, "secret", "dr-canary")).toEqual({ ok: "yes" });
