@@ -81,7 +81,9 @@ export interface BackupReport {
 const MiB = 1024 * 1024;
 /** Upload defaults (exported so the benchmark's runbook upload uses the same settings). */
 export const DEFAULT_PART_SIZE = 8 * MiB;
-export const DEFAULT_QUEUE_SIZE = 2;
+// 3 parts in flight: on a link 20 ms away 2 left S3 idle between parts (docs/benchmarks.md); each
+// more costs 8 MiB of the 160 MiB memory budget.
+export const DEFAULT_QUEUE_SIZE = 3;
 /** Retries of the CLI and the VaultSnapshot provider: enough to ride through a leader change mid-stream. */
 export const DEFAULT_BACKUP_RETRIES = 2;
 export const DEFAULT_LEADER_WAIT_MS = 60_000;

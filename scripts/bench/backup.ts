@@ -267,7 +267,8 @@ class Bench {
       this.servers,
     );
     const report = JSON.parse(r.out) as { bytes: number; durationsMs: { transfer?: number } };
-    return { ...r, transferMs: report.durationsMs.transfer ?? NaN, bytes: report.bytes };
+    const { out: _report, ...cost } = r;
+    return { ...cost, transferMs: report.durationsMs.transfer ?? NaN, bytes: report.bytes };
   }
 
   /** (e) the same backup with the snapshot encrypted to a fresh age recipient. */
