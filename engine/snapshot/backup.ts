@@ -48,6 +48,17 @@ export interface BackupOptions {
   /** Multipart part size (>= 5 MiB) and parts in flight; memory is about partSize * (queueSize + 1). */
   partSize?: number;
   queueSize?: number;
+  /**
+   * Stops the backup (e.g. on SIGTERM): the attempt running fails with the reason, naming its
+   * stage, its unfinished upload is aborted and no manifest is written; no further attempt.
+   */
+  signal?: AbortSignal;
+}
+
+/** The error a backup stopped through `signal` fails with. */
+function interrupted(signal: AbortSignal, stage: string): OperationError {
+  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? "aborted");
+  return new OperationError(`interrupted (${why}) during stage ${stage}; no manifest was written, so nothing of this run is listed as a snapshot`, { stage });
 }
 
 export interface BackupReport {
@@ -124,12 +135,14 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
       } catch (err) {
         const e = stagedError("backup", err);
         // A leader wait that ran out already waited as long as the policy allows: no other attempt.
-        if (e instanceof ConfigError || e instanceof LeaderWaitTimeoutError || attempt >= attempts) throw e;
+        // Nor after being told to stop.
+        if (e instanceof ConfigError || e instanceof LeaderWaitTimeoutError || attempt >= attempts || opts.signal?.aborted) throw e;
         const wait = retryBackoffMs(attempt);
         const note = `attempt ${attempt}/${attempts} failed at stage ${e.stage}: ${e.message}`;
         earlier.push(note);
         progress.warn(`${note}; retrying in ${(wait / 1000).toFixed(1)}s (the active node is looked up again)`);
-        await sleep(wait);
+        await sleepUnlessStopped(wait, opts.signal);
+        if (opts.signal?.aborted) throw interrupted(opts.signal, "backup");
         continue;
       }
       // Outside the retry: a shrink is a finding about the cluster, another attempt would find it again.
@@ -151,6 +164,9 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
   // a stall, a deadline or a broken stream anywhere ends the attempt at once instead of waiting
   // for a side that will never finish.
   const attempt = new BackupAttempt(opts.deadlineMs);
+  const stop = () => attempt.pass.fail(attempt.current, interrupted(opts.signal!, attempt.current));
+  if (opts.signal?.aborted) stop();
+  opts.signal?.addEventListener("abort", stop, { once: true });
   const client = new VaultClient({
     addr: policy.cluster.nodes[0]!,
     token: opts.token,
@@ -198,9 +214,25 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
     if (!notes.length) throw e;
     throw withStage(e, e.stage ?? attempt.current, `${e.message}\n${notes.join("\n")}`);
   } finally {
+    opts.signal?.removeEventListener("abort", stop);
     attempt.dispose();
     await client.close();
   }
+}
+
+/** `sleep(ms)`, cut short when `signal` aborts. */
+function sleepUnlessStopped(ms: number, signal?: AbortSignal): Promise<void> {
+  if (!signal) return sleep(ms);
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    if (signal.aborted) done();
+  });
 }
 
 /** What runBackup returns for a stored snapshot: the manifest's facts, how long each stage took, what to look at. */

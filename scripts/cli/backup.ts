@@ -42,6 +42,11 @@ export function registerBackup(program: Command): void {
         // One S3 client for the backup and its record in the cluster's status object (docs/status.md),
         // written on success and on failure.
         const s3 = createS3Client(policy.destination);
+        // Ctrl-C or a pod's SIGTERM stops the backup cleanly: its upload aborted, no manifest, exit 1.
+        const stop = new AbortController();
+        const onSignal = (signal: NodeJS.Signals) => stop.abort(new Error(signal));
+        process.once("SIGINT", onSignal);
+        process.once("SIGTERM", onSignal);
         const report = await recordRun(
           "backup",
           runTargetFor(policy, s3, progress),
@@ -56,10 +61,15 @@ export function registerBackup(program: Command): void {
                 retries: o.retries ?? policy.backup?.retries ?? DEFAULT_BACKUP_RETRIES,
                 leaderWaitMs: o.leaderWait !== undefined ? o.leaderWait * 1000 : undefined,
                 stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
+                signal: stop.signal,
               }),
             ),
           (r) => ({ snapshot: { key: r.key, takenAt: r.takenAt, bytes: r.bytes, raftIndex: r.raft.index } }),
-        ).finally(() => s3.destroy());
+        ).finally(() => {
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+          s3.destroy();
+        });
         if (o.json) return printJson(report);
         const secs = (report.durationsMs.total ?? 0) / 1000;
         printText(

@@ -2,9 +2,10 @@ import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { checkStoredSnapshot, ensureKvV2, kvPut, nodeHealth, runBackup, SnapshotStore, validatePolicy, type BackupPolicy, type BackupReport } from "../../engine/index.js";
 import { cliEnv, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
+import { FaultProxy } from "../support/fault-proxy.js";
 
 const env = sharedEnv();
 const s3 = s3For(env);
@@ -154,6 +155,35 @@ describe("vrb backup | list | verify from the shell", () => {
     expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, exitCode: 3 });
     const store = new SnapshotStore(s3, bucket, "bk-cli/");
     expect((await checkStoredSnapshot(store, report.key, { deep: true })).status).toBe("corrupt");
+  });
+
+  it("stops cleanly on SIGTERM (a pod being evicted): exit 1 naming the stage, no manifest, no snapshot object, no unfinished upload, no retry", async () => {
+    // S3 behind a proxy that holds every upload request 5 s: the signal arrives while the
+    // snapshot's upload is under way.
+    const proxy = await new FaultProxy(env.s3!.endpoint).start();
+    proxy.rules = [{ match: (req) => req.method === "PUT" || req.method === "POST", share: 1, fault: { kind: "delay", ms: 5_000 } }];
+    try {
+      const r = await runVrb(
+        ["backup", "--cluster", "bk-term", "--prefix", "bk-term/", "--retries", "2"],
+        { ...base, AWS_ENDPOINT_URL_S3: proxy.url },
+        {
+          interrupt: { when: /uploading to s3:\/\//, signal: "SIGTERM" },
+        },
+      );
+      outputs.push(r.stdout, r.stderr);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/interrupted \(SIGTERM\) during stage (stream|upload|archive check)/);
+      expect(r.stderr).not.toMatch(/retrying/);
+      // Past the proxy's hold: a held request that reached S3 late would show up now.
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      const objects = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "bk-term/bk-term/" }));
+      // Only the cluster's status object, which records the interrupted run as a failure.
+      expect((objects.Contents ?? []).map((o) => o.Key)).toEqual(["bk-term/bk-term/vrb-status.json"]);
+      const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: "bk-term/" }));
+      expect(uploads.Uploads ?? []).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it("rejects bad input with exit 2 before anything is done, naming the field and the fix", async () => {

@@ -43,7 +43,11 @@ function testHome(): string {
 }
 
 /** Runs the compiled `vrb` CLI (dist/, built by `npm test`) as a user would, with an empty home unless `env.HOME` says otherwise. */
-export function runVrb(args: string[], env: Record<string, string> = {}, opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+export function runVrb(
+  args: string[],
+  env: Record<string, string> = {},
+  opts: { timeoutMs?: number; cwd?: string; /** sends `signal` to vrb once its stderr matches `when` */ interrupt?: { when: RegExp; signal: NodeJS.Signals } } = {},
+): Promise<CliResult> {
   const bin = join(packageRoot(), "dist", "scripts", "vrb.js");
   return new Promise((resolve, reject) => {
     const base: Record<string, string | undefined> = { ...process.env };
@@ -53,7 +57,14 @@ export function runVrb(args: string[], env: Record<string, string> = {}, opts: {
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    let interrupted = false;
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      if (opts.interrupt && !interrupted && opts.interrupt.when.test(stderr)) {
+        interrupted = true;
+        child.kill(opts.interrupt.signal);
+      }
+    });
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`vrb ${args.join(" ")} did not finish in ${opts.timeoutMs ?? 170_000} ms\nstderr: ${stderr}`));
