@@ -81,6 +81,12 @@ export function s3ErrorInfo(err: unknown): { code?: string; status?: number; thr
   return { code, status, throttling, retryable };
 }
 
+/** Whether `err` is S3 saying the object (or version) asked for does not exist. */
+export function isMissingObject(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === "NoSuchKey" || e.name === "NotFound" || e.$metadata?.httpStatusCode === 404;
+}
+
 /** "SlowDown (HTTP 503)": the S3 error code for a message. */
 export function describeS3Error(err: unknown): string {
   const { code, status } = s3ErrorInfo(err);

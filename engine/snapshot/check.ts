@@ -1,5 +1,6 @@
 import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { IntegrityError } from "../errors.js";
+import { isMissingObject } from "../s3/client.js";
 import type { SnapshotManifest } from "./manifest.js";
 import { parseSnapshotKey } from "./manifest.js";
 import type { SnapshotStore } from "./store.js";
@@ -11,11 +12,6 @@ export interface SnapshotHealth {
   key: string;
   problems: string[];
   manifest?: SnapshotManifest;
-}
-
-function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === "NoSuchKey" || e.name === "NotFound" || e.$metadata?.httpStatusCode === 404;
 }
 
 /**
@@ -30,7 +26,7 @@ export async function checkStoredSnapshot(store: SnapshotStore, key: string, opt
   try {
     head = await store.s3.send(new HeadObjectCommand({ Bucket: store.bucket, Key: key }));
   } catch (err) {
-    if (isNotFound(err)) return { ...base, status: "missing", problems: [`s3://${store.bucket}/${key} does not exist`] };
+    if (isMissingObject(err)) return { ...base, status: "missing", problems: [`s3://${store.bucket}/${key} does not exist`] };
     throw err;
   }
   let manifest: SnapshotManifest | undefined;

@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { GetObjectCommand, HeadObjectCommand, type GetObjectCommandOutput, ListObjectsV2Command, type S3Client, type _Object } from "@aws-sdk/client-s3";
 import { ConfigError, OperationError } from "../errors.js";
-import { describeS3Error, retryS3Call, s3ErrorInfo } from "../s3/client.js";
+import { describeS3Error, isMissingObject, retryS3Call, s3ErrorInfo } from "../s3/client.js";
 import { MANIFEST_SUFFIX, SNAPSHOT_SUFFIX, manifestKeyFor, parseManifest, parseSnapshotKey, type SnapshotManifest } from "./manifest.js";
 
 export type SnapshotStatus = "good" | "incomplete" | "invalid-manifest";
@@ -43,11 +43,6 @@ export function parseSnapshotRef(ref: string, defaultBucket?: string): SnapshotR
   if (ref.startsWith("s3://")) throw new ConfigError(`snapshot reference '${ref}' needs a key: s3://BUCKET/KEY`, { field: "ref" });
   if (!defaultBucket) throw new ConfigError(`snapshot reference '${ref}' has no bucket; use s3://BUCKET/KEY or 'latest'`, { field: "ref" });
   return { bucket: defaultBucket, key: ref.replace(/^\/+/, "") };
-}
-
-function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === "NoSuchKey" || e.name === "NotFound" || e.$metadata?.httpStatusCode === 404;
 }
 
 /**
@@ -135,7 +130,7 @@ export class SnapshotStore {
     try {
       head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: r.key }));
     } catch (err) {
-      if (isNotFound(err)) throw new OperationError(`snapshot s3://${this.bucket}/${r.key} does not exist`);
+      if (isMissingObject(err)) throw new OperationError(`snapshot s3://${this.bucket}/${r.key} does not exist`);
       throw err;
     }
     const manifest = await this.readManifest(r.key);
@@ -159,7 +154,7 @@ export class SnapshotStore {
       const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       return parseManifest(await res.Body!.transformToString("utf8"), key);
     } catch (err) {
-      if (isNotFound(err)) return undefined;
+      if (isMissingObject(err)) return undefined;
       throw err;
     }
   }
@@ -177,7 +172,7 @@ export class SnapshotStore {
     try {
       first = await get();
     } catch (err) {
-      if (isNotFound(err)) throw new OperationError(`snapshot s3://${this.bucket}/${key} does not exist`);
+      if (isMissingObject(err)) throw new OperationError(`snapshot s3://${this.bucket}/${key} does not exist`);
       throw err;
     }
     const bytes = first.ContentLength ?? 0;

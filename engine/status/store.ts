@@ -1,6 +1,6 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { OperationError } from "../errors.js";
-import { s3ErrorInfo } from "../s3/client.js";
+import { isMissingObject, s3ErrorInfo } from "../s3/client.js";
 import { sseParamsFor } from "../snapshot/finishing.js";
 import { STATUS_OBJECT_NAME, parseStatusRecord, type StatusRecord } from "./record.js";
 
@@ -18,11 +18,6 @@ export function statusKeyFor(prefix: string, cluster: string): string {
 
 export function statusUrlFor(loc: StatusLocation): string {
   return `s3://${loc.bucket}/${statusKeyFor(loc.prefix, loc.cluster)}`;
-}
-
-function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === "NoSuchKey" || e.name === "NotFound" || e.$metadata?.httpStatusCode === 404;
 }
 
 /** A lost race of a conditional write: 412 (the ETag moved on) or 409 (another conditional write in flight). */
@@ -57,7 +52,7 @@ export class StatusStore {
       const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(cluster) }), { abortSignal: opts.abortSignal });
       return { record: parseStatusRecord(await res.Body!.transformToString("utf8")), etag: res.ETag };
     } catch (err) {
-      if (isNotFound(err)) return {};
+      if (isMissingObject(err)) return {};
       throw err;
     }
   }
