@@ -42,18 +42,25 @@ export interface ResetCommand {
   script: string;
 }
 
+/**
+ * A DR stack config block checked against its schema; the first problem becomes a ConfigError
+ * naming the field under `name` (`reset.nodes.0.host`).
+ */
+export function parseStackBlock<S extends z.ZodTypeAny>(schema: S, raw: unknown, name: string, source: string): z.output<S> {
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data as z.output<S>;
+  const i = r.error.issues[0]!;
+  const field = i.path.join(".") || "(top level)";
+  const msg = i.code === "unrecognized_keys" ? `has unknown field(s) ${i.keys.join(", ")}` : i.message;
+  throw new ConfigError(`${source}: ${field} ${msg}`, { field: `${name}.${field}` });
+}
+
 export function parseReset(raw: unknown, source = "Pulumi config vault-raft-backup-dr:reset"): ResetSettings {
-  const r = resetSchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    const field = i.path.join(".") || "(top level)";
-    const msg = i.code === "unrecognized_keys" ? `has unknown field(s) ${i.keys.join(", ")}` : i.message;
-    throw new ConfigError(`${source}: ${field} ${msg}`, { field: `reset.${field}` });
-  }
-  if (r.data.via === "remote" && r.data.nodes.some((n) => !(n.user ?? r.data.user))) {
+  const reset = parseStackBlock(resetSchema, raw, "reset", source);
+  if (reset.via === "remote" && reset.nodes.some((n) => !(n.user ?? reset.user))) {
     throw new ConfigError(`${source}: remote reset needs an SSH user: set reset.user or nodes[].user`, { field: "reset.user" });
   }
-  return r.data;
+  return reset;
 }
 
 /** One command per node; node settings override the shared ones. */

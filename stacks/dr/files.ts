@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ConfigError } from "../../engine/index.js";
-import type { ResetSettings } from "./config.js";
+import { parseStackBlock, type ResetSettings } from "./config.js";
 
 /**
  * Optional: put the configuration files stored with the snapshot (policy `files`) back on the
@@ -48,14 +48,7 @@ export type FilesSettings = z.output<typeof filesSchema>;
 export const DEFAULT_VRB = "node ../../dist/scripts/vrb.js";
 
 export function parseFiles(raw: unknown, reset?: ResetSettings, source = "Pulumi config vault-raft-backup-dr:files"): FilesSettings {
-  const r = filesSchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    const field = i.path.join(".") || "(top level)";
-    const msg = i.code === "unrecognized_keys" ? `has unknown field(s) ${i.keys.join(", ")}` : i.message;
-    throw new ConfigError(`${source}: ${field} ${msg}`, { field: `files.${field}` });
-  }
-  const files = r.data;
+  const files = parseStackBlock(filesSchema, raw, "files", source);
   if (!files.nodes) {
     if (reset?.via !== files.via) {
       throw new ConfigError(`${source}: nodes must list the target nodes (or set vault-raft-backup-dr:reset with via: ${files.via}, whose nodes are then used)`, {
