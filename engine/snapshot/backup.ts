@@ -141,7 +141,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
         const note = `attempt ${attempt}/${attempts} failed at stage ${e.stage}: ${e.message}`;
         earlier.push(note);
         progress.warn(`${note}; retrying in ${(wait / 1000).toFixed(1)}s (the active node is looked up again)`);
-        await sleepUnlessStopped(wait, opts.signal);
+        await sleep(wait, opts.signal);
         if (opts.signal?.aborted) throw interrupted(opts.signal, "backup");
         continue;
       }
@@ -218,21 +218,6 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
     attempt.dispose();
     await client.close();
   }
-}
-
-/** `sleep(ms)`, cut short when `signal` aborts. */
-function sleepUnlessStopped(ms: number, signal?: AbortSignal): Promise<void> {
-  if (!signal) return sleep(ms);
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    if (signal.aborted) done();
-  });
 }
 
 /** What runBackup returns for a stored snapshot: the manifest's facts, how long each stage took, what to look at. */
