@@ -17,6 +17,7 @@ import { registerPrune } from "./prune.js";
 import { registerRecover } from "./recover.js";
 import { registerRestore } from "./restore.js";
 import { registerStatus } from "./status.js";
+import { registerTools } from "./tools.js";
 import { registerVerify } from "./verify.js";
 
 /** The docs page (under docs/) that explains each top-level command; its subcommands share it. */
@@ -32,6 +33,7 @@ export const COMMAND_DOCS: Readonly<Record<string, string>> = {
   export: "export.md",
   presign: "export.md",
   local: "local.md",
+  tools: "local.md",
   demo: "local.md",
   status: "status.md",
   exporter: "status.md",
@@ -65,6 +67,7 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(redact(s)) });
 
   registerLocal(program);
+  registerTools(program);
   registerDemo(program);
   registerBackup(program);
   registerList(program);
