@@ -18,6 +18,8 @@ export interface RestoreKeys {
   threshold?: number;
   /** The original cluster's root token from init JSON: often revoked since, so only ever tried. */
   rootToken?: string;
+  /** The file the keys came from (named in messages; never the keys themselves). */
+  source?: string;
 }
 
 type InitJson = {
@@ -103,7 +105,7 @@ export function loadKeysFile(path: string, declared?: "unseal" | "recovery"): Re
       field: "keysFile",
     });
   }
-  return parseKeysFile(readFileSync(path, "utf8"), path, declared);
+  return { ...parseKeysFile(readFileSync(path, "utf8"), path, declared), source: path };
 }
 
 export function loadUnsealKeysFile(path: string): string[] {

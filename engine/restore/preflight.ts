@@ -2,8 +2,9 @@ import { join } from "node:path";
 import { requireIdentityFor } from "../crypto/identities.js";
 import { ConfigError, IntegrityError, OperationError } from "../errors.js";
 import type { StoredSnapshot } from "../snapshot/store.js";
-import { verifyStoredSnapshot } from "../snapshot/verify.js";
+import { verifyStoredSnapshot, type VerifyDownloadOptions } from "../snapshot/verify.js";
 import { sealStatus } from "../vault/operations.js";
+import { proveUnsealKeys, SealEntries } from "./key-proof.js";
 import type { RestoreRun } from "./run.js";
 import { planSeal, type SealFacts, type SealPlan } from "./seal.js";
 
@@ -64,18 +65,35 @@ export function checkKeysForPlan(run: RestoreRun, plan: SealPlan): void {
 
 export async function downloadAndVerify(run: RestoreRun, snapshot: StoredSnapshot): Promise<string> {
   const file = join(run.tmp, "snapshot.snap");
+  // Shamir keys that will unseal the restored node are proven from the same pass (engine/restore/key-proof.ts).
+  const seal = shamirKeysToProve(run) ? new SealEntries() : undefined;
   await run.log.run("download and verify snapshot", undefined, async (clock) => {
-    const v = await (run.opts.remote
-      ? run.opts.remote.download(snapshot, { progress: run.progress, saveTo: file, identities: run.opts.identities })
-      : fromStore(run, snapshot, file));
+    const opts = { progress: run.progress, saveTo: file, identities: run.opts.identities, observe: seal?.observe };
+    const v = await (run.opts.remote ? run.opts.remote.download(snapshot, opts) : fromStore(run, snapshot, opts));
     run.sha256 = v.sha256;
     clock.detail = `${v.bytes} bytes, sha256 ${v.sha256.slice(0, 12)}..., ${v.archive.entries} archive entries checked`;
   });
+  if (seal) {
+    await run.log.run("prove the unseal keys against the snapshot", undefined, async (clock) => {
+      const proof = proveUnsealKeys(seal, run.opts.keys!, `s3://${snapshot.bucket}/${snapshot.key}`);
+      if (proof.checked) clock.detail = `${proof.sharesUsed} key(s) open the snapshot's root key and keyring`;
+      else {
+        clock.detail = `not proven: ${proof.why}`;
+        run.progress.warn(`the unseal keys could not be proven offline (${proof.why}); they are tried when node 1 is unsealed`);
+      }
+    });
+  }
   return file;
 }
 
-function fromStore(run: RestoreRun, snapshot: StoredSnapshot, file: string) {
+/** A Shamir seal whose ORIGINAL unseal keys will unseal a node after snapshot-force: a rebuild, or an in-place --force. */
+function shamirKeysToProve(run: RestoreRun): boolean {
+  const keys = run.opts.keys;
+  return run.seal?.kind === "shamir" && keys?.kind !== "recovery" && (keys?.keys.length ?? 0) > 0 && (run.opts.mode === "rebuild" || Boolean(run.opts.force));
+}
+
+function fromStore(run: RestoreRun, snapshot: StoredSnapshot, opts: VerifyDownloadOptions) {
   const store = snapshot.bucket === run.opts.store?.bucket ? run.opts.store : undefined;
   if (!store) throw new ConfigError(`snapshot bucket ${snapshot.bucket} differs from the store's bucket ${run.opts.store?.bucket}`, { field: "snapshot" });
-  return verifyStoredSnapshot(store, snapshot, { progress: run.progress, saveTo: file, identities: run.opts.identities });
+  return verifyStoredSnapshot(store, snapshot, opts);
 }

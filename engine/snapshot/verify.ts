@@ -3,7 +3,7 @@ import { decryptingStream, type CiphertextTally } from "../crypto/decrypt-stream
 import { requireIdentityFor, type Identities } from "../crypto/identities.js";
 import { IntegrityError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
-import type { ArchiveReport } from "./archive.js";
+import type { ArchiveInspectorOptions, ArchiveReport } from "./archive.js";
 import { StagePipeline, type PipelineSource, type Stage } from "./pipeline.js";
 import { HashingStage } from "./stages/hashing.js";
 import { ArchiveInspectionStage } from "./stages/inspection.js";
@@ -32,6 +32,8 @@ export interface VerifyDownloadOptions {
   stallTimeoutMs?: number;
   /** Decrypts an encrypted snapshot (then the archive checks run, and `saveTo` gets the plaintext). */
   identities?: Identities;
+  /** Sees archive entries' (plaintext) bytes as the archive check reads them, e.g. the restore's proof of the unseal keys. */
+  observe?: ArchiveInspectorOptions["observe"];
 }
 
 /**
@@ -75,7 +77,7 @@ export async function verifyDownload(
   const decrypt = enc && opts.identities ? { info: enc, ids: opts.identities } : undefined;
   const pass = new StagePipeline();
   const hashing = new HashingStage((n) => progress.bytes?.("verify", n, (enc ? manifest.plaintext?.bytes : manifest.bytes) || undefined));
-  const inspection = enc && !decrypt ? undefined : new ArchiveInspectionStage();
+  const inspection = enc && !decrypt ? undefined : new ArchiveInspectionStage({ observe: opts.observe });
   let archive: ArchiveReport | undefined;
   let cipher: CiphertextTally | undefined;
   try {

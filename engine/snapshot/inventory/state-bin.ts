@@ -13,10 +13,14 @@
 export interface StateBinEntry {
   key: string;
   valueBytes: number;
+  /** The value's bytes, only for the keys the parser was asked to keep (`keepValue`). */
+  value?: Buffer;
 }
 
 /** Keys longer than this are not paths any backend writes: the framing must be off. */
 const MAX_KEY_BYTES = 64 * 1024;
+/** A kept value larger than this is not one of the small entries anyone keeps: only its size is read. */
+const MAX_KEPT_VALUE_BYTES = 1024 * 1024;
 /** OpenBao's reader refuses messages larger than this (math.MaxInt32). */
 const MAX_MESSAGE_BYTES = 0x7fffffff;
 
@@ -31,6 +35,8 @@ type Phase =
   | "varintValue"
   /** bytes of the key, kept */
   | "key"
+  /** bytes of a value asked for (`keepValue`), kept */
+  | "value"
   /** bytes to skip: the value, or any other field */
   | "skip";
 
@@ -50,11 +56,21 @@ export class StateBinParser {
   private keyBytes = 0;
   private key: string | undefined;
   private valueBytes = 0;
+  private value: Buffer | undefined;
+  private valueParts: Buffer[] = [];
   /** Bytes consumed so far (for error messages). */
   private offset = 0;
   private entries = 0;
 
-  constructor(private readonly onEntry: (entry: StateBinEntry) => void) {}
+  /**
+   * `keepValue`: the keys whose values the entry should carry (a few small ones, e.g. the seal's
+   * stored keys); every other value is skipped, never copied. Protobuf writes field 1 (the key)
+   * before field 2 (the value), so the key is known when its value starts.
+   */
+  constructor(
+    private readonly onEntry: (entry: StateBinEntry) => void,
+    private readonly keepValue?: (key: string) => boolean,
+  ) {}
 
   /** Takes the next bytes of state.bin; throws StateBinFormatError when they cannot be entries. */
   write(chunk: Buffer): void {
@@ -63,9 +79,12 @@ export class StateBinParser {
     while (i < n) {
       switch (this.phase) {
         case "key":
+        case "value":
         case "skip": {
           const take = Math.min(this.want, n - i);
           if (this.phase === "key") this.keyParts.push(chunk.subarray(i, i + take));
+          // A kept value is copied at once: it may span many chunks.
+          else if (this.phase === "value") this.valueParts.push(Buffer.from(chunk.subarray(i, i + take)));
           i += take;
           this.want -= take;
           this.remaining -= take;
@@ -74,6 +93,9 @@ export class StateBinParser {
               // Copy out of the chunk: the chunk's memory belongs to the stream.
               this.key = Buffer.concat(this.keyParts, this.keyBytes).toString("utf8");
               this.keyParts = [];
+            } else if (this.phase === "value") {
+              this.value = Buffer.concat(this.valueParts);
+              this.valueParts = [];
             }
             this.afterField();
           }
@@ -110,6 +132,7 @@ export class StateBinParser {
         this.key = undefined;
         this.keyBytes = 0;
         this.valueBytes = 0;
+        this.value = undefined;
         if (value === 0) this.emit();
         else this.phase = "tag";
         return;
@@ -137,7 +160,14 @@ export class StateBinParser {
           }
           return;
         }
-        if (this.field === 2) this.valueBytes = value;
+        if (this.field === 2) {
+          this.valueBytes = value;
+          if (value > 0 && value <= MAX_KEPT_VALUE_BYTES && value <= this.remaining && this.key !== undefined && this.keepValue?.(this.key)) {
+            this.phase = "value";
+            this.want = value;
+            return;
+          }
+        }
         this.startSkip(value);
         return;
       case "varintValue":
@@ -168,7 +198,7 @@ export class StateBinParser {
   private emit(): void {
     if (this.key === undefined) this.fail("an entry without a key");
     this.entries++;
-    this.onEntry({ key: this.key, valueBytes: this.valueBytes });
+    this.onEntry({ key: this.key, valueBytes: this.valueBytes, ...(this.value ? { value: this.value } : {}) });
     this.phase = "length";
   }
 
