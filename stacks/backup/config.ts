@@ -1,4 +1,4 @@
-import { validatePolicy, type BackupPolicy, type LocalEnvironment } from "../../engine/index.js";
+import { ConfigError, validatePolicy, type BackupPolicy, type LocalEnvironment } from "../../engine/index.js";
 
 const SOURCE = "Pulumi config vault-raft-backup:policy";
 
@@ -18,4 +18,40 @@ export function policyForStack(raw: unknown, local?: LocalEnvironment): BackupPo
   const cluster = { ...objectOr(base.cluster), nodes: local.nodes.map((n) => n.apiAddr) };
   const destination = { ...objectOr(base.destination), endpoint: local.s3.endpoint, region: local.s3.region, forcePathStyle: true };
   return validatePolicy({ ...base, cluster, destination }, `${SOURCE} (with the local environment in ${local.dir})`);
+}
+
+/** What the backup stack manages (config `vault-raft-backup:manage`). */
+export type ManageMode = "all" | "snapshotsOnly";
+
+/**
+ * `all` (default): the bucket (unless `bucket.create: false`), the Vault policies and roles, and
+ * the snapshot. `snapshotsOnly`: only this window's snapshot; the bucket and the Vault roles are
+ * managed elsewhere, so the program needs neither the AWS nor the Vault Pulumi provider.
+ */
+export function manageMode(raw: string | undefined, rawPolicy: unknown, takeSnapshot: boolean): ManageMode {
+  const source = "Pulumi config vault-raft-backup:manage";
+  if (raw === undefined || raw === "all") return "all";
+  if (raw !== "snapshotsOnly") {
+    throw new ConfigError(`${source} must be 'all' (bucket, Vault roles and snapshot) or 'snapshotsOnly' (only the snapshot), not '${raw}'`, { field: "manage" });
+  }
+  if (!takeSnapshot) {
+    throw new ConfigError(`${source} is snapshotsOnly but vault-raft-backup:takeSnapshot is false: there would be nothing to manage`, { field: "takeSnapshot" });
+  }
+  if (objectOr(objectOr(rawPolicy).bucket).create === true) {
+    throw new ConfigError(`${source} is snapshotsOnly, so the stack creates no bucket: set the policy's bucket.create to false (or leave it out)`, {
+      field: "policy.bucket.create",
+    });
+  }
+  return "snapshotsOnly";
+}
+
+const WINDOW_ID = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+/** Config `vault-raft-backup:window`: a schedule window id, or undefined for the window containing now. */
+export function windowConfig(raw: string | undefined): string | undefined {
+  if (raw === undefined || WINDOW_ID.test(raw)) return raw;
+  throw new ConfigError(
+    `Pulumi config vault-raft-backup:window must be a schedule window id like '2024-05-01T06:00:00Z', not '${raw}' (quote it in the stack's YAML file: unquoted, YAML reads it as a timestamp)`,
+    { field: "window" },
+  );
 }
