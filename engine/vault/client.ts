@@ -57,6 +57,61 @@ export class VaultHttpError extends OperationError {
   }
 }
 
+/** The ACL capability a request needs, as Vault policies name them. */
+function capabilityOf(method: string, query?: Record<string, unknown>): string {
+  if (method === "LIST" || (method === "GET" && String(query?.list) === "true")) return "list";
+  if (method === "GET" || method === "HEAD") return "read";
+  if (method === "DELETE") return "delete";
+  if (method === "PATCH") return "patch";
+  return "update";
+}
+
+const VERB: Record<string, string> = { read: "read", list: "list", delete: "delete", patch: "patch", update: "write to" };
+
+/**
+ * A 403 from Vault: the token's policy does not allow the request (or the token is no longer
+ * valid). A configuration error (exit 2, never retried), said in one line naming the path and the
+ * capability, never Vault's multi-line text. It is also a `VaultHttpError` (status 403, `errors`)
+ * for the callers that treat a 403 as an answer (a mount table read, a token probe).
+ */
+export class VaultPermissionError extends ConfigError {
+  readonly status = 403;
+  readonly errors: string[];
+  readonly path: string;
+  readonly capability: string;
+  constructor(addr: string, method: string, path: string, errors: string[], opts: { query?: Record<string, unknown>; stage?: string } = {}) {
+    const bare = path.replace(/^\/v1\//, "").replace(/^\//, "");
+    const capability = capabilityOf(method, opts.query);
+    const invalid = errors.some((e) => /invalid token|token.*(expired|revoked)/i.test(e));
+    super(
+      invalid
+        ? `permission denied: the token is not valid on ${addr} (expired, revoked or of another cluster), so it may not ${VERB[capability]} ${bare}; give a current token (see docs/auth.md); ${addr} answered 403`
+        : `permission denied: the token may not ${VERB[capability]} ${bare} (needs '${capability}' on that path; see docs/auth.md); ${addr} answered 403`,
+      { field: "token", stage: opts.stage },
+    );
+    this.errors = errors;
+    this.path = path;
+    this.capability = capability;
+  }
+}
+
+// A 403 is a VaultHttpError too (status, errors, path), though its class is a ConfigError.
+Object.defineProperty(VaultHttpError, Symbol.hasInstance, {
+  value: (v: unknown) => Function.prototype[Symbol.hasInstance].call(VaultHttpError, v) || v instanceof VaultPermissionError,
+});
+
+/** The error for a refused Vault request: a VaultPermissionError for a 403, a VaultHttpError otherwise. */
+export function vaultHttpError(
+  addr: string,
+  method: string,
+  path: string,
+  status: number,
+  errors: string[],
+  opts: { query?: Record<string, unknown>; stage?: string } = {},
+): VaultHttpError | VaultPermissionError {
+  return status === 403 ? new VaultPermissionError(addr, method, path, errors, opts) : new VaultHttpError(addr, method, path, status, errors);
+}
+
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 3;
 
@@ -205,7 +260,7 @@ export class VaultClient {
         : text && !parsed
           ? [text.slice(0, 200)]
           : [];
-      throw new VaultHttpError(this.addr, method, `/v1/${stripSlash(path)}`, res.statusCode, errors);
+      throw vaultHttpError(this.addr, method, `/v1/${stripSlash(path)}`, res.statusCode, errors, { query: opts.query });
     }
     return { status: res.statusCode, body: parsed as T };
   }

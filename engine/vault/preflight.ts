@@ -1,6 +1,6 @@
 import { OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
-import { VaultHttpError, type VaultClient } from "./client.js";
+import { VaultHttpError, VaultPermissionError, type VaultClient } from "./client.js";
 import { autopilotState, NoActiveNodeError, raftConfiguration, sealStatus, waitForActiveNode, type NodeHealth, type RaftServer } from "./operations.js";
 
 export interface PreflightReport {
@@ -22,6 +22,8 @@ export interface PreflightReport {
 }
 
 function permissionHint(err: unknown, path: string): Error {
+  // A 403 already says which path and capability (exit 2, not retried).
+  if (err instanceof VaultPermissionError) return err;
   if (err instanceof VaultHttpError && (err.status === 403 || err.status === 401)) {
     return new OperationError(
       `Vault refused the token for ${path} (${err.status}): check VAULT_TOKEN, and that its policy allows read on ` +

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { OperationError } from "../../errors.js";
-import type { VaultClient } from "../../vault/client.js";
+import { VaultPermissionError, type VaultClient } from "../../vault/client.js";
 import type { PipelineSource, StagePipeline } from "../pipeline.js";
 import type { SnapshotStore } from "../store.js";
 
@@ -25,8 +25,8 @@ export async function openSnapshotStream(leader: VaultClient, opts: { signal?: A
     } catch {
       // not JSON: keep the text
     }
-    const hint = res.statusCode === 403 ? " (the token needs read on sys/storage/raft/snapshot)" : "";
-    throw new OperationError(`GET ${leader.addr}/v1/sys/storage/raft/snapshot answered ${res.statusCode}${hint}${detail ? `: ${detail}` : ""}`, {
+    if (res.statusCode === 403) throw new VaultPermissionError(leader.addr, "GET", "sys/storage/raft/snapshot", detail ? [detail] : [], { stage: "stream" });
+    throw new OperationError(`GET ${leader.addr}/v1/sys/storage/raft/snapshot answered ${res.statusCode}${detail ? `: ${detail}` : ""}`, {
       stage: "stream",
     });
   }
