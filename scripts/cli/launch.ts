@@ -11,6 +11,9 @@ const STREAMING_COMMANDS = new Set(["backup", "verify", "restore", "drill", "rec
  */
 export const BOUNDED_HEAP_FLAG = "--max-semi-space-size=2";
 
+/** Set by the launcher for its worker: the launcher's pid (the worker then has an IPC channel to it). */
+const LAUNCHER_ENV = "VRB_LAUNCHER_PID";
+
 /**
  * For a streaming command, runs this same program again in a child Node with BOUNDED_HEAP_FLAG and
  * resolves true once it has exited (with its exit status passed on); resolves false when this
@@ -22,7 +25,12 @@ export function relaunchWithBoundedHeap(argv = process.argv): Promise<boolean> {
   const set = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)].some((a) => a.startsWith("--max-semi-space-size"));
   if (!command || !STREAMING_COMMANDS.has(command) || set) return Promise.resolve(false);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BOUNDED_HEAP_FLAG, ...process.execArgv, argv[1]!, ...argv.slice(2)], { stdio: "inherit" });
+    // The fourth stdio is an IPC channel the worker watches: it closes when this process dies in any
+    // way, SIGKILL included, and the worker then stops as on SIGTERM (followLauncher).
+    const child = spawn(process.execPath, [BOUNDED_HEAP_FLAG, ...process.execArgv, argv[1]!, ...argv.slice(2)], {
+      stdio: ["inherit", "inherit", "inherit", "ipc"],
+      env: { ...process.env, [LAUNCHER_ENV]: String(process.pid) },
+    });
     // A signal meant for vrb (Ctrl-C, a Kubernetes SIGTERM to PID 1) goes to the command, which
     // cleans up (aborts its upload) and exits; this process follows it.
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
@@ -36,4 +44,22 @@ export function relaunchWithBoundedHeap(argv = process.argv): Promise<boolean> {
       resolve(true);
     });
   });
+}
+
+/**
+ * In a worker started by relaunchWithBoundedHeap: when the launcher is gone (its IPC channel
+ * closed: killed with SIGKILL, or crashed), the worker stops exactly as on SIGTERM (a backup aborts
+ * its upload, writes no manifest and records the run as failed; commands without their own handler
+ * end at once), so no work goes on that the scheduler, which saw the launcher die, knows nothing of.
+ * The channel does not keep the worker alive. Elsewhere a no-op.
+ */
+export function followLauncher(): void {
+  const launcher = process.env[LAUNCHER_ENV];
+  delete process.env[LAUNCHER_ENV];
+  if (!launcher || !process.send || !process.channel) return;
+  process.once("disconnect", () => {
+    process.stderr.write(`vrb: the launching process (pid ${launcher}) is gone; stopping as on SIGTERM\n`);
+    process.kill(process.pid, "SIGTERM");
+  });
+  process.channel.unref();
 }
