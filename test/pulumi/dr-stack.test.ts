@@ -1,0 +1,123 @@
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureKvV2, kvGet, kvPut, localDown, localUp, packageRoot, runBackup, startLocalNode, stopLocalNode, VaultClient, type LocalEnvironment } from "../../engine/index.js";
+import { plainOccurrences, s3CredentialEnv } from "../providers/support.js";
+import { sharedEnv, s3For, tempDir } from "../support/env.js";
+import { policyInSharedBucket } from "../support/restore-fixtures.js";
+import { PulumiProject, requirePulumiPeers, resourceOf } from "./support.js";
+
+/**
+ * The DR program (stacks/dr, compiled) under the real Pulumi CLI and engine: a cluster of its own
+ * is backed up, its nodes are wiped (what the `reset` block's commands do; the @pulumi/command
+ * provider cannot be built here, so the test runs them), and `pulumi up` rebuilds it from the
+ * latest snapshot with StagedRestore. The unseal keys and the token come from Pulumi secret config.
+ */
+const RESTORE_TYPE = "pulumi-nodejs:dynamic/vault-raft-backup:StagedRestore";
+
+beforeAll(() => requirePulumiPeers());
+
+describe("DR program (stacks/dr) under the real Pulumi engine", () => {
+  const shared = sharedEnv();
+  const prefix = `pulumi-dr-${Date.now().toString(36)}/`;
+  const s3 = s3For(shared);
+  let cluster: LocalEnvironment;
+  let project: PulumiProject;
+  let secrets: string[];
+
+  beforeAll(async () => {
+    cluster = await localUp({ dir: tempDir("pulumi-dr"), nodes: 3, s3: false, clusterName: "pdr" });
+    const root = new VaultClient({ addr: cluster.nodes[0]!.apiAddr, token: cluster.keys!.rootToken });
+    await ensureKvV2(root, "secret");
+    await kvPut(root, "secret", "dr-canary", { ok: "yes" });
+    await kvPut(root, "secret", "app/db", { password: "before-the-disaster" });
+    await root.close();
+    const policy = {
+      ...policyInSharedBucket(
+        shared,
+        prefix,
+        "pdr",
+        cluster.nodes.map((n) => n.apiAddr),
+      ),
+      verify: { canaries: ["secret/data/dr-canary"] },
+    };
+    await runBackup({ policy, token: cluster.keys!.rootToken, s3 });
+    // The disaster: every node loses its data and comes back empty and uninitialised.
+    for (const n of cluster.nodes) await stopLocalNode(cluster, n.id, { wipe: true });
+    for (const n of cluster.nodes) await startLocalNode(cluster, n.id);
+
+    project = new PulumiProject("vault-raft-backup-dr", join(packageRoot(), "dist", "stacks", "dr", "index.js"), s3CredentialEnv(shared));
+    secrets = [cluster.keys!.rootToken, ...cluster.keys!.unsealKeysB64];
+    await project.init(
+      {
+        "vault-raft-backup:policy": {
+          cluster: policy.cluster,
+          destination: { bucket: shared.bucket, prefix, endpoint: shared.s3!.endpoint, region: shared.s3!.region, forcePathStyle: true },
+          verify: policy.verify,
+        },
+        "vault-raft-backup-dr:confirm": "pdr",
+        "vault-raft-backup-dr:snapshot": "latest",
+      },
+      {
+        "vault-raft-backup-dr:unsealKeys": JSON.stringify({ unseal_keys_b64: cluster.keys!.unsealKeysB64 }),
+        "vault-raft-backup-dr:token": cluster.keys!.rootToken,
+      },
+    );
+  });
+  afterAll(async () => {
+    s3.destroy();
+    if (cluster) await localDown(cluster.dir);
+  });
+
+  it("preview plans the restore and touches no node", async () => {
+    const r = await project.ok(["preview", "--diff"]);
+    expect(r.stdout).toMatch(/\+ pulumi-nodejs:dynamic\/vault-raft-backup:StagedRestore: \(create\)/);
+    const health = await fetch(`${cluster.nodes[0]!.apiAddr}/v1/sys/health`);
+    expect(health.status).toBe(501); // still not initialised
+  });
+
+  it("up rebuilds the wiped cluster from the latest snapshot: data back, full verification, report exported", async () => {
+    const r = await project.ok(["up", "--yes"], { timeoutMs: 240_000 });
+    expect(r.stdout).toMatch(/2 created/);
+    const out = await project.outputs();
+    expect(out).toMatchObject({ cluster: "pdr", ok: true, verification: "full", resetNodes: 0, filesNodes: 0 });
+    expect(String(out.snapshotKey)).toMatch(new RegExp(`^${prefix}pdr/`));
+    const root = new VaultClient({ addr: cluster.nodes[1]!.apiAddr, token: cluster.keys!.rootToken });
+    try {
+      expect(await kvGet(root, "secret", "app/db")).toEqual({ password: "before-the-disaster" });
+    } finally {
+      await root.close();
+    }
+    const [restore] = resourceOf(await project.exportStack(), RESTORE_TYPE);
+    expect(restore!.outputs).toMatchObject({ ok: true, cluster: "pdr", mode: "rebuild", snapshotRef: "latest" });
+  });
+
+  it("a second up changes nothing (no second restore)", async () => {
+    const before = (await project.outputs()).restoredAt;
+    const r = await project.ok(["up", "--yes"]);
+    expect(r.stdout).toMatch(/2 unchanged/);
+    expect((await project.outputs()).restoredAt).toBe(before);
+  });
+
+  it("the unseal keys and the token are never in plain text in the state, the backend's files or the CLI output", async () => {
+    const exported = await project.exportStack();
+    const [restore] = resourceOf(exported, RESTORE_TYPE);
+    // They were really passed (as secrets), so the searches below are not vacuous.
+    expect(JSON.stringify(restore!.inputs)).toContain("4dabf18193072939515e22adb298388d");
+    for (const secret of secrets) {
+      expect(plainOccurrences(exported, secret)).toEqual([]);
+      for (const f of project.rawFiles()) expect(f.text.includes(secret), f.path).toBe(false);
+      for (const t of project.transcript) expect(t.includes(secret)).toBe(false);
+    }
+  });
+
+  it("destroy forgets the restore and leaves the cluster as it is", async () => {
+    await project.ok(["destroy", "--yes"]);
+    expect(resourceOf(await project.exportStack(), RESTORE_TYPE)).toEqual([]);
+    const root = new VaultClient({ addr: cluster.nodes[0]!.apiAddr, token: cluster.keys!.rootToken });
+    try {
+      expect(await kvGet(root, "secret", "dr-canary")).toEqual({ ok: "yes" });
+    } finally {
+      await root.close();
+    }
+  });
+});

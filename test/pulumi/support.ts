@@ -1,0 +1,166 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { parse, stringify } from "yaml";
+import { packageRoot } from "../../engine/index.js";
+import { tempDir } from "../support/env.js";
+
+/** Where `node scripts/install-tools.mjs go pulumi` puts the CLI, our language host and Pulumi's dynamic-provider launcher. */
+export const TOOLS_BIN = join(packageRoot(), ".tools", "bin");
+const PEERS = ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"];
+
+/** Fails (never skips) when the peers are not built, with the command that builds them. */
+export function requirePulumiPeers(): void {
+  const missing = PEERS.filter((p) => !existsSync(join(TOOLS_BIN, p)));
+  if (missing.length) {
+    throw new Error(`the real-engine Pulumi tests need ${missing.join(", ")} in ${TOOLS_BIN}: run 'node scripts/install-tools.mjs go pulumi' (Go >= 1.26; ~10 minutes the first time)`);
+  }
+}
+
+export interface PulumiResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout + stderr, for "what the user saw" assertions. */
+  output: string;
+}
+
+/**
+ * One Pulumi project in a temp directory, with its own file backend (`file://`), PULUMI_HOME and
+ * passphrase secrets provider: a `Pulumi.yaml` whose `main` is a compiled program of this package
+ * (the program resolves `@pulumi/pulumi` and `vault-raft-backup` from the repository), driven by
+ * the real `pulumi` CLI from .tools/bin.
+ */
+export class PulumiProject {
+  readonly dir: string;
+  readonly backendDir: string;
+  readonly home: string;
+  readonly passphrase = randomBytes(18).toString("base64url");
+  readonly stack = "test";
+  /** Every CLI run's output, for the "secrets never printed" checks. */
+  readonly transcript: string[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly main: string,
+    private readonly env: Record<string, string> = {},
+  ) {
+    this.dir = tempDir(`pulumi-${name}`);
+    this.backendDir = join(this.dir, "backend");
+    this.home = join(this.dir, "pulumi-home");
+    mkdirSync(this.backendDir);
+    writeFileSync(join(this.dir, "Pulumi.yaml"), stringify({ name, runtime: { name: "nodejs", options: { typescript: false } }, main }));
+  }
+
+  get stackFile(): string {
+    return join(this.dir, `Pulumi.${this.stack}.yaml`);
+  }
+
+  processEnv(): Record<string, string> {
+    const base: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (v === undefined || /^(VAULT_|BAO_|AWS_|PULUMI_)/.test(k)) continue;
+      base[k] = v;
+    }
+    return {
+      ...base,
+      PATH: [TOOLS_BIN, dirname(process.execPath), process.env.PATH ?? ""].join(":"),
+      HOME: this.dir,
+      PULUMI_HOME: this.home,
+      PULUMI_BACKEND_URL: `file://${this.backendDir}`,
+      PULUMI_CONFIG_PASSPHRASE: this.passphrase,
+      PULUMI_SKIP_UPDATE_CHECK: "true",
+      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+      PULUMI_SELF_MANAGED_STATE_NO_LEGACY_WARNING: "true",
+      PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: "true",
+      PULUMI_SKIP_CONFIRMATIONS: "true",
+      NO_COLOR: "1",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      ...this.env,
+    };
+  }
+
+  /** Runs `pulumi <args>` in the project directory; never throws on a non-zero exit. */
+  run(args: string[], opts: { stdin?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<PulumiResult> {
+    requirePulumiPeers();
+    return new Promise((resolve, reject) => {
+      const child = spawn(join(TOOLS_BIN, "pulumi"), [...args, "--non-interactive"], {
+        cwd: this.dir,
+        env: { ...this.processEnv(), ...opts.env },
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`pulumi ${args.join(" ")} did not finish in ${opts.timeoutMs ?? 150_000} ms\n${stdout}\n${stderr}`));
+      }, opts.timeoutMs ?? 150_000);
+      child.on("error", reject);
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        this.transcript.push(stdout, stderr);
+        resolve({ code: code ?? -1, stdout, stderr, output: `${stdout}\n${stderr}` });
+      });
+      child.stdin.end(opts.stdin ?? "");
+    });
+  }
+
+  /** Runs `pulumi <args>` and throws with its output unless it exits 0. */
+  async ok(args: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<PulumiResult> {
+    const r = await this.run(args, opts);
+    if (r.code !== 0) throw new Error(`pulumi ${args.join(" ")} exited ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+    return r;
+  }
+
+  /**
+   * `pulumi stack init` with the passphrase secrets provider, then the plain config written into
+   * the stack file (structured values stay structured) and each secret set through
+   * `pulumi config set --secret` with the value on stdin (never on a command line).
+   */
+  async init(config: Record<string, unknown>, secrets: Record<string, string> = {}): Promise<void> {
+    await this.ok(["login", `file://${this.backendDir}`]);
+    await this.ok(["stack", "init", this.stack, "--secrets-provider", "passphrase"]);
+    await this.setConfig(config);
+    for (const [key, value] of Object.entries(secrets)) await this.ok(["config", "set", "--secret", key], { stdin: value });
+  }
+
+  /** Merges plain config values into the stack file. */
+  async setConfig(config: Record<string, unknown>): Promise<void> {
+    const doc = (parse(readFileSync(this.stackFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    doc.config = { ...(doc.config ?? {}), ...config };
+    // Quoted: Pulumi reads the file with a YAML 1.1 parser, which would turn an unquoted
+    // 2024-05-01T06:00:00Z into a timestamp (and hand the program Go's rendering of it).
+    writeFileSync(this.stackFile, stringify(doc, { defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" }));
+  }
+
+  async outputs(): Promise<Record<string, unknown>> {
+    return JSON.parse((await this.ok(["stack", "output", "--json"])).stdout) as Record<string, unknown>;
+  }
+
+  async exportStack(): Promise<{ deployment: { resources?: { type: string; urn: string; id?: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }[] } }> {
+    return JSON.parse((await this.ok(["stack", "export"])).stdout) as never;
+  }
+
+  /** Every file Pulumi wrote: the backend (state, history, backups), the stack file, PULUMI_HOME. */
+  rawFiles(): { path: string; text: string }[] {
+    const out: { path: string; text: string }[] = [];
+    const walk = (d: string) => {
+      for (const name of readdirSync(d)) {
+        const p = join(d, name);
+        const st = statSync(p);
+        if (st.isDirectory()) walk(p);
+        else if (st.isFile()) out.push({ path: p, text: readFileSync(p).toString("latin1") });
+      }
+    };
+    walk(this.dir);
+    return out;
+  }
+}
+
+/** The resource of a type in an exported deployment. */
+export function resourceOf(exported: Awaited<ReturnType<PulumiProject["exportStack"]>>, type: string) {
+  return (exported.deployment.resources ?? []).filter((r) => r.type === type);
+}
