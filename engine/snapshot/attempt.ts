@@ -14,6 +14,8 @@ export class BackupAttempt {
   readonly written: StoredObject[] = [];
   /** The snapshot's object key, once the archive's meta.json named the raft index. */
   key?: string;
+  /** The multipart uploads this attempt started (the snapshot's): a failure aborts these and no other run's. */
+  readonly uploads: { createSent: boolean; createdUploadId?: string }[] = [];
   current = "discover";
   private readonly started = Date.now();
   private readonly deadline?: NodeJS.Timeout;
@@ -48,6 +50,14 @@ export class BackupAttempt {
   succeeded(): void {
     this.durationsMs.total = Date.now() - this.started;
     this.written.length = 0;
+  }
+
+  /** The upload ids this attempt owns; `unknown` when a create was sent whose answer never came. */
+  ownUploads(): { ids: string[]; unknown: boolean } {
+    return {
+      ids: this.uploads.flatMap((u) => (u.createdUploadId ? [u.createdUploadId] : [])),
+      unknown: this.uploads.some((u) => u.createSent && !u.createdUploadId),
+    };
   }
 
   dispose(): void {

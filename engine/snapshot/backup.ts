@@ -14,6 +14,7 @@ import { preflightCluster, type PreflightReport } from "../vault/preflight.js";
 import { sleep } from "../wait.js";
 import { BackupAttempt } from "./attempt.js";
 import { cleanUpFailedBackup } from "./cleanup.js";
+import { BackupLease } from "./lease.js";
 import { finishBackup, type FinishedBackup } from "./finish.js";
 import type { BackupInventory } from "./inventory/in-backup.js";
 import type { SnapshotManifest } from "./manifest.js";
@@ -126,7 +127,19 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const s3 = opts.s3 ?? createS3Client(opts.policy.destination);
   const attempts = (opts.retries ?? opts.policy.backup?.retries ?? 0) + 1;
   const earlier: string[] = [];
+  // One backup of a cluster at a time (engine/snapshot/lease.ts): a second one waits, then refuses.
+  let lease: BackupLease | undefined;
   try {
+    lease = await BackupLease.acquire({
+      s3,
+      bucket: opts.policy.destination.bucket,
+      prefix: opts.policy.destination.prefix,
+      cluster: opts.policy.cluster.name,
+      kmsKeyId: opts.policy.destination.kmsKeyId,
+      signal: opts.signal,
+      info: (m) => progress.info(m),
+      warn: (m) => progress.warn(m),
+    });
     for (let attempt = 1; ; attempt++) {
       let report: BackupReport;
       try {
@@ -154,6 +167,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
       return report;
     }
   } finally {
+    await lease?.release();
     if (!opts.s3) s3.destroy();
   }
 }
@@ -210,7 +224,7 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
   } catch (err) {
     const e = attempt.fail(err);
     if (!attempt.key) throw e;
-    const notes = await cleanUpFailedBackup(s3, policy.destination.bucket, attempt.key, attempt.written.reverse(), progress);
+    const notes = await cleanUpFailedBackup(s3, policy.destination.bucket, attempt.key, attempt.written.reverse(), progress, attempt.ownUploads());
     if (!notes.length) throw e;
     throw withStage(e, e.stage ?? attempt.current, `${e.message}\n${notes.join("\n")}`);
   } finally {

@@ -6,7 +6,17 @@ import { sleep } from "../wait.js";
 const CALL_TIMEOUT_MS = 10_000;
 
 /**
- * Aborts every unfinished multipart upload of exactly `key`, retrying until none is left or the
+ * The uploads a run started: their ids, and `unknown` when a create was sent whose answer never
+ * came (then every upload of the key is taken as the run's: with the cluster's backup lease held,
+ * engine/snapshot/lease.ts, no other run uploads it).
+ */
+export interface OwnUploads {
+  ids: string[];
+  unknown: boolean;
+}
+
+/**
+ * Aborts the unfinished multipart uploads of exactly `key` (only `own`'s, when given), retrying until none is left or the
  * deadline passes (an S3 server that is briefly down, or a part still in flight that recreates
  * the upload's listing, both need a second look). Object keys carry the snapshot's second and
  * raft index, so an upload of this exact key is this backup's. An answer that another look cannot
@@ -17,8 +27,10 @@ export async function abortUnfinishedUploads(
   s3: S3Client,
   bucket: string,
   key: string,
-  opts: { deadlineMs?: number } = {},
+  opts: { deadlineMs?: number; own?: OwnUploads } = {},
 ): Promise<{ aborted: string[]; left: string[]; error?: string }> {
+  // Another run's upload of the same key (a run without the cluster's lease) is never touched.
+  const mine = (id: string) => !opts.own || opts.own.unknown || opts.own.ids.includes(id);
   const deadline = Date.now() + (opts.deadlineMs ?? 60_000);
   const aborted: string[] = [];
   let cleanLooks = 0;
@@ -29,7 +41,7 @@ export async function abortUnfinishedUploads(
       const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), {
         abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS),
       });
-      pending = (page.Uploads ?? []).filter((u) => u.Key === key && u.UploadId).map((u) => u.UploadId!);
+      pending = (page.Uploads ?? []).filter((u) => u.Key === key && u.UploadId && mine(u.UploadId)).map((u) => u.UploadId!);
       if (pending.length === 0) {
         // Two clean looks a moment apart: a part upload that was in flight has settled by then.
         if (++cleanLooks >= 2) return { aborted, left: [] };
@@ -77,7 +89,7 @@ export async function deleteWrittenVersions(s3: S3Client, bucket: string, writte
 }
 
 /**
- * Cleanup after a failed backup of `key`: aborts its unfinished multipart upload (retried, up to
+ * Cleanup after a failed backup of `key`: aborts its own unfinished multipart upload (retried, up to
  * a minute) and removes the object versions it wrote (`written`, newest first) where the lock
  * allows. Returns what could not be cleaned, as notes for the error message.
  */
@@ -87,9 +99,10 @@ export async function cleanUpFailedBackup(
   key: string,
   written: { key: string; versionId?: string }[],
   progress: { info(message: string): void },
+  own?: OwnUploads,
 ): Promise<string[]> {
   const notes: string[] = [];
-  const cleaned = await abortUnfinishedUploads(s3, bucket, key, { deadlineMs: 60_000 });
+  const cleaned = await abortUnfinishedUploads(s3, bucket, key, { deadlineMs: 60_000, own });
   if (cleaned.aborted.length) progress.info(`aborted unfinished multipart upload of s3://${bucket}/${key}`);
   if (cleaned.left.length) {
     notes.push(

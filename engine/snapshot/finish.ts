@@ -103,6 +103,7 @@ function snapshotManifest(r: {
     key: stored.object.key,
     bytes: stored.bytes,
     sha256: stored.sha256,
+    ...(stored.object.versionId ? { versionId: stored.object.versionId } : {}),
     takenAt: r.takenAt.toISOString(),
     vault: { version: pre.version, leaderAddr: pre.leaderAddr, clusterId: pre.clusterId, seal: pre.seal },
     raft: { index: stored.meta.Index, term: stored.meta.Term, snapshotId: stored.meta.ID },

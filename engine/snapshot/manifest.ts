@@ -24,6 +24,8 @@ export const manifestSchema = z.object({
   key: z.string(),
   bytes: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The S3 version id of the snapshot object this manifest describes (versioned buckets; absent otherwise and in older manifests). */
+  versionId: z.string().optional(),
   takenAt: z.string(),
   vault: z.object({
     version: z.string(),

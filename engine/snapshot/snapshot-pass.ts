@@ -95,6 +95,7 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
       progress.bytes?.("upload", n);
     },
   });
+  attempt.uploads.push(upload.sink);
   // The upload is finished last: its completion waits for the archive check's verdict anyway.
   // With encryption the plaintext is still hashed and archive-checked; the upload (and the stored
   // object's hash) get the ciphertext from the encryption stage wrapped around them.

@@ -60,6 +60,10 @@ export class MultipartSink extends Writable {
   s3Error?: unknown;
   /** Part uploads sent again after a retryable error. */
   partRetries = 0;
+  /** The multipart upload this sink created (what a failed backup's clean-up aborts), once S3 named it. */
+  createdUploadId?: string;
+  /** CreateMultipartUpload was sent: if `createdUploadId` is still unset, S3 may hold an upload whose id we never heard. */
+  createSent = false;
   private readonly free: Buffer[] = [];
   private allocated = 0;
   private current?: Buffer;
@@ -158,6 +162,7 @@ export class MultipartSink extends Writable {
     const { s3, signal, Bucket } = this.opts;
     const PartNumber = ++this.partNumber;
     const Key = await this.key;
+    this.createSent = true;
     this.uploadId ??= this.call(
       s3.send(
         new CreateMultipartUploadCommand({
@@ -173,6 +178,7 @@ export class MultipartSink extends Writable {
       ),
     ).then((r) => {
       if (!r.UploadId) throw new OperationError(`S3 returned no UploadId for s3://${Bucket}/${Key}`, { stage: "upload" });
+      this.createdUploadId = r.UploadId;
       return r.UploadId;
     });
     const part: Promise<void> = (async () => {
