@@ -14,7 +14,9 @@ const PEERS = ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodej
 export function requirePulumiPeers(): void {
   const missing = PEERS.filter((p) => !existsSync(join(TOOLS_BIN, p)));
   if (missing.length) {
-    throw new Error(`the real-engine Pulumi tests need ${missing.join(", ")} in ${TOOLS_BIN}: run 'node scripts/install-tools.mjs go pulumi' (Go >= 1.26; ~10 minutes the first time)`);
+    throw new Error(
+      `the real-engine Pulumi tests need ${missing.join(", ")} in ${TOOLS_BIN}: run 'node scripts/install-tools.mjs go pulumi' (Go >= 1.26; ~10 minutes the first time)`,
+    );
   }
 }
 
