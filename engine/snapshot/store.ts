@@ -33,6 +33,21 @@ export function isTrustedSnapshot(s: StoredSnapshot): boolean {
   return s.status === "good" && !s.manifest?.suspect;
 }
 
+/**
+ * A damaged snapshot: its manifest exists (the backup finished) but the object no longer matches
+ * it (another size, a truncated or replaced object) or the manifest does not parse. Never `latest`;
+ * `vrb verify latest`, `vrb status --check` and the metric vrb_invalid_snapshots make it seen.
+ */
+export function isDamagedSnapshot(s: StoredSnapshot): boolean {
+  return s.status === "invalid-manifest";
+}
+
+/** The damaged snapshots newer than `than` in a newest-first listing (what `latest` skipped to reach it); all of them without `than`. */
+export function damagedNewerThan(list: StoredSnapshot[], than: StoredSnapshot | undefined): StoredSnapshot[] {
+  const at = than ? list.findIndex((s) => s.key === than.key) : -1;
+  return (at < 0 ? list : list.slice(0, at)).filter(isDamagedSnapshot);
+}
+
 /** A parsed snapshot reference: `latest`, `s3://bucket/key`, or a bare key in the store's bucket. */
 export type SnapshotRef = { latest: true } | { bucket: string; key: string };
 

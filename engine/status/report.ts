@@ -1,7 +1,7 @@
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { parseDuration } from "../schedule.js";
 import { recoveryPointStatus, type RecoveryPointStatus } from "../snapshot/rpo.js";
-import { SnapshotStore } from "../snapshot/store.js";
+import { damagedNewerThan, isDamagedSnapshot, isTrustedSnapshot, SnapshotStore } from "../snapshot/store.js";
 import type { DrillFacts, HistoryEntry, OperationStatus, RunError, RunKind, SnapshotFacts } from "./record.js";
 import { StatusStore, statusUrlFor } from "./store.js";
 
@@ -23,6 +23,13 @@ export interface ClusterStatus {
   /** From the bucket's listing (the truth), not from the record. */
   newestGood?: SnapshotFacts & { ageSeconds: number };
   goodSnapshots: number;
+  /**
+   * Damaged snapshots (manifest present, object not matching it, engine/snapshot/store.ts
+   * isDamagedSnapshot): how many, the newest few, and whether the newest snapshot of all is one
+   * (then `latest` falls back to an older one). Absent in statuses of older versions: none.
+   */
+  invalidSnapshots?: number;
+  damaged?: { key: string; takenAt: string; problem: string; newerThanLatest: boolean }[];
   lockedSnapshots: number;
   lastDrill?: DrillFacts;
   rpo: RecoveryPointStatus;
@@ -45,7 +52,10 @@ export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> 
   const now = q.now ?? new Date();
   const { record } = await new StatusStore(q.s3, q.bucket, q.prefix).read(q.cluster, { abortSignal: q.abortSignal });
   const store = new SnapshotStore(q.s3, q.bucket, q.prefix);
-  const good = (await store.list(q.cluster)).filter((s) => s.status === "good");
+  const all = await store.list(q.cluster);
+  const good = all.filter((s) => s.status === "good");
+  const damaged = all.filter(isDamagedSnapshot);
+  const skipped = new Set(damagedNewerThan(all, all.find(isTrustedSnapshot)).map((s) => s.key));
   const locks = await mapLimit(good, 8, (s) => store.retention(s.key).catch(() => undefined));
   const lockedSnapshots = locks.filter((r) => r?.legalHold || (r?.until && r.until.getTime() > now.getTime())).length;
   const newest = good[0];
@@ -71,6 +81,10 @@ export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> 
         }
       : undefined,
     goodSnapshots: good.length,
+    invalidSnapshots: damaged.length,
+    damaged: damaged
+      .slice(0, 10)
+      .map((s) => ({ key: s.key, takenAt: s.takenAt.toISOString(), problem: s.problem ?? "does not match its manifest", newerThanLatest: skipped.has(s.key) })),
     lockedSnapshots,
     lastDrill: record?.lastDrill,
     rpo: recoveryPointStatus(good, record?.schedule ?? q.every, now),
@@ -104,6 +118,15 @@ export function checkStatus(s: ClusterStatus, opts: CheckOptions = {}): { ok: bo
   const maxFailures = opts.maxFailures ?? 1;
   const problems: string[] = [];
   if (!s.rpo.ok) problems.push(`RPO missed: ${s.rpo.message}`);
+  const damaged = s.damaged ?? [];
+  if (damaged.length) {
+    const d = damaged[0]!;
+    problems.push(
+      `${s.invalidSnapshots ?? damaged.length} damaged snapshot(s) (the object does not match its manifest), newest ${d.key}: ${d.problem}` +
+        (d.newerThanLatest ? `; it is newer than every good snapshot, so 'latest' falls back to ${s.newestGood?.key ?? "nothing"}` : "") +
+        "; find out what changed the object (vrb verify <key>), then take a new backup",
+    );
+  }
   for (const kind of ["backup", "prune"] as const) {
     const op = s.operations[kind];
     if (op && op.consecutiveFailures >= maxFailures) {

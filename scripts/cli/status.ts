@@ -56,7 +56,8 @@ function formatStatus(s: ClusterStatus, problems: string[] | undefined): string 
       ? `  newest good snapshot: ${g.key} taken ${g.takenAt} (${Math.round(g.ageSeconds / 60)}m ago), ${formatBytes(g.bytes)}, raft index ${g.raftIndex}`
       : "  newest good snapshot: none",
   );
-  lines.push(`  snapshots: ${s.goodSnapshots} good, ${s.lockedSnapshots} locked`);
+  lines.push(`  snapshots: ${s.goodSnapshots} good, ${s.lockedSnapshots} locked${s.invalidSnapshots ? `, ${s.invalidSnapshots} DAMAGED` : ""}`);
+  for (const d of s.damaged ?? []) lines.push(`  DAMAGED: ${d.key} taken ${d.takenAt}: ${d.problem}${d.newerThanLatest ? " (newer than every good snapshot)" : ""}`);
   const d = s.lastDrill;
   lines.push(
     d
@@ -74,7 +75,10 @@ export function registerStatus(program: Command): void {
     .description("what the cluster's last backup, prune, restore and drill runs did (from its status object in the bucket), its snapshots and the RPO verdict");
   addPolicyFlags(cmd, { nodes: false })
     .option("--json", "print one JSON report on stdout")
-    .option("--check", "exit 1 when the RPO is missed, the last --max-failures backups (or prunes) failed, or the last drill is older than --max-drill-age; prints why")
+    .option(
+      "--check",
+      "exit 1 when the RPO is missed, a snapshot is damaged, the last --max-failures backups (or prunes) failed, or the last drill is older than --max-drill-age; prints why",
+    )
     .option("--all-clusters", "every cluster under the bucket's prefix")
     .option("--max-failures <n>", "with --check: fail after this many consecutive failed runs (default 1)", intFlag("--max-failures", 1), 1)
     .option("--max-drill-age <duration>", "with --check: fail when the last drill failed, is missing, or is older than this (e.g. 30d)", durationFlag("--max-drill-age"))

@@ -1,5 +1,14 @@
 import type { Command } from "commander";
-import { createS3Client, DEFAULT_STALL_TIMEOUT_MS, IntegrityError, SnapshotStore, verifyStoredSnapshot, formatBytes, type RemoteSnapshot } from "../../engine/index.js";
+import {
+  createS3Client,
+  damagedNewerThan,
+  DEFAULT_STALL_TIMEOUT_MS,
+  IntegrityError,
+  SnapshotStore,
+  verifyStoredSnapshot,
+  formatBytes,
+  type RemoteSnapshot,
+} from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addPolicyFlags, intFlag, type PolicyFlags } from "./options.js";
@@ -35,12 +44,24 @@ export function registerVerify(program: Command): void {
             throw new IntegrityError(`s3://${snapshot.bucket}/${snapshot.key} is ${snapshot.status}: ${snapshot.problem ?? "no manifest"}`, { stage: "verify" });
           }
           const progress = progressFor(o);
+          // 'latest' is the newest GOOD snapshot: a damaged newer one is not skipped in silence.
+          const skipped = ref === "latest" ? damagedNewerThan(await store.list(policy.cluster.name), snapshot) : [];
+          for (const d of skipped) progress.warn(`the newer snapshot s3://${d.bucket}/${d.key} is damaged (${d.problem ?? "does not match its manifest"}); 'latest' skipped it`);
           progress.info(`verifying s3://${snapshot.bucket}/${snapshot.key}`);
           const report = await verifyStoredSnapshot(store, snapshot, {
             progress,
             stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
             identities,
           });
+          if (skipped.length) {
+            // The older snapshot is fine, but the newest backup is unusable: that must not pass as "ok".
+            throw new IntegrityError(
+              `s3://${report.bucket}/${report.key} verified OK, but 'latest' had to skip ${skipped.length} newer damaged snapshot(s): ` +
+                `${skipped.map((d) => `s3://${d.bucket}/${d.key} (${d.problem ?? "does not match its manifest"})`).join("; ")}. ` +
+                `Find out what changed them (vrb verify <key>), then take a new backup.`,
+              { stage: "verify" },
+            );
+          }
           if (o.json) return printJson(report);
           printText(
             `OK s3://${report.bucket}/${report.key}\n  ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n` +
