@@ -1,4 +1,6 @@
 import { join } from "node:path";
+import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureKvV2, kvGet, kvPut, localDown, localUp, packageRoot, runBackup, startLocalNode, stopLocalNode, VaultClient, type LocalEnvironment } from "../../engine/index.js";
 import { plainOccurrences, s3CredentialEnv } from "../providers/support.js";
@@ -10,7 +12,8 @@ import { PulumiProject, requirePulumiPeers, resourceOf } from "./support.js";
  * The DR program (stacks/dr, compiled) under the real Pulumi CLI and engine: a cluster of its own
  * is backed up, its nodes are wiped (what the `reset` block's commands do; the @pulumi/command
  * provider cannot be built here, so the test runs them), and `pulumi up` rebuilds it from the
- * latest snapshot with StagedRestore. The unseal keys and the token come from Pulumi secret config.
+ * latest snapshot with StagedRestore. The snapshot is encrypted client-side (age); the unseal keys,
+ * the token and the age identity come from Pulumi secret config.
  */
 const RESTORE_TYPE = "pulumi-nodejs:dynamic/vault-raft-backup:StagedRestore";
 
@@ -31,6 +34,7 @@ describe("DR program (stacks/dr) under the real Pulumi engine", () => {
     await kvPut(root, "secret", "dr-canary", { ok: "yes" });
     await kvPut(root, "secret", "app/db", { password: "before-the-disaster" });
     await root.close();
+    const identity = await generateX25519Identity();
     const policy = {
       ...policyInSharedBucket(
         shared,
@@ -39,6 +43,7 @@ describe("DR program (stacks/dr) under the real Pulumi engine", () => {
         cluster.nodes.map((n) => n.apiAddr),
       ),
       verify: { canaries: ["secret/data/dr-canary"] },
+      encryption: { age: [await identityToRecipient(identity)] },
     };
     await runBackup({ policy, token: cluster.keys!.rootToken, s3 });
     // The disaster: every node loses its data and comes back empty and uninitialised.
@@ -46,7 +51,7 @@ describe("DR program (stacks/dr) under the real Pulumi engine", () => {
     for (const n of cluster.nodes) await startLocalNode(cluster, n.id);
 
     project = new PulumiProject("vault-raft-backup-dr", join(packageRoot(), "dist", "stacks", "dr", "index.js"), s3CredentialEnv(shared));
-    secrets = [cluster.keys!.rootToken, ...cluster.keys!.unsealKeysB64];
+    secrets = [cluster.keys!.rootToken, ...cluster.keys!.unsealKeysB64, identity];
     await project.init(
       {
         "vault-raft-backup:policy": {
@@ -60,6 +65,7 @@ describe("DR program (stacks/dr) under the real Pulumi engine", () => {
       {
         "vault-raft-backup-dr:unsealKeys": JSON.stringify({ unseal_keys_b64: cluster.keys!.unsealKeysB64 }),
         "vault-raft-backup-dr:token": cluster.keys!.rootToken,
+        "vault-raft-backup-dr:identity": identity,
       },
     );
   });
@@ -89,6 +95,9 @@ describe("DR program (stacks/dr) under the real Pulumi engine", () => {
     }
     const [restore] = resourceOf(await project.exportStack(), RESTORE_TYPE);
     expect(restore!.outputs).toMatchObject({ ok: true, cluster: "pdr", mode: "rebuild", snapshotRef: "latest" });
+    // The snapshot was age-encrypted: the restore decrypted it with the identity from secret config.
+    const manifest = await s3.send(new GetObjectCommand({ Bucket: shared.bucket, Key: `${String(out.snapshotKey)}.manifest.json` }));
+    expect(JSON.parse(await manifest.Body!.transformToString())).toMatchObject({ encryption: { format: "age" } });
   });
 
   it("a second up changes nothing (no second restore)", async () => {
@@ -98,7 +107,7 @@ describe("DR program (stacks/dr) under the real Pulumi engine", () => {
     expect((await project.outputs()).restoredAt).toBe(before);
   });
 
-  it("the unseal keys and the token are never in plain text in the state, the backend's files or the CLI output", async () => {
+  it("the unseal keys, the token and the age identity are never in plain text in the state, the backend's files or the CLI output", async () => {
     const exported = await project.exportStack();
     const [restore] = resourceOf(exported, RESTORE_TYPE);
     // They were really passed (as secrets), so the searches below are not vacuous.
