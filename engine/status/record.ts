@@ -51,6 +51,16 @@ export type DrillFacts = z.infer<typeof drillFacts>;
 const historyEntry = z.object({ id: z.string(), kind: z.enum(RUN_KINDS), at: z.string(), ok: z.boolean(), exitCode: z.number().int(), toolVersion: z.string() });
 export type HistoryEntry = z.infer<typeof historyEntry>;
 
+/** The cluster's backup lease (engine/snapshot/lease.ts): one backup at a time. Absent: free. */
+const backupLease = z.object({
+  run: z.string(),
+  host: z.string(),
+  pid: z.number().int(),
+  startedAt: z.string(),
+  expiresAt: z.string(),
+});
+export type BackupLeaseFacts = z.infer<typeof backupLease>;
+
 export const statusRecordSchema = z.object({
   schema: z.literal(1),
   cluster: z.string(),
@@ -63,6 +73,8 @@ export const statusRecordSchema = z.object({
   newestGood: snapshotFacts.optional(),
   lastDrill: drillFacts.optional(),
   history: z.array(historyEntry),
+  /** Held while a backup runs (readers of older versions drop it: it then only expires sooner). */
+  backupLease: backupLease.optional(),
 });
 export type StatusRecord = z.infer<typeof statusRecordSchema>;
 

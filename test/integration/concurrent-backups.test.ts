@@ -53,6 +53,13 @@ describe.each(PRODUCTS)("concurrent backups of one cluster (real %s + S3)", (pro
     }
     const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
     expect(uploads.Uploads ?? []).toEqual([]);
+    // Both runs on record, and the lease (in the status record) is gone with the second.
+    const record = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}${cluster}/vrb-status.json` }))).Body!.transformToString()) as {
+      operations: { backup: { runs: number; consecutiveFailures: number } };
+      backupLease?: unknown;
+    };
+    expect(record.operations.backup).toMatchObject({ runs: 2, consecutiveFailures: 0 });
+    expect(record.backupLease).toBeUndefined();
   });
 
   it("the lease: a second holder waits, then refuses naming the run that holds it; once released it is taken", async () => {
