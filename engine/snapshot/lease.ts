@@ -73,7 +73,7 @@ export class BackupLease {
     const where = `s3://${o.bucket}/${key}`;
     const waitUntil = Date.now() + (o.waitMs ?? DEFAULT_LEASE_WAIT_MS);
     let told = false;
-    for (let races = 0; ; ) {
+    for (let races = 0; ;) {
       if (o.signal?.aborted) throw new BackupBusyError(`stopped while waiting for the backup lease in ${where}`, { stage: "lease", cause: o.signal.reason });
       let current: Stored;
       try {
