@@ -98,7 +98,7 @@ describe("DR program (stacks/dr) under the real Pulumi engine", () => {
     // The snapshot was age-encrypted: the restore decrypted it with the identity from secret config.
     const manifest = await s3.send(new GetObjectCommand({ Bucket: shared.bucket, Key: `${String(out.snapshotKey)}.manifest.json` }));
     expect(JSON.parse(await manifest.Body!.transformToString())).toMatchObject({ encryption: { format: "age" } });
-  });
+  }, 300_000);
 
   it("a second up changes nothing (no second restore)", async () => {
     const before = (await project.outputs()).restoredAt;
