@@ -8,12 +8,15 @@ import { waitFor } from "../wait.js";
 import { freePort } from "./ports.js";
 import { isAlive, startDetached, stopProcess, tailLog } from "./process.js";
 import { issueNodeCertificate, type LocalCa, type NodeTlsFiles } from "./tls.js";
-import { toolPath } from "./tools.js";
+import { productProfile, type Product } from "../vault/product.js";
+import { productBinary } from "./tools.js";
 import type { NodeTransitSeal } from "./transit.js";
 
 export interface LocalNode {
   /** Raft node id, e.g. "node-2". Unique within one local environment, also across rebuilds. */
   id: string;
+  /** Which server runs it; absent in state files written before products existed: OpenBao. */
+  product?: Product;
   apiAddr: string;
   clusterAddr: string;
   dataDir: string;
@@ -25,8 +28,9 @@ export interface LocalNode {
   /** Auto-unseal through a transit seal server; absent: Shamir. */
   transitSeal?: NodeTransitSeal;
   /**
-   * NOT OpenBao's default: `disable_unauthed_generate_root_endpoints = false` in the listener, so
-   * a root token can be generated from unseal/recovery keys without a token.
+   * The unauthenticated generate-root endpoints are wanted, so a root token can be generated from
+   * unseal/recovery keys without a token: NOT OpenBao's default (a listener line turns them on);
+   * Vault 1.x serves them by default (productProfile).
    */
   unauthedGenerateRoot?: boolean;
   /** A seal stanza given as text (NodeShape.sealStanza). */
@@ -50,16 +54,18 @@ export interface LocalClusterKeys {
 }
 
 /**
- * How a new node is configured: the environment's shape made concrete (which transit key and
- * token, which CA). The empty shape is OpenBao's defaults: Shamir seal, plain HTTP on 127.0.0.1,
- * unauthenticated generate-root endpoints disabled.
+ * How a new node is configured: the environment's shape made concrete (which product, which
+ * transit key and token, which CA). The empty shape is an OpenBao node with its defaults: Shamir
+ * seal, plain HTTP on 127.0.0.1, unauthenticated generate-root endpoints disabled.
  */
 export interface NodeShape {
+  /** Which server: "openbao" (default) or "vault"; each with its own listener defaults (engine/vault/product.ts). */
+  product?: Product;
   /** Auto-unseal with this transit seal stanza instead of Shamir. */
   transitSeal?: NodeTransitSeal;
   /** Serve TLS with a certificate issued by this CA. */
   ca?: LocalCa;
-  /** Non-default relaxation: enable the unauthenticated generate-root endpoints. */
+  /** Serve the unauthenticated generate-root endpoints (a non-default relaxation on OpenBao; Vault 1.x's default). */
   unauthedGenerateRoot?: boolean;
   /**
    * A `seal "<type>" { ... }` stanza as written in a production server's config (any seal type:
@@ -91,7 +97,13 @@ export const LOCAL_AUTOPILOT = {
 
 const hclString = (v: string) => JSON.stringify(v);
 
+/** The product of a node; nodes of state files from before products existed are OpenBao. */
+export function productOf(node: { product?: Product }): Product {
+  return node.product ?? "openbao";
+}
+
 function nodeConfig(node: LocalNode): string {
+  const profile = productProfile(productOf(node));
   const api = new URL(node.apiAddr);
   const cluster = new URL(node.clusterAddr);
   const listenerTls = node.tls
@@ -100,13 +112,9 @@ function nodeConfig(node: LocalNode): string {
 ${node.requireClientCert ? `  tls_require_and_verify_client_cert = true\n  tls_client_ca_file = ${hclString(node.tls.caFile)}\n` : ""}`
     : `  tls_disable     = true
 `;
-  // OpenBao >= 2.5.3 disables the unauthenticated generate-root endpoints by default; only an
-  // explicit, non-default relaxation turns them on.
-  const generateRoot = node.unauthedGenerateRoot
-    ? `  # NOT the default: relaxed on request (unauthedGenerateRoot / --unauthed-generate-root)
-  disable_unauthed_generate_root_endpoints = false
-`
-    : "";
+  // Per product: OpenBao >= 2.5.3 disables the unauthenticated generate-root endpoints by default
+  // and only an explicit, non-default relaxation turns them on; Vault 1.x serves them already.
+  const generateRoot = node.unauthedGenerateRoot ? profile.unauthedGenerateRootListener : "";
   const readTimeout = node.httpReadTimeout
     ? `  # NOT the default (30s): bounds reading a whole request, a restore upload's body included
   http_read_timeout = ${hclString(node.httpReadTimeout)}
@@ -122,7 +130,7 @@ listener "tcp" {
   address         = "127.0.0.1:${api.port}"
   cluster_address = "127.0.0.1:${cluster.port}"
 ${listenerTls}${generateRoot}${readTimeout}}
-${seal}api_addr     = "${node.apiAddr}"
+${seal}${profile.serverConfigExtra}api_addr     = "${node.apiAddr}"
 cluster_addr = "${node.clusterAddr}"
 ui           = false
 log_level    = "info"
@@ -141,10 +149,12 @@ export function transitSealStanza(seal: NodeTransitSeal): string {
 }
 
 /**
- * The environment an OpenBao server of ours starts with: ours minus every VAULT_* / BAO_* variable.
+ * The environment a server of ours starts with: ours minus every VAULT_* / BAO_* variable.
  * A user's shell after `eval "$(vrb local env)"` holds VAULT_ADDR/VAULT_TOKEN of the cluster, and
- * OpenBao reads some of these for itself (VAULT_SEAL_TYPE picks a seal; the transit seal reads
- * VAULT_ADDR/VAULT_TOKEN); a node's config file is to be its only configuration, as in production.
+ * both products read some for themselves (Vault the VAULT_* ones, OpenBao both prefixes:
+ * VAULT_SEAL_TYPE picks a seal, the transit seal reads VAULT_ADDR/VAULT_TOKEN, Vault's
+ * VAULT_DISABLE_MLOCK overrides the config); a node's config file is to be its only configuration,
+ * as in production.
  */
 export function serverEnvironment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -165,13 +175,16 @@ export async function defineNode(dir: string, id: string, shape: NodeShape = {})
   const nodeDir = join(dir, id);
   mkdirSync(join(nodeDir, "data"), { recursive: true, mode: 0o700 });
   const scheme = shape.ca ? "https" : "http";
+  const product = shape.product ?? "openbao";
+  const tool = productProfile(product).tool;
   const node: LocalNode = {
     id,
+    product,
     apiAddr: `${scheme}://127.0.0.1:${apiPort}`,
     clusterAddr: `${scheme}://127.0.0.1:${clusterPort}`,
     dataDir: join(nodeDir, "data"),
-    configPath: join(nodeDir, "bao.hcl"),
-    logPath: join(nodeDir, "bao.log"),
+    configPath: join(nodeDir, `${tool}.hcl`),
+    logPath: join(nodeDir, `${tool}.log`),
   };
   if (shape.ca) node.tls = issueNodeCertificate(shape.ca, nodeDir, id);
   if (shape.transitSeal) node.transitSeal = { ...shape.transitSeal };
@@ -195,13 +208,14 @@ export async function startNode(node: LocalNode, timeoutMs = 30_000): Promise<vo
   if (nodeRunning(node)) return;
   mkdirSync(node.dataDir, { recursive: true, mode: 0o700 });
   writeFileSync(node.configPath, nodeConfig(node), { mode: 0o600 });
-  node.pid = startDetached(toolPath("bao"), ["server", `-config=${node.configPath}`], node.logPath, serverEnvironment());
+  const profile = productProfile(productOf(node));
+  node.pid = startDetached(productBinary(productOf(node)), profile.serverArgs(node.configPath), node.logPath, serverEnvironment());
   const client = nodeClient(node, { retries: 0 });
   try {
     await waitFor(
       async () => {
         if (!nodeRunning(node)) {
-          throw new OperationError(`OpenBao node ${node.id} exited during start-up; log ${node.logPath}:\n${tailLog(node.logPath)}`);
+          throw new OperationError(`${profile.displayName} node ${node.id} exited during start-up; log ${node.logPath}:\n${tailLog(node.logPath)}`);
         }
         const h = await nodeHealth(client);
         return h.role === "unreachable" ? undefined : h;
@@ -210,7 +224,7 @@ export async function startNode(node: LocalNode, timeoutMs = 30_000): Promise<vo
     );
   } catch (err) {
     if (!nodeRunning(node)) {
-      throw new OperationError(`OpenBao node ${node.id} exited during start-up; log ${node.logPath}:\n${tailLog(node.logPath)}`);
+      throw new OperationError(`${profile.displayName} node ${node.id} exited during start-up; log ${node.logPath}:\n${tailLog(node.logPath)}`);
     }
     throw err;
   } finally {
@@ -236,7 +250,8 @@ export async function wipeNode(node: LocalNode): Promise<void> {
 
 /**
  * Defines and starts `count` fresh, uninitialised nodes with ids `<prefix>-<first..>`, of `shape`
- * (default: OpenBao's defaults, Shamir, plain HTTP; see `nodeShapeOf` for an environment's shape).
+ * (default: an OpenBao node with its defaults, Shamir, plain HTTP; `shape.product` picks the server;
+ * see `nodeShapeOf` for an environment's shape).
  */
 export async function startFreshNodes(
   dir: string,

@@ -4,9 +4,9 @@ import { OperationError } from "../errors.js";
 import { registerSecret } from "../redact.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { VaultClient } from "../vault/client.js";
-import { appliedIndex, autopilotState, nodeHealth, raftConfiguration, type NodeRole } from "../vault/operations.js";
+import { describeProduct, productProfile, type Product } from "../vault/product.js";
 import { bootstrapCluster, nodeRunning, startFreshNodes, startNode, stopNode, wipeNode, type LocalClusterKeys, type LocalNode, type NodeShape } from "./cluster.js";
-import { createLockedBucket, localS3Client, s3ServerRunning, s3ServerKindFromEnv, startS3Server, stopS3Server, type LocalS3Server, type S3ServerKind } from "./s3server.js";
+import { createLockedBucket, localS3Client, s3ServerKindFromEnv, startS3Server, stopS3Server, type LocalS3Server, type S3ServerKind } from "./s3server.js";
 import { createLocalCa, type LocalCa } from "./tls.js";
 import {
   addTransitKey,
@@ -21,13 +21,14 @@ import {
 export type LocalSealType = "shamir" | "transit";
 
 /**
- * The production shape the environment's nodes have. Defaults are OpenBao's own: Shamir seal,
- * plain HTTP on 127.0.0.1, unauthenticated generate-root endpoints disabled.
+ * The production shape the environment's nodes have. Defaults are the product's own: Shamir seal,
+ * plain HTTP on 127.0.0.1, the listener's own generate-root setting (OpenBao: disabled; Vault 1.x:
+ * served).
  */
 export interface LocalShape {
   seal: LocalSealType;
   tls: boolean;
-  /** A non-default relaxation: `disable_unauthed_generate_root_endpoints = false` on every listener. */
+  /** Serve the unauthenticated generate-root endpoints (OpenBao: a non-default listener line; Vault 1.x: its default). */
   unauthedGenerateRoot: boolean;
   /** seal "transit": the key on the transit seal server that the environment's nodes use. */
   transitKeyName?: string;
@@ -44,6 +45,8 @@ export interface LocalEnvironment {
   format: 1;
   dir: string;
   clusterName: string;
+  /** Which server the nodes run; absent in state files written before products existed: OpenBao. */
+  product?: Product;
   /** The shape of the environment's nodes; nodes added later (addNodes) get the same. */
   shape: LocalShape;
   nodes: LocalNode[];
@@ -61,6 +64,8 @@ export interface LocalEnvironment {
 }
 
 export interface LocalUpOptions {
+  /** Which server the nodes run: "openbao" (default: needs no Go build) or "vault". */
+  product?: Product;
   dir?: string;
   nodes?: number;
   /** Start the nodes uninitialised (a restore target). */
@@ -77,7 +82,7 @@ export interface LocalUpOptions {
   seal?: LocalSealType | { transit: TransitSealServer; transitKeyName?: string };
   /** Private CA and node certificates; nodes listen with TLS. */
   tls?: boolean;
-  /** NOT OpenBao's default: enable the unauthenticated generate-root endpoints on every listener. */
+  /** Serve the unauthenticated generate-root endpoints (NOT OpenBao's default; Vault 1.x serves them anyway). */
   unauthedGenerateRoot?: boolean;
   s3?: S3ServerKind | false;
   bucket?: string;
@@ -96,7 +101,7 @@ export interface NodeShapeOverride {
  * pass it as `startFreshNodes(dir, n, { shape: nodeShapeOf(state) })`.
  */
 export function nodeShapeOf(state: LocalEnvironment, override: NodeShapeOverride = {}): NodeShape {
-  const shape: NodeShape = {};
+  const shape: NodeShape = { product: state.product ?? "openbao" };
   if (state.shape.unauthedGenerateRoot) shape.unauthedGenerateRoot = true;
   if (state.shape.tls) {
     if (!state.tls) throw new OperationError(`the local environment in ${state.dir} has TLS but no CA recorded`);
@@ -135,8 +140,9 @@ export function saveEnvironment(envState: LocalEnvironment): void {
 export function loadEnvironment(dir = defaultLocalDir()): LocalEnvironment | undefined {
   if (!existsSync(stateFile(dir))) return undefined;
   const state = JSON.parse(readFileSync(stateFile(dir), "utf8")) as LocalEnvironment;
-  // States written before shapes existed: OpenBao's defaults.
+  // States written before shapes (or products) existed: OpenBao with its defaults.
   state.shape ??= { ...DEFAULT_LOCAL_SHAPE };
+  state.product ??= "openbao";
   if (state.keys) state.keys.sealType ??= "shamir";
   registerSecret(state.keys?.rootToken);
   state.keys?.unsealKeysB64.forEach(registerSecret);
@@ -152,7 +158,10 @@ export function requireEnvironment(dir = defaultLocalDir()): LocalEnvironment {
   return state;
 }
 
-/** Starts N OpenBao nodes (Raft) and the S3 server; initialises and joins them unless `init: false`. */
+/**
+ * Starts N nodes of `product` (Raft; OpenBao unless told) and the S3 server; initialises and joins
+ * them unless `init: false`.
+ */
 export async function localUp(opts: LocalUpOptions = {}): Promise<LocalEnvironment> {
   const dir = resolve(opts.dir ?? defaultLocalDir());
   const progress = opts.progress ?? silentProgress;
@@ -169,10 +178,14 @@ export async function localUp(opts: LocalUpOptions = {}): Promise<LocalEnvironme
     format: 1,
     dir,
     clusterName: opts.clusterName ?? "local",
+    product: opts.product ?? "openbao",
     shape: { seal: typeof sealOpt === "string" ? sealOpt : "transit", tls: opts.tls === true, unauthedGenerateRoot: opts.unauthedGenerateRoot === true },
     nodes: [],
     nextNodeIndex: count + 1,
   };
+  if (state.product !== "openbao" && state.product !== "vault") {
+    throw new OperationError(`product '${String(state.product)}' is not supported; use 'openbao' or 'vault'`);
+  }
   if (state.shape.seal !== "shamir" && state.shape.seal !== "transit") {
     throw new OperationError(`seal '${String(state.shape.seal)}' is not supported; use 'shamir' or 'transit'`);
   }
@@ -210,6 +223,7 @@ export async function localUp(opts: LocalUpOptions = {}): Promise<LocalEnvironme
     }
     if (state.transitSeal) state.shape.transitKeyName = transitKeyName ?? state.transitSeal.keyName;
     const shape = nodeShapeOf(state);
+    progress.info(`nodes: ${describeProduct(state.product!)} (${productProfile(state.product!).tool})`);
     state.nodes = await startFreshNodes(dir, count, { progress, shape });
     saveEnvironment(state);
     if (opts.init !== false) {
@@ -246,103 +260,6 @@ export async function localDown(dir = defaultLocalDir(), progress: Progress = si
   progress.info(`stopped ${state.nodes.length} node(s)${others.length ? ` and ${others.join(" and ")}` : ""}; removed ${dir}`);
 }
 
-export interface NodeStatus {
-  id: string;
-  addr: string;
-  pid?: number;
-  running: boolean;
-  role: NodeRole;
-  version?: string;
-  raftIndex?: number;
-  voter?: boolean;
-}
-
-export interface LocalStatus {
-  dir: string;
-  shape: LocalShape;
-  /** The transit seal server (no tokens). */
-  transitSeal?: { address: string; mountPath: string; keyName: string; pid?: number; running: boolean; shared: boolean; logPath: string };
-  /** The CA certificate clients trust (TLS). */
-  caCertPath?: string;
-  nodes: NodeStatus[];
-  s3?: { kind: S3ServerKind; endpoint: string; running: boolean; bucket?: string };
-  autopilot?: { healthy: boolean; failureTolerance: number };
-}
-
-export async function localStatus(state: LocalEnvironment): Promise<LocalStatus> {
-  const client = localVaultClient(state, { token: state.keys?.rootToken, retries: 0 });
-  try {
-    const nodes: NodeStatus[] = await Promise.all(
-      state.nodes.map(async (n) => {
-        const c = client.forNode(n.apiAddr);
-        const h = await nodeHealth(c);
-        const raftIndex = h.role === "active" || h.role === "standby" ? await appliedIndex(c).catch(() => undefined) : undefined;
-        return { id: n.id, addr: n.apiAddr, pid: n.pid, running: nodeRunning(n), role: h.role, version: h.version, raftIndex };
-      }),
-    );
-    const active = nodes.find((n) => n.role === "active");
-    let autopilot: LocalStatus["autopilot"];
-    if (active && state.keys) {
-      const c = client.forNode(active.addr);
-      const [config, ap] = await Promise.all([raftConfiguration(c).catch(() => undefined), autopilotState(c).catch(() => undefined)]);
-      for (const n of nodes) n.voter = config?.servers.find((s) => s.node_id === n.id)?.voter;
-      if (ap) autopilot = { healthy: ap.healthy, failureTolerance: ap.failure_tolerance };
-    }
-    const ts = state.transitSeal;
-    return {
-      dir: state.dir,
-      shape: state.shape,
-      transitSeal: ts
-        ? {
-            address: ts.address,
-            mountPath: ts.mountPath,
-            keyName: ts.keyName,
-            pid: ts.pid,
-            running: transitSealServerRunning(ts),
-            shared: state.transitSealShared === true,
-            logPath: ts.logPath,
-          }
-        : undefined,
-      caCertPath: state.tls?.caCertPath,
-      nodes,
-      s3: state.s3 ? { kind: state.s3.kind, endpoint: state.s3.endpoint, running: s3ServerRunning(state.s3), bucket: state.bucket } : undefined,
-      autopilot,
-    };
-  } finally {
-    await client.close();
-  }
-}
-
-export function formatStatus(status: LocalStatus): string {
-  const lines = [`local environment: ${status.dir}`];
-  const shape = status.shape ?? DEFAULT_LOCAL_SHAPE;
-  const shapeBits = [`seal ${shape.seal}`, shape.tls ? "TLS" : "plain HTTP"];
-  if (shape.unauthedGenerateRoot) shapeBits.push("unauthenticated generate-root ENABLED (non-default)");
-  lines.push(`  shape: ${shapeBits.join(", ")}`);
-  if (status.caCertPath) lines.push(`  CA certificate: ${status.caCertPath}`);
-  if (status.transitSeal) {
-    const t = status.transitSeal;
-    lines.push(
-      `  transit seal server: ${t.address} ${t.running ? `running, pid ${t.pid}` : "not running"}, key ${t.keyName} on ${t.mountPath}` +
-        `${t.shared ? " (shared, not stopped by down)" : ""}, log ${t.logPath}`,
-    );
-  }
-  for (const n of status.nodes) {
-    const bits = [n.role, n.running ? `pid ${n.pid}` : "not running"];
-    if (n.voter !== undefined) bits.push(n.voter ? "voter" : "non-voter");
-    if (n.raftIndex !== undefined) bits.push(`raft index ${n.raftIndex}`);
-    if (n.version) bits.push(`v${n.version}`);
-    lines.push(`  ${n.id.padEnd(8)} ${n.addr}  ${bits.join(", ")}`);
-  }
-  if (status.autopilot) {
-    lines.push(`  autopilot: ${status.autopilot.healthy ? "healthy" : "UNHEALTHY"}, failure tolerance ${status.autopilot.failureTolerance}`);
-  }
-  if (status.s3) {
-    lines.push(`  s3 (${status.s3.kind}): ${status.s3.endpoint} ${status.s3.running ? "running" : "not running"}, bucket ${status.s3.bucket ?? "-"}`);
-  }
-  return lines.join("\n");
-}
-
 /** The variables that point Vault, S3 and vrb clients at the environment (what `vrb local env` exports). */
 export function environmentVariables(state: LocalEnvironment): Record<string, string> {
   const vars: Record<string, string> = {};
@@ -371,11 +288,10 @@ export function environmentVariables(state: LocalEnvironment): Record<string, st
   return vars;
 }
 
-/** `export` lines for `eval "$(vrb local env)"`. */
+/** `export` lines for `eval "$(vrb local env)"`, after a comment naming the product. */
 export function environmentExports(state: LocalEnvironment): string {
-  return Object.entries(environmentVariables(state))
-    .map(([k, v]) => `export ${k}='${v.replace(/'/g, "'\\''")}'`)
-    .join("\n");
+  const lines = Object.entries(environmentVariables(state)).map(([k, v]) => `export ${k}='${v.replace(/'/g, "'\\''")}'`);
+  return [`# vrb local: ${describeProduct(state.product ?? "openbao")} nodes`, ...lines].join("\n");
 }
 
 export interface AddNodesOptions extends NodeShapeOverride {

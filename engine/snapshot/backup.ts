@@ -11,6 +11,7 @@ import { clusterTls } from "../vault/auth.js";
 import { VaultClient } from "../vault/client.js";
 import { LeaderWaitTimeoutError } from "../vault/operations.js";
 import { preflightCluster, type PreflightReport } from "../vault/preflight.js";
+import type { Product } from "../vault/product.js";
 import { sleep } from "../wait.js";
 import { BackupAttempt } from "./attempt.js";
 import { cleanUpFailedBackup } from "./cleanup.js";
@@ -71,7 +72,8 @@ export interface BackupReport {
   sha256: string;
   takenAt: string;
   raft: { index: number; term: number; snapshotId: string };
-  vault: { version: string; leaderAddr: string; clusterId?: string; seal?: { type: string; recoverySeal: boolean } };
+  /** The source cluster: its version and product (absent when its sys/health did not tell), active node, seal. */
+  vault: { version: string; product?: Product; leaderAddr: string; clusterId?: string; seal?: { type: string; recoverySeal: boolean } };
   lock?: { mode: "GOVERNANCE" | "COMPLIANCE"; until: string };
   sse?: { algorithm: string; kmsKeyId?: string };
   archive: { entries: number };

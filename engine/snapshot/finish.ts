@@ -105,7 +105,7 @@ function snapshotManifest(r: {
     sha256: stored.sha256,
     ...(stored.object.versionId ? { versionId: stored.object.versionId } : {}),
     takenAt: r.takenAt.toISOString(),
-    vault: { version: pre.version, leaderAddr: pre.leaderAddr, clusterId: pre.clusterId, seal: pre.seal },
+    vault: { version: pre.version, product: pre.product, leaderAddr: pre.leaderAddr, clusterId: pre.clusterId, seal: pre.seal },
     raft: { index: stored.meta.Index, term: stored.meta.Term, snapshotId: stored.meta.ID },
     archive: { entries: stored.archiveEntries, verified: true },
     lock: r.lock,

@@ -29,6 +29,12 @@ export const manifestSchema = z.object({
   takenAt: z.string(),
   vault: z.object({
     version: z.string(),
+    /**
+     * Which product the cluster runs ("openbao" | "vault", from its sys/health). A drill, recover or
+     * inspect starts throwaway nodes of the same product. Absent in manifests of older versions:
+     * then guessed from `version` (engine/vault/product.ts, guessProduct).
+     */
+    product: z.enum(["openbao", "vault"]).optional(),
     leaderAddr: z.string(),
     clusterId: z.string().optional(),
     /**

@@ -3,6 +3,7 @@ import { OperationError, ConfigError } from "../errors.js";
 import { registerSecret } from "../redact.js";
 import { sleep, waitFor } from "../wait.js";
 import { VaultClient, VaultHttpError } from "./client.js";
+import { detectProduct, type Product } from "./product.js";
 
 export type NodeRole = "active" | "standby" | "sealed" | "uninitialized" | "unreachable";
 
@@ -13,6 +14,8 @@ export interface NodeHealth {
   sealed: boolean;
   standby: boolean;
   version?: string;
+  /** Which product answered (engine/vault/product.ts); absent when the node did not answer. */
+  product?: Product;
   clusterId?: string;
   clusterName?: string;
   /** Why the node is unreachable, when it is. */
@@ -28,12 +31,17 @@ interface HealthBody {
   cluster_name?: string;
 }
 
-/** `sys/health` without a token; 200 active, 429 standby, 501 uninitialised, 503 sealed. */
+/**
+ * `sys/health` without a token; 200 active, 429 standby, 501 uninitialised, 503 sealed. Vault also
+ * answers 472 (DR secondary), 473 (performance standby), 474 (a standby that lost its connection to
+ * the active node) and 530 (removed from the cluster; its body says initialised/sealed as usual):
+ * the body, not the code, gives the role.
+ */
 export async function nodeHealth(client: VaultClient): Promise<NodeHealth> {
   try {
     const res = await client.get<HealthBody>("sys/health", {
       anonymous: true,
-      okStatuses: [429, 472, 473, 501, 503],
+      okStatuses: [429, 472, 473, 474, 501, 503, 530],
       timeoutMs: 5_000,
     });
     const b = res.body;
@@ -45,6 +53,7 @@ export async function nodeHealth(client: VaultClient): Promise<NodeHealth> {
       sealed: b.sealed,
       standby: b.standby,
       version: b.version,
+      product: detectProduct(b),
       clusterId: b.cluster_id || undefined,
       clusterName: b.cluster_name || undefined,
     };

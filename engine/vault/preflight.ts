@@ -1,11 +1,14 @@
 import { OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { VaultHttpError, VaultPermissionError, type VaultClient } from "./client.js";
+import { describeProduct, type Product } from "./product.js";
 import { autopilotState, NoActiveNodeError, raftConfiguration, sealStatus, waitForActiveNode, type NodeHealth, type RaftServer } from "./operations.js";
 
 export interface PreflightReport {
   leaderAddr: string;
   version: string;
+  /** Which product the active node is (its sys/health tells); absent when it did not say. */
+  product?: Product;
   clusterId?: string;
   /**
    * The active node's seal (sys/seal-status, unauthenticated): "shamir" or an auto-unseal type, and
@@ -101,10 +104,12 @@ export async function preflightCluster(
     warnings.push(`sys/seal-status unavailable on ${found.addr} (${err instanceof Error ? err.message : String(err)}); the manifest will not record the seal`);
   }
   for (const w of warnings) progress.warn(w);
-  progress.info(`active node ${found.addr} (version ${active?.version ?? "unknown"}), ${peers.length} raft peer(s)`);
+  const product = active?.product;
+  progress.info(`active node ${found.addr} (${product ? describeProduct(product, active?.version) : `version ${active?.version ?? "unknown"}`}), ${peers.length} raft peer(s)`);
   return {
     leaderAddr: found.addr,
     version: active?.version ?? "unknown",
+    product,
     clusterId: active?.clusterId,
     seal,
     committedIndex: lead.body.raft_committed_index,

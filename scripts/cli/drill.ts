@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { ConfigError, createS3Client, recordRun, runDrill, runTargetFor, type DrillReport } from "../../engine/index.js";
+import { ConfigError, createS3Client, describeProduct, recordRun, runDrill, runTargetFor, type DrillReport } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { identitiesFromFlags } from "./identity.js";
 import { intFlag, optionalTokenFromCli } from "./options.js";
@@ -16,6 +16,7 @@ interface DrillFlags extends RestoreFlags {
 function formatDrill(r: DrillReport): string {
   return [
     `${r.ok ? "DRILL OK" : "DRILL FAILED"}: RTO ${(r.rtoMs / 1000).toFixed(1)}s (${r.nodes} fresh node(s) started in ${(r.nodeStartMs / 1000).toFixed(1)}s, restore ${(r.restore.durationMs / 1000).toFixed(1)}s)`,
+    `  throwaway nodes: ${describeProduct(r.throwaway.product, r.throwaway.version)}`,
     formatRestore(r.restore),
     `  KV secrets: ${r.secrets} (${r.inventory.map((m) => `${m.mount}: ${m.secrets}`).join(", ") || "no KV mounts"})`,
     ...r.problems.map((p) => `  problem: ${p}`),

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import {
   ConfigError,
   createS3Client,
+  describeProduct,
   formatBytes,
   inspectSnapshotFile,
   inspectStoredSnapshot,
@@ -40,7 +41,7 @@ async function liveMountTable(o: InspectFlags, env: NodeJS.ProcessEnv): Promise<
 /** The text form: meta, totals, prefixes, mounts (path and type when known). */
 export function inspectText(r: InspectReport): string {
   const meta = [`raft index ${r.meta.index}, term ${r.meta.term}`, `snapshot format ${r.meta.version}`];
-  if (r.meta.vault) meta.push(`Vault ${r.meta.vault}`);
+  if (r.meta.vault) meta.push(r.meta.product ? describeProduct(r.meta.product, r.meta.vault) : `Vault ${r.meta.vault}`);
   if (r.meta.takenAt) meta.push(`taken ${r.meta.takenAt}`);
   const row = (name: string, keys: number, bytes: number) => `    ${name.padEnd(48)} ${String(keys).padStart(9)} keys ${formatBytes(bytes).padStart(10)}`;
   return [

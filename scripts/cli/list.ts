@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { createS3Client, ExitCode, formatBytes, recoveryPointStatus, SnapshotStore } from "../../engine/index.js";
+import { createS3Client, ExitCode, formatBytes, productOfManifest, recoveryPointStatus, SnapshotStore } from "../../engine/index.js";
 import { printJson, printText, runCommand } from "./common.js";
 import { addPolicyFlags, policyFromCli, type PolicyFlags } from "./options.js";
 
@@ -31,6 +31,9 @@ export function registerList(program: Command): void {
                 raftIndex: s.raftIndex,
                 bytes: s.bytes,
                 sha256: s.manifest?.sha256,
+                // The source's product (guessed from its version for manifests older than the field) and version.
+                product: s.manifest ? productOfManifest(s.manifest.vault) : undefined,
+                version: s.manifest?.vault.version,
                 lock: locked ? { mode: r!.mode, until: r!.until!.toISOString() } : undefined,
                 legalHold: r?.legalHold || undefined,
                 keys: s.manifest?.inventory?.totalKeys,
@@ -57,7 +60,8 @@ export function registerList(program: Command): void {
                 const why = r.problem ? ` (${r.problem})` : r.suspect ? ` (${r.suspect.reason})` : "";
                 const status = r.suspect ? "suspect" : r.status;
                 const keys = r.keys !== undefined ? `${r.keys} keys` : "? keys";
-                return `${status.padEnd(10)} ${r.takenAt}  index ${String(r.raftIndex).padEnd(8)} ${formatBytes(r.bytes).padStart(10)} ${keys.padStart(12)}  ${lock}  ${r.key}${why}`;
+                const source = r.product ? `${r.product} ${r.version ?? "?"}` : "?";
+                return `${status.padEnd(10)} ${r.takenAt}  index ${String(r.raftIndex).padEnd(8)} ${formatBytes(r.bytes).padStart(10)} ${keys.padStart(12)}  ${source.padEnd(14)}  ${lock}  ${r.key}${why}`;
               })
               .join("\n") + `\n${rpoLine}`,
           );

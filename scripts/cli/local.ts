@@ -12,6 +12,7 @@ import {
   startLocalNode,
   stopLocalNode,
   addNodes,
+  parseProduct,
   type LocalSealType,
   type S3ServerKind,
 } from "../../engine/index.js";
@@ -19,6 +20,7 @@ import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { intFlag } from "./options.js";
 
 type UpFlags = {
+  product: string;
   dir?: string;
   nodes: number;
   init: boolean;
@@ -32,17 +34,18 @@ type UpFlags = {
 };
 
 export function registerLocal(program: Command): void {
-  const local = program.command("local").description("the embedded local environment: N OpenBao Raft nodes + an S3 server on 127.0.0.1");
+  const local = program.command("local").description("the embedded local environment: N OpenBao or HashiCorp Vault Raft nodes + an S3 server on 127.0.0.1");
   const dirOpt = ["--dir <path>", "state folder (default .vrb/local, or VRB_LOCAL_DIR)"] as const;
 
   local
     .command("up")
     .description(
-      "start nodes (init, unseal, join) and the S3 server with a locked, versioned bucket; the nodes keep OpenBao's " +
-        "default listener settings (unauthenticated generate-root endpoints disabled) unless --unauthed-generate-root",
+      "start nodes (init, unseal, join) and the S3 server with a locked, versioned bucket; the nodes keep their product's " +
+        "default listener settings (OpenBao: unauthenticated generate-root endpoints disabled, unless --unauthed-generate-root)",
     )
     .option(...dirOpt)
-    .option("--nodes <n>", "number of OpenBao nodes", intFlag("--nodes", 1), 3)
+    .option("--product <name>", "openbao (pip-installed, the default) | vault (HashiCorp Vault, built from Go modules by 'npx vrb tools install')", "openbao")
+    .option("--nodes <n>", "number of nodes", intFlag("--nodes", 1), 3)
     .option("--no-init", "leave the nodes uninitialised (a restore target)")
     .option("--shares <n>", "key shares: unseal keys (shamir) or recovery keys (transit)", intFlag("--shares", 1), 5)
     .option("--threshold <n>", "key threshold: unseal keys (shamir) or recovery keys (transit)", intFlag("--threshold", 1), 3)
@@ -54,19 +57,22 @@ export function registerLocal(program: Command): void {
     .option("--tls", "make a private CA and node certificates; nodes listen with https (see VAULT_CACERT in 'vrb local env')")
     .option(
       "--unauthed-generate-root",
-      "NON-DEFAULT relaxation: set disable_unauthed_generate_root_endpoints = false on every listener, so a root " +
-        "token can be generated from the unseal/recovery keys without a token (OpenBao >= 2.5.3 disables this by default)",
+      "NON-DEFAULT relaxation on OpenBao: set disable_unauthed_generate_root_endpoints = false on every listener, so a root " +
+        "token can be generated from the unseal/recovery keys without a token (OpenBao >= 2.5.3 disables this by default; Vault 1.x serves it anyway)",
     )
     .option("--s3 <server>", "seaweedfs | moto (default VRB_S3_SERVER or seaweedfs)")
     .option("--no-s3", "do not start an S3 server")
     .option("--json", "print the status as JSON")
     .action(async (o: UpFlags) =>
       runCommand(o, async () => {
+        const product = parseProduct(o.product);
+        if (!product) throw new ConfigError(`--product '${o.product}': use openbao or vault`, { field: "--product" });
         if (o.threshold > o.shares) throw new ConfigError(`--threshold (${o.threshold}) cannot exceed --shares (${o.shares})`, { field: "--threshold" });
         if (o.seal !== "shamir" && o.seal !== "transit") throw new ConfigError(`--seal '${o.seal}': use shamir or transit`, { field: "--seal" });
         const seal: LocalSealType = o.seal;
         const s3: S3ServerKind | false = o.s3 === false ? false : s3ServerKindFromEnv(typeof o.s3 === "string" ? { VRB_S3_SERVER: o.s3 } : process.env);
         const env = await localUp({
+          product,
           dir: o.dir,
           nodes: o.nodes,
           init: o.init,

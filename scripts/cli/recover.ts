@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ConfigError, createS3Client, recoverSecrets, SnapshotStore, type RecoverReport } from "../../engine/index.js";
+import { ConfigError, createS3Client, describeProduct, recoverSecrets, SnapshotStore, type RecoverReport } from "../../engine/index.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { readSealConfig } from "./drill.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
@@ -17,7 +17,9 @@ const repeatable = (v: string, prev: string[] | undefined) => [...(prev ?? []), 
 
 function formatRecover(r: RecoverReport): string {
   const head = r.dryRun ? "DRY RUN (nothing written)" : "RECOVERED";
-  const lines = [`${head}: s3://${r.snapshot.bucket}/${r.snapshot.key} (raft index ${r.snapshot.raftIndex}, taken ${r.snapshot.takenAt}) -> ${r.live}`];
+  const lines = [
+    `${head}: s3://${r.snapshot.bucket}/${r.snapshot.key} (raft index ${r.snapshot.raftIndex}, taken ${r.snapshot.takenAt}; throwaway node: ${describeProduct(r.throwaway.product, r.throwaway.version)}) -> ${r.live}`,
+  ];
   for (const p of r.paths) {
     const detail =
       p.action === "written"

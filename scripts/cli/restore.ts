@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import {
   ConfigError,
   createS3Client,
+  describeProduct,
   exitCodeOf,
   isSnapshotUrl,
   loadKeysFile,
@@ -81,7 +82,8 @@ export function restorePolicy(ref: string, o: PolicyFlags): BackupPolicy {
 }
 
 export function formatRestore(r: RestoreReport): string {
-  const lines = [`${r.ok ? "OK" : "FAILED"} ${r.mode} restore of s3://${r.snapshot.bucket}/${r.snapshot.key} in ${(r.durationMs / 1000).toFixed(1)}s`];
+  const source = r.snapshot.product ? ` (a ${describeProduct(r.snapshot.product, r.snapshot.version)} snapshot)` : "";
+  const lines = [`${r.ok ? "OK" : "FAILED"} ${r.mode} restore of s3://${r.snapshot.bucket}/${r.snapshot.key}${source} in ${(r.durationMs / 1000).toFixed(1)}s`];
   for (const s of r.steps) {
     const vault = s.vaultMs !== undefined && s.durationMs > 0 ? ` (vault ${(s.vaultMs / 1000).toFixed(2)}s)` : "";
     lines.push(

@@ -3,10 +3,25 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
-import { VaultClient, environmentVariables, localS3Client, packageRoot, type LocalEnvironment } from "../../engine/index.js";
+import { VaultClient, environmentVariables, localS3Client, packageRoot, type LocalEnvironment, type Product } from "../../engine/index.js";
 
+/**
+ * The products every cluster-level test runs on: `describe.each(PRODUCTS)("%s", (product) => { const env = sharedEnvOf(product); ... })`.
+ * OpenBao and HashiCorp Vault (test/support/global-setup.ts, VRB_TEST_PRODUCTS). Where the two
+ * differ in what a test asserts, ask `productProfile(product)` (engine/vault/product.ts).
+ */
+export const PRODUCTS: readonly Product[] = inject("products");
+
+/** The shared OpenBao environment (3 nodes + S3): what tests not (yet) run per product use. */
 export function sharedEnv(): LocalEnvironment {
   return inject("localEnv");
+}
+
+/** The shared 3-node environment of `product`, each with its own S3 server and bucket (test/support/global-setup.ts). */
+export function sharedEnvOf(product: Product): LocalEnvironment {
+  const env = inject("localEnvs")[product];
+  if (!env) throw new Error(`no shared ${product} environment in this run (products: ${PRODUCTS.join(", ")})`);
+  return env;
 }
 
 /** A root-token client on the shared cluster's first node. */

@@ -2,34 +2,98 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { baoVersion, localDown, localUp, s3ServerKindFromEnv, stderrProgress, type LocalEnvironment } from "../../engine/index.js";
+import {
+  describeProduct,
+  localDown,
+  localUp,
+  parseProduct,
+  productBinary,
+  productVersion,
+  s3ServerKindFromEnv,
+  stderrProgress,
+  type LocalEnvironment,
+  type Product,
+} from "../../engine/index.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
+    /** The shared OpenBao environment (= localEnvs.openbao). */
     localEnv: LocalEnvironment;
+    /** One shared environment per product of the run (`products`). */
+    localEnvs: Partial<Record<Product, LocalEnvironment>>;
+    /** The products this run tests (test/support/env.ts PRODUCTS). */
+    products: Product[];
   }
 }
 
+const ALL: readonly Product[] = ["openbao", "vault"];
+
 /**
- * One real 3-node OpenBao Raft cluster and one real S3 server for the whole run, of the default
- * production shape: Shamir seal, plain HTTP on 127.0.0.1 and OpenBao's default listener settings
- * (the unauthenticated generate-root endpoints are disabled). Tests that
- * destroy nodes start clusters of their own with the same engine code. If a server cannot start,
- * this throws and the whole run fails with the reason: nothing is skipped.
+ * The products of this run. VRB_TEST_PRODUCTS=openbao,vault names them, and each is then required
+ * (a missing binary fails the run: what CI sets). Unset: OpenBao (required) and HashiCorp Vault when
+ * its binary is installed (`npx vrb tools install`); a product left out is said loudly in the log.
+ */
+function productsOfRun(): Product[] {
+  const named = process.env.VRB_TEST_PRODUCTS;
+  if (named) {
+    const list = named.split(",").map((p) => {
+      const product = parseProduct(p);
+      if (!product) throw new Error(`VRB_TEST_PRODUCTS: '${p}' is not a product (openbao, vault)`);
+      return product;
+    });
+    return ALL.filter((p) => list.includes(p));
+  }
+  return ALL.filter((p) => {
+    if (p === "openbao") return true;
+    try {
+      productBinary(p);
+      return true;
+    } catch (err) {
+      process.stderr.write(
+        `[vrb tests] ${describeProduct(p)} is NOT tested in this run: ${err instanceof Error ? err.message : String(err)}\n` +
+          `[vrb tests] (VRB_TEST_PRODUCTS=openbao,vault makes its absence a failure)\n`,
+      );
+      return false;
+    }
+  });
+}
+
+/**
+ * One real 3-node Raft cluster of each product of the run (OpenBao and HashiCorp Vault), each with
+ * its own real S3 server, for the whole run, of the default production shape: Shamir seal, plain
+ * HTTP on 127.0.0.1 and the product's default listener settings (OpenBao: the unauthenticated
+ * generate-root endpoints are disabled; Vault 1.x: served). They start side by side. Tests that
+ * destroy nodes start clusters of their own with the same engine code. If a server cannot start (a
+ * binary is missing included), this throws and the whole run fails with the reason.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
-  const dir = mkdtempSync(join(tmpdir(), "vrb-test-env-"));
   const kind = s3ServerKindFromEnv();
-  process.stderr.write(`[vrb tests] ${baoVersion().split("\n")[0]}; S3 server: ${kind}; state in ${dir}\n`);
-  let env: LocalEnvironment;
-  try {
-    env = await localUp({ dir, nodes: 3, s3: kind, progress: stderrProgress("[vrb tests]") });
-  } catch (err) {
-    throw new Error(`the real test servers could not start: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  project.provide("localEnv", env);
-  return async () => {
-    await localDown(dir);
+  const started = Date.now();
+  const products = productsOfRun();
+  if (!products.includes("openbao")) throw new Error("the OpenBao cluster is part of every run: VRB_TEST_PRODUCTS must include openbao");
+  const dirs: Partial<Record<Product, string>> = {};
+  const results = await Promise.allSettled(
+    products.map(async (product) => {
+      const dir = (dirs[product] = mkdtempSync(join(tmpdir(), `vrb-test-env-${product}-`)));
+      process.stderr.write(`[vrb tests] ${describeProduct(product, productVersion(product))}; S3 server: ${kind}; state in ${dir}\n`);
+      return localUp({ product, dir, nodes: 3, s3: kind, progress: stderrProgress(`[vrb tests ${product}]`) });
+    }),
+  );
+  const stopAll = async () => {
+    await Promise.all(Object.values(dirs).map((d) => localDown(d)));
   };
+  const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${products[i]}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`] : []));
+  if (failed.length) {
+    await stopAll();
+    throw new Error(`the real test servers could not start:\n${failed.join("\n")}`);
+  }
+  const envs: Partial<Record<Product, LocalEnvironment>> = {};
+  products.forEach((p, i) => (envs[p] = (results[i] as PromiseFulfilledResult<LocalEnvironment>).value));
+  const names = products.map((p) => describeProduct(p, productVersion(p))).join(", ");
+  process.stderr.write(`[vrb tests] shared clusters up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${names}\n`);
+  project.provide("localEnv", envs.openbao!);
+  project.provide("localEnvs", envs);
+  project.provide("products", products);
+  return stopAll;
 }

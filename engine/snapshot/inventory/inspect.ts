@@ -1,3 +1,4 @@
+import { productOfManifest, type Product } from "../../vault/product.js";
 import { createReadStream, statSync } from "node:fs";
 import { OperationError } from "../../errors.js";
 import { silentProgress, type Progress } from "../../progress.js";
@@ -16,7 +17,7 @@ export interface InspectReport {
   /** `s3://bucket/key` or the local file's path. */
   source: string;
   /** Raft meta from the archive's meta.json; `version` is the snapshot format's, `vault` the source's version when the manifest says. */
-  meta: { index: number; term: number; version: number; vault?: string; takenAt?: string };
+  meta: { index: number; term: number; version: number; vault?: string; product?: Product; takenAt?: string };
   totalKeys: number;
   totalBytes: number;
   prefixes: PrefixCount[];
@@ -117,6 +118,8 @@ export async function inspectStoredSnapshot(store: SnapshotStore, snapshot: Stor
   const fromManifest = mountTableOf(snapshot.manifest?.inventory);
   const out = fromManifest.length ? report(where, meta, inventory, fromManifest, "manifest") : report(where, meta, inventory, opts.mountTable, "cluster");
   out.meta.vault = snapshot.manifest?.vault.version;
+  // Recorded by the backup, or guessed from the version for manifests older than the field.
+  if (snapshot.manifest) out.meta.product = productOfManifest(snapshot.manifest.vault);
   out.meta.takenAt = snapshot.manifest?.takenAt;
   if (snapshot.manifest?.suspect) out.suspect = { reason: snapshot.manifest.suspect.reason };
   return out;
