@@ -8,6 +8,7 @@ import { describeProduct, productProfile, type Product } from "../vault/product.
 import { bootstrapCluster, nodeRunning, startFreshNodes, startNode, stopNode, wipeNode, type LocalClusterKeys, type LocalNode, type NodeShape } from "./cluster.js";
 import { createLockedBucket, localS3Client, s3ServerKindFromEnv, startS3Server, stopS3Server, type LocalS3Server, type S3ServerKind } from "./s3server.js";
 import { createLocalCa, type LocalCa } from "./tls.js";
+import { productBinary } from "./tools.js";
 import {
   addTransitKey,
   registerTransitSecrets,
@@ -170,6 +171,8 @@ export async function localUp(opts: LocalUpOptions = {}): Promise<LocalEnvironme
   if (existing && (existing.nodes.some(nodeRunning) || ownSealRunning)) {
     throw new OperationError(`a local environment is already running in ${dir}; run 'vrb local down' first`);
   }
+  // A missing server binary fails here, naming how to install it, before anything starts.
+  productBinary(opts.product ?? "openbao");
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const count = opts.nodes ?? 3;
