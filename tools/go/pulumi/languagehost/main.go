@@ -27,7 +27,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"google.golang.org/grpc"
@@ -46,6 +48,37 @@ const exitLoggedError = 32
 type host struct {
 	pulumirpc.UnimplementedLanguageRuntimeServer
 	engineAddress string
+
+	mu       sync.Mutex
+	programs map[*os.Process]struct{}
+}
+
+// track records a running Node.js program (nil: forget it) so an orphaned host can stop it.
+func (h *host) track(p *os.Process, running bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if running {
+		h.programs[p] = struct{}{}
+	} else {
+		delete(h.programs, p)
+	}
+}
+
+// exitWhenOrphaned stops the running programs and this host once the engine that started it is
+// gone (e.g. the CLI was killed): plugins are not otherwise told, and would run on.
+func (h *host) exitWhenOrphaned() {
+	parent := os.Getppid()
+	for range time.Tick(time.Second) {
+		if os.Getppid() == parent {
+			continue
+		}
+		h.mu.Lock()
+		for p := range h.programs {
+			_ = p.Kill()
+		}
+		h.mu.Unlock()
+		os.Exit(1)
+	}
 }
 
 func (h *host) Handshake(_ context.Context, req *pulumirpc.LanguageHandshakeRequest) (*pulumirpc.LanguageHandshakeResponse, error) {
@@ -197,7 +230,13 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 	// The program's console output goes where this plugin's goes: the CLI shows it.
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
+	err = cmd.Start()
+	if err == nil {
+		h.track(cmd.Process, true)
+		err = cmd.Wait()
+		h.track(cmd.Process, false)
+	}
+	if err != nil {
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) {
 			return &pulumirpc.RunResponse{Error: fmt.Sprintf("could not start node: %v", err)}, nil
@@ -217,7 +256,8 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 func main() {
 	// The engine starts a language plugin as `pulumi-language-nodejs [flags] <engine address>`:
 	// the address is always the last argument.
-	h := &host{}
+	h := &host{programs: map[*os.Process]struct{}{}}
+	go h.exitWhenOrphaned()
 	if n := len(os.Args); n > 1 && !strings.HasPrefix(os.Args[n-1], "-") {
 		h.engineAddress = os.Args[n-1]
 	}
