@@ -84,10 +84,23 @@ function goVersion() {
   return r.stdout.trim();
 }
 
+/** The wrapper module's own Go files (e.g. tools/go/pulumi/languagehost): a change to them is a rebuild too. */
+function ownGoSources(dir, sub = "") {
+  return readdirSync(join(dir, sub), { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? ownGoSources(dir, join(sub, e.name)) : e.name.endsWith(".go") ? [join(sub, e.name)] : []))
+    .sort();
+}
+
 function buildGoPeer(peer, go) {
   const stamp = join(binDir, `.${peer.name}.stamp`);
   const outputs = [...Object.keys(peer.spec.binaries ?? {}), ...Object.keys(peer.spec.moduleFiles ?? {})];
-  const wanted = sha256(go, readFileSync(join(peer.dir, "go.mod")), readFileSync(join(peer.dir, "go.sum")), readFileSync(join(peer.dir, "peer.json")));
+  const wanted = sha256(
+    go,
+    readFileSync(join(peer.dir, "go.mod")),
+    readFileSync(join(peer.dir, "go.sum")),
+    readFileSync(join(peer.dir, "peer.json")),
+    ...ownGoSources(peer.dir).flatMap((f) => [f, readFileSync(join(peer.dir, f))]),
+  );
   if (existsSync(stamp) && readFileSync(stamp, "utf8").trim() === wanted && outputs.every((o) => existsSync(join(binDir, o)))) return;
   mkdirSync(binDir, { recursive: true });
   const started = Date.now();
