@@ -228,8 +228,10 @@ describe("approle", () => {
       ["backup", "--cluster", `auth-${id}`, "--auth-method", "approle", "--auth-mount", mounts.approle],
       jobEnv({ VAULT_ROLE_ID: roleId, VAULT_SECRET_ID: sid }),
     );
-    expect(res.code, res.stderr).toBe(1);
+    // A 403 is a configuration error (exit 2, not retried), said in one line (issue 26 point 9).
+    expect(res.code, res.stderr).toBe(2);
     expect(res.stderr).toMatch(/stage: preflight/);
+    expect(res.stderr).toContain("permission denied: the token may not read sys/storage/raft/configuration (needs 'read' on that path; see docs/auth.md)");
     expect(res.stderr).toMatch(/revoked the approle login/);
     expect(await accessorAlive(accessorIn(res.stderr))).toBe(false);
   });
