@@ -68,8 +68,9 @@ function gcmOpen(key: Buffer, nonce: Buffer, sealed: Buffer, aad?: Buffer): Buff
   }
 }
 
-/** Field 1 (length-delimited) of a protobuf message, or undefined. */
-function protobufField1(msg: Buffer): Buffer | undefined {
+/** The fields of a protobuf message (varints as numbers, length-delimited as bytes), or undefined when it is not one. */
+function protobufFields(msg: Buffer): { field: number; bytes?: Buffer; varint?: number }[] | undefined {
+  const out: { field: number; bytes?: Buffer; varint?: number }[] = [];
   let i = 0;
   const varint = (): number => {
     let v = 0;
@@ -85,21 +86,50 @@ function protobufField1(msg: Buffer): Buffer | undefined {
   try {
     while (i < msg.length) {
       const tag = varint();
+      const field = Math.floor(tag / 8);
       const wire = tag % 8;
-      if (wire === 0) varint();
-      else if (wire === 1) i += 8;
-      else if (wire === 5) i += 4;
+      if (field === 0) return undefined;
+      if (wire === 0) out.push({ field, varint: varint() });
+      else if (wire === 1 || wire === 5) i += wire === 1 ? 8 : 4;
       else if (wire === 2) {
         const len = varint();
         if (i + len > msg.length) return undefined;
-        if (Math.floor(tag / 8) === 1) return msg.subarray(i, i + len);
+        out.push({ field, bytes: msg.subarray(i, i + len) });
         i += len;
       } else return undefined;
     }
   } catch {
     return undefined;
   }
-  return undefined;
+  return i === msg.length ? out : undefined;
+}
+
+/**
+ * The sealed blobs (12-byte nonce + AES-GCM ciphertext and tag) a stored-keys entry may hold: a
+ * go-kms-wrapping BlobInfo (field 1 ciphertext, field 2 iv; OpenBao 2.x), or Vault's MultiWrapValue
+ * (field 1 generation, field 2 repeated BlobInfo slots). With a separate 12-byte iv the ciphertext
+ * is tried both with and without it. Empty when the entry has neither shape.
+ */
+function sealedBlobs(entry: Buffer): { nonce: Buffer; sealed: Buffer }[] {
+  const fromBlobInfo = (fields: { field: number; bytes?: Buffer }[]) => {
+    const ct = fields.find((f) => f.field === 1 && f.bytes)?.bytes;
+    const iv = fields.find((f) => f.field === 2 && f.bytes)?.bytes;
+    const out: { nonce: Buffer; sealed: Buffer }[] = [];
+    if (ct && ct.length >= 12 + 16) out.push({ nonce: ct.subarray(0, 12), sealed: ct.subarray(12) });
+    if (ct && iv?.length === 12 && ct.length >= 16) out.push({ nonce: iv, sealed: ct });
+    return out;
+  };
+  const top = protobufFields(entry);
+  if (!top) return [];
+  const blobs = fromBlobInfo(top);
+  // MultiWrapValue: every slot a BlobInfo.
+  if (!top.some((f) => f.field === 1 && f.bytes)) {
+    for (const slot of top.filter((f) => f.field === 2 && f.bytes)) {
+      const fields = protobufFields(slot.bytes!);
+      if (fields) blobs.push(...fromBlobInfo(fields));
+    }
+  }
+  return blobs;
 }
 
 /** Opens the barrier entry `core/keyring` with `rootKey`; true when it authenticates and is JSON. */
@@ -164,9 +194,9 @@ export function proveUnsealKeys(entries: SealEntries, keys: RestoreKeys, snapsho
   const stored = entries.values.get(STORED_KEYS_KEY);
   const rootKeys: Buffer[] = [];
   if (stored) {
-    const blob = protobufField1(stored);
-    if (!blob || blob.length < 12 + 16) return { checked: false, why: `${STORED_KEYS_KEY} is not in the expected format` };
-    const plain = gcmOpen(kek, blob.subarray(0, 12), blob.subarray(12));
+    const blobs = sealedBlobs(stored);
+    if (!blobs.length) return { checked: false, why: `${STORED_KEYS_KEY} is not in a format this version knows` };
+    const plain = blobs.map((b) => gcmOpen(kek, b.nonce, b.sealed)).find((p) => p !== undefined);
     if (!plain) throw wrong();
     try {
       const list = JSON.parse(plain.toString("utf8")) as unknown;
