@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   VaultClient,
@@ -119,6 +119,18 @@ describe.each(PRODUCTS)("Shamir unseal keys proven offline from the snapshot (re
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toContain(`keys file ${few} holds 1 unseal key(s), but the snapshot's cluster needs 2`);
       expect(await targetRoles()).toEqual(["uninitialized", "uninitialized"]);
+      expect(leaked(r.stdout + r.stderr)).toEqual([]);
+    });
+
+    it("vrb drill (a restore into throwaway nodes) refuses another cluster's keys the same way, and tears its nodes down", async () => {
+      const wrong = keysFile("drill-other.json", { unseal_keys_b64: W.keys!.unsealKeysB64, unseal_threshold: 2 });
+      const r = await runVrb(["drill", "--cluster", cluster, "--prefix", prefix, "--unseal-keys-file", wrong, "--json"], envNoToken());
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`keys file ${wrong}: these keys do not open this snapshot's root key`);
+      // The throwaway nodes (started before the restore) are stopped and their folder is gone.
+      const down = /drill: stopped (\d+) node\(s\), removed (\S+)/.exec(r.stderr);
+      expect(down, r.stderr).not.toBeNull();
+      expect(existsSync(down![2]!)).toBe(false);
       expect(leaked(r.stdout + r.stderr)).toEqual([]);
     });
 
