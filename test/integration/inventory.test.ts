@@ -24,22 +24,12 @@ import {
   type PruneReport,
   type S3ServerKind,
 } from "../../engine/index.js";
-import { cliEnv, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
+import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
 
-const env = sharedEnv();
-const s3 = s3For(env);
-const bucket = env.bucket!;
 const cluster = "inv";
 const mount = "inv-kv";
 const N = 200;
 const scope = ["--cluster", cluster, "--prefix", `${cluster}/`];
-const client = rootClient(env);
-const dir = tempDir("inventory");
-
-async function mountUuid(): Promise<string> {
-  const res = await client.get<{ data: Record<string, { uuid: string }> }>("sys/mounts");
-  return res.body.data[`${mount}/`]!.uuid;
-}
 
 async function deleteRefused(c: S3Client, b: string, key: string, versionId?: string): Promise<boolean> {
   try {
@@ -51,13 +41,29 @@ async function deleteRefused(c: S3Client, b: string, key: string, versionId?: st
   }
 }
 
-describe("inventory, diff, shrink guard and legal hold on the shared cluster and S3", () => {
+// Inventory, diff, the shrink guard and legal hold on each product's shared cluster (OpenBao and
+// HashiCorp Vault), each with its own S3 server and bucket.
+describe.each(PRODUCTS)("%s: inventory, diff, shrink guard and legal hold on the shared cluster and S3", (product) => {
+  const env = sharedEnvOf(product);
+  const s3 = s3For(env);
+  const bucket = env.bucket!;
+  const client = rootClient(env);
+  const dir = tempDir(`inventory-${product}`);
+
+  async function mountUuid(): Promise<string> {
+    const res = await client.get<{ data: Record<string, { uuid: string }> }>("sys/mounts");
+    return res.body.data[`${mount}/`]!.uuid;
+  }
+
   let uuid: string;
   let first: BackupReport;
   let suspectKey: string;
 
   beforeAll(async () => {
     await ensureKvV2(client, mount);
+    // An auth method with stored data: its keys live under auth/<uuid>/ and sys/auth names it.
+    await client.post("sys/auth/inv-approle", { type: "approle" });
+    await client.post("auth/inv-approle/role/inv-role", { token_policies: ["default"] });
     for (let i = 0; i < N; i += 25) await Promise.all(Array.from({ length: 25 }, (_, j) => kvPut(client, mount, `s-${i + j}`, { n: i + j })));
     uuid = await mountUuid();
   });
@@ -78,7 +84,7 @@ describe("inventory, diff, shrink guard and legal hold on the shared cluster and
     expect(m.kind).toBe("secret");
     expect(m.keys).toBeGreaterThanOrEqual(N);
     expect(m.path).toBeUndefined();
-    expect(r.prefixes.map((p) => p.prefix)).toEqual(expect.arrayContaining(["core/", "logical/", "sys/"]));
+    expect(r.prefixes.map((p) => p.prefix)).toEqual(expect.arrayContaining(["auth/", "core/", "logical/", "sys/"]));
     expect(r.totalKeys).toBe(r.prefixes.reduce((n, p) => n + p.keys, 0));
 
     const mapped = await runVrb(["inspect", file, "--map-from-cluster", "--json"], { VAULT_ADDR: env.nodes[0]!.apiAddr, VAULT_TOKEN: env.keys!.rootToken });
@@ -86,6 +92,13 @@ describe("inventory, diff, shrink guard and legal hold on the shared cluster and
     const rm = JSON.parse(mapped.stdout) as InspectReport;
     expect(rm.mountPaths).toBe("cluster");
     expect(rm.mounts.find((x) => x.uuid === uuid)).toMatchObject({ path: `${mount}/`, type: "kv", keys: m.keys });
+    // The built-in identity store and an auth method are counted and named alike on both products.
+    expect(rm.mounts).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: "secret", path: "identity/", type: "identity" }),
+        expect.objectContaining({ kind: "auth", path: "inv-approle/", type: "approle" }),
+      ]),
+    );
     const text = await runVrb(["inspect", file, "--map-from-cluster"], { VAULT_ADDR: env.nodes[0]!.apiAddr, VAULT_TOKEN: env.keys!.rootToken });
     expect(text.stdout).toContain(`secret ${mount}/ (kv) ${uuid}`);
     expect(text.stdout).not.toContain(env.keys!.rootToken);
@@ -205,9 +218,11 @@ describe("inventory, diff, shrink guard and legal hold on the shared cluster and
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: first.key, VersionId: version }));
     expect(head.ObjectLockLegalHoldStatus ?? "OFF").toBe("OFF");
   });
+});
 
+describe("legal hold on the other S3 server kind (no cluster involved)", () => {
   it("legal hold on the other S3 server kind too: held versions refuse deletion, released ones do not", async () => {
-    const other: S3ServerKind = env.s3!.kind === "seaweedfs" ? "moto" : "seaweedfs";
+    const other: S3ServerKind = sharedEnvOf(PRODUCTS[0]!).s3!.kind === "seaweedfs" ? "moto" : "seaweedfs";
     const started = Date.now();
     const server: LocalS3Server = await startS3Server(tempDir(`inv-${other}`), other);
     const c = localS3Client(server);
