@@ -19,6 +19,8 @@ export * from "./local/tls.js";
 export * from "./local/transit.js";
 export * from "./local/environment.js";
 export * from "./local/status.js";
+export * from "./local/fill.js";
+export * from "./local/policy-file.js";
 export * from "./policy.js";
 export * from "./schedule.js";
 export * from "./vault/kv.js";

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { ConfigError } from "../errors.js";
 import type { VaultClient } from "./client.js";
 import { ensureKvV2, kvPut } from "./kv.js";
 
@@ -27,4 +28,22 @@ export async function fillWithRandomData(
   };
   await Promise.all(Array.from({ length: opts.concurrency ?? 4 }, worker));
   return count;
+}
+
+const MiB = 1024 * 1024;
+
+/** The forms `parseByteSize` accepts, for error messages and help texts. */
+export const BYTE_SIZE_FORMS = "a number with a unit B, KiB, MiB or GiB (KB, MB, GB, K, M, G mean the same; no unit: MiB), e.g. 500KiB, 250MiB, 1GiB";
+
+/**
+ * "250MiB", "1GiB", "500KiB", "512" (MiB): bytes. A value that is not such a size, or is zero, is a
+ * ConfigError naming `flag` and the accepted forms (exit 2 before anything starts).
+ */
+export function parseByteSize(text: string, flag = "--size"): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB|K|M|G)?$/i.exec(text.trim());
+  const unit = (m?.[2] ?? "MiB").toUpperCase().replace("I", "").replace(/B$/, "");
+  const mult: Record<string, number> = { "": 1, K: 1024, M: MiB, G: 1024 * MiB };
+  const bytes = m ? Math.round(Number(m[1]) * mult[unit]!) : NaN;
+  if (!(bytes > 0)) throw new ConfigError(`${flag} '${text}' is not a size${m ? " above zero" : ""}; use ${BYTE_SIZE_FORMS}`, { field: flag });
+  return bytes;
 }

@@ -12,7 +12,11 @@ import {
   startLocalNode,
   stopLocalNode,
   addNodes,
+  BYTE_SIZE_FORMS,
+  fillLocalEnvironment,
+  parseByteSize,
   parseProduct,
+  writeLocalPolicyFile,
   type LocalSealType,
   type S3ServerKind,
 } from "../../engine/index.js";
@@ -30,6 +34,8 @@ type UpFlags = {
   tls?: boolean;
   unauthedGenerateRoot?: boolean;
   s3: string | boolean;
+  fill?: string;
+  policyOut?: string;
   json?: boolean;
 };
 
@@ -62,6 +68,8 @@ export function registerLocal(program: Command): void {
     )
     .option("--s3 <server>", "seaweedfs | moto (default VRB_S3_SERVER or seaweedfs)")
     .option("--no-s3", "do not start an S3 server")
+    .option("--fill <size>", `then write random KV v2 data (mount fill/) until a snapshot holds about this much: ${BYTE_SIZE_FORMS}`)
+    .option("--policy-out <file>", "write the environment's backup policy here (default <dir>/policy.yaml); no secret goes in it")
     .option("--json", "print the status as JSON")
     .action(async (o: UpFlags) =>
       runCommand(o, async () => {
@@ -70,6 +78,10 @@ export function registerLocal(program: Command): void {
         if (o.threshold > o.shares) throw new ConfigError(`--threshold (${o.threshold}) cannot exceed --shares (${o.shares})`, { field: "--threshold" });
         if (o.seal !== "shamir" && o.seal !== "transit") throw new ConfigError(`--seal '${o.seal}': use shamir or transit`, { field: "--seal" });
         const seal: LocalSealType = o.seal;
+        const fill = o.fill === undefined ? undefined : parseByteSize(o.fill, "--fill");
+        if (fill !== undefined && !o.init) throw new ConfigError("--fill needs an initialised cluster; drop --no-init", { field: "--fill" });
+        if (o.policyOut !== undefined && o.s3 === false)
+          throw new ConfigError("--policy-out needs the S3 server (a policy's destination); drop --no-s3", { field: "--policy-out" });
         const s3: S3ServerKind | false = o.s3 === false ? false : s3ServerKindFromEnv(typeof o.s3 === "string" ? { VRB_S3_SERVER: o.s3 } : process.env);
         const env = await localUp({
           product,
@@ -84,9 +96,15 @@ export function registerLocal(program: Command): void {
           s3,
           progress: progressFor(o),
         });
+        const filled = fill === undefined ? undefined : await fillLocalEnvironment(env, fill, { progress: progressFor(o) });
+        const policyFile = env.s3 ? writeLocalPolicyFile(env, { path: o.policyOut, canaries: filled ? [filled.canary] : undefined }) : undefined;
         const status = await localStatus(env);
-        if (o.json) printJson(status);
-        else printText(`${formatStatus(status)}\n\nuse it from this shell:  eval "$(vrb local env)"`);
+        if (o.json) printJson({ ...status, ...(policyFile ? { policyFile } : {}), ...(filled ? { fill: filled } : {}) });
+        else {
+          const use = policyFile ? `\n  vrb backup --policy ${policyFile}` : "";
+          const written = policyFile ? `\n\npolicy file: ${policyFile}` : "";
+          printText(`${formatStatus(status)}${written}\n\nuse it from this shell:\n  eval "$(vrb local env)"${use}`);
+        }
       }),
     );
 
