@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadEnvironment, loadPolicyFile, type Product } from "../../engine/index.js";
 import { PRODUCTS, runVrb, tempDir } from "../support/env.js";
@@ -55,6 +55,15 @@ describe.each(PRODUCTS)("vrb local up --fill and the policy file (%s)", (product
     // About the asked size: not less than 0.8x, and not wildly more.
     expect(report.bytes).toBeGreaterThanOrEqual(0.8 * 20 * MiB);
     expect(report.bytes).toBeLessThan(1.5 * 20 * MiB);
+
+    if (product === "openbao") {
+      // The restore side, once: a drill from the same policy reads the fill canary back.
+      const keys = join(dir, "..", "keys.txt");
+      writeFileSync(keys, state.keys!.unsealKeysB64.join("\n") + "\n", { mode: 0o600 });
+      const drill = await runVrb(["drill", "--policy", policyPath, "--unseal-keys-file", keys], parseExports(env.stdout));
+      expect(drill.code, drill.stderr).toBe(0);
+      expect(drill.stdout).toContain("canary fill/data/blob-0: readable");
+    }
 
     const down = await runVrb(["local", "down", "--dir", dir]);
     expect(down.code, down.stderr).toBe(0);
