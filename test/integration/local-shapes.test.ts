@@ -13,6 +13,7 @@ import {
   localUp,
   localVaultClient,
   nodeHealth,
+  productProfile,
   raftConfiguration,
   sealStatus,
   startTransitSealServer,
@@ -22,7 +23,7 @@ import {
   waitUntilRole,
   type LocalEnvironment,
 } from "../../engine/index.js";
-import { rootClient, runVrb, sharedEnv, tempDir, type CliResult } from "../support/env.js";
+import { PRODUCTS, rootClient, runVrb, sharedEnvOf, tempDir, type CliResult } from "../support/env.js";
 
 /** The error a GET of the unauthenticated generate-root status gives, or "ok". */
 async function generateRootAttempt(client: VaultClient): Promise<number | "ok"> {
@@ -40,29 +41,40 @@ function pidsOf(state: LocalEnvironment): number[] {
   return [...state.nodes.map((n) => n.pid!), ...(state.transitSeal && !state.transitSealShared ? [state.transitSeal.pid!] : [])];
 }
 
-describe("local environment shapes: listener defaults", () => {
-  it("keeps OpenBao's default listener: the unauthenticated generate-root endpoints are refused after init", async () => {
-    const env = sharedEnv();
+// The listener defaults of each product: OpenBao >= 2.5.3 refuses the unauthenticated generate-root
+// endpoints unless relaxed; Vault 1.x serves them (productProfile(product).generateRootByDefault).
+describe.each(PRODUCTS)("%s: local environment shapes: listener defaults", (product) => {
+  const profile = productProfile(product);
+  /** What the unauthenticated generate-root status gives with the product's default listener. */
+  const byDefault = profile.generateRootByDefault ? "ok" : 405;
+
+  it("keeps the product's default listener: the unauthenticated generate-root endpoints are served or refused after init as the product decides", async () => {
+    const env = sharedEnvOf(product);
     expect(env.shape).toEqual({ seal: "shamir", tls: false, unauthedGenerateRoot: false });
     expect(readFileSync(env.nodes[0]!.configPath, "utf8")).not.toContain("disable_unauthed_generate_root_endpoints");
     const client = rootClient(env);
     try {
       // OpenBao 2.7.2 with default listener settings: 405 "unsupported operation" once initialised.
-      expect(await generateRootAttempt(client)).toBe(405);
+      // HashiCorp Vault 1.21.1: served by default.
+      expect(await generateRootAttempt(client)).toBe(byDefault);
     } finally {
       await client.close();
     }
   });
 
-  it("vrb local up --unauthed-generate-root relaxes it, as a recorded non-default shape", async () => {
-    const dir = tempDir("shape-genroot");
+  it("vrb local up --unauthed-generate-root relaxes it, as a recorded non-default shape (on Vault it adds nothing to the config)", async () => {
+    const dir = tempDir(`shape-genroot-${product}`);
     try {
-      const up = await runVrb(["local", "up", "--dir", dir, "--nodes", "1", "--no-s3", "--unauthed-generate-root"]);
+      const up = await runVrb(["local", "up", "--product", product, "--dir", dir, "--nodes", "1", "--no-s3", "--unauthed-generate-root"]);
       expect(up.code, up.stderr).toBe(0);
       expect(up.stdout).toContain("unauthenticated generate-root ENABLED (non-default)");
       const state = loadEnvironment(dir)!;
       expect(state.shape.unauthedGenerateRoot).toBe(true);
-      expect(readFileSync(state.nodes[0]!.configPath, "utf8")).toContain("disable_unauthed_generate_root_endpoints = false");
+      expect(state.nodes[0]!.product ?? "openbao").toBe(product);
+      const config = readFileSync(state.nodes[0]!.configPath, "utf8");
+      if (profile.unauthedGenerateRootListener) expect(config).toContain("disable_unauthed_generate_root_endpoints = false");
+      // Vault 1.x has no such key: its default already serves the endpoints, and an unknown key would be a config error.
+      else expect(config).not.toContain("disable_unauthed_generate_root_endpoints");
       const client = localVaultClient(state);
       try {
         expect(await generateRootAttempt(client)).toBe("ok");
