@@ -1,6 +1,6 @@
 export * from "./keys.js";
 export * from "./staged.js";
-export { generateRootToken, decodeRootToken, revokeOwnToken } from "./root-token.js";
+export { GenerateRootRefused, generateRootAdvice, generateRootToken, decodeRootToken, revokeOwnToken } from "./root-token.js";
 export { compareVersions, parseVersion } from "./targets.js";
 export * from "./inventory.js";
 export * from "./drill.js";

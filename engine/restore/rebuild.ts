@@ -8,7 +8,7 @@ import { waitRole } from "./wait-role.js";
 import type { WaitStatus } from "./steps.js";
 import { uploadSnapshot } from "./upload.js";
 import { checkRebuildTargets } from "./targets.js";
-import { generateRootStatus } from "./root-token.js";
+import { GenerateRootRefused, generateRootAdvice, generateRootStatus } from "./root-token.js";
 import { obtainToken, tokenWorks } from "./token.js";
 import { verifyRestore } from "./verify.js";
 
@@ -155,11 +155,12 @@ async function checkTokenSource(run: RestoreRun): Promise<void> {
       await generateRootStatus(run.client);
     } catch (err) {
       if (err instanceof ConfigError) {
+        const advice = generateRootAdvice(err instanceof GenerateRootRefused ? err.product : undefined);
         throw new ConfigError(
-          `the ${run.seal!.type}-sealed targets do not serve generate-root (OpenBao's default) and no token of the original cluster was given. ` +
+          `the ${run.seal!.type}-sealed targets do not serve generate-root (${advice.why}) and no token of the original cluster was given. ` +
             `After the restore node 1 must be sealed once to load the restored cluster's keys, which needs a token: give one in VAULT_TOKEN ` +
             `(or the init JSON with its root_token as the keys file), or enable generate-root on the targets for the restore ` +
-            `(listener: disable_unauthed_generate_root_endpoints = false). The snapshot was not applied.`,
+            `(listener stanza; ${advice.setting}). The snapshot was not applied.`,
           { field: "token", stage: "preflight" },
         );
       }

@@ -1,6 +1,8 @@
 import { ConfigError, OperationError } from "../errors.js";
 import { registerSecret } from "../redact.js";
 import { VaultHttpError, type VaultClient } from "../vault/client.js";
+import { nodeHealth } from "../vault/operations.js";
+import { productProfile, PRODUCTS, type Product } from "../vault/product.js";
 
 export interface GenerateRootStatus {
   started: boolean;
@@ -53,19 +55,51 @@ export async function generateRootToken(client: VaultClient, keys: string[], lab
 }
 
 /**
+ * The refusal of the unauthenticated generate-root endpoints, with the product of the node that
+ * refused (from its sys/health; undefined when it did not tell), so messages name that product's setting.
+ */
+export class GenerateRootRefused extends ConfigError {
+  readonly product?: Product;
+  constructor(message: string, product: Product | undefined) {
+    super(message, { field: "token", stage: "generate root token" });
+    this.product = product;
+  }
+}
+
+/**
+ * What turned generate-root off and what serves it again, in the words of `product` (both
+ * products' when unknown): OpenBao >= 2.5.3 refuses it by default; Vault 1.x serves it by default.
+ */
+export function generateRootAdvice(product: Product | undefined): { why: string; setting: string } {
+  const one = (p: Product) => {
+    const profile = productProfile(p);
+    const why = profile.generateRootByDefault
+      ? `${profile.displayName} serves it by default, so these listeners were configured not to`
+      : `${profile.displayName} turns it off by default`;
+    return { why, setting: `${profile.displayName}: ${profile.generateRootSetting}` };
+  };
+  if (product) return one(product);
+  const all = PRODUCTS.map(one);
+  return { why: all.map((a) => a.why).join("; "), setting: all.map((a) => a.setting).join("; ") };
+}
+
+/**
  * The current generate-root attempt. OpenBao >= 2.5.3 disables these unauthenticated endpoints by
- * default (405): that is a configuration the operator must change, said plainly.
+ * default (405): that is a configuration the operator must change, said plainly, with the setting
+ * of the product the node is (its sys/health tells).
  */
 export async function generateRootStatus(client: VaultClient, label = client.addr): Promise<GenerateRootStatus> {
   try {
     return (await client.get<GenerateRootStatus>("sys/generate-root/attempt", { anonymous: true })).body;
   } catch (err) {
     if (err instanceof VaultHttpError && (err.status === 405 || err.status === 404)) {
-      throw new ConfigError(
-        `${label} does not serve sys/generate-root (disabled; OpenBao >= 2.5.3 turns it off by default), so no root token can be made from the unseal keys. ` +
-          `Either set 'disable_unauthed_generate_root_endpoints = false' in the listener stanza of the target nodes for the restore, ` +
+      const product = (await nodeHealth(client).catch(() => undefined))?.product;
+      const advice = generateRootAdvice(product);
+      throw new GenerateRootRefused(
+        `${label} does not serve sys/generate-root (disabled; ${advice.why}), so no root token can be made from the unseal keys. ` +
+          `Either serve it on the target nodes for the restore (listener stanza; ${advice.setting}), ` +
           `or give a token of the ORIGINAL cluster in VAULT_TOKEN (its tokens come back with the snapshot).`,
-        { field: "token", stage: "generate root token" },
+        product,
       );
     }
     throw err;

@@ -2,7 +2,7 @@ import { ConfigError, OperationError, messageOf } from "../errors.js";
 import type { Progress } from "../progress.js";
 import { VaultHttpError, type VaultClient } from "../vault/client.js";
 import type { RestoreKeys } from "./keys.js";
-import { generateRootStatus, generateRootToken, revokeOwnToken } from "./root-token.js";
+import { GenerateRootRefused, generateRootAdvice, generateRootStatus, generateRootToken, revokeOwnToken } from "./root-token.js";
 import type { RestoreRun, TokenSource } from "./run.js";
 
 export async function tokenWorks(client: VaultClient, progress?: Progress): Promise<boolean> {
@@ -28,7 +28,7 @@ export interface FoundToken {
  * A working token for a cluster that came back from a snapshot, tried in this order: the
  * operator's (VAULT_TOKEN), the root token of the keys file (the ORIGINAL cluster's: it comes back
  * with the snapshot unless it was revoked), a short-lived root token made from the unseal/recovery
- * keys with generate-root where the cluster serves it (OpenBao >= 2.5.3 does not by default). None
+ * keys with generate-root where the cluster serves it (OpenBao >= 2.5.3 does not by default, Vault 1.x does). None
  * of these is required: "none" lets the caller verify what needs no token and say what it could not.
  * A "generated" token is the caller's to revoke. Leaves the client holding the token found (or none).
  */
@@ -59,7 +59,8 @@ async function tryGenerateRoot(client: VaultClient, keys: string[], progress?: P
     await generateRootStatus(client);
   } catch (err) {
     if (err instanceof ConfigError) {
-      return { why: "the cluster does not serve generate-root (OpenBao's default: disable_unauthed_generate_root_endpoints)" };
+      const advice = generateRootAdvice(err instanceof GenerateRootRefused ? err.product : undefined);
+      return { why: `the cluster does not serve generate-root (${advice.why}; ${advice.setting})` };
     }
     return { why: `generate-root status failed: ${messageOf(err)}` };
   }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { describeProduct, detectProduct, guessProduct, parseProduct, productOfManifest, productProfile, type Product } from "../../engine/index.js";
+import { describeProduct, detectProduct, generateRootAdvice, guessProduct, parseProduct, productOfManifest, productProfile, type Product } from "../../engine/index.js";
 import { compareVersions } from "../../engine/restore/throwaway-product.js";
 
 type Recorded = Record<"uninitialized" | "sealed" | "active" | "standby", { health: { status: number; body: unknown }; sealStatus: { status: number; body: unknown } }> & {
@@ -76,5 +76,20 @@ describe("the product of manifests older than the field", () => {
     expect(compareVersions("2.0.0", "1.21.4")).toBe(1);
     expect(compareVersions("1.21.4", "1.21.4")).toBe(0);
     expect(compareVersions("1.9.0", "1.21.4")).toBe(-1);
+  });
+});
+
+describe("generate-root refusal advice names the setting of the targets' product", () => {
+  it("OpenBao: its listener key; Vault: its own words; unknown: both, never one product's key alone", () => {
+    const bao = generateRootAdvice("openbao");
+    expect(bao.setting).toContain("disable_unauthed_generate_root_endpoints = false");
+    expect(bao.why).toMatch(/OpenBao turns it off by default/);
+    const vault = generateRootAdvice("vault");
+    expect(vault.setting).toContain(productProfile("vault").generateRootSetting);
+    expect(vault.setting).not.toContain("disable_unauthed_generate_root_endpoints");
+    expect(vault.why).toMatch(/HashiCorp Vault serves it by default/);
+    const unknown = generateRootAdvice(undefined);
+    expect(unknown.setting).toContain("OpenBao: disable_unauthed_generate_root_endpoints = false");
+    expect(unknown.setting).toContain(`HashiCorp Vault: ${productProfile("vault").generateRootSetting}`);
   });
 });
