@@ -15,7 +15,7 @@ import type { Product } from "../vault/product.js";
 import { sleep } from "../wait.js";
 import { BackupAttempt } from "./attempt.js";
 import { cleanUpFailedBackup } from "./cleanup.js";
-import { BackupLease } from "./lease.js";
+import { BackupBusyError, BackupLease } from "./lease.js";
 import { finishBackup, type FinishedBackup } from "./finish.js";
 import type { BackupInventory } from "./inventory/in-backup.js";
 import type { SnapshotManifest } from "./manifest.js";
@@ -130,8 +130,13 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const attempts = (opts.retries ?? opts.policy.backup?.retries ?? 0) + 1;
   const earlier: string[] = [];
   // One backup of a cluster at a time (engine/snapshot/lease.ts): a second one waits, then refuses.
+  // Taken once per run, by the first attempt, right after the bucket is known to exist (a missing
+  // bucket is a configuration error, not a lease to warn about), before Vault is asked anything.
   let lease: BackupLease | undefined;
-  try {
+  let leaseAsked = false;
+  const takeLease = async (): Promise<void> => {
+    if (leaseAsked) return;
+    leaseAsked = true;
     lease = await BackupLease.acquire({
       s3,
       bucket: opts.policy.destination.bucket,
@@ -142,16 +147,18 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
       info: (m) => progress.info(m),
       warn: (m) => progress.warn(m),
     });
+  };
+  try {
     for (let attempt = 1; ; attempt++) {
       let report: BackupReport;
       try {
-        report = await backupOnce(opts, s3, progress);
+        report = await backupOnce(opts, s3, progress, takeLease);
         report.warnings.unshift(...earlier);
       } catch (err) {
         const e = stagedError("backup", err);
         // A leader wait that ran out already waited as long as the policy allows: no other attempt.
-        // Nor after being told to stop.
-        if (e instanceof ConfigError || e instanceof LeaderWaitTimeoutError || attempt >= attempts || opts.signal?.aborted) throw e;
+        // Nor after being told to stop, nor when another run holds the cluster's lease (it waited).
+        if (e instanceof ConfigError || e instanceof LeaderWaitTimeoutError || e instanceof BackupBusyError || attempt >= attempts || opts.signal?.aborted) throw e;
         const wait = retryBackoffMs(attempt);
         const note = `attempt ${attempt}/${attempts} failed at stage ${e.stage}: ${e.message}`;
         earlier.push(note);
@@ -174,7 +181,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   }
 }
 
-async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress): Promise<BackupReport> {
+async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress, takeLease: () => Promise<void>): Promise<BackupReport> {
   const { policy } = opts;
   // One attempt, one pipeline: its first failure wins, and every await below races against it, so
   // a stall, a deadline or a broken stream anywhere ends the attempt at once instead of waiting
@@ -199,6 +206,7 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress)
     // So is a bucket that does not exist (exit 2), in one request, before Vault is asked for anything.
     const unchecked = await attempt.timed("destination", () => checkBucketExists(s3, policy.destination.bucket, { signal: attempt.pass.signal }));
     if (unchecked) progress.info(unchecked);
+    await takeLease();
     const pre = await attempt.timed("preflight", () => preflightCluster(client, policy.cluster.nodes, progress, { leaderWaitMs, signal: attempt.pass.signal }));
 
     const transferStarted = Date.now();

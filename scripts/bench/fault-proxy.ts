@@ -113,7 +113,15 @@ export class FaultProxy {
       });
       return;
     }
+    // A request whose client went away while it was held never reaches the server, as on a real
+    // path where the connection is gone before the request got through.
+    let clientGone = false;
+    req.socket.once("close", () => (clientGone = true));
     const forward = () => {
+      if (clientGone) {
+        this.count("client-gone");
+        return;
+      }
       const upstream = request({ host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.on("error", () => res.destroy());
