@@ -99,7 +99,10 @@ describe.each(PRODUCTS)("vrb launcher killed with SIGKILL (real %s + S3)", (prod
       expect(report.snapshots.filter((s) => s.status === "good")).toEqual([]);
       const objects = await s3.send(new ListObjectsV2Command({ Bucket: env.bucket!, Prefix: `${prefix}${cluster}/` }));
       const keys = (objects.Contents ?? []).map((o) => o.Key!);
-      expect(keys.filter((k) => k.endsWith(".manifest.json") || k.endsWith(".snap"))).toEqual([]);
+      expect(
+        keys.filter((k) => k.endsWith(".manifest.json") || k.endsWith(".snap")),
+        `objects left; vrb's stderr:\n${stderr}\nproxy: ${JSON.stringify(proxy.stats)}`,
+      ).toEqual([]);
       const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: env.bucket!, Prefix: prefix }));
       expect(uploads.Uploads ?? []).toEqual([]);
       // The run is recorded, as a failure, never as a success.
