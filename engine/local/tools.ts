@@ -62,7 +62,7 @@ export function toolPath(tool: ToolName): string {
 const versionCache = new Map<ToolName, string>();
 
 /** The first line of `<tool> version`, e.g. "OpenBao v2.7.2 (...)" or "Vault v1.21.4 (...)" (run once per tool). */
-export function toolVersion(tool: "bao" | "vault"): string {
+export function toolVersion(tool: ToolName): string {
   let v = versionCache.get(tool);
   if (v === undefined) {
     const r = spawnSync(toolPath(tool), ["version"], { encoding: "utf8" });

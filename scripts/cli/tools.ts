@@ -1,8 +1,8 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { ConfigError, OperationError, packageRoot } from "../../engine/index.js";
+import { ConfigError, OperationError, packageRoot, toolDir, toolVersion, type ToolName } from "../../engine/index.js";
 import { printJson, printText, runCommand } from "./common.js";
 
 /**
@@ -16,24 +16,13 @@ const PARTS: Readonly<Record<string, string[]>> = {
   all: ["python", "go", "vault"],
 };
 
-/** The programs the local environment, drills, recover and inspect start, and where they live. */
-function toolTable(): { tool: string; for: string; path: string }[] {
-  const root = packageRoot();
-  const venvBin = join(root, ".tools", "venv", "bin");
-  const goBin = join(root, ".tools", "bin");
-  return [
-    { tool: "bao", for: "OpenBao nodes (vrb local, drill, recover, inspect)", path: join(venvBin, "bao") },
-    { tool: "vault", for: "HashiCorp Vault nodes (vrb local --product vault; drills of Vault snapshots)", path: join(goBin, "vault") },
-    { tool: "weed", for: "the local S3 server (SeaweedFS)", path: join(venvBin, "weed") },
-    { tool: "moto_server", for: "the local S3 server (moto)", path: join(venvBin, "moto_server") },
-  ];
-}
-
-function versionOf(path: string): string | undefined {
-  const r = spawnSync(path, ["version"], { encoding: "utf8", timeout: 10_000 });
-  const line = (r.stdout || "").split("\n")[0]?.trim();
-  return r.status === 0 && line ? line : undefined;
-}
+/** The programs the local environment, drills, recover and inspect start (where: the engine's toolDir). */
+const TOOLS: readonly { tool: ToolName; for: string }[] = [
+  { tool: "bao", for: "OpenBao nodes (vrb local, drill, recover, inspect)" },
+  { tool: "vault", for: "HashiCorp Vault nodes (vrb local --product vault; drills of Vault snapshots)" },
+  { tool: "weed", for: "the local S3 server (SeaweedFS)" },
+  { tool: "moto_server", for: "the local S3 server (moto)" },
+];
 
 function runInstaller(parts: string[]): Promise<void> {
   const script = join(packageRoot(), "scripts", "install-tools.mjs");
@@ -76,7 +65,13 @@ export function registerTools(program: Command): void {
 }
 
 function report(json: boolean | undefined): void {
-  const rows = toolTable().map((t) => ({ ...t, installed: existsSync(t.path), version: existsSync(t.path) ? versionOf(t.path) : undefined }));
+  const rows = TOOLS.map((t) => {
+    const path = join(toolDir(t.tool), t.tool);
+    const installed = existsSync(path);
+    // The servers' own `version` line (moto's server has no version command: only said to be there).
+    const version = installed && t.tool !== "moto_server" ? toolVersion(t.tool) || undefined : undefined;
+    return { ...t, path, installed, version };
+  });
   if (json) return printJson({ ok: true, tools: rows });
   for (const r of rows) printText(`${r.tool.padEnd(12)} ${r.installed ? (r.version ?? "installed") : "not installed (vrb tools install)"}  ${r.path}\n${"".padEnd(13)}${r.for}`);
 }
