@@ -1,14 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { OperationError } from "../errors.js";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { OperationError, messageOf } from "../errors.js";
 import { packageInfo } from "../local/tools.js";
 import { isNoSuchBucket } from "../s3/bucket.js";
-import { isMissingObject, s3ErrorInfo } from "../s3/client.js";
-import { emptyRecord, parseStatusRecord, type BackupLeaseFacts, type StatusRecord } from "../status/record.js";
-import { statusKeyFor } from "../status/store.js";
+import { s3ErrorInfo } from "../s3/client.js";
+import { emptyRecord, type BackupLeaseFacts, type StatusRecord } from "../status/record.js";
+import { StatusStore, lostRace } from "../status/store.js";
 import { sleep } from "../wait.js";
-import { sseParamsFor } from "./finishing.js";
 
 /**
  * One backup of a cluster at a time. The lease lives in the cluster's status object
@@ -27,14 +26,11 @@ const RENEW_EVERY_MS = 30_000;
 /** A run that finds the lease held waits this long for it, polling every POLL_MS, then refuses. */
 export const DEFAULT_LEASE_WAIT_MS = 10 * 60_000;
 const POLL_MS = 1_000;
+/** Each read or write of the status object gives up after this long. */
+const S3_CALL_TIMEOUT_MS = 10_000;
 
 /** Another backup of the same cluster holds the lease: this one refused before doing anything. */
 export class BackupBusyError extends OperationError {}
-
-function lostRace(err: unknown): boolean {
-  const { status, code } = s3ErrorInfo(err);
-  return status === 412 || status === 409 || code === "PreconditionFailed" || code === "ConditionalRequestConflict";
-}
 
 export interface LeaseOptions {
   s3: S3Client;
@@ -68,16 +64,17 @@ export class BackupLease {
    * naming that run when the wait runs out. Returns undefined (with a warning) when the store cannot hold one.
    */
   static async acquire(o: LeaseOptions): Promise<BackupLease | undefined> {
-    const key = statusKeyFor(o.prefix, o.cluster);
+    const store = statusStoreOf(o);
+    const key = store.key(o.cluster);
     const ttl = o.ttlMs ?? LEASE_TTL_MS;
     const where = `s3://${o.bucket}/${key}`;
     const waitUntil = Date.now() + (o.waitMs ?? DEFAULT_LEASE_WAIT_MS);
     let told = false;
     for (let races = 0; ;) {
       if (o.signal?.aborted) throw new BackupBusyError(`stopped while waiting for the backup lease in ${where}`, { stage: "lease", cause: o.signal.reason });
-      let current: Stored;
+      let current: Awaited<ReturnType<StatusStore["read"]>>;
       try {
-        current = await readStatus(o.s3, o.bucket, key);
+        current = await store.read(o.cluster, { abortSignal: AbortSignal.timeout(S3_CALL_TIMEOUT_MS) });
       } catch (err) {
         // A missing bucket is the destination check's to report, with its exit code.
         if (isNoSuchBucket(err)) return undefined;
@@ -110,7 +107,9 @@ export class BackupLease {
         expiresAt: new Date(now + ttl).toISOString(),
       };
       try {
-        await writeStatus(o, key, { ...(current.record ?? emptyRecord(o.cluster, packageInfo().version)), backupLease: facts }, current.etag);
+        await store.write(o.cluster, { ...(current.record ?? emptyRecord(o.cluster, packageInfo().version)), backupLease: facts }, current.etag, {
+          abortSignal: AbortSignal.timeout(S3_CALL_TIMEOUT_MS),
+        });
         const lease = new BackupLease(o, key, facts);
         lease.startRenewing(ttl);
         if (told) o.info?.(`backup lease taken (run ${facts.run})`);
@@ -148,8 +147,9 @@ export class BackupLease {
    * and returns the new one, undefined to remove it, or "lost" when another run holds it now.
    */
   private async update(change: (held: BackupLeaseFacts | undefined) => BackupLeaseFacts | undefined | "lost"): Promise<BackupLeaseFacts | undefined> {
+    const store = statusStoreOf(this.o);
     for (let races = 0; ; races++) {
-      const current = await readStatus(this.o.s3, this.o.bucket, this.key);
+      const current = await store.read(this.o.cluster, { abortSignal: AbortSignal.timeout(S3_CALL_TIMEOUT_MS) });
       const next = change(current.record?.backupLease);
       if (next === "lost") {
         if (!this.lost) this.o.warn?.(`the backup lease in s3://${this.o.bucket}/${this.key} expired and another run took it`);
@@ -159,7 +159,7 @@ export class BackupLease {
       const record: StatusRecord = { ...(current.record ?? emptyRecord(this.o.cluster, packageInfo().version)), backupLease: next };
       if (!next) delete record.backupLease;
       try {
-        await writeStatus(this.o, this.key, record, current.etag);
+        await store.write(this.o.cluster, record, current.etag, { abortSignal: AbortSignal.timeout(S3_CALL_TIMEOUT_MS) });
         return next;
       } catch (err) {
         if (!lostRace(err) || races >= 20) throw err;
@@ -179,36 +179,7 @@ export class BackupLease {
   }
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-interface Stored {
-  record?: StatusRecord;
-  etag?: string;
-}
-
-/** The status object as stored (an unparseable one reads as absent but keeps its ETag, so it is replaced conditionally). */
-async function readStatus(s3: S3Client, bucket: string, key: string): Promise<Stored> {
-  try {
-    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: AbortSignal.timeout(10_000) });
-    return { record: parseStatusRecord(await res.Body!.transformToString("utf8")), etag: res.ETag };
-  } catch (err) {
-    if (isMissingObject(err)) return {};
-    throw err;
-  }
-}
-
-async function writeStatus(o: LeaseOptions, key: string, record: StatusRecord, etag: string | undefined): Promise<void> {
-  await o.s3.send(
-    new PutObjectCommand({
-      Bucket: o.bucket,
-      Key: key,
-      Body: JSON.stringify(record, null, 2),
-      ContentType: "application/json",
-      ...sseParamsFor(o.kmsKeyId),
-      ...(etag ? { IfMatch: etag } : { IfNoneMatch: "*" }),
-    }),
-    { abortSignal: AbortSignal.timeout(10_000) },
-  );
+/** The lease's status object, read and written with the status record's conditional writes. */
+function statusStoreOf(o: LeaseOptions): StatusStore {
+  return new StatusStore(o.s3, o.bucket, o.prefix, o.kmsKeyId);
 }

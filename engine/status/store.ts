@@ -2,6 +2,7 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/clie
 import { OperationError } from "../errors.js";
 import { isMissingObject, s3ErrorInfo } from "../s3/client.js";
 import { sseParamsFor } from "../snapshot/finishing.js";
+import { sleep } from "../wait.js";
 import { STATUS_OBJECT_NAME, parseStatusRecord, type StatusRecord } from "./record.js";
 
 export interface StatusLocation {
@@ -21,12 +22,10 @@ export function statusUrlFor(loc: StatusLocation): string {
 }
 
 /** A lost race of a conditional write: 412 (the ETag moved on) or 409 (another conditional write in flight). */
-function lostRace(err: unknown): boolean {
+export function lostRace(err: unknown): boolean {
   const { status, code } = s3ErrorInfo(err);
   return status === 412 || status === 409 || code === "PreconditionFailed" || code === "ConditionalRequestConflict";
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Reads and updates the status object. Updates are read-modify-write with S3 conditional writes
@@ -57,6 +56,24 @@ export class StatusStore {
     }
   }
 
+  /**
+   * Stores `record` only if the object is still the one read with `etag` (none: only if there is no
+   * object yet); a lost race throws the store's 412/409 (see lostRace).
+   */
+  async write(cluster: string, record: StatusRecord, etag: string | undefined, opts: { abortSignal?: AbortSignal } = {}): Promise<void> {
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.key(cluster),
+        Body: JSON.stringify(record, null, 2),
+        ContentType: "application/json",
+        ...sseParamsFor(this.kmsKeyId),
+        ...(etag ? { IfMatch: etag } : { IfNoneMatch: "*" }),
+      }),
+      { abortSignal: opts.abortSignal },
+    );
+  }
+
   /** Applies `change` to the current record and stores it, retrying on lost races (with jitter). */
   async update(cluster: string, change: (prev: StatusRecord | undefined) => StatusRecord, opts: { attempts?: number } = {}): Promise<StatusRecord> {
     const attempts = opts.attempts ?? 10;
@@ -64,16 +81,7 @@ export class StatusStore {
       const { record, etag } = await this.read(cluster);
       const next = change(record);
       try {
-        await this.s3.send(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: this.key(cluster),
-            Body: JSON.stringify(next, null, 2),
-            ContentType: "application/json",
-            ...sseParamsFor(this.kmsKeyId),
-            ...(etag ? { IfMatch: etag } : { IfNoneMatch: "*" }),
-          }),
-        );
+        await this.write(cluster, next, etag);
         return next;
       } catch (err) {
         if (!lostRace(err)) throw err;
