@@ -2,7 +2,7 @@ import { OperationError, messageOf } from "../errors.js";
 import { productVersion } from "../local/tools.js";
 import type { SnapshotStore, StoredSnapshot } from "../snapshot/store.js";
 import type { RemoteSnapshot } from "../snapshot/url-source.js";
-import { describeProduct, guessProduct, type Product } from "../vault/product.js";
+import { describeProduct, productOfManifest, type Product } from "../vault/product.js";
 import { restoreReportOf } from "./run.js";
 
 /** Which server the throwaway nodes of a drill / recover run, and what the snapshot came from. */
@@ -33,7 +33,7 @@ export async function pickThrowawayProduct(opts: {
   if (!opts.store && !opts.remote) throw new OperationError("no snapshot store and no remote snapshot given");
   const snapshot = opts.remote ? await opts.remote.resolve() : await opts.store!.resolve(ref, opts.cluster);
   const vault = snapshot.manifest?.vault;
-  const source = { product: vault?.product ?? guessProduct(vault?.version), version: vault?.version ?? "unknown", recorded: Boolean(vault?.product) };
+  const source = { product: productOfManifest(vault), version: vault?.version ?? "unknown", recorded: Boolean(vault?.product) };
   const product = opts.product ?? source.product;
   let version: string | undefined;
   try {
