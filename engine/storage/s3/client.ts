@@ -1,6 +1,6 @@
 import { S3Client, type PutObjectCommand, type S3ClientConfig, type UploadPartCommand } from "@aws-sdk/client-s3";
-import { ConfigError } from "../errors.js";
-import { registerSecret } from "../redact.js";
+import { registerSecret } from "../../redact.js";
+import { s3ErrorInfo } from "./errors.js";
 
 export interface S3Location {
   region?: string;
@@ -63,38 +63,6 @@ export function unsignedPayload<C extends UploadPartCommand | PutObjectCommand>(
   return command;
 }
 
-/** A part whose bytes did not match its checksum on arrival (corrupted on the way): send it again. */
-const CORRUPTED_IN_TRANSIT = new Set(["BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"]);
-
-/** Error codes S3 uses to ask for a slower request rate. */
-const THROTTLING = new Set(["SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException", "RequestThrottled"]);
-
-/** What the SDK knows about a failed S3 call: the error code and HTTP status, when S3 answered. */
-export function s3ErrorInfo(err: unknown): { code?: string; status?: number; throttling: boolean; retryable: boolean } {
-  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown; code?: string } | undefined;
-  const status = e?.$metadata?.httpStatusCode;
-  const code = e?.Code ?? (status !== undefined ? e?.name : undefined);
-  const throttling = (code !== undefined && THROTTLING.has(code)) || status === 429 || status === 503;
-  if (e?.name === "AbortError") return { code, status, throttling, retryable: false };
-  // No answer from S3 at all (reset, refused, timeout): worth another try; an answer is when it is 5xx or throttling.
-  const retryable = status === undefined || status >= 500 || throttling || status === 408 || Boolean(e?.$retryable) || (code !== undefined && CORRUPTED_IN_TRANSIT.has(code));
-  return { code, status, throttling, retryable };
-}
-
-/** Whether `err` is S3 saying the object (or version) asked for does not exist. */
-export function isMissingObject(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === "NoSuchKey" || e.name === "NotFound" || e.$metadata?.httpStatusCode === 404;
-}
-
-/** "SlowDown (HTTP 503)": the S3 error code for a message. */
-export function describeS3Error(err: unknown): string {
-  const { code, status } = s3ErrorInfo(err);
-  const text = err instanceof Error ? err.message : String(err);
-  if (!code && status === undefined) return text;
-  return `${code ?? "error"}${status !== undefined ? ` (HTTP ${status})` : ""}${text && text !== code ? `: ${text}` : ""}`;
-}
-
 export interface S3RetryOptions {
   /** Rounds of the call (each one is itself up to S3_CALL_ATTEMPTS SDK attempts); default 5. */
   attempts?: number;
@@ -141,21 +109,4 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
-}
-
-/** Turns the SDK's "no credentials" failure into a config error that says what to set. */
-export function explainS3Error(err: unknown): unknown {
-  // The failure may arrive wrapped by a pipeline stage ("upload failed: ..."): look through causes.
-  let missingCredentials = false;
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as { name?: string }).name === "CredentialsProviderError") missingCredentials = true;
-  }
-  if (missingCredentials) {
-    return new ConfigError(
-      "no AWS credentials for S3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where a role provides them " +
-        '(for the local environment: eval "$(vrb local env)")',
-      { field: "AWS_ACCESS_KEY_ID", cause: err },
-    );
-  }
-  return err;
 }

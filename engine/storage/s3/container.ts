@@ -1,20 +1,9 @@
 import { HeadBucketCommand, type S3Client } from "@aws-sdk/client-s3";
-import { ConfigError } from "../errors.js";
-import { s3ErrorInfo } from "./client.js";
+import { ConfigError } from "../../errors.js";
+import { isNoSuchBucket, s3ErrorInfo } from "./errors.js";
 
 /** How long the check may take before the backup goes ahead without its answer. */
 const CHECK_TIMEOUT_MS = 5_000;
-
-/** S3's answers for a bucket that does not exist (HeadBucket has no body, so the SDK names it NotFound). */
-const NO_SUCH_BUCKET = new Set(["NoSuchBucket", "NotFound"]);
-
-/** Whether `err` is S3 saying the bucket itself does not exist (not a missing key). */
-export function isNoSuchBucket(err: unknown, operation: "bucket" | "object" = "object"): boolean {
-  const { code, status } = s3ErrorInfo(err);
-  if (code === "NoSuchBucket") return true;
-  // A HeadBucket 404 can only be about the bucket; on an object call a bare 404 is the key.
-  return operation === "bucket" && status === 404 && (code === undefined || NO_SUCH_BUCKET.has(code));
-}
 
 /**
  * Refuses a destination bucket that does not exist, in one request and before anything else is
