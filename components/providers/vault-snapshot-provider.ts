@@ -64,9 +64,9 @@ function failure(property: string, reason: string): pulumi.dynamic.CheckFailure 
   return { property, reason };
 }
 
+/** The store a created snapshot's outputs name (the S3 destination it was written to). */
 function storeFor(engine: EngineModule, o: Pick<VaultSnapshotOutputs, "bucket" | "prefix" | "region" | "endpoint" | "forcePathStyle">) {
-  const s3 = engine.createS3Client({ region: o.region, endpoint: o.endpoint, forcePathStyle: o.forcePathStyle });
-  return new engine.SnapshotStore(s3, o.bucket, o.prefix);
+  return engine.openStore({ bucket: o.bucket, prefix: o.prefix, region: o.region, endpoint: o.endpoint, forcePathStyle: o.forcePathStyle });
 }
 
 /**
@@ -131,18 +131,18 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
       // whose token is renewed during the snapshot and revoked after it, also on failure), with the
       // `login` input's material first.
       // Recorded in the cluster's status object like a `vrb backup` run, success or failure, through
-      // the backup's own S3 client.
-      const s3 = engine.createS3Client(policy.destination);
+      // the backup's own store.
+      const store = await engine.openStore(policy.destination);
       const report = await engine
         .recordRun(
           "backup",
-          engine.runTargetFor(policy, s3, progress),
+          engine.runTargetFor(policy, store, progress),
           () =>
             engine.withVaultSession({ cluster: policy.cluster, token: inputs.token || undefined, credentials: inputs.login, progress }, (session) =>
               engine.runBackup({
                 policy,
                 token: session.token,
-                s3,
+                store,
                 retries: inputs.retries ?? policy.backup?.retries ?? engine.DEFAULT_BACKUP_RETRIES,
                 deadlineMs,
                 progress,
@@ -150,7 +150,7 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
             ),
           (r) => ({ snapshot: { key: r.key, takenAt: r.takenAt, bytes: r.bytes, raftIndex: r.raft.index } }),
         )
-        .finally(() => s3.destroy());
+        .finally(() => store.close());
       const d = policy.destination;
       const outs: VaultSnapshotOutputs = {
         cluster: policy.cluster.name,
@@ -178,7 +178,7 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
         verifyOnRefresh: inputs.verifyOnRefresh ?? "deep",
         deadlineMs,
       };
-      return { id: `s3://${report.bucket}/${report.key}`, outs: compact(outs) };
+      return { id: store.url(report.key), outs: compact(outs) };
     } catch (err) {
       throw safeError(engine, err);
     }
@@ -193,29 +193,34 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
     const engine = await loadEngine();
     if (!props) throw new Error(`${WHO} ${id}: refresh needs the stored state; import is not supported`);
     try {
-      const store = storeFor(engine, props);
-      const result = await withDeadline(`${WHO} refresh of s3://${props.bucket}/${props.key}`, props.deadlineMs ?? DEFAULT_CREATE_DEADLINE_MS, () =>
-        engine.checkStoredSnapshot(store, props.key, { deep: (props.verifyOnRefresh ?? "deep") === "deep" }),
-      );
-      if (result.status !== "good") say(engine, WHO, `s3://${props.bucket}/${props.key} is ${result.status}: ${result.problems.join("; ")}`);
-      // The cluster's backups, beside this one snapshot: best effort, a status read never fails the refresh.
-      const backups = await new engine.StatusStore(store.s3, props.bucket, props.prefix).read(props.cluster).then(
-        ({ record }) => record?.operations.backup,
-        (err: unknown) => {
-          say(engine, WHO, `could not read the status of cluster ${props.cluster}: ${engine.describeS3Error(err)}`);
-          return undefined;
-        },
-      );
-      if (backups?.consecutiveFailures) say(engine, WHO, `cluster ${props.cluster}: the last ${backups.consecutiveFailures} backup(s) failed (vrb status)`);
-      const outs: VaultSnapshotOutputs = {
-        ...props,
-        status: result.status,
-        problems: result.problems,
-        checkedAt: new Date().toISOString(),
-        clusterConsecutiveFailures: backups?.consecutiveFailures ?? (backups === undefined ? undefined : 0),
-        clusterLastSuccess: backups?.lastSuccess,
-      };
-      return { id, props: compact(outs) };
+      const objects = await storeFor(engine, props);
+      const where = objects.url(props.key);
+      try {
+        const result = await withDeadline(`${WHO} refresh of ${where}`, props.deadlineMs ?? DEFAULT_CREATE_DEADLINE_MS, () =>
+          engine.checkStoredSnapshot(new engine.SnapshotStore(objects), props.key, { deep: (props.verifyOnRefresh ?? "deep") === "deep" }),
+        );
+        if (result.status !== "good") say(engine, WHO, `${where} is ${result.status}: ${result.problems.join("; ")}`);
+        // The cluster's backups, beside this one snapshot: best effort, a status read never fails the refresh.
+        const backups = await new engine.StatusStore(objects).read(props.cluster).then(
+          ({ record }) => record?.operations.backup,
+          (err: unknown) => {
+            say(engine, WHO, `could not read the status of cluster ${props.cluster}: ${objects.describeError(err)}`);
+            return undefined;
+          },
+        );
+        if (backups?.consecutiveFailures) say(engine, WHO, `cluster ${props.cluster}: the last ${backups.consecutiveFailures} backup(s) failed (vrb status)`);
+        const outs: VaultSnapshotOutputs = {
+          ...props,
+          status: result.status,
+          problems: result.problems,
+          checkedAt: new Date().toISOString(),
+          clusterConsecutiveFailures: backups?.consecutiveFailures ?? (backups === undefined ? undefined : 0),
+          clusterLastSuccess: backups?.lastSuccess,
+        };
+        return { id, props: compact(outs) };
+      } finally {
+        objects.close();
+      }
     } catch (err) {
       throw safeError(engine, err);
     }

@@ -2,13 +2,11 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { S3Client } from "@aws-sdk/client-s3";
 import { pack as tarPack } from "tar-stream";
 import type { Encryptor } from "../crypto/encryptor.js";
 import { OperationError } from "../errors.js";
-import { abortUnfinishedUploads } from "../snapshot/cleanup.js";
-import type { StoredObject } from "../snapshot/finishing.js";
 import type { SnapshotManifest } from "../snapshot/manifest.js";
+import type { ObjectStore, WrittenObject } from "../storage/object-store.js";
 import { StagePipeline, type Stage } from "../snapshot/pipeline.js";
 import { EncryptionStage } from "../snapshot/stages/encryption.js";
 import { HashingStage } from "../snapshot/stages/hashing.js";
@@ -34,22 +32,21 @@ function tarOf(files: readonly CollectedFile[]): Readable {
 }
 
 export interface StoreFilesOptions {
-  s3: S3Client;
-  bucket: string;
+  /** The snapshot's store: the archive goes beside the snapshot, under the store's encryption settings. */
+  store: ObjectStore;
   key: string;
   files: readonly CollectedFile[];
   encryptor?: Encryptor;
-  sse: { ServerSideEncryption?: "aws:kms"; SSEKMSKeyId?: string };
   partSize: number;
   signal?: AbortSignal;
   /** Told of the object as soon as it exists (a later failure must remove it). */
-  onWritten: (o: StoredObject) => void;
+  onWritten: (o: WrittenObject) => void;
 }
 
 /**
  * Stores the files archive beside the snapshot in one streamed pass, like the snapshot: tar →
  * (encryption →) upload, with its SHA-256 as stored and, when encrypted, before. Returns the
- * manifest's `files` section. A failed upload leaves no unfinished multipart upload behind.
+ * manifest's `files` section. A failed upload leaves no unfinished upload behind.
  */
 export async function storeFilesArchive(o: StoreFilesOptions): Promise<NonNullable<SnapshotManifest["files"]>> {
   const pass = new StagePipeline();
@@ -58,11 +55,9 @@ export async function storeFilesArchive(o: StoreFilesOptions): Promise<NonNullab
   const plain = new HashingStage();
   const stored = o.encryptor ? new HashingStage() : undefined;
   const upload = new UploadStage({
-    s3: o.s3,
-    Bucket: o.bucket,
-    Key: o.key,
-    ContentType: o.encryptor ? "application/octet-stream" : "application/x-tar",
-    ...o.sse,
+    store: o.store,
+    key: o.key,
+    contentType: o.encryptor ? "application/octet-stream" : "application/x-tar",
     partSize: o.partSize,
     queueSize: 1,
     signal: pass.signal,
@@ -72,13 +67,13 @@ export async function storeFilesArchive(o: StoreFilesOptions): Promise<NonNullab
   try {
     await pass.run({ name: "files", stream: tarOf(o.files) }, stages);
   } catch (err) {
-    await abortUnfinishedUploads(o.s3, o.bucket, o.key, { deadlineMs: 10_000 });
+    await o.store.abortUploads(o.key, { deadlineMs: 10_000, own: upload.upload.ownUploads() });
     throw pass.fail("files", err);
   } finally {
     o.signal?.removeEventListener("abort", onAbort);
     pass.close();
   }
-  o.onWritten({ bucket: o.bucket, key: o.key, versionId: upload.result?.VersionId });
+  o.onWritten({ key: o.key, version: upload.result?.version, etag: upload.result?.etag });
   const asStored = stored ?? plain;
   return {
     key: o.key,

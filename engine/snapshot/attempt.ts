@@ -1,5 +1,5 @@
 import { OperationError, type VrbError } from "../errors.js";
-import type { StoredObject } from "./finishing.js";
+import type { ObjectUpload, OwnUploads, WrittenObject } from "../storage/object-store.js";
 import { StagePipeline } from "./pipeline.js";
 
 /**
@@ -11,11 +11,11 @@ export class BackupAttempt {
   readonly pass = new StagePipeline();
   readonly durationsMs: Record<string, number> = {};
   /** Written objects in order; cleared once the manifest is stored (nothing to clean up). */
-  readonly written: StoredObject[] = [];
+  readonly written: WrittenObject[] = [];
   /** The snapshot's object key, once the archive's meta.json named the raft index. */
   key?: string;
-  /** The multipart uploads this attempt started (the snapshot's): a failure aborts these and no other run's. */
-  readonly uploads: { createSent: boolean; createdUploadId?: string }[] = [];
+  /** The uploads this attempt started (the snapshot's): a failure aborts these and no other run's. */
+  readonly uploads: Pick<ObjectUpload, "ownUploads">[] = [];
   current = "discover";
   private readonly started = Date.now();
   private readonly deadline?: NodeJS.Timeout;
@@ -53,11 +53,9 @@ export class BackupAttempt {
   }
 
   /** The upload ids this attempt owns; `unknown` when a create was sent whose answer never came. */
-  ownUploads(): { ids: string[]; unknown: boolean } {
-    return {
-      ids: this.uploads.flatMap((u) => (u.createdUploadId ? [u.createdUploadId] : [])),
-      unknown: this.uploads.some((u) => u.createSent && !u.createdUploadId),
-    };
+  ownUploads(): OwnUploads {
+    const own = this.uploads.map((u) => u.ownUploads());
+    return { ids: own.flatMap((o) => o.ids), unknown: own.some((o) => o.unknown) };
   }
 
   dispose(): void {

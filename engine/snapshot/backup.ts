@@ -1,12 +1,11 @@
-import type { S3Client } from "@aws-sdk/client-s3";
 import { encryptorFor } from "../crypto/encryptor.js";
 import { ConfigError, OperationError } from "../errors.js";
 import { collectFiles } from "../files/collect.js";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { registerSecret } from "../redact.js";
-import { checkBucketExists } from "../s3/bucket.js";
-import { createS3Client } from "../s3/client.js";
+import type { ObjectStore } from "../storage/object-store.js";
+import { openStore } from "../storage/registry.js";
 import { clusterTls } from "../vault/auth.js";
 import { VaultClient } from "../vault/client.js";
 import { LeaderWaitTimeoutError } from "../vault/operations.js";
@@ -28,8 +27,8 @@ export interface BackupOptions {
   policy: BackupPolicy;
   /** Vault token; never logged. */
   token: string;
-  /** Default createS3Client(policy.destination). */
-  s3?: S3Client;
+  /** The destination's store (its container and prefix are where the snapshot goes); default openStore(policy.destination), closed at the end. */
+  store?: ObjectStore;
   progress?: Progress;
   /**
    * Re-run the whole pipeline (waiting for and re-discovering the leader) this many times after a
@@ -45,9 +44,9 @@ export interface BackupOptions {
   now?: () => Date;
   /** Overall deadline for one attempt (providers have no other timeout). */
   deadlineMs?: number;
-  /** Abort when neither Vault nor S3 moved a byte for this long; default 60 s. */
+  /** Abort when neither Vault nor the store moved a byte for this long; default 60 s. */
   stallTimeoutMs?: number;
-  /** Multipart part size (>= 5 MiB) and parts in flight; memory is about partSize * (queueSize + 1). */
+  /** Upload part size (>= 5 MiB) and parts in flight; memory is about partSize * (queueSize + 1). */
   partSize?: number;
   queueSize?: number;
   /**
@@ -126,7 +125,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   if (partSize < 5 * MiB) throw new ConfigError("partSize must be at least 5 MiB (an S3 limit)", { field: "partSize" });
   registerSecret(opts.token);
   const progress = opts.progress ?? silentProgress;
-  const s3 = opts.s3 ?? createS3Client(opts.policy.destination);
+  const store = opts.store ?? (await openStore(opts.policy.destination));
   const attempts = (opts.retries ?? opts.policy.backup?.retries ?? 0) + 1;
   const earlier: string[] = [];
   // One backup of a cluster at a time (engine/snapshot/lease.ts): a second one waits, then refuses.
@@ -138,21 +137,24 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
     if (leaseAsked) return;
     leaseAsked = true;
     lease = await BackupLease.acquire({
-      s3,
-      bucket: opts.policy.destination.bucket,
-      prefix: opts.policy.destination.prefix,
+      store,
       cluster: opts.policy.cluster.name,
-      kmsKeyId: opts.policy.destination.kmsKeyId,
       signal: opts.signal,
       info: (m) => progress.info(m),
       warn: (m) => progress.warn(m),
     });
   };
   try {
+    if (opts.policy.objectLock && !store.capabilities.lock) {
+      throw new ConfigError(
+        `objectLock is set but destination '${store.name}' (${store.type}) cannot lock objects: remove objectLock from the policy, or store the snapshots where objects can be locked`,
+        { field: "objectLock" },
+      );
+    }
     for (let attempt = 1; ; attempt++) {
       let report: BackupReport;
       try {
-        report = await backupOnce(opts, s3, progress, takeLease);
+        report = await backupOnce(opts, store, progress, takeLease);
         report.warnings.unshift(...earlier);
       } catch (err) {
         const e = stagedError("backup", err);
@@ -169,7 +171,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
       }
       // Outside the retry: a shrink is a finding about the cluster, another attempt would find it again.
       if (report.suspect) {
-        throw new OperationError(`${report.suspect.reason}. The snapshot is stored as suspect (never 'latest'; restorable when named): s3://${report.bucket}/${report.key}`, {
+        throw new OperationError(`${report.suspect.reason}. The snapshot is stored as suspect (never 'latest'; restorable when named): ${store.url(report.key)}`, {
           stage: "guard",
         });
       }
@@ -177,11 +179,11 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
     }
   } finally {
     await lease?.release();
-    if (!opts.s3) s3.destroy();
+    if (!opts.store) store.close();
   }
 }
 
-async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress, takeLease: () => Promise<void>): Promise<BackupReport> {
+async function backupOnce(opts: BackupOptions, store: ObjectStore, progress: Progress, takeLease: () => Promise<void>): Promise<BackupReport> {
   const { policy } = opts;
   // One attempt, one pipeline: its first failure wins, and every await below races against it, so
   // a stall, a deadline or a broken stream anywhere ends the attempt at once instead of waiting
@@ -204,18 +206,18 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress,
     const encryptor = await encryptorFor(policy.encryption);
     const files = policy.files ? await attempt.timed("files", () => collectFiles(policy.files!, Boolean(encryptor))) : undefined;
     // So is a bucket that does not exist (exit 2), in one request, before Vault is asked for anything.
-    const unchecked = await attempt.timed("destination", () => checkBucketExists(s3, policy.destination.bucket, { signal: attempt.pass.signal }));
+    const unchecked = await attempt.timed("destination", () => store.checkContainer({ signal: attempt.pass.signal }));
     if (unchecked) progress.info(unchecked);
     await takeLease();
     const pre = await attempt.timed("preflight", () => preflightCluster(client, policy.cluster.nodes, progress, { leaderWaitMs, signal: attempt.pass.signal }));
 
     const transferStarted = Date.now();
     attempt.current = "stream";
-    const takenAt = await pickTakenAt(s3, policy, opts.now ?? (() => new Date()), attempt.pass);
+    const takenAt = await pickTakenAt(store, policy, opts.now ?? (() => new Date()), attempt.pass);
     const leader = client.forNode(pre.leaderAddr);
     const partSize = opts.partSize ?? DEFAULT_PART_SIZE;
     const stored = await streamSnapshotToStore(attempt, {
-      s3,
+      store,
       policy,
       leader,
       leaderAddr: pre.leaderAddr,
@@ -227,14 +229,14 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress,
       encryptor,
     });
     attempt.durationsMs.transfer = Date.now() - transferStarted;
-    const finished = await finishBackup(attempt, { s3, policy, pre, stored, takenAt, leader, progress, files, encryptor, partSize });
+    const finished = await finishBackup(attempt, { store, policy, pre, stored, takenAt, leader, progress, files, encryptor, partSize });
     attempt.succeeded();
-    progress.info(`snapshot stored: s3://${stored.object.bucket}/${stored.object.key} (${stored.bytes} bytes, sha256 ${stored.sha256.slice(0, 16)}...)`);
-    return backupReport(pre, stored, finished, attempt.durationsMs);
+    progress.info(`snapshot stored: ${store.url(stored.object.key)} (${stored.bytes} bytes, sha256 ${stored.sha256.slice(0, 16)}...)`);
+    return backupReport(store, pre, stored, finished, attempt.durationsMs);
   } catch (err) {
     const e = attempt.fail(err);
     if (!attempt.key) throw e;
-    const notes = await cleanUpFailedBackup(s3, policy.destination.bucket, attempt.key, attempt.written.reverse(), progress, attempt.ownUploads());
+    const notes = await cleanUpFailedBackup(store, attempt.key, attempt.written.reverse(), progress, attempt.ownUploads());
     if (!notes.length) throw e;
     throw withStage(e, e.stage ?? attempt.current, `${e.message}\n${notes.join("\n")}`);
   } finally {
@@ -245,11 +247,11 @@ async function backupOnce(opts: BackupOptions, s3: S3Client, progress: Progress,
 }
 
 /** What runBackup returns for a stored snapshot: the manifest's facts, how long each stage took, what to look at. */
-function backupReport(pre: PreflightReport, stored: SnapshotPassResult, f: FinishedBackup, durationsMs: Record<string, number>): BackupReport {
+function backupReport(store: ObjectStore, pre: PreflightReport, stored: SnapshotPassResult, f: FinishedBackup, durationsMs: Record<string, number>): BackupReport {
   const { manifest, judged } = f;
   return {
     ok: true,
-    bucket: stored.object.bucket,
+    bucket: store.container,
     key: stored.object.key,
     manifestKey: f.manifestKey,
     bytes: stored.bytes,

@@ -1,14 +1,14 @@
-import type { S3Client } from "@aws-sdk/client-s3";
 import type { Encryptor } from "../crypto/encryptor.js";
 import type { CollectedFile } from "../files/collect.js";
 import { storeFilesArchive } from "../files/store-files.js";
 import { packageInfo } from "../local/tools.js";
 import type { BackupPolicy } from "../policy.js";
 import type { Progress } from "../progress.js";
+import type { ObjectStore } from "../storage/object-store.js";
 import type { VaultClient } from "../vault/client.js";
 import type { PreflightReport } from "../vault/preflight.js";
 import type { BackupAttempt } from "./attempt.js";
-import { checkStoredObject, lockObject, sseParamsFor, writeManifest } from "./finishing.js";
+import { checkStoredObject, kmsKeyOf, lockObject, writeManifest } from "./finishing.js";
 import { backupInventory, type BackupInventory } from "./inventory/in-backup.js";
 import { filesKeyFor, manifestSchema, type SnapshotManifest } from "./manifest.js";
 import type { SnapshotPassResult } from "./snapshot-pass.js";
@@ -21,7 +21,7 @@ import type { SnapshotPassResult } from "./snapshot-pass.js";
 // themselves (read back, lock, manifest PUT) are in finishing.ts.
 
 export interface FinishOptions {
-  s3: S3Client;
+  store: ObjectStore;
   policy: BackupPolicy;
   pre: PreflightReport;
   stored: SnapshotPassResult;
@@ -43,19 +43,17 @@ export interface FinishedBackup {
 }
 
 export async function finishBackup(attempt: BackupAttempt, o: FinishOptions): Promise<FinishedBackup> {
-  const { s3, policy, stored } = o;
+  const { store, policy, stored } = o;
   const { object } = stored;
-  const kmsKeyId = policy.destination.kmsKeyId;
-  const sse = await attempt.timed("upload check", () => checkStoredObject(s3, object, { bytes: stored.bytes, uploaded: stored.uploaded, kmsKeyId }));
+  const kmsKeyId = kmsKeyOf(policy.destination);
+  const sse = await attempt.timed("upload check", () => checkStoredObject(store, object, { bytes: stored.bytes, uploaded: stored.uploaded, kmsKeyId }));
   const files = o.files
     ? await attempt.timed("files upload", () =>
         storeFilesArchive({
-          s3,
-          bucket: object.bucket,
+          store,
           key: filesKeyFor(object.key),
           files: o.files!,
           encryptor: o.encryptor,
-          sse: sseParamsFor(kmsKeyId),
           partSize: o.partSize,
           signal: attempt.pass.signal,
           onWritten: (w) => attempt.written.push(w),
@@ -64,12 +62,10 @@ export async function finishBackup(attempt: BackupAttempt, o: FinishOptions): Pr
     : undefined;
   const lock = await lockWritten(attempt, o, files?.key);
   const judged = await attempt.timed("guard", () =>
-    backupInventory({ s3, policy, leader: o.leader, counted: stored.inventory, problem: stored.inventoryProblem, progress: o.progress }),
+    backupInventory({ store, policy, leader: o.leader, counted: stored.inventory, problem: stored.inventoryProblem, progress: o.progress }),
   );
   const manifest = snapshotManifest({ ...o, lock, sse, judged, files });
-  const manifestKey = await attempt.timed("manifest", () =>
-    writeManifest(s3, manifest, { bucket: object.bucket, kmsKeyId, lock, signal: attempt.pass.signal, onWritten: (w) => attempt.written.push(w) }),
-  );
+  const manifestKey = await attempt.timed("manifest", () => writeManifest(store, manifest, { lock, signal: attempt.pass.signal, onWritten: (w) => attempt.written.push(w) }));
   return { manifest, manifestKey, sse, judged };
 }
 
@@ -78,9 +74,9 @@ async function lockWritten(attempt: BackupAttempt, o: FinishOptions, filesKey: s
   const objectLock = o.policy.objectLock;
   if (!objectLock) return undefined;
   const until = new Date(o.takenAt.getTime() + objectLock.days * 86_400_000);
-  const lock = await attempt.timed("lock", () => lockObject(o.s3, o.stored.object, objectLock.mode, until));
+  const lock = await attempt.timed("lock", () => lockObject(o.store, o.stored.object, objectLock.mode, until));
   const filesObject = filesKey && attempt.written.find((w) => w.key === filesKey);
-  if (filesObject) await attempt.timed("lock", () => lockObject(o.s3, filesObject, objectLock.mode, until));
+  if (filesObject) await attempt.timed("lock", () => lockObject(o.store, filesObject, objectLock.mode, until));
   o.progress.info(`locked (${lock.mode}) until ${lock.until}`);
   return lock;
 }
@@ -103,7 +99,7 @@ function snapshotManifest(r: {
     key: stored.object.key,
     bytes: stored.bytes,
     sha256: stored.sha256,
-    ...(stored.object.versionId ? { versionId: stored.object.versionId } : {}),
+    ...(stored.object.version ? { versionId: stored.object.version } : {}),
     takenAt: r.takenAt.toISOString(),
     vault: { version: pre.version, product: pre.product, leaderAddr: pre.leaderAddr, clusterId: pre.clusterId, seal: pre.seal },
     raft: { index: stored.meta.Index, term: stored.meta.Term, snapshotId: stored.meta.ID },

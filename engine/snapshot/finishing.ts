@@ -1,20 +1,14 @@
-import { HeadObjectCommand, PutObjectCommand, PutObjectRetentionCommand, type S3Client } from "@aws-sdk/client-s3";
 import { IntegrityError, OperationError } from "../errors.js";
+import type { ObjectStore, WrittenObject } from "../storage/object-store.js";
 import { describeNetError } from "../vault/client.js";
 import { manifestKeyFor, type SnapshotManifest } from "./manifest.js";
 
 // The steps after the streamed pass, in order: read the object back, lock it, write the manifest
 // last. Each takes what it needs and names its own stage in errors.
 
-export interface StoredObject {
-  bucket: string;
-  key: string;
-  versionId?: string;
-}
-
-/** SSE-KMS request parameters for the policy's kmsKeyId (none without one). */
-export function sseParamsFor(kmsKeyId: string | undefined): { ServerSideEncryption?: "aws:kms"; SSEKMSKeyId?: string } {
-  return kmsKeyId ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: kmsKeyId } : {};
+/** The SSE-KMS key a destination asks for (only S3 destinations have one). */
+export function kmsKeyOf(destination: object): string | undefined {
+  return "kmsKeyId" in destination && typeof destination.kmsKeyId === "string" ? destination.kmsKeyId : undefined;
 }
 
 /**
@@ -22,18 +16,18 @@ export function sseParamsFor(kmsKeyId: string | undefined): { ServerSideEncrypti
  * kmsKeyId it must be SSE-KMS encrypted. Returns the encryption the server reports.
  */
 export async function checkStoredObject(
-  s3: S3Client,
-  obj: StoredObject,
+  store: ObjectStore,
+  obj: WrittenObject,
   sent: { bytes: number; uploaded: number; kmsKeyId?: string },
 ): Promise<{ algorithm: string; kmsKeyId?: string } | undefined> {
-  const { bucket, key } = obj;
-  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: obj.versionId }));
-  if (head.ContentLength !== sent.bytes) {
-    throw new IntegrityError(`s3://${bucket}/${key} holds ${head.ContentLength} bytes but ${sent.bytes} were sent (uploaded ${sent.uploaded})`, { stage: "upload" });
+  const where = store.url(obj.key);
+  const head = await store.head(obj.key, { version: obj.version });
+  if (head?.bytes !== sent.bytes) {
+    throw new IntegrityError(`${where} holds ${head ? head.bytes : "no"} bytes but ${sent.bytes} were sent (uploaded ${sent.uploaded})`, { stage: "upload" });
   }
-  const sse = head.ServerSideEncryption ? { algorithm: head.ServerSideEncryption, kmsKeyId: head.SSEKMSKeyId } : undefined;
+  const sse = head.encryption ? { algorithm: head.encryption.algorithm, kmsKeyId: head.encryption.keyId } : undefined;
   if (sent.kmsKeyId && sse?.algorithm !== "aws:kms") {
-    throw new OperationError(`s3://${bucket}/${key} is not SSE-KMS encrypted although destination.kmsKeyId is set (server reports ${sse?.algorithm ?? "none"})`, {
+    throw new OperationError(`${where} is not SSE-KMS encrypted although destination.kmsKeyId is set (server reports ${sse?.algorithm ?? "none"})`, {
       stage: "upload",
     });
   }
@@ -44,22 +38,27 @@ export async function checkStoredObject(
  * Sets per-object retention explicitly (multipart objects get no lock from bucket defaults on
  * every server) and reads it back (stage "lock").
  */
-export async function lockObject(s3: S3Client, obj: StoredObject, mode: "GOVERNANCE" | "COMPLIANCE", until: Date): Promise<{ mode: "GOVERNANCE" | "COMPLIANCE"; until: string }> {
-  const { bucket, key, versionId } = obj;
+export async function lockObject(
+  store: ObjectStore,
+  obj: WrittenObject,
+  mode: "GOVERNANCE" | "COMPLIANCE",
+  until: Date,
+): Promise<{ mode: "GOVERNANCE" | "COMPLIANCE"; until: string }> {
+  const where = store.url(obj.key);
   try {
-    await s3.send(new PutObjectRetentionCommand({ Bucket: bucket, Key: key, VersionId: versionId, Retention: { Mode: mode, RetainUntilDate: until } }));
+    await store.lock(obj, mode, until);
   } catch (err) {
-    throw new OperationError(`could not set ${mode} retention on s3://${bucket}/${key}: ${describeNetError(err)} (object lock must be enabled when the bucket is created)`, {
+    throw new OperationError(`could not set ${mode} retention on ${where}: ${describeNetError(err)} (object lock must be enabled when the bucket is created)`, {
       stage: "lock",
       cause: err,
     });
   }
-  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
-  const got = head.ObjectLockRetainUntilDate;
+  const lock = (await store.head(obj.key, { version: obj.version }))?.lock;
+  const got = lock?.until;
   // Servers store whole seconds; allow for that, nothing more.
-  if (head.ObjectLockMode !== mode || !got || got.getTime() < until.getTime() - 1_000) {
+  if (lock?.mode !== mode || !got || got.getTime() < until.getTime() - 1_000) {
     throw new OperationError(
-      `s3://${bucket}/${key} does not report the retention just set (mode ${head.ObjectLockMode ?? "none"}, until ${got?.toISOString() ?? "none"}; wanted ${mode} until ${until.toISOString()})`,
+      `${where} does not report the retention just set (mode ${lock?.mode ?? "none"}, until ${got?.toISOString() ?? "none"}; wanted ${mode} until ${until.toISOString()})`,
       { stage: "lock" },
     );
   }
@@ -72,29 +71,17 @@ export async function lockObject(s3: S3Client, obj: StoredObject, mode: "GOVERNA
  * version as soon as it exists, so a failure after that (the lock) can remove it.
  */
 export async function writeManifest(
-  s3: S3Client,
+  store: ObjectStore,
   manifest: SnapshotManifest,
   opts: {
-    bucket: string;
-    kmsKeyId?: string;
     lock?: { mode: "GOVERNANCE" | "COMPLIANCE"; until: string };
     signal?: AbortSignal;
-    onWritten?: (obj: StoredObject) => void;
-  },
+    onWritten?: (obj: WrittenObject) => void;
+  } = {},
 ): Promise<string> {
   const manifestKey = manifestKeyFor(manifest.key);
-  const put = await s3.send(
-    new PutObjectCommand({
-      Bucket: opts.bucket,
-      Key: manifestKey,
-      Body: JSON.stringify(manifest, null, 2) + "\n",
-      ContentType: "application/json",
-      ...sseParamsFor(opts.kmsKeyId),
-    }),
-    { abortSignal: opts.signal },
-  );
-  const obj = { bucket: opts.bucket, key: manifestKey, versionId: put.VersionId };
+  const obj = await store.writeText(manifestKey, JSON.stringify(manifest, null, 2) + "\n", { contentType: "application/json", signal: opts.signal });
   opts.onWritten?.(obj);
-  if (opts.lock) await lockObject(s3, obj, opts.lock.mode, new Date(opts.lock.until));
+  if (opts.lock) await lockObject(store, obj, opts.lock.mode, new Date(opts.lock.until));
   return manifestKey;
 }

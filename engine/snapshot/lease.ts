@@ -1,10 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import type { S3Client } from "@aws-sdk/client-s3";
 import { OperationError, messageOf } from "../errors.js";
 import { packageInfo } from "../local/tools.js";
-import { isNoSuchBucket } from "../s3/bucket.js";
-import { s3ErrorInfo } from "../s3/client.js";
+import type { ObjectStore } from "../storage/object-store.js";
 import { emptyRecord, type BackupLeaseFacts, type StatusRecord } from "../status/record.js";
 import { StatusStore, lostRace } from "../status/store.js";
 import { sleep } from "../wait.js";
@@ -12,8 +10,8 @@ import { sleep } from "../wait.js";
 /**
  * One backup of a cluster at a time. The lease lives in the cluster's status object
  * (`<prefix><cluster>/vrb-status.json`, field `backupLease`: run id, host, pid, expiry), written
- * with the same S3 conditional writes as every status update (If-None-Match: * to create, If-Match:
- * <etag> to change), renewed while the backup runs and removed at its end. A second backup
+ * with the same conditional writes as every status update (only if absent to create, only if
+ * unchanged since read to change), renewed while the backup runs and removed at its end. A second backup
  * started meanwhile says which run holds it and waits for it to finish (up to `waitMs`, then it
  * refuses, exit 1, stage `lease`), before it asks Vault for anything or uploads anything: two runs
  * never name the same key in the same second, or abort each other's uploads. A run killed without
@@ -27,17 +25,15 @@ const RENEW_EVERY_MS = 30_000;
 export const DEFAULT_LEASE_WAIT_MS = 10 * 60_000;
 const POLL_MS = 1_000;
 /** Each read or write of the status object gives up after this long. */
-const S3_CALL_TIMEOUT_MS = 10_000;
+const STORE_CALL_TIMEOUT_MS = 10_000;
 
 /** Another backup of the same cluster holds the lease: this one refused before doing anything. */
 export class BackupBusyError extends OperationError {}
 
 export interface LeaseOptions {
-  s3: S3Client;
-  bucket: string;
-  prefix: string;
+  /** The destination's store: the lease lives in its status object, under its prefix. */
+  store: ObjectStore;
   cluster: string;
-  kmsKeyId?: string;
   ttlMs?: number;
   /** How long to wait for another run's lease before refusing (default DEFAULT_LEASE_WAIT_MS). */
   waitMs?: number;
@@ -67,18 +63,16 @@ export class BackupLease {
     const store = statusStoreOf(o);
     const key = store.key(o.cluster);
     const ttl = o.ttlMs ?? LEASE_TTL_MS;
-    const where = `s3://${o.bucket}/${key}`;
+    const where = o.store.url(key);
     const waitUntil = Date.now() + (o.waitMs ?? DEFAULT_LEASE_WAIT_MS);
     let told = false;
     for (let races = 0; ;) {
       if (o.signal?.aborted) throw new BackupBusyError(`stopped while waiting for the backup lease in ${where}`, { stage: "lease", cause: o.signal.reason });
       let current: Awaited<ReturnType<StatusStore["read"]>>;
       try {
-        current = await store.read(o.cluster, { abortSignal: AbortSignal.timeout(S3_CALL_TIMEOUT_MS) });
+        current = await store.read(o.cluster, { abortSignal: AbortSignal.timeout(STORE_CALL_TIMEOUT_MS) });
       } catch (err) {
-        // A missing bucket is the destination check's to report, with its exit code.
-        if (isNoSuchBucket(err)) return undefined;
-        o.warn?.(`the backup lease in ${where} could not be read (${s3ErrorInfo(err).code ?? messageOf(err)}); going on without one`);
+        o.warn?.(`the backup lease in ${where} could not be read (${o.store.describeError(err)}); going on without one`);
         return undefined;
       }
       const held = current.record?.backupLease;
@@ -108,7 +102,7 @@ export class BackupLease {
       };
       try {
         await store.write(o.cluster, { ...(current.record ?? emptyRecord(o.cluster, packageInfo().version)), backupLease: facts }, current.etag, {
-          abortSignal: AbortSignal.timeout(S3_CALL_TIMEOUT_MS),
+          abortSignal: AbortSignal.timeout(STORE_CALL_TIMEOUT_MS),
         });
         const lease = new BackupLease(o, key, facts);
         lease.startRenewing(ttl);
@@ -117,8 +111,7 @@ export class BackupLease {
       } catch (err) {
         // Someone else wrote the status object between our read and write: look again.
         if (lostRace(err) && ++races < 50) continue;
-        const { status, code } = s3ErrorInfo(err);
-        o.warn?.(`the backup lease in ${where} could not be taken (${code ?? status ?? messageOf(err)}); going on without one`);
+        o.warn?.(`the backup lease in ${where} could not be taken (${o.store.describeError(err)}); going on without one`);
         return undefined;
       }
     }
@@ -135,7 +128,7 @@ export class BackupLease {
           .then((facts) => {
             if (facts) this.facts = facts;
           })
-          .catch((err: unknown) => this.o.warn?.(`the backup lease in s3://${this.o.bucket}/${this.key} could not be renewed: ${messageOf(err)}`));
+          .catch((err: unknown) => this.o.warn?.(`the backup lease in ${this.o.store.url(this.key)} could not be renewed: ${messageOf(err)}`));
       },
       Math.min(RENEW_EVERY_MS, ttl / 3),
     );
@@ -149,17 +142,17 @@ export class BackupLease {
   private async update(change: (held: BackupLeaseFacts | undefined) => BackupLeaseFacts | undefined | "lost"): Promise<BackupLeaseFacts | undefined> {
     const store = statusStoreOf(this.o);
     for (let races = 0; ; races++) {
-      const current = await store.read(this.o.cluster, { abortSignal: AbortSignal.timeout(S3_CALL_TIMEOUT_MS) });
+      const current = await store.read(this.o.cluster, { abortSignal: AbortSignal.timeout(STORE_CALL_TIMEOUT_MS) });
       const next = change(current.record?.backupLease);
       if (next === "lost") {
-        if (!this.lost) this.o.warn?.(`the backup lease in s3://${this.o.bucket}/${this.key} expired and another run took it`);
+        if (!this.lost) this.o.warn?.(`the backup lease in ${this.o.store.url(this.key)} expired and another run took it`);
         this.lost = true;
         return undefined;
       }
       const record: StatusRecord = { ...(current.record ?? emptyRecord(this.o.cluster, packageInfo().version)), backupLease: next };
       if (!next) delete record.backupLease;
       try {
-        await store.write(this.o.cluster, record, current.etag, { abortSignal: AbortSignal.timeout(S3_CALL_TIMEOUT_MS) });
+        await store.write(this.o.cluster, record, current.etag, { abortSignal: AbortSignal.timeout(STORE_CALL_TIMEOUT_MS) });
         return next;
       } catch (err) {
         if (!lostRace(err) || races >= 20) throw err;
@@ -174,12 +167,12 @@ export class BackupLease {
     await this.renewing;
     if (this.lost) return;
     await this.update((held) => (held?.run === this.facts.run ? undefined : "lost")).catch((err: unknown) => {
-      this.o.warn?.(`the backup lease in s3://${this.o.bucket}/${this.key} could not be released (it expires at ${this.facts.expiresAt}): ${messageOf(err)}`);
+      this.o.warn?.(`the backup lease in ${this.o.store.url(this.key)} could not be released (it expires at ${this.facts.expiresAt}): ${messageOf(err)}`);
     });
   }
 }
 
 /** The lease's status object, read and written with the status record's conditional writes. */
 function statusStoreOf(o: LeaseOptions): StatusStore {
-  return new StatusStore(o.s3, o.bucket, o.prefix, o.kmsKeyId);
+  return new StatusStore(o.store);
 }

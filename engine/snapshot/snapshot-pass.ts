@@ -1,11 +1,10 @@
-import type { S3Client } from "@aws-sdk/client-s3";
 import type { EncryptionInfo, Encryptor } from "../crypto/encryptor.js";
 import type { BackupPolicy } from "../policy.js";
 import type { Progress } from "../progress.js";
+import type { ObjectStore, WrittenObject } from "../storage/object-store.js";
 import type { VaultClient } from "../vault/client.js";
 import type { RaftSnapshotMeta } from "./archive.js";
 import type { BackupAttempt } from "./attempt.js";
-import { sseParamsFor, type StoredObject } from "./finishing.js";
 import type { SnapshotInventory } from "./inventory/counter.js";
 import { StateBinInventory } from "./inventory/observer.js";
 import { snapshotKeyFor } from "./manifest.js";
@@ -17,7 +16,7 @@ import { openVaultSnapshotSource } from "./stages/source.js";
 import { UploadStage } from "./stages/upload.js";
 
 export interface SnapshotPassOptions {
-  s3: S3Client;
+  store: ObjectStore;
   policy: BackupPolicy;
   /** The active node's client. */
   leader: VaultClient;
@@ -33,7 +32,7 @@ export interface SnapshotPassOptions {
 
 /** What the one pass established about the snapshot and where it now is. */
 export interface SnapshotPassResult {
-  object: StoredObject;
+  object: WrittenObject;
   /** SHA-256 and size of the stored object. */
   sha256: string;
   bytes: number;
@@ -53,14 +52,14 @@ export interface SnapshotPassResult {
 /**
  * The one streamed pass of a backup: the active node's snapshot stream through the stages, each
  * with one job — SHA-256 of the whole file (hashing), gunzip + untar against the archive's own
- * SHA256SUMS (inspection), the multipart upload (upload) whose completion waits for the archive
+ * SHA256SUMS (inspection), the store's streamed upload (upload) whose completion waits for the archive
  * check's verdict. A new stage is one more entry in the list below, not more code here.
  */
 export async function streamSnapshotToStore(attempt: BackupAttempt, opts: SnapshotPassOptions): Promise<SnapshotPassResult> {
   const { policy, progress, pass } = { ...opts, pass: attempt.pass };
-  const bucket = policy.destination.bucket;
+  const { store } = opts;
   attempt.current = "stream";
-  // The stall watchdog starts with the stream; when it fires while the upload waits for S3, S3 is named.
+  // The stall watchdog starts with the stream; when it fires while the upload waits for the store, the store is named.
   const source = await openVaultSnapshotSource(pass, opts.leader, {
     leaderAddr: opts.leaderAddr,
     stallTimeoutMs: opts.stallTimeoutMs,
@@ -73,17 +72,15 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
   // The object key carries the raft index from meta.json, the archive's first entry: it is known
   // after a few KiB, long before the upload needs it for its first request.
   const keyKnown = inspection.meta.then((m) => {
-    attempt.key = snapshotKeyFor(policy.destination.prefix, policy.cluster.name, opts.takenAt, m.Index);
-    progress.info(`raft index ${m.Index} (term ${m.Term}); uploading to s3://${bucket}/${attempt.key}`);
+    attempt.key = snapshotKeyFor(store.prefix, policy.cluster.name, opts.takenAt, m.Index);
+    progress.info(`raft index ${m.Index} (term ${m.Term}); uploading to ${store.url(attempt.key)}`);
     return attempt.key;
   });
   keyKnown.catch(() => undefined);
   const upload = new UploadStage({
-    s3: opts.s3,
-    Bucket: bucket,
-    Key: keyKnown,
-    ContentType: opts.encryptor ? "application/octet-stream" : "application/gzip",
-    ...sseParamsFor(policy.destination.kmsKeyId),
+    store,
+    key: keyKnown,
+    contentType: opts.encryptor ? "application/octet-stream" : "application/gzip",
     partSize: opts.partSize,
     queueSize: opts.queueSize,
     signal: pass.signal,
@@ -95,7 +92,7 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
       progress.bytes?.("upload", n);
     },
   });
-  attempt.uploads.push(upload.sink);
+  attempt.uploads.push(upload.upload);
   // The upload is finished last: its completion waits for the archive check's verdict anyway.
   // With encryption the plaintext is still hashed and archive-checked; the upload (and the stored
   // object's hash) get the ciphertext from the encryption stage wrapped around them.
@@ -106,7 +103,7 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
   const meta = await inspection.meta;
   const archive = await inspection.result;
   const key = await keyKnown;
-  const object: StoredObject = { bucket, key, versionId: upload.result!.VersionId };
+  const object: WrittenObject = { key, version: upload.result!.version, etag: upload.result!.etag };
   attempt.written.push(object);
   progress.bytes?.("snapshot stream", hashing.bytes, hashing.bytes);
   const inventory = counting.result();
@@ -114,7 +111,7 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
   const result = {
     object,
     ...(stored ? { sha256: stored.sha256, bytes: stored.bytes } : plain),
-    uploaded: upload.sink.uploaded,
+    uploaded: upload.upload.uploaded,
     meta,
     archiveEntries: archive.entries.length,
     inventory,

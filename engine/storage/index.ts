@@ -5,3 +5,4 @@ export * from "./destination.js";
 export * from "./errors.js";
 export * from "./registry.js";
 export * from "./s3/index.js";
+export * from "./label.js";

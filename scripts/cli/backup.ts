@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import {
-  createS3Client,
   DEFAULT_BACKUP_RETRIES,
   DEFAULT_LEADER_WAIT_MS,
   DEFAULT_STALL_TIMEOUT_MS,
   formatBytes,
+  openStore,
   recordRun,
   runBackup,
   runTargetFor,
@@ -21,7 +21,7 @@ interface BackupFlags extends PolicyFlags {
 }
 
 export function registerBackup(program: Command): void {
-  const cmd = program.command("backup").description("take a snapshot of the cluster and store it, verified and locked, in S3 (manifest written last)");
+  const cmd = program.command("backup").description("take a snapshot of the cluster and store it, verified and locked, in the destination store (manifest written last)");
   addAuthFlags(addPolicyFlags(cmd))
     .option(
       "--retries <n>",
@@ -33,15 +33,19 @@ export function registerBackup(program: Command): void {
       `wait this long for an active node while the cluster elects a leader (default policy backup.leaderWaitSeconds, else ${DEFAULT_LEADER_WAIT_MS / 1000})`,
       intFlag("--leader-wait", 0),
     )
-    .option("--stall-timeout <seconds>", `abort when neither Vault nor S3 moves a byte for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})`, intFlag("--stall-timeout", 1))
+    .option(
+      "--stall-timeout <seconds>",
+      `abort when neither Vault nor the store moves a byte for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})`,
+      intFlag("--stall-timeout", 1),
+    )
     .option("--json", "print one JSON report on stdout")
     .action(async (o: BackupFlags) =>
       runCommand(o, async () => {
         const policy = policyFromCli(o);
         const progress = progressFor(o);
-        // One S3 client for the backup and its record in the cluster's status object (docs/status.md),
+        // One store for the backup and its record in the cluster's status object (docs/status.md),
         // written on success and on failure.
-        const s3 = createS3Client(policy.destination);
+        const store = await openStore(policy.destination);
         // Ctrl-C or a pod's SIGTERM stops the backup cleanly: its upload aborted, no manifest, exit 1.
         const stop = new AbortController();
         const onSignal = (signal: NodeJS.Signals) => stop.abort(new Error(signal));
@@ -49,14 +53,14 @@ export function registerBackup(program: Command): void {
         process.once("SIGTERM", onSignal);
         const report = await recordRun(
           "backup",
-          runTargetFor(policy, s3, progress),
+          runTargetFor(policy, store, progress),
           // A login token is renewed while the backup runs and revoked when it ends, also on failure.
           () =>
             withVaultSession({ cluster: policy.cluster, progress }, (session) =>
               runBackup({
                 policy,
                 token: session.token,
-                s3,
+                store,
                 progress,
                 retries: o.retries ?? policy.backup?.retries ?? DEFAULT_BACKUP_RETRIES,
                 leaderWaitMs: o.leaderWait !== undefined ? o.leaderWait * 1000 : undefined,
@@ -68,13 +72,13 @@ export function registerBackup(program: Command): void {
         ).finally(() => {
           process.off("SIGINT", onSignal);
           process.off("SIGTERM", onSignal);
-          s3.destroy();
+          store.close();
         });
         if (o.json) return printJson(report);
         const secs = (report.durationsMs.total ?? 0) / 1000;
         printText(
           [
-            `s3://${report.bucket}/${report.key}`,
+            store.url(report.key),
             `  ${formatBytes(report.bytes)} in ${secs.toFixed(1)}s, sha256 ${report.sha256}`,
             `  raft index ${report.raft.index}, term ${report.raft.term}, leader ${report.vault.leaderAddr} (version ${report.vault.version})`,
             report.lock ? `  locked ${report.lock.mode} until ${report.lock.until}` : "  not locked (no objectLock in the policy)",

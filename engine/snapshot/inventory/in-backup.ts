@@ -1,6 +1,6 @@
-import type { S3Client } from "@aws-sdk/client-s3";
 import type { BackupPolicy } from "../../policy.js";
 import type { Progress } from "../../progress.js";
+import type { ObjectStore } from "../../storage/object-store.js";
 import type { VaultClient } from "../../vault/client.js";
 import { SnapshotStore, isTrustedSnapshot } from "../store.js";
 import { labelMounts, type SnapshotInventory } from "./counter.js";
@@ -23,7 +23,7 @@ export interface BackupInventory {
  * snapshot's manifest. Reads only; the caller writes the manifest and decides the exit.
  */
 export async function backupInventory(opts: {
-  s3: S3Client;
+  store: ObjectStore;
   policy: BackupPolicy;
   leader: VaultClient;
   counted?: SnapshotInventory;
@@ -41,8 +41,7 @@ export async function backupInventory(opts: {
   opts.progress.info(`inventory: ${out.inventory.totalKeys} keys, ${out.inventory.mounts.length} mounts`);
   const rules = opts.policy.guard;
   if (!rules) return out;
-  const { bucket, prefix } = opts.policy.destination;
-  const store = new SnapshotStore(opts.s3, bucket, prefix);
+  const store = new SnapshotStore(opts.store);
   const previous = (await store.list(opts.policy.cluster.name)).find((s) => isTrustedSnapshot(s) && s.manifest?.inventory);
   if (!previous?.manifest?.inventory) {
     opts.progress.info("shrink guard: no previous good snapshot with an inventory to compare with");

@@ -1,313 +1,46 @@
-import { Writable } from "node:stream";
-import { crc32 } from "node:zlib";
-import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand, type S3Client } from "@aws-sdk/client-s3";
 import { OperationError } from "../../errors.js";
-import { describeS3Error, retryS3Call, s3ErrorInfo, unsignedPayload } from "../../s3/client.js";
+import { storeLabel } from "../../storage/label.js";
+import type { ObjectStore, ObjectUpload, UploadOptions, WrittenObject } from "../../storage/object-store.js";
 import type { StallBlame } from "./source.js";
 import { WritableStage } from "./writable.js";
 
-export interface MultipartSinkOptions {
-  s3: S3Client;
-  Bucket: string;
-  /** May be a promise: the backup learns its key from the first KiB of the stream. */
-  Key: string | PromiseLike<string>;
-  ContentType?: string;
-  ServerSideEncryption?: "aws:kms";
-  SSEKMSKeyId?: string;
-  /** Bytes per part (>= 5 MiB, an S3 limit) and parts in flight at once. */
-  partSize: number;
-  queueSize: number;
-  /** Cancels every request in flight. */
-  signal?: AbortSignal;
+export interface UploadStageOptions extends Omit<UploadOptions, "beforeComplete"> {
+  store: ObjectStore;
   /**
-   * Awaited before the last part is sent and the upload completed (or, below one part, before the
-   * single PUT): when it rejects, no object ever appears and the sink fails with its error.
-   */
-  beforeComplete?: () => Promise<unknown>;
-  /** Called with the bytes S3 has acknowledged, after every part. */
-  onUploaded?: (bytes: number) => void;
-  /** Rounds of each part upload (each up to S3_CALL_ATTEMPTS SDK attempts); default 5. */
-  partAttempts?: number;
-  /** Called when a part is sent again after a retryable S3 error (5xx, throttling, a reset). */
-  onPartRetry?: (message: string) => void;
-}
-
-/**
- * A Writable that stores what is written as one S3 object: multipart when it exceeds one part,
- * a single PUT otherwise. Memory is fixed: at most queueSize + 1 part buffers, allocated once
- * and reused, and writes wait while all of them are full or in flight. (lib-storage's Upload
- * allocates and concatenates a fresh buffer per part, which on a snapshot stream costs a copy
- * and a GC-managed 8 MiB allocation per part, and stops reading while its parts are in flight.)
- * Aborting an unfinished upload is the caller's job (cleanup.ts), with retries; the sink never
- * completes an upload after a failure.
- *
- * S3 checks every part (and the single PUT) against a CRC32 we compute with native zlib as the
- * bytes are copied into the part buffer, while they are still in the CPU cache; a part that
- * arrives different is refused (BadDigest) and sent again. The payload itself is sent unsigned:
- * the SDK would otherwise hash every part once more with SHA-256 for the SigV4 signature (the
- * largest single cost of a backup in the profile, docs/benchmarks.md), which SeaweedFS does not
- * even check. The checksum header is signed, the whole snapshot's SHA-256 is in the manifest, and
- * over HTTPS TLS protects the bytes in transit.
- */
-export class MultipartSink extends Writable {
-  /** Bytes written to the sink so far. */
-  bytes = 0;
-  /** Bytes S3 acknowledged so far. */
-  uploaded = 0;
-  /** Set once the object exists. */
-  result?: { VersionId?: string; ETag?: string };
-  /** The first S3 request that failed, so the caller can tell an upload failure from a source failure. */
-  s3Error?: unknown;
-  /** Part uploads sent again after a retryable error. */
-  partRetries = 0;
-  /** The multipart upload this sink created (what a failed backup's clean-up aborts), once S3 named it. */
-  createdUploadId?: string;
-  /** CreateMultipartUpload was sent: if `createdUploadId` is still unset, S3 may hold an upload whose id we never heard. */
-  createSent = false;
-  private readonly free: Buffer[] = [];
-  private allocated = 0;
-  private current?: Buffer;
-  private filled = 0;
-  /** Running CRC32 of the current part's filled prefix. */
-  private crc = 0;
-  private partNumber = 0;
-  private uploadId?: Promise<string>;
-  private readonly inFlight = new Set<Promise<void>>();
-  private readonly parts: { PartNumber: number; ETag?: string; ChecksumCRC32: string }[] = [];
-  private blockedOnS3 = false;
-  private readonly key: Promise<string>;
-
-  constructor(private readonly opts: MultipartSinkOptions) {
-    // Chunks are copied into the part buffers at once; a deep queue here would only add memory.
-    super({ highWaterMark: 1 << 20 });
-    if (opts.partSize < 5 * 1024 * 1024) throw new RangeError("partSize must be at least 5 MiB (an S3 limit)");
-    if (opts.queueSize < 1) throw new RangeError("queueSize must be at least 1");
-    this.key = Promise.resolve(opts.Key);
-    this.key.catch(() => undefined);
-  }
-
-  /** True while writes wait for S3 (every part buffer is full or in flight, or the completion is pending). */
-  get waitingForS3(): boolean {
-    return this.blockedOnS3;
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.take(chunk).then(
-      () => cb(),
-      (e: unknown) => cb(e as Error),
-    );
-  }
-
-  override _final(cb: (err?: Error | null) => void): void {
-    this.finish().then(
-      () => cb(),
-      (e: unknown) => cb(e as Error),
-    );
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    // Drop the buffers now: requests still in flight hold their own reference until they settle.
-    this.free.length = 0;
-    this.current = undefined;
-    cb(err);
-  }
-
-  private async take(chunk: Buffer): Promise<void> {
-    let off = 0;
-    while (off < chunk.length) {
-      this.current ??= await this.buffer();
-      const n = chunk.copy(this.current, this.filled, off);
-      this.crc = crc32(this.current.subarray(this.filled, this.filled + n), this.crc);
-      this.filled += n;
-      off += n;
-      this.bytes += n;
-      if (this.filled === this.opts.partSize) await this.send();
-    }
-  }
-
-  /** A free part buffer; waits for a part in flight to settle when all are in use. */
-  private async buffer(): Promise<Buffer> {
-    if (this.destroyed) throw new Error("the upload was cancelled");
-    const ready = this.free.pop();
-    if (ready) return ready;
-    if (this.allocated <= this.opts.queueSize) {
-      this.allocated++;
-      // Unsafe is fine: only the filled prefix of a buffer is ever sent.
-      return Buffer.allocUnsafe(this.opts.partSize);
-    }
-    await this.waitForSlot(this.inFlight.size - 1);
-    return this.buffer();
-  }
-
-  private async waitForSlot(maxInFlight: number): Promise<void> {
-    this.blockedOnS3 = true;
-    try {
-      while (this.inFlight.size > maxInFlight) await Promise.race(this.inFlight);
-      // A part that failed while nobody was waiting on it is no longer in flight: never skip it.
-      if (this.s3Error !== undefined) throw this.s3Error;
-    } finally {
-      this.blockedOnS3 = false;
-    }
-  }
-
-  /** Starts the upload of the current part once fewer than queueSize parts are in flight. */
-  private async send(): Promise<void> {
-    const buf = this.current!;
-    const body = buf.subarray(0, this.filled);
-    const ChecksumCRC32 = crc32Base64(this.crc);
-    this.current = undefined;
-    this.filled = 0;
-    this.crc = 0;
-    await this.waitForSlot(this.opts.queueSize - 1);
-    const { s3, signal, Bucket } = this.opts;
-    const PartNumber = ++this.partNumber;
-    const Key = await this.key;
-    this.createSent = true;
-    this.uploadId ??= this.call(
-      s3.send(
-        new CreateMultipartUploadCommand({
-          Bucket,
-          Key,
-          ContentType: this.opts.ContentType,
-          ServerSideEncryption: this.opts.ServerSideEncryption,
-          SSEKMSKeyId: this.opts.SSEKMSKeyId,
-          // Declares the per-part checksums below (AWS requires it before parts may carry one).
-          ChecksumAlgorithm: "CRC32",
-        }),
-        { abortSignal: signal },
-      ),
-    ).then((r) => {
-      if (!r.UploadId) throw new OperationError(`S3 returned no UploadId for s3://${Bucket}/${Key}`, { stage: "upload" });
-      this.createdUploadId = r.UploadId;
-      return r.UploadId;
-    });
-    const part: Promise<void> = (async () => {
-      const UploadId = await this.uploadId!;
-      // Retried with the same buffer (it returns to the free list only once the part settled):
-      // retries cost time, never memory.
-      const r = await this.call(
-        retryS3Call(
-          () =>
-            s3.send(unsignedPayload(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ContentLength: body.length, ChecksumCRC32 })), { abortSignal: signal }),
-          {
-            attempts: this.opts.partAttempts ?? 5,
-            signal,
-            onRetry: (err, round, delay) => {
-              this.partRetries++;
-              this.opts.onPartRetry?.(`part ${PartNumber} failed (${describeS3Error(err)}); sending it again in ${delay} ms (round ${round + 1})`);
-            },
-          },
-        ).catch((err: unknown) => {
-          if (signal?.aborted) throw err;
-          const code = s3ErrorInfo(err).code;
-          throw new OperationError(`S3 refused part ${PartNumber} of s3://${Bucket}/${Key} ${code ? `with ${code} ` : ""}after every retry: ${describeS3Error(err)}`, {
-            stage: "upload",
-            cause: err,
-          });
-        }),
-      );
-      this.parts.push({ PartNumber, ETag: r.ETag, ChecksumCRC32 });
-      this.uploaded += body.length;
-      this.opts.onUploaded?.(this.uploaded);
-    })().finally(() => {
-      this.inFlight.delete(part);
-      if (!this.destroyed) this.free.push(buf);
-    });
-    // Failures surface through waitForSlot / finish; never as an unhandled rejection.
-    part.catch(() => undefined);
-    this.inFlight.add(part);
-  }
-
-  private async finish(): Promise<void> {
-    await this.opts.beforeComplete?.();
-    const { s3, signal, Bucket } = this.opts;
-    const Key = await this.key;
-    if (this.partNumber === 0) {
-      const body = this.current ? this.current.subarray(0, this.filled) : Buffer.alloc(0);
-      const put = await this.call(
-        s3.send(
-          unsignedPayload(
-            new PutObjectCommand({
-              Bucket,
-              Key,
-              Body: body,
-              ContentLength: body.length,
-              ChecksumCRC32: crc32Base64(this.crc),
-              ContentType: this.opts.ContentType,
-              ServerSideEncryption: this.opts.ServerSideEncryption,
-              SSEKMSKeyId: this.opts.SSEKMSKeyId,
-            }),
-          ),
-          { abortSignal: signal },
-        ),
-      );
-      this.uploaded = body.length;
-      this.opts.onUploaded?.(this.uploaded);
-      this.result = { VersionId: put.VersionId, ETag: put.ETag };
-      return;
-    }
-    // An exact multiple of partSize leaves nothing for a last part: S3 refuses empty parts.
-    if (this.filled > 0) await this.send();
-    await this.waitForSlot(0);
-    const UploadId = await this.uploadId!;
-    const parts = [...this.parts].sort((a, b) => a.PartNumber - b.PartNumber);
-    this.blockedOnS3 = true;
-    const done = await this.call(s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal })).finally(
-      () => (this.blockedOnS3 = false),
-    );
-    this.result = { VersionId: done.VersionId, ETag: done.ETag };
-  }
-
-  /** Remembers the first S3 failure (see s3Error). */
-  private call<T>(p: Promise<T>): Promise<T> {
-    return p.catch((e: unknown) => {
-      this.s3Error ??= e;
-      throw e;
-    });
-  }
-}
-
-/** A CRC32 as S3 writes it in x-amz-checksum-crc32: the 4 bytes big-endian, base64. */
-function crc32Base64(crc: number): string {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(crc >>> 0);
-  return b.toString("base64");
-}
-
-export interface UploadStageOptions extends Omit<MultipartSinkOptions, "beforeComplete"> {
-  /**
-   * The archive gate: the last part and the completion (or the single PUT) wait for it, so a
+   * The archive gate: the last part and the completion (or the single write) wait for it, so a
    * snapshot whose check fails never becomes an object.
    */
   gate: () => Promise<unknown>;
 }
 
 /**
- * The multipart upload as a pipeline stage ("upload"): fixed memory (MultipartSink), backpressure
- * from S3, completion held back by the archive gate. A failure is the first S3 error when there
- * was one. `finish` resolves once the object exists (`result`).
+ * The store's streamed upload as a pipeline stage ("upload"): fixed memory (ObjectStore.createUpload),
+ * backpressure from the store, completion held back by the archive gate. A failure is the first
+ * store error when there was one. `finish` resolves once the object exists (`result`).
  */
 export class UploadStage extends WritableStage {
-  readonly sink: MultipartSink;
+  readonly upload: ObjectUpload;
 
   constructor(private readonly opts: UploadStageOptions) {
-    const sink = new MultipartSink({ ...opts, beforeComplete: opts.gate });
-    super("upload", sink, (e) => sink.s3Error ?? e);
-    this.sink = sink;
+    const { store, gate, ...upload } = opts;
+    const sink = store.createUpload({ ...upload, beforeComplete: gate });
+    super("upload", sink, (e) => sink.storeError ?? e);
+    this.upload = sink;
   }
 
   override async finish(): Promise<void> {
     await super.finish();
-    if (!this.sink.result) {
-      throw new OperationError(`the upload of s3://${this.opts.Bucket}/${await this.opts.Key} ended without an object`, { stage: "upload" });
+    if (!this.upload.result) {
+      throw new OperationError(`the upload of ${this.opts.store.url(await this.opts.key)} ended without an object`, { stage: "upload" });
     }
   }
 
-  /** The object's version and ETag, once `finish` resolved. */
-  get result(): { VersionId?: string; ETag?: string } | undefined {
-    return this.sink.result;
+  /** The stored object (its version and etag), once `finish` resolved. */
+  get result(): WrittenObject | undefined {
+    return this.upload.result;
   }
 
-  /** For the stall watchdog: names S3 while writes wait for it. */
-  readonly blame: StallBlame = () => (this.sink.waitingForS3 ? { stage: "upload", who: `S3 (s3://${this.opts.Bucket}) accepted no data` } : undefined);
+  /** For the stall watchdog: names the store while writes wait for it. */
+  readonly blame: StallBlame = () =>
+    this.upload.waitingForStore ? { stage: "upload", who: `${storeLabel(this.opts.store.type)} (${this.opts.store.url()}) accepted no data` } : undefined;
 }
