@@ -1,8 +1,7 @@
-import { OperationError } from "../../errors.js";
 import type { FileDestination } from "../destination.js";
 import type { ObjectStore } from "../object-store.js";
+import { FileStore } from "./store.js";
 
-// Placeholder until the file store lands.
-export function openFileStore(_destination: FileDestination, name: string): ObjectStore {
-  throw new OperationError(`destination '${name}': the file store is not built yet`);
+export function openFileStore(destination: FileDestination, name: string): ObjectStore {
+  return new FileStore(destination, name);
 }
