@@ -8,6 +8,7 @@ import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../../engine/errors.js";
 import type { ObjectStore } from "../../engine/storage/object-store.js";
+import { withFileLock } from "../../engine/storage/file/lock.js";
 import { openStore } from "../../engine/storage/registry.js";
 import { describeStoreContract } from "./contract.js";
 
@@ -223,6 +224,31 @@ describe("file store: what only a directory has", () => {
     await store.delete("perm/prod/2026/status.json");
     expect(existsSync(join(dir, "perm"))).toBe(false);
     expect(await store.listFolders("")).toEqual([]);
+  });
+
+  it("a writer's lock left by a killed process is taken over; a held one is waited for", async () => {
+    const lockPath = join(dir, ".status.json.vrb-lock");
+    writeFileSync(lockPath, "4242\n"); // what a writer killed while holding it leaves
+    expect(await withFileLock(lockPath, async () => "ran", { staleMs: 300 })).toBe("ran");
+    expect(existsSync(lockPath)).toBe(false);
+
+    const events: string[] = [];
+    let release!: () => void;
+    const holding = new Promise<void>((r) => (release = r));
+    const acquired = new Promise<void>((started) => {
+      void withFileLock(lockPath, async () => {
+        events.push("first holds");
+        started();
+        await holding;
+        events.push("first releases");
+      });
+    });
+    await acquired;
+    const second = withFileLock(lockPath, async () => events.push("second holds"), { staleMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 200));
+    release();
+    await second;
+    expect(events).toEqual(["first holds", "first releases", "second holds"]);
   });
 
   it("lock, legal hold and presign say a directory has no immutability and what to use instead", async () => {

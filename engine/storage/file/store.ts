@@ -125,7 +125,7 @@ export class FileStore implements ObjectStore {
       await this.requireRoot();
       for await (const e of walk(this.container, prefix, { signal: opts.signal })) {
         if (e.kind !== "object") continue;
-        const st = await lstat(e.path, { bigint: true }).catch(() => undefined);
+        const st = await stat(e.path, { bigint: true }).catch(() => undefined);
         if (!st) continue; // deleted while listing
         out.push({ key: e.key, bytes: Number(st.size), modified: new Date(Number(st.mtimeMs)), etag: etagOf(st) });
         if (opts.limit !== undefined && out.length >= opts.limit) break;
@@ -219,8 +219,13 @@ export class FileStore implements ObjectStore {
       if (isMissing(err)) throw new OperationError(`${this.url(key)} does not exist`, { cause: err });
       throw fsFailure("could not read", this.url(key), err);
     }
-    const st = await fh.stat();
-    return { body: fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true }), bytes: st.size };
+    try {
+      const st = await fh.stat();
+      return { body: fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true }), bytes: st.size };
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw fsFailure("could not read", this.url(key), err);
+    }
   }
 
   createUpload(opts: UploadOptions): ObjectUpload {

@@ -1,5 +1,5 @@
 import type { FileHandle } from "node:fs/promises";
-import { lstat, open, rename, unlink } from "node:fs/promises";
+import { open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import type { ObjectUpload, OwnUploads, UploadOptions, WrittenObject } from "../object-store.js";
@@ -48,8 +48,12 @@ export class FileUpload extends Writable implements ObjectUpload {
     if (!(opts.partSize > 0)) throw new RangeError(`partSize must be a positive number of bytes, got ${opts.partSize}`);
     const signal = opts.signal;
     if (signal) {
-      if (signal.aborted) queueMicrotask(() => this.destroy(reasonOf(signal)));
-      else signal.addEventListener("abort", () => this.destroy(reasonOf(signal)), { once: true });
+      const abort = () => this.destroy(reasonOf(signal));
+      if (signal.aborted) queueMicrotask(abort);
+      else {
+        signal.addEventListener("abort", abort, { once: true });
+        this.once("close", () => signal.removeEventListener("abort", abort));
+      }
     }
   }
 
@@ -86,7 +90,7 @@ export class FileUpload extends Writable implements ObjectUpload {
       // A destroy while beforeComplete ran (the caller gave up) must still leave nothing visible.
       if (this.destroyed) throw new Error("the upload was destroyed before it completed");
       const etag = await this.fsStep("complete", async () => {
-        const st = await lstat(temp, { bigint: true });
+        const st = await stat(temp, { bigint: true });
         await rename(temp, file);
         await syncDir(dirname(file));
         return etagOf(st);

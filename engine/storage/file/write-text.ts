@@ -1,4 +1,4 @@
-import { link, lstat, open, rename, unlink } from "node:fs/promises";
+import { link, open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { StoreConflictError } from "../errors.js";
 import { inDir, syncDir } from "./durable.js";
@@ -51,14 +51,14 @@ export async function writeTextFile(w: TextWrite): Promise<string> {
       }
       await unlink(temp);
       await syncDir(dir);
-      return etagOf(await lstat(w.file, { bigint: true }));
+      return etagOf(await stat(w.file, { bigint: true }));
     }
     const lockPath = join(dir, lockName(basename(w.file)));
     return await withFileLock(
       lockPath,
       async () => {
         if (w.ifMatch !== undefined) {
-          const current = await lstat(w.file, { bigint: true }).catch((err: unknown) => {
+          const current = await stat(w.file, { bigint: true }).catch((err: unknown) => {
             if (isMissing(err)) return undefined;
             throw err;
           });
@@ -66,7 +66,7 @@ export async function writeTextFile(w: TextWrite): Promise<string> {
             throw new StoreConflictError(`${w.url} ${current ? "changed" : "was deleted"} since it was read (etag ${w.ifMatch})`);
           }
         }
-        const etag = etagOf(await lstat(temp, { bigint: true }));
+        const etag = etagOf(await stat(temp, { bigint: true }));
         await rename(temp, w.file);
         await syncDir(dir);
         return etag;
