@@ -21,6 +21,7 @@ export * from "./local/status.js";
 export * from "./local/fill.js";
 export * from "./local/policy-file.js";
 export * from "./policy.js";
+export * from "./policy-text.js";
 export * from "./schedule.js";
 export * from "./vault/kv.js";
 export * from "./snapshot/manifest.js";

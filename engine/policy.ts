@@ -1,7 +1,6 @@
-import { readFileSync, existsSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
+import { parsePolicyYaml, readPolicyYaml } from "./policy-text.js";
 import { parseDuration } from "./schedule.js";
 
 /**
@@ -449,17 +448,12 @@ export function validatePolicy(input: unknown, source = "policy"): BackupPolicy 
   return policy;
 }
 
+/** A policy from YAML text (e.g. a config value); `source` names it in every error. */
 export function parsePolicyText(text: string, source: string): BackupPolicy {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(`${source}: not valid YAML: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
-  }
-  return validatePolicy(doc, source);
+  return validatePolicy(parsePolicyYaml(text, source), source);
 }
 
+/** The policy file at `path`: UTF-8 YAML text (a binary given by mistake is refused naming the file, not echoed), validated. */
 export function loadPolicyFile(path: string): BackupPolicy {
-  if (!existsSync(path)) throw new ConfigError(`policy file ${path} does not exist; pass an existing file with --policy`, { field: "--policy" });
-  return parsePolicyText(readFileSync(path, "utf8"), path);
+  return validatePolicy(readPolicyYaml(path), path);
 }

@@ -1,5 +1,6 @@
 import { ConfigError, IntegrityError, OperationError, VrbError, messageOf } from "../errors.js";
 import { nodeHealth } from "../vault/operations.js";
+import { anotherSnapshotAdvice } from "./another-snapshot.js";
 import type { Phase, RestoreRun } from "./run.js";
 import { describeHealth } from "./targets.js";
 
@@ -44,7 +45,13 @@ export async function restoreFailure(run: RestoreRun, err: unknown): Promise<Vrb
   const tokenNote = run.generatedToken ? `\nA generated root token could not be revoked: revoke it with '${run.cli} token revoke -accessor ${run.generatedTokenAccessor}'.` : "";
   // Node 1 may already be unsealed and serving (e.g. a later step failed): advise from what it is now.
   const n1Serving = ["active", "standby"].includes(health[0]?.role ?? "");
-  const advice = run.phase === "restored" && n1Serving ? next.joining : next[run.phase];
+  // A snapshot that failed its integrity check fails it again: the advice names another one.
+  const advice =
+    run.phase === "preflight" && err instanceof IntegrityError
+      ? await anotherSnapshotAdvice(run)
+      : run.phase === "restored" && n1Serving
+        ? next.joining
+        : next[run.phase];
   const message = `restore (${run.opts.mode}) failed at ${run.phase === "preflight" ? "preflight" : `phase '${run.phase}'`}: ${messageOf(err)}\nnodes now:\n${states}\nnext: ${advice}${tokenNote}`;
   const stage = err instanceof VrbError ? err.stage : undefined;
   const out: VrbError =

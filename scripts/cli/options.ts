@@ -1,7 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { parse as parseYaml } from "yaml";
-import { ConfigError, givenToken, registerSecret, tokenFromEnv, validatePolicy, type BackupPolicy } from "../../engine/index.js";
+import { ConfigError, givenToken, readPolicyYaml, registerSecret, tokenFromEnv, validatePolicy, type BackupPolicy } from "../../engine/index.js";
 import type { GlobalOptions } from "./common.js";
 
 /** Flags shared by the commands that need a policy (backup, list, verify, prune, restore, drill). */
@@ -64,13 +62,7 @@ export function addAuthFlags(cmd: Command): Command {
 }
 
 function readPolicyDoc(path: string): Record<string, unknown> {
-  if (!existsSync(path)) throw new ConfigError(`policy file ${path} does not exist; pass an existing file with --policy`, { field: "--policy" });
-  let doc: unknown;
-  try {
-    doc = parseYaml(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new ConfigError(`${path}: not valid YAML: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`, { field: "--policy" });
-  }
+  const doc = readPolicyYaml(path);
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(`${path}: must be a YAML mapping with cluster, destination, ...`, { field: "--policy" });
   return doc as Record<string, unknown>;
