@@ -11,6 +11,7 @@ import { localClusterRestoreKeys } from "./restore/keys.js";
 import { stagedRestore, type RestoreReport } from "./restore/staged.js";
 import { runBackup } from "./snapshot/backup.js";
 import { SnapshotStore } from "./snapshot/store.js";
+import { S3Store } from "./storage/s3/store.js";
 import { VaultClient } from "./vault/client.js";
 import { ensureKvV2, kvGet, kvPut } from "./vault/kv.js";
 import { findActiveNode } from "./vault/operations.js";
@@ -115,8 +116,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
       destination: { bucket: env.bucket!, endpoint: s3Server.endpoint, region: s3Server.region, forcePathStyle: true },
       verify: { canaries: [`${MOUNT}/data/${CANARY}`] },
     });
+    // The local server's own credentials, not the SDK's chain: the demo needs no AWS_* variables.
+    const objects = new S3Store({ client: s3, bucket: policy.destination.bucket, prefix: policy.destination.prefix, ownsClient: false });
     const backup = await phase("back up", async () => {
-      const r = await runBackup({ policy, token: rootToken, s3, progress });
+      const r = await runBackup({ policy, token: rootToken, store: objects, progress });
       return [r, `s3://${r.bucket}/${r.key} (${r.bytes} bytes, raft index ${r.raft.index})`];
     });
 
@@ -134,7 +137,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
       const r = await stagedRestore({
         mode: "rebuild",
         nodes: fresh.map((n) => n.apiAddr),
-        store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
+        store: new SnapshotStore(objects),
         snapshot: "latest",
         cluster: env.clusterName,
         keys: localClusterRestoreKeys(keys),

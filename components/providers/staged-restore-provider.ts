@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { BackupPolicyInput, LoginCredentials, RestoreKeys, VaultSession } from "../../engine/index.js";
+import type { BackupPolicyInput, LoginCredentials, ObjectStore, RestoreKeys, VaultSession } from "../../engine/index.js";
 import { compact, hasUnknown, loadEngine, loginProblem, safeError, say, type EngineModule } from "./runtime.js";
 
 export type RestoreMode = "rebuild" | "in-place";
@@ -171,6 +171,7 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
   async create(inputs) {
     const engine = await loadEngine();
     let session: VaultSession | undefined;
+    let objects: ObjectStore | undefined;
     try {
       const policy = engine.validatePolicy(inputs.policy, "StagedRestore policy");
       if (inputs.confirm !== policy.cluster.name) {
@@ -185,8 +186,8 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
             inputs.identityPassphrase || undefined,
           )
         : undefined;
-      const d = policy.destination;
-      const store = new engine.SnapshotStore(engine.createS3Client({ region: d.region, endpoint: d.endpoint, forcePathStyle: d.forcePathStyle }), d.bucket, d.prefix);
+      objects = await engine.openStore(policy.destination);
+      const store = new engine.SnapshotStore(objects);
       const snapshot = inputs.snapshot ?? "latest";
       const mode = inputs.mode ?? "rebuild";
       const progress = engine.stderrProgress(WHO);
@@ -236,6 +237,7 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
     } catch (err) {
       throw safeError(engine, err);
     } finally {
+      objects?.close();
       await session?.close();
     }
   },

@@ -179,7 +179,7 @@ function failureOf(snapshot: RecoverReport["snapshot"], err: unknown, left: From
     : denied
       ? `the live token may not write ${labelOf(failed)}: use a token whose policy allows it`
       : `fix the cause above`;
-  const again = `vrb recover s3://${snapshot.bucket}/${snapshot.key} ${left.map(flagOf).join(" ")}`;
+  const again = `vrb recover ${snapshot.url} ${left.map(flagOf).join(" ")}`;
   return {
     path: labelOf(failed),
     message: messageOf(err),

@@ -14,14 +14,13 @@ export async function resolveSnapshot(run: RestoreRun): Promise<StoredSnapshot> 
   return run.log.run("resolve snapshot", undefined, async (clock) => {
     const s = run.opts.remote ? await run.opts.remote.resolve(run.progress) : await run.opts.store!.resolve(run.opts.snapshot, run.opts.cluster);
     if (s.status !== "good" || !s.manifest) {
-      throw new IntegrityError(`s3://${s.bucket}/${s.key} is not a good snapshot (${s.problem ?? s.status}); it cannot be restored`, { stage: "preflight" });
+      throw new IntegrityError(`${s.url} is not a good snapshot (${s.problem ?? s.status}); it cannot be restored`, { stage: "preflight" });
     }
     // An encrypted snapshot without a matching identity stops here (exit 2), before any node is asked.
-    if (s.manifest.encryption) requireIdentityFor(s.manifest.encryption, run.opts.identities, `s3://${s.bucket}/${s.key}`);
+    if (s.manifest.encryption) requireIdentityFor(s.manifest.encryption, run.opts.identities, s.url);
     run.snapshot = s;
     const seal = s.manifest.vault.seal;
-    clock.detail =
-      `s3://${s.bucket}/${s.key} (raft index ${s.manifest.raft.index}, taken ${s.manifest.takenAt}, Vault ${s.manifest.vault.version}` + `${seal ? `, seal ${seal.type}` : ""})`;
+    clock.detail = `${s.url} (raft index ${s.manifest.raft.index}, taken ${s.manifest.takenAt}, Vault ${s.manifest.vault.version}` + `${seal ? `, seal ${seal.type}` : ""})`;
     return s;
   });
 }
@@ -75,7 +74,7 @@ export async function downloadAndVerify(run: RestoreRun, snapshot: StoredSnapsho
   });
   if (seal) {
     await run.log.run("prove the unseal keys against the snapshot", undefined, async (clock) => {
-      const proof = proveUnsealKeys(seal, run.opts.keys!, `s3://${snapshot.bucket}/${snapshot.key}`);
+      const proof = proveUnsealKeys(seal, run.opts.keys!, snapshot.url);
       if (proof.checked) clock.detail = `${proof.sharesUsed} key(s) open the snapshot's root key and keyring`;
       else {
         clock.detail = `not proven: ${proof.why}`;

@@ -73,6 +73,8 @@ export type TokenSource = "operator" | "keys-file" | "generated" | "none";
 export interface RestoredSnapshot {
   bucket: string;
   key: string;
+  /** Where it came from: the store's URL of it, or the pre-signed URL's label (before it was resolved: the reference given). */
+  url: string;
   sha256: string;
   raftIndex: number;
   takenAt: string;
@@ -167,6 +169,7 @@ export class RestoreRun {
       snapshot: {
         bucket: s?.bucket ?? this.opts.store?.bucket ?? "",
         key: s?.key ?? this.opts.snapshot,
+        url: s?.url ?? this.opts.snapshot,
         sha256: this.sha256 || s?.manifest?.sha256 || "",
         raftIndex: s?.manifest?.raft.index ?? s?.raftIndex ?? 0,
         takenAt: s ? s.takenAt.toISOString() : "",

@@ -47,7 +47,7 @@ export async function pickThrowawayProduct(opts: {
       },
     );
   }
-  return { source, nodes: { product, version }, snapshot, ref: opts.remote ? ref : `s3://${snapshot.bucket}/${snapshot.key}` };
+  return { source, nodes: { product, version }, snapshot, ref: opts.remote ? ref : snapshot.url };
 }
 
 /** -1, 0, 1 by the numeric parts of two versions ("1.21.4" < "2.0.0"); 0 when either has none. */

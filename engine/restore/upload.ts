@@ -88,7 +88,7 @@ function uploadCutMessage(run: RestoreRun, addr: string, cut: UploadCut, sent: n
 function rerunCommand(run: RestoreRun): string {
   const o = run.opts;
   const s = run.snapshot;
-  const ref = o.remote ? "<the same snapshot URL>" : s ? `s3://${s.bucket}/${s.key}` : o.snapshot;
+  const ref = o.remote ? "<the same snapshot URL>" : s ? s.url : o.snapshot;
   const mode = o.mode === "in-place" ? ` --mode in-place${o.force ? " --force" : ""}` : "";
   return `vrb restore ${ref} --nodes ${run.nodes.join(",")}${mode} (with the same keys-file and token flags as before)`;
 }

@@ -1,9 +1,8 @@
 import { PassThrough } from "node:stream";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
-import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { request } from "undici";
 import { ConfigError, IntegrityError, OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
+import { StoreCapabilityError } from "../storage/errors.js";
 import { manifestKeyFor } from "./manifest.js";
 import { StagePipeline, type Stage } from "./pipeline.js";
 import { HashingStage } from "./stages/hashing.js";
@@ -34,6 +33,8 @@ export interface ExportReport {
   ok: true;
   bucket: string;
   key: string;
+  /** Where it was read from, in the store's URL scheme. */
+  url: string;
   /** Where it went, without the signature. */
   to: string;
   manifestTo?: string;
@@ -43,7 +44,7 @@ export interface ExportReport {
 }
 
 /**
- * PUTs the snapshot to a pre-signed URL as it streams from S3 (constant memory: one chunk is held
+ * PUTs the snapshot to a pre-signed URL as it streams from the store (constant memory: one chunk is held
  * back). The last chunk is only sent once SHA-256, size and archive check agree with the manifest:
  * a snapshot that does not match never completes at the destination (the request is aborted,
  * its Content-Length unmet), and no manifest is written for it.
@@ -53,7 +54,7 @@ export async function exportSnapshot(opts: ExportOptions): Promise<ExportReport>
   const progress = opts.progress ?? silentProgress;
   const { snapshot } = opts;
   const manifest = snapshot.manifest;
-  const where = `s3://${snapshot.bucket}/${snapshot.key}`;
+  const where = snapshot.url;
   if (snapshot.status !== "good" || !manifest)
     throw new IntegrityError(`${where} is not a good snapshot (${snapshot.problem ?? snapshot.status}); it cannot be exported`, { stage: "export" });
   checkUrl(opts.toUrl, "--to-url");
@@ -89,7 +90,17 @@ export async function exportSnapshot(opts: ExportOptions): Promise<ExportReport>
     await putText(opts.manifestUrl, manifestTo, JSON.stringify(manifest, null, 2) + "\n");
   }
   progress.info(`exported ${where} to ${to}${manifestTo ? ` and its manifest to ${manifestTo}` : ""}`);
-  return { ok: true, bucket: snapshot.bucket, key: snapshot.key, to, manifestTo, bytes: hashing.bytes, sha256: hashing.sha256, durationMs: Date.now() - started };
+  return {
+    ok: true,
+    bucket: snapshot.bucket,
+    key: snapshot.key,
+    url: snapshot.url,
+    to,
+    manifestTo,
+    bytes: hashing.bytes,
+    sha256: hashing.sha256,
+    durationMs: Date.now() - started,
+  };
 }
 
 /**
@@ -153,6 +164,8 @@ class PresignedPutStage implements Stage {
 export interface PresignedUrls {
   bucket: string;
   key: string;
+  /** Where the snapshot is stored, in the store's URL scheme (no credentials in it). */
+  location: string;
   sha256: string;
   bytes: number;
   snapshotUrl: string;
@@ -168,12 +181,20 @@ export async function presignSnapshot(store: SnapshotStore, snapshot: StoredSnap
   if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < 1 || expiresInSeconds > MAX_PRESIGN_SECONDS) {
     throw new ConfigError(`--expires: must be between 1s and 7d (the longest a SigV4 pre-signed URL lives), got ${expiresInSeconds}s`, { field: "--expires" });
   }
-  const where = `s3://${snapshot.bucket}/${snapshot.key}`;
+  const where = snapshot.url;
   if (snapshot.status !== "good" || !snapshot.manifest) throw new IntegrityError(`${where} is not a good snapshot (${snapshot.problem ?? snapshot.status}); no URLs made for it`);
-  const sign = (Key: string) => getSignedUrl(store.s3, new GetObjectCommand({ Bucket: snapshot.bucket, Key }), { expiresIn: expiresInSeconds });
+  const objects = store.forSnapshot(snapshot).objects;
+  if (!objects.capabilities.presign) {
+    throw new StoreCapabilityError(
+      `destination '${objects.name}' is a ${objects.type} store, which cannot make pre-signed URLs: hand ${where} over with 'vrb export --to-url' instead`,
+      { stage: "presign" },
+    );
+  }
+  const sign = (key: string) => objects.presign(key, expiresInSeconds);
   return {
     bucket: snapshot.bucket,
     key: snapshot.key,
+    location: snapshot.url,
     sha256: snapshot.manifest.sha256,
     bytes: snapshot.manifest.bytes,
     snapshotUrl: await sign(snapshot.key),

@@ -1,6 +1,7 @@
-import { DeleteObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
+import { StoreLockedError } from "../storage/errors.js";
+import type { ObjectStore, WrittenObject } from "../storage/object-store.js";
 import { filesKeyFor, manifestKeyFor } from "./manifest.js";
 import { isTrustedSnapshot, type SnapshotStore, type StoredSnapshot } from "./store.js";
 
@@ -72,45 +73,20 @@ export interface PruneReport {
   failed: { key: string; error: string }[];
 }
 
-interface ObjectVersionRef {
-  key: string;
-  versionId?: string;
-}
-
-/** Every version and delete marker of exactly `key` ("null" versions in an unversioned bucket). */
-async function versionsOf(s3: S3Client, bucket: string, key: string): Promise<ObjectVersionRef[]> {
-  const out: ObjectVersionRef[] = [];
-  let keyMarker: string | undefined;
-  let versionMarker: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
-    for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
-      if (v.Key === key) out.push({ key, versionId: v.VersionId });
-    }
-    keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
-    versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
-  } while (keyMarker);
-  return out;
-}
-
-async function lockOf(s3: S3Client, bucket: string, v: ObjectVersionRef, now: Date): Promise<{ mode?: string; until?: string; legalHold?: boolean } | undefined> {
+/** The lock that keeps one version from deletion now, if any (a delete marker carries none). */
+async function lockOf(store: ObjectStore, v: WrittenObject, now: Date): Promise<{ mode?: string; until?: string; legalHold?: boolean } | undefined> {
   try {
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: v.key, VersionId: v.versionId }));
-    const until = head.ObjectLockRetainUntilDate;
-    const legalHold = head.ObjectLockLegalHoldStatus === "ON";
+    const lock = (await store.head(v.key, { version: v.version }))?.lock;
+    const until = lock?.until;
+    const legalHold = lock?.legalHold === true;
     if ((until && until.getTime() > now.getTime()) || legalHold) {
-      return { mode: head.ObjectLockMode, until: until?.toISOString(), legalHold: legalHold || undefined };
+      return { mode: lock?.mode, until: until?.toISOString(), legalHold: legalHold || undefined };
     }
     return undefined;
   } catch {
     // A delete marker cannot be HEADed and carries no lock.
     return undefined;
   }
-}
-
-function isAccessDenied(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === "AccessDenied" || e.$metadata?.httpStatusCode === 403;
 }
 
 /**
@@ -137,14 +113,10 @@ export async function applyRetention(store: SnapshotStore, plan: RetentionPlan, 
     const key = d.snapshot.key;
     try {
       // The snapshot, its files archive (if any) and its manifest go together.
-      const versions = [
-        ...(await versionsOf(store.s3, store.bucket, key)),
-        ...(await versionsOf(store.s3, store.bucket, filesKeyFor(key))),
-        ...(await versionsOf(store.s3, store.bucket, manifestKeyFor(key))),
-      ];
+      const versions = [...(await store.objects.versions(key)), ...(await store.objects.versions(filesKeyFor(key))), ...(await store.objects.versions(manifestKeyFor(key)))];
       let locked: { mode?: string; until?: string; legalHold?: boolean } | undefined;
       for (const v of versions) {
-        locked = await lockOf(store.s3, store.bucket, v, now);
+        locked = await lockOf(store.objects, v, now);
         if (locked) break;
       }
       if (locked) {
@@ -160,10 +132,10 @@ export async function applyRetention(store: SnapshotStore, plan: RetentionPlan, 
       let refusedByLock = false;
       for (const v of versions) {
         try {
-          await store.s3.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: v.key, VersionId: v.versionId }));
+          await store.objects.delete(v.key, { version: v.version });
         } catch (err) {
           // A lock set between our HEAD and the DELETE, or a lock the HEAD did not show.
-          if (!isAccessDenied(err)) throw err;
+          if (!(err instanceof StoreLockedError)) throw err;
           refusedByLock = true;
           break;
         }

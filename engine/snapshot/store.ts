@@ -1,14 +1,16 @@
-import { Readable } from "node:stream";
-import { GetObjectCommand, HeadObjectCommand, type GetObjectCommandOutput, ListObjectsV2Command, type S3Client, type _Object } from "@aws-sdk/client-s3";
+import type { Readable } from "node:stream";
 import { ConfigError, OperationError } from "../errors.js";
-import { describeS3Error, isMissingObject, retryS3Call, s3ErrorInfo } from "../s3/client.js";
+import type { ObjectStore } from "../storage/object-store.js";
 import { MANIFEST_SUFFIX, SNAPSHOT_SUFFIX, manifestKeyFor, parseManifest, parseSnapshotKey, type SnapshotManifest } from "./manifest.js";
 
 export type SnapshotStatus = "good" | "incomplete" | "invalid-manifest";
 
 export interface StoredSnapshot {
+  /** The bucket, container or directory that holds it (the store's container). */
   bucket: string;
   key: string;
+  /** Where it is, in the store's own URL scheme (s3://bucket/key, gs://..., file:///...): what messages print. */
+  url: string;
   cluster: string;
   takenAt: Date;
   raftIndex: number;
@@ -48,9 +50,13 @@ export function damagedNewerThan(list: StoredSnapshot[], than: StoredSnapshot | 
   return (at < 0 ? list : list.slice(0, at)).filter(isDamagedSnapshot);
 }
 
-/** A parsed snapshot reference: `latest`, `s3://bucket/key`, or a bare key in the store's bucket. */
+/** A parsed snapshot reference: `latest`, a store URL (`s3://bucket/key`), or a bare key in the store's container. */
 export type SnapshotRef = { latest: true } | { bucket: string; key: string };
 
+/**
+ * Parses an S3 reference before any store exists (the CLI takes a policy's bucket and cluster
+ * from `s3://BUCKET/KEY`). A store parses references in its own scheme: SnapshotStore.parseRef.
+ */
 export function parseSnapshotRef(ref: string, defaultBucket?: string): SnapshotRef {
   if (ref === "latest") return { latest: true };
   const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(ref);
@@ -60,51 +66,78 @@ export function parseSnapshotRef(ref: string, defaultBucket?: string): SnapshotR
   return { bucket: defaultBucket, key: ref.replace(/^\/+/, "") };
 }
 
+/** `s3://`, `gs://`, `file://`...: a reference that names its store by scheme rather than a bare key. */
+const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//;
+
 /**
- * The snapshots of one bucket + prefix. Reads only: writing is the backup pipeline's, deleting
- * is retention's. A snapshot is "good" only when its manifest exists, parses and agrees with the
- * object's size; anything else is "incomplete" and never restored as latest.
+ * The snapshots of one store (its container and prefix). Reads only: writing is the backup
+ * pipeline's, deleting is retention's. A snapshot is "good" only when its manifest exists, parses
+ * and agrees with the object's size; anything else is "incomplete" and never restored as latest.
  */
 export class SnapshotStore {
-  constructor(
-    readonly s3: S3Client,
-    readonly bucket: string,
-    readonly prefix: string = "",
-  ) {}
+  constructor(readonly objects: ObjectStore) {}
+
+  /** The bucket, container or directory (kept under this name for reports written before other stores). */
+  get bucket(): string {
+    return this.objects.container;
+  }
+
+  get prefix(): string {
+    return this.objects.prefix;
+  }
+
+  /** The store's URL of `key` (of the container and prefix without one). */
+  url(key?: string): string {
+    return this.objects.url(key ?? this.prefix);
+  }
 
   clusterPrefix(cluster: string): string {
     return `${this.prefix}${cluster}/`;
   }
 
+  /** The same snapshots' store for a snapshot in another container (a reference naming another bucket). */
+  forSnapshot(s: StoredSnapshot): SnapshotStore {
+    return s.bucket === this.bucket ? this : new SnapshotStore(this.objects.withContainer(s.bucket));
+  }
+
+  /** Parses `latest`, a URL in this store's scheme, or a bare key in its container. */
+  parseRef(ref: string): SnapshotRef {
+    if (ref === "latest") return { latest: true };
+    const parsed = this.objects.parseUrl(ref);
+    if (parsed) return { bucket: parsed.container, key: parsed.key };
+    const scheme = URL_SCHEME.exec(ref)?.[1];
+    if (scheme) {
+      const own = URL_SCHEME.exec(this.objects.url())?.[1];
+      if (scheme === own) {
+        const example = this.objects.type === "s3" ? "s3://BUCKET/KEY" : this.objects.url("KEY");
+        throw new ConfigError(`snapshot reference '${ref}' needs a key: ${example}`, { field: "ref" });
+      }
+      throw new ConfigError(
+        `snapshot reference '${ref}' is a ${scheme}:// URL, but destination '${this.objects.name}' is a ${this.objects.type} store: use ${this.objects.url("KEY")}, a bare key, or 'latest'`,
+        { field: "ref" },
+      );
+    }
+    return { bucket: this.bucket, key: ref.replace(/^\/+/, "") };
+  }
+
   /** Every snapshot of `cluster` (or under the prefix), newest first. */
   async list(cluster?: string): Promise<StoredSnapshot[]> {
-    const objects: _Object[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.s3.send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: cluster ? this.clusterPrefix(cluster) : this.prefix,
-          ContinuationToken: token,
-        }),
-      );
-      objects.push(...(page.Contents ?? []));
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    const manifests = new Set(objects.filter((o) => o.Key?.endsWith(MANIFEST_SUFFIX)).map((o) => o.Key!));
-    const snapshots = objects.filter((o) => o.Key?.endsWith(SNAPSHOT_SUFFIX));
+    const objects = await this.objects.list(cluster ? this.clusterPrefix(cluster) : this.prefix);
+    const manifests = new Set(objects.filter((o) => o.key.endsWith(MANIFEST_SUFFIX)).map((o) => o.key));
     const out: StoredSnapshot[] = [];
-    for (const o of snapshots) {
-      const key = o.Key!;
+    for (const o of objects) {
+      if (!o.key.endsWith(SNAPSHOT_SUFFIX)) continue;
+      const key = o.key;
       const parsed = parseSnapshotKey(key);
       if (!parsed || (cluster && parsed.cluster !== cluster)) continue;
       const base: StoredSnapshot = {
         bucket: this.bucket,
         key,
+        url: this.objects.url(key),
         cluster: parsed.cluster,
         takenAt: parsed.takenAt,
         raftIndex: parsed.index,
-        bytes: o.Size ?? 0,
+        bytes: o.bytes,
         status: "incomplete",
       };
       if (!manifests.has(manifestKeyFor(key))) {
@@ -128,108 +161,55 @@ export class SnapshotStore {
   async latestGood(cluster?: string): Promise<StoredSnapshot> {
     const good = (await this.list(cluster)).find(isTrustedSnapshot);
     if (!good) {
-      throw new OperationError(
-        `no good snapshot of ${cluster ? `cluster '${cluster}'` : "any cluster"} in s3://${this.bucket}/${cluster ? this.clusterPrefix(cluster) : this.prefix}`,
-      );
+      throw new OperationError(`no good snapshot of ${cluster ? `cluster '${cluster}'` : "any cluster"} in ${this.url(cluster ? this.clusterPrefix(cluster) : this.prefix)}`);
     }
     return good;
   }
 
   /** Resolves a reference to one snapshot with its manifest (which must exist). */
   async resolve(ref: SnapshotRef | string, cluster?: string): Promise<StoredSnapshot> {
-    const r = typeof ref === "string" ? parseSnapshotRef(ref, this.bucket) : ref;
+    const r = typeof ref === "string" ? this.parseRef(ref) : ref;
     if ("latest" in r) return this.latestGood(cluster);
-    if (r.bucket !== this.bucket) return new SnapshotStore(this.s3, r.bucket, this.prefix).resolve({ bucket: r.bucket, key: r.key });
+    if (r.bucket !== this.bucket) return new SnapshotStore(this.objects.withContainer(r.bucket)).resolve({ bucket: r.bucket, key: r.key });
     const parsed = parseSnapshotKey(r.key);
-    let head;
-    try {
-      head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: r.key }));
-    } catch (err) {
-      if (isMissingObject(err)) throw new OperationError(`snapshot s3://${this.bucket}/${r.key} does not exist`);
-      throw err;
-    }
+    const url = this.objects.url(r.key);
+    const head = await this.objects.head(r.key);
+    if (!head) throw new OperationError(`snapshot ${url} does not exist`);
     const manifest = await this.readManifest(r.key);
-    const base: StoredSnapshot = {
+    return {
       bucket: this.bucket,
       key: r.key,
+      url,
       cluster: manifest?.cluster ?? parsed?.cluster ?? "unknown",
-      takenAt: manifest ? new Date(manifest.takenAt) : (parsed?.takenAt ?? head.LastModified ?? new Date(0)),
+      takenAt: manifest ? new Date(manifest.takenAt) : (parsed?.takenAt ?? head.modified ?? new Date(0)),
       raftIndex: manifest?.raft.index ?? parsed?.index ?? 0,
-      bytes: head.ContentLength ?? 0,
+      bytes: head.bytes,
       status: manifest ? "good" : "incomplete",
       manifest,
       problem: manifest ? undefined : "no manifest (the backup did not finish)",
     };
-    return base;
   }
 
   async readManifest(snapshotKey: string): Promise<SnapshotManifest | undefined> {
     const key = manifestKeyFor(snapshotKey);
-    try {
-      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return parseManifest(await res.Body!.transformToString("utf8"), key);
-    } catch (err) {
-      if (isMissingObject(err)) return undefined;
-      throw err;
-    }
+    const stored = await this.objects.readText(key);
+    return stored ? parseManifest(stored.text, key) : undefined;
   }
 
   /**
-   * Opens a snapshot's download. The request is retried like a part upload (5xx, throttling,
-   * resets: retryS3Call); a body cut part-way is resumed where it stopped with a ranged GET of the
-   * same object version (or ETag), up to `resumes` times, so the reader sees one whole stream.
+   * Opens a snapshot's download. The store retries the request and resumes a body cut part-way
+   * where it stopped, pinned to the version first read, up to `resumes` times, so the reader sees
+   * one whole stream.
    */
   async openSnapshot(key: string, opts: { signal?: AbortSignal; resumes?: number; onResume?: (message: string) => void } = {}): Promise<{ body: Readable; bytes: number }> {
-    const { signal } = opts;
-    const get = (extra: { Range?: string; VersionId?: string; IfMatch?: string } = {}) =>
-      retryS3Call(() => this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...extra }), { abortSignal: signal }), { signal });
-    let first: GetObjectCommandOutput;
-    try {
-      first = await get();
-    } catch (err) {
-      if (isMissingObject(err)) throw new OperationError(`snapshot s3://${this.bucket}/${key} does not exist`);
-      throw err;
-    }
-    const bytes = first.ContentLength ?? 0;
-    // Pin what is resumed to what was started: the version when the bucket has versioning, else the ETag.
-    const pin = first.VersionId && first.VersionId !== "null" ? { VersionId: first.VersionId } : first.ETag ? { IfMatch: first.ETag } : {};
-    const where = `s3://${this.bucket}/${key}`;
-    const maxResumes = opts.resumes ?? 5;
-    async function* resumable(): AsyncGenerator<Buffer> {
-      let body = first.Body as Readable;
-      let offset = 0;
-      let resumes = 0;
-      try {
-        for (;;) {
-          try {
-            for await (const chunk of body) {
-              offset += (chunk as Buffer).length;
-              yield chunk as Buffer;
-            }
-            if (!bytes || offset >= bytes) return;
-            throw new Error(`the download ended after ${offset} of ${bytes} bytes`);
-          } catch (err) {
-            body.destroy();
-            if (signal?.aborted || resumes >= maxResumes || !s3ErrorInfo(err).retryable) throw err;
-            resumes++;
-            opts.onResume?.(`the download of ${where} broke after ${offset} bytes (${describeS3Error(err)}); resuming there (${resumes}/${maxResumes})`);
-            body = (await get({ Range: `bytes=${offset}-`, ...pin })).Body as Readable;
-          }
-        }
-      } finally {
-        body.destroy();
-      }
-    }
-    return { body: Readable.from(resumable(), { objectMode: false }), bytes };
+    const { body, bytes } = await this.objects.openRead(key, opts);
+    return { body, bytes };
   }
 
-  /** Object-lock retention as reported by HEAD (works on AWS, SeaweedFS and moto alike). */
+  /** Immutability of the object's current version as the store reports it (none where it has none). */
   async retention(key: string): Promise<ObjectRetention> {
-    const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-    return {
-      mode: head.ObjectLockMode as ObjectRetention["mode"],
-      until: head.ObjectLockRetainUntilDate,
-      legalHold: head.ObjectLockLegalHoldStatus === "ON",
-    };
+    const head = await this.objects.head(key);
+    if (!head) throw new OperationError(`${this.objects.url(key)} does not exist`);
+    return { mode: head.lock?.mode, until: head.lock?.until, legalHold: Boolean(head.lock?.legalHold) };
   }
 }

@@ -163,6 +163,7 @@ export class UrlSnapshot implements RemoteSnapshot {
     return {
       bucket: "pre-signed URL",
       key: this.label,
+      url: this.label,
       cluster: manifest.cluster,
       takenAt: new Date(manifest.takenAt),
       raftIndex: manifest.raft.index,

@@ -16,6 +16,8 @@ export interface VerifyReport {
   ok: true;
   bucket: string;
   key: string;
+  /** Where it was read from (the store's URL, or the pre-signed URL's label). */
+  url: string;
   bytes: number;
   sha256: string;
   raft: { index: number; term: number; snapshotId: string };
@@ -43,8 +45,8 @@ export interface VerifyDownloadOptions {
  * Throws IntegrityError (exit 3) on any mismatch.
  */
 export async function verifyStoredSnapshot(store: SnapshotStore, snapshot: StoredSnapshot, opts: VerifyDownloadOptions = {}): Promise<VerifyReport> {
-  const where = `s3://${snapshot.bucket}/${snapshot.key}`;
-  // A download has no timeout of its own: an S3 server that stops sending would hold a refresh or
+  const where = snapshot.url;
+  // A download has no timeout of its own: a store that stops sending would hold a refresh or
   // a restore forever; the source's watchdog turns that into an error naming the stall.
   return verifyDownload(snapshot, where, opts, (pass) =>
     openStoredSnapshotSource(pass, store, snapshot.key, {
@@ -115,6 +117,7 @@ export async function verifyDownload(
     ok: true,
     bucket: snapshot.bucket,
     key: snapshot.key,
+    url: snapshot.url,
     bytes: stored.bytes,
     sha256: stored.sha256,
     raft: archive ? { index: archive.meta.Index, term: archive.meta.Term, snapshotId: archive.meta.ID } : manifest.raft,

@@ -1,15 +1,13 @@
 import { createServer, type Server } from "node:http";
-import type { S3Client } from "@aws-sdk/client-s3";
 import { OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
-import { describeS3Error } from "../s3/client.js";
+import type { ObjectStore } from "../storage/object-store.js";
 import { renderMetrics, type ExporterState } from "./metrics.js";
 import { listClusters, readClusterStatus, type ClusterStatus } from "./report.js";
 
 export interface ExporterOptions {
-  s3: S3Client;
-  bucket: string;
-  prefix: string;
+  /** The destination's store: every cluster under its prefix is served. */
+  store: ObjectStore;
   /** schedule.every for clusters whose status record names none. */
   every: string;
   host: string;
@@ -32,7 +30,7 @@ export interface RunningExporter {
 
 /**
  * Serves /metrics and /healthz. The bucket is read in the background every interval and the
- * last good read is kept: a scrape only renders that cache, so a slow or stopped S3 never
+ * last good read is kept: a scrape only renders that cache, so a slow or stopped store never
  * blocks it; it shows instead as vrb_status_stale 1 and a growing refresh-error counter.
  */
 export async function startExporter(opts: ExporterOptions): Promise<RunningExporter> {
@@ -44,9 +42,9 @@ export async function startExporter(opts: ExporterOptions): Promise<RunningExpor
   let inFlight: Promise<void> | undefined;
 
   const readAll = async (signal: AbortSignal): Promise<ClusterStatus[]> => {
-    const clusters = await listClusters(opts.s3, opts.bucket, opts.prefix, signal);
+    const clusters = await listClusters(opts.store, signal);
     const out: ClusterStatus[] = [];
-    for (const cluster of clusters) out.push(await readClusterStatus({ s3: opts.s3, bucket: opts.bucket, prefix: opts.prefix, cluster, every: opts.every, abortSignal: signal }));
+    for (const cluster of clusters) out.push(await readClusterStatus({ store: opts.store, cluster, every: opts.every, abortSignal: signal }));
     return out;
   };
 
@@ -58,7 +56,7 @@ export async function startExporter(opts: ExporterOptions): Promise<RunningExpor
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         abort.abort();
-        reject(new OperationError(`reading s3://${opts.bucket}/${opts.prefix} took longer than ${refreshTimeoutMs / 1000}s`));
+        reject(new OperationError(`reading ${opts.store.url(opts.store.prefix)} took longer than ${refreshTimeoutMs / 1000}s`));
       }, refreshTimeoutMs);
     });
     inFlight = Promise.race([readAll(abort.signal), deadline])
@@ -69,7 +67,7 @@ export async function startExporter(opts: ExporterOptions): Promise<RunningExpor
       })
       .catch((err: unknown) => {
         state.refreshErrors++;
-        progress.warn(`exporter: reading the bucket failed (serving the last good read): ${describeS3Error(err)}`);
+        progress.warn(`exporter: reading the bucket failed (serving the last good read): ${opts.store.describeError(err)}`);
       })
       .finally(() => {
         clearTimeout(timer);

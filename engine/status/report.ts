@@ -1,14 +1,14 @@
-import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { parseDuration } from "../schedule.js";
 import { recoveryPointStatus, type RecoveryPointStatus } from "../snapshot/rpo.js";
 import { damagedNewerThan, isDamagedSnapshot, isTrustedSnapshot, SnapshotStore } from "../snapshot/store.js";
+import type { ObjectStore } from "../storage/object-store.js";
 import type { DrillFacts, HistoryEntry, OperationStatus, RunError, RunKind, SnapshotFacts } from "./record.js";
-import { StatusStore, statusUrlFor } from "./store.js";
+import { StatusStore } from "./store.js";
 
 /** What `vrb status --json` prints for one cluster, and what the metrics are rendered from. */
 export interface ClusterStatus {
   cluster: string;
-  /** s3:// URL of the status object. */
+  /** URL of the status object, in the store's scheme (s3://...). */
   location: string;
   /** False when no run has recorded anything yet (the snapshot facts still come from the bucket). */
   recorded: boolean;
@@ -37,9 +37,8 @@ export interface ClusterStatus {
 }
 
 export interface StatusQuery {
-  s3: S3Client;
-  bucket: string;
-  prefix: string;
+  /** The destination's store (its prefix is the clusters'). */
+  store: ObjectStore;
   cluster: string;
   /** schedule.every when the record names none (the record's, from the last backup, wins). */
   every: string;
@@ -50,8 +49,9 @@ export interface StatusQuery {
 /** Reads a cluster's status object and its snapshots, and combines them. */
 export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> {
   const now = q.now ?? new Date();
-  const { record } = await new StatusStore(q.s3, q.bucket, q.prefix).read(q.cluster, { abortSignal: q.abortSignal });
-  const store = new SnapshotStore(q.s3, q.bucket, q.prefix);
+  const status = new StatusStore(q.store);
+  const { record } = await status.read(q.cluster, { abortSignal: q.abortSignal });
+  const store = new SnapshotStore(q.store);
   const all = await store.list(q.cluster);
   const good = all.filter((s) => s.status === "good");
   const damaged = all.filter(isDamagedSnapshot);
@@ -62,7 +62,7 @@ export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> 
   const backup = record?.operations.backup;
   return {
     cluster: q.cluster,
-    location: statusUrlFor(q),
+    location: status.url(q.cluster),
     recorded: Boolean(record),
     updatedAt: record?.updatedAt,
     toolVersion: record?.toolVersion,
@@ -92,16 +92,10 @@ export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> 
   };
 }
 
-/** Every cluster under the prefix: one key segment each (`<prefix><cluster>/`). */
-export async function listClusters(s3: S3Client, bucket: string, prefix: string, abortSignal?: AbortSignal): Promise<string[]> {
-  const out: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: "/", ContinuationToken: token }), { abortSignal });
-    for (const p of page.CommonPrefixes ?? []) if (p.Prefix) out.push(p.Prefix.slice(prefix.length, -1));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return out.sort();
+/** Every cluster under the store's prefix: one key segment each (`<prefix><cluster>/`). */
+export async function listClusters(store: ObjectStore, abortSignal?: AbortSignal): Promise<string[]> {
+  const folders = await store.listFolders(store.prefix, { signal: abortSignal });
+  return folders.map((f) => f.slice(store.prefix.length, -1)).sort();
 }
 
 export interface CheckOptions {

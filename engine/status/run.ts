@@ -1,20 +1,18 @@
 import { randomUUID } from "node:crypto";
-import type { S3Client } from "@aws-sdk/client-s3";
 import { ConfigError, exitCodeOf, messageOf, VrbError } from "../errors.js";
 import type { BackupPolicy } from "../policy.js";
 import { packageInfo } from "../local/tools.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { redact } from "../redact.js";
-import { describeS3Error, explainS3Error } from "../s3/client.js";
+import { explainS3Error } from "../s3/client.js";
+import type { ObjectStore } from "../storage/object-store.js";
 import { applyRun, type DrillFacts, type RunError, type RunKind, type RunOutcome, type SnapshotFacts } from "./record.js";
-import { StatusStore, statusUrlFor } from "./store.js";
+import { StatusStore } from "./store.js";
 
 export interface RunTarget {
-  s3: S3Client;
-  bucket: string;
-  prefix: string;
+  /** The destination's store: the status object lives beside the snapshots. */
+  store: ObjectStore;
   cluster: string;
-  kmsKeyId?: string;
   /** The policy's schedule.every (stored for readers without a policy). */
   schedule?: string;
   progress?: Progress;
@@ -30,10 +28,10 @@ export interface RunFacts {
 }
 
 /** The error part of the record, for any thrown value: safe to store (redacted), with a stage. */
-export function runErrorOf(err: unknown, kind: RunKind): Omit<RunError, "at"> {
+export function runErrorOf(err: unknown, kind: RunKind, describe: (err: unknown) => string = messageOf): Omit<RunError, "at"> {
   const explained = explainS3Error(err);
   const stage = explained instanceof VrbError && explained.stage ? explained.stage : kind;
-  const text = explained instanceof VrbError ? messageOf(explained) : describeS3Error(explained);
+  const text = explained instanceof VrbError ? messageOf(explained) : describe(explained);
   return {
     stage,
     message: redact(text).slice(0, 2000),
@@ -54,10 +52,11 @@ export async function recordRun<T>(kind: RunKind, target: RunTarget, fn: () => P
   try {
     result = await fn();
   } catch (err) {
-    const error = runErrorOf(err, kind);
-    // The record lives in that bucket: when the run found it missing, there is nowhere to write it.
-    if (err instanceof ConfigError && err.field === "destination.bucket") {
-      target.progress?.warn(`the ${kind} run is not recorded: the status object lives in ${statusUrlFor(target)}, and the bucket does not exist`);
+    const error = runErrorOf(err, kind, (e) => target.store.describeError(e));
+    // The record lives in that bucket (container, directory): when the run found it missing, there is nowhere to write it.
+    if (err instanceof ConfigError && (err.field === "destination.bucket" || err.stage === "destination")) {
+      const where = new StatusStore(target.store).url(target.cluster);
+      target.progress?.warn(`the ${kind} run is not recorded: the status object lives in ${where}, and the ${containerNoun(target.store)} does not exist`);
       throw err;
     }
     await write(target, {
@@ -91,22 +90,24 @@ export async function recordRun<T>(kind: RunKind, target: RunTarget, fn: () => P
 
 async function write(target: RunTarget, outcome: RunOutcome): Promise<void> {
   const progress = target.progress ?? silentProgress;
-  const store = new StatusStore(target.s3, target.bucket, target.prefix, target.kmsKeyId);
+  const store = new StatusStore(target.store);
   try {
     await store.update(target.cluster, (prev) => applyRun(prev, target.cluster, outcome));
   } catch (err) {
-    progress.warn(`could not record the ${outcome.kind} run in ${statusUrlFor(target)}: ${redact(describeS3Error(err))}`);
+    progress.warn(`could not record the ${outcome.kind} run in ${store.url(target.cluster)}: ${redact(target.store.describeError(err))}`);
   }
 }
 
-/** Where a policy's runs are recorded: its bucket, prefix, cluster, KMS key and schedule. */
-export function runTargetFor(policy: BackupPolicy, s3: S3Client, progress?: Progress): RunTarget {
+/** What the store calls the thing that holds its objects, for messages. */
+function containerNoun(store: ObjectStore): string {
+  return store.type === "azure" ? "container" : store.type === "file" ? "directory" : "bucket";
+}
+
+/** Where a policy's runs are recorded: the destination's store (its prefix and encryption), the cluster and the schedule. */
+export function runTargetFor(policy: BackupPolicy, store: ObjectStore, progress?: Progress): RunTarget {
   return {
-    s3,
-    bucket: policy.destination.bucket,
-    prefix: policy.destination.prefix,
+    store,
     cluster: policy.cluster.name,
-    kmsKeyId: policy.destination.kmsKeyId,
     schedule: policy.schedule.every,
     progress,
   };

@@ -5,6 +5,7 @@ import { rmSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  S3Store,
   SnapshotStore,
   VaultClient,
   ensureKvV2,
@@ -79,7 +80,8 @@ export async function main(args: string[]): Promise<void> {
       cluster: { name: "bench", nodes: env.nodes.map((n) => n.apiAddr) },
       destination: { bucket: env.bucket!, endpoint: env.s3!.endpoint, region: env.s3!.region, forcePathStyle: true },
     });
-    const backup = await runBackup({ policy, token: env.keys!.rootToken, s3 });
+    const objects = new S3Store({ client: s3, bucket: policy.destination.bucket, prefix: policy.destination.prefix, ownsClient: false });
+    const backup = await runBackup({ policy, token: env.keys!.rootToken, store: objects });
     log(`snapshot ${backup.bytes} bytes at raft index ${backup.raft.index}; destroying the source nodes`);
     await Promise.all(env.nodes.map((n) => wipeNode(n)));
     // NOT OpenBao's default (30s): the documented setting for large restores (docs/restore.md), so
@@ -88,7 +90,7 @@ export async function main(args: string[]): Promise<void> {
     const report = await stagedRestore({
       mode: "rebuild",
       nodes: targets.map((n) => n.apiAddr),
-      store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
+      store: new SnapshotStore(objects),
       snapshot: `s3://${backup.bucket}/${backup.key}`,
       keys: localClusterRestoreKeys(env.keys!),
       ...(stepTimeoutS ? { timeoutsMs: { step: stepTimeoutS * 1000 } } : {}),

@@ -1,4 +1,16 @@
-import { ExitCode, VrbError, exitCodeOf, explainS3Error, messageOf, redact, stderrProgress, type Progress } from "../../engine/index.js";
+import {
+  ExitCode,
+  VrbError,
+  exitCodeOf,
+  explainS3Error,
+  messageOf,
+  openStore,
+  redact,
+  stderrProgress,
+  type BackupPolicy,
+  type ObjectStore,
+  type Progress,
+} from "../../engine/index.js";
 
 /** Options every command shares. */
 export interface GlobalOptions {
@@ -46,5 +58,23 @@ export async function runCommand(opts: GlobalOptions, body: () => Promise<ExitCo
       });
     }
     process.exitCode = code;
+  }
+}
+
+/**
+ * The one way a command gets at its snapshots: the store of the policy's destination (whatever its
+ * type), opened with the engine's openStore. The caller closes it (withPolicyStore does).
+ */
+export function openPolicyStore(policy: BackupPolicy): Promise<ObjectStore> {
+  return openStore(policy.destination);
+}
+
+/** Runs `body` with the policy's store and closes the store afterwards, however `body` ends. */
+export async function withPolicyStore<T>(policy: BackupPolicy, body: (store: ObjectStore) => Promise<T>): Promise<T> {
+  const store = await openPolicyStore(policy);
+  try {
+    return await body(store);
+  } finally {
+    store.close();
   }
 }

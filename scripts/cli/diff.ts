@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import type { S3Client } from "@aws-sdk/client-s3";
-import { createS3Client, diffInventories, inventoryOf, SnapshotStore, type InventorySubject } from "../../engine/index.js";
-import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { diffInventories, inventoryOf, SnapshotStore, type InventorySubject, type ObjectStore } from "../../engine/index.js";
+import { openPolicyStore, printJson, printText, progressFor, runCommand } from "./common.js";
 import { addPolicyFlags, type PolicyFlags } from "./options.js";
 import { isSnapshotFile, policyForRef } from "./snapshot-ref.js";
 
@@ -20,13 +19,14 @@ export function registerDiff(program: Command): void {
     .action(async (refA: string, refB: string, o: DiffFlags) =>
       runCommand(o, async () => {
         const progress = progressFor(o);
-        const clients: S3Client[] = [];
+        // Each ref may name its own bucket: one store per stored ref, all closed at the end.
+        const opened: ObjectStore[] = [];
         const subject = async (ref: string): Promise<InventorySubject> => {
           if (isSnapshotFile(ref)) return { file: ref };
           const policy = policyForRef(ref, o);
-          const s3 = createS3Client(policy.destination);
-          clients.push(s3);
-          const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
+          const objects = await openPolicyStore(policy);
+          opened.push(objects);
+          const store = new SnapshotStore(objects);
           return { store, snapshot: await store.resolve(ref, policy.cluster.name) };
         };
         try {
@@ -47,7 +47,7 @@ export function registerDiff(program: Command): void {
             ].join("\n"),
           );
         } finally {
-          for (const c of clients) c.destroy();
+          for (const s of opened) s.close();
         }
       }),
     );

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { ConfigError, createS3Client, describeProduct, recordRun, runDrill, runTargetFor, type DrillReport } from "../../engine/index.js";
-import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { ConfigError, describeProduct, recordRun, runDrill, runTargetFor, type DrillReport } from "../../engine/index.js";
+import { openPolicyStore, printJson, printText, progressFor, runCommand } from "./common.js";
 import { identitiesFromFlags } from "./identity.js";
 import { intFlag, optionalTokenFromCli } from "./options.js";
 import { addRestoreFlags, formatRestore, keysFromFlags, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
@@ -30,7 +30,7 @@ function drillFacts(r: DrillReport) {
   return {
     ok: r.ok,
     error: r.ok ? undefined : { stage: "drill checks", message: r.problems.join("; ") || "the drill failed", exitCode: 1, kind: "DrillFailure" },
-    drill: { at, ok: r.ok, rtoSeconds: r.rtoMs / 1000, snapshot: `s3://${r.snapshot.bucket}/${r.snapshot.key}`, problems: r.problems.length ? r.problems : undefined },
+    drill: { at, ok: r.ok, rtoSeconds: r.rtoMs / 1000, snapshot: r.snapshot.url, problems: r.problems.length ? r.problems : undefined },
   };
 }
 
@@ -58,13 +58,13 @@ export function registerDrill(program: Command): void {
         const identities = await identitiesFromFlags(o);
         const snapshot = ref ?? "latest";
         const policy = restorePolicy(snapshot, o);
-        const s3 = createS3Client(policy.destination);
-        const source = snapshotSourceFor(snapshot, o, policy, s3);
+        const objects = await openPolicyStore(policy);
+        const source = snapshotSourceFor(snapshot, o, policy, objects);
         try {
           const progress = progressFor(o);
           const report = await recordRun(
             "drill",
-            runTargetFor(policy, s3, progress),
+            runTargetFor(policy, objects, progress),
             () =>
               runDrill({
                 ...source,
@@ -87,7 +87,7 @@ export function registerDrill(program: Command): void {
         } catch (err) {
           return reportFailure(o, err);
         } finally {
-          s3.destroy();
+          objects.close();
         }
       }),
     );

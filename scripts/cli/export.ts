@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { createS3Client, DEFAULT_STALL_TIMEOUT_MS, exportSnapshot, formatBytes, parseSnapshotKey, parseSnapshotRef, SnapshotStore } from "../../engine/index.js";
-import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { DEFAULT_STALL_TIMEOUT_MS, exportSnapshot, formatBytes, parseSnapshotKey, parseSnapshotRef, SnapshotStore } from "../../engine/index.js";
+import { printJson, printText, progressFor, runCommand, withPolicyStore } from "./common.js";
 import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 
 interface ExportFlags extends PolicyFlags {
@@ -33,9 +33,8 @@ export function registerExport(program: Command): void {
     .action(async (ref: string, o: ExportFlags) =>
       runCommand(o, async () => {
         const policy = snapshotPolicy(ref, o);
-        const s3 = createS3Client(policy.destination);
-        try {
-          const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
+        return withPolicyStore(policy, async (objects) => {
+          const store = new SnapshotStore(objects);
           const snapshot = await store.resolve(ref, policy.cluster.name);
           const report = await exportSnapshot({
             store,
@@ -47,12 +46,10 @@ export function registerExport(program: Command): void {
           });
           if (o.json) return printJson(report);
           printText(
-            `OK exported s3://${report.bucket}/${report.key}\n  to ${report.to}${report.manifestTo ? `\n  manifest to ${report.manifestTo}` : ""}\n` +
+            `OK exported ${report.url}\n  to ${report.to}${report.manifestTo ? `\n  manifest to ${report.manifestTo}` : ""}\n` +
               `  ${formatBytes(report.bytes)}, sha256 ${report.sha256}`,
           );
-        } finally {
-          s3.destroy();
-        }
+        });
       }),
     );
 }

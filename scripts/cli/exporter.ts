@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { ConfigError, createS3Client, parseDuration, startExporter } from "../../engine/index.js";
-import { progressFor, runCommand } from "./common.js";
+import { ConfigError, parseDuration, startExporter } from "../../engine/index.js";
+import { progressFor, runCommand, withPolicyStore } from "./common.js";
 import { addPolicyFlags, type PolicyFlags } from "./options.js";
 import { durationFlag, readerPolicy } from "./status.js";
 
@@ -29,25 +29,23 @@ export function registerExporter(program: Command): void {
         const listen = parseListen(o.listen);
         const intervalMs = parseDuration(o.interval);
         const policy = readerPolicy(o, true);
-        const s3 = createS3Client(policy.destination);
-        const exporter = await startExporter({
-          s3,
-          bucket: policy.destination.bucket,
-          prefix: policy.destination.prefix,
-          every: policy.schedule.every,
-          ...listen,
-          intervalMs,
-          progress: progressFor(o),
+        await withPolicyStore(policy, async (store) => {
+          const exporter = await startExporter({
+            store,
+            every: policy.schedule.every,
+            ...listen,
+            intervalMs,
+            progress: progressFor(o),
+          });
+          process.stderr.write(`vrb: exporter serving ${exporter.url}/metrics for ${store.url(store.prefix)} (every ${o.interval})\n`);
+          // Runs until SIGTERM / SIGINT (a Deployment's stop, Ctrl-C), then closes the listener.
+          await new Promise<void>((resolve) => {
+            const stop = () => resolve();
+            process.once("SIGTERM", stop);
+            process.once("SIGINT", stop);
+          });
+          await exporter.close();
         });
-        process.stderr.write(`vrb: exporter serving ${exporter.url}/metrics for s3://${policy.destination.bucket}/${policy.destination.prefix} (every ${o.interval})\n`);
-        // Runs until SIGTERM / SIGINT (a Deployment's stop, Ctrl-C), then closes the listener.
-        await new Promise<void>((resolve) => {
-          const stop = () => resolve();
-          process.once("SIGTERM", stop);
-          process.once("SIGINT", stop);
-        });
-        await exporter.close();
-        s3.destroy();
       }),
     );
 }

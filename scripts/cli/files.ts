@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { ConfigError, createS3Client, filesOf, filesTar, IntegrityError, readVerifiedFiles, redact, SnapshotStore, writeFilesOut } from "../../engine/index.js";
-import { printJson, printText, runCommand } from "./common.js";
+import { ConfigError, filesOf, filesTar, IntegrityError, readVerifiedFiles, redact, SnapshotStore, writeFilesOut } from "../../engine/index.js";
+import { printJson, printText, runCommand, withPolicyStore } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addPolicyFlags, type PolicyFlags } from "./options.js";
 import { restorePolicy } from "./restore.js";
@@ -40,12 +40,11 @@ export function registerFiles(program: Command): void {
         if (o.base64 && o.out !== "-") throw new ConfigError("--base64 applies only to --out -", { field: "--base64" });
         const identities = await identitiesFromFlags(o);
         const policy = restorePolicy(ref, o);
-        const s3 = createS3Client(policy.destination);
-        try {
-          const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
+        return withPolicyStore(policy, async (objects) => {
+          const store = new SnapshotStore(objects);
           const snapshot = await store.resolve(ref, policy.cluster.name);
           if (snapshot.status !== "good") {
-            throw new IntegrityError(`s3://${snapshot.bucket}/${snapshot.key} is ${snapshot.status}: ${snapshot.problem ?? "no manifest"}`, { stage: "files" });
+            throw new IntegrityError(`${snapshot.url} is ${snapshot.status}: ${snapshot.problem ?? "no manifest"}`, { stage: "files" });
           }
           const files = filesOf(snapshot);
           if (o.list) {
@@ -58,9 +57,7 @@ export function registerFiles(program: Command): void {
           const report = await writeFilesOut(store, snapshot, { out: o.out!, identities, force: o.force });
           if (o.json) return printJson(report);
           printText([`wrote ${report.written.length} file(s) under ${report.out}:`, ...report.written.map((w) => `  ${w.mode} ${w.to}`)].join("\n"));
-        } finally {
-          s3.destroy();
-        }
+        });
       }),
     );
 }
@@ -80,7 +77,7 @@ async function tarToStdout(
   const files = await readVerifiedFiles(store, snapshot, identities);
   const tar = await filesTar(files, new Date(snapshot.manifest!.takenAt));
   await new Promise<void>((resolve, reject) => process.stdout.write(o.base64 ? `${tar.toString("base64")}\n` : tar, (err) => (err ? reject(err) : resolve())));
-  const ref = `s3://${snapshot.bucket}/${snapshot.key}`;
+  const ref = snapshot.url;
   const report = { snapshot: ref, filesKey: filesOf(snapshot).key, files: files.map((f) => ({ path: f.entry.path, size: f.data.length, secret: f.entry.secret })) };
   process.stderr.write(redact(o.json ? JSON.stringify(report) : `wrote ${files.length} file(s) of ${ref} to stdout`) + "\n");
 }

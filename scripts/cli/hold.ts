@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { createS3Client, setLegalHold, SnapshotStore } from "../../engine/index.js";
-import { printJson, printText, runCommand } from "./common.js";
+import { setLegalHold, SnapshotStore } from "../../engine/index.js";
+import { printJson, printText, runCommand, withPolicyStore } from "./common.js";
 import { addPolicyFlags, type PolicyFlags } from "./options.js";
 import { policyForRef } from "./snapshot-ref.js";
 
@@ -8,7 +8,7 @@ interface HoldFlags extends PolicyFlags {
   json?: boolean;
 }
 
-/** `vrb hold` and `vrb release`: the two sides of one S3 Object Lock legal hold (engine/snapshot/hold.ts). */
+/** `vrb hold` and `vrb release`: the two sides of one legal hold (S3 Object Lock; engine/snapshot/hold.ts). */
 function registerOne(program: Command, name: "hold" | "release", hold: boolean, description: string): void {
   const cmd = program.command(`${name} <ref>`).description(description);
   addPolicyFlags(cmd, { nodes: false })
@@ -16,21 +16,18 @@ function registerOne(program: Command, name: "hold" | "release", hold: boolean, 
     .action(async (ref: string, o: HoldFlags) =>
       runCommand(o, async () => {
         const policy = policyForRef(ref, o);
-        const s3 = createS3Client(policy.destination);
-        try {
-          const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
+        return withPolicyStore(policy, async (objects) => {
+          const store = new SnapshotStore(objects);
           const snapshot = await store.resolve(ref, policy.cluster.name);
-          const report = await setLegalHold(new SnapshotStore(s3, snapshot.bucket, policy.destination.prefix), snapshot.key, hold);
+          const report = await setLegalHold(store.forSnapshot(snapshot), snapshot.key, hold);
           if (o.json) return printJson(report);
           printText(
             [
-              `${hold ? "held" : "released"}: s3://${report.bucket}/${report.key}`,
+              `${hold ? "held" : "released"}: ${report.url}`,
               ...report.objects.map((x) => `  legal hold ${hold ? "ON " : "OFF"} ${x.key}${x.versionId ? ` (version ${x.versionId})` : ""}`),
             ].join("\n"),
           );
-        } finally {
-          s3.destroy();
-        }
+        });
       }),
     );
 }

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import {
   ConfigError,
-  createS3Client,
   describeProduct,
   formatBytes,
   inspectSnapshotFile,
@@ -14,7 +13,7 @@ import {
   type InspectReport,
   type MountTableEntry,
 } from "../../engine/index.js";
-import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { printJson, printText, progressFor, runCommand, withPolicyStore } from "./common.js";
 import { addPolicyFlags, type PolicyFlags } from "./options.js";
 import { isSnapshotFile, policyForRef } from "./snapshot-ref.js";
 
@@ -73,14 +72,10 @@ export function registerInspect(program: Command): void {
           report = await inspectSnapshotFile(ref, { mountTable: table?.entries, progress });
         } else {
           const policy = policyForRef(ref, o);
-          const s3 = createS3Client(policy.destination);
-          try {
-            const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
-            const snapshot = await store.resolve(ref, policy.cluster.name);
-            report = await inspectStoredSnapshot(store, snapshot, { mountTable: table?.entries, progress });
-          } finally {
-            s3.destroy();
-          }
+          report = await withPolicyStore(policy, async (objects) => {
+            const store = new SnapshotStore(objects);
+            return inspectStoredSnapshot(store, await store.resolve(ref, policy.cluster.name), { mountTable: table?.entries, progress });
+          });
         }
         if (o.json) return printJson(report);
         printText(inspectText(report));

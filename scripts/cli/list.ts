@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { createS3Client, ExitCode, formatBytes, productOfManifest, recoveryPointStatus, SnapshotStore } from "../../engine/index.js";
-import { printJson, printText, runCommand } from "./common.js";
+import { ExitCode, formatBytes, productOfManifest, recoveryPointStatus, SnapshotStore } from "../../engine/index.js";
+import { printJson, printText, runCommand, withPolicyStore } from "./common.js";
 import { addPolicyFlags, policyFromCli, type PolicyFlags } from "./options.js";
 
 interface ListFlags extends PolicyFlags {
@@ -16,9 +16,8 @@ export function registerList(program: Command): void {
     .action(async (o: ListFlags) =>
       runCommand(o, async () => {
         const policy = policyFromCli(o, process.env, { requireNodes: false });
-        const s3 = createS3Client(policy.destination);
-        try {
-          const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
+        return withPolicyStore(policy, async (objects) => {
+          const store = new SnapshotStore(objects);
           const snapshots = await store.list(policy.cluster.name);
           const rows = await Promise.all(
             snapshots.map(async (s) => {
@@ -49,14 +48,16 @@ export function registerList(program: Command): void {
             return code;
           }
           const rpoLine = `RPO: ${rpo.ok ? "ok" : "MISSED"}: ${rpo.message}`;
+          // A store without locks (a directory) says so on every row: "unlocked" would suggest a lock was possible.
+          const unlocked = objects.capabilities.lock ? "unlocked" : `no lock (a ${objects.type} store has none)`;
           if (!rows.length) {
-            printText(`no snapshots of cluster '${policy.cluster.name}' in s3://${store.bucket}/${store.clusterPrefix(policy.cluster.name)}\n${rpoLine}`);
+            printText(`no snapshots of cluster '${policy.cluster.name}' in ${store.url(store.clusterPrefix(policy.cluster.name))}\n${rpoLine}`);
             return code;
           }
           printText(
             rows
               .map((r) => {
-                const lock = (r.lock ? `locked ${r.lock.mode} until ${r.lock.until}` : "unlocked") + (r.legalHold ? ", HELD" : "");
+                const lock = (r.lock ? `locked ${r.lock.mode} until ${r.lock.until}` : unlocked) + (r.legalHold ? ", HELD" : "");
                 const why = r.problem ? ` (${r.problem})` : r.suspect ? ` (${r.suspect.reason})` : "";
                 const status = r.suspect ? "suspect" : r.status;
                 const keys = r.keys !== undefined ? `${r.keys} keys` : "? keys";
@@ -66,9 +67,7 @@ export function registerList(program: Command): void {
               .join("\n") + `\n${rpoLine}`,
           );
           return code;
-        } finally {
-          s3.destroy();
-        }
+        });
       }),
     );
 }

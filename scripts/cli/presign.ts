@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { createS3Client, parseDuration, presignSnapshot, SnapshotStore } from "../../engine/index.js";
-import { printJson, printText, runCommand } from "./common.js";
+import { parseDuration, presignSnapshot, SnapshotStore } from "../../engine/index.js";
+import { printJson, printText, runCommand, withPolicyStore } from "./common.js";
 import { snapshotPolicy } from "./export.js";
 import { addPolicyFlags, type PolicyFlags } from "./options.js";
 
@@ -20,22 +20,19 @@ export function registerPresign(program: Command): void {
       runCommand(o, async () => {
         const seconds = Math.round(parseDuration(o.expires) / 1000);
         const policy = snapshotPolicy(ref, o);
-        const s3 = createS3Client(policy.destination);
-        try {
-          const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
+        return withPolicyStore(policy, async (objects) => {
+          const store = new SnapshotStore(objects);
           const urls = await presignSnapshot(store, await store.resolve(ref, policy.cluster.name), seconds);
           // The URLs are the output asked for (stdout only); they grant read access until expiresAt.
           if (o.json) return printJson(urls);
           printText(
             [
-              `# s3://${urls.bucket}/${urls.key}: sha256 ${urls.sha256}, ${urls.bytes} bytes; the URLs work until ${urls.expiresAt}. Treat them as secrets.`,
+              `# ${urls.location}: sha256 ${urls.sha256}, ${urls.bytes} bytes; the URLs work until ${urls.expiresAt}. Treat them as secrets.`,
               `snapshot: ${urls.snapshotUrl}`,
               `manifest: ${urls.manifestUrl}`,
             ].join("\n"),
           );
-        } finally {
-          s3.destroy();
-        }
+        });
       }),
     );
 }

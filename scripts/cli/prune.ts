@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { createS3Client, ExitCode, pruneSnapshots, recordRun, runTargetFor, SnapshotStore } from "../../engine/index.js";
-import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { ExitCode, pruneSnapshots, recordRun, runTargetFor, SnapshotStore } from "../../engine/index.js";
+import { printJson, printText, progressFor, runCommand, withPolicyStore } from "./common.js";
 import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 
 interface PruneFlags extends PolicyFlags {
@@ -18,15 +18,14 @@ export function registerPrune(program: Command): void {
     .action(async (o: PruneFlags) =>
       runCommand(o, async () => {
         const policy = policyFromCli(o, process.env, { requireNodes: false });
-        const s3 = createS3Client(policy.destination);
-        try {
-          const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
+        return withPolicyStore(policy, async (objects) => {
+          const store = new SnapshotStore(objects);
           const progress = progressFor(o);
           const prune = () => pruneSnapshots(store, policy.cluster.name, policy.retention, { dryRun: o.dryRun, progress });
           // A dry run changes nothing, so it is not a run of the cluster's job: not recorded.
           const report = o.dryRun
             ? await prune()
-            : await recordRun("prune", runTargetFor(policy, s3, progress), prune, (r) => ({
+            : await recordRun("prune", runTargetFor(policy, objects, progress), prune, (r) => ({
                 ok: r.failed.length === 0,
                 error: r.failed.length
                   ? {
@@ -50,9 +49,7 @@ export function registerPrune(program: Command): void {
             );
           }
           return report.failed.length ? ExitCode.failed : ExitCode.ok;
-        } finally {
-          s3.destroy();
-        }
+        });
       }),
     );
 }

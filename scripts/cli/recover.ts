@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { ConfigError, createS3Client, describeProduct, recoverSecrets, SnapshotStore, type RecoverReport } from "../../engine/index.js";
-import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { ConfigError, describeProduct, recoverSecrets, SnapshotStore, type RecoverReport } from "../../engine/index.js";
+import { openPolicyStore, printJson, printText, progressFor, runCommand } from "./common.js";
 import { readSealConfig } from "./drill.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addAuthFlags, addPolicyFlags, intFlag, optionalTokenFromCli } from "./options.js";
@@ -18,7 +18,7 @@ const repeatable = (v: string, prev: string[] | undefined) => [...(prev ?? []), 
 function formatRecover(r: RecoverReport): string {
   const head = r.dryRun ? "DRY RUN (nothing written)" : "RECOVERED";
   const lines = [
-    `${head}: s3://${r.snapshot.bucket}/${r.snapshot.key} (raft index ${r.snapshot.raftIndex}, taken ${r.snapshot.takenAt}; throwaway node: ${describeProduct(r.throwaway.product, r.throwaway.version)}) -> ${r.live}`,
+    `${head}: ${r.snapshot.url} (raft index ${r.snapshot.raftIndex}, taken ${r.snapshot.takenAt}; throwaway node: ${describeProduct(r.throwaway.product, r.throwaway.version)}) -> ${r.live}`,
   ];
   for (const p of r.paths) {
     const detail =
@@ -63,10 +63,10 @@ export function registerRecover(program: Command): void {
         if (policy.cluster.nodes.length === 0) {
           throw new ConfigError("no live Vault address to recover into: pass --vault-addr URL, set VAULT_ADDR, or list cluster.nodes in --policy", { field: "cluster.nodes" });
         }
-        const s3 = createS3Client(policy.destination);
+        const objects = await openPolicyStore(policy);
         try {
           const report = await recoverSecrets({
-            store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix),
+            store: new SnapshotStore(objects),
             snapshot: ref,
             cluster: policy.cluster.name,
             paths: o.path ?? [],
@@ -85,7 +85,7 @@ export function registerRecover(program: Command): void {
         } catch (err) {
           return reportFailure(o, err);
         } finally {
-          s3.destroy();
+          objects.close();
         }
       }),
     );

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import {
   ConfigError,
-  createS3Client,
   describeProduct,
   exitCodeOf,
   isSnapshotUrl,
@@ -20,7 +19,7 @@ import {
   type RestoreKeys,
   type RestoreReport,
 } from "../../engine/index.js";
-import { printJson, printText, progressFor, runCommand, type GlobalOptions } from "./common.js";
+import { openPolicyStore, printJson, printText, progressFor, runCommand, type GlobalOptions } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addPolicyFlags, intFlag, optionalTokenFromCli, policyFromCli, type PolicyFlags } from "./options.js";
 import { addUrlRefFlags, snapshotSourceFor, type UrlRefFlags } from "./url-ref.js";
@@ -83,7 +82,7 @@ export function restorePolicy(ref: string, o: PolicyFlags): BackupPolicy {
 
 export function formatRestore(r: RestoreReport): string {
   const source = r.snapshot.product ? ` (a ${describeProduct(r.snapshot.product, r.snapshot.version)} snapshot)` : "";
-  const lines = [`${r.ok ? "OK" : "FAILED"} ${r.mode} restore of s3://${r.snapshot.bucket}/${r.snapshot.key}${source} in ${(r.durationMs / 1000).toFixed(1)}s`];
+  const lines = [`${r.ok ? "OK" : "FAILED"} ${r.mode} restore of ${r.snapshot.url}${source} in ${(r.durationMs / 1000).toFixed(1)}s`];
   for (const s of r.steps) {
     const vault = s.vaultMs !== undefined && s.durationMs > 0 ? ` (vault ${(s.vaultMs / 1000).toFixed(2)}s)` : "";
     lines.push(
@@ -148,11 +147,11 @@ export function registerRestore(program: Command): void {
         const keys = keysFromFlags(o);
         const identities = await identitiesFromFlags(o);
         const policy = restorePolicy(ref, o);
-        const s3 = createS3Client(policy.destination);
-        const source = snapshotSourceFor(ref, o, policy, s3);
+        const objects = await openPolicyStore(policy);
+        const source = snapshotSourceFor(ref, o, policy, objects);
         try {
           const progress = progressFor(o);
-          const report = await recordRun("restore", runTargetFor(policy, s3, progress), () =>
+          const report = await recordRun("restore", runTargetFor(policy, objects, progress), () =>
             stagedRestore({
               mode,
               nodes,
@@ -173,7 +172,7 @@ export function registerRestore(program: Command): void {
         } catch (err) {
           return reportFailure(o, err);
         } finally {
-          s3.destroy();
+          objects.close();
         }
       }),
     );

@@ -1,17 +1,6 @@
 import type { Command } from "commander";
-import {
-  checkStatus,
-  ConfigError,
-  createS3Client,
-  ExitCode,
-  formatBytes,
-  listClusters,
-  parseDuration,
-  readClusterStatus,
-  renderMetrics,
-  type ClusterStatus,
-} from "../../engine/index.js";
-import { printJson, printText, runCommand } from "./common.js";
+import { checkStatus, ConfigError, ExitCode, formatBytes, listClusters, parseDuration, readClusterStatus, renderMetrics, type ClusterStatus } from "../../engine/index.js";
+import { printJson, printText, runCommand, withPolicyStore } from "./common.js";
 import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 
 interface StatusFlags extends PolicyFlags {
@@ -87,12 +76,10 @@ export function registerStatus(program: Command): void {
       runCommand(o, async () => {
         if (o.json && o.prometheus) throw new ConfigError("give either --json or --prometheus, not both", { field: "--prometheus" });
         const policy = readerPolicy(o, Boolean(o.allClusters));
-        const { bucket, prefix } = policy.destination;
-        const s3 = createS3Client(policy.destination);
-        try {
-          const clusters = o.allClusters ? await listClusters(s3, bucket, prefix) : [policy.cluster.name];
+        return withPolicyStore(policy, async (store) => {
+          const clusters = o.allClusters ? await listClusters(store) : [policy.cluster.name];
           const statuses: ClusterStatus[] = [];
-          for (const cluster of clusters) statuses.push(await readClusterStatus({ s3, bucket, prefix, cluster, every: policy.schedule.every }));
+          for (const cluster of clusters) statuses.push(await readClusterStatus({ store, cluster, every: policy.schedule.every }));
           const checks = o.check ? statuses.map((s) => checkStatus(s, { maxFailures: o.maxFailures, maxDrillAge: o.maxDrillAge })) : undefined;
           const failed = checks?.some((c) => !c.ok) ?? false;
           if (failed) {
@@ -102,13 +89,11 @@ export function registerStatus(program: Command): void {
           if (o.prometheus) process.stdout.write((await renderMetrics(statuses)).text);
           else if (o.json) {
             const items = statuses.map((s, i) => (checks ? { ...s, check: checks[i] } : s));
-            printJson(o.allClusters ? { ok: !failed, bucket, prefix, clusters: items } : { ok: !failed, ...items[0] });
-          } else if (!statuses.length) printText(`no clusters under s3://${bucket}/${prefix}`);
+            printJson(o.allClusters ? { ok: !failed, bucket: store.container, prefix: store.prefix, clusters: items } : { ok: !failed, ...items[0] });
+          } else if (!statuses.length) printText(`no clusters under ${store.url(store.prefix)}`);
           else printText(statuses.map((s, i) => formatStatus(s, checks?.[i]?.problems)).join("\n\n"));
           return failed ? ExitCode.failed : ExitCode.ok;
-        } finally {
-          s3.destroy();
-        }
+        });
       }),
     );
 }

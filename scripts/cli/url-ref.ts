@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import type { S3Client } from "@aws-sdk/client-s3";
-import { ConfigError, isSnapshotUrl, SnapshotStore, UrlSnapshot, type BackupPolicy } from "../../engine/index.js";
+import { ConfigError, isSnapshotUrl, SnapshotStore, UrlSnapshot, type BackupPolicy, type ObjectStore } from "../../engine/index.js";
 
 /** Flags of the commands that accept a pre-signed GET URL as the ref (restore, verify, drill). */
 export interface UrlRefFlags {
@@ -15,13 +14,13 @@ export function addUrlRefFlags(cmd: Command): Command {
 }
 
 /**
- * The remote snapshot of a `https://…` ref (docs/export.md), or undefined for S3 refs. The URL
+ * The remote snapshot of a `https://…` ref (docs/export.md), or undefined for store refs. The URL
  * flags without a URL ref are a mistake worth saying (exit 2), not something to ignore.
  */
 export function remoteFromRef(ref: string, o: UrlRefFlags & { stallTimeout?: number }, cluster?: string): UrlSnapshot | undefined {
   if (!isSnapshotUrl(ref)) {
     if (o.sha256 || o.manifestUrl) {
-      throw new ConfigError("--sha256 and --manifest-url apply to a pre-signed URL ref (https://...) only; an S3 ref is checked against its own manifest", {
+      throw new ConfigError("--sha256 and --manifest-url apply to a pre-signed URL ref (https://...) only; a stored snapshot is checked against its own manifest", {
         field: o.sha256 ? "--sha256" : "--manifest-url",
       });
     }
@@ -31,16 +30,16 @@ export function remoteFromRef(ref: string, o: UrlRefFlags & { stallTimeout?: num
 }
 
 /**
- * Where a restore or drill takes its snapshot from: the policy's bucket for an S3 ref, or the
+ * Where a restore or drill takes its snapshot from: the policy's store for a store ref, or the
  * pre-signed URLs of a `https://…` ref (then no store); `snapshot` is what reports name.
  */
 export function snapshotSourceFor(
   ref: string,
   o: UrlRefFlags & { stallTimeout?: number },
   policy: BackupPolicy,
-  s3: S3Client,
+  objects: ObjectStore,
 ): { store?: SnapshotStore; remote?: UrlSnapshot; snapshot: string } {
   const remote = remoteFromRef(ref, o, policy.cluster.name);
   if (remote) return { remote, snapshot: remote.label };
-  return { store: new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix), snapshot: ref };
+  return { store: new SnapshotStore(objects), snapshot: ref };
 }

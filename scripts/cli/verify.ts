@@ -1,15 +1,6 @@
 import type { Command } from "commander";
-import {
-  createS3Client,
-  damagedNewerThan,
-  DEFAULT_STALL_TIMEOUT_MS,
-  IntegrityError,
-  SnapshotStore,
-  verifyStoredSnapshot,
-  formatBytes,
-  type RemoteSnapshot,
-} from "../../engine/index.js";
-import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { damagedNewerThan, DEFAULT_STALL_TIMEOUT_MS, IntegrityError, SnapshotStore, verifyStoredSnapshot, formatBytes, type RemoteSnapshot } from "../../engine/index.js";
+import { printJson, printText, progressFor, runCommand, withPolicyStore } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addPolicyFlags, intFlag, type PolicyFlags } from "./options.js";
 import { policyForRef } from "./snapshot-ref.js";
@@ -33,21 +24,20 @@ export function registerVerify(program: Command): void {
       runCommand(o, async () => {
         const remote = remoteFromRef(ref, o, o.cluster ?? process.env.VRB_CLUSTER);
         if (remote) return verifyRemote(remote, o);
-        // An s3:// reference names its bucket and cluster itself; no policy needed for those.
+        // A store URL (s3://...) names its bucket and cluster itself; no policy needed for those.
         const policy = policyForRef(ref, o);
         const identities = await identitiesFromFlags(o);
-        const s3 = createS3Client(policy.destination);
-        try {
-          const store = new SnapshotStore(s3, policy.destination.bucket, policy.destination.prefix);
+        return withPolicyStore(policy, async (objects) => {
+          const store = new SnapshotStore(objects);
           const snapshot = await store.resolve(ref, policy.cluster.name);
           if (snapshot.status !== "good") {
-            throw new IntegrityError(`s3://${snapshot.bucket}/${snapshot.key} is ${snapshot.status}: ${snapshot.problem ?? "no manifest"}`, { stage: "verify" });
+            throw new IntegrityError(`${snapshot.url} is ${snapshot.status}: ${snapshot.problem ?? "no manifest"}`, { stage: "verify" });
           }
           const progress = progressFor(o);
           // 'latest' is the newest GOOD snapshot: a damaged newer one is not skipped in silence.
           const skipped = ref === "latest" ? damagedNewerThan(await store.list(policy.cluster.name), snapshot) : [];
-          for (const d of skipped) progress.warn(`the newer snapshot s3://${d.bucket}/${d.key} is damaged (${d.problem ?? "does not match its manifest"}); 'latest' skipped it`);
-          progress.info(`verifying s3://${snapshot.bucket}/${snapshot.key}`);
+          for (const d of skipped) progress.warn(`the newer snapshot ${d.url} is damaged (${d.problem ?? "does not match its manifest"}); 'latest' skipped it`);
+          progress.info(`verifying ${snapshot.url}`);
           const report = await verifyStoredSnapshot(store, snapshot, {
             progress,
             stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
@@ -56,23 +46,21 @@ export function registerVerify(program: Command): void {
           if (skipped.length) {
             // The older snapshot is fine, but the newest backup is unusable: that must not pass as "ok".
             throw new IntegrityError(
-              `s3://${report.bucket}/${report.key} verified OK, but 'latest' had to skip ${skipped.length} newer damaged snapshot(s): ` +
-                `${skipped.map((d) => `s3://${d.bucket}/${d.key} (${d.problem ?? "does not match its manifest"})`).join("; ")}. ` +
+              `${report.url} verified OK, but 'latest' had to skip ${skipped.length} newer damaged snapshot(s): ` +
+                `${skipped.map((d) => `${d.url} (${d.problem ?? "does not match its manifest"})`).join("; ")}. ` +
                 `Find out what changed them (vrb verify <key>), then take a new backup.`,
               { stage: "verify" },
             );
           }
           if (o.json) return printJson(report);
           printText(
-            `OK s3://${report.bucket}/${report.key}\n  ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n` +
+            `OK ${report.url}\n  ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n` +
               (report.encryption && !report.encryption.decrypted
                 ? `  encrypted (${report.encryption.format}): the stored object matches its manifest; give --identity to decrypt it and check the archive`
                 : `  raft index ${report.raft.index}, term ${report.raft.term}; archive entries checked: ${report.archive.checked.join(", ")}` +
                   (report.encryption ? `\n  decrypted (${report.encryption.format}): plaintext sha256 ${report.encryption.plaintext?.sha256}` : "")),
           );
-        } finally {
-          s3.destroy();
-        }
+        });
       }),
     );
 }

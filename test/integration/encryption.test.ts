@@ -21,7 +21,7 @@ import {
   type DrillReport,
   type SnapshotManifest,
 } from "../../engine/index.js";
-import { cliEnv, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
+import { cliEnv, policyStoreOn, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
 
 const env = sharedEnv();
 const s3 = s3For(env);
@@ -240,7 +240,7 @@ describe("client-side encryption (OpenPGP)", () => {
   it("stores an OpenPGP binary message that the private key (passphrase from the environment) decrypts to the manifest's plaintext; verify --identity passes", async () => {
     const prefix = "enc-pgp/";
     const policy = validatePolicy({ cluster: { name: "enc-pgp", nodes }, destination: destination(prefix), encryption: { pgp: [pgpPub] } });
-    const report = await runBackup({ policy, token: env.keys!.rootToken, s3 });
+    const report = await runBackup({ policy, token: env.keys!.rootToken, store: policyStoreOn(s3, policy) });
     const manifest = await manifestOf(report.key);
     const stored = await get(report.key);
     expect(stored.subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]))).toBe(false);
@@ -287,7 +287,7 @@ describe("configuration files without encryption", () => {
       { step: "initialize", name: "failFilesUpload" },
     );
     try {
-      await expect(runBackup({ policy, token: env.keys!.rootToken, s3: failing })).rejects.toThrow(/files upload refused/);
+      await expect(runBackup({ policy, token: env.keys!.rootToken, store: policyStoreOn(failing, policy) })).rejects.toThrow(/files upload refused/);
     } finally {
       failing.destroy();
     }

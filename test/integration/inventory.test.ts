@@ -24,7 +24,7 @@ import {
   type PruneReport,
   type S3ServerKind,
 } from "../../engine/index.js";
-import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
+import { cliEnv, PRODUCTS, policyStoreOn, rootClient, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
 
 const cluster = "inv";
 const mount = "inv-kv";
@@ -105,16 +105,13 @@ describe.each(PRODUCTS)("%s: inventory, diff, shrink guard and legal hold on the
   });
 
   it("every backup stores its inventory; vrb inspect of a stored snapshot names mounts from the manifest", async () => {
-    first = await runBackup({
-      policy: validatePolicy({
-        cluster: { name: cluster, nodes: env.nodes.map((n) => n.apiAddr) },
-        destination: { bucket, prefix: `${cluster}/`, endpoint: env.s3!.endpoint, forcePathStyle: true },
-      }),
-      token: env.keys!.rootToken,
-      s3,
+    const policy = validatePolicy({
+      cluster: { name: cluster, nodes: env.nodes.map((n) => n.apiAddr) },
+      destination: { bucket, prefix: `${cluster}/`, endpoint: env.s3!.endpoint, forcePathStyle: true },
     });
+    first = await runBackup({ policy, token: env.keys!.rootToken, store: policyStoreOn(s3, policy) });
     expect(first.inventory!.totalKeys).toBeGreaterThan(N);
-    const manifest = (await new SnapshotStore(s3, bucket, `${cluster}/`).readManifest(first.key))!;
+    const manifest = (await new SnapshotStore(s3StoreOn(s3, bucket, `${cluster}/`)).readManifest(first.key))!;
     expect(manifest.inventory!.mounts.find((x) => x.uuid === uuid)).toMatchObject({ path: `${mount}/`, type: "kv", kind: "secret" });
     const res = await runVrb(["inspect", "latest", ...scope, "--json"], cliEnv(env));
     expect(res.code, res.stderr).toBe(0);
@@ -132,17 +129,14 @@ describe.each(PRODUCTS)("%s: inventory, diff, shrink guard and legal hold on the
         .join("\n"),
     });
     const created = await client.post<{ auth: { client_token: string } }>("auth/token/create", { policies: ["inv-no-mounts"], no_default_policy: true, ttl: "10m" });
-    const report = await runBackup({
-      policy: validatePolicy({
-        cluster: { name: "inv-403", nodes: env.nodes.map((n) => n.apiAddr) },
-        destination: { bucket, prefix: "inv-403/", endpoint: env.s3!.endpoint, forcePathStyle: true },
-      }),
-      token: created.body.auth.client_token,
-      s3,
+    const policy = validatePolicy({
+      cluster: { name: "inv-403", nodes: env.nodes.map((n) => n.apiAddr) },
+      destination: { bucket, prefix: "inv-403/", endpoint: env.s3!.endpoint, forcePathStyle: true },
     });
+    const report = await runBackup({ policy, token: created.body.auth.client_token, store: policyStoreOn(s3, policy) });
     expect(report.warnings.join("\n")).toMatch(/may not read sys\/mounts \(403/);
     expect(report.warnings.join("\n")).toMatch(/may not read sys\/auth \(403/);
-    const manifest = (await new SnapshotStore(s3, bucket, "inv-403/").readManifest(report.key))!;
+    const manifest = (await new SnapshotStore(s3StoreOn(s3, bucket, "inv-403/")).readManifest(report.key))!;
     const ours = manifest.inventory!.mounts.find((m) => m.uuid === uuid)!;
     expect(ours.keys).toBeGreaterThanOrEqual(N);
     expect(ours.path).toBeUndefined();
@@ -170,7 +164,7 @@ describe.each(PRODUCTS)("%s: inventory, diff, shrink guard and legal hold on the
     expect(listText.stdout).toMatch(new RegExp(`^suspect .*${suspectKey}`, "m"));
 
     // `latest` (restore, verify, drill) resolves past the suspect one; named, it is still there.
-    const store = new SnapshotStore(s3, bucket, `${cluster}/`);
+    const store = new SnapshotStore(s3StoreOn(s3, bucket, `${cluster}/`));
     expect((await store.resolve("latest", cluster)).key).toBe(first.key);
     const verify = await runVrb(["verify", "latest", ...scope, "--json"], cliEnv(env));
     expect(verify.code, verify.stderr).toBe(0);
@@ -206,7 +200,7 @@ describe.each(PRODUCTS)("%s: inventory, diff, shrink guard and legal hold on the
     const list = await runVrb(["list", ...scope, "--json"], cliEnv(env));
     const row = (JSON.parse(list.stdout) as { snapshots: { key: string; legalHold?: boolean }[] }).snapshots.find((s) => s.key === first.key)!;
     expect(row.legalHold).toBe(true);
-    const store = new SnapshotStore(s3, bucket, `${cluster}/`);
+    const store = new SnapshotStore(s3StoreOn(s3, bucket, `${cluster}/`));
     const snap = await store.resolve(first.key);
     const plan = await applyRetention(store, { keep: [], delete: [{ snapshot: snap, reason: "test" }] });
     expect(plan.locked).toEqual([expect.objectContaining({ key: first.key, legalHold: true })]);
@@ -232,7 +226,7 @@ describe("legal hold on the other S3 server kind (no cluster involved)", () => {
       const key = "inv/2026/01/01/inv-20260101T000000Z-7.snap";
       await c.send(new PutObjectCommand({ Bucket: "inv-hold", Key: key, Body: "snapshot bytes" }));
       await c.send(new PutObjectCommand({ Bucket: "inv-hold", Key: `${key}.manifest.json`, Body: "{}" }));
-      const store = new SnapshotStore(c, "inv-hold", "inv/");
+      const store = new SnapshotStore(s3StoreOn(c, "inv-hold", "inv/"));
       const held = await setLegalHold(store, key, true);
       expect(held.objects.map((o) => o.key)).toEqual([key, `${key}.manifest.json`]);
       for (const o of held.objects) expect(await deleteRefused(c, "inv-hold", o.key, o.versionId), `${other}: ${o.key}`).toBe(true);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureKvV2, kvPut, productVersion, runBackup, runDrill, SnapshotStore, type BackupReport, type LocalEnvironment } from "../../engine/index.js";
-import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
+import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
 import { policyInSharedBucket } from "../support/restore-fixtures.js";
 
 // The throwaway nodes of drill / recover run the product the snapshot's manifest records.
@@ -14,7 +14,11 @@ async function backupOf(env: LocalEnvironment, s3: S3Client, prefix: string, clu
   await ensureKvV2(c, `pt-${run}`);
   await kvPut(c, `pt-${run}`, "app/db", { password: `pw-${run}` });
   await c.close();
-  const backup = await runBackup({ policy: policyInSharedBucket(env, prefix, cluster, [env.nodes[0]!.apiAddr]), token: env.keys!.rootToken, s3 });
+  const backup = await runBackup({
+    policy: policyInSharedBucket(env, prefix, cluster, [env.nodes[0]!.apiAddr]),
+    token: env.keys!.rootToken,
+    store: s3StoreOn(s3, env.bucket!, prefix),
+  });
   const keysFile = join(tempDir("product-keys"), "keys.json");
   writeFileSync(keysFile, JSON.stringify({ unseal_keys_b64: env.keys!.unsealKeysB64, unseal_threshold: env.keys!.threshold }), { mode: 0o600 });
   return { backup, keysFile };
@@ -67,7 +71,7 @@ describe.runIf(PRODUCTS.includes("vault"))("a HashiCorp Vault snapshot", () => {
     expect(keysFile).toBeTruthy();
     const lines: string[] = [];
     const outcome = await runDrill({
-      store: new SnapshotStore(s3, vault.bucket!, prefix),
+      store: new SnapshotStore(s3StoreOn(s3, vault.bucket!, prefix)),
       cluster: "pt-vault",
       nodes: 1,
       keys: { kind: "unseal", keys: vault.keys!.unsealKeysB64 },

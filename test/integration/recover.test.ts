@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureKvV2, kvGet, kvPut, recoverSecrets, SnapshotStore, VaultHttpError, type RecoverReport, type VaultClient } from "../../engine/index.js";
-import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
+import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
 
 // Every test here runs once per product (OpenBao, HashiCorp Vault) on that product's shared cluster.
 describe.each(PRODUCTS)("%s", (product) => {
@@ -136,12 +136,27 @@ describe.each(PRODUCTS)("%s", (product) => {
       const live = { cluster: { nodes: [shared.nodes[0]!.apiAddr] }, token: shared.keys!.rootToken };
       try {
         // No snapshot under this prefix: the snapshot is resolved (for its product) before any node starts.
-        const none = recoverSecrets({ store: new SnapshotStore(s3, shared.bucket!, `recover-none-${run}/`), cluster, paths: [`${kv2}/app/db`], live, workDir, progress });
+        const none = recoverSecrets({
+          store: new SnapshotStore(s3StoreOn(s3, shared.bucket!, `recover-none-${run}/`)),
+          cluster,
+          paths: [`${kv2}/app/db`],
+          live,
+          workDir,
+          progress,
+        });
         await expect(none).rejects.toThrow(/snapshot/i);
         expect(lines.some((l) => l.startsWith("recover: starting"))).toBe(false);
         // Keys of no cluster (well-formed): the node starts, takes the snapshot, and cannot be unsealed.
         const wrongKeys = { kind: "unseal" as const, keys: shared.keys!.unsealKeysB64.map(() => Buffer.alloc(33, 7).toString("base64")) };
-        const failed = recoverSecrets({ store: new SnapshotStore(s3, shared.bucket!, prefix), cluster, paths: [`${kv2}/app/db`], live, keys: wrongKeys, workDir, progress });
+        const failed = recoverSecrets({
+          store: new SnapshotStore(s3StoreOn(s3, shared.bucket!, prefix)),
+          cluster,
+          paths: [`${kv2}/app/db`],
+          live,
+          keys: wrongKeys,
+          workDir,
+          progress,
+        });
         await expect(failed).rejects.toThrow(/unseal/i);
       } finally {
         s3.destroy();

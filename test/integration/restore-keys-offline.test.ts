@@ -17,7 +17,7 @@ import {
   type Product,
   type RestoreReport,
 } from "../../engine/index.js";
-import { PRODUCTS, cliEnv, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
+import { PRODUCTS, cliEnv, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
 import { policyInSharedBucket } from "../support/restore-fixtures.js";
 
 // Issue 26 point 5: wrong Shamir unseal keys are refused offline, from the snapshot itself, before
@@ -83,7 +83,7 @@ describe.each(PRODUCTS)("Shamir unseal keys proven offline from the snapshot (re
     await ensureKvV2(a, "kv");
     await kvPut(a, "kv", "dr-canary", { ok: run });
     await a.close();
-    await runBackup({ policy: policyInSharedBucket(shared, prefix, cluster, [A.nodes[0]!.apiAddr]), token: A.keys!.rootToken, s3 });
+    await runBackup({ policy: policyInSharedBucket(shared, prefix, cluster, [A.nodes[0]!.apiAddr]), token: A.keys!.rootToken, store: s3StoreOn(s3, shared.bucket!, prefix) });
     targets = await startFreshNodes(tempDir("keys-targets"), 2, { idPrefix: "keys-t", shape: { product } });
   }, 240_000);
 

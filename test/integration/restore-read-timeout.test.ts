@@ -13,7 +13,7 @@ import {
 } from "../../engine/index.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 import { policyInSharedBucket } from "../support/restore-fixtures.js";
-import { s3For, sharedEnv, tempDir } from "../support/env.js";
+import { policyStoreOn, s3For, s3StoreOn, sharedEnv, tempDir } from "../support/env.js";
 
 // A restore whose upload outlasts the target listener's http_read_timeout: OpenBao stops reading
 // the body and the restore must say so, with the setting to raise. One throwaway node with a 1s
@@ -39,7 +39,7 @@ describe("restore upload cut by the listener's http_read_timeout (real OpenBao, 
       "rt-src",
       shared.nodes.map((n) => n.apiAddr),
     );
-    const backup = await runBackup({ policy, token: shared.keys!.rootToken, s3 });
+    const backup = await runBackup({ policy, token: shared.keys!.rootToken, store: policyStoreOn(s3, policy) });
     [target] = await startFreshNodes(tempDir("restore-rt"), 1, { idPrefix: "rt", shape: { httpReadTimeout: "1s" } });
     // The upload goes at a sixth of the snapshot per second: ~6s against a 1s read timeout.
     proxy = await new FaultProxy(target!.apiAddr).start();
@@ -55,7 +55,7 @@ describe("restore upload cut by the listener's http_read_timeout (real OpenBao, 
     const err = await stagedRestore({
       mode: "rebuild",
       nodes: [proxy.url],
-      store: new SnapshotStore(s3, policy.destination.bucket, prefix),
+      store: new SnapshotStore(s3StoreOn(s3, policy.destination.bucket, prefix)),
       snapshot: `s3://${backup.bucket}/${backup.key}`,
       keys: { kind: "unseal", keys: shared.keys!.unsealKeysB64, threshold: shared.keys!.threshold },
       progress: { info: (m) => lines.push(m), warn: (m) => lines.push(m) },

@@ -32,7 +32,7 @@ import {
   type LocalNode,
   type RestoreReport,
 } from "../../engine/index.js";
-import { cliEnv, PRODUCTS, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
+import { cliEnv, PRODUCTS, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
 import { expectAllSecretsEqual, inBatches, policyInSharedBucket, seedVersionedSecrets, type WrittenSecrets } from "../support/restore-fixtures.js";
 
 // Every test here runs once per product (OpenBao, HashiCorp Vault): sources, targets and throwaway
@@ -60,7 +60,7 @@ describe.each(PRODUCTS)("%s", (product) => {
 
   const policyFor = (cluster: string, nodes: string[]) => policyInSharedBucket(shared, prefix, cluster, nodes);
 
-  const store = () => new SnapshotStore(s3, bucket, prefix);
+  const store = () => new SnapshotStore(s3StoreOn(s3, bucket, prefix));
   const root = (envState: LocalEnvironment, addr = envState.nodes[0]!.apiAddr) => new VaultClient({ addr, token: envState.keys!.rootToken });
 
   /**
@@ -109,7 +109,7 @@ describe.each(PRODUCTS)("%s", (product) => {
         A.nodes.map((n) => n.apiAddr),
       ),
       token: A.keys!.rootToken,
-      s3,
+      store: s3StoreOn(s3, bucket, prefix),
     });
     await a.close();
 
@@ -127,7 +127,7 @@ describe.each(PRODUCTS)("%s", (product) => {
         B.nodes.map((n) => n.apiAddr),
       ),
       token: B.keys!.rootToken,
-      s3,
+      store: s3StoreOn(s3, bucket, prefix),
     });
     await b.close();
     keysFileA = writeKeysFile(A, "a-keys.json");
@@ -310,7 +310,7 @@ describe.each(PRODUCTS)("%s", (product) => {
           A.nodes.map((n) => n.apiAddr),
         ),
         token: A.keys!.rootToken,
-        s3,
+        store: s3StoreOn(s3, bucket, prefix),
       });
       await kvPut(a, "secret", "rollback/x", { value: "new" });
       await a.delete("secret/metadata/rollback/y");

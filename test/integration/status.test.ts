@@ -19,7 +19,7 @@ import {
   type DrillReport,
   type LocalS3Server,
 } from "../../engine/index.js";
-import { cliEnv, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
+import { cliEnv, runVrb, s3For, s3StoreOn, sharedEnv, tempDir } from "../support/env.js";
 
 const env = sharedEnv();
 const s3 = s3For(env);
@@ -152,11 +152,11 @@ describe("status record: concurrent writers", () => {
 
   it("eight runs recorded at once through the engine wrapper: none lost", async () => {
     const name = "st-many";
-    const target = { s3, bucket, prefix, cluster: name };
+    const target = { store: s3StoreOn(s3, bucket, prefix), cluster: name };
     await Promise.all(
       Array.from({ length: 8 }, (_, i) => recordRun("prune", target, () => (i % 2 ? Promise.resolve(i) : Promise.reject(new Error(`boom ${i}`)))).catch(() => undefined)),
     );
-    const { record } = await new StatusStore(s3, bucket, prefix).read(name);
+    const { record } = await new StatusStore(s3StoreOn(s3, bucket, prefix)).read(name);
     expect(record!.operations.prune!.runs).toBe(8);
     expect(record!.history).toHaveLength(8);
   });

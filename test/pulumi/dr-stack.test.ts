@@ -4,7 +4,7 @@ import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureKvV2, kvGet, kvPut, localDown, localUp, packageRoot, runBackup, startLocalNode, stopLocalNode, VaultClient, type LocalEnvironment } from "../../engine/index.js";
 import { plainOccurrences, s3CredentialEnv } from "../providers/support.js";
-import { sharedEnv, s3For, tempDir } from "../support/env.js";
+import { policyStoreOn, sharedEnv, s3For, tempDir } from "../support/env.js";
 import { policyInSharedBucket } from "../support/restore-fixtures.js";
 import { PulumiProject, requirePulumiPeers, resourceOf } from "./support.js";
 
@@ -45,7 +45,7 @@ describe("DR program (stacks/dr) under the real Pulumi engine", () => {
       verify: { canaries: ["secret/data/dr-canary"] },
       encryption: { age: [await identityToRecipient(identity)] },
     };
-    await runBackup({ policy, token: cluster.keys!.rootToken, s3 });
+    await runBackup({ policy, token: cluster.keys!.rootToken, store: policyStoreOn(s3, policy) });
     // The disaster: every node loses its data and comes back empty and uninitialised.
     for (const n of cluster.nodes) await stopLocalNode(cluster, n.id, { wipe: true });
     for (const n of cluster.nodes) await startLocalNode(cluster, n.id);

@@ -3,7 +3,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
-import { VaultClient, environmentVariables, localS3Client, packageRoot, type LocalEnvironment, type Product } from "../../engine/index.js";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { S3Store, VaultClient, environmentVariables, localS3Client, packageRoot, type BackupPolicy, type LocalEnvironment, type Product } from "../../engine/index.js";
 
 /**
  * The products every cluster-level test runs on: `describe.each(PRODUCTS)("%s", (product) => { const env = sharedEnvOf(product); ... })`.
@@ -31,6 +32,17 @@ export function rootClient(env: LocalEnvironment = sharedEnv(), addr = env.nodes
 
 export function s3For(env: LocalEnvironment = sharedEnv()) {
   return localS3Client(env.s3!);
+}
+
+/** The S3 store of `bucket` + `prefix` over a test's own client (which stays the test's to destroy). */
+export function s3StoreOn(s3: S3Client, bucket: string, prefix = ""): S3Store {
+  return new S3Store({ client: s3, bucket, prefix, ownsClient: false });
+}
+
+/** The store of a policy's destination over a test's own client: where runBackup writes and runs are recorded. */
+export function policyStoreOn(s3: S3Client, policy: BackupPolicy): S3Store {
+  const d = policy.destination;
+  return new S3Store({ client: s3, bucket: d.bucket, prefix: d.prefix, kmsKeyId: d.kmsKeyId, ownsClient: false });
 }
 
 export function tempDir(prefix: string): string {

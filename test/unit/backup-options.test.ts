@@ -85,6 +85,7 @@ describe("planRetention", () => {
   const snap = (hoursAgo: number, status: StoredSnapshot["status"] = "good"): StoredSnapshot => ({
     bucket: "b",
     key: `k-${hoursAgo}`,
+    url: `s3://b/k-${hoursAgo}`,
     cluster: "c",
     takenAt: new Date(now.getTime() - hoursAgo * 3_600_000),
     raftIndex: 1000 - hoursAgo,

@@ -4,6 +4,7 @@ import { recoveryPointStatus, type StoredSnapshot } from "../../engine/index.js"
 const snap = (takenAt: string, status: StoredSnapshot["status"] = "good"): StoredSnapshot => ({
   bucket: "b",
   key: `prod/prod-${takenAt}.snap`,
+  url: `s3://b/prod/prod-${takenAt}.snap`,
   cluster: "prod",
   takenAt: new Date(takenAt),
   raftIndex: 1,

@@ -124,6 +124,7 @@ describe("retention with a suspect snapshot", () => {
   const snap = (hoursAgo: number, suspect: boolean): StoredSnapshot => ({
     bucket: "b",
     key: `c-${hoursAgo}`,
+    url: `s3://b/c-${hoursAgo}`,
     cluster: "c",
     takenAt: new Date(Date.now() - hoursAgo * 3_600_000),
     raftIndex: 100 - hoursAgo,

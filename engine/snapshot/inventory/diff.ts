@@ -20,7 +20,7 @@ export async function inventoryOf(subject: InventorySubject, opts: { progress?: 
     return { source: r.source, from: "inspect", inventory: r };
   }
   const { snapshot } = subject;
-  const source = `s3://${snapshot.bucket}/${snapshot.key}`;
+  const source = snapshot.url;
   if (snapshot.manifest?.inventory) return { source, from: "manifest", inventory: snapshot.manifest.inventory };
   const r = await inspectStoredSnapshot(subject.store, snapshot, opts);
   return { source, from: "inspect", inventory: r };

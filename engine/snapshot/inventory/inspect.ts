@@ -100,7 +100,7 @@ export async function inspectSnapshotFile(path: string, opts: InspectOptions = {
  * inventory (the backup read the mount table), else from `opts.mountTable`.
  */
 export async function inspectStoredSnapshot(store: SnapshotStore, snapshot: StoredSnapshot, opts: InspectOptions = {}): Promise<InspectReport> {
-  const where = `s3://${snapshot.bucket}/${snapshot.key}`;
+  const where = snapshot.url;
   const progress = opts.progress ?? silentProgress;
   const pass = new StagePipeline();
   const { meta, inventory } = await readInventory(
