@@ -28,7 +28,7 @@ import {
   type LocalNode,
   type Progress,
 } from "../../engine/index.js";
-import { cliEnv, tempDir } from "../support/env.js";
+import { cliEnv, tempDir, backupOn, s3StoreOn } from "../support/env.js";
 
 const MiB = 1024 * 1024;
 let env: LocalEnvironment;
@@ -66,9 +66,9 @@ async function revive(node: LocalNode): Promise<void> {
 async function expectNothingHalfDone(cluster: string): Promise<void> {
   const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: env.bucket!, Prefix: `faults/${cluster}/` }));
   expect(uploads.Uploads ?? []).toEqual([]);
-  const listed = await new SnapshotStore(s3, env.bucket!, "faults/").list(cluster);
+  const listed = await new SnapshotStore(s3StoreOn(s3, env.bucket!, "faults/")).list(cluster);
   expect(listed.filter((s) => s.status === "good")).toEqual([]);
-  for (const s of listed) expect((await checkStoredSnapshot(new SnapshotStore(s3, env.bucket!, "faults/"), s.key)).status).not.toBe("good");
+  for (const s of listed) expect((await checkStoredSnapshot(new SnapshotStore(s3StoreOn(s3, env.bucket!, "faults/")), s.key)).status).not.toBe("good");
 }
 
 function trigger(when: (stage: string, done: number) => boolean, action: () => void): Progress & { fired: boolean } {
@@ -110,7 +110,7 @@ describe("backup faults (own 3-node cluster and S3 server)", () => {
       (stage, done) => stage === "upload" && done >= 8 * MiB,
       () => process.kill(victim.pid!, "SIGKILL"),
     );
-    const err = await runBackup({ policy: policyFor("kill"), token: env.keys!.rootToken, s3, progress }).catch((e: unknown) => e);
+    const err = await runBackup(backupOn(s3, { policy: policyFor("kill"), token: env.keys!.rootToken, progress })).catch((e: unknown) => e);
     expect(progress.fired).toBe(true);
     expect(err).toMatchObject({ name: "OperationError", stage: "stream", exitCode: 1 });
     await expectNothingHalfDone("kill");
@@ -123,11 +123,11 @@ describe("backup faults (own 3-node cluster and S3 server)", () => {
       (stage, done) => stage === "upload" && done >= 8 * MiB,
       () => process.kill(victim.pid!, "SIGKILL"),
     );
-    const report = await runBackup({ policy: policyFor("retry"), token: env.keys!.rootToken, s3, progress, retries: 4 });
+    const report = await runBackup(backupOn(s3, { policy: policyFor("retry"), token: env.keys!.rootToken, progress, retries: 4 }));
     expect(progress.fired).toBe(true);
     expect(report.vault.leaderAddr).not.toBe(victim.apiAddr);
     expect(report.warnings[0]).toMatch(/attempt 1\/5 failed at stage stream/);
-    const store = new SnapshotStore(s3, env.bucket!, "faults/");
+    const store = new SnapshotStore(s3StoreOn(s3, env.bucket!, "faults/"));
     expect(await checkStoredSnapshot(store, report.key, { deep: true })).toMatchObject({ status: "good" });
     const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: env.bucket!, Prefix: "faults/retry/" }));
     expect(uploads.Uploads ?? []).toEqual([]);
@@ -146,7 +146,7 @@ describe("backup faults (own 3-node cluster and S3 server)", () => {
       },
     );
     try {
-      const err = await runBackup({ policy: policyFor("s3stop"), token: env.keys!.rootToken, s3, progress, stallTimeoutMs: 3_000 }).catch((e: unknown) => e);
+      const err = await runBackup(backupOn(s3, { policy: policyFor("s3stop"), token: env.keys!.rootToken, progress, stallTimeoutMs: 3_000 })).catch((e: unknown) => e);
       expect(progress.fired).toBe(true);
       expect(err).toMatchObject({ name: "OperationError", stage: "upload", exitCode: 1 });
       // Only the watchdog words it this way: the configured 3 s stall ended it, not some later timeout.
@@ -159,8 +159,8 @@ describe("backup faults (own 3-node cluster and S3 server)", () => {
   });
 
   it("the S3 server stops sending mid-verify: stall detected at stage 'verify' instead of a hang; verifies once it is back", async () => {
-    const report = await runBackup({ policy: policyFor("verifystall"), token: env.keys!.rootToken, s3 });
-    const store = new SnapshotStore(s3, env.bucket!, "faults/");
+    const report = await runBackup(backupOn(s3, { policy: policyFor("verifystall"), token: env.keys!.rootToken }));
+    const store = new SnapshotStore(s3StoreOn(s3, env.bucket!, "faults/"));
     const snapshot = await store.resolve("latest", "verifystall");
     expect(snapshot.key).toBe(report.key);
     const s3pid = env.s3!.pid!;

@@ -23,7 +23,7 @@ import {
   type LocalNode,
   type Progress,
 } from "../../engine/index.js";
-import { cliEnv, runVrb, tempDir } from "../support/env.js";
+import { cliEnv, runVrb, tempDir, backupOn, s3StoreOn } from "../support/env.js";
 import { FaultProxy, partUploads } from "../support/fault-proxy.js";
 
 /**
@@ -72,13 +72,13 @@ async function stepDown(node: LocalNode): Promise<void> {
 async function expectNothingHalfDone(cluster: string): Promise<void> {
   const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: env.bucket!, Prefix: `resilience/${cluster}/` }));
   expect(uploads.Uploads ?? []).toEqual([]);
-  const listed = await new SnapshotStore(s3, env.bucket!, "resilience/").list(cluster);
+  const listed = await new SnapshotStore(s3StoreOn(s3, env.bucket!, "resilience/")).list(cluster);
   expect(listed.filter((s) => s.status === "good")).toEqual([]);
 }
 
 /** A good, deeply verified snapshot, and no unfinished upload left behind. */
 async function expectGood(cluster: string, key: string): Promise<void> {
-  const store = new SnapshotStore(s3, env.bucket!, "resilience/");
+  const store = new SnapshotStore(s3StoreOn(s3, env.bucket!, "resilience/"));
   expect(await checkStoredSnapshot(store, key, { deep: true })).toMatchObject({ status: "good" });
   const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: env.bucket!, Prefix: `resilience/${cluster}/` }));
   expect(uploads.Uploads ?? []).toEqual([]);
@@ -137,7 +137,7 @@ describe("leader elections during a backup (sys/step-down, default retries)", ()
       const at = run.at === "before" ? Infinity : Math.max(1, Math.floor(run.at * (snapshotBytes || 64 * MiB)));
       const progress = atStreamBytes(at, () => (stepped = stepDown(victim)));
       const started = Date.now();
-      const report = await runBackup({ policy: policyFor(run.cluster), token: env.keys!.rootToken, s3, progress, retries: DEFAULT_BACKUP_RETRIES });
+      const report = await runBackup(backupOn(s3, { policy: policyFor(run.cluster), token: env.keys!.rootToken, progress, retries: DEFAULT_BACKUP_RETRIES }));
       await stepped;
       const waited = progress.warnings.some((w) => /election in progress/.test(w));
       const failed = report.warnings.filter((w) => /^attempt \d+\/\d+ failed/.test(w));
@@ -206,7 +206,7 @@ describe("Vault connection faults (fault proxy in front of the active node, SIGS
     try {
       const policy = validatePolicy({ ...policyFor("vaultcut"), cluster: { name: "vaultcut", nodes } });
       const warnings: string[] = [];
-      const report = await runBackup({ policy, token: env.keys!.rootToken, s3, retries: DEFAULT_BACKUP_RETRIES, progress: { info() {}, warn: (m) => warnings.push(m) } });
+      const report = await runBackup(backupOn(s3, { policy, token: env.keys!.rootToken, retries: DEFAULT_BACKUP_RETRIES, progress: { info() {}, warn: (m) => warnings.push(m) } }));
       expect(vaultProxy.stats.injected.cut).toBe(1);
       const failed = report.warnings.filter((w) => /^attempt 1\/\d+ failed at stage stream/.test(w));
       console.log(`stream cut after 4 MiB: ${failed.join(" | ").slice(0, 300)}; good snapshot from ${report.vault.leaderAddr}`);
@@ -222,7 +222,7 @@ describe("Vault connection faults (fault proxy in front of the active node, SIGS
     vaultProxy.rules = [{ match: snapshotStream, share: 1, fault: { kind: "cut", afterBytes: 2 * MiB } }];
     try {
       const policy = validatePolicy({ ...policyFor("vaultcutall"), cluster: { name: "vaultcutall", nodes } });
-      const err = await runBackup({ policy, token: env.keys!.rootToken, s3, retries: 1 }).catch((e: unknown) => e);
+      const err = await runBackup(backupOn(s3, { policy, token: env.keys!.rootToken, retries: 1 })).catch((e: unknown) => e);
       expect(err).toMatchObject({ name: "OperationError", stage: "stream", exitCode: 1 });
       expect(vaultProxy.stats.injected.cut).toBe(2);
     } finally {
@@ -240,14 +240,15 @@ describe("Vault connection faults (fault proxy in front of the active node, SIGS
     });
     const started = Date.now();
     try {
-      const outcome = await runBackup({
-        policy: policyFor("vaultstall"),
-        token: env.keys!.rootToken,
-        s3,
-        retries: DEFAULT_BACKUP_RETRIES,
-        stallTimeoutMs: 3_000,
-        progress,
-      }).catch((e: unknown) => e);
+      const outcome = await runBackup(
+        backupOn(s3, {
+          policy: policyFor("vaultstall"),
+          token: env.keys!.rootToken,
+          retries: DEFAULT_BACKUP_RETRIES,
+          stallTimeoutMs: 3_000,
+          progress,
+        }),
+      ).catch((e: unknown) => e);
       expect(stopped).toBe(true);
       const took = Date.now() - started;
       if (outcome instanceof Error) {
@@ -282,11 +283,11 @@ describe("S3 hiccups (fault proxy in front of the real S3 server)", () => {
     const before = { ...proxy.stats.injected };
     const viaProxy = proxiedS3();
     try {
-      const report = await runBackup({ policy: policyFor("s3flaky", proxy.url), token: env.keys!.rootToken, s3: viaProxy, retries: 0 });
+      const report = await runBackup(backupOn(viaProxy, { policy: policyFor("s3flaky", proxy.url), token: env.keys!.rootToken, retries: 0 }));
       await expectGood("s3flaky", report.key);
       // Re-downloads through the proxy: 10 % of GETs answered 503.
       proxy.rules = [{ match: (req) => req.method === "GET", share: 0.1, fault: { kind: "s3-error", status: 503, code: "SlowDown" } }];
-      const store = new SnapshotStore(viaProxy, env.bucket!, "resilience/");
+      const store = new SnapshotStore(s3StoreOn(viaProxy, env.bucket!, "resilience/"));
       for (let i = 0; i < 2; i++) {
         expect(await verifyStoredSnapshot(store, await store.resolve("latest", "s3flaky"))).toMatchObject({ ok: true, sha256: report.sha256 });
       }
@@ -311,7 +312,7 @@ describe("S3 hiccups (fault proxy in front of the real S3 server)", () => {
     const viaProxy = proxiedS3();
     const started = Date.now();
     try {
-      const err = await runBackup({ policy: policyFor("s3down", proxy.url), token: env.keys!.rootToken, s3: viaProxy, retries: 0 }).catch((e: unknown) => e);
+      const err = await runBackup(backupOn(viaProxy, { policy: policyFor("s3down", proxy.url), token: env.keys!.rootToken, retries: 0 })).catch((e: unknown) => e);
       const took = Date.now() - started;
       console.log(`all part uploads refused: the backup failed after ${took} ms`);
       expect(err).toMatchObject({ name: "OperationError", stage: "upload", exitCode: 1 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ListObjectVersionsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { kvPut, ensureKvV2, pruneSnapshots, runBackup, snapshotKeyFor, SnapshotStore, validatePolicy, type BackupReport, type PruneReport } from "../../engine/index.js";
-import { cliEnv, rootClient, runVrb, s3For, sharedEnv } from "../support/env.js";
+import { cliEnv, rootClient, runVrb, s3For, sharedEnv, backupOn, s3StoreOn } from "../support/env.js";
 
 const env = sharedEnv();
 const s3 = s3For(env);
@@ -20,16 +20,17 @@ describe("retention: vrb prune on real snapshots", () => {
     await ensureKvV2(client, "bk-prune");
     const backup = async (hoursAgo: number, lock: boolean): Promise<BackupReport> => {
       await kvPut(client, "bk-prune", "tick", { at: hoursAgo });
-      return runBackup({
-        policy: validatePolicy({
-          cluster: { name: cluster, nodes: env.nodes.map((n) => n.apiAddr) },
-          destination: { bucket, prefix: `${cluster}/`, endpoint: env.s3!.endpoint, forcePathStyle: true },
-          objectLock: lock ? { mode: "GOVERNANCE", days: 1 } : undefined,
+      return runBackup(
+        backupOn(s3, {
+          policy: validatePolicy({
+            cluster: { name: cluster, nodes: env.nodes.map((n) => n.apiAddr) },
+            destination: { bucket, prefix: `${cluster}/`, endpoint: env.s3!.endpoint, forcePathStyle: true },
+            objectLock: lock ? { mode: "GOVERNANCE", days: 1 } : undefined,
+          }),
+          token: env.keys!.rootToken,
+          now: () => new Date(Date.now() - hoursAgo * HOUR),
         }),
-        token: env.keys!.rootToken,
-        s3,
-        now: () => new Date(Date.now() - hoursAgo * HOUR),
-      });
+      );
     };
     // Oldest first: a locked one, two unlocked ones, the newest unlocked.
     const locked = await backup(4, true);
@@ -56,7 +57,7 @@ describe("retention: vrb prune on real snapshots", () => {
     // Every version of the snapshot and its manifest is gone, not hidden behind a delete marker.
     expect(await versionsUnder(old1.key)).toBe(0);
     expect(await versionsUnder(orphanKey)).toBe(0);
-    const store = new SnapshotStore(s3, bucket, `${cluster}/`);
+    const store = new SnapshotStore(s3StoreOn(s3, bucket, `${cluster}/`));
     expect((await store.list(cluster)).map((s) => [s.key, s.status])).toEqual([
       [newest.key, "good"],
       [old2.key, "good"],

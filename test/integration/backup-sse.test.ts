@@ -11,7 +11,7 @@ import {
   validatePolicy,
   type LocalS3Server,
 } from "../../engine/index.js";
-import { sharedEnv, tempDir } from "../support/env.js";
+import { sharedEnv, tempDir, backupOn, s3StoreOn } from "../support/env.js";
 
 // moto implements SSE-KMS headers on S3 objects; SeaweedFS ignores them. So this runs on a moto
 // server of its own, whatever VRB_S3_SERVER says.
@@ -38,7 +38,7 @@ describe("SSE-KMS and object lock on moto", () => {
       destination: { bucket: "vrb-sse", endpoint: server.endpoint, forcePathStyle: true, kmsKeyId: KMS_KEY },
       objectLock: { mode: "COMPLIANCE", days: 2 },
     });
-    const report = await runBackup({ policy, token: env.keys!.rootToken, s3 });
+    const report = await runBackup(backupOn(s3, { policy, token: env.keys!.rootToken }));
     expect(report.sse).toEqual({ algorithm: "aws:kms", kmsKeyId: KMS_KEY });
     for (const key of [report.key, report.manifestKey]) {
       const head = await s3.send(new HeadObjectCommand({ Bucket: "vrb-sse", Key: key }));
@@ -47,7 +47,7 @@ describe("SSE-KMS and object lock on moto", () => {
       expect(head.ObjectLockMode).toBe("COMPLIANCE");
     }
     expect(report.lock?.mode).toBe("COMPLIANCE");
-    const health = await checkStoredSnapshot(new SnapshotStore(s3, "vrb-sse"), report.key, { deep: true });
+    const health = await checkStoredSnapshot(new SnapshotStore(s3StoreOn(s3, "vrb-sse")), report.key, { deep: true });
     expect(health.status).toBe("good");
     expect(health.manifest?.sse).toEqual({ algorithm: "aws:kms", kmsKeyId: KMS_KEY });
   });

@@ -22,7 +22,7 @@ import {
   type LocalEnvironment,
   type Progress,
 } from "../../engine/index.js";
-import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
+import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, sharedEnvOf, tempDir, backupOn, s3StoreOn } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 
 // Every test here runs on each product's shared cluster (OpenBao and HashiCorp Vault), each with its own S3 server.
@@ -67,7 +67,7 @@ describe.each(PRODUCTS)("%s", (product) => {
       await client.post("sys/auth/bk-approle", { type: "approle" });
       const leader = await client.get<{ raft_committed_index: number }>("sys/leader", { anonymous: true });
       committedBefore = leader.body.raft_committed_index;
-      report = await runBackup({ policy: policyFor("bk-it", { objectLock: { mode: "GOVERNANCE", days: 1 } }), token, s3 });
+      report = await runBackup(backupOn(s3, { policy: policyFor("bk-it", { objectLock: { mode: "GOVERNANCE", days: 1 } }), token }));
     });
 
     afterAll(async () => {
@@ -101,7 +101,7 @@ describe.each(PRODUCTS)("%s", (product) => {
     });
 
     it("locks the object: retention mode and until read back from S3", async () => {
-      const store = new SnapshotStore(s3, bucket, "bk-it/");
+      const store = new SnapshotStore(s3StoreOn(s3, bucket, "bk-it/"));
       const r = await store.retention(report.key);
       expect(r.mode).toBe("GOVERNANCE");
       const expected = new Date(report.takenAt).getTime() + 86_400_000;
@@ -112,7 +112,7 @@ describe.each(PRODUCTS)("%s", (product) => {
     });
 
     it("lists the snapshot as good and a deep check agrees", async () => {
-      const store = new SnapshotStore(s3, bucket, "bk-it/");
+      const store = new SnapshotStore(s3StoreOn(s3, bucket, "bk-it/"));
       const list = await store.list("bk-it");
       expect(list[0]).toMatchObject({ key: report.key, status: "good" });
       const health = await checkStoredSnapshot(store, report.key, { deep: true });
@@ -126,9 +126,9 @@ describe.each(PRODUCTS)("%s", (product) => {
       const health = await Promise.all(env.nodes.map((n) => nodeHealth(client.forNode(n.apiAddr))));
       const standby = health.find((h) => h.role === "standby")!;
       const active = health.find((h) => h.role === "active")!;
-      const r = await runBackup({ policy: policyFor("bk-standby", {}, [standby.addr]), token, s3 });
+      const r = await runBackup(backupOn(s3, { policy: policyFor("bk-standby", {}, [standby.addr]), token }));
       expect(r.vault.leaderAddr).toBe(active.addr);
-      expect((await checkStoredSnapshot(new SnapshotStore(s3, bucket, "bk-standby/"), r.key)).status).toBe("good");
+      expect((await checkStoredSnapshot(new SnapshotStore(s3StoreOn(s3, bucket, "bk-standby/")), r.key)).status).toBe("good");
     });
   });
 
@@ -174,11 +174,13 @@ describe.each(PRODUCTS)("%s", (product) => {
           },
         };
         const cluster = `bk-stepdown-${at}`;
-        const report = await runBackup({ policy: policyFor(cluster, {}, standbyFirst(victim)), token: own.keys!.rootToken, s3, progress, retries: DEFAULT_BACKUP_RETRIES });
+        const report = await runBackup(
+          backupOn(s3, { policy: policyFor(cluster, {}, standbyFirst(victim)), token: own.keys!.rootToken, progress, retries: DEFAULT_BACKUP_RETRIES }),
+        );
         await stepped;
         if (at === "mid-stream") expect(stepped).toBeDefined();
         expect(report.vault.product).toBe(product);
-        const health = await checkStoredSnapshot(new SnapshotStore(s3, bucket, `${cluster}/`), report.key, { deep: true });
+        const health = await checkStoredSnapshot(new SnapshotStore(s3StoreOn(s3, bucket, `${cluster}/`)), report.key, { deep: true });
         expect(health).toMatchObject({ status: "good", problems: [] });
       });
     }
@@ -229,7 +231,7 @@ describe.each(PRODUCTS)("%s", (product) => {
       const bad = await vrb(["verify", `s3://${bucket}/${report.key}`, "--json"], { VRB_BUCKET: "", VRB_CLUSTER: "" });
       expect(bad.code, bad.stderr).toBe(3);
       expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, exitCode: 3 });
-      const store = new SnapshotStore(s3, bucket, "bk-cli/");
+      const store = new SnapshotStore(s3StoreOn(s3, bucket, "bk-cli/"));
       expect((await checkStoredSnapshot(store, report.key, { deep: true })).status).toBe("corrupt");
     });
 
@@ -282,7 +284,7 @@ describe.each(PRODUCTS)("%s", (product) => {
 
       const badRetries = await vrb(["backup", "--retries", "-1"]);
       expect(badRetries.code).toBe(2);
-      const listed = await new SnapshotStore(s3, bucket, "bk-bad/").list("bk-bad");
+      const listed = await new SnapshotStore(s3StoreOn(s3, bucket, "bk-bad/")).list("bk-bad");
       expect(listed).toEqual([]);
     });
 

@@ -1,9 +1,8 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import type { Product } from "../../engine/index.js";
-import { abortUnfinishedUploads } from "../../engine/snapshot/cleanup.js";
 import { BackupBusyError, BackupLease } from "../../engine/snapshot/lease.js";
-import { PRODUCTS, cliEnv, runVrb, s3For, sharedEnvOf } from "../support/env.js";
+import { PRODUCTS, cliEnv, runVrb, s3For, s3StoreOn, sharedEnvOf } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 
 // Issue 26 point 4: two backups of one cluster started together never share a key (a per-cluster
@@ -63,7 +62,7 @@ describe.each(PRODUCTS)("concurrent backups of one cluster (real %s + S3)", (pro
   });
 
   it("the lease: a second holder waits, then refuses naming the run that holds it; once released it is taken", async () => {
-    const o = { s3, bucket, prefix: `lease-${run}/`, cluster: "lease" };
+    const o = { store: s3StoreOn(s3, bucket, `lease-${run}/`), cluster: "lease" };
     const first = await BackupLease.acquire(o);
     expect(first).toBeDefined();
     const infos: string[] = [];
@@ -86,7 +85,7 @@ describe.each(PRODUCTS)("concurrent backups of one cluster (real %s + S3)", (pro
     const create = async () => (await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }))).UploadId!;
     const [mine, theirs] = [await create(), await create()];
     try {
-      const r = await abortUnfinishedUploads(s3, bucket, key, { deadlineMs: 20_000, own: { ids: [mine], unknown: false } });
+      const r = await s3StoreOn(s3, bucket).abortUploads(key, { deadlineMs: 20_000, own: { ids: [mine], unknown: false } });
       expect(r).toMatchObject({ aborted: [mine], left: [] });
       const left = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
       expect((left.Uploads ?? []).map((u) => u.UploadId)).toEqual([theirs]);

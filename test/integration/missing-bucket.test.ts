@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { abortUnfinishedUploads, runBackup, startS3Server, stopS3Server, validatePolicy, type LocalS3Server, type Progress, type S3ServerKind } from "../../engine/index.js";
-import { cliEnv, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
+import { runBackup, startS3Server, stopS3Server, validatePolicy, type LocalS3Server, type Progress, type S3ServerKind } from "../../engine/index.js";
+import { backupOn, cliEnv, runVrb, s3For, s3StoreOn, sharedEnv, tempDir } from "../support/env.js";
 
 // A backup into a bucket that does not exist is a configuration error, found in one request
 // before Vault is asked for anything: exit 2 within seconds, not a snapshot streamed into an
@@ -58,14 +58,14 @@ describe("backup into a bucket that does not exist", () => {
         destination: { bucket: missing, endpoint: env.s3!.endpoint, region: env.s3!.region, forcePathStyle: true },
       });
       const began = Date.now();
-      const err = await runBackup({ policy, token: env.keys!.rootToken, s3, progress, retries: 3 }).catch((e: unknown) => e);
+      const err = await runBackup(backupOn(s3, { policy, token: env.keys!.rootToken, progress, retries: 3 })).catch((e: unknown) => e);
       expect(Date.now() - began).toBeLessThan(10_000);
       expect(err).toMatchObject({ name: "ConfigError", exitCode: 2, field: "destination.bucket", stage: "destination" });
       expect(warnings).toEqual([]);
 
       // A bucket that vanished mid-backup holds no unfinished upload: nothing to retry for a minute.
       const started = Date.now();
-      expect(await abortUnfinishedUploads(s3, missing, "ff-miss/x.snap")).toEqual({ aborted: [], left: [] });
+      expect(await s3StoreOn(s3, missing).abortUploads("ff-miss/x.snap")).toEqual({ aborted: [], left: [] });
       expect(Date.now() - started).toBeLessThan(5_000);
     } finally {
       s3.destroy();

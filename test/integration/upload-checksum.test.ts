@@ -6,8 +6,7 @@ import { Readable } from "node:stream";
 import { crc32 } from "node:zlib";
 import { CreateBucketCommand, GetObjectCommand } from "@aws-sdk/client-s3";
 import { beforeAll, describe, expect, it } from "vitest";
-import { MultipartSink } from "../../engine/index.js";
-import { s3For, sharedEnv } from "../support/env.js";
+import { s3For, s3StoreOn, sharedEnv } from "../support/env.js";
 
 const MiB = 1024 * 1024;
 const bucket = `upload-crc-${Date.now()}`;
@@ -49,7 +48,7 @@ function spyingClient(corrupt: Set<number>) {
 }
 
 async function upload(s3: ReturnType<typeof s3For>, key: string, data: Buffer) {
-  const sink = new MultipartSink({ s3, Bucket: bucket, Key: key, partSize: 5 * MiB, queueSize: 2 });
+  const sink = s3StoreOn(s3, bucket).createUpload({ key, partSize: 5 * MiB, queueSize: 2 });
   await pipeline(Readable.from([data.subarray(0, 3 * MiB), data.subarray(3 * MiB)]), sink);
   const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return { sink, stored: Buffer.from(await got.Body!.transformToByteArray()) };

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OperationError, recordRun, scheduleWindow, type BackupPolicyInput } from "../../engine/index.js";
-import { sharedEnv, s3For } from "../support/env.js";
+import { sharedEnv, s3For, s3StoreOn } from "../support/env.js";
 import { ProviderHost, type Props } from "./host.js";
 import { plainOccurrences, runHarness, s3CredentialEnv, testPolicy, type Registered } from "./support.js";
 
@@ -117,7 +117,7 @@ describe("VaultSnapshot dynamic provider", () => {
   });
 
   it("read: reports the cluster's consecutive failed backups beside the snapshot's own status", async () => {
-    const target = { s3, bucket: env.bucket!, prefix: policy.destination.prefix ?? "", cluster: env.clusterName };
+    const target = { store: s3StoreOn(s3, env.bucket!, policy.destination.prefix ?? ""), cluster: env.clusterName };
     for (let i = 0; i < 2; i++) {
       await recordRun("backup", target, () => Promise.reject(new OperationError("Vault unreachable", { stage: "preflight" }))).catch(() => undefined);
     }

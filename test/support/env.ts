@@ -45,6 +45,11 @@ export function policyStoreOn(s3: S3Client, policy: BackupPolicy): S3Store {
   return new S3Store({ client: s3, bucket: d.bucket, prefix: d.prefix, kmsKeyId: d.kmsKeyId, ownsClient: false });
 }
 
+/** runBackup's options with the store of their policy's destination over a test's own client. */
+export function backupOn<T extends { policy: BackupPolicy }>(s3: S3Client, opts: T): T & { store: S3Store } {
+  return { ...opts, store: policyStoreOn(s3, opts.policy) };
+}
+
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `vrb-${prefix}-`));
 }
