@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { CreateBucketCommand, HeadBucketCommand, PutBucketVersioningCommand, PutObjectLockConfigurationCommand, type S3Client } from "@aws-sdk/client-s3";
 import { OperationError } from "../errors.js";
-import { createS3Client } from "../s3/client.js";
+import { createS3Client } from "../storage/s3/client.js";
 import { waitFor } from "../wait.js";
 import { freePort } from "./ports.js";
 import { isAlive, startDetached, stopProcess, tailLog } from "./process.js";
