@@ -1,4 +1,4 @@
-import { OperationError } from "./errors.js";
+import { OperationError, throwIfInterrupted } from "./errors.js";
 
 /** Resolves after `ms`, or as soon as `signal` aborts (never rejects: the caller looks at the signal). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -21,6 +21,8 @@ export interface WaitOptions {
   intervalMs?: number;
   /** Stage named by the timeout error (default: `what`). */
   stage?: string;
+  /** Ends the wait at once when it aborts (an InterruptedError naming the stage). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -31,7 +33,9 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, opts: Wait
   const deadline = Date.now() + opts.timeoutMs;
   const interval = opts.intervalMs ?? 250;
   let lastError: unknown;
+  const stopped = () => throwIfInterrupted(opts.signal, `while waiting for ${opts.what}`, opts.stage ?? opts.what);
   for (;;) {
+    stopped();
     try {
       const v = await probe();
       if (v !== undefined) return v;
@@ -44,6 +48,7 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, opts: Wait
         stage: opts.stage ?? opts.what,
       });
     }
-    await sleep(interval);
+    await sleep(interval, opts.signal);
+    stopped();
   }
 }

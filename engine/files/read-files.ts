@@ -4,7 +4,7 @@ import { pipeline } from "node:stream/promises";
 import { extract, pack } from "tar-stream";
 import { decryptingStream } from "../crypto/decrypt-stream.js";
 import { requireIdentityFor, type Identities } from "../crypto/identities.js";
-import { ConfigError, IntegrityError } from "../errors.js";
+import { ConfigError, IntegrityError, interruption } from "../errors.js";
 import type { SnapshotManifest } from "../snapshot/manifest.js";
 import type { SnapshotStore, StoredSnapshot } from "../snapshot/store.js";
 import { archiveName } from "./collect.js";
@@ -33,15 +33,17 @@ export interface VerifiedFile {
  * Downloads a snapshot's files archive, decrypts it when encrypted, and checks it whole before
  * anything is handed out: the object against the manifest's digest and size, the decrypted
  * archive against its plaintext digest, every file against its entry (no file missing, none
- * extra). Configuration files are small; they are held in memory, never on disk.
+ * extra). Configuration files are small; they are held in memory, never on disk. `signal` cancels
+ * the download (an InterruptedError).
  */
-export async function readVerifiedFiles(store: SnapshotStore, snapshot: StoredSnapshot, identities?: Identities): Promise<VerifiedFile[]> {
+export async function readVerifiedFiles(store: SnapshotStore, snapshot: StoredSnapshot, identities?: Identities, signal?: AbortSignal): Promise<VerifiedFile[]> {
   const files = filesOf(snapshot);
   const where = `s3://${snapshot.bucket}/${files.key}`;
   const enc = snapshot.manifest!.encryption;
   if (enc) requireIdentityFor(enc, identities, where);
   const byName = new Map(files.entries.map((e) => [archiveName(e.path), e]));
-  const { body } = await store.openSnapshot(files.key);
+  if (signal?.aborted) throw interruption(signal, "before the files download", "files");
+  const { body } = await store.openSnapshot(files.key, { signal });
   let stream = body;
   let cipher: Awaited<ReturnType<typeof decryptingStream>>["stored"] | undefined;
   if (enc) {
@@ -75,7 +77,9 @@ export async function readVerifiedFiles(store: SnapshotStore, snapshot: StoredSn
       next();
     });
   });
-  await pipeline(stream, tally, tar);
+  await pipeline(stream, tally, tar, { signal }).catch((err: unknown) => {
+    throw signal?.aborted ? interruption(signal, "during the files download", "files") : err;
+  });
   const stored = cipher ? { sha256: cipher.sha256(), bytes: cipher.bytes } : { sha256: plainHash.digest("hex"), bytes: plainBytes };
   if (stored.sha256 !== files.sha256 || stored.bytes !== files.bytes) problems.unshift(`the object's sha256/size ${stored.sha256}/${stored.bytes} differ from the manifest's`);
   if (cipher && files.plaintext && plainHash.digest("hex") !== files.plaintext.sha256) problems.push("the decrypted archive differs from the manifest's");

@@ -1,5 +1,5 @@
 import type { Identities } from "../crypto/identities.js";
-import { ConfigError, OperationError, messageOf } from "../errors.js";
+import { ConfigError, InterruptedError, OperationError, messageOf, throwIfInterrupted } from "../errors.js";
 import type { NodeShape } from "../local/cluster.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { withRestoredToken, withThrowawayCluster, type ThrowawayNodes, type ThrowawayTeardown } from "../restore/drill.js";
@@ -38,6 +38,11 @@ export interface RecoverOptions {
   dryRun?: boolean;
   progress?: Progress;
   timeoutsMs?: Partial<{ step: number; total: number }>;
+  /**
+   * Stops the recovery (SIGINT, SIGTERM): the throwaway node is stopped and removed; once writing
+   * to the live cluster, the item being written is finished and the rest are reported as not attempted.
+   */
+  signal?: AbortSignal;
 }
 
 export type RecoverKind = "kv2" | "kv1" | "policy";
@@ -142,13 +147,19 @@ export async function recoverSecrets(opts: RecoverOptions): Promise<RecoverRepor
       };
       for (const [i, item] of items.read.entries()) {
         try {
+          throwIfInterrupted(opts.signal, `before writing ${labelOf(item)}`, "recover");
           paths.push(await recoverItem(live, item, Boolean(opts.dryRun), progress));
         } catch (err) {
           // Stop at the first refused write (a check-and-set conflict means someone is writing now):
           // the items before it ARE written, and the operator must see which, and what is left.
           const failure = failureOf(items.snapshot, err, items.read.slice(i));
           const r = { ...report(false), failure };
-          throw Object.assign(new OperationError(`${failure.message}\n${describeFailure(r)}`, { stage: "recover", cause: err }), { report: r });
+          const message = `${failure.message}\n${describeFailure(r)}`;
+          const out =
+            err instanceof InterruptedError
+              ? new InterruptedError(message, { signal: err.signal, stage: "recover", cause: err })
+              : new OperationError(message, { stage: "recover", cause: err });
+          throw Object.assign(out, { report: r });
         }
       }
       return report(true);
@@ -174,11 +185,14 @@ function failureOf(snapshot: RecoverReport["snapshot"], err: unknown, left: From
   const cause = err instanceof OperationError && err.cause !== undefined ? err.cause : err;
   const conflict = cause instanceof VaultHttpError && cause.status === 400 && /check-and-set/i.test(cause.errors.join(" "));
   const denied = cause instanceof VaultHttpError && cause.status === 403;
-  const fix = conflict
-    ? `someone wrote ${labelOf(failed)} during the recovery: look at its current value first (running again writes the snapshot's value as a new version over it)`
-    : denied
-      ? `the live token may not write ${labelOf(failed)}: use a token whose policy allows it`
-      : `fix the cause above`;
+  const fix =
+    err instanceof InterruptedError
+      ? `the recovery was interrupted before ${labelOf(failed)}, which was not written`
+      : conflict
+        ? `someone wrote ${labelOf(failed)} during the recovery: look at its current value first (running again writes the snapshot's value as a new version over it)`
+        : denied
+          ? `the live token may not write ${labelOf(failed)}: use a token whose policy allows it`
+          : `fix the cause above`;
   const again = `vrb recover ${snapshot.url} ${left.map(flagOf).join(" ")}`;
   return {
     path: labelOf(failed),

@@ -2,7 +2,7 @@ import type { Identities } from "../crypto/identities.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { OperationError } from "../errors.js";
+import { InterruptedError, OperationError, throwIfInterrupted } from "../errors.js";
 import { nodeRunning, startFreshNodes, stopNode, type LocalNode, type NodeShape } from "../local/cluster.js";
 import { silentProgress, type Progress } from "../progress.js";
 import type { SnapshotStore } from "../snapshot/store.js";
@@ -46,6 +46,8 @@ export interface DrillOptions {
   workDir?: string;
   progress?: Progress;
   timeoutsMs?: Partial<{ step: number; total: number }>;
+  /** Stops the drill (SIGINT, SIGTERM): the restore stops at its next safe point, the throwaway nodes are stopped and removed. */
+  signal?: AbortSignal;
 }
 
 export interface DrillReport {
@@ -87,6 +89,8 @@ export interface ThrowawayOptions {
   timeoutsMs?: Partial<{ step: number; total: number }>;
   /** Names the temp folder (`vrb-<label>-…`), the node ids and the progress lines: "drill", "recover". */
   label: string;
+  /** Stops the restore at its next safe point and `body` before it starts; the throwaway cluster is torn down either way. */
+  signal?: AbortSignal;
 }
 
 /** Which server the throwaway nodes ran: "HashiCorp Vault" 1.21.4, "OpenBao" 2.7.2. */
@@ -149,12 +153,19 @@ export async function withThrowawayCluster<T>(opts: ThrowawayOptions, body: (clu
       identities: opts.identities,
       progress,
       timeoutsMs: opts.timeoutsMs,
+      signal: opts.signal,
     }).catch((err: unknown) => {
-      throw explainUnloadable(err, picked);
+      throw err instanceof InterruptedError ? err : explainUnloadable(err, picked);
     });
+    throwIfInterrupted(opts.signal, "after the restore", opts.label);
     const result = await body({ dir, nodes, throwaway, restore, started, nodeStartMs });
     done = await teardown(nodes, dir, opts.label, progress);
     return { result, teardown: done };
+  } catch (err) {
+    if (!(err instanceof InterruptedError)) throw err;
+    // The restore's own message names node states and commands for nodes that are now gone.
+    done ??= await teardown(nodes, dir, opts.label, progress);
+    throw throwawayInterrupted(err, opts.label, done);
   } finally {
     if (!done) await teardown(nodes, dir, opts.label, progress);
   }
@@ -230,4 +241,13 @@ async function teardown(nodes: LocalNode[], dir: string, label: string, progress
   rmSync(dir, { recursive: true, force: true });
   progress.info(`${label}: stopped ${running} node(s), removed ${dir}`);
   return { stopped: running, removed: dir };
+}
+
+/** An interrupted throwaway run: what it was doing when stopped, and that nothing of it is left. */
+function throwawayInterrupted(err: InterruptedError, label: string, gone: ThrowawayTeardown): InterruptedError {
+  const what = err.message.split("\nnodes now:")[0];
+  const message =
+    `${label}: ${what}\nthe throwaway cluster is gone: ${gone.stopped} node(s) stopped, ${gone.removed} removed; ` +
+    `nothing outside it was changed. next: run the same command again.`;
+  return Object.assign(new InterruptedError(message, { signal: err.signal, stage: err.stage, cause: err }), { report: restoreReportOf(err) });
 }

@@ -1,21 +1,25 @@
-import { ConfigError, IntegrityError, OperationError, VrbError, messageOf } from "../errors.js";
+import { ConfigError, IntegrityError, InterruptedError, OperationError, VrbError, interruption, messageOf } from "../errors.js";
 import { nodeHealth } from "../vault/operations.js";
 import { anotherSnapshotAdvice } from "./another-snapshot.js";
 import type { Phase, RestoreRun } from "./run.js";
 import { describeHealth } from "./targets.js";
 
 /**
- * The error of a restore that failed part-way: what went wrong, what state every node is in now,
- * and the command to run next, chosen from the phase the restore had reached and node 1's
- * actual state. The partial report rides along (`restoreReportOf`).
+ * The error of a restore that failed part-way, or was interrupted (its signal aborted): what went
+ * wrong, what state every node is in now, and the command to run next, chosen from the phase the
+ * restore had reached and node 1's actual state. The partial report rides along (`restoreReportOf`).
  */
-export async function restoreFailure(run: RestoreRun, err: unknown): Promise<VrbError> {
+export async function restoreFailure(run: RestoreRun, caught: unknown): Promise<VrbError> {
+  // Whatever broke once the signal had aborted (a cancelled request, say) broke because of it.
+  const signal = run.opts.signal;
+  const err = !(caught instanceof InterruptedError) && signal?.aborted ? interruptedWith(signal, caught) : caught;
   const report = run.report(false);
   const health = await Promise.all(run.nodes.map((n) => nodeHealth(run.client.forNode(n))));
   const states = health.map((h) => `  ${describeHealth(h)}`).join("\n");
   const n1 = run.nodes[0]!;
   const auto = run.seal?.kind === "auto";
-  const rest = run.nodes.slice(1).filter((n) => !run.joined.includes(n));
+  // A node the restore was still waiting on may have become a standby meanwhile: it is joined.
+  const rest = run.nodes.slice(1).filter((n, i) => !run.joined.includes(n) && health[i + 1]?.role !== "standby");
   const joinOne = (n: string) =>
     auto
       ? `${run.cli} operator raft join ${run.baoTarget(n)} ${n1} (it unseals itself with its ${run.seal?.type} seal)`
@@ -23,7 +27,10 @@ export async function restoreFailure(run: RestoreRun, err: unknown): Promise<Vrb
   const joinCmds = rest.map(joinOne).join("; ");
   const wipe = `stop it, delete its raft data directory, start it (local environment: vrb local stop-node <id> --wipe && vrb local start-node <id>)`;
   const next: Record<Phase, string> = {
-    preflight: "nothing was changed on any node; fix the cause above and run the same command again.",
+    preflight:
+      err instanceof InterruptedError
+        ? "nothing was changed on any node; run the same command again."
+        : "nothing was changed on any node; fix the cause above and run the same command again.",
     initialised: `${n1} was initialised with a throwaway keyring and holds none of the snapshot's data: ${wipe}, then run the same command again.`,
     restored: auto
       ? `${n1} holds the restored snapshot. If it is sealed, its seal cannot open the snapshot's keyring: configure the targets with the original cluster's seal key, ` +
@@ -47,18 +54,24 @@ export async function restoreFailure(run: RestoreRun, err: unknown): Promise<Vrb
   const n1Serving = ["active", "standby"].includes(health[0]?.role ?? "");
   // A snapshot that failed its integrity check fails it again: the advice names another one.
   const advice =
-    run.phase === "preflight" && err instanceof IntegrityError
-      ? await anotherSnapshotAdvice(run)
-      : run.phase === "restored" && n1Serving
-        ? next.joining
-        : next[run.phase];
-  const message = `restore (${run.opts.mode}) failed at ${run.phase === "preflight" ? "preflight" : `phase '${run.phase}'`}: ${messageOf(err)}\nnodes now:\n${states}\nnext: ${advice}${tokenNote}`;
+    run.phase === "preflight" && err instanceof IntegrityError ? await anotherSnapshotAdvice(run) : run.phase === "restored" && n1Serving && !auto ? next.joining : next[run.phase];
+  const where = run.phase === "preflight" ? "preflight" : `phase '${run.phase}'`;
+  const outcome = err instanceof InterruptedError ? "stopped" : "failed";
+  const message = `restore (${run.opts.mode}) ${outcome} at ${where}: ${messageOf(err)}\nnodes now:\n${states}\nnext: ${advice}${tokenNote}`;
   const stage = err instanceof VrbError ? err.stage : undefined;
   const out: VrbError =
-    err instanceof ConfigError
-      ? new ConfigError(message, { field: err.field, stage, cause: err })
-      : err instanceof IntegrityError
-        ? new IntegrityError(message, { stage, cause: err })
-        : new OperationError(message, { stage, cause: err });
+    err instanceof InterruptedError
+      ? new InterruptedError(message, { signal: err.signal, stage, cause: err })
+      : err instanceof ConfigError
+        ? new ConfigError(message, { field: err.field, stage, cause: err })
+        : err instanceof IntegrityError
+          ? new IntegrityError(message, { stage, cause: err })
+          : new OperationError(message, { stage, cause: err });
   return Object.assign(out, { report });
+}
+
+/** An error that came after the interruption, as the interruption it was caused by. */
+function interruptedWith(signal: AbortSignal, caught: unknown): InterruptedError {
+  const stopped = interruption(signal);
+  return new InterruptedError(`${stopped.message}: ${messageOf(caught)}`, { signal: stopped.signal, stage: caught instanceof VrbError ? caught.stage : undefined, cause: caught });
 }

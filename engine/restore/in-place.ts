@@ -92,6 +92,10 @@ async function unsealAfterForce(run: RestoreRun): Promise<void> {
   }
   for (const addr of nodes) {
     const c = run.client.forNode(addr);
-    await log.run("unseal with the snapshot's keys", addr, (clock) => clock.vault(unseal(c, run.keys, addr, { timeoutMs: clock.timeoutMs() })), { sized: true });
+    // A node sealed by the restore is unusable until unsealed, which takes seconds: not left half-way.
+    await log.run("unseal with the snapshot's keys", addr, (clock) => clock.vault(unseal(c, run.keys, addr, { timeoutMs: clock.timeoutMs() })), {
+      sized: true,
+      completes: true,
+    });
   }
 }

@@ -67,7 +67,7 @@ export async function downloadAndVerify(run: RestoreRun, snapshot: StoredSnapsho
   // Shamir keys that will unseal the restored node are proven from the same pass (engine/restore/key-proof.ts).
   const seal = shamirKeysToProve(run) ? new SealEntries() : undefined;
   await run.log.run("download and verify snapshot", undefined, async (clock) => {
-    const opts = { progress: run.progress, saveTo: file, identities: run.opts.identities, observe: seal?.observe };
+    const opts = { progress: run.progress, saveTo: file, identities: run.opts.identities, observe: seal?.observe, signal: run.opts.signal };
     const v = await (run.opts.remote ? run.opts.remote.download(snapshot, opts) : fromStore(run, snapshot, opts));
     run.sha256 = v.sha256;
     clock.detail = `${v.bytes} bytes, sha256 ${v.sha256.slice(0, 12)}..., ${v.archive.entries} archive entries checked`;

@@ -98,7 +98,7 @@ async function restoreFirstNodeShamir(run: RestoreRun, file: string): Promise<vo
       }),
     { sized: true },
   );
-  await log.run("unseal node 1 with the original keys", n1, (c) => c.vault(unseal(client, run.keys, n1, { timeoutMs: c.timeoutMs() })), { sized: true });
+  await log.run("unseal node 1 with the original keys", n1, (c) => c.vault(unseal(client, run.keys, n1, { timeoutMs: c.timeoutMs() })), { sized: true, completes: true });
   await waitRole(log, client, n1, ["active"], "wait until node 1 is active", { sized: true });
 }
 
@@ -270,3 +270,4 @@ async function ensureAutopilotPatience(run: RestoreRun): Promise<void> {
     clock.detail = `raised from ${current.dead_server_last_contact_threshold ?? "unset"} to ${value}`;
   });
 }
+      completes: true,

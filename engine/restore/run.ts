@@ -52,6 +52,13 @@ export interface RestoreNodeReport {
   role: string;
   voter?: boolean;
   /** The node's own applied raft index when the restore ended. */
+  /**
+   * Stops the restore (SIGTERM, Ctrl-C) at the next safe point: at once during the download and
+   * during waits, never between a join or seal and the unseal that completes it. It then fails
+   * like any restore failing part-way (every node's state, the next command), with an
+   * InterruptedError, and its temp copy of the snapshot is removed.
+   */
+  signal?: AbortSignal;
   raftIndex?: number;
 }
 
@@ -149,7 +156,7 @@ export class RestoreRun {
     this.progress = opts.progress ?? silentProgress;
     const t = opts.timeoutsMs;
     const deadlines = new Deadlines(t?.step ?? DEFAULT_STEP_MS, t?.total ?? DEFAULT_TOTAL_MS, { step: t?.step !== undefined, total: t?.total !== undefined });
-    this.log = new StepLog(deadlines, this.progress);
+    this.log = new StepLog(deadlines, this.progress, opts.signal);
     this.nodes = normaliseNodes(opts.nodes);
     this.keys = opts.keys?.keys ?? [];
     this.client = new VaultClient({ addr: this.nodes[0]!, caCert: opts.tls?.caCert, tlsServerName: opts.tls?.tlsServerName, retries: 1 });

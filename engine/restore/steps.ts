@@ -1,4 +1,4 @@
-import { OperationError } from "../errors.js";
+import { OperationError, throwIfInterrupted } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { waitFor } from "../wait.js";
 import { sizedStepMs, sizedTotalMs } from "./sized-deadline.js";
@@ -74,6 +74,8 @@ export class StepClock {
     private readonly progress: Progress = silentProgress,
     /** The step's waits grow with the snapshot (Deadlines.sizeTo). */
     readonly sized = false,
+    /** Ends the step's waits at once (they change nothing on a node: stopping one leaves the node as it is). */
+    private readonly signal?: AbortSignal,
   ) {}
 
   /** A request whose whole duration is Vault doing the work (init, restore upload, unseal, join). */
@@ -109,7 +111,7 @@ export class StepClock {
             throw err;
           }
         },
-        { what, timeoutMs: this.deadlines.forStep(what, this.sized), intervalMs, stage: this.name },
+        { what, timeoutMs: this.deadlines.forStep(what, this.sized), intervalMs, stage: this.name, signal: this.signal },
       );
       if (lastNotReadyEnd !== undefined) this.vaultMs += Math.round((lastNotReadyEnd + Date.now()) / 2) - t0;
       return value;
@@ -153,11 +155,19 @@ export class StepLog {
   constructor(
     readonly deadlines: Deadlines,
     private readonly progress: Progress = silentProgress,
+    /** Interrupts the restore (SIGTERM): before a step starts, and during its waits (engine/restore/staged.ts). */
+    private readonly signal?: AbortSignal,
   ) {}
 
-  /** `sized`: the step's waits grow with the snapshot (receiving, applying or installing it). */
-  async run<T>(step: string, node: string | undefined, body: (clock: StepClock) => Promise<T>, opts: { sized?: boolean } = {}): Promise<T> {
-    const clock = new StepClock(this.deadlines, node ? `${step} (${node})` : step, this.progress, opts.sized ?? false);
+  /**
+   * `sized`: the step's waits grow with the snapshot (receiving, applying or installing it).
+   * `completes`: the step finishes the one before it (unseal after join or seal), which would leave
+   * a node sealed or half-joined: an interruption does not stop the restore before it or during it.
+   */
+  async run<T>(step: string, node: string | undefined, body: (clock: StepClock) => Promise<T>, opts: { sized?: boolean; completes?: boolean } = {}): Promise<T> {
+    const name = node ? `${step} (${node})` : step;
+    if (!opts.completes) throwIfInterrupted(this.signal, `before ${name}`, name);
+    const clock = new StepClock(this.deadlines, name, this.progress, opts.sized ?? false, opts.completes ? undefined : this.signal);
     const started = Date.now();
     this.progress.info(`${clock.name} ...`);
     const record = (result: RestoreStep["result"], detail?: string): void => {

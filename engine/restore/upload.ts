@@ -1,4 +1,4 @@
-import { OperationError, VrbError } from "../errors.js";
+import { OperationError, VrbError, interruption } from "../errors.js";
 import { formatBytes } from "../progress.js";
 import { VaultHttpError, type VaultClient } from "../vault/client.js";
 import { restoreSnapshot } from "../vault/operations.js";
@@ -38,15 +38,25 @@ export async function uploadSnapshot(run: RestoreRun, client: VaultClient, addr:
   const total = run.snapshotBytes ?? 0;
   let sent = 0;
   const started = Date.now();
+  // An interruption cancels the upload while it is still being sent (the node discards a partial
+  // body, nothing is applied); once every byte is out the node is applying it, and the answer is
+  // awaited, so the restore stops in a known phase.
+  const signal = run.opts.signal;
+  const cancel = new AbortController();
+  const stopSending = () => {
+    if (sent < total) cancel.abort();
+  };
   await run.log.run(
     `restore snapshot (${force ? "snapshot-force" : "snapshot"})`,
     addr,
     async (c) => {
+      signal?.addEventListener("abort", stopSending, { once: true });
       try {
         await c.vault(
           restoreSnapshot(client, file, {
             force,
             headersTimeoutMs: c.timeoutMs(),
+            signal: cancel.signal,
             onBytes: (n, of) => {
               sent = n;
               run.progress.bytes?.("restore upload", n, of);
@@ -55,9 +65,18 @@ export async function uploadSnapshot(run: RestoreRun, client: VaultClient, addr:
           { status: async () => (sent < total ? `${formatBytes(sent)} of ${formatBytes(total)} sent` : `all ${formatBytes(total)} sent; ${addr} is applying it`) },
         );
       } catch (err) {
+        if (cancel.signal.aborted && signal?.aborted) {
+          throw interruption(
+            signal,
+            `during the snapshot upload to ${addr} (${formatBytes(sent)} of ${formatBytes(total)} sent; the node discards it, nothing was applied)`,
+            "restore snapshot",
+          );
+        }
         const cut = uploadCut(err, sent, total);
         if (!cut) throw err;
         throw new OperationError(uploadCutMessage(run, addr, cut, sent, total, Date.now() - started), { stage: "restore snapshot", cause: err });
+      } finally {
+        signal?.removeEventListener("abort", stopSending);
       }
       c.detail = formatBytes(total);
     },

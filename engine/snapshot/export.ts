@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import { request } from "undici";
-import { ConfigError, IntegrityError, OperationError } from "../errors.js";
+import { ConfigError, IntegrityError, OperationError, interruption, throwIfInterrupted } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { StoreCapabilityError } from "../storage/errors.js";
 import { manifestKeyFor } from "./manifest.js";
@@ -27,6 +27,8 @@ export interface ExportOptions {
   manifestUrl?: string;
   progress?: Progress;
   stallTimeoutMs?: number;
+  /** Stops the export at once (SIGTERM): the PUT is aborted before its last chunk, so nothing completes at the destination, and no manifest is written. */
+  signal?: AbortSignal;
 }
 
 export interface ExportReport {
@@ -71,6 +73,10 @@ export async function exportSnapshot(opts: ExportOptions): Promise<ExportReport>
     if (hashing.sha256 !== manifest.sha256) problems.push(`sha256 ${hashing.sha256}, manifest says ${manifest.sha256}`);
     if (problems.length) throw new IntegrityError(`${where} does not match its manifest (${problems.join("; ")}): the export was aborted before it completed`, { stage: "export" });
   });
+  const stop = () =>
+    pass.fail("export", interruption(opts.signal!, "during the export: the PUT was aborted before its last byte, so nothing completed at the destination", "export"));
+  if (opts.signal?.aborted) stop();
+  opts.signal?.addEventListener("abort", stop, { once: true });
   try {
     pass.watch(
       opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
@@ -82,10 +88,12 @@ export async function exportSnapshot(opts: ExportOptions): Promise<ExportReport>
   } catch (err) {
     throw pass.fail("export", err);
   } finally {
+    opts.signal?.removeEventListener("abort", stop);
     pass.close();
   }
   let manifestTo: string | undefined;
   if (opts.manifestUrl) {
+    throwIfInterrupted(opts.signal, "before the manifest was written (the snapshot was sent; without its manifest it does not count as a snapshot)", "export");
     manifestTo = redactUrl(opts.manifestUrl);
     await putText(opts.manifestUrl, manifestTo, JSON.stringify(manifest, null, 2) + "\n");
   }

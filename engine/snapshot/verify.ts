@@ -1,7 +1,7 @@
 import { createWriteStream } from "node:fs";
 import { decryptingStream, type CiphertextTally } from "../crypto/decrypt-stream.js";
 import { requireIdentityFor, type Identities } from "../crypto/identities.js";
-import { IntegrityError } from "../errors.js";
+import { IntegrityError, interruption } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import type { ArchiveInspectorOptions, ArchiveReport } from "./archive.js";
 import { StagePipeline, type PipelineSource, type Stage } from "./pipeline.js";
@@ -36,6 +36,8 @@ export interface VerifyDownloadOptions {
   identities?: Identities;
   /** Sees archive entries' (plaintext) bytes as the archive check reads them, e.g. the restore's proof of the unseal keys. */
   observe?: ArchiveInspectorOptions["observe"];
+  /** Stops the download at once (SIGTERM): it fails with an InterruptedError; `saveTo` is then partial (the caller's to remove). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -82,8 +84,11 @@ export async function verifyDownload(
   const inspection = enc && !decrypt ? undefined : new ArchiveInspectionStage({ observe: opts.observe });
   let archive: ArchiveReport | undefined;
   let cipher: CiphertextTally | undefined;
+  const stop = () => pass.fail("verify", interruption(opts.signal!, "during the download", "verify"));
+  if (opts.signal?.aborted) stop();
+  opts.signal?.addEventListener("abort", stop, { once: true });
   try {
-    let source = await openSource(pass);
+    let source = await pass.race(openSource(pass));
     if (decrypt) {
       // The stages see plaintext; the ciphertext is hashed on its way into the decryption.
       const d = await pass.race(decryptingStream(decrypt.info, decrypt.ids, source.stream, where));
@@ -99,6 +104,7 @@ export async function verifyDownload(
     // verdict, a broken download) is the one reported.
     throw pass.fail("verify", err);
   } finally {
+    opts.signal?.removeEventListener("abort", stop);
     pass.close();
   }
   // `sha256`/`bytes` of the manifest are the stored object's; with encryption `plaintext` is the snapshot's.

@@ -352,7 +352,13 @@ export async function appliedIndex(client: VaultClient): Promise<number> {
 export async function restoreSnapshot(
   client: VaultClient,
   file: string,
-  opts: { force: boolean; headersTimeoutMs: number; onBytes?: (sent: number, total: number) => void },
+  opts: {
+    force: boolean;
+    headersTimeoutMs: number;
+    onBytes?: (sent: number, total: number) => void;
+    /** Cancels the request (the node discards a partial upload). */
+    signal?: AbortSignal;
+  },
 ): Promise<void> {
   const path = opts.force ? "sys/storage/raft/snapshot-force" : "sys/storage/raft/snapshot";
   const size = statSync(file).size;
@@ -367,6 +373,7 @@ export async function restoreSnapshot(
     headers: { "content-type": "application/octet-stream", "content-length": String(size) },
     headersTimeout: opts.headersTimeoutMs,
     bodyTimeout: 0,
+    signal: opts.signal,
   });
   const text = await res.body.text();
   if (res.statusCode >= 300) {

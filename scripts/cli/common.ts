@@ -1,7 +1,9 @@
 import {
   ExitCode,
+  InterruptedError,
   VrbError,
   exitCodeOf,
+  exitCodeOfSignal,
   explainS3Error,
   messageOf,
   openStore,
@@ -10,6 +12,7 @@ import {
   type BackupPolicy,
   type ObjectStore,
   type Progress,
+  type StopSignal,
 } from "../../engine/index.js";
 
 /** Options every command shares. */
@@ -59,6 +62,48 @@ export async function runCommand(opts: GlobalOptions, body: () => Promise<ExitCo
     }
     process.exitCode = code;
   }
+}
+
+/** The signals that stop a command; each gives the shell's exit code for it (InterruptedError). */
+const STOP_SIGNALS: readonly StopSignal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/** How long an interrupted run that has already reported may still be held up by anything left over before the process ends anyway. */
+const AFTER_INTERRUPT_MS = 5_000;
+
+/**
+ * runCommand for a command that stops cleanly when told to (Ctrl-C, a CI job cancelled, a pod
+ * evicted): the first SIGINT, SIGTERM or SIGHUP aborts the `signal` handed to `body`, whose engine
+ * operation stops at its next safe point, cleans up (temp files, throwaway nodes, unfinished
+ * uploads), reports where things stand and fails with an InterruptedError; the exit code is the
+ * shell's for the signal (SIGINT 130, SIGTERM 143, SIGHUP 129) whatever broke on the way. A second
+ * signal during the clean-up ends the process at once, and says so.
+ */
+export async function runInterruptible(opts: GlobalOptions, body: (signal: AbortSignal) => Promise<ExitCode | void>): Promise<void> {
+  const stop = new AbortController();
+  let first: StopSignal | undefined;
+  const onSignal = (received: NodeJS.Signals) => {
+    const sig = received as StopSignal;
+    if (!first) {
+      first = sig;
+      process.stderr.write(`vrb: ${sig} received: stopping at the next safe point and cleaning up (send it again to stop at once, without cleaning up)\n`);
+      stop.abort(new InterruptedError(`interrupted (${sig})`, { signal: sig }));
+      return;
+    }
+    process.stderr.write(`vrb: ${sig} again: stopping at once; the clean-up under way was not finished (the lines above say what was started)\n`);
+    process.exit(exitCodeOfSignal(sig));
+  };
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  try {
+    await runCommand(opts, () => body(stop.signal));
+  } finally {
+    for (const s of STOP_SIGNALS) process.off(s, onSignal);
+  }
+  if (!first || process.exitCode === ExitCode.ok) return;
+  const code = exitCodeOfSignal(first);
+  process.exitCode = code;
+  // The run has cleaned up and reported; a request or timer nobody cancelled must not keep the
+  // process (and the CI job or pod waiting on it) alive.
+  setTimeout(() => process.exit(code), AFTER_INTERRUPT_MS).unref();
 }
 
 /**

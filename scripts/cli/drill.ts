@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ConfigError, describeProduct, recordRun, runDrill, runTargetFor, type DrillReport } from "../../engine/index.js";
-import { openPolicyStore, printJson, printText, progressFor, runCommand } from "./common.js";
+import { openPolicyStore, printJson, printText, progressFor, runInterruptible } from "./common.js";
 import { identitiesFromFlags } from "./identity.js";
 import { intFlag, optionalTokenFromCli } from "./options.js";
 import { addRestoreFlags, formatRestore, keysFromFlags, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
@@ -53,7 +53,7 @@ export function registerDrill(program: Command): void {
     .option("--seal-config <file>", "auto-unseal snapshot: a file with the cluster's 'seal \"<type>\" { ... }' block (as in its server config); the throwaway nodes use it")
     .option("--min-secrets <n>", "fail unless the restored cluster holds at least this many KV secrets", intFlag("--min-secrets", 0))
     .action(async (ref: string | undefined, o: DrillFlags) =>
-      runCommand(o, async () => {
+      runInterruptible(o, async (signal) => {
         const keys = keysFromFlags(o);
         const identities = await identitiesFromFlags(o);
         const snapshot = ref ?? "latest";
@@ -78,6 +78,7 @@ export function registerDrill(program: Command): void {
                 identities,
                 progress,
                 timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
+                signal,
               }),
             drillFacts,
           );

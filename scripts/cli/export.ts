@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { DEFAULT_STALL_TIMEOUT_MS, exportSnapshot, formatBytes, parseSnapshotKey, parseSnapshotRef, SnapshotStore } from "../../engine/index.js";
-import { printJson, printText, progressFor, runCommand, withPolicyStore } from "./common.js";
+import { printJson, printText, progressFor, runInterruptible, withPolicyStore } from "./common.js";
 import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 
 interface ExportFlags extends PolicyFlags {
@@ -31,7 +31,7 @@ export function registerExport(program: Command): void {
     .option("--json", "print one JSON report on stdout")
     .option("--stall-timeout <seconds>", `abort when nothing moves for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})`, intFlag("--stall-timeout", 1))
     .action(async (ref: string, o: ExportFlags) =>
-      runCommand(o, async () => {
+      runInterruptible(o, async (signal) => {
         const policy = snapshotPolicy(ref, o);
         return withPolicyStore(policy, async (objects) => {
           const store = new SnapshotStore(objects);
@@ -43,6 +43,7 @@ export function registerExport(program: Command): void {
             manifestUrl: o.manifestUrl,
             progress: progressFor(o),
             stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
+            signal,
           });
           if (o.json) return printJson(report);
           printText(

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ConfigError, filesOf, filesTar, IntegrityError, readVerifiedFiles, redact, SnapshotStore, writeFilesOut } from "../../engine/index.js";
-import { printJson, printText, runCommand, withPolicyStore } from "./common.js";
+import { printJson, printText, runInterruptible, withPolicyStore } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addPolicyFlags, type PolicyFlags } from "./options.js";
 import { restorePolicy } from "./restore.js";
@@ -29,7 +29,7 @@ export function registerFiles(program: Command): void {
     .option("--base64", "with --out -: the tar as base64 text (for a shell variable or a Pulumi Command's stdout)")
     .option("--json", "print one JSON report on stdout")
     .action(async (ref: string, o: FilesFlags) =>
-      runCommand(o, async () => {
+      runInterruptible(o, async (signal) => {
         if (!o.list && !o.out) throw new ConfigError("give --out DIR to write the files, or --list to show them", { field: "--out" });
         // The tar holds private keys in plain text: never onto a terminal.
         if (o.out === "-" && !o.list && process.stdout.isTTY) {
@@ -53,8 +53,8 @@ export function registerFiles(program: Command): void {
               files.entries.map((e) => `0${e.mode.toString(8)} ${String(e.size).padStart(9)} ${e.sha256.slice(0, 16)}  ${e.path}${e.secret ? "  (key)" : ""}`).join("\n"),
             );
           }
-          if (o.out === "-") return await tarToStdout(store, snapshot, identities, o);
-          const report = await writeFilesOut(store, snapshot, { out: o.out!, identities, force: o.force });
+          if (o.out === "-") return await tarToStdout(store, snapshot, identities, o, signal);
+          const report = await writeFilesOut(store, snapshot, { out: o.out!, identities, force: o.force, signal });
           if (o.json) return printJson(report);
           printText([`wrote ${report.written.length} file(s) under ${report.out}:`, ...report.written.map((w) => `  ${w.mode} ${w.to}`)].join("\n"));
         });
@@ -73,8 +73,9 @@ async function tarToStdout(
   snapshot: Awaited<ReturnType<SnapshotStore["resolve"]>>,
   identities: Awaited<ReturnType<typeof identitiesFromFlags>>,
   o: FilesFlags,
+  signal: AbortSignal,
 ): Promise<void> {
-  const files = await readVerifiedFiles(store, snapshot, identities);
+  const files = await readVerifiedFiles(store, snapshot, identities, signal);
   const tar = await filesTar(files, new Date(snapshot.manifest!.takenAt));
   await new Promise<void>((resolve, reject) => process.stdout.write(o.base64 ? `${tar.toString("base64")}\n` : tar, (err) => (err ? reject(err) : resolve())));
   const ref = snapshot.url;

@@ -27,12 +27,18 @@ export function relaunchWithBoundedHeap(argv = process.argv): Promise<boolean> {
   return new Promise((resolve, reject) => {
     // The fourth stdio is an IPC channel the worker watches: it closes when this process dies in any
     // way, SIGKILL included, and the worker then stops as on SIGTERM (followLauncher).
+    // Its own process group: Ctrl-C at a terminal (and a CI runner's kill of the job's group)
+    // signals the whole foreground group, and the worker, also sent the signal by this process,
+    // would see every Ctrl-C twice, the second meaning "stop at once, skip the clean-up"
+    // (scripts/cli/common.ts). Here each signal reaches it exactly once, through this process.
     const child = spawn(process.execPath, [BOUNDED_HEAP_FLAG, ...process.execArgv, argv[1]!, ...argv.slice(2)], {
       stdio: ["inherit", "inherit", "inherit", "ipc"],
       env: { ...process.env, [LAUNCHER_ENV]: String(process.pid) },
+      detached: true,
     });
     // A signal meant for vrb (Ctrl-C, a Kubernetes SIGTERM to PID 1) goes to the command, which
-    // cleans up (aborts its upload) and exits; this process follows it.
+    // stops at a safe point, cleans up (aborts its upload, stops throwaway nodes) and exits; this
+    // process follows it with the same exit code.
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
     for (const s of signals) process.on(s, forward);

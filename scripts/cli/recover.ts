@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ConfigError, describeProduct, recoverSecrets, SnapshotStore, type RecoverReport } from "../../engine/index.js";
-import { openPolicyStore, printJson, printText, progressFor, runCommand } from "./common.js";
+import { openPolicyStore, printJson, printText, progressFor, runInterruptible } from "./common.js";
 import { readSealConfig } from "./drill.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addAuthFlags, addPolicyFlags, intFlag, optionalTokenFromCli } from "./options.js";
@@ -56,7 +56,7 @@ export function registerRecover(program: Command): void {
     )
     .option("--json", "print one JSON report on stdout")
     .action(async (ref: string, o: RecoverFlags) =>
-      runCommand(o, async () => {
+      runInterruptible(o, async (signal) => {
         const keys = keysFromFlags(o);
         const shape = o.sealConfig ? { sealStanza: readSealConfig(o.sealConfig) } : undefined;
         const policy = restorePolicy(ref, o);
@@ -79,6 +79,7 @@ export function registerRecover(program: Command): void {
             dryRun: o.dryRun,
             progress: progressFor(o),
             timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
+            signal,
           });
           if (o.json) printJson(report);
           else printText(formatRecover(report));

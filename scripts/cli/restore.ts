@@ -19,7 +19,7 @@ import {
   type RestoreKeys,
   type RestoreReport,
 } from "../../engine/index.js";
-import { openPolicyStore, printJson, printText, progressFor, runCommand, type GlobalOptions } from "./common.js";
+import { openPolicyStore, printJson, printText, progressFor, runInterruptible, type GlobalOptions } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addPolicyFlags, intFlag, optionalTokenFromCli, policyFromCli, type PolicyFlags } from "./options.js";
 import { addUrlRefFlags, snapshotSourceFor, type UrlRefFlags } from "./url-ref.js";
@@ -136,7 +136,7 @@ export function registerRestore(program: Command): void {
     .option("--mode <mode>", "rebuild | in-place", "rebuild")
     .option("--force", "in-place: also restore a snapshot of another cluster (snapshot-force)")
     .action(async (ref: string, o: RestoreCliFlags) =>
-      runCommand(o, async () => {
+      runInterruptible(o, async (signal) => {
         const mode = o.mode;
         if (mode !== "rebuild" && mode !== "in-place") throw new ConfigError(`--mode must be rebuild or in-place, got '${o.mode}'`, { field: "--mode" });
         const nodes = (o.nodes ?? process.env.VRB_RESTORE_NODES ?? "")
@@ -176,4 +176,5 @@ export function registerRestore(program: Command): void {
         }
       }),
     );
+              signal,
 }

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { damagedNewerThan, DEFAULT_STALL_TIMEOUT_MS, IntegrityError, SnapshotStore, verifyStoredSnapshot, formatBytes, type RemoteSnapshot } from "../../engine/index.js";
-import { printJson, printText, progressFor, runCommand, withPolicyStore } from "./common.js";
+import { printJson, printText, progressFor, runInterruptible, withPolicyStore } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addPolicyFlags, intFlag, type PolicyFlags } from "./options.js";
 import { policyForRef } from "./snapshot-ref.js";
@@ -21,9 +21,9 @@ export function registerVerify(program: Command): void {
     .option("--json", "print one JSON report on stdout")
     .option("--stall-timeout <seconds>", `abort when S3 sends no byte of the snapshot for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})`, intFlag("--stall-timeout", 1))
     .action(async (ref: string, o: VerifyFlags) =>
-      runCommand(o, async () => {
+      runInterruptible(o, async (signal) => {
         const remote = remoteFromRef(ref, o, o.cluster ?? process.env.VRB_CLUSTER);
-        if (remote) return verifyRemote(remote, o);
+        if (remote) return verifyRemote(remote, o, signal);
         // A store URL (s3://...) names its bucket and cluster itself; no policy needed for those.
         const policy = policyForRef(ref, o);
         const identities = await identitiesFromFlags(o);
@@ -41,6 +41,7 @@ export function registerVerify(program: Command): void {
           const report = await verifyStoredSnapshot(store, snapshot, {
             progress,
             stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
+            signal,
             identities,
           });
           if (skipped.length) {
@@ -66,11 +67,11 @@ export function registerVerify(program: Command): void {
 }
 
 /** verify of a pre-signed URL ref: one download, proven against --sha256 or the manifest URL's manifest. */
-async function verifyRemote(remote: RemoteSnapshot, o: VerifyFlags): Promise<void> {
+async function verifyRemote(remote: RemoteSnapshot, o: VerifyFlags, signal: AbortSignal): Promise<void> {
   const progress = progressFor(o);
   progress.info(`verifying ${remote.label}`);
   const snapshot = await remote.resolve(progress);
-  const report = await remote.download(snapshot, { progress, identities: await identitiesFromFlags(o) });
+  const report = await remote.download(snapshot, { progress, identities: await identitiesFromFlags(o), signal });
   if (o.json) return printJson(report);
   printText(
     `OK ${remote.label}\n  ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n` +
