@@ -1,4 +1,4 @@
-import { OperationError } from "../../errors.js";
+import { ConfigError, OperationError, type VrbError } from "../../errors.js";
 import { sleep } from "../../wait.js";
 import { StoreConflictError, StoreLockedError } from "../errors.js";
 
@@ -56,13 +56,31 @@ export function isImmutable(err: unknown): boolean {
   return code !== undefined && /immutab|legalhold/i.test(code);
 }
 
+/** The identity chain's failures (@azure/identity): no identity here, or one Entra ID refused. */
+const IDENTITY_FAILURES = new Set(["CredentialUnavailableError", "AggregateAuthenticationError", "AuthenticationError"]);
+
+/** A request that could not be signed because no credential was found: bad setup, said as such (exit 2). */
+export function credentialsProblem(err: unknown, url: string): ConfigError | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (!IDENTITY_FAILURES.has((e as { name?: string }).name ?? "")) continue;
+    return new ConfigError(
+      `no Azure credential could sign the request to ${url} (${(e as Error).name}): set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_KEY (the account key), ` +
+        "or run where a workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE) or a managed identity is available (docs/storage-azure.md)",
+      { field: "AZURE_STORAGE_CONNECTION_STRING", cause: err },
+    );
+  }
+  return undefined;
+}
+
 /**
  * The error a store method throws for an SDK failure: names the object's URL and Azure's code,
  * never a credential (the SDK's message carries neither key nor SAS signature; both are also
- * registered for redaction). Locks and lost conditional writes get their own classes.
+ * registered for redaction). Locks, lost conditional writes and missing credentials get their own classes.
  */
-export function storeFailure(what: string, url: string, err: unknown, stage?: string): OperationError {
-  if (err instanceof OperationError) return err;
+export function storeFailure(what: string, url: string, err: unknown, stage?: string): VrbError {
+  if (err instanceof OperationError || err instanceof ConfigError) return err;
+  const noCredential = credentialsProblem(err, url);
+  if (noCredential) return noCredential;
   const message = `${what} ${url} failed: ${describeAzureError(err)}`;
   if (isImmutable(err)) return new StoreLockedError(`${message} (the blob is under an immutability policy or a legal hold)`, { cause: err, stage });
   return new OperationError(message, { cause: err, stage });

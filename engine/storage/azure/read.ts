@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import type { BlobClient, BlobDownloadResponseParsed } from "@azure/storage-blob";
-import { OperationError } from "../../errors.js";
+import { OperationError, VrbError } from "../../errors.js";
 import type { ReadOptions } from "../object-store.js";
 import { azureErrorInfo, describeAzureError, isNotFound, retryAzureCall, storeFailure } from "./errors.js";
 
@@ -48,7 +48,7 @@ export async function openBlobRead(blob: BlobClient, url: string, opts: ReadOpti
           // abort of ours is told apart by our signal.
           const info = azureErrorInfo(err);
           if (signal?.aborted || resumes >= maxResumes || !(info.status === undefined || info.retryable)) {
-            throw err instanceof OperationError ? err : storeFailure("reading", url, err);
+            throw err instanceof VrbError ? err : storeFailure("reading", url, err);
           }
           resumes++;
           opts.onResume?.(`the download of ${url} broke after ${offset} bytes (${describeAzureError(err)}); resuming there (${resumes}/${maxResumes})`);

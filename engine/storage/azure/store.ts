@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { BlobSASPermissions, type BlobClient, type BlockBlobClient, type ContainerClient } from "@azure/storage-blob";
-import { ConfigError, OperationError } from "../../errors.js";
+import { ConfigError, VrbError } from "../../errors.js";
 import { registerSecret } from "../../redact.js";
 import { sleep } from "../../wait.js";
 import { StoreCapabilityError } from "../errors.js";
@@ -354,7 +354,7 @@ export class AzureBlobStore implements ObjectStore {
         );
       }
     } catch (err) {
-      if (err instanceof OperationError) throw err;
+      if (err instanceof VrbError) throw err;
       throw storeFailure("signing a read URL for", this.url(key), err);
     }
     registerSecret(new URL(url).searchParams.get("sig"));
@@ -384,7 +384,7 @@ export class AzureBlobStore implements ObjectStore {
     throw new StoreCapabilityError(`${what} on ${this.url()}: ${this.connection.endpoint} is an emulator (Azurite), which has no immutability; a lock there would protect nothing`);
   }
 
-  private immutabilityFailure(what: string, obj: WrittenObject, err: unknown): OperationError {
+  private immutabilityFailure(what: string, obj: WrittenObject, err: unknown): VrbError {
     const where = `${this.url(obj.key)}${obj.version ? ` (version ${obj.version})` : ""}`;
     const { code, status } = azureErrorInfo(err);
     // 501 from Azurite; on Azure, a container without version-level immutability support.

@@ -1,10 +1,10 @@
 import { createHash, type Hash } from "node:crypto";
 import { Writable } from "node:stream";
 import type { BlockBlobClient } from "@azure/storage-blob";
-import { OperationError } from "../../errors.js";
+import { OperationError, type VrbError } from "../../errors.js";
 import type { ObjectUpload, OwnUploads, UploadOptions, WrittenObject } from "../object-store.js";
 import { blockId, MAX_BLOCKS, newUploadId } from "./block-ids.js";
-import { azureErrorInfo, describeAzureError, retryAzureCall, storeFailure } from "./errors.js";
+import { azureErrorInfo, credentialsProblem, describeAzureError, retryAzureCall, storeFailure } from "./errors.js";
 
 /** What an upload needs of its store. */
 export interface BlockUploadTarget {
@@ -180,7 +180,11 @@ export class AzureBlockUpload extends Writable implements ObjectUpload {
         if (signal.aborted) throw err;
         const code = azureErrorInfo(err).code;
         throw this.fail(
-          new OperationError(`Azure refused block ${part} of ${url} ${code ? `with ${code} ` : ""}after every retry: ${describeAzureError(err)}`, { stage: "upload", cause: err }),
+          credentialsProblem(err, url) ??
+            new OperationError(`Azure refused block ${part} of ${url} ${code ? `with ${code} ` : ""}after every retry: ${describeAzureError(err)}`, {
+              stage: "upload",
+              cause: err,
+            }),
         );
       }
       this.uploaded += body.length;
@@ -246,7 +250,7 @@ export class AzureBlockUpload extends Writable implements ObjectUpload {
   }
 
   /** Remembers the first store failure (see storeError) and returns it to throw. */
-  private fail(err: OperationError): OperationError {
+  private fail(err: VrbError): VrbError {
     this.storeError ??= err;
     return err;
   }
