@@ -48,6 +48,13 @@ export interface StagedRestoreArgs {
   /** Passphrase of an OpenPGP identity. Stored as a secret. */
   identityPassphrase?: pulumi.Input<string>;
   force?: pulumi.Input<boolean>;
+  /**
+   * Rebuild onto auto-unseal nodes: the shell command that restarts one node's server, run on the
+   * machine running Pulumi, with placeholders {host}, {node}, {index} (e.g. `ssh {host} sudo
+   * systemctl restart openbao`). Node 1 is restarted after the snapshot is applied, so no `token`
+   * is needed. Never put a secret in it: it is stored in plain text.
+   */
+  restartCommand?: pulumi.Input<string>;
   canaries?: pulumi.Input<pulumi.Input<string>[]>;
   /** Deadline of each restore step in ms (engine default 2 min). */
   stepTimeoutMs?: pulumi.Input<number>;
@@ -93,6 +100,7 @@ export class StagedRestore extends pulumi.dynamic.Resource {
         identities: args.identities === undefined ? undefined : pulumi.secret(args.identities),
         identityPassphrase: args.identityPassphrase === undefined ? undefined : pulumi.secret(args.identityPassphrase),
         force: args.force,
+        restartCommand: args.restartCommand,
         canaries: args.canaries,
         stepTimeoutMs: args.stepTimeoutMs,
         deadlineMs: args.deadlineMs,

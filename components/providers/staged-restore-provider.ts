@@ -43,6 +43,8 @@ export interface StagedRestoreInputs {
   identityPassphrase?: string;
   /** Restore into nodes that hold data (in-place over a live cluster). */
   force?: boolean;
+  /** Rebuild onto auto-unseal nodes: the command that restarts one node's server ({host}, {node}, {index}); node 1 then needs no token to reload. */
+  restartCommand?: string;
   /** KV paths that must read back after the restore; default `policy.verify.canaries`. */
   canaries?: string[];
   /** Deadline of each restore step, in ms (engine default 2 min). */
@@ -122,6 +124,13 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
         restoreKeysOf(engine, inputs);
       } catch (err) {
         add(inputs.unsealKeys !== undefined && inputs.recoveryKeys === undefined ? "unsealKeys" : "recoveryKeys", err instanceof Error ? err.message : String(err));
+      }
+    }
+    if (inputs.restartCommand !== undefined && !hasUnknown(inputs.restartCommand)) {
+      try {
+        engine.checkRestartCommand(inputs.restartCommand, "restartCommand");
+      } catch (err) {
+        add("restartCommand", err instanceof Error ? err.message : String(err));
       }
     }
     const badLogin = loginProblem(inputs.login);
@@ -206,6 +215,7 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
         keys,
         token: session?.token ?? (inputs.token || undefined),
         force: inputs.force,
+        restartCommand: inputs.restartCommand,
         canaries: inputs.canaries ?? policy.verify?.canaries,
         tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
         identities,

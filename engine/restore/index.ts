@@ -5,3 +5,4 @@ export { compareVersions, parseVersion } from "./targets.js";
 export * from "./inventory.js";
 export * from "./drill.js";
 export * from "./seal.js";
+export { checkRestartCommand, RESTART_PLACEHOLDERS } from "./restart.js";

@@ -49,6 +49,8 @@ export async function checkSeal(run: RestoreRun, nodes: string[]): Promise<SealP
 export function checkKeysForPlan(run: RestoreRun, plan: SealPlan): void {
   const keys = run.opts.keys;
   if (run.opts.mode !== "rebuild" || (keys && keys.keys.length > 0)) return;
+  // A restarted auto-unseal node loads the restored keys by itself: recovery keys then only serve a verification token.
+  if (plan.kind === "auto" && run.opts.restartCommand) return;
   if (plan.kind === "shamir") {
     throw new ConfigError(
       "a rebuild onto Shamir-sealed nodes needs the ORIGINAL cluster's unseal keys (the node seals itself after the restore): give --unseal-keys-file. Nothing was changed.",
@@ -57,7 +59,7 @@ export function checkKeysForPlan(run: RestoreRun, plan: SealPlan): void {
   }
   throw new ConfigError(
     `a rebuild onto ${plan.type}-sealed nodes needs the ORIGINAL cluster's recovery keys: after the restore node 1 is sealed and unsealed once with them, ` +
-      `so that it loads the restored cluster's keys (until then other nodes cannot join it). Give --recovery-keys-file. Nothing was changed.`,
+      `so that it loads the restored cluster's keys (until then other nodes cannot join it). Give --recovery-keys-file, or --restart-command to restart node 1 instead. Nothing was changed.`,
     { field: "keysFile", stage: "preflight" },
   );
 }

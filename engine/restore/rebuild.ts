@@ -3,11 +3,14 @@ import { parseDuration } from "../schedule.js";
 import { loadCaCert, type VaultClient } from "../vault/client.js";
 import { appliedIndex, initialize, joinRaft, raftConfiguration, removePeer, sealStatus, setAutopilotConfig, unseal, type AutopilotConfig } from "../vault/operations.js";
 import { checkKeysForPlan, checkSeal, downloadAndVerify, resolveSnapshot } from "./preflight.js";
+import { planReload, reloadNode1, restartNode1, type ReloadRoute } from "./reload.js";
+import { checkRestartCommand } from "./restart.js";
+import { checkHoldsSnapshot, planResume, surveyTargets, targetFacts, type ResumePlan } from "./resume.js";
 import type { RestoreRun } from "./run.js";
 import { waitRole } from "./wait-role.js";
 import type { WaitStatus } from "./steps.js";
 import { uploadSnapshot } from "./upload.js";
-import { checkRebuildTargets } from "./targets.js";
+import { nodeIdsByAddr } from "./targets.js";
 import { GenerateRootRefused, generateRootAdvice, generateRootStatus } from "./root-token.js";
 import { obtainToken, tokenWorks } from "./token.js";
 import { verifyRestore } from "./verify.js";
@@ -18,28 +21,55 @@ const MIN_DEAD_SERVER_THRESHOLD_MS = 10 * 60_000;
 /**
  * Rebuild: empty, uninitialised nodes become the snapshot's cluster. Everything that can stop the
  * restore is checked before node 1 changes; node 1 takes the snapshot, then the others join one
- * at a time. A token is used where one works, never required.
+ * at a time. A token is used where one works, never required. Run again after an interruption,
+ * it continues from what the nodes report (engine/restore/resume.ts).
  */
 export async function rebuild(run: RestoreRun): Promise<void> {
   const { log, client, nodes } = run;
+  checkRestartCommand(run.opts.restartCommand, "restartCommand");
   const snapshot = await resolveSnapshot(run);
   const manifest = snapshot.manifest!;
-  await log.run("check target nodes", undefined, async (clock) => {
-    const health = await checkRebuildTargets(client, nodes, manifest.vault.version);
-    clock.detail = `${health.length} node(s) reachable and uninitialised`;
+  const facts = await log.run("check target nodes", undefined, async (clock) => {
+    const found = await surveyTargets(client, nodes, manifest.vault.version);
+    const empty = found.filter((f) => f.state === "uninitialized").length;
+    clock.detail = `${found.length} node(s) reachable, ${empty === found.length ? "all uninitialised" : `${found.length - empty} initialised`}`;
+    return found;
   });
   const plan = await checkSeal(run, nodes);
   checkKeysForPlan(run, plan);
+  // Auto-unseal: how node 1 will load the restored keys, settled before anything changes.
+  let reload: ReloadRoute | undefined;
+  let noReload: unknown;
+  if (plan.kind === "auto") {
+    try {
+      reload = planReload(run, facts[0]!.health);
+    } catch (err) {
+      noReload = err;
+    }
+  }
+  const resume = facts.some((f) => f.state !== "uninitialized")
+    ? await log.run("decide how to continue an interrupted rebuild", undefined, async (clock) => {
+        const r = planResume(facts, manifest, plan, { unsealAuto: Boolean(reload) })!;
+        for (const line of r.lines) run.progress.info(line);
+        clock.detail = r.lines.join("; ");
+        return r;
+      })
+    : undefined;
+  if (noReload && resume?.node1 !== "serving") throw noReload;
   if (run.opts.force) run.progress.info("--force has no effect on a rebuild: its targets must be uninitialised");
+  if (plan.kind === "shamir" && run.opts.restartCommand) {
+    run.progress.info("--restart-command is not needed for a Shamir seal (node 1 seals itself after the restore and is unsealed with the keys): not used");
+  }
   const file = await downloadAndVerify(run, snapshot);
   run.sizeDeadlinesTo(file);
 
   // From here on nodes change.
-  if (plan.kind === "shamir") {
+  if (resume) await continueNode1(run, resume, reload);
+  else if (plan.kind === "shamir") {
     await restoreFirstNodeShamir(run, file);
     await obtainToken(run, client);
   } else {
-    await restoreFirstNodeAuto(run, file);
+    await restoreFirstNodeAuto(run, file, reload!);
   }
   if (run.token !== "none") {
     await removeStalePeers(run);
@@ -61,7 +91,10 @@ export async function rebuild(run: RestoreRun): Promise<void> {
   }
 
   run.phase = "joining";
-  for (const [i, addr] of nodes.slice(1).entries()) await joinNode(run, addr, i + 2);
+  for (const [i, addr] of nodes.slice(1).entries()) {
+    if (run.joined.includes(addr)) log.skip(`join node ${i + 2} to node 1`, "already a standby of node 1", addr);
+    else await joinNode(run, addr, i + 2, { joinedBefore: resume?.unseal.includes(addr) });
+  }
   run.phase = "verifying";
   await verifyRestore(run, client);
 }
@@ -110,7 +143,7 @@ async function restoreFirstNodeShamir(run: RestoreRun, file: string): Promise<vo
  * and unsealing it with the ORIGINAL recovery keys reloads everything from the restored data.
  * Sealing needs a token, so its source is settled before the snapshot is applied.
  */
-async function restoreFirstNodeAuto(run: RestoreRun, file: string): Promise<void> {
+async function restoreFirstNodeAuto(run: RestoreRun, file: string, reload: ReloadRoute): Promise<void> {
   const { log, client } = run;
   const n1 = run.nodes[0]!;
   const sealType = run.seal!.type;
@@ -120,24 +153,55 @@ async function restoreFirstNodeAuto(run: RestoreRun, file: string): Promise<void
   });
   run.phase = "initialised";
   await waitRole(log, client, n1, ["active"], `wait until node 1 unseals itself (${sealType}) and is active`);
-  await checkTokenSource(run);
+  // A restart needs no token; the other routes are checked once more now that node 1 can tell.
+  if (reload.kind !== "restart") await checkTokenSource(run);
   const throwaway = client.forNode(n1);
   throwaway.setToken(temp.rootToken);
   await uploadSnapshot(run, throwaway, n1, file, true);
   run.phase = "restored";
   await waitForAutoRestore(run, throwaway);
   await throwaway.close();
-  if ((await obtainToken(run, client)) === "none") {
-    throw new OperationError(
-      `no token works on the restored cluster, and node 1 must be sealed once (which needs a token) to load the restored cluster's keys before other nodes can join it`,
-      { stage: "get a token for verification" },
-    );
+  await reloadNode1(run, reload);
+}
+
+/**
+ * A re-run: node 1 already holds the snapshot (resume.ts decided from what it reports). It is
+ * opened if sealed, and proven to hold the snapshot's cluster; reloaded if an auto-unseal node may
+ * still hold the throwaway keys; the restore itself is not repeated.
+ */
+async function continueNode1(run: RestoreRun, resume: ResumePlan, reload: ReloadRoute | undefined): Promise<void> {
+  const { log, client } = run;
+  const n1 = run.nodes[0]!;
+  log.skip("restore snapshot (snapshot-force)", "node 1 already holds the snapshot: an interrupted run applied it", n1);
+  run.joined.push(...resume.joined);
+  if (resume.node1 === "unseal") {
+    if (run.seal?.kind === "auto" && reload?.kind === "restart") await restartNode1(run, reload.command);
+    else {
+      const what = run.seal?.kind === "auto" ? "the original recovery keys" : "the original keys";
+      await log.run(
+        `unseal node 1 with ${what}`,
+        n1,
+        async (c) => {
+          try {
+            await c.vault(unseal(client, run.keys, n1, { timeoutMs: c.timeoutMs() }));
+          } catch (err) {
+            if (!(err instanceof OperationError)) throw err;
+            throw new ConfigError(
+              `node 1 (${n1}) is sealed and ${what} do not open it (${err.message}): it holds another keyring, e.g. the throwaway keyring of a rebuild ` +
+                `interrupted before the snapshot was applied, or another cluster. Wipe it (stop, delete its raft data directory, start) and run the same command again. Nothing was changed.`,
+              { field: "nodes", stage: "preflight" },
+            );
+          }
+        },
+        { sized: true, completes: true },
+      );
+      await waitRole(log, client, n1, ["active"], "wait until node 1 is active", { sized: true });
+    }
+    checkHoldsSnapshot(await targetFacts(client, n1, 1), run.manifest!);
   }
-  await log.run("reload node 1: seal", n1, (c) => c.vault(client.put("sys/seal", {})));
-  await log.run("reload node 1: unseal with the original recovery keys", n1, (c) => c.vault(unseal(client, run.keys, n1, { timeoutMs: c.timeoutMs() })), {
-    sized: true,
-  });
-  await waitRole(log, client, n1, ["active"], "wait until node 1 is active", { sized: true });
+  run.phase = "restored";
+  if (resume.node1 === "reload") await reloadNode1(run, reload!);
+  else await obtainToken(run, client);
 }
 
 /**
@@ -211,7 +275,8 @@ async function waitForAutoRestore(run: RestoreRun, throwaway: VaultClient): Prom
   );
 }
 
-async function joinNode(run: RestoreRun, addr: string, n: number): Promise<void> {
+/** `joinedBefore`: an interrupted run joined it and it is still sealed (Shamir): only the unseal is left. */
+async function joinNode(run: RestoreRun, addr: string, n: number, opts: { joinedBefore?: boolean } = {}): Promise<void> {
   const { log } = run;
   const n1 = run.nodes[0]!;
   const c = run.client.forNode(addr);
@@ -225,12 +290,14 @@ async function joinNode(run: RestoreRun, addr: string, n: number): Promise<void>
       return `node ${n} ${at}; node 1 at ${leader ?? "?"}`;
     },
   };
-  await log.run(`join node ${n} to node 1`, addr, (clock) => clock.vault(joinRaft(c, n1, loadCaCert(run.opts.tls?.caCert))), { sized: true });
+  if (opts.joinedBefore) log.skip(`join node ${n} to node 1`, "joined by an interrupted run; sealed", addr);
+  else await log.run(`join node ${n} to node 1`, addr, (clock) => clock.vault(joinRaft(c, n1, loadCaCert(run.opts.tls?.caCert))), { sized: true });
   if (run.seal?.kind === "auto") {
     await waitRole(log, c, addr, ["standby"], `wait until node ${n} unseals itself (${run.seal.type}) and is a standby`, { sized: true, ...catchUp });
   } else {
     await log.run(`unseal node ${n} with the original keys`, addr, (clock) => clock.vault(unseal(c, run.keys, addr, { timeoutMs: clock.timeoutMs() }), catchUp), {
       sized: true,
+      completes: true,
     });
     await waitRole(log, c, addr, ["standby"], `wait until node ${n} is a standby`, { sized: true, ...catchUp });
   }
@@ -240,7 +307,9 @@ async function joinNode(run: RestoreRun, addr: string, n: number): Promise<void>
 async function removeStalePeers(run: RestoreRun): Promise<void> {
   await run.log.run("remove stale peers of the old cluster", run.nodes[0], async (clock) => {
     const config = await raftConfiguration(run.client);
-    const stale = config.servers.filter((s) => !s.leader);
+    // Targets an interrupted run already joined are members, not stale peers.
+    const members = run.joined.length ? [...(await nodeIdsByAddr(run.client)).entries()].filter(([a]) => run.joined.includes(a)).map(([, v]) => v.nodeId) : [];
+    const stale = config.servers.filter((s) => !s.leader && !members.includes(s.node_id));
     for (const s of stale) await clock.vault(removePeer(run.client, s.node_id));
     clock.detail = stale.length ? `removed ${stale.map((s) => `${s.node_id} (${s.address})`).join(", ")}` : "none";
   });
@@ -270,4 +339,3 @@ async function ensureAutopilotPatience(run: RestoreRun): Promise<void> {
     clock.detail = `raised from ${current.dead_server_last_contact_threshold ?? "unset"} to ${value}`;
   });
 }
-      completes: true,

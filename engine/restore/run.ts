@@ -37,6 +37,14 @@ export interface RestoreOptions {
   token?: string;
   /** in-place: also restore a snapshot of another cluster/keyring (snapshot-force). */
   force?: boolean;
+  /**
+   * Rebuild onto auto-unseal nodes: the shell command that restarts one node's server, with
+   * placeholders {host}, {node}, {index} (engine/restore/restart.ts). Node 1 is restarted after the
+   * snapshot is applied, so it loads the restored keys without a token.
+   */
+  restartCommand?: string;
+  /** Rebuild onto auto-unseal nodes: the operator says the targets' listeners serve generate-root (not OpenBao's default). */
+  unauthedGenerateRoot?: boolean;
   /** Vault paths that must be readable after the restore (needs a token). */
   canaries?: string[];
   tls?: VaultTlsOptions;
@@ -44,6 +52,13 @@ export interface RestoreOptions {
   identities?: Identities;
   progress?: Progress;
   timeoutsMs?: Partial<{ step: number; total: number }>;
+  /**
+   * Stops the restore (SIGTERM, Ctrl-C) at the next safe point: at once during the download and
+   * during waits, never between a join or seal and the unseal that completes it. It then fails
+   * like any restore failing part-way (every node's state, the next command), with an
+   * InterruptedError, and its temp copy of the snapshot is removed.
+   */
+  signal?: AbortSignal;
 }
 
 export interface RestoreNodeReport {
@@ -52,13 +67,6 @@ export interface RestoreNodeReport {
   role: string;
   voter?: boolean;
   /** The node's own applied raft index when the restore ended. */
-  /**
-   * Stops the restore (SIGTERM, Ctrl-C) at the next safe point: at once during the download and
-   * during waits, never between a join or seal and the unseal that completes it. It then fails
-   * like any restore failing part-way (every node's state, the next command), with an
-   * InterruptedError, and its temp copy of the snapshot is removed.
-   */
-  signal?: AbortSignal;
   raftIndex?: number;
 }
 

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import {
+  checkRestartCommand,
   ConfigError,
   describeProduct,
   exitCodeOf,
@@ -123,6 +124,8 @@ interface RestoreCliFlags extends RestoreFlags {
   nodes?: string;
   mode: string;
   force?: boolean;
+  restartCommand?: string;
+  unauthedGenerateRoot?: boolean;
 }
 
 export function registerRestore(program: Command): void {
@@ -135,6 +138,11 @@ export function registerRestore(program: Command): void {
     .option("--nodes <urls>", "target API addresses, comma-separated; a rebuild restores onto the first (default VRB_RESTORE_NODES)")
     .option("--mode <mode>", "rebuild | in-place", "rebuild")
     .option("--force", "in-place: also restore a snapshot of another cluster (snapshot-force)")
+    .option(
+      "--restart-command <command>",
+      "auto-unseal rebuild: shell command that restarts one node's server ({host}, {node}, {index}), e.g. 'ssh {host} sudo systemctl restart openbao'; node 1 is restarted after the restore instead of being sealed with a token",
+    )
+    .option("--unauthed-generate-root", "auto-unseal rebuild: the target nodes' listeners serve generate-root (not OpenBao's default), so a token is made from the recovery keys")
     .action(async (ref: string, o: RestoreCliFlags) =>
       runInterruptible(o, async (signal) => {
         const mode = o.mode;
@@ -145,6 +153,7 @@ export function registerRestore(program: Command): void {
           .filter(Boolean);
         if (nodes.length === 0) throw new ConfigError("no target nodes: pass --nodes URL,URL,URL (node 1 first)", { field: "--nodes" });
         const keys = keysFromFlags(o);
+        const restartCommand = checkRestartCommand(o.restartCommand);
         const identities = await identitiesFromFlags(o);
         const policy = restorePolicy(ref, o);
         const objects = await openPolicyStore(policy);
@@ -160,11 +169,14 @@ export function registerRestore(program: Command): void {
               keys,
               token: optionalTokenFromCli(policy),
               force: o.force,
+              restartCommand,
+              unauthedGenerateRoot: o.unauthedGenerateRoot,
               canaries: o.canary ?? policy.verify?.canaries,
               tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
               identities,
               progress,
               timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
+              signal,
             }),
           );
           if (o.json) printJson(report);
@@ -176,5 +188,4 @@ export function registerRestore(program: Command): void {
         }
       }),
     );
-              signal,
 }

@@ -200,9 +200,8 @@ describe.each(PRODUCTS)("%s", (product) => {
       let r: Awaited<ReturnType<typeof runVrb>>;
       let refusedOutput = "";
       if (!profile.generateRootByDefault) {
-        // No token anywhere and generate-root disabled (OpenBao's default): known once node 1 is
-        // initialised, and said before the snapshot is applied, with node 1's state, the product's
-        // setting and what to run.
+        // No token anywhere and generate-root disabled (OpenBao's default): refused before any
+        // node is touched, naming what to give (test/integration/restore-restart.test.ts has the rest).
         const refused = await runVrb(args, env);
         refusedOutput = refused.stdout + refused.stderr;
         expect(refused.code, refused.stderr).toBe(2);
