@@ -1,5 +1,5 @@
 import { encryptorFor } from "../crypto/encryptor.js";
-import { ConfigError, OperationError } from "../errors.js";
+import { ConfigError, InterruptedError, OperationError, interruption } from "../errors.js";
 import { collectFiles } from "../files/collect.js";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
@@ -57,9 +57,8 @@ export interface BackupOptions {
 }
 
 /** The error a backup stopped through `signal` fails with. */
-function interrupted(signal: AbortSignal, stage: string): OperationError {
-  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? "aborted");
-  return new OperationError(`interrupted (${why}) during stage ${stage}; no manifest was written, so nothing of this run is listed as a snapshot`, { stage });
+function interrupted(signal: AbortSignal, stage: string): InterruptedError {
+  return interruption(signal, `during stage ${stage}; no manifest was written, so nothing of this run is listed as a snapshot`, stage);
 }
 
 export interface BackupReport {

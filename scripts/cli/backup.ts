@@ -10,7 +10,7 @@ import {
   runTargetFor,
   withVaultSession,
 } from "../../engine/index.js";
-import { printJson, printText, progressFor, runCommand } from "./common.js";
+import { printJson, printText, progressFor, runInterruptible } from "./common.js";
 import { addAuthFlags, addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 
 interface BackupFlags extends PolicyFlags {
@@ -40,17 +40,13 @@ export function registerBackup(program: Command): void {
     )
     .option("--json", "print one JSON report on stdout")
     .action(async (o: BackupFlags) =>
-      runCommand(o, async () => {
+      // Ctrl-C or a pod's SIGTERM stops the backup cleanly: its upload aborted, no manifest, exit 130/143.
+      runInterruptible(o, async (signal) => {
         const policy = policyFromCli(o);
         const progress = progressFor(o);
         // One store for the backup and its record in the cluster's status object (docs/status.md),
         // written on success and on failure.
         const store = await openStore(policy.destination);
-        // Ctrl-C or a pod's SIGTERM stops the backup cleanly: its upload aborted, no manifest, exit 1.
-        const stop = new AbortController();
-        const onSignal = (signal: NodeJS.Signals) => stop.abort(new Error(signal));
-        process.once("SIGINT", onSignal);
-        process.once("SIGTERM", onSignal);
         const report = await recordRun(
           "backup",
           runTargetFor(policy, store, progress),
@@ -65,15 +61,11 @@ export function registerBackup(program: Command): void {
                 retries: o.retries ?? policy.backup?.retries ?? DEFAULT_BACKUP_RETRIES,
                 leaderWaitMs: o.leaderWait !== undefined ? o.leaderWait * 1000 : undefined,
                 stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
-                signal: stop.signal,
+                signal,
               }),
             ),
           (r) => ({ snapshot: { key: r.key, takenAt: r.takenAt, bytes: r.bytes, raftIndex: r.raft.index } }),
-        ).finally(() => {
-          process.off("SIGINT", onSignal);
-          process.off("SIGTERM", onSignal);
-          store.close();
-        });
+        ).finally(() => store.close());
         if (o.json) return printJson(report);
         const secs = (report.durationsMs.total ?? 0) / 1000;
         printText(

@@ -235,7 +235,7 @@ describe.each(PRODUCTS)("%s", (product) => {
       expect((await checkStoredSnapshot(store, report.key, { deep: true })).status).toBe("corrupt");
     });
 
-    it("stops cleanly on SIGTERM (a pod being evicted): exit 1 naming the stage, no manifest, no snapshot object, no unfinished upload, no retry", async () => {
+    it("stops cleanly on SIGTERM (a pod being evicted): exit 143 naming the stage, no manifest, no snapshot object, no unfinished upload, no retry", async () => {
       // S3 behind a proxy that holds every upload request 5 s: the signal arrives while the
       // snapshot's upload is under way.
       const proxy = await new FaultProxy(env.s3!.endpoint).start();
@@ -249,7 +249,7 @@ describe.each(PRODUCTS)("%s", (product) => {
           },
         );
         outputs.push(r.stdout, r.stderr);
-        expect(r.code, r.stderr).toBe(1);
+        expect(r.code, r.stderr).toBe(143);
         expect(r.stderr).toMatch(/interrupted \(SIGTERM\) during stage (stream|upload|archive check)/);
         expect(r.stderr).not.toMatch(/retrying/);
         // Past the proxy's hold: a held request that reached S3 late would show up now.
