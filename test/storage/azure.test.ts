@@ -333,7 +333,6 @@ describe("Azure Blob store: what is Azure's own", () => {
     await store.writeText(key, "handed over");
     const url = await store.presign(key, 600);
     expect(url).toContain("sig=");
-    expect(redact(url)).not.toContain(new URL(url).searchParams.get("sig")!);
     const ok = await request(url);
     expect(ok.statusCode).toBe(200);
     expect(await ok.body.text()).toBe("handed over");

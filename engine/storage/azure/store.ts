@@ -1,7 +1,6 @@
 import type { Readable } from "node:stream";
 import { BlobSASPermissions, type BlobClient, type BlockBlobClient, type ContainerClient } from "@azure/storage-blob";
 import { ConfigError, VrbError } from "../../errors.js";
-import { registerSecret } from "../../redact.js";
 import { sleep } from "../../wait.js";
 import { StoreCapabilityError } from "../errors.js";
 import type {
@@ -357,8 +356,7 @@ export class AzureBlobStore implements ObjectStore {
       if (err instanceof VrbError) throw err;
       throw storeFailure("signing a read URL for", this.url(key), err);
     }
-    registerSecret(new URL(url).searchParams.get("sig"));
-    registerSecret(url);
+    // Not registered for redaction: the URL is what `vrb presign` prints; callers show others redacted (redactUrl).
     return url;
   }
 
