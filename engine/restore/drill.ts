@@ -14,6 +14,7 @@ import type { RestoreKeys } from "./keys.js";
 import { revokeOwnToken } from "./root-token.js";
 import { findWorkingToken } from "./token.js";
 import { restoreReportOf, stagedRestore, type RestoreReport } from "./staged.js";
+import { throwawayFailure } from "./throwaway-failure.js";
 import { explainUnloadable, pickThrowawayProduct } from "./throwaway-product.js";
 
 export interface DrillOptions {
@@ -162,10 +163,9 @@ export async function withThrowawayCluster<T>(opts: ThrowawayOptions, body: (clu
     done = await teardown(nodes, dir, opts.label, progress);
     return { result, teardown: done };
   } catch (err) {
-    if (!(err instanceof InterruptedError)) throw err;
     // The restore's own message names node states and commands for nodes that are now gone.
     done ??= await teardown(nodes, dir, opts.label, progress);
-    throw throwawayInterrupted(err, opts.label, done);
+    throw throwawayFailure(err, opts.label, done);
   } finally {
     if (!done) await teardown(nodes, dir, opts.label, progress);
   }
@@ -241,13 +241,4 @@ async function teardown(nodes: LocalNode[], dir: string, label: string, progress
   rmSync(dir, { recursive: true, force: true });
   progress.info(`${label}: stopped ${running} node(s), removed ${dir}`);
   return { stopped: running, removed: dir };
-}
-
-/** An interrupted throwaway run: what it was doing when stopped, and that nothing of it is left. */
-function throwawayInterrupted(err: InterruptedError, label: string, gone: ThrowawayTeardown): InterruptedError {
-  const what = err.message.split("\nnodes now:")[0];
-  const message =
-    `${label}: ${what}\nthe throwaway cluster is gone: ${gone.stopped} node(s) stopped, ${gone.removed} removed; ` +
-    `nothing outside it was changed. next: run the same command again.`;
-  return Object.assign(new InterruptedError(message, { signal: err.signal, stage: err.stage, cause: err }), { report: restoreReportOf(err) });
 }
