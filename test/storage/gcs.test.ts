@@ -52,16 +52,22 @@ async function releaseServer(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Opens the store the way the CLI does, with Application Default Credentials as `credentials` says. */
+// Application Default Credentials of this file: the key above, as GOOGLE_APPLICATION_CREDENTIALS
+// (the SDK reads it when it signs). Stores opened "without a key" see no such variable.
+const savedCredentials = process.env.GOOGLE_APPLICATION_CREDENTIALS;
+process.env.GOOGLE_APPLICATION_CREDENTIALS = keyFile;
+afterAll(() => {
+  if (savedCredentials === undefined) delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
+  else process.env.GOOGLE_APPLICATION_CREDENTIALS = savedCredentials;
+});
+
+/** Opens the store the way the CLI does, with or without a service-account key in Application Default Credentials. */
 async function open(endpoint: string, credentials: "key" | "none", extra: { prefix?: string; bucket?: string } = {}): Promise<ObjectStore> {
-  const saved = process.env.GOOGLE_APPLICATION_CREDENTIALS;
-  if (credentials === "key") process.env.GOOGLE_APPLICATION_CREDENTIALS = keyFile;
-  else delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
+  if (credentials === "none") delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
   try {
     return await openStore({ type: "gcs", bucket: extra.bucket ?? bucket, prefix: extra.prefix ?? "vrb/", endpoint });
   } finally {
-    if (saved === undefined) delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
-    else process.env.GOOGLE_APPLICATION_CREDENTIALS = saved;
+    process.env.GOOGLE_APPLICATION_CREDENTIALS = keyFile;
   }
 }
 

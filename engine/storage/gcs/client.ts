@@ -38,12 +38,10 @@ export function gcsEndpoint(endpoint: string | undefined, env: NodeJS.ProcessEnv
  * reads GOOGLE_APPLICATION_CREDENTIALS, gcloud's login, workload identity, the metadata server);
  * an emulator gets none.
  */
-export function createGcsClient(endpoint: GcsEndpoint, opts: { projectId?: string; keyFile?: string } = {}): Storage {
+export function createGcsClient(endpoint: GcsEndpoint, opts: { projectId?: string } = {}): Storage {
   const storage = new Storage({
+    // An emulator has no project; naming one keeps the SDK from asking the metadata server.
     projectId: opts.projectId ?? (endpoint.emulator ? "vrb-emulator" : undefined),
-    // The key file ADC names, read now: signing then never looks for other credentials (the
-    // metadata server) once the environment changed.
-    keyFilename: opts.keyFile,
     apiEndpoint: endpoint.root,
     useAuthWithCustomEndpoint: !endpoint.emulator,
     retryOptions: {

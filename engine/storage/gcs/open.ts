@@ -8,7 +8,7 @@ export function openGcsStore(destination: GcsDestination, name: string): ObjectS
   const endpoint = gcsEndpoint(destination.endpoint);
   const key = serviceAccountKey();
   return new GcsStore({
-    storage: createGcsClient(endpoint, { projectId: destination.projectId, keyFile: key?.file }),
+    storage: createGcsClient(endpoint, { projectId: destination.projectId }),
     name,
     bucket: destination.bucket,
     prefix: destination.prefix,
