@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -23,9 +23,17 @@ interface Interrupted {
 
 /**
  * Runs vrb, sends `signal` to the launcher (as a shell, a CI runner or Kubernetes does) once its
- * stderr matches `when`, and resolves when it has exited. `atSignal` runs just before the signal.
+ * stderr matches `when`, and resolves when it has exited. `atSignal` runs just before the signal;
+ * `again`: the signal is sent a second time once stderr also matches it.
  */
-function interruptVrb(args: string[], env: Record<string, string>, when: RegExp, signal: NodeJS.Signals, atSignal: (stderr: string) => number[] = () => []): Promise<Interrupted> {
+function interruptVrb(
+  args: string[],
+  env: Record<string, string>,
+  when: RegExp,
+  signal: NodeJS.Signals,
+  atSignal: (stderr: string) => number[] = () => [],
+  again?: RegExp,
+): Promise<Interrupted> {
   const base: Record<string, string | undefined> = { ...process.env };
   for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER", "TMPDIR"]) delete base[k];
   const child = spawn(process.execPath, [join(packageRoot(), "dist", "scripts", "vrb.js"), ...args], {
@@ -36,12 +44,16 @@ function interruptVrb(args: string[], env: Record<string, string>, when: RegExp,
   let stderr = "";
   let seen: number[] = [];
   let sent = false;
+  let resent = false;
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr.on("data", (d: Buffer) => {
     stderr += d.toString();
     if (!sent && when.test(stderr)) {
       sent = true;
       seen = atSignal(stderr);
+      child.kill(signal);
+    } else if (sent && again && !resent && again.test(stderr)) {
+      resent = true;
       child.kill(signal);
     }
   });
@@ -186,6 +198,28 @@ describe("SIGINT / SIGTERM during drill, verify and export (real OpenBao + S3)",
     expect(r.stderr).toMatch(/the throwaway cluster is gone: 3 node\(s\) stopped, \S+ removed/);
     // No state of nodes that no longer exist.
     expect(r.stderr).not.toContain("nodes now:");
+  });
+
+  it("a second Ctrl-C while the drill cleans up ends vrb at once, and it says so", async () => {
+    const tmp = tempDir("signals-tmp");
+    const r = await interruptVrb(
+      ["drill", snapshot.ref, "--unseal-keys-file", keysFile(env)],
+      { ...cliEnv(env), AWS_ENDPOINT_URL_S3: proxy.url, TMPDIR: tmp },
+      /download and verify snapshot \.\.\./,
+      "SIGINT",
+      (stderr) => pidsMentioning(/drill: starting \d+ fresh node\(s\) in (\S+)/.exec(stderr)![1]!),
+      /SIGINT received: stopping at the next safe point/,
+    );
+    strays.push(...r.seen);
+    try {
+      expect(r.code, r.stderr).toBe(130);
+      expect(r.stderr).toContain("vrb: SIGINT again: stopping at once; the clean-up under way was not finished");
+      // Stopped before its clean-up was done: no claim that the throwaway cluster is gone.
+      expect(r.stderr).not.toMatch(/the throwaway cluster is gone/);
+    } finally {
+      for (const pid of r.seen) if (alive(pid)) process.kill(-pid, "SIGKILL");
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it("verify stopped with SIGTERM cancels its download: exit 143, no temp file", async () => {
