@@ -303,6 +303,34 @@ describe("Azure Blob store: what is Azure's own", () => {
     }
   });
 
+  it("a slow store holds the writer back: never more than (queueSize + 1) parts accepted and not yet acknowledged", async () => {
+    const proxy = await startProxy();
+    try {
+      // 1 MiB/s for the blocks: a writer that did not wait would have the whole 2 MiB in memory at once.
+      proxy.rules = [{ match: isBlockPut, share: 1, fault: { kind: "throttle", bytesPerSec: 1024 * KiB } }];
+      const partSize = 64 * KiB;
+      const queueSize = 2;
+      const data = randomBytes(2048 * KiB);
+      const up = storeAt({ endpoint: through(proxy) }).createUpload({ key: `${root}memory/slow.snap`, partSize, queueSize });
+      let held = 0;
+      let waited = false;
+      async function* source(): AsyncGenerator<Buffer> {
+        for (let at = 0; at < data.length; at += 16 * KiB) {
+          held = Math.max(held, up.bytes - up.uploaded);
+          waited ||= up.waitingForStore;
+          yield data.subarray(at, at + 16 * KiB);
+        }
+      }
+      await pipeline(Readable.from(source()), up);
+      expect(waited).toBe(true);
+      expect(held).toBeGreaterThan(partSize);
+      expect(held).toBeLessThanOrEqual((queueSize + 1) * partSize);
+      expect(sha256(await readAll((await store.openRead(`${root}memory/slow.snap`)).body))).toBe(sha256(data));
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it("the encryption scope goes with every write: Put Blob, each block and the block list", async () => {
     const proxy = await startProxy();
     const scopes: string[] = [];
