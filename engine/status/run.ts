@@ -4,7 +4,7 @@ import type { BackupPolicy } from "../policy.js";
 import { packageInfo } from "../local/tools.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { redact } from "../redact.js";
-import { explainS3Error } from "../s3/client.js";
+import { explainS3Error } from "../storage/s3/errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { applyRun, type DrillFacts, type RunError, type RunKind, type RunOutcome, type SnapshotFacts } from "./record.js";
 import { StatusStore } from "./store.js";
