@@ -2,6 +2,7 @@ import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -215,6 +216,28 @@ describe("Cloud Storage specifics on fake-gcs-server", () => {
     // The session URI lets its holder write the object: it never shows in a listing of what is left.
     expect(await store.listIncompleteUploads(`${root}streaming/`)).toEqual([]);
     expect(sha256(await readAll((await store.openRead(key)).body))).toBe(sha256(data));
+  });
+
+  it("with kmsKeyName every write names the key (CMEK): the single-request write and the resumable session", async () => {
+    const kmsKeyName = "projects/vrb-test/locations/europe-west1/keyRings/vault/cryptoKeys/snapshots";
+    const proxy = await new FaultProxy(endpoint).start();
+    const uploads: URL[] = [];
+    // A rule that never fires, to see each upload request on its way to the real server.
+    const seeUploads = (req: IncomingMessage, url: URL): boolean => {
+      if (req.method === "POST" && url.pathname.startsWith("/upload/")) uploads.push(url);
+      return false;
+    };
+    proxy.rules = [{ match: seeUploads, share: 1, fault: { kind: "drop" } }];
+    try {
+      const cmek = await openStore({ type: "gcs", bucket, prefix: "vrb/", endpoint: proxy.url, kmsKeyName });
+      await cmek.writeText(`${root}cmek/status.json`, "{}", { ifAbsent: true });
+      await pipeline(chunked(randomBytes(MiB + 10)), cmek.createUpload({ key: `${root}cmek/snap.snap`, partSize: MiB, queueSize: 1 }));
+      expect(uploads.map((u) => u.searchParams.get("uploadType")).sort()).toEqual(["multipart", "resumable"]);
+      for (const u of uploads) expect(u.searchParams.get("kmsKeyName")).toBe(kmsKeyName);
+      cmek.close();
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it("STORAGE_EMULATOR_HOST alone (host:port, as other SDKs take it) points the store at the emulator", async () => {
