@@ -120,7 +120,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
     const objects = new S3Store({ client: s3, bucket: policy.destination.bucket, prefix: policy.destination.prefix, ownsClient: false });
     const backup = await phase("back up", async () => {
       const r = await runBackup({ policy, token: rootToken, store: objects, progress });
-      return [r, `s3://${r.bucket}/${r.key} (${r.bytes} bytes, raft index ${r.raft.index})`];
+      return [r, `${objects.url(r.key)} (${r.bytes} bytes, raft index ${r.raft.index})`];
     });
 
     const destroyed = await phase("disaster: destroy every node and its data", async () => {
