@@ -21,25 +21,26 @@ interface Interrupted {
   seen: number[];
 }
 
-/**
- * Runs vrb, sends `signal` to the launcher (as a shell, a CI runner or Kubernetes does) once its
- * stderr matches `when`, and resolves when it has exited. `atSignal` runs just before the signal;
- * `again`: the signal is sent a second time once stderr also matches it.
- */
-function interruptVrb(
-  args: string[],
-  env: Record<string, string>,
-  when: RegExp,
-  signal: NodeJS.Signals,
-  atSignal: (stderr: string) => number[] = () => [],
-  again?: RegExp,
-): Promise<Interrupted> {
+interface InterruptOptions {
+  /** Runs just before the signal is sent; its result is `seen`. */
+  atSignal?: (stderr: string) => number[];
+  /** The signal is sent a second time once stderr also matches this. */
+  again?: RegExp;
+  /** Signal vrb's whole process group, as a terminal's Ctrl-C does, instead of its pid (as Kubernetes or `kill` does). */
+  group?: boolean;
+}
+
+/** Runs vrb, sends `signal` once its stderr matches `when`, and resolves when it has exited. */
+function interruptVrb(args: string[], env: Record<string, string>, when: RegExp, signal: NodeJS.Signals, opts: InterruptOptions = {}): Promise<Interrupted> {
   const base: Record<string, string | undefined> = { ...process.env };
   for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER", "TMPDIR"]) delete base[k];
   const child = spawn(process.execPath, [join(packageRoot(), "dist", "scripts", "vrb.js"), ...args], {
     env: { ...base, HOME: tempDir("signals-home"), ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group, as a shell's foreground job.
+    detached: opts.group,
   });
+  const send = () => (opts.group ? process.kill(-child.pid!, signal) : child.kill(signal));
   let stdout = "";
   let stderr = "";
   let seen: number[] = [];
@@ -50,11 +51,11 @@ function interruptVrb(
     stderr += d.toString();
     if (!sent && when.test(stderr)) {
       sent = true;
-      seen = atSignal(stderr);
-      child.kill(signal);
-    } else if (sent && again && !resent && again.test(stderr)) {
+      seen = opts.atSignal?.(stderr) ?? [];
+      send();
+    } else if (sent && opts.again && !resent && opts.again.test(stderr)) {
       resent = true;
-      child.kill(signal);
+      send();
     }
   });
   return new Promise((resolve, reject) => {
@@ -183,7 +184,7 @@ describe("SIGINT / SIGTERM during drill, verify and export (real OpenBao + S3)",
       { ...cliEnv(env), AWS_ENDPOINT_URL_S3: proxy.url, TMPDIR: tmp },
       /download and verify snapshot \.\.\./,
       "SIGINT",
-      (stderr) => pidsMentioning(/drill: starting \d+ fresh node\(s\) in (\S+)/.exec(stderr)![1]!),
+      { atSignal: (stderr) => pidsMentioning(/drill: starting \d+ fresh node\(s\) in (\S+)/.exec(stderr)![1]!) },
     );
     strays.push(...r.seen);
 
@@ -207,8 +208,7 @@ describe("SIGINT / SIGTERM during drill, verify and export (real OpenBao + S3)",
       { ...cliEnv(env), AWS_ENDPOINT_URL_S3: proxy.url, TMPDIR: tmp },
       /download and verify snapshot \.\.\./,
       "SIGINT",
-      (stderr) => pidsMentioning(/drill: starting \d+ fresh node\(s\) in (\S+)/.exec(stderr)![1]!),
-      /SIGINT received: stopping at the next safe point/,
+      { atSignal: (stderr) => pidsMentioning(/drill: starting \d+ fresh node\(s\) in (\S+)/.exec(stderr)![1]!), again: /SIGINT received: stopping at the next safe point/ },
     );
     strays.push(...r.seen);
     try {
@@ -229,6 +229,14 @@ describe("SIGINT / SIGTERM during drill, verify and export (real OpenBao + S3)",
     expect(r.stderr).toMatch(/interrupted \(SIGTERM\) during the download/);
     expect(r.stdout).not.toMatch(/^OK/m);
     expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it("Ctrl-C at a terminal (SIGINT to vrb's whole process group) counts once: verify stops cleanly, exit 130", async () => {
+    const r = await interruptVrb(["verify", snapshot.ref], { ...cliEnv(env), AWS_ENDPOINT_URL_S3: proxy.url }, /verifying s3:\/\//, "SIGINT", { group: true });
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr.match(/SIGINT received/g), r.stderr).toHaveLength(1);
+    expect(r.stderr).not.toContain("SIGINT again");
+    expect(r.stderr).toMatch(/interrupted \(SIGINT\) during the download/);
   });
 
   it("export stopped with SIGTERM leaves nothing at the destination: no snapshot object, no manifest, exit 143", async () => {
