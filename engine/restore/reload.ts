@@ -40,7 +40,11 @@ export function generateRootServedByDefault(product: Product | undefined, versio
  */
 export function planReload(run: RestoreRun, node1: Pick<NodeHealth, "product" | "version">): ReloadRoute {
   const { opts } = run;
-  if (opts.restartCommand) return { kind: "restart", command: opts.restartCommand };
+  if (opts.restartCommand) {
+    // Made once now, so a node address a shell would misread is refused before anything changes.
+    restartCommandFor(opts.restartCommand, run.nodes[0]!, 1);
+    return { kind: "restart", command: opts.restartCommand };
+  }
   if (opts.token || opts.keys?.rootToken) return { kind: "token" };
   const hasKeys = (opts.keys?.keys.length ?? 0) > 0;
   if (hasKeys && opts.unauthedGenerateRoot) return { kind: "generate-root", declared: true };

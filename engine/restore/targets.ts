@@ -1,6 +1,6 @@
-import { ConfigError, OperationError } from "../errors.js";
+import { ConfigError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
-import { nodeHealth, raftConfiguration, type NodeHealth } from "../vault/operations.js";
+import { raftConfiguration, type NodeHealth } from "../vault/operations.js";
 
 /** "2.7.2", "v1.15.4+ent" -> [2,7,2]; undefined when there is no version to compare. */
 export function parseVersion(v: string | undefined): [number, number, number] | undefined {
@@ -41,37 +41,6 @@ export function normaliseNodes(nodes: string[]): string[] {
   const dup = out.find((n, i) => out.indexOf(n) !== i);
   if (dup) throw new ConfigError(`target node ${dup} is listed twice in --nodes`, { field: "nodes" });
   return out;
-}
-
-/**
- * Rebuild preflight (no node is changed): every node answers, is uninitialised, and runs a version
- * not older than the one that took the snapshot. Says exactly what it found when it refuses.
- */
-export async function checkRebuildTargets(client: VaultClient, nodes: string[], snapshotVersion: string): Promise<NodeHealth[]> {
-  const health = await Promise.all(nodes.map((n) => nodeHealth(client.forNode(n))));
-  const unreachable = health.filter((h) => h.role === "unreachable");
-  if (unreachable.length) {
-    throw new OperationError(`cannot reach ${unreachable.length} target node(s): ${unreachable.map(describeHealth).join("; ")}; start them and run again`, {
-      stage: "preflight",
-    });
-  }
-  const initialised = health.filter((h) => h.initialized);
-  if (initialised.length) {
-    throw new ConfigError(
-      `refusing to rebuild onto nodes that are initialised and may hold data: ${initialised.map(describeHealth).join("; ")}. ` +
-        `A rebuild needs empty, uninitialised nodes: wipe them (stop, delete the raft data directory, start), or roll back a live ` +
-        `cluster with --mode in-place (add --force for a snapshot of another cluster). Nothing was changed.`,
-      { field: "nodes", stage: "preflight" },
-    );
-  }
-  const older = health.filter((h) => compareVersions(h.version, snapshotVersion) < 0);
-  if (older.length) {
-    throw new ConfigError(
-      `target node(s) older than the snapshot's version ${snapshotVersion}: ${older.map(describeHealth).join("; ")}; upgrade them first (a snapshot cannot be restored into an older version)`,
-      { field: "nodes", stage: "preflight" },
-    );
-  }
-  return health;
 }
 
 interface HaStatusNode {

@@ -6,10 +6,13 @@ import {
   addNodes,
   ensureKvV2,
   initialize,
+  joinRaft,
   localDown,
   localUp,
   nodeHealth,
+  sealStatus,
   unseal,
+  waitFor,
   waitUntilRole,
   type LocalEnvironment,
   type RestoreReport,
@@ -94,6 +97,36 @@ describe.each(PRODUCTS)("%s", (product) => {
     expect(again.stderr).toMatch(/refusing to rebuild onto nodes that are initialised.*Every target already serves the snapshot's cluster/s);
   });
 
+  it("continues after an operator went on by hand (node 1 unsealed, node 2 joined but still sealed): node 2 is unsealed, node 3 joined", async () => {
+    const fresh = await addNodes(S, 3);
+    const addrs = fresh.map((n) => n.apiAddr);
+    const killed = await runVrb(restoreArgs(addrs), noToken(), { interrupt: { when: /restore snapshot \(snapshot-force\) \(.*\): ok/, signal: "SIGKILL" } });
+    expect(killed.code).not.toBe(0);
+    const n1 = new VaultClient({ addr: addrs[0]! });
+    const n2 = new VaultClient({ addr: addrs[1]! });
+    await waitFor(async () => ((await sealStatus(n1)).sealed ? true : undefined), { what: "node 1 to seal itself after the restore", timeoutMs: 60_000 });
+    await unseal(n1, S.keys!.unsealKeysB64);
+    await waitUntilRole(n1, ["active"], "node 1 to be active", 60_000);
+    await joinRaft(n2, addrs[0]!);
+    expect(await rolesOf(addrs)).toEqual(["active", "sealed", "uninitialized"]);
+
+    const r = await runVrb(restoreArgs(addrs), noToken());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/node 1 .*: holds the snapshot's cluster at raft index >= \d+; leave it as it is/);
+    expect(r.stderr).toMatch(/node 2 .*: sealed, as a node is after joining; unseal it with the original keys/);
+    expect(r.stderr).toMatch(/node 3 .*: empty; join it to node 1 and unseal it/);
+    const report = JSON.parse(r.stdout) as RestoreReport;
+    const step = (name: string) => report.steps.find((s) => s.step === name);
+    expect(step("restore snapshot (snapshot-force)")?.result).toBe("skipped");
+    expect(step("join node 2 to node 1")?.result).toBe("skipped");
+    expect(step("unseal node 2 with the original keys")?.result).toBe("ok");
+    expect(step("join node 3 to node 1")?.result).toBe("ok");
+    expect(await rolesOf(addrs)).toEqual(["active", "standby", "standby"]);
+    const c = new VaultClient({ addr: addrs[1]!, token: S.keys!.rootToken });
+    await expectAllSecretsEqual(c, "secret", written);
+    await Promise.all([c.close(), n1.close(), n2.close()]);
+  });
+
   it("refuses, with nothing touched, when node 1 holds another cluster (e.g. the throwaway keyring of a run interrupted before the snapshot was applied), naming the wipe command", async () => {
     const fresh = await addNodes(S, 2);
     const addrs = fresh.map((n) => n.apiAddr);
@@ -113,5 +146,36 @@ describe.each(PRODUCTS)("%s", (product) => {
     expect([after.role, after.clusterId]).toEqual(["active", before.clusterId]);
     expect(await rolesOf([addrs[1]!])).toEqual(["uninitialized"]);
     await n1.close();
+  });
+
+  // Last: it makes a newer backup the cluster's latest.
+  it("refuses when node 1 holds an older raft index of the same cluster than the snapshot asked for (exit 2), naming the wipe command", async () => {
+    const fresh = await addNodes(S, 2);
+    const addrs = fresh.map((n) => n.apiAddr);
+    // Node 1 gets the current latest snapshot, then the source moves on and is backed up again.
+    const killed = await runVrb(restoreArgs(addrs), noToken(), { interrupt: { when: /restore snapshot \(snapshot-force\) \(.*\): ok/, signal: "SIGKILL" } });
+    expect(killed.code).not.toBe(0);
+    const s = new VaultClient({ addr: S.nodes[0]!.apiAddr, token: S.keys!.rootToken });
+    await seedVersionedSecrets(
+      s,
+      "secret",
+      Array.from({ length: 60 }, (_, i) => `later/cred-${i}`),
+      1,
+      run,
+    );
+    await s.close();
+    const backup = await runVrb(
+      ["backup", "--cluster", cluster, "--prefix", prefix, "--json"],
+      cliEnv(shared, { VAULT_TOKEN: S.keys!.rootToken, BAO_TOKEN: S.keys!.rootToken, VRB_NODES: S.nodes[0]!.apiAddr }),
+    );
+    expect(backup.code, backup.stderr).toBe(0);
+
+    const r = await runVrb(restoreArgs(addrs), noToken());
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/node 1 .* was sealed and is now open, but holds raft index \d+, older than the snapshot's \d+/);
+    expect(r.stderr).toContain("vrb local stop-node <id> --wipe");
+    const report = JSON.parse(r.stdout) as RestoreReport;
+    expect(report.steps.map((x) => x.step)).not.toContain("join node 2 to node 1");
+    expect(await rolesOf([addrs[1]!])).toEqual(["uninitialized"]);
   });
 });

@@ -186,7 +186,7 @@ describe.each(PRODUCTS)("%s", (product) => {
       await Promise.all(nodes.map((n) => stopNode(n)));
     });
 
-    it("rebuilds the lost cluster into 3 new transit-sealed nodes with vrb restore and the recovery keys, no token: where generate-root is refused (OpenBao's default) it stops before the snapshot is applied and completes with an operator's token; where it is served (Vault 1.x's default) it completes with a short-lived root token it revokes", async () => {
+    it("rebuilds the lost cluster into 3 new transit-sealed nodes with vrb restore and the recovery keys, no token: where generate-root is refused (OpenBao's default) it is refused before any node is touched and completes with an operator's token; where it is served (Vault 1.x's default) it completes with a short-lived root token it revokes", async () => {
       await Promise.all(T.nodes.map((n) => wipeNode(n)));
       const fresh = await addNodes(T, 3);
       T.nodes = fresh;
