@@ -43,7 +43,11 @@ export async function readVerifiedFiles(store: SnapshotStore, snapshot: StoredSn
   if (enc) requireIdentityFor(enc, identities, where);
   const byName = new Map(files.entries.map((e) => [archiveName(e.path), e]));
   if (signal?.aborted) throw interruption(signal, "before the files download", "files");
-  const { body } = await store.openSnapshot(files.key, { signal });
+  // Whatever a cancelled download fails with (an aborted request, a destroyed stream), it was the interruption.
+  const stopped = (err: unknown) => (signal?.aborted ? interruption(signal, "during the files download", "files") : err);
+  const { body } = await store.openSnapshot(files.key, { signal }).catch((err: unknown) => {
+    throw stopped(err);
+  });
   let stream = body;
   let cipher: Awaited<ReturnType<typeof decryptingStream>>["stored"] | undefined;
   if (enc) {
@@ -78,7 +82,7 @@ export async function readVerifiedFiles(store: SnapshotStore, snapshot: StoredSn
     });
   });
   await pipeline(stream, tally, tar, { signal }).catch((err: unknown) => {
-    throw signal?.aborted ? interruption(signal, "during the files download", "files") : err;
+    throw stopped(err);
   });
   const stored = cipher ? { sha256: cipher.sha256(), bytes: cipher.bytes } : { sha256: plainHash.digest("hex"), bytes: plainBytes };
   if (stored.sha256 !== files.sha256 || stored.bytes !== files.bytes) problems.unshift(`the object's sha256/size ${stored.sha256}/${stored.bytes} differ from the manifest's`);

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { stringify } from "yaml";
 import { packageRoot, startFreshNodes, stopNode, type LocalEnvironment, type LocalNode, type Product } from "../../engine/index.js";
 import { PRODUCTS, cliEnv, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
@@ -28,6 +29,8 @@ interface InterruptOptions {
   again?: RegExp;
   /** Signal vrb's whole process group, as a terminal's Ctrl-C does, instead of its pid (as Kubernetes or `kill` does). */
   group?: boolean;
+  /** Gets the function that sends the signal, for a trigger other than vrb's stderr (e.g. a request reaching a proxy). */
+  arm?: (interrupt: () => void) => void;
 }
 
 /** Runs vrb, sends `signal` once its stderr matches `when`, and resolves when it has exited. */
@@ -46,6 +49,11 @@ function interruptVrb(args: string[], env: Record<string, string>, when: RegExp,
   let seen: number[] = [];
   let sent = false;
   let resent = false;
+  opts.arm?.(() => {
+    if (sent) return;
+    sent = true;
+    send();
+  });
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr.on("data", (d: Buffer) => {
     stderr += d.toString();
@@ -156,7 +164,7 @@ describe.each(PRODUCTS)("SIGTERM during a staged rebuild into fresh nodes (real 
   });
 });
 
-describe("SIGINT / SIGTERM during drill, verify and export (real OpenBao + S3)", () => {
+describe("SIGINT / SIGTERM during drill, verify, export and files (real OpenBao + S3)", () => {
   const env = sharedEnvOf("openbao");
   const s3 = s3For(env);
   const run = Date.now().toString(36);
@@ -237,6 +245,50 @@ describe("SIGINT / SIGTERM during drill, verify and export (real OpenBao + S3)",
     expect(r.stderr.match(/SIGINT received/g), r.stderr).toHaveLength(1);
     expect(r.stderr).not.toContain("SIGINT again");
     expect(r.stderr).toMatch(/interrupted \(SIGINT\) during the download/);
+  });
+
+  it("files --out DIR stopped with SIGTERM while it downloads writes nothing under DIR, exit 143", async () => {
+    const conf = tempDir("signals-conf");
+    writeFileSync(join(conf, "openbao.hcl"), 'storage "raft" { path = "/var/lib/openbao" }\n', { mode: 0o644 });
+    const policy = join(conf, "policy.yaml");
+    writeFileSync(
+      policy,
+      stringify({
+        cluster: { name: `${cluster}-files`, nodes: env.nodes.map((n) => n.apiAddr) },
+        destination: { bucket: env.bucket!, prefix, endpoint: env.s3!.endpoint, region: env.s3!.region, forcePathStyle: true },
+        files: { paths: [conf] },
+      }),
+    );
+    const b = await runVrb(["backup", "--policy", policy, "--json"], cliEnv(env));
+    expect(b.code, b.stderr).toBe(0);
+    const ref = `s3://${env.bucket!}/${(JSON.parse(b.stdout) as { key: string }).key}`;
+    const out = tempDir("signals-out");
+    const tmp = tempDir("signals-tmp");
+    const held = await new FaultProxy(env.s3!.endpoint).start();
+    try {
+      const r = await interruptVrb(["files", ref, "--out", out], { ...cliEnv(env), AWS_ENDPOINT_URL_S3: held.url, TMPDIR: tmp }, /$^/, "SIGTERM", {
+        // The signal goes when the files archive's download reaches S3 (held there meanwhile).
+        arm: (interrupt) => {
+          held.rules = [
+            {
+              match: (req, url) => {
+                const hit = req.method === "GET" && url.pathname.endsWith(".files.tar");
+                if (hit) interrupt();
+                return hit;
+              },
+              share: 1,
+              fault: { kind: "delay", ms: 30_000 },
+            },
+          ];
+        },
+      });
+      expect(r.code, r.stderr).toBe(143);
+      expect(r.stderr).toMatch(/interrupted \(SIGTERM\) during the files download/);
+      expect(readdirSync(out, { recursive: true })).toEqual([]);
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      await held.stop();
+    }
   });
 
   it("export stopped with SIGTERM leaves nothing at the destination: no snapshot object, no manifest, exit 143", async () => {
