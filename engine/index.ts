@@ -50,6 +50,7 @@ export * from "./snapshot/retention.js";
 export * from "./vault/fill.js";
 export * from "./demo.js";
 export * from "./snapshot/rpo.js";
+export * from "./snapshot/orphan-uploads.js";
 export * from "./status/index.js";
 export * from "./crypto/encryptor.js";
 export * from "./crypto/identities.js";

@@ -24,6 +24,7 @@ export const METRICS = {
   vrb_good_snapshots: "Good snapshots of the cluster in the bucket.",
   vrb_locked_snapshots: "Good snapshots under an object lock (retention in the future, or a legal hold).",
   vrb_invalid_snapshots: "Damaged snapshots of the cluster: manifest present, object not matching it (truncated, replaced) or manifest unreadable.",
+  vrb_incomplete_uploads: "Unfinished uploads in the cluster's folder older than the threshold (default 24h): orphans of killed or failed runs.",
   vrb_last_drill_success: "1 when the last restore drill passed, 0 when it failed.",
   vrb_last_drill_rto_seconds: "Recovery time measured by the last passing drill.",
   vrb_last_drill_timestamp_seconds: "Unix time of the start of the last drill.",
@@ -58,6 +59,7 @@ export async function renderMetrics(statuses: ClusterStatus[], state?: ExporterS
     good: gauge("vrb_good_snapshots", ["cluster"]),
     locked: gauge("vrb_locked_snapshots", ["cluster"]),
     invalid: gauge("vrb_invalid_snapshots", ["cluster"]),
+    incompleteUploads: gauge("vrb_incomplete_uploads", ["cluster"]),
     drillOk: gauge("vrb_last_drill_success", ["cluster"]),
     drillRto: gauge("vrb_last_drill_rto_seconds", ["cluster"]),
     drillAt: gauge("vrb_last_drill_timestamp_seconds", ["cluster"]),
@@ -84,6 +86,7 @@ export async function renderMetrics(statuses: ClusterStatus[], state?: ExporterS
     g.good.set({ cluster }, s.goodSnapshots);
     g.locked.set({ cluster }, s.lockedSnapshots);
     g.invalid.set({ cluster }, s.invalidSnapshots ?? 0);
+    if (s.incompleteUploads !== undefined) g.incompleteUploads.set({ cluster }, s.incompleteUploads);
     if (s.lastDrill) {
       g.drillOk.set({ cluster }, s.lastDrill.ok ? 1 : 0);
       g.drillAt.set({ cluster }, seconds(s.lastDrill.at)!);

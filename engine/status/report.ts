@@ -1,4 +1,5 @@
 import { parseDuration } from "../schedule.js";
+import { DEFAULT_ORPHAN_UPLOAD_AGE, findOrphanUploads, type OrphanUpload } from "../snapshot/orphan-uploads.js";
 import { recoveryPointStatus, type RecoveryPointStatus } from "../snapshot/rpo.js";
 import { damagedNewerThan, isDamagedSnapshot, isTrustedSnapshot, SnapshotStore } from "../snapshot/store.js";
 import type { ObjectStore } from "../storage/object-store.js";
@@ -31,6 +32,13 @@ export interface ClusterStatus {
   invalidSnapshots?: number;
   damaged?: { key: string; takenAt: string; problem: string; newerThanLatest: boolean }[];
   lockedSnapshots: number;
+  /**
+   * Unfinished uploads under the cluster's folder older than `uploadsOlderThan` (orphans of killed
+   * or failed runs, engine/snapshot/orphan-uploads.ts); absent when the store would not list them.
+   */
+  incompleteUploads?: number;
+  orphanUploads?: OrphanUpload[];
+  uploadsOlderThan?: string;
   lastDrill?: DrillFacts;
   rpo: RecoveryPointStatus;
   history: HistoryEntry[];
@@ -44,6 +52,8 @@ export interface StatusQuery {
   every: string;
   now?: Date;
   abortSignal?: AbortSignal;
+  /** Unfinished uploads older than this (a duration, default 24h) are reported as orphans. */
+  uploadsOlderThan?: string;
 }
 
 /** Reads a cluster's status object and its snapshots, and combines them. */
@@ -60,6 +70,9 @@ export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> 
   const lockedSnapshots = locks.filter((r) => r?.legalHold || (r?.until && r.until.getTime() > now.getTime())).length;
   const newest = good[0];
   const backup = record?.operations.backup;
+  const uploadsOlderThan = q.uploadsOlderThan ?? DEFAULT_ORPHAN_UPLOAD_AGE;
+  // A reader that may not list multipart uploads still gets the rest of the status.
+  const orphans = await findOrphanUploads(q.store, store.clusterPrefix(q.cluster), parseDuration(uploadsOlderThan), now).catch(() => undefined);
   return {
     cluster: q.cluster,
     location: status.url(q.cluster),
@@ -86,6 +99,7 @@ export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> 
       .slice(0, 10)
       .map((s) => ({ key: s.key, takenAt: s.takenAt.toISOString(), problem: s.problem ?? "does not match its manifest", newerThanLatest: skipped.has(s.key) })),
     lockedSnapshots,
+    ...(orphans ? { incompleteUploads: orphans.length, orphanUploads: orphans.slice(0, 10), uploadsOlderThan } : {}),
     lastDrill: record?.lastDrill,
     rpo: recoveryPointStatus(good, record?.schedule ?? q.every, now),
     history: record?.history ?? [],

@@ -1,11 +1,23 @@
 import type { Command } from "commander";
-import { ExitCode, formatBytes, productOfManifest, recoveryPointStatus, SnapshotStore } from "../../engine/index.js";
+import {
+  DEFAULT_ORPHAN_UPLOAD_AGE,
+  describeOrphanUploads,
+  ExitCode,
+  findOrphanUploads,
+  formatBytes,
+  parseDuration,
+  productOfManifest,
+  recoveryPointStatus,
+  SnapshotStore,
+} from "../../engine/index.js";
 import { printJson, printText, runCommand, withPolicyStore } from "./common.js";
 import { addPolicyFlags, policyFromCli, type PolicyFlags } from "./options.js";
+import { durationFlag } from "./status.js";
 
 interface ListFlags extends PolicyFlags {
   json?: boolean;
   checkRpo?: boolean;
+  uploadsOlderThan: string;
 }
 
 export function registerList(program: Command): void {
@@ -13,6 +25,12 @@ export function registerList(program: Command): void {
   addPolicyFlags(cmd, { nodes: false })
     .option("--json", "print one JSON report on stdout")
     .option("--check-rpo", "exit 1 when the newest good snapshot is older than the schedule allows (for cron and monitoring)")
+    .option(
+      "--uploads-older-than <duration>",
+      "also list unfinished uploads (orphans of killed or failed runs) started longer ago than this",
+      durationFlag("--uploads-older-than"),
+      DEFAULT_ORPHAN_UPLOAD_AGE,
+    )
     .action(async (o: ListFlags) =>
       runCommand(o, async () => {
         const policy = policyFromCli(o, process.env, { requireNodes: false });
@@ -42,16 +60,27 @@ export function registerList(program: Command): void {
             }),
           );
           const rpo = recoveryPointStatus(snapshots, policy.schedule.every);
+          // Credentials that may not list multipart uploads still get the snapshots.
+          const orphans = await findOrphanUploads(objects, store.clusterPrefix(policy.cluster.name), parseDuration(o.uploadsOlderThan)).catch(() => undefined);
+          const orphanLines = describeOrphanUploads(orphans ?? [], o.uploadsOlderThan);
           const code = o.checkRpo && !rpo.ok ? ExitCode.failed : ExitCode.ok;
           if (o.json) {
-            printJson({ ok: code === ExitCode.ok, bucket: store.bucket, prefix: store.prefix, cluster: policy.cluster.name, rpo, snapshots: rows });
+            printJson({
+              ok: code === ExitCode.ok,
+              bucket: store.bucket,
+              prefix: store.prefix,
+              cluster: policy.cluster.name,
+              rpo,
+              snapshots: rows,
+              ...(orphans ? { incompleteUploads: orphans, uploadsOlderThan: o.uploadsOlderThan } : {}),
+            });
             return code;
           }
           const rpoLine = `RPO: ${rpo.ok ? "ok" : "MISSED"}: ${rpo.message}`;
           // A store without locks (a directory) says so on every row: "unlocked" would suggest a lock was possible.
           const unlocked = objects.capabilities.lock ? "unlocked" : `no lock (a ${objects.type} store has none)`;
           if (!rows.length) {
-            printText(`no snapshots of cluster '${policy.cluster.name}' in ${store.url(store.clusterPrefix(policy.cluster.name))}\n${rpoLine}`);
+            printText([`no snapshots of cluster '${policy.cluster.name}' in ${store.url(store.clusterPrefix(policy.cluster.name))}`, rpoLine, ...orphanLines].join("\n"));
             return code;
           }
           printText(
@@ -64,7 +93,7 @@ export function registerList(program: Command): void {
                 const source = r.product ? `${r.product} ${r.version ?? "?"}` : "?";
                 return `${status.padEnd(10)} ${r.takenAt}  index ${String(r.raftIndex).padEnd(8)} ${formatBytes(r.bytes).padStart(10)} ${keys.padStart(12)}  ${source.padEnd(14)}  ${lock}  ${r.key}${why}`;
               })
-              .join("\n") + `\n${rpoLine}`,
+              .join("\n") + ["", rpoLine, ...orphanLines].join("\n"),
           );
           return code;
         });

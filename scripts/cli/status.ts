@@ -1,5 +1,17 @@
 import type { Command } from "commander";
-import { checkStatus, ConfigError, ExitCode, formatBytes, listClusters, parseDuration, readClusterStatus, renderMetrics, type ClusterStatus } from "../../engine/index.js";
+import {
+  checkStatus,
+  ConfigError,
+  DEFAULT_ORPHAN_UPLOAD_AGE,
+  describeOrphanUploads,
+  ExitCode,
+  formatBytes,
+  listClusters,
+  parseDuration,
+  readClusterStatus,
+  renderMetrics,
+  type ClusterStatus,
+} from "../../engine/index.js";
 import { printJson, printText, runCommand, withPolicyStore } from "./common.js";
 import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 
@@ -10,6 +22,7 @@ interface StatusFlags extends PolicyFlags {
   maxFailures?: number;
   maxDrillAge?: string;
   prometheus?: boolean;
+  uploadsOlderThan: string;
 }
 
 /** A duration flag ('30d', '6h'): checked before anything is read. */
@@ -47,6 +60,7 @@ function formatStatus(s: ClusterStatus, problems: string[] | undefined): string 
   );
   lines.push(`  snapshots: ${s.goodSnapshots} good, ${s.lockedSnapshots} locked${s.invalidSnapshots ? `, ${s.invalidSnapshots} DAMAGED` : ""}`);
   for (const d of s.damaged ?? []) lines.push(`  DAMAGED: ${d.key} taken ${d.takenAt}: ${d.problem}${d.newerThanLatest ? " (newer than every good snapshot)" : ""}`);
+  lines.push(...describeOrphanUploads(s.orphanUploads ?? [], s.uploadsOlderThan ?? DEFAULT_ORPHAN_UPLOAD_AGE).map((l) => `  ${l}`));
   const d = s.lastDrill;
   lines.push(
     d
@@ -72,6 +86,12 @@ export function registerStatus(program: Command): void {
     .option("--max-failures <n>", "with --check: fail after this many consecutive failed runs (default 1)", intFlag("--max-failures", 1), 1)
     .option("--max-drill-age <duration>", "with --check: fail when the last drill failed, is missing, or is older than this (e.g. 30d)", durationFlag("--max-drill-age"))
     .option("--prometheus", "print the metrics in the Prometheus text format (node_exporter textfile collector)")
+    .option(
+      "--uploads-older-than <duration>",
+      "report unfinished uploads (orphans of killed or failed runs) started longer ago than this (metric vrb_incomplete_uploads)",
+      durationFlag("--uploads-older-than"),
+      DEFAULT_ORPHAN_UPLOAD_AGE,
+    )
     .action(async (o: StatusFlags) =>
       runCommand(o, async () => {
         if (o.json && o.prometheus) throw new ConfigError("give either --json or --prometheus, not both", { field: "--prometheus" });
@@ -79,7 +99,7 @@ export function registerStatus(program: Command): void {
         return withPolicyStore(policy, async (store) => {
           const clusters = o.allClusters ? await listClusters(store) : [policy.cluster.name];
           const statuses: ClusterStatus[] = [];
-          for (const cluster of clusters) statuses.push(await readClusterStatus({ store, cluster, every: policy.schedule.every }));
+          for (const cluster of clusters) statuses.push(await readClusterStatus({ store, cluster, every: policy.schedule.every, uploadsOlderThan: o.uploadsOlderThan }));
           const checks = o.check ? statuses.map((s) => checkStatus(s, { maxFailures: o.maxFailures, maxDrillAge: o.maxDrillAge })) : undefined;
           const failed = checks?.some((c) => !c.ok) ?? false;
           if (failed) {

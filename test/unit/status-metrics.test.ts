@@ -19,6 +19,7 @@ const status: ClusterStatus = {
   newestGood: { key: "p/prod/x.snap", takenAt: "2026-05-01T06:00:01.000Z", bytes: 4096, raftIndex: 77, ageSeconds: 21599 },
   goodSnapshots: 5,
   lockedSnapshots: 4,
+  incompleteUploads: 2,
   lastDrill: { at: "2026-04-20T00:00:00.000Z", ok: true, rtoSeconds: 42.5, snapshot: "s3://b/p/prod/x.snap" },
   rpo: { ok: true, every: "6h", oldestAcceptable: "2026-05-01T06:00:00.000Z", message: "" },
   history: [],
@@ -36,6 +37,7 @@ describe("metrics (prom-client exposition)", () => {
     expect(v("vrb_last_success_timestamp_seconds", { cluster: "prod", operation: "backup" })).toBe(Date.parse("2026-05-01T06:00:00Z") / 1000);
     expect(v("vrb_newest_good_snapshot_age_seconds", { cluster: "prod" })).toBe(21599);
     expect(v("vrb_locked_snapshots", { cluster: "prod" })).toBe(4);
+    expect(v("vrb_incomplete_uploads", { cluster: "prod" })).toBe(2);
     expect(v("vrb_last_drill_rto_seconds", { cluster: "prod" })).toBe(42.5);
     expect(v("vrb_rpo_schedule_seconds", { cluster: "prod" })).toBe(21600);
     expect(v("vrb_status_refresh_errors_total")).toBe(3);
