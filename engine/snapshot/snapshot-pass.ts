@@ -87,9 +87,9 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
     // The gate: a snapshot that fails the archive check never becomes an object.
     gate: () => inspection.result,
     onPartRetry: (m) => progress.info(m),
-    onUploaded: (n) => {
+    onUploaded: () => {
       pass.touch();
-      progress.bytes?.("upload", n);
+      progress.bytes?.("upload", upload.upload.uploaded);
     },
   });
   attempt.uploads.push(upload.upload);

@@ -77,7 +77,7 @@ export interface UploadOptions {
    * commit, the rename): when it rejects, no object ever appears and the upload fails with its error.
    */
   beforeComplete?: () => Promise<unknown>;
-  /** Called with the bytes the store has acknowledged, as they are. */
+  /** Called as the store acknowledges bytes, with the bytes of that acknowledgement (not the total: that is ObjectUpload.uploaded). */
   onUploaded?: (bytes: number) => void;
   /** Rounds of each part upload; default 5. */
   partAttempts?: number;

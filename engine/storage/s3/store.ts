@@ -11,6 +11,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import type { Readable } from "node:stream";
+import { OperationError } from "../../errors.js";
 import { StoreConflictError, StoreLockedError } from "../errors.js";
 import type {
   IncompleteUpload,
@@ -162,7 +163,8 @@ export class S3Store implements ObjectStore {
       if ((opts.ifMatch || opts.ifAbsent) && isLostRace(err)) {
         throw new StoreConflictError(`${this.url(key)} changed since it was read (${describeS3Error(err)})`, { cause: err });
       }
-      throw err;
+      // SeaweedFS answers a write into a missing bucket with AccessDenied: the URL says which bucket.
+      throw new OperationError(`could not write ${this.url(key)}: ${describeS3Error(err)}`, { cause: err });
     }
   }
 

@@ -195,7 +195,7 @@ export class S3ObjectUpload extends Writable implements ObjectUpload {
       );
       this.parts.push({ PartNumber, ETag: r.ETag, ChecksumCRC32 });
       this.uploaded += body.length;
-      this.opts.onUploaded?.(this.uploaded);
+      this.opts.onUploaded?.(body.length);
     })().finally(() => {
       this.inFlight.delete(part);
       if (!this.destroyed) this.free.push(buf);
@@ -206,7 +206,14 @@ export class S3ObjectUpload extends Writable implements ObjectUpload {
   }
 
   private async finish(): Promise<void> {
-    await this.opts.beforeComplete?.();
+    try {
+      await this.opts.beforeComplete?.();
+    } catch (err) {
+      // Learn the multipart upload's id before failing, so the clean-up aborts only this upload
+      // (ownUploads) rather than every upload of the key.
+      await this.uploadId?.catch(() => undefined);
+      throw err;
+    }
     const { signal } = this.opts;
     const { client, bucket: Bucket } = this.target;
     const Key = await this.key;
@@ -229,7 +236,7 @@ export class S3ObjectUpload extends Writable implements ObjectUpload {
         ),
       );
       this.uploaded = body.length;
-      this.opts.onUploaded?.(this.uploaded);
+      this.opts.onUploaded?.(body.length);
       this.result = { key: Key, version: put.VersionId, etag: put.ETag };
       return;
     }
