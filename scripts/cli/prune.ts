@@ -4,6 +4,7 @@ import {
   DEFAULT_ORPHAN_UPLOAD_AGE,
   ExitCode,
   findOrphanUploads,
+  messageOf,
   parseDuration,
   pruneSnapshots,
   recordRun,
@@ -22,8 +23,8 @@ interface PruneFlags extends PolicyFlags {
   abortUploadsOlderThan: string;
 }
 
-/** Retention's report and the orphan uploads aborted (with --dry-run: found) in the same run. */
-type PruneRunReport = PruneReport & { uploads: OrphanAbortReport & { olderThan: string } };
+/** Retention's report and the orphan uploads aborted (with --dry-run: found) in the same run; `unchecked`: why they could not be listed. */
+type PruneRunReport = PruneReport & { uploads: OrphanAbortReport & { olderThan: string; unchecked?: string } };
 
 export function registerPrune(program: Command): void {
   const cmd = program.command("prune").description("apply retention (keepLast / maxAgeDays): never the newest good snapshot; locked ones are reported, not failed");
@@ -46,9 +47,16 @@ export function registerPrune(program: Command): void {
           const progress = progressFor(o);
           const prune = async (): Promise<PruneRunReport> => {
             const report = await pruneSnapshots(store, policy.cluster.name, policy.retention, { dryRun: o.dryRun, progress });
-            const orphans = await findOrphanUploads(objects, store.clusterPrefix(policy.cluster.name), parseDuration(o.abortUploadsOlderThan));
+            const olderThan = o.abortUploadsOlderThan;
+            // Credentials that may delete snapshots but not list multipart uploads still apply retention.
+            const orphans = await findOrphanUploads(objects, store.clusterPrefix(policy.cluster.name), parseDuration(olderThan)).catch((err: unknown) => {
+              const why = messageOf(err);
+              progress.warn(`unfinished uploads were not checked: listing them failed (${why})`);
+              return why;
+            });
+            if (typeof orphans === "string") return { ...report, uploads: { aborted: [], failed: [], olderThan, unchecked: orphans } };
             const uploads = o.dryRun ? { aborted: orphans, failed: [] } : await abortOrphanUploads(objects, orphans);
-            return { ...report, uploads: { ...uploads, olderThan: o.abortUploadsOlderThan } };
+            return { ...report, uploads: { ...uploads, olderThan } };
           };
           // A dry run changes nothing, so it is not a run of the cluster's job: not recorded.
           const report = o.dryRun
@@ -80,7 +88,9 @@ export function registerPrune(program: Command): void {
                 ...report.deleted.map((d) => `  ${verb}: ${d.key} (${d.reason})`),
                 ...report.locked.map((d) => `  locked${d.until ? ` until ${d.until}` : ""}${d.legalHold ? " (legal hold: vrb release)" : ""}: ${d.key} (${d.reason})`),
                 ...report.failed.map((d) => `  FAILED: ${d.key}: ${d.error}`),
-                `unfinished uploads older than ${report.uploads.olderThan}: ${report.dryRun ? "would abort" : "aborted"} ${report.uploads.aborted.length}, failed ${report.uploads.failed.length}`,
+                report.uploads.unchecked !== undefined
+                  ? `unfinished uploads: not checked (${report.uploads.unchecked})`
+                  : `unfinished uploads older than ${report.uploads.olderThan}: ${report.dryRun ? "would abort" : "aborted"} ${report.uploads.aborted.length}, failed ${report.uploads.failed.length}`,
                 ...report.uploads.aborted.map((u) => `  ${report.dryRun ? "would abort" : "aborted"}: ${u.key} started ${u.started}, upload id ${u.id}`),
                 ...report.uploads.failed.map((u) => `  FAILED to abort: ${u.key} upload id ${u.id}: ${u.error}`),
               ].join("\n"),
