@@ -117,7 +117,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
       verify: { canaries: [`${MOUNT}/data/${CANARY}`] },
     });
     // The local server's own credentials, not the SDK's chain: the demo needs no AWS_* variables.
-    const objects = new S3Store({ client: s3, bucket: policy.destination.bucket, prefix: policy.destination.prefix, ownsClient: false });
+    const objects = new S3Store({ client: s3, bucket: env.bucket!, prefix: policy.destination.prefix, ownsClient: false });
     const backup = await phase("back up", async () => {
       const r = await runBackup({ policy, token: rootToken, store: objects, progress });
       return [r, `${objects.url(r.key)} (${r.bytes} bytes, raft index ${r.raft.index})`];

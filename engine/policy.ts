@@ -2,6 +2,8 @@ import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import { parsePolicyYaml, readPolicyYaml } from "./policy-text.js";
 import { parseDuration } from "./schedule.js";
+import { awsRegionSchema, destinationSchema, prefixSchema, s3BucketNameSchema } from "./storage/destination.js";
+import { checkDestinationNames } from "./storage/named-destination.js";
 
 /**
  * The backup policy: one schema for Pulumi config `vault-raft-backup:policy` and for
@@ -23,14 +25,8 @@ export const nodeUrlSchema = z.string().refine((v) => {
   }
 }, "must be a node's API address like https://vault-0.example:8200 (scheme, host, port; no path)");
 
-const bucketName = z
-  .string({ required_error: "is required; name the S3 bucket that holds the snapshots" })
-  .regex(
-    /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
-    "must be a valid S3 bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit",
-  );
-
-const prefix = z.string().regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, "must be empty or path segments each ending in '/', e.g. 'vault/' (no leading '/')");
+const bucketName = s3BucketNameSchema;
+const prefix = prefixSchema;
 
 /** A duration of at least one minute (a refinement: the JSON Schema checks only the syntax). */
 export const durationSchema = z.string().refine((v) => {
@@ -41,7 +37,7 @@ export const durationSchema = z.string().refine((v) => {
   }
 }, "must be a duration of at least 1m like '30m', '6h' or '1d'");
 
-const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region like 'us-east-1'");
+const region = awsRegionSchema;
 
 const cidr = z.string().regex(/^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:]+)\/[0-9]{1,3}$/, "must be a CIDR block like '10.0.0.0/16' or '192.0.2.7/32'");
 
@@ -286,28 +282,20 @@ export const policySchema = z
       )
       .strict()
       .describe("The cluster whose snapshots these are."),
-    destination: z
-      .object(
-        {
-          bucket: bucketName.describe("The S3 bucket that holds the snapshots and their manifests."),
-          prefix: prefix.default("").describe("Key prefix: snapshots are stored under `<prefix><cluster>/YYYY/MM/DD/`."),
-          region: region.optional().describe("The bucket's AWS region (default: the AWS SDK's chain, e.g. AWS_REGION)."),
-          endpoint: z
-            .string()
-            .url("must be a URL like https://s3.example.com")
-            .optional()
-            .describe("S3 API endpoint of a store other than AWS (SeaweedFS, MinIO, ...); default AWS_ENDPOINT_URL_S3, else AWS."),
-          forcePathStyle: z.boolean().optional().describe("Path-style requests (endpoint/bucket/key); default: true when an endpoint is set."),
-          kmsKeyId: z
-            .string()
-            .min(1, "must be a KMS key ARN, id or alias")
-            .optional()
-            .describe("KMS key (ARN, id or alias) for SSE-KMS of every object; the Pulumi SnapshotBucket uses it instead of creating a key."),
-        },
-        { required_error: "is required: { bucket, prefix?, region? }" },
-      )
-      .strict()
-      .describe("Where the snapshots go. S3 credentials never go here: they come from the AWS SDK's chain."),
+    destination: destinationSchema,
+    copies: z
+      .array(destinationSchema)
+      .max(4, "at most 4 copies: each one is written in the same pass as the primary")
+      .optional()
+      .describe(
+        "Off-site copies: further destinations (each with a `name`) written in the same pass as `destination`, each with its own manifest. `vrb list`, `verify`, `restore`, `drill`, `recover`, `inspect`, `prune` and `status` take `--destination NAME`.",
+      ),
+    onCopyFailure: z
+      .enum(["fail", "warn"], { errorMap: () => ({ message: "must be 'fail' (a failed copy fails the backup, exit 1) or 'warn'" }) })
+      .default("fail")
+      .describe(
+        "`fail`: a copy that could not be written fails the backup (exit 1) even though the primary succeeded; `warn`: it is reported and recorded, and the backup succeeds.",
+      ),
     retention: z
       .object({
         keepLast: z.number().int().min(1, "must be at least 1 (the newest good snapshot is always kept)").optional().describe("Keep the newest N good snapshots."),
@@ -445,6 +433,7 @@ export function validatePolicy(input: unknown, source = "policy"): BackupPolicy 
       field: "cluster.caCert",
     });
   }
+  checkDestinationNames(policy, source);
   return policy;
 }
 

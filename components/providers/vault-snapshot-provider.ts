@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { BackupPolicyInput, LoginCredentials } from "../../engine/index.js";
+import type { BackupPolicyInput, LoginCredentials, S3Destination } from "../../engine/index.js";
 import { compact, hasUnknown, loadEngine, loginProblem, safeError, say, withDeadline, type EngineModule } from "./runtime.js";
 
 /** What the provider receives (plain values: the host does not accept secrets). */
@@ -151,12 +151,12 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
           (r) => ({ snapshot: { key: r.key, takenAt: r.takenAt, bytes: r.bytes, raftIndex: r.raft.index } }),
         )
         .finally(() => store.close());
-      const d = policy.destination;
+      const d: Partial<S3Destination> = policy.destination.type === undefined || policy.destination.type === "s3" ? policy.destination : {};
       const outs: VaultSnapshotOutputs = {
         cluster: policy.cluster.name,
         window: inputs.window,
         bucket: report.bucket,
-        prefix: d.prefix,
+        prefix: policy.destination.prefix,
         region: d.region,
         endpoint: d.endpoint,
         forcePathStyle: d.forcePathStyle,

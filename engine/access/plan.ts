@@ -1,6 +1,7 @@
 import { ConfigError } from "../errors.js";
 import { accessOptionsSchema, bucketOptionsSchema, validatePart, type AccessOptionsInput, type BackupPolicy, type BucketOptions, type BucketOptionsInput } from "../policy.js";
 import { parseDuration } from "../schedule.js";
+import { s3DestinationOf } from "../storage/destination.js";
 import { restorePolicyHcl, snapshotPolicyHcl } from "./vault-policies.js";
 
 /**
@@ -57,12 +58,13 @@ export function bucketPlan(policy: Pick<BackupPolicy, "destination" | "objectLoc
       fail("bucket.transition.days", `must be at least 30 for ${opts.transition.storageClass} (an S3 rule)`);
     }
   }
-  const kms = policy.destination.kmsKeyId;
+  const destination = s3DestinationOf(policy.destination, "the SnapshotBucket component (an S3 bucket)");
+  const kms = destination.kmsKeyId;
   if (opts.create && kms !== undefined && !kms.startsWith("arn:")) {
     fail("destination.kmsKeyId", "must be a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) when the bucket is created: the bucket and IAM policies compare against the ARN");
   }
-  if (opts.replicaRegion && opts.replicaRegion === policy.destination.region) {
-    fail("bucket.replicaRegion", `must differ from destination.region (${policy.destination.region}); the copy is meant to survive a region outage`);
+  if (opts.replicaRegion && opts.replicaRegion === destination.region) {
+    fail("bucket.replicaRegion", `must differ from destination.region (${destination.region}); the copy is meant to survive a region outage`);
   }
   if (!opts.create) {
     for (const k of ["replicaRegion", "replicaBucket", "transition", "accessLog", "expireAfterDays"] as const) {
@@ -72,16 +74,16 @@ export function bucketPlan(policy: Pick<BackupPolicy, "destination" | "objectLoc
   if (opts.replicaBucket && !opts.replicaRegion) fail("bucket.replicaBucket", "needs bucket.replicaRegion (the region of the off-site copy)");
   let replica: BucketPlan["replica"];
   if (opts.replicaRegion) {
-    const bucket = opts.replicaBucket ?? `${policy.destination.bucket}-replica`;
+    const bucket = opts.replicaBucket ?? `${destination.bucket}-replica`;
     if (bucket.length > 63) fail("bucket.replicaBucket", `is needed: '${bucket}' is longer than 63 characters; name the replica bucket`);
-    if (bucket === policy.destination.bucket) fail("bucket.replicaBucket", "must differ from destination.bucket");
+    if (bucket === destination.bucket) fail("bucket.replicaBucket", "must differ from destination.bucket");
     replica = { region: opts.replicaRegion, bucket };
   }
   return {
     create: opts.create,
-    name: policy.destination.bucket,
-    prefix: policy.destination.prefix,
-    region: policy.destination.region,
+    name: destination.bucket,
+    prefix: destination.prefix,
+    region: destination.region,
     lock: { mode: lock.mode, days: lock.days },
     expireAfterDays,
     noncurrentExpireAfterDays: opts.noncurrentExpireAfterDays,

@@ -1,10 +1,11 @@
 import { z } from "zod";
+import { ConfigError } from "../errors.js";
 
 // Where snapshots are stored: one schema per store type, told apart by `type` (`s3` when absent, so
 // every policy written before other stores existed validates unchanged). Credentials never go here:
 // each store takes them the way its own SDK does (docs/storage-*.md).
 
-const bucketName = z
+export const s3BucketNameSchema = z
   .string({ required_error: "is required; name the S3 bucket that holds the snapshots" })
   .regex(
     /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
@@ -28,7 +29,7 @@ export const s3DestinationSchema = z
   .object({
     type: z.literal("s3").optional().describe("The store: `s3` (default; AWS S3 or an S3-compatible server), `file`, `gcs` or `azure`."),
     name: destinationNameSchema.optional(),
-    bucket: bucketName.describe("The S3 bucket that holds the snapshots and their manifests."),
+    bucket: s3BucketNameSchema.describe("The S3 bucket that holds the snapshots and their manifests."),
     prefix,
     region: awsRegionSchema.optional().describe("The bucket's AWS region (default: the AWS SDK's chain, e.g. AWS_REGION)."),
     endpoint: z
@@ -47,7 +48,7 @@ export const s3DestinationSchema = z
 
 export const fileDestinationSchema = z
   .object({
-    type: z.literal("file"),
+    type: z.literal("file").describe("`file`: a directory (docs/storage-file.md)."),
     name: destinationNameSchema.optional(),
     path: z
       .string({ required_error: "is required; name the directory that holds the snapshots, e.g. /mnt/backup/vault" })
@@ -59,7 +60,7 @@ export const fileDestinationSchema = z
 
 export const gcsDestinationSchema = z
   .object({
-    type: z.literal("gcs"),
+    type: z.literal("gcs").describe("`gcs`: Google Cloud Storage (docs/storage-gcs.md)."),
     name: destinationNameSchema.optional(),
     bucket: z
       .string({ required_error: "is required; name the Cloud Storage bucket that holds the snapshots" })
@@ -82,7 +83,7 @@ export const gcsDestinationSchema = z
 
 export const azureDestinationSchema = z
   .object({
-    type: z.literal("azure"),
+    type: z.literal("azure").describe("`azure`: Azure Blob Storage (docs/storage-azure.md)."),
     name: destinationNameSchema.optional(),
     accountName: z
       .string({ required_error: "is required; name the storage account, e.g. 'vaultbackups'" })
@@ -124,4 +125,26 @@ export function storeTypeOf(d: Destination): StoreType {
 /** The destination's name: its own, else `primary`. */
 export function destinationNameOf(d: Destination, fallback = "primary"): string {
   return d.name ?? fallback;
+}
+
+/**
+ * The destination as S3's, for what exists only on S3 (the SnapshotBucket component, IAM plans):
+ * any other type is a ConfigError naming `purpose`.
+ */
+export function s3DestinationOf(d: Destination, purpose: string, field = "destination.type"): S3Destination {
+  const type = storeTypeOf(d);
+  if (type !== "s3") throw new ConfigError(`${field} is '${type}': ${purpose} needs an S3 destination (docs/storage.md)`, { field });
+  return d as S3Destination;
+}
+
+/** What identifies the place a destination writes to (a bucket, an account's container, a directory): a change of it means another store. */
+export function destinationContainerOf(d: Destination): string {
+  switch (d.type) {
+    case "file":
+      return d.path;
+    case "azure":
+      return `${d.accountName}/${d.container}`;
+    default:
+      return d.bucket;
+  }
 }

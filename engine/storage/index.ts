@@ -2,6 +2,7 @@
 // errors every store throws alike, and openStore, the one way to get a store.
 export * from "./object-store.js";
 export * from "./destination.js";
+export * from "./named-destination.js";
 export * from "./errors.js";
 export * from "./registry.js";
 export * from "./s3/index.js";

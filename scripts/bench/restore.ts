@@ -80,7 +80,7 @@ export async function main(args: string[]): Promise<void> {
       cluster: { name: "bench", nodes: env.nodes.map((n) => n.apiAddr) },
       destination: { bucket: env.bucket!, endpoint: env.s3!.endpoint, region: env.s3!.region, forcePathStyle: true },
     });
-    const objects = new S3Store({ client: s3, bucket: policy.destination.bucket, prefix: policy.destination.prefix, ownsClient: false });
+    const objects = new S3Store({ client: s3, bucket: env.bucket!, prefix: policy.destination.prefix, ownsClient: false });
     const backup = await runBackup({ policy, token: env.keys!.rootToken, store: objects });
     log(`snapshot ${backup.bytes} bytes at raft index ${backup.raft.index}; destroying the source nodes`);
     await Promise.all(env.nodes.map((n) => wipeNode(n)));

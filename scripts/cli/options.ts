@@ -144,9 +144,17 @@ export function policyFromCli(flags: PolicyFlags, env: NodeJS.ProcessEnv = proce
   }
   cluster.auth = auth;
 
-  destination.bucket = flags.bucket ?? destination.bucket ?? env.VRB_BUCKET;
-  if (destination.bucket === undefined) {
-    throw new ConfigError("no bucket: pass --bucket NAME, set VRB_BUCKET, or set destination.bucket in --policy", { field: "destination.bucket" });
+  // --bucket and VRB_BUCKET name an S3 or Cloud Storage bucket; a directory or an Azure container is named in the policy.
+  const type = destination.type ?? "s3";
+  if (type === "s3" || type === "gcs") {
+    destination.bucket = flags.bucket ?? destination.bucket ?? env.VRB_BUCKET;
+    if (destination.bucket === undefined) {
+      throw new ConfigError("no bucket: pass --bucket NAME, set VRB_BUCKET, or set destination.bucket in --policy", { field: "destination.bucket" });
+    }
+  } else if (flags.bucket !== undefined) {
+    throw new ConfigError(`--bucket does not apply to a destination of type '${String(type)}': set its ${type === "file" ? "path" : "container"} in --policy`, {
+      field: "--bucket",
+    });
   }
   const prefix = flags.prefix ?? destination.prefix ?? env.VRB_PREFIX;
   if (prefix !== undefined) destination.prefix = prefix;

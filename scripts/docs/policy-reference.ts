@@ -11,6 +11,8 @@ interface JsonSchema {
   properties?: Record<string, JsonSchema>;
   required?: string[];
   items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  const?: unknown;
   enum?: unknown[];
   pattern?: string;
   format?: string;
@@ -149,6 +151,34 @@ ending in '/', e.g. 'vault/' (no leading '/')\`.
 \`access\` are read only by the Pulumi components; \`vrb\` ignores them.
 `;
 
+const TABLE_HEAD = ["| field | type | default | meaning and rule |", "|---|---|---|---|"];
+
+/** The store type a destination variant stands for (`type`'s const; `s3` where it is optional). */
+function variantType(v: JsonSchema): string {
+  const t = v.properties?.type;
+  return String(t?.const ?? t?.enum?.[0] ?? "?");
+}
+
+/**
+ * A section's field tables: one table, or for a union (the destination's store types) one table per
+ * variant, and for a list of such unions (copies) a pointer to them.
+ */
+function sectionTables(s: JsonSchema, name: string, required: boolean): string[] {
+  if (s.anyOf) {
+    return s.anyOf.flatMap((v) => [
+      `\`type: ${variantType(v)}\`${(v.required ?? []).includes("type") ? "" : " (the default)"}:`,
+      "",
+      ...TABLE_HEAD,
+      ...rows(v, name, required, false),
+      "",
+    ]);
+  }
+  if (s.type === "array" && s.items?.anyOf) {
+    return [`Each entry takes the fields of \`destination\` for its \`type\` (above), and \`name\` is required.`];
+  }
+  return [...TABLE_HEAD, ...rows(s, name, required, false)];
+}
+
 /** docs/policy.md: every field, its type, default and rule, from the same zod schema. */
 export function policyMarkdown(): string {
   const schema = convert(true);
@@ -159,9 +189,7 @@ export function policyMarkdown(): string {
       "",
       ...(s.description ? [s.description, ""] : []),
       ...(s.default !== undefined ? [`Default when absent: ${code(s.default)}.`, ""] : []),
-      "| field | type | default | meaning and rule |",
-      "|---|---|---|---|",
-      ...rows(s, name, required, false),
+      ...sectionTables(s, name, required),
       "",
     ].join("\n");
   });

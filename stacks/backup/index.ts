@@ -11,7 +11,7 @@ import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as vault from "@pulumi/vault";
 import { BackupPolicy, VaultSnapshot } from "../../components/index.js";
-import { requireEnvironment, scheduleWindow, statusKeyFor } from "../../engine/index.js";
+import { destinationContainerOf, requireEnvironment, scheduleWindow, statusKeyFor } from "../../engine/index.js";
 import { manageMode, policyForStack, windowConfig } from "./config.js";
 
 const config = new pulumi.Config("vault-raft-backup");
@@ -47,7 +47,7 @@ const snapshot = backup ? backup.snapshot : onlySnapshot;
 
 export const cluster = policy.cluster.name;
 export const manages = manage;
-export const bucketName = backup?.bucketName ?? policy.destination.bucket;
+export const bucketName = backup?.bucketName ?? destinationContainerOf(policy.destination);
 export const bucketArn = backup?.bucketArn;
 export const prefix = policy.destination.prefix;
 export const kmsKeyArn = backup?.kmsKeyArn;

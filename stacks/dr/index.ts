@@ -27,7 +27,7 @@ import { resolve } from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { StagedRestore, type RestoreMode } from "../../components/index.js";
-import { IDENTITY_PASSPHRASE_ENV, localClusterRestoreKeys, requireEnvironment } from "../../engine/index.js";
+import { IDENTITY_PASSPHRASE_ENV, localClusterRestoreKeys, requireEnvironment, s3DestinationOf } from "../../engine/index.js";
 import { policyForStack } from "../backup/config.js";
 import { parseReset, resetCommands } from "./config.js";
 import { fetchScript, installCommands, parseFiles, snapshotUsed } from "./files.js";
@@ -82,7 +82,7 @@ const triggers = [policy.cluster.name, snapshot, mode];
 let restoreSnapshot: pulumi.Input<string> = snapshot;
 let installs: pulumi.Resource[] = [];
 if (files) {
-  const dest = policy.destination;
+  const dest = s3DestinationOf(policy.destination, "the DR stack's files step (it fetches with the AWS SDK)");
   const fetch = new command.local.Command(
     "files-fetch",
     {

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  s3DestinationOf,
   OperationError,
   SnapshotStore,
   VaultClient,
@@ -55,7 +56,7 @@ describe("restore upload cut by the listener's http_read_timeout (real OpenBao, 
     const err = await stagedRestore({
       mode: "rebuild",
       nodes: [proxy.url],
-      store: new SnapshotStore(s3StoreOn(s3, policy.destination.bucket, prefix)),
+      store: new SnapshotStore(s3StoreOn(s3, s3DestinationOf(policy.destination, "this test").bucket, prefix)),
       snapshot: `s3://${backup.bucket}/${backup.key}`,
       keys: { kind: "unseal", keys: shared.keys!.unsealKeysB64, threshold: shared.keys!.threshold },
       progress: { info: (m) => lines.push(m), warn: (m) => lines.push(m) },

@@ -4,7 +4,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { S3Store, VaultClient, environmentVariables, localS3Client, packageRoot, type BackupPolicy, type LocalEnvironment, type Product } from "../../engine/index.js";
+import {
+  S3Store,
+  VaultClient,
+  s3DestinationOf,
+  environmentVariables,
+  localS3Client,
+  packageRoot,
+  type BackupPolicy,
+  type LocalEnvironment,
+  type Product,
+} from "../../engine/index.js";
 
 /**
  * The products every cluster-level test runs on: `describe.each(PRODUCTS)("%s", (product) => { const env = sharedEnvOf(product); ... })`.
@@ -41,7 +51,7 @@ export function s3StoreOn(s3: S3Client, bucket: string, prefix = ""): S3Store {
 
 /** The store of a policy's destination over a test's own client: where runBackup writes and runs are recorded. */
 export function policyStoreOn(s3: S3Client, policy: BackupPolicy): S3Store {
-  const d = policy.destination;
+  const d = s3DestinationOf(policy.destination, "a test store over an S3 client");
   return new S3Store({ client: s3, bucket: d.bucket, prefix: d.prefix, kmsKeyId: d.kmsKeyId, ownsClient: false });
 }
 

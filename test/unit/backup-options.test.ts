@@ -33,7 +33,7 @@ describe("policyFromCli: policy file, flags and environment in one validated pol
     expect(fromFile.cluster).toMatchObject({ name: "prod", nodes: ["https://vault-0:8200"] });
     expect(fromFile.destination).toMatchObject({ bucket: "file-bucket", prefix: "vault/" });
     const flagged = policyFromCli({ policy: file, bucket: "flag-bucket", cluster: "dr", vaultAddr: ["https://vault-9:8200"], keepLast: 2 }, env);
-    expect(flagged.destination.bucket).toBe("flag-bucket");
+    expect(flagged.destination).toMatchObject({ bucket: "flag-bucket" });
     expect(flagged.cluster).toMatchObject({ name: "dr", nodes: ["https://vault-9:8200"] });
     expect(flagged.retention).toEqual({ keepLast: 2 });
   });
