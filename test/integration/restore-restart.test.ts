@@ -88,6 +88,14 @@ describe.each(PRODUCTS)("%s", (product) => {
     expect(leaked(r.stdout + r.stderr)).toEqual([]);
   });
 
+  it("a restart command with a placeholder it does not know is refused before anything is read (exit 2), naming the flag and the known placeholders", async () => {
+    const fresh = await addNodes(T, 1);
+    const r = await runVrb(restoreArgs([fresh[0]!.apiAddr], "--restart-command", "ssh {hostname} sudo systemctl restart openbao"), noToken());
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain("--restart-command uses unknown placeholder(s) {hostname}; the known ones are {host}");
+    expect(await rolesOf([fresh[0]!.apiAddr])).toEqual(["uninitialized"]);
+  });
+
   it("rebuilds with --restart-command and no token: a failing command stops at node 1 with node states and the next command; run again, node 1 is restarted and the others join", async () => {
     const fresh = await addNodes(T, 2);
     const addrs = fresh.map((n) => n.apiAddr);
