@@ -72,7 +72,7 @@ export class FileStore implements ObjectStore {
     // A hung NFS mount blocks stat for minutes: no answer in time is no evidence either way.
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), opts.timeoutMs ?? 15_000)));
-    const checked = this.probe(dir).then(
+    const checked = this.probe(dir, field).then(
       (problem) => ({ problem }),
       (err: unknown) => ({ err }),
     );
@@ -84,7 +84,7 @@ export class FileStore implements ObjectStore {
   }
 
   /** What is wrong with the directory as a destination (missing, not a directory, not writable), or undefined. */
-  private async probe(dir: string): Promise<string | undefined> {
+  private async probe(dir: string, field: string): Promise<string | undefined> {
     let st;
     try {
       st = await stat(dir);
@@ -93,7 +93,7 @@ export class FileStore implements ObjectStore {
       if (errnoOf(err) === "EACCES") return `directory ${dir} cannot be reached (EACCES on a parent): fix the permissions of its parent directories`;
       throw err;
     }
-    if (!st.isDirectory()) return `${dir} is not a directory: point destination.path at the directory that holds the snapshots`;
+    if (!st.isDirectory()) return `${dir} is not a directory: point ${field} at the directory that holds the snapshots`;
     try {
       await access(dir, constants.W_OK | constants.X_OK);
     } catch (err) {
