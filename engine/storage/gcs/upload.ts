@@ -128,7 +128,8 @@ export class GcsUpload extends Writable implements ObjectUpload {
     let total: number | undefined;
     if (resp.status === 308) {
       const range = /bytes=0-(\d+)/.exec(header(resp.headers, "range") ?? "");
-      total = range ? Number(range[1]) + 1 : 0;
+      // Never more than was handed over (fake-gcs-server's Range ends one byte past what it holds).
+      total = range ? Math.min(Number(range[1]) + 1, this.bytes) : 0;
     } else if (resp.status === 200 || resp.status === 201) {
       total = this.bytes;
       if (resp.data?.generation !== undefined) this.finalGeneration = String(resp.data.generation);
