@@ -11,8 +11,11 @@ import {
   localDown,
   localUp,
   nodeHealth,
+  nodeShapeOf,
   packageRoot,
   productProfile,
+  startFreshNodes,
+  stopNode,
   type LocalEnvironment,
   type RestoreReport,
 } from "../../engine/index.js";
@@ -86,6 +89,24 @@ describe.each(PRODUCTS)("%s", (product) => {
     expect(report.steps.map((s) => s.step)).not.toContain("download and verify snapshot");
     expect(await rolesOf(addrs)).toEqual(["uninitialized", "uninitialized"]);
     expect(leaked(r.stdout + r.stderr)).toEqual([]);
+  });
+
+  it("with --unauthed-generate-root on targets whose listener serves generate-root, the recovery keys make a short-lived root token that reloads node 1 and is revoked", async () => {
+    const nodes = await startFreshNodes(T.dir, 2, { idPrefix: `gr-${product}`, shape: { ...nodeShapeOf(T), unauthedGenerateRoot: true } });
+    const addrs = nodes.map((n) => n.apiAddr);
+    try {
+      const r = await runVrb(restoreArgs(addrs, "--recovery-keys-file", recoveryKeysFile, "--unauthed-generate-root"), noToken());
+      expect(r.code, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout) as RestoreReport;
+      expect(report.token).toBe("generated");
+      expect(report.verification).toBe("full");
+      expect(report.steps.find((s) => s.step === "reload node 1: unseal with the original recovery keys")?.result).toBe("ok");
+      expect(report.steps.find((s) => s.step === "revoke generated root token")?.result).toBe("ok");
+      expect(await rolesOf(addrs)).toEqual(["active", "standby"]);
+      expect(leaked(r.stdout + r.stderr)).toEqual([]);
+    } finally {
+      await Promise.all(nodes.map((n) => stopNode(n)));
+    }
   });
 
   it("a restart command with a placeholder it does not know is refused before anything is read (exit 2), naming the flag and the known placeholders", async () => {
