@@ -33,15 +33,14 @@ describe("a directory destination (type: file): catalogue, verify, prune, status
   const run = Date.now().toString(36);
   const cluster = `fs-${run}`;
   const dir = tempDir("file-destination");
-  // The policy names the cluster and its nodes; the snapshots go where the store given to runBackup is.
-  const policy = validatePolicy({ cluster: { name: cluster, nodes: env.nodes.map((n) => n.apiAddr) }, destination: { bucket: "not-used-here", prefix: "vault/" } });
+  const policy = validatePolicy({ cluster: { name: cluster, nodes: env.nodes.map((n) => n.apiAddr) }, destination: { type: "file", path: dir, prefix: "vault/" } });
   let objects: ObjectStore;
   let store: SnapshotStore;
   let older: BackupReport;
   let newest: BackupReport;
 
   beforeAll(async () => {
-    objects = await openStore({ type: "file", path: dir, prefix: "vault/" });
+    objects = await openStore(policy.destination);
     store = new SnapshotStore(objects);
     const c = rootClient(env);
     await ensureKvV2(c, `fs-${run}`);
