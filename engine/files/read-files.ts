@@ -15,7 +15,7 @@ export type FileEntry = FilesSection["entries"][number];
 /** The files archive's section of a snapshot's manifest; a clear error when the backup had none. */
 export function filesOf(snapshot: StoredSnapshot): FilesSection {
   const files = snapshot.manifest?.files;
-  if (!files) throw new ConfigError(`s3://${snapshot.bucket}/${snapshot.key} has no configuration files (its policy had no 'files' section)`, { field: "ref" });
+  if (!files) throw new ConfigError(`${snapshot.url} has no configuration files (its policy had no 'files' section)`, { field: "ref" });
   return files;
 }
 
@@ -38,7 +38,7 @@ export interface VerifiedFile {
  */
 export async function readVerifiedFiles(store: SnapshotStore, snapshot: StoredSnapshot, identities?: Identities, signal?: AbortSignal): Promise<VerifiedFile[]> {
   const files = filesOf(snapshot);
-  const where = `s3://${snapshot.bucket}/${files.key}`;
+  const where = store.forSnapshot(snapshot).url(files.key);
   const enc = snapshot.manifest!.encryption;
   if (enc) requireIdentityFor(enc, identities, where);
   const byName = new Map(files.entries.map((e) => [archiveName(e.path), e]));
