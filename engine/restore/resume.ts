@@ -2,6 +2,7 @@ import { ConfigError, OperationError } from "../errors.js";
 import type { SnapshotManifest } from "../snapshot/manifest.js";
 import type { VaultClient } from "../vault/client.js";
 import { nodeHealth, sealStatus, type NodeHealth, type SealStatus } from "../vault/operations.js";
+import { productOfManifest, productProfile } from "../vault/product.js";
 import type { SealPlan } from "./seal.js";
 import { compareVersions, describeHealth } from "./targets.js";
 
@@ -164,7 +165,7 @@ export function planResume(facts: TargetFacts[], manifest: SnapshotManifest, sea
     throw refusal(
       all,
       `Every target already serves the snapshot's cluster: a rebuild into them has finished (or was interrupted during its proof: check it with ` +
-        `'bao operator raft list-peers -address=${first.addr}' and the canaries), or this is the live cluster the snapshot came from.`,
+        `'${productProfile(productOfManifest(manifest.vault)).tool} operator raft list-peers -address=${first.addr}' and the canaries), or this is the live cluster the snapshot came from.`,
     );
   }
   return plan;
