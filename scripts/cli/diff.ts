@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { diffInventories, inventoryOf, SnapshotStore, type InventorySubject, type ObjectStore } from "../../engine/index.js";
-import { openPolicyStore, printJson, printText, progressFor, runCommand } from "./common.js";
-import { addPolicyFlags, type PolicyFlags } from "./options.js";
+import { destinationOfReport, openPolicyStore, printJson, printText, progressFor, runCommand } from "./common.js";
+import { addDestinationFlag, addPolicyFlags, type PolicyFlags } from "./options.js";
 import { isSnapshotFile, policyForRef } from "./snapshot-ref.js";
 
 interface DiffFlags extends PolicyFlags {
@@ -14,7 +14,7 @@ export function registerDiff(program: Command): void {
   const cmd = program
     .command("diff <refA> <refB>")
     .description("keys and bytes per mount in snapshot A and in snapshot B, and the change (from the manifests' inventories, else read from the snapshots)");
-  addPolicyFlags(cmd, { nodes: false })
+  addDestinationFlag(addPolicyFlags(cmd, { nodes: false }))
     .option("--json", "print one JSON report on stdout")
     .action(async (refA: string, refB: string, o: DiffFlags) =>
       runCommand(o, async () => {
@@ -24,7 +24,7 @@ export function registerDiff(program: Command): void {
         const subject = async (ref: string): Promise<InventorySubject> => {
           if (isSnapshotFile(ref)) return { file: ref };
           const policy = policyForRef(ref, o);
-          const objects = await openPolicyStore(policy);
+          const objects = await openPolicyStore(policy, o.destination);
           opened.push(objects);
           const store = new SnapshotStore(objects);
           return { store, snapshot: await store.resolve(ref, policy.cluster.name) };
@@ -32,7 +32,8 @@ export function registerDiff(program: Command): void {
         try {
           const [a, b] = [await inventoryOf(await subject(refA), { progress }), await inventoryOf(await subject(refB), { progress })];
           const d = diffInventories(a, b);
-          if (o.json) return printJson(d);
+          // Both stored refs are read from the one destination --destination names.
+          if (o.json) return printJson(opened[0] ? { ...d, destination: destinationOfReport(opened[0]) } : d);
           const changed = d.mounts.filter((m) => m.change.keys !== 0 || m.change.bytes !== 0);
           printText(
             [

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ConfigError, describeProduct, recordRun, runDrill, runTargetFor, type DrillReport } from "../../engine/index.js";
-import { openPolicyStore, printJson, printText, progressFor, runInterruptible } from "./common.js";
+import { destinationOfReport, openWatchedPolicyStore, printJson, printText, progressFor, runInterruptible } from "./common.js";
 import { identitiesFromFlags } from "./identity.js";
 import { intFlag, optionalTokenFromCli } from "./options.js";
 import { addRestoreFlags, formatRestore, keysFromFlags, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
@@ -58,7 +58,7 @@ export function registerDrill(program: Command): void {
         const identities = await identitiesFromFlags(o);
         const snapshot = ref ?? "latest";
         const policy = restorePolicy(snapshot, o);
-        const objects = await openPolicyStore(policy);
+        const { store: objects, explain } = await openWatchedPolicyStore(policy, o.destination);
         const source = snapshotSourceFor(snapshot, o, policy, objects);
         try {
           const progress = progressFor(o);
@@ -82,11 +82,11 @@ export function registerDrill(program: Command): void {
               }),
             drillFacts,
           );
-          if (o.json) printJson(report);
+          if (o.json) printJson(source.store ? { ...report, destination: destinationOfReport(objects) } : report);
           else printText(formatDrill(report));
           return report.ok ? undefined : 1;
         } catch (err) {
-          return reportFailure(o, err);
+          return reportFailure(o, await explain(err));
         } finally {
           objects.close();
         }

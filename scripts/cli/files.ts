@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { ConfigError, filesOf, filesTar, IntegrityError, readVerifiedFiles, redact, SnapshotStore, writeFilesOut } from "../../engine/index.js";
-import { printJson, printText, runInterruptible, withPolicyStore } from "./common.js";
+import { destinationOfReport, printJson, printText, runInterruptible, withPolicyStore } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
-import { addPolicyFlags, type PolicyFlags } from "./options.js";
+import { addDestinationFlag, addPolicyFlags, type PolicyFlags } from "./options.js";
 import { restorePolicy } from "./restore.js";
 
 interface FilesFlags extends PolicyFlags, IdentityFlags {
@@ -19,7 +19,7 @@ export function registerFiles(program: Command): void {
     .description(
       "the configuration files stored beside a snapshot (policy 'files'): --list shows them, --out DIR writes them back under DIR at their original paths, --out - writes them as one tar on stdout",
     );
-  addIdentityFlag(addPolicyFlags(cmd, { nodes: false }))
+  addIdentityFlag(addDestinationFlag(addPolicyFlags(cmd, { nodes: false })))
     .option(
       "--out <dir>",
       "write the files under this folder (each at its original absolute path below it); keys get 0600, new folders 0700; - writes one tar to stdout (never to a terminal)",
@@ -40,24 +40,35 @@ export function registerFiles(program: Command): void {
         if (o.base64 && o.out !== "-") throw new ConfigError("--base64 applies only to --out -", { field: "--base64" });
         const identities = await identitiesFromFlags(o);
         const policy = restorePolicy(ref, o);
-        return withPolicyStore(policy, async (objects) => {
-          const store = new SnapshotStore(objects);
-          const snapshot = await store.resolve(ref, policy.cluster.name);
-          if (snapshot.status !== "good") {
-            throw new IntegrityError(`${snapshot.url} is ${snapshot.status}: ${snapshot.problem ?? "no manifest"}`, { stage: "files" });
-          }
-          const files = filesOf(snapshot);
-          if (o.list) {
-            if (o.json) return printJson({ bucket: snapshot.bucket, key: files.key, encryption: snapshot.manifest?.encryption, entries: files.entries });
-            return printText(
-              files.entries.map((e) => `0${e.mode.toString(8)} ${String(e.size).padStart(9)} ${e.sha256.slice(0, 16)}  ${e.path}${e.secret ? "  (key)" : ""}`).join("\n"),
-            );
-          }
-          if (o.out === "-") return await tarToStdout(store, snapshot, identities, o, signal);
-          const report = await writeFilesOut(store, snapshot, { out: o.out!, identities, force: o.force, signal });
-          if (o.json) return printJson(report);
-          printText([`wrote ${report.written.length} file(s) under ${report.out}:`, ...report.written.map((w) => `  ${w.mode} ${w.to}`)].join("\n"));
-        });
+        return withPolicyStore(
+          policy,
+          async (objects) => {
+            const store = new SnapshotStore(objects);
+            const snapshot = await store.resolve(ref, policy.cluster.name);
+            if (snapshot.status !== "good") {
+              throw new IntegrityError(`${snapshot.url} is ${snapshot.status}: ${snapshot.problem ?? "no manifest"}`, { stage: "files" });
+            }
+            const files = filesOf(snapshot);
+            if (o.list) {
+              if (o.json)
+                return printJson({
+                  bucket: snapshot.bucket,
+                  destination: destinationOfReport(objects),
+                  key: files.key,
+                  encryption: snapshot.manifest?.encryption,
+                  entries: files.entries,
+                });
+              return printText(
+                files.entries.map((e) => `0${e.mode.toString(8)} ${String(e.size).padStart(9)} ${e.sha256.slice(0, 16)}  ${e.path}${e.secret ? "  (key)" : ""}`).join("\n"),
+              );
+            }
+            if (o.out === "-") return await tarToStdout(store, snapshot, identities, o, signal);
+            const report = await writeFilesOut(store, snapshot, { out: o.out!, identities, force: o.force, signal });
+            if (o.json) return printJson({ ...report, destination: destinationOfReport(objects) });
+            printText([`wrote ${report.written.length} file(s) under ${report.out}:`, ...report.written.map((w) => `  ${w.mode} ${w.to}`)].join("\n"));
+          },
+          o.destination,
+        );
       }),
     );
 }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { setLegalHold, SnapshotStore } from "../../engine/index.js";
-import { printJson, printText, runCommand, withPolicyStore } from "./common.js";
-import { addPolicyFlags, type PolicyFlags } from "./options.js";
+import { destinationOfReport, printJson, printText, runCommand, withPolicyStore } from "./common.js";
+import { addDestinationFlag, addPolicyFlags, type PolicyFlags } from "./options.js";
 import { policyForRef } from "./snapshot-ref.js";
 
 interface HoldFlags extends PolicyFlags {
@@ -11,23 +11,27 @@ interface HoldFlags extends PolicyFlags {
 /** `vrb hold` and `vrb release`: the two sides of one legal hold (S3 Object Lock; engine/snapshot/hold.ts). */
 function registerOne(program: Command, name: "hold" | "release", hold: boolean, description: string): void {
   const cmd = program.command(`${name} <ref>`).description(description);
-  addPolicyFlags(cmd, { nodes: false })
+  addDestinationFlag(addPolicyFlags(cmd, { nodes: false }))
     .option("--json", "print one JSON report on stdout")
     .action(async (ref: string, o: HoldFlags) =>
       runCommand(o, async () => {
         const policy = policyForRef(ref, o);
-        return withPolicyStore(policy, async (objects) => {
-          const store = new SnapshotStore(objects);
-          const snapshot = await store.resolve(ref, policy.cluster.name);
-          const report = await setLegalHold(store.forSnapshot(snapshot), snapshot.key, hold);
-          if (o.json) return printJson(report);
-          printText(
-            [
-              `${hold ? "held" : "released"}: ${report.url}`,
-              ...report.objects.map((x) => `  legal hold ${hold ? "ON " : "OFF"} ${x.key}${x.versionId ? ` (version ${x.versionId})` : ""}`),
-            ].join("\n"),
-          );
-        });
+        return withPolicyStore(
+          policy,
+          async (objects) => {
+            const store = new SnapshotStore(objects);
+            const snapshot = await store.resolve(ref, policy.cluster.name);
+            const report = await setLegalHold(store.forSnapshot(snapshot), snapshot.key, hold);
+            if (o.json) return printJson({ ...report, destination: destinationOfReport(objects) });
+            printText(
+              [
+                `${hold ? "held" : "released"}: ${report.url}`,
+                ...report.objects.map((x) => `  legal hold ${hold ? "ON " : "OFF"} ${x.key}${x.versionId ? ` (version ${x.versionId})` : ""}`),
+              ].join("\n"),
+            );
+          },
+          o.destination,
+        );
       }),
     );
 }

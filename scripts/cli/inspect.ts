@@ -13,8 +13,8 @@ import {
   type InspectReport,
   type MountTableEntry,
 } from "../../engine/index.js";
-import { printJson, printText, progressFor, runCommand, withPolicyStore } from "./common.js";
-import { addPolicyFlags, type PolicyFlags } from "./options.js";
+import { destinationOfReport, printJson, printText, progressFor, runCommand, withPolicyStore, type DestinationOfReport } from "./common.js";
+import { addDestinationFlag, addPolicyFlags, type PolicyFlags } from "./options.js";
 import { isSnapshotFile, policyForRef } from "./snapshot-ref.js";
 
 interface InspectFlags extends PolicyFlags {
@@ -59,7 +59,7 @@ export function registerInspect(program: Command): void {
   const cmd = program
     .command("inspect <ref>")
     .description("what a snapshot holds, read without any key: raft meta, keys and bytes per prefix and per mount (ref: 'latest', s3://BUCKET/KEY, a key, or a file)");
-  addPolicyFlags(cmd)
+  addDestinationFlag(addPolicyFlags(cmd))
     .option("--map-from-cluster", "name the mounts of a snapshot file from the live cluster's mount table (VAULT_ADDR, VAULT_TOKEN)")
     .option("--json", "print one JSON report on stdout")
     .action(async (ref: string, o: InspectFlags) =>
@@ -68,16 +68,22 @@ export function registerInspect(program: Command): void {
         const table = o.mapFromCluster ? await liveMountTable(o, process.env) : undefined;
         for (const w of table?.warnings ?? []) progress.warn(w);
         let report: InspectReport;
+        let destination: DestinationOfReport | undefined;
         if (isSnapshotFile(ref)) {
           report = await inspectSnapshotFile(ref, { mountTable: table?.entries, progress });
         } else {
           const policy = policyForRef(ref, o);
-          report = await withPolicyStore(policy, async (objects) => {
-            const store = new SnapshotStore(objects);
-            return inspectStoredSnapshot(store, await store.resolve(ref, policy.cluster.name), { mountTable: table?.entries, progress });
-          });
+          report = await withPolicyStore(
+            policy,
+            async (objects) => {
+              destination = destinationOfReport(objects);
+              const store = new SnapshotStore(objects);
+              return inspectStoredSnapshot(store, await store.resolve(ref, policy.cluster.name), { mountTable: table?.entries, progress });
+            },
+            o.destination,
+          );
         }
-        if (o.json) return printJson(report);
+        if (o.json) return printJson(destination ? { ...report, destination } : report);
         printText(inspectText(report));
       }),
     );

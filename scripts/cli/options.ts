@@ -20,6 +20,8 @@ export interface PolicyFlags extends GlobalOptions {
   tokenFile?: string;
   clientCert?: string;
   clientKey?: string;
+  /** `--destination NAME`: which of the policy's destinations a reading command uses (addDestinationFlag). */
+  destination?: string;
 }
 
 export interface PolicyFromCliOptions {
@@ -42,6 +44,17 @@ export function addPolicyFlags(cmd: Command, opts: { nodes?: boolean } = {}): Co
     );
   }
   return cmd;
+}
+
+/**
+ * Adds `--destination NAME` to a command that reads snapshots: the one place the flag is defined.
+ * The backup writes every destination in one pass, so it does not take it.
+ */
+export function addDestinationFlag(cmd: Command): Command {
+  return cmd.option(
+    "--destination <name>",
+    "which of the policy's destinations to read: a copy's name, or the primary's ('primary' unless it is named); default: the primary (docs/storage.md#copies-and---destination)",
+  );
 }
 
 /**

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { ConfigError, describeProduct, recoverSecrets, SnapshotStore, type RecoverReport } from "../../engine/index.js";
-import { openPolicyStore, printJson, printText, progressFor, runInterruptible } from "./common.js";
+import { destinationOfReport, openPolicyStore, printJson, printText, progressFor, runInterruptible } from "./common.js";
 import { readSealConfig } from "./drill.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
-import { addAuthFlags, addPolicyFlags, intFlag, optionalTokenFromCli } from "./options.js";
+import { addAuthFlags, addDestinationFlag, addPolicyFlags, intFlag, optionalTokenFromCli } from "./options.js";
 import { keysFromFlags, reportFailure, restorePolicy, type RestoreFlags } from "./restore.js";
 
 interface RecoverFlags extends RestoreFlags, IdentityFlags {
@@ -39,7 +39,7 @@ export function registerRecover(program: Command): void {
   const cmd = program
     .command("recover <ref>")
     .description("get single KV secrets and ACL policies back from a snapshot into the live cluster, without rolling it back (through a throwaway local node)");
-  addIdentityFlag(addAuthFlags(addPolicyFlags(cmd)))
+  addIdentityFlag(addAuthFlags(addDestinationFlag(addPolicyFlags(cmd))))
     .option("--path <mount/path>", "KV secret to recover, as for 'bao kv get' (e.g. secret/app/db); ending in '/' recovers the whole subtree (repeatable)", repeatable)
     .option("--acl-policy <name>", "ACL policy (sys/policies/acl) to recover (repeatable)", repeatable)
     .option("--dry-run", "only compare: list each path as missing / differs / same on the live cluster; write nothing")
@@ -63,7 +63,7 @@ export function registerRecover(program: Command): void {
         if (policy.cluster.nodes.length === 0) {
           throw new ConfigError("no live Vault address to recover into: pass --vault-addr URL, set VAULT_ADDR, or list cluster.nodes in --policy", { field: "cluster.nodes" });
         }
-        const objects = await openPolicyStore(policy);
+        const objects = await openPolicyStore(policy, o.destination);
         try {
           const report = await recoverSecrets({
             store: new SnapshotStore(objects),
@@ -81,7 +81,7 @@ export function registerRecover(program: Command): void {
             timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
             signal,
           });
-          if (o.json) printJson(report);
+          if (o.json) printJson({ ...report, destination: destinationOfReport(objects) });
           else printText(formatRecover(report));
         } catch (err) {
           return reportFailure(o, err);

@@ -20,9 +20,9 @@ import {
   type RestoreKeys,
   type RestoreReport,
 } from "../../engine/index.js";
-import { openPolicyStore, printJson, printText, progressFor, runInterruptible, type GlobalOptions } from "./common.js";
+import { destinationOfReport, openWatchedPolicyStore, printJson, printText, progressFor, runInterruptible, type GlobalOptions } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
-import { addPolicyFlags, intFlag, optionalTokenFromCli, policyFromCli, type PolicyFlags } from "./options.js";
+import { addDestinationFlag, addPolicyFlags, intFlag, optionalTokenFromCli, policyFromCli, type PolicyFlags } from "./options.js";
 import { addUrlRefFlags, snapshotSourceFor, type UrlRefFlags } from "./url-ref.js";
 
 /** Flags of the commands that restore (restore, drill). */
@@ -35,7 +35,7 @@ export interface RestoreFlags extends PolicyFlags, UrlRefFlags, IdentityFlags {
 }
 
 export function addRestoreFlags(cmd: Command): Command {
-  return addIdentityFlag(addUrlRefFlags(addPolicyFlags(cmd, { nodes: false })))
+  return addIdentityFlag(addUrlRefFlags(addDestinationFlag(addPolicyFlags(cmd, { nodes: false }))))
     .option("--token-file <file>", "file holding a token of the snapshot's cluster, used when VAULT_TOKEN is unset (e.g. a Vault Agent sink)")
     .option("--unseal-keys-file <file>", "Shamir-sealed cluster: the ORIGINAL cluster's unseal keys ('bao operator init -format=json' output, or one base64 key per line)")
     .option(
@@ -156,7 +156,7 @@ export function registerRestore(program: Command): void {
         const restartCommand = checkRestartCommand(o.restartCommand);
         const identities = await identitiesFromFlags(o);
         const policy = restorePolicy(ref, o);
-        const objects = await openPolicyStore(policy);
+        const { store: objects, explain } = await openWatchedPolicyStore(policy, o.destination);
         const source = snapshotSourceFor(ref, o, policy, objects);
         try {
           const progress = progressFor(o);
@@ -179,10 +179,10 @@ export function registerRestore(program: Command): void {
               signal,
             }),
           );
-          if (o.json) printJson(report);
+          if (o.json) printJson(source.store ? { ...report, destination: destinationOfReport(objects) } : report);
           else printText(formatRestore(report));
         } catch (err) {
-          return reportFailure(o, err);
+          return reportFailure(o, await explain(err));
         } finally {
           objects.close();
         }

@@ -12,8 +12,8 @@ import {
   renderMetrics,
   type ClusterStatus,
 } from "../../engine/index.js";
-import { printJson, printText, runCommand, withPolicyStore } from "./common.js";
-import { addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
+import { destinationOfReport, printJson, printText, runCommand, withPolicyStore } from "./common.js";
+import { addDestinationFlag, addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 
 interface StatusFlags extends PolicyFlags {
   json?: boolean;
@@ -76,7 +76,7 @@ export function registerStatus(program: Command): void {
   const cmd = program
     .command("status")
     .description("what the cluster's last backup, prune, restore and drill runs did (from its status object in the bucket), its snapshots and the RPO verdict");
-  addPolicyFlags(cmd, { nodes: false })
+  addDestinationFlag(addPolicyFlags(cmd, { nodes: false }))
     .option("--json", "print one JSON report on stdout")
     .option(
       "--check",
@@ -96,24 +96,29 @@ export function registerStatus(program: Command): void {
       runCommand(o, async () => {
         if (o.json && o.prometheus) throw new ConfigError("give either --json or --prometheus, not both", { field: "--prometheus" });
         const policy = readerPolicy(o, Boolean(o.allClusters));
-        return withPolicyStore(policy, async (store) => {
-          const clusters = o.allClusters ? await listClusters(store) : [policy.cluster.name];
-          const statuses: ClusterStatus[] = [];
-          for (const cluster of clusters) statuses.push(await readClusterStatus({ store, cluster, every: policy.schedule.every, uploadsOlderThan: o.uploadsOlderThan }));
-          const checks = o.check ? statuses.map((s) => checkStatus(s, { maxFailures: o.maxFailures, maxDrillAge: o.maxDrillAge })) : undefined;
-          const failed = checks?.some((c) => !c.ok) ?? false;
-          if (failed) {
-            // Why, on stderr too: cron mails and CI logs show it even with --json / --prometheus.
-            statuses.forEach((s, i) => checks![i]!.problems.forEach((p) => process.stderr.write(`vrb: check failed: ${s.cluster}: ${p}\n`)));
-          }
-          if (o.prometheus) process.stdout.write((await renderMetrics(statuses)).text);
-          else if (o.json) {
-            const items = statuses.map((s, i) => (checks ? { ...s, check: checks[i] } : s));
-            printJson(o.allClusters ? { ok: !failed, bucket: store.container, prefix: store.prefix, clusters: items } : { ok: !failed, ...items[0] });
-          } else if (!statuses.length) printText(`no clusters under ${store.url(store.prefix)}`);
-          else printText(statuses.map((s, i) => formatStatus(s, checks?.[i]?.problems)).join("\n\n"));
-          return failed ? ExitCode.failed : ExitCode.ok;
-        });
+        return withPolicyStore(
+          policy,
+          async (store) => {
+            const clusters = o.allClusters ? await listClusters(store) : [policy.cluster.name];
+            const statuses: ClusterStatus[] = [];
+            for (const cluster of clusters) statuses.push(await readClusterStatus({ store, cluster, every: policy.schedule.every, uploadsOlderThan: o.uploadsOlderThan }));
+            const checks = o.check ? statuses.map((s) => checkStatus(s, { maxFailures: o.maxFailures, maxDrillAge: o.maxDrillAge })) : undefined;
+            const failed = checks?.some((c) => !c.ok) ?? false;
+            if (failed) {
+              // Why, on stderr too: cron mails and CI logs show it even with --json / --prometheus.
+              statuses.forEach((s, i) => checks![i]!.problems.forEach((p) => process.stderr.write(`vrb: check failed: ${s.cluster}: ${p}\n`)));
+            }
+            if (o.prometheus) process.stdout.write((await renderMetrics(statuses)).text);
+            else if (o.json) {
+              const items = statuses.map((s, i) => (checks ? { ...s, check: checks[i] } : s));
+              const destination = destinationOfReport(store);
+              printJson(o.allClusters ? { ok: !failed, bucket: store.container, prefix: store.prefix, destination, clusters: items } : { ok: !failed, ...items[0], destination });
+            } else if (!statuses.length) printText(`no clusters under ${store.url(store.prefix)}`);
+            else printText(statuses.map((s, i) => formatStatus(s, checks?.[i]?.problems)).join("\n\n"));
+            return failed ? ExitCode.failed : ExitCode.ok;
+          },
+          o.destination,
+        );
       }),
     );
 }

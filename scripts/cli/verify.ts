@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { damagedNewerThan, DEFAULT_STALL_TIMEOUT_MS, IntegrityError, SnapshotStore, verifyStoredSnapshot, formatBytes, type RemoteSnapshot } from "../../engine/index.js";
-import { printJson, printText, progressFor, runInterruptible, withPolicyStore } from "./common.js";
+import { destinationOfReport, printJson, printText, progressFor, runInterruptible, withPolicyStore } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
-import { addPolicyFlags, intFlag, type PolicyFlags } from "./options.js";
+import { addDestinationFlag, addPolicyFlags, intFlag, type PolicyFlags } from "./options.js";
 import { policyForRef } from "./snapshot-ref.js";
 import { addUrlRefFlags, remoteFromRef, type UrlRefFlags } from "./url-ref.js";
 
@@ -17,7 +17,7 @@ export function registerVerify(program: Command): void {
     .description(
       "re-download a snapshot (s3://BUCKET/KEY, a key, 'latest', or a pre-signed https:// URL with --sha256/--manifest-url) and check SHA-256, size, raft index and the archive's SHA256SUMS; exit 3 on mismatch",
     );
-  addIdentityFlag(addUrlRefFlags(addPolicyFlags(cmd, { nodes: false })))
+  addIdentityFlag(addUrlRefFlags(addDestinationFlag(addPolicyFlags(cmd, { nodes: false }))))
     .option("--json", "print one JSON report on stdout")
     .option("--stall-timeout <seconds>", `abort when S3 sends no byte of the snapshot for this long (default ${DEFAULT_STALL_TIMEOUT_MS / 1000})`, intFlag("--stall-timeout", 1))
     .action(async (ref: string, o: VerifyFlags) =>
@@ -27,41 +27,45 @@ export function registerVerify(program: Command): void {
         // A store URL (s3://...) names its bucket and cluster itself; no policy needed for those.
         const policy = policyForRef(ref, o);
         const identities = await identitiesFromFlags(o);
-        return withPolicyStore(policy, async (objects) => {
-          const store = new SnapshotStore(objects);
-          const snapshot = await store.resolve(ref, policy.cluster.name);
-          if (snapshot.status !== "good") {
-            throw new IntegrityError(`${snapshot.url} is ${snapshot.status}: ${snapshot.problem ?? "no manifest"}`, { stage: "verify" });
-          }
-          const progress = progressFor(o);
-          // 'latest' is the newest GOOD snapshot: a damaged newer one is not skipped in silence.
-          const skipped = ref === "latest" ? damagedNewerThan(await store.list(policy.cluster.name), snapshot) : [];
-          for (const d of skipped) progress.warn(`the newer snapshot ${d.url} is damaged (${d.problem ?? "does not match its manifest"}); 'latest' skipped it`);
-          progress.info(`verifying ${snapshot.url}`);
-          const report = await verifyStoredSnapshot(store, snapshot, {
-            progress,
-            stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
-            signal,
-            identities,
-          });
-          if (skipped.length) {
-            // The older snapshot is fine, but the newest backup is unusable: that must not pass as "ok".
-            throw new IntegrityError(
-              `${report.url} verified OK, but 'latest' had to skip ${skipped.length} newer damaged snapshot(s): ` +
-                `${skipped.map((d) => `${d.url} (${d.problem ?? "does not match its manifest"})`).join("; ")}. ` +
-                `Find out what changed them (vrb verify <key>), then take a new backup.`,
-              { stage: "verify" },
+        return withPolicyStore(
+          policy,
+          async (objects) => {
+            const store = new SnapshotStore(objects);
+            const snapshot = await store.resolve(ref, policy.cluster.name);
+            if (snapshot.status !== "good") {
+              throw new IntegrityError(`${snapshot.url} is ${snapshot.status}: ${snapshot.problem ?? "no manifest"}`, { stage: "verify" });
+            }
+            const progress = progressFor(o);
+            // 'latest' is the newest GOOD snapshot: a damaged newer one is not skipped in silence.
+            const skipped = ref === "latest" ? damagedNewerThan(await store.list(policy.cluster.name), snapshot) : [];
+            for (const d of skipped) progress.warn(`the newer snapshot ${d.url} is damaged (${d.problem ?? "does not match its manifest"}); 'latest' skipped it`);
+            progress.info(`verifying ${snapshot.url}`);
+            const report = await verifyStoredSnapshot(store, snapshot, {
+              progress,
+              stallTimeoutMs: o.stallTimeout ? o.stallTimeout * 1000 : undefined,
+              signal,
+              identities,
+            });
+            if (skipped.length) {
+              // The older snapshot is fine, but the newest backup is unusable: that must not pass as "ok".
+              throw new IntegrityError(
+                `${report.url} verified OK, but 'latest' had to skip ${skipped.length} newer damaged snapshot(s): ` +
+                  `${skipped.map((d) => `${d.url} (${d.problem ?? "does not match its manifest"})`).join("; ")}. ` +
+                  `Find out what changed them (vrb verify <key>), then take a new backup.`,
+                { stage: "verify" },
+              );
+            }
+            if (o.json) return printJson({ ...report, destination: destinationOfReport(objects) });
+            printText(
+              `OK ${report.url}\n  ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n` +
+                (report.encryption && !report.encryption.decrypted
+                  ? `  encrypted (${report.encryption.format}): the stored object matches its manifest; give --identity to decrypt it and check the archive`
+                  : `  raft index ${report.raft.index}, term ${report.raft.term}; archive entries checked: ${report.archive.checked.join(", ")}` +
+                    (report.encryption ? `\n  decrypted (${report.encryption.format}): plaintext sha256 ${report.encryption.plaintext?.sha256}` : "")),
             );
-          }
-          if (o.json) return printJson(report);
-          printText(
-            `OK ${report.url}\n  ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n` +
-              (report.encryption && !report.encryption.decrypted
-                ? `  encrypted (${report.encryption.format}): the stored object matches its manifest; give --identity to decrypt it and check the archive`
-                : `  raft index ${report.raft.index}, term ${report.raft.term}; archive entries checked: ${report.archive.checked.join(", ")}` +
-                  (report.encryption ? `\n  decrypted (${report.encryption.format}): plaintext sha256 ${report.encryption.plaintext?.sha256}` : "")),
-          );
-        });
+          },
+          o.destination,
+        );
       }),
     );
 }
