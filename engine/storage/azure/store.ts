@@ -101,7 +101,8 @@ export class AzureBlobStore implements ObjectStore {
       return undefined;
     } catch (err) {
       if (opts.signal?.aborted) throw err;
-      if (isContainerNotFound(err) || azureErrorInfo(err).status === 404) {
+      // Only Azure's own code is evidence: a bare 404 may come from a proxy or a wrong endpoint.
+      if (isContainerNotFound(err)) {
         const field = opts.field ?? "destination.container";
         throw new ConfigError(
           `container '${this.container}' does not exist in storage account '${this.settings.accountName}' (${this.connection.endpoint}): ` +
