@@ -137,6 +137,20 @@ export function s3DestinationOf(d: Destination, purpose: string, field = "destin
   return d as S3Destination;
 }
 
+/** The destination as Cloud Storage's (the GcsSnapshotBucket component): any other type is a ConfigError naming `field`. */
+export function gcsDestinationOf(d: Destination, purpose: string, field = "destination.type"): GcsDestination {
+  const type = storeTypeOf(d);
+  if (type !== "gcs") throw new ConfigError(`${field} is '${type}': ${purpose} needs a gcs destination (docs/storage-gcs.md)`, { field });
+  return d as GcsDestination;
+}
+
+/** The destination as Azure Blob's (the AzureSnapshotContainer component): any other type is a ConfigError naming `field`. */
+export function azureDestinationOf(d: Destination, purpose: string, field = "destination.type"): AzureDestination {
+  const type = storeTypeOf(d);
+  if (type !== "azure") throw new ConfigError(`${field} is '${type}': ${purpose} needs an azure destination (docs/storage-azure.md)`, { field });
+  return d as AzureDestination;
+}
+
 /** What identifies the place a destination writes to (a bucket, an account's container, a directory): a change of it means another store. */
 export function destinationContainerOf(d: Destination): string {
   switch (d.type) {
