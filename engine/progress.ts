@@ -48,9 +48,12 @@ export class TransferRate {
     this.usualGapMs = this.usualGapMs === undefined ? gap : 0.8 * this.usualGapMs + 0.2 * gap;
   }
 
-  /** Bytes per second while the counter moved; undefined until it has moved long enough to tell. */
-  perSecond(): number | undefined {
-    return this.movingMs >= MIN_MOVING_MS ? this.movedBytes / (this.movingMs / 1000) : undefined;
+  /**
+   * Bytes per second while the counter moved; undefined until it has moved long enough to tell. At
+   * the end of a transfer (`whole`) any moving time will do: it is the whole transfer's average.
+   */
+  perSecond(whole = false): number | undefined {
+    return this.movingMs >= (whole ? 1 : MIN_MOVING_MS) ? this.movedBytes / (this.movingMs / 1000) : undefined;
   }
 }
 
@@ -77,7 +80,7 @@ export function stderrProgress(prefix = "vrb", now: () => number = Date.now): Pr
       rate.update(done, at);
       if (at - (lastBytesAt.get(stage) ?? -Infinity) < 1000 && (total === undefined || done < total)) return;
       lastBytesAt.set(stage, at);
-      const perSecond = rate.perSecond();
+      const perSecond = rate.perSecond(total !== undefined && done >= total);
       const of = total ? ` of ${formatBytes(total)}` : "";
       write(`${stage}: ${formatBytes(done)}${of}${perSecond === undefined ? "" : ` (${formatBytes(perSecond)}/s)`}`);
     },
