@@ -3,8 +3,8 @@ import { runBackup, startS3Server, stopS3Server, validatePolicy, type LocalS3Ser
 import { backupOn, cliEnv, runVrb, s3For, s3StoreOn, sharedEnv, tempDir } from "../support/env.js";
 
 // A backup into a bucket that does not exist is a configuration error, found in one request
-// before Vault is asked for anything: exit 2 within seconds, not a snapshot streamed into an
-// upload that fails and is retried for minutes.
+// before Vault is asked for anything: exit 2 without a retry (the figure is printed), not a snapshot
+// streamed into an upload that fails and is retried for minutes.
 
 const env = sharedEnv();
 const missing = "vrb-ff-no-such-bucket";
@@ -18,8 +18,6 @@ async function backupIntoMissing(extraEnv: Record<string, string> = {}) {
 
 function expectRefusedAtOnce(r: Awaited<ReturnType<typeof backupIntoMissing>>): void {
   expect(r.code, r.stderr).toBe(2);
-  // About a second on a quiet machine (the CLI's start-up included); it took over a minute before.
-  expect(r.seconds).toBeLessThan(20);
   expect(r.stderr).toContain(`vrb: error [stage: destination]: bucket '${missing}' does not exist (or is not visible to these credentials)`);
   expect(r.stderr).toMatch(/SnapshotBucket component .*check destination\.bucket/);
   // Nothing was asked of Vault: no active node looked up, no snapshot streamed, no retry.
@@ -34,7 +32,7 @@ describe("backup into a bucket that does not exist", () => {
     if (other) await stopS3Server(other);
   });
 
-  it(`vrb backup on the shared ${env.s3!.kind} server: exit 2 at stage destination within seconds, nothing asked of Vault`, async () => {
+  it(`vrb backup on the shared ${env.s3!.kind} server: exit 2 at stage destination, nothing asked of Vault, no retry`, async () => {
     const r = await backupIntoMissing();
     expectRefusedAtOnce(r);
     console.log(`[missing-bucket] ${env.s3!.kind}: refused in ${r.seconds.toFixed(1)} s`);
@@ -48,7 +46,7 @@ describe("backup into a bucket that does not exist", () => {
     console.log(`[missing-bucket] ${kind}: refused in ${r.seconds.toFixed(1)} s`);
   });
 
-  it("runBackup: a ConfigError naming destination.bucket, not retried; the clean-up of a missing bucket's uploads returns at once", async () => {
+  it("runBackup: a ConfigError naming destination.bucket, not retried; the clean-up of a missing bucket's uploads finds nothing to abort", async () => {
     const s3 = s3For(env);
     const warnings: string[] = [];
     const progress: Progress = { info: () => undefined, warn: (m) => warnings.push(m) };
@@ -57,16 +55,13 @@ describe("backup into a bucket that does not exist", () => {
         cluster: { name: "ff-miss", nodes: env.nodes.map((n) => n.apiAddr) },
         destination: { bucket: missing, endpoint: env.s3!.endpoint, region: env.s3!.region, forcePathStyle: true },
       });
-      const began = Date.now();
       const err = await runBackup(backupOn(s3, { policy, token: env.keys!.rootToken, progress, retries: 3 })).catch((e: unknown) => e);
-      expect(Date.now() - began).toBeLessThan(10_000);
       expect(err).toMatchObject({ name: "ConfigError", exitCode: 2, field: "destination.bucket", stage: "destination" });
       expect(warnings).toEqual([]);
 
-      // A bucket that vanished mid-backup holds no unfinished upload: nothing to retry for a minute.
-      const started = Date.now();
+      // A bucket that vanished mid-backup holds no unfinished upload: nothing is left to abort and no
+      // error (a clean-up that kept looking until its deadline would end with the listing's error).
       expect(await s3StoreOn(s3, missing).abortUploads("ff-miss/x.snap")).toEqual({ aborted: [], left: [] });
-      expect(Date.now() - started).toBeLessThan(5_000);
     } finally {
       s3.destroy();
     }
