@@ -74,7 +74,8 @@ export class AzureSnapshotContainer extends pulumi.ComponentResource {
         },
         keep,
       );
-      accountName = account.name;
+      // The account's name, known once ARM has it: whatever depends on it waits for the account.
+      accountName = account.id.apply(() => plan.account.name);
       this.accountPrincipalId = account.identity.apply((i) => i?.principalId ?? "");
       const service = new storage.BlobServiceProperties(
         `${name}-blob-service`,
@@ -133,7 +134,7 @@ export class AzureSnapshotContainer extends pulumi.ComponentResource {
         },
         keep,
       );
-      scopeName = scope.name;
+      scopeName = scope.id.apply(() => plan.encryptionScope!.name);
     } else if (plan.encryptionScope) {
       scopeName = plan.encryptionScope.name;
     }
@@ -151,7 +152,7 @@ export class AzureSnapshotContainer extends pulumi.ComponentResource {
       },
       { ...keep, dependsOn: accountDeps },
     );
-    this.containerName = container.name;
+    this.containerName = container.id.apply(() => plan.container);
 
     // Created Unlocked: locking it (COMPLIANCE) is one-way and has no Pulumi resource; docs/storage-azure.md#pulumi.
     new storage.BlobContainerImmutabilityPolicy(
@@ -159,7 +160,7 @@ export class AzureSnapshotContainer extends pulumi.ComponentResource {
       {
         accountName,
         resourceGroupName: rg,
-        containerName: container.name,
+        containerName: this.containerName,
         immutabilityPolicyName: "default",
         immutabilityPeriodSinceCreationInDays: plan.lock.days,
         allowProtectedAppendWrites: false,
