@@ -81,7 +81,7 @@ export function registerList(program: Command): void {
             }
             const rpoLine = `RPO: ${rpo.ok ? "ok" : "MISSED"}: ${rpo.message}`;
             // A store without locks (a directory) says so on every row: "unlocked" would suggest a lock was possible.
-            const unlocked = objects.capabilities.lock ? "unlocked" : `no lock (a ${objects.type} store has none)`;
+            const unlocked = objects.capabilities.lock ? "unlocked" : "no lock (this destination cannot lock objects)";
             if (!rows.length) {
               printText([`no snapshots of cluster '${policy.cluster.name}' in ${store.url(store.clusterPrefix(policy.cluster.name))}`, rpoLine, ...orphanLines].join("\n"));
               return code;

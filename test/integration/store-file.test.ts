@@ -64,7 +64,7 @@ describe.each(PRODUCTS)("%s: the vrb CLI on a directory destination", (product) 
     const rows = (JSON.parse(list.stdout) as { snapshots: { key: string; status: string }[] }).snapshots;
     expect(rows.filter((r) => keys.includes(r.key)).map((r) => r.status)).toEqual(["good", "good"]);
     const text = await vrb("list");
-    expect(text.stdout).toContain("no lock (a file store has none)");
+    expect(text.stdout).toContain("no lock (this destination cannot lock objects)");
 
     const verify = await vrb("verify", "latest");
     expect(verify.code, verify.stderr).toBe(0);
