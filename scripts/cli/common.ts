@@ -118,11 +118,11 @@ export async function runInterruptible(opts: GlobalOptions, body: (signal: Abort
  * With copies in the policy, stderr says which destination is read: the same command's output
  * differs from one to the other. The caller closes the store (withPolicyStore does).
  */
-export function openPolicyStore(policy: BackupPolicy, name?: string): Promise<ObjectStore> {
+export async function openPolicyStore(policy: BackupPolicy, name?: string): Promise<ObjectStore> {
   const named = destinationNamed(policy, name);
-  if (destinationsOf(policy).length > 1)
-    process.stderr.write(`vrb: reading destination '${named.name}' (${named.destination.type ?? "s3"} ${destinationContainerOf(named.destination)})\n`);
-  return openStore(named.destination, { name: named.name });
+  const store = await openStore(named.destination, { name: named.name });
+  if (destinationsOf(policy).length > 1) process.stderr.write(`vrb: reading destination '${store.name}' (${store.url(store.prefix)})\n`);
+  return store;
 }
 
 /** Runs `body` with the store of the policy's destination `name` (the primary by default) and closes it afterwards, however `body` ends. */
