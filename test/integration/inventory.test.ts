@@ -217,11 +217,9 @@ describe.each(PRODUCTS)("%s: inventory, diff, shrink guard and legal hold on the
 describe("legal hold on the other S3 server kind (no cluster involved)", () => {
   it("legal hold on the other S3 server kind too: held versions refuse deletion, released ones do not", async () => {
     const other: S3ServerKind = sharedEnvOf(PRODUCTS[0]!).s3!.kind === "seaweedfs" ? "moto" : "seaweedfs";
-    const started = Date.now();
     const server: LocalS3Server = await startS3Server(tempDir(`inv-${other}`), other);
     const c = localS3Client(server);
     try {
-      expect(Date.now() - started).toBeLessThan(30_000);
       await createLockedBucket(c, "inv-hold");
       const key = "inv/2026/01/01/inv-20260101T000000Z-7.snap";
       await c.send(new PutObjectCommand({ Bucket: "inv-hold", Key: key, Body: "snapshot bytes" }));
