@@ -5,6 +5,7 @@ import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { registerSecret } from "../redact.js";
 import type { ObjectStore } from "../storage/object-store.js";
+import { destinationsOf } from "../storage/named-destination.js";
 import { openStore } from "../storage/registry.js";
 import { clusterTls } from "../vault/auth.js";
 import { VaultClient } from "../vault/client.js";
@@ -13,6 +14,8 @@ import { preflightCluster, type PreflightReport } from "../vault/preflight.js";
 import type { Product } from "../vault/product.js";
 import { sleep } from "../wait.js";
 import { BackupAttempt } from "./attempt.js";
+import { cleanUpCopy, containerFieldOf, CopyTarget } from "./copies.js";
+import { finishCopies, type FinishedCopy } from "./finish-copies.js";
 import { cleanUpFailedBackup } from "./cleanup.js";
 import { BackupBusyError, BackupLease } from "./lease.js";
 import { finishBackup, type FinishedBackup } from "./finish.js";
@@ -61,6 +64,11 @@ function interrupted(signal: AbortSignal, stage: string): InterruptedError {
   return interruption(signal, `during stage ${stage}; no manifest was written, so nothing of this run is listed as a snapshot`, stage);
 }
 
+/** Where one destination's snapshot went, or why it did not (a copy detached from the pass). */
+export type DestinationOutcome =
+  | { name: string; type: string; primary: boolean; ok: true; url: string; key: string; manifestKey: string; bytes: number; sha256: string }
+  | { name: string; type: string; primary: false; ok: false; stage: string; error: string };
+
 export interface BackupReport {
   ok: true;
   bucket: string;
@@ -88,6 +96,25 @@ export interface BackupReport {
   files?: { key: string; entries: number };
   durationsMs: Record<string, number>;
   warnings: string[];
+  /** Every destination, the primary first, each with its outcome (the same sha256 everywhere it is ok). */
+  destinations: DestinationOutcome[];
+}
+
+/**
+ * With `onCopyFailure: fail` (the default), the error a backup whose copy failed ends with (exit 1,
+ * stage `copy <name>`), although its primary snapshot is stored and good; undefined otherwise.
+ */
+export function copyFailureOf(report: BackupReport, policy: Pick<BackupPolicy, "onCopyFailure">): OperationError | undefined {
+  if (policy.onCopyFailure === "warn") return undefined;
+  const failed = report.destinations.flatMap((d) => (d.ok ? [] : [d]));
+  if (!failed.length) return undefined;
+  const primary = report.destinations[0]!;
+  const lines = failed.map((d) => `copy '${d.name}' failed at stage ${d.stage}: ${d.error}`);
+  return new OperationError(
+    `the snapshot is stored and good in '${primary.name}' (${primary.ok ? primary.url : report.key}), but ${lines.join("; ")}. ` +
+      "onCopyFailure is 'fail': fix the copy's store and back up again, or set onCopyFailure: warn to accept a missing copy",
+    { stage: `copy ${failed[0]!.name}` },
+  );
 }
 
 const MiB = 1024 * 1024;
@@ -125,6 +152,11 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   registerSecret(opts.token);
   const progress = opts.progress ?? silentProgress;
   const store = opts.store ?? (await openStore(opts.policy.destination));
+  const copyStores = await Promise.all(
+    destinationsOf(opts.policy)
+      .slice(1)
+      .map((d) => openStore(d.destination, { name: d.name })),
+  );
   const attempts = (opts.retries ?? opts.policy.backup?.retries ?? 0) + 1;
   const earlier: string[] = [];
   // One backup of a cluster at a time (engine/snapshot/lease.ts): a second one waits, then refuses.
@@ -153,7 +185,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
     for (let attempt = 1; ; attempt++) {
       let report: BackupReport;
       try {
-        report = await backupOnce(opts, store, progress, takeLease);
+        report = await backupOnce(opts, store, copyStores, progress, takeLease);
         report.warnings.unshift(...earlier);
       } catch (err) {
         const e = stagedError("backup", err);
@@ -179,11 +211,14 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   } finally {
     await lease?.release();
     if (!opts.store) store.close();
+    for (const c of copyStores) c.close();
   }
 }
 
-async function backupOnce(opts: BackupOptions, store: ObjectStore, progress: Progress, takeLease: () => Promise<void>): Promise<BackupReport> {
+async function backupOnce(opts: BackupOptions, store: ObjectStore, copyStores: readonly ObjectStore[], progress: Progress, takeLease: () => Promise<void>): Promise<BackupReport> {
   const { policy } = opts;
+  // Fresh per attempt: a copy detached in a failed attempt is written again by the next one.
+  const copies = (policy.copies ?? []).map((d, i) => new CopyTarget(copyStores[i]!.name, i, d, copyStores[i]!));
   // One attempt, one pipeline: its first failure wins, and every await below races against it, so
   // a stall, a deadline or a broken stream anywhere ends the attempt at once instead of waiting
   // for a side that will never finish.
@@ -207,6 +242,11 @@ async function backupOnce(opts: BackupOptions, store: ObjectStore, progress: Pro
     // So is a bucket that does not exist (exit 2), in one request, before Vault is asked for anything.
     const unchecked = await attempt.timed("destination", () => store.checkContainer({ signal: attempt.pass.signal }));
     if (unchecked) progress.info(unchecked);
+    // Every copy's too: a copy that can never be written is a configuration error, not a warning.
+    for (const c of copies) {
+      const note = await attempt.timed("destination", () => c.store.checkContainer({ field: `copies.${c.index}.${containerFieldOf(c.store.type)}`, signal: attempt.pass.signal }));
+      if (note) progress.info(`copy '${c.name}': ${note}`);
+    }
     await takeLease();
     const pre = await attempt.timed("preflight", () => preflightCluster(client, policy.cluster.nodes, progress, { leaderWaitMs, signal: attempt.pass.signal }));
 
@@ -226,14 +266,25 @@ async function backupOnce(opts: BackupOptions, store: ObjectStore, progress: Pro
       partSize,
       queueSize: opts.queueSize ?? DEFAULT_QUEUE_SIZE,
       encryptor,
+      copies,
     });
     attempt.durationsMs.transfer = Date.now() - transferStarted;
     const finished = await finishBackup(attempt, { store, policy, pre, stored, takenAt, leader, progress, files, encryptor, partSize });
     attempt.succeeded();
     progress.info(`snapshot stored: ${store.url(stored.object.key)} (${stored.bytes} bytes, sha256 ${stored.sha256.slice(0, 16)}...)`);
-    return backupReport(store, pre, stored, finished, attempt.durationsMs);
+    const copiesStarted = Date.now();
+    const done = copies.length
+      ? await finishCopies(copies, { policy, stored, manifest: finished.manifest, files, encryptor, partSize, progress })
+      : new Map<CopyTarget, FinishedCopy>();
+    if (copies.length) attempt.durationsMs.copies = Date.now() - copiesStarted;
+    return backupReport(store, pre, stored, finished, attempt.durationsMs, copies, done);
   } catch (err) {
     const e = attempt.fail(err);
+    // The primary failed: no destination keeps anything of this attempt.
+    for (const c of copies) {
+      c.detach(e);
+      c.noteCleanup(await cleanUpCopy(c, progress));
+    }
     if (!attempt.key) throw e;
     const notes = await cleanUpFailedBackup(store, attempt.key, attempt.written.reverse(), progress, attempt.ownUploads());
     if (!notes.length) throw e;
@@ -246,8 +297,35 @@ async function backupOnce(opts: BackupOptions, store: ObjectStore, progress: Pro
 }
 
 /** What runBackup returns for a stored snapshot: the manifest's facts, how long each stage took, what to look at. */
-function backupReport(store: ObjectStore, pre: PreflightReport, stored: SnapshotPassResult, f: FinishedBackup, durationsMs: Record<string, number>): BackupReport {
+function backupReport(
+  store: ObjectStore,
+  pre: PreflightReport,
+  stored: SnapshotPassResult,
+  f: FinishedBackup,
+  durationsMs: Record<string, number>,
+  copies: readonly CopyTarget[],
+  done: ReadonlyMap<CopyTarget, FinishedCopy>,
+): BackupReport {
   const { manifest, judged } = f;
+  const okAt = (s: ObjectStore, primary: boolean, key: string, manifestKey: string): DestinationOutcome => ({
+    name: s.name,
+    type: s.type,
+    primary,
+    ok: true,
+    url: s.url(key),
+    key,
+    manifestKey,
+    bytes: stored.bytes,
+    sha256: stored.sha256,
+  });
+  const destinations: DestinationOutcome[] = [
+    okAt(store, true, stored.object.key, f.manifestKey),
+    ...copies.map((c): DestinationOutcome => {
+      const finished = done.get(c);
+      if (finished) return okAt(c.store, false, finished.manifest.key, finished.manifestKey);
+      return { name: c.name, type: c.store.type, primary: false, ok: false, stage: c.error?.stage ?? c.stageName, error: c.error?.message ?? "not written" };
+    }),
+  ];
   return {
     ok: true,
     bucket: store.container,
@@ -269,5 +347,6 @@ function backupReport(store: ObjectStore, pre: PreflightReport, stored: Snapshot
     files: manifest.files && { key: manifest.files.key, entries: manifest.files.entries.length },
     durationsMs,
     warnings: [...pre.warnings, ...judged.warnings],
+    destinations,
   };
 }

@@ -27,9 +27,10 @@ export async function cleanUpFailedBackup(
   written: WrittenObject[],
   progress: { info(message: string): void },
   own?: OwnUploads,
+  deadlineMs = 60_000,
 ): Promise<string[]> {
   const notes: string[] = [];
-  const cleaned = await store.abortUploads(key, { deadlineMs: 60_000, own });
+  const cleaned = await store.abortUploads(key, { deadlineMs, own });
   if (cleaned.aborted.length) progress.info(`aborted unfinished multipart upload of ${store.url(key)}`);
   if (cleaned.left.length) {
     notes.push(

@@ -1,10 +1,12 @@
 import type { EncryptionInfo, Encryptor } from "../crypto/encryptor.js";
+import { OperationError } from "../errors.js";
 import type { BackupPolicy } from "../policy.js";
 import type { Progress } from "../progress.js";
 import type { ObjectStore, WrittenObject } from "../storage/object-store.js";
 import type { VaultClient } from "../vault/client.js";
 import type { RaftSnapshotMeta } from "./archive.js";
 import type { BackupAttempt } from "./attempt.js";
+import { DetachableStage, type CopyTarget } from "./copies.js";
 import type { SnapshotInventory } from "./inventory/counter.js";
 import { StateBinInventory } from "./inventory/observer.js";
 import { snapshotKeyFor } from "./manifest.js";
@@ -28,6 +30,8 @@ export interface SnapshotPassOptions {
   queueSize: number;
   /** Client-side encryption (policy `encryption`): the upload then gets ciphertext. */
   encryptor?: Encryptor;
+  /** Off-site copies written from the same chunks; a failing one is detached, never fails the pass. */
+  copies?: readonly CopyTarget[];
 }
 
 /** What the one pass established about the snapshot and where it now is. */
@@ -93,11 +97,13 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
     },
   });
   attempt.uploads.push(upload.upload);
+  const copyStages = (opts.copies ?? []).map((copy) => copyStage(copy, opts, keyKnown, inspection.result, pass.signal, () => pass.touch()));
   // The upload is finished last: its completion waits for the archive check's verdict anyway.
   // With encryption the plaintext is still hashed and archive-checked; the upload (and the stored
   // object's hash) get the ciphertext from the encryption stage wrapped around them.
   const stored = opts.encryptor ? new HashingStage() : undefined;
-  const stages: Stage[] = [hashing, inspection, opts.encryptor ? new EncryptionStage(opts.encryptor, [stored!, upload]) : upload];
+  const stages: Stage[] = [hashing, inspection, opts.encryptor ? new EncryptionStage(opts.encryptor, [stored!, upload, ...copyStages]) : upload];
+  if (!opts.encryptor) stages.push(...copyStages);
   await pass.run(source, stages);
   pass.close();
   const meta = await inspection.meta;
@@ -105,6 +111,11 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
   const key = await keyKnown;
   const object: WrittenObject = { key, version: upload.result!.version, etag: upload.result!.etag };
   attempt.written.push(object);
+  for (const s of copyStages) {
+    const r = s.inner.result;
+    if (s.copy.live && r) s.copy.written.push({ key: s.copy.key!, version: r.version, etag: r.etag });
+    else if (s.copy.live) s.copy.detach(new OperationError(`the upload of ${s.copy.store.url(s.copy.key)} ended without an object`));
+  }
   progress.bytes?.("snapshot stream", hashing.bytes, hashing.bytes);
   const inventory = counting.result();
   const plain = { sha256: hashing.sha256, bytes: hashing.bytes };
@@ -118,4 +129,33 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
     inventoryProblem: counting.problem,
   };
   return opts.encryptor ? { ...result, plaintext: plain, encryption: opts.encryptor.info } : result;
+}
+
+/**
+ * One copy's upload stage: its own key (its own prefix, the same name), its own signal (a detach
+ * cancels its requests only), the same archive gate, and detached rather than failing the pass.
+ */
+function copyStage(copy: CopyTarget, opts: SnapshotPassOptions, primaryKey: Promise<string>, gate: Promise<unknown>, passSignal: AbortSignal, touch: () => void): DetachableStage {
+  const key = primaryKey.then((k) => {
+    copy.key = copy.store.prefix + k.slice(opts.store.prefix.length);
+    return copy.key;
+  });
+  key.catch(() => undefined);
+  const inner = new UploadStage({
+    store: copy.store,
+    key,
+    contentType: opts.encryptor ? "application/octet-stream" : "application/gzip",
+    partSize: opts.partSize,
+    queueSize: opts.queueSize,
+    signal: AbortSignal.any([passSignal, copy.controller.signal]),
+    gate: () => gate,
+    onPartRetry: (m) => opts.progress.info(`${copy.stageName}: ${m}`),
+    onUploaded: () => {
+      touch();
+      stage.touch();
+    },
+  });
+  // Half the stall timeout: a stalled copy is detached before the pass's own watchdog fires.
+  const stage = new DetachableStage(copy, inner, Math.max(1_000, Math.floor(opts.stallTimeoutMs / 2)));
+  return stage;
 }

@@ -51,6 +51,18 @@ export type DrillFacts = z.infer<typeof drillFacts>;
 const historyEntry = z.object({ id: z.string(), kind: z.enum(RUN_KINDS), at: z.string(), ok: z.boolean(), exitCode: z.number().int(), toolVersion: z.string() });
 export type HistoryEntry = z.infer<typeof historyEntry>;
 
+/** One off-site copy (policy `copies`) as the primary's backups last wrote it. */
+const copyStatus = z.object({
+  lastAttempt: z.string(),
+  lastAttemptOk: z.boolean(),
+  lastSuccess: z.string().optional(),
+  consecutiveFailures: z.number().int().min(0),
+  /** The copy's snapshot key of its last success. */
+  key: z.string().optional(),
+  lastError: runError.optional(),
+});
+export type CopyStatus = z.infer<typeof copyStatus>;
+
 /** The cluster's backup lease (engine/snapshot/lease.ts): one backup at a time. Absent: free. */
 const backupLease = z.object({
   run: z.string(),
@@ -73,6 +85,8 @@ export const statusRecordSchema = z.object({
   newestGood: snapshotFacts.optional(),
   lastDrill: drillFacts.optional(),
   history: z.array(historyEntry),
+  /** Per copy name: the copies' outcomes of the backups recorded here (the primary's record only). */
+  copies: z.record(z.string(), copyStatus).optional(),
   /** Held while a backup runs (readers of older versions drop it: it then only expires sooner). */
   backupLease: backupLease.optional(),
 });
@@ -90,8 +104,35 @@ export interface RunOutcome {
   /** A backup's new snapshot. */
   snapshot?: SnapshotFacts;
   drill?: DrillFacts;
+  /** A backup's copies: each one's outcome. */
+  copies?: CopyOutcomeFacts[];
   schedule?: string;
   toolVersion: string;
+}
+
+/** What a backup says about one of its copies. */
+export interface CopyOutcomeFacts {
+  name: string;
+  ok: boolean;
+  key?: string;
+  error?: Omit<RunError, "at">;
+}
+
+function applyCopies(prev: StatusRecord["copies"], at: string, copies: CopyOutcomeFacts[] | undefined): StatusRecord["copies"] {
+  if (!copies?.length) return prev;
+  const next = { ...prev };
+  for (const c of copies) {
+    const before = prev?.[c.name];
+    next[c.name] = {
+      lastAttempt: at,
+      lastAttemptOk: c.ok,
+      lastSuccess: c.ok ? at : before?.lastSuccess,
+      consecutiveFailures: c.ok ? 0 : (before?.consecutiveFailures ?? 0) + 1,
+      key: c.ok ? c.key : before?.key,
+      lastError: c.ok ? before?.lastError : c.error && { at, ...c.error },
+    };
+  }
+  return next;
 }
 
 export function emptyRecord(cluster: string, toolVersion: string): StatusRecord {
@@ -124,6 +165,7 @@ export function applyRun(prev: StatusRecord | undefined, cluster: string, run: R
     operations: { ...base.operations, [run.kind]: op },
     newestGood: newer(base.newestGood, run.snapshot),
     lastDrill: run.drill ?? base.lastDrill,
+    copies: applyCopies(base.copies, at, run.copies),
     history: [entry, ...base.history.filter((h) => h.id !== run.id)].slice(0, HISTORY_LIMIT),
   };
 }

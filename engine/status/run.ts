@@ -6,7 +6,7 @@ import { silentProgress, type Progress } from "../progress.js";
 import { redact } from "../redact.js";
 import { explainS3Error } from "../storage/s3/errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { applyRun, type DrillFacts, type RunError, type RunKind, type RunOutcome, type SnapshotFacts } from "./record.js";
+import { applyRun, type CopyOutcomeFacts, type DrillFacts, type RunError, type RunKind, type RunOutcome, type SnapshotFacts } from "./record.js";
 import { StatusStore } from "./store.js";
 
 export interface RunTarget {
@@ -25,6 +25,8 @@ export interface RunFacts {
   error?: Omit<RunError, "at">;
   snapshot?: SnapshotFacts;
   drill?: DrillFacts;
+  /** A backup's copies and how each went (listed in the primary's record). */
+  copies?: CopyOutcomeFacts[];
 }
 
 /** The error part of the record, for any thrown value: safe to store (redacted), with a stage. */
@@ -84,8 +86,30 @@ export async function recordRun<T>(kind: RunKind, target: RunTarget, fn: () => P
     error: ok ? undefined : (described.error ?? { stage: kind, message: `${kind} reported a failure`, exitCode: described.exitCode ?? 1, kind: "Failure" }),
     snapshot: described.snapshot,
     drill: described.drill,
+    copies: described.copies,
   });
   return result;
+}
+
+/**
+ * Records a run that happened elsewhere in `target`'s status object: a backup's outcome in each
+ * copy's own store (the copy's record then tells its own story when the primary is gone).
+ * Best effort, like recordRun.
+ */
+export async function recordRunIn(target: RunTarget, kind: RunKind, startedAt: Date, facts: RunFacts): Promise<void> {
+  const ok = facts.ok ?? true;
+  await write(target, {
+    id: randomUUID(),
+    kind,
+    startedAt,
+    toolVersion: packageInfo().version,
+    schedule: target.schedule,
+    durationMs: Date.now() - startedAt.getTime(),
+    ok,
+    exitCode: facts.exitCode ?? (ok ? 0 : 1),
+    error: ok ? undefined : (facts.error ?? { stage: kind, message: `${kind} reported a failure`, exitCode: facts.exitCode ?? 1, kind: "Failure" }),
+    snapshot: facts.snapshot,
+  });
 }
 
 async function write(target: RunTarget, outcome: RunOutcome): Promise<void> {

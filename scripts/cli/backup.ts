@@ -1,5 +1,16 @@
 import type { Command } from "commander";
 import {
+  copyFailureOf,
+  destinationsOf,
+  ExitCode,
+  messageOf,
+  recordRunIn,
+  redact,
+  ConfigError,
+  runErrorOf,
+  type BackupPolicy,
+  type BackupReport,
+  type RunFacts,
   DEFAULT_BACKUP_RETRIES,
   DEFAULT_LEADER_WAIT_MS,
   DEFAULT_STALL_TIMEOUT_MS,
@@ -47,6 +58,7 @@ export function registerBackup(program: Command): void {
         // One store for the backup and its record in the cluster's status object (docs/status.md),
         // written on success and on failure.
         const store = await openStore(policy.destination);
+        const startedAt = new Date();
         const report = await recordRun(
           "backup",
           runTargetFor(policy, store, progress),
@@ -64,9 +76,22 @@ export function registerBackup(program: Command): void {
                 signal,
               }),
             ),
-          (r) => ({ snapshot: { key: r.key, takenAt: r.takenAt, bytes: r.bytes, raftIndex: r.raft.index } }),
-        ).finally(() => store.close());
-        if (o.json) return printJson(report);
+          (r) => backupFacts(r, policy),
+        )
+          .catch(async (err: unknown) => {
+            // A destination found missing stopped the run before anything: nothing to record.
+            if (!(err instanceof ConfigError)) await recordInCopies(policy, startedAt, undefined, err);
+            throw err;
+          })
+          .finally(() => store.close());
+        await recordInCopies(policy, startedAt, report);
+        // onCopyFailure fail: the report is printed as it is, and the exit status says a copy is missing.
+        const failure = copyFailureOf(report, policy);
+        if (failure) process.stderr.write(redact(`vrb: error [stage: ${failure.stage}]: ${failure.message}`) + "\n");
+        if (o.json) {
+          printJson(failure ? { ...report, ok: false, exitCode: ExitCode.failed, error: { message: failure.message, stage: failure.stage, kind: failure.name } } : report);
+          return failure ? ExitCode.failed : undefined;
+        }
         const secs = (report.durationsMs.total ?? 0) / 1000;
         printText(
           [
@@ -74,9 +99,46 @@ export function registerBackup(program: Command): void {
             `  ${formatBytes(report.bytes)} in ${secs.toFixed(1)}s, sha256 ${report.sha256}`,
             `  raft index ${report.raft.index}, term ${report.raft.term}, leader ${report.vault.leaderAddr} (version ${report.vault.version})`,
             report.lock ? `  locked ${report.lock.mode} until ${report.lock.until}` : "  not locked (no objectLock in the policy)",
+            ...report.destinations.slice(1).map((d) => (d.ok ? `  copy '${d.name}': ok ${d.url}` : `  copy '${d.name}': FAILED at stage ${d.stage}: ${d.error}`)),
             ...report.warnings.map((w) => `  warning: ${w}`),
           ].join("\n"),
         );
+        return failure ? ExitCode.failed : undefined;
       }),
     );
+}
+
+/** The primary's status record: the snapshot, each copy's outcome, and with onCopyFailure fail a failed copy as the run's failure. */
+function backupFacts(r: BackupReport, policy: BackupPolicy): RunFacts {
+  const failure = copyFailureOf(r, policy);
+  return {
+    snapshot: { key: r.key, takenAt: r.takenAt, bytes: r.bytes, raftIndex: r.raft.index },
+    copies: r.destinations
+      .slice(1)
+      .map((d) =>
+        d.ok ? { name: d.name, ok: true, key: d.key } : { name: d.name, ok: false, error: { stage: d.stage, message: d.error, exitCode: ExitCode.failed, kind: "CopyFailed" } },
+      ),
+    ...(failure ? { ok: false, exitCode: ExitCode.failed, error: runErrorOf(failure, "backup") } : {}),
+  };
+}
+
+/** Each copy's own status record gets the run too: ok with its snapshot, or failed with why. */
+async function recordInCopies(policy: BackupPolicy, startedAt: Date, report: BackupReport | undefined, err?: unknown): Promise<void> {
+  for (const named of destinationsOf(policy).slice(1)) {
+    const outcome = report?.destinations.find((d) => d.name === named.name);
+    let facts: RunFacts;
+    if (outcome?.ok) facts = { snapshot: { key: outcome.key, takenAt: report!.takenAt, bytes: outcome.bytes, raftIndex: report!.raft.index } };
+    else if (outcome) facts = { ok: false, error: { stage: outcome.stage, message: outcome.error, exitCode: ExitCode.failed, kind: "CopyFailed" } };
+    else facts = { ok: false, error: runErrorOf(err ?? new Error(messageOf(err)), "backup") };
+    try {
+      const copyStore = await openStore(named.destination, { name: named.name });
+      try {
+        await recordRunIn({ store: copyStore, cluster: policy.cluster.name, schedule: policy.schedule.every }, "backup", startedAt, facts);
+      } finally {
+        copyStore.close();
+      }
+    } catch {
+      // Best effort, as every status record: the report already says how the copy went.
+    }
+  }
 }
