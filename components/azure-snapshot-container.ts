@@ -1,7 +1,14 @@
 import * as authorization from "@pulumi/azure-native/authorization/index.js";
 import * as storage from "@pulumi/azure-native/storage/index.js";
 import * as pulumi from "@pulumi/pulumi";
-import { azureBuiltInRoleId, azureContainerPlan, type AzureContainerOptionsInput, type AzureContainerPlan, type AzureRoleDefinition } from "../engine/access/azure-plan.js";
+import {
+  AZURE_BUILT_IN_ROLES,
+  azureBuiltInRoleId,
+  azureContainerPlan,
+  type AzureContainerOptionsInput,
+  type AzureContainerPlan,
+  type AzureRoleDefinition,
+} from "../engine/access/azure-plan.js";
 import { policySchema, validatePart, type BackupPolicyInput } from "../engine/index.js";
 
 export interface AzureSnapshotContainerArgs {
@@ -121,6 +128,22 @@ export class AzureSnapshotContainer extends pulumi.ComponentResource {
 
     let scopeName: pulumi.Input<string> | undefined;
     if (plan.encryptionScope?.keyUri) {
+      // Azure checks the key when the scope is made, so the account's identity needs the key first.
+      const grant =
+        plan.encryptionScope.keyVaultId && this.accountPrincipalId
+          ? [
+              new authorization.RoleAssignment(
+                `${name}-key-access`,
+                {
+                  principalId: this.accountPrincipalId,
+                  principalType: "ServicePrincipal",
+                  roleDefinitionId: azureBuiltInRoleId(plan.subscriptionId, AZURE_BUILT_IN_ROLES.keyVaultCryptoServiceEncryptionUser),
+                  scope: plan.encryptionScope.keyVaultId,
+                },
+                parent,
+              ),
+            ]
+          : [];
       const scope = new storage.EncryptionScope(
         `${name}-cmk`,
         {
@@ -132,7 +155,7 @@ export class AzureSnapshotContainer extends pulumi.ComponentResource {
           requireInfrastructureEncryption: plan.encryptionScope.requireInfrastructureEncryption,
           state: "Enabled",
         },
-        keep,
+        { ...keep, dependsOn: grant },
       );
       scopeName = scope.id.apply(() => plan.encryptionScope!.name);
     } else if (plan.encryptionScope) {

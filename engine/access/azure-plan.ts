@@ -60,6 +60,14 @@ export const azureContainerOptionsSchema = z
             "must be a Key Vault key URI: https://VAULT.vault.azure.net/keys/NAME",
           ),
         requireInfrastructureEncryption: z.boolean().default(false),
+        keyVaultId: z
+          .string()
+          .regex(
+            /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.KeyVault\/vaults\/[^/]+$/i,
+            "must be a key vault's resource id: /subscriptions/S/resourceGroups/RG/providers/Microsoft.KeyVault/vaults/NAME",
+          )
+          .optional()
+          .describe("The key's vault: the created account's identity gets Key Vault Crypto Service Encryption User on it."),
       })
       .strict()
       .optional()
@@ -108,7 +116,7 @@ export interface AzureContainerPlan {
   lock: { mode: LockMode; days: number };
   expireAfterDays: number;
   noncurrentExpireAfterDays: number;
-  encryptionScope?: { name: string; keyUri?: string; requireInfrastructureEncryption: boolean };
+  encryptionScope?: { name: string; keyUri?: string; requireInfrastructureEncryption: boolean; keyVaultId?: string };
   writerRole: "custom" | "contributor";
   roles: { writer?: AzureRoleDefinition; statusRecord: AzureRoleDefinition };
   /** The container's resource id: every assignment is scoped to it, never to the account. */
@@ -134,6 +142,7 @@ export const AZURE_BLOB_ACTIONS = {
 export const AZURE_BUILT_IN_ROLES = {
   storageBlobDataContributor: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
   storageBlobDataReader: "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+  keyVaultCryptoServiceEncryptionUser: "e147488a-f6f5-4113-8e2d-b22465e65bf6",
 } as const;
 
 function fail(field: string, text: string): never {
@@ -169,6 +178,12 @@ export function azureContainerPlan(
   }
   if (opts.customerManagedKey && !destination.encryptionScope) {
     fail("destination.encryptionScope", "is required with azure.customerManagedKey: name the encryption scope the key is used through, e.g. 'vrbcmk'");
+  }
+  if (opts.customerManagedKey?.keyVaultId && !lifecycle.create) {
+    fail(
+      "azure.customerManagedKey.keyVaultId",
+      "needs bucket.create: the grant goes to the identity of an account created here; grant an existing account's identity yourself and remove it",
+    );
   }
   if (destination.encryptionScope && !/^[a-zA-Z0-9]{3,63}$/.test(destination.encryptionScope)) {
     fail("destination.encryptionScope", "must be 3-63 letters and digits (an Azure encryption scope name)");
@@ -232,6 +247,7 @@ export function azureContainerPlan(
           name: destination.encryptionScope,
           keyUri: opts.customerManagedKey?.keyUri,
           requireInfrastructureEncryption: opts.customerManagedKey?.requireInfrastructureEncryption ?? false,
+          keyVaultId: opts.customerManagedKey?.keyVaultId,
         }
       : undefined,
     writerRole: opts.writerRole,

@@ -24,6 +24,7 @@ const WRITER = "aaaaaaaa-0000-0000-0000-000000000001";
 const RESTORER = "bbbbbbbb-0000-0000-0000-000000000002";
 const CONTAINER_SCOPE = `/subscriptions/${SUB}/resourceGroups/vault-backup/providers/Microsoft.Storage/storageAccounts/acmebackups/blobServices/default/containers/vault-snapshots`;
 const KEY = "https://acme-kv.vault.azure.net/keys/vrb-snapshots";
+const VAULT = `/subscriptions/${SUB}/resourceGroups/keys/providers/Microsoft.KeyVault/vaults/acme-kv`;
 
 interface Permission {
   actions: string[];
@@ -52,7 +53,7 @@ describe("AzureSnapshotContainer creating the account, locked COMPLIANCE, with a
         softDeleteDays: 14,
         writerPrincipalIds: [WRITER],
         restorerPrincipalIds: [RESTORER],
-        customerManagedKey: { keyUri: KEY },
+        customerManagedKey: { keyUri: KEY, keyVaultId: VAULT },
       },
     });
     await valueOf(c.writerRoleJson);
@@ -90,6 +91,9 @@ describe("AzureSnapshotContainer creating the account, locked COMPLIANCE, with a
     expect(c.defaultEncryptionScope).toBe("vrbcmk");
     expect(c.denyEncryptionScopeOverride).toBe(true);
     expect(named(registered, T.account, name).inputs.identity).toEqual({ type: "SystemAssigned" });
+    const grant = named(registered, T.assignment, `${name}-key-access`).inputs;
+    expect(grant.scope).toBe(VAULT);
+    expect(grant.roleDefinitionId).toBe(`/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6`);
   });
 
   it("expires snapshots past the lock and max age plus a margin, and old versions after N days, under the prefix", () => {
@@ -173,6 +177,14 @@ describe("AzureSnapshotContainer rejects bad input before registering anything",
       /azure\.writerRole 'contributor' cannot set the per-version immutability policies/,
     ],
     [{ destination: dest, bucket: { create: false }, azure }, /azure\.location has no effect with bucket\.create: false/],
+    [
+      {
+        destination: { ...dest, encryptionScope: "vrbcmk" },
+        bucket: { create: false },
+        azure: { subscriptionId: SUB, resourceGroupName: "rg", customerManagedKey: { keyUri: KEY, keyVaultId: VAULT } },
+      },
+      /azure\.customerManagedKey\.keyVaultId needs bucket\.create/,
+    ],
     [{ destination: { ...dest, prefix: "it's/" }, azure }, /destination\.prefix must not contain ' or \*/],
     [{ destination: dest, bucket: { transition: { days: 30, storageClass: "GLACIER" } }, azure }, /bucket\.transition is S3-only/],
     [{ destination: dest, azure: { ...azure, writerPrincipalIds: ["vrb-backup"] } }, /azure\.writerPrincipalIds\.0 must be an Entra ID object id/],
