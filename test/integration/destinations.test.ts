@@ -101,16 +101,37 @@ describe.each(PRODUCTS)("%s: --destination on a policy with an off-site copy (S3
     }
   });
 
-  it("restore latest, when the primary does not answer, names the copy and the --destination command before touching any node", async () => {
-    const down = write("s3-down.yaml", [`cluster: { name: ${cluster}, nodes: [${nodes}] }`, s3(`http://127.0.0.1:${await closedPort()}`), copies]);
-    const target = `http://127.0.0.1:${await closedPort()}`;
-    const r = await vrb(["restore", "latest", "--nodes", target], down);
-    expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toContain("failed at preflight");
-    expect(r.stderr).toMatch(
-      new RegExp(`s3://${env.bucket!}/${cluster}/ did not answer \\(.+\\); this policy has copies: 'offsite' \\(${copyUrl}\\): run the same command with --destination offsite`),
-    );
-    // The failure came from the store: the restore never got as far as asking the target nodes.
-    expect(r.stderr).not.toContain("check target nodes");
+  describe("with the S3 endpoint at a closed port", () => {
+    let down: string;
+    const advice = () =>
+      new RegExp(`s3://${env.bucket!}/${cluster}/ did not answer \\(.+\\); this policy has copies: 'offsite' \\(${copyUrl}\\): run the same command with --destination offsite`);
+
+    it("restore latest names the copy and the --destination command, before touching any node", async () => {
+      down = write("s3-down.yaml", [`cluster: { name: ${cluster}, nodes: [${nodes}] }`, s3(`http://127.0.0.1:${await closedPort()}`), copies]);
+      const target = `http://127.0.0.1:${await closedPort()}`;
+      const r = await vrb(["restore", "latest", "--nodes", target], down);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain("failed at preflight");
+      expect(r.stderr).toMatch(advice());
+      // The failure came from the store: the restore never got as far as asking the target nodes.
+      expect(r.stderr).not.toContain("check target nodes");
+    });
+
+    it("drill says the same before any throwaway node starts", async () => {
+      const r = await vrb(["drill", "--json"], down);
+      expect(r.code, r.stderr).toBe(1);
+      expect((JSON.parse(r.stdout) as { error: { message: string } }).error.message).toMatch(advice());
+      expect(r.stderr).not.toContain("starting 3 fresh node(s)");
+    });
+
+    it("prune still applies the retention to the copy, and reports the primary's failure by name (exit 1)", async () => {
+      const r = await vrb(["prune", "--dry-run", "--json"], down);
+      expect(r.code, r.stderr).toBe(1);
+      const report = JSON.parse(r.stdout) as { ok: boolean; destinations: { destination: { name: string }; error?: { message: string }; kept?: { key: string }[] }[] };
+      expect(report.ok).toBe(false);
+      expect(report.destinations[0]).toMatchObject({ destination: { name: "primary" }, error: { message: expect.stringContaining("ECONNREFUSED") as unknown } });
+      expect(report.destinations[1]!.destination.name).toBe("offsite");
+      expect(report.destinations[1]!.kept!.map((k) => k.key)).toContain(copyKey);
+    });
   });
 });
