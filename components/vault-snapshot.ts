@@ -65,6 +65,8 @@ export class VaultSnapshot extends pulumi.dynamic.Resource {
   /** Failed backups of the cluster since its last success (its status object, read by refresh). */
   declare readonly clusterConsecutiveFailures: pulumi.Output<number | undefined>;
   declare readonly clusterLastSuccess: pulumi.Output<string | undefined>;
+  /** The policy's off-site copies as the backup wrote them: name, ok, and the copy's URL or error. */
+  declare readonly copies: pulumi.Output<{ name: string; ok: boolean; url?: string; error?: string }[] | undefined>;
 
   constructor(name: string, args: VaultSnapshotArgs, opts?: pulumi.CustomResourceOptions) {
     // Nothing here talks to Vault or S3: preview runs only this constructor, check and diff.
@@ -96,6 +98,7 @@ export class VaultSnapshot extends pulumi.dynamic.Resource {
         problems: undefined,
         clusterConsecutiveFailures: undefined,
         clusterLastSuccess: undefined,
+        copies: undefined,
       },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "token", "login"] },
       "vault-raft-backup",

@@ -51,6 +51,8 @@ export interface VaultSnapshotOutputs {
   clusterConsecutiveFailures?: number;
   /** The start of the cluster's last successful backup, from the same record. */
   clusterLastSuccess?: string;
+  /** The policy's off-site copies as this backup wrote them (set by create; refresh checks only the primary's snapshot). */
+  copies?: { name: string; ok: boolean; url?: string; error?: string }[];
   verifyOnRefresh: "deep" | "quick";
   deadlineMs: number;
 }
@@ -148,9 +150,15 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
                 progress,
               }),
             ),
-          (r) => ({ snapshot: { key: r.key, takenAt: r.takenAt, bytes: r.bytes, raftIndex: r.raft.index } }),
+          (r) => ({
+            snapshot: { key: r.key, takenAt: r.takenAt, bytes: r.bytes, raftIndex: r.raft.index },
+            copies: r.destinations.slice(1).map((d) => (d.ok ? { name: d.name, ok: true, key: d.key } : { name: d.name, ok: false })),
+          }),
         )
         .finally(() => store.close());
+      // onCopyFailure fail: a missing copy fails the resource (the primary's snapshot stays, and is named).
+      const copyFailure = engine.copyFailureOf(report, policy);
+      if (copyFailure) throw copyFailure;
       const d: Partial<S3Destination> = policy.destination.type === undefined || policy.destination.type === "s3" ? policy.destination : {};
       const outs: VaultSnapshotOutputs = {
         cluster: policy.cluster.name,
@@ -172,6 +180,10 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
         takenAt: report.takenAt,
         lockMode: report.lock?.mode,
         lockUntil: report.lock?.until,
+        copies:
+          report.destinations.length > 1
+            ? report.destinations.slice(1).map((d) => (d.ok ? { name: d.name, ok: true, url: d.url } : { name: d.name, ok: false, error: d.error }))
+            : undefined,
         status: "good",
         problems: [],
         checkedAt: new Date().toISOString(),

@@ -28,6 +28,8 @@ export const METRICS = {
   vrb_last_drill_success: "1 when the last restore drill passed, 0 when it failed.",
   vrb_last_drill_rto_seconds: "Recovery time measured by the last passing drill.",
   vrb_last_drill_timestamp_seconds: "Unix time of the start of the last drill.",
+  vrb_copy_last_success_timestamp_seconds: "Unix time of the start of the last backup that wrote this copy (policy `copies`) completely, per destination.",
+  vrb_copy_consecutive_failures: "Backups in a row whose copy to this destination failed (0 after a good copy), per destination.",
   vrb_rpo_ok: "1 when the newest good snapshot lies in the current or previous schedule window, else 0.",
   vrb_rpo_schedule_seconds: "The schedule window (schedule.every) the RPO verdict uses.",
   vrb_status_stale: "1 when the exporter serves data older than its staleness limit (S3 slow or failing), else 0.",
@@ -63,6 +65,8 @@ export async function renderMetrics(statuses: ClusterStatus[], state?: ExporterS
     drillOk: gauge("vrb_last_drill_success", ["cluster"]),
     drillRto: gauge("vrb_last_drill_rto_seconds", ["cluster"]),
     drillAt: gauge("vrb_last_drill_timestamp_seconds", ["cluster"]),
+    copyLastSuccess: gauge("vrb_copy_last_success_timestamp_seconds", ["cluster", "destination"]),
+    copyFailures: gauge("vrb_copy_consecutive_failures", ["cluster", "destination"]),
     rpoOk: gauge("vrb_rpo_ok", ["cluster"]),
     rpoEvery: gauge("vrb_rpo_schedule_seconds", ["cluster"]),
     clusters: gauge("vrb_status_clusters"),
@@ -91,6 +95,10 @@ export async function renderMetrics(statuses: ClusterStatus[], state?: ExporterS
       g.drillOk.set({ cluster }, s.lastDrill.ok ? 1 : 0);
       g.drillAt.set({ cluster }, seconds(s.lastDrill.at)!);
       if (s.lastDrill.rtoSeconds !== undefined) g.drillRto.set({ cluster }, s.lastDrill.rtoSeconds);
+    }
+    for (const [destination, c] of Object.entries(s.copies ?? {})) {
+      if (c.lastSuccess) g.copyLastSuccess.set({ cluster, destination }, seconds(c.lastSuccess)!);
+      g.copyFailures.set({ cluster, destination }, c.consecutiveFailures);
     }
     g.rpoOk.set({ cluster }, s.rpo.ok ? 1 : 0);
     g.rpoEvery.set({ cluster }, parseDuration(s.rpo.every) / 1000);

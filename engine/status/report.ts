@@ -3,7 +3,7 @@ import { DEFAULT_ORPHAN_UPLOAD_AGE, findOrphanUploads, type OrphanUpload } from 
 import { recoveryPointStatus, type RecoveryPointStatus } from "../snapshot/rpo.js";
 import { damagedNewerThan, isDamagedSnapshot, isTrustedSnapshot, SnapshotStore } from "../snapshot/store.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import type { DrillFacts, HistoryEntry, OperationStatus, RunError, RunKind, SnapshotFacts } from "./record.js";
+import type { DrillFacts, HistoryEntry, OperationStatus, RunError, RunKind, SnapshotFacts, StatusRecord } from "./record.js";
 import { StatusStore } from "./store.js";
 
 /** What `vrb status --json` prints for one cluster, and what the metrics are rendered from. */
@@ -40,6 +40,8 @@ export interface ClusterStatus {
   orphanUploads?: OrphanUpload[];
   uploadsOlderThan?: string;
   lastDrill?: DrillFacts;
+  /** The copies' outcomes of the backups recorded here, per copy name (policy `copies`). */
+  copies?: StatusRecord["copies"];
   rpo: RecoveryPointStatus;
   history: HistoryEntry[];
 }
@@ -101,6 +103,7 @@ export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> 
     lockedSnapshots,
     ...(orphans ? { incompleteUploads: orphans.length, orphanUploads: orphans.slice(0, 10), uploadsOlderThan } : {}),
     lastDrill: record?.lastDrill,
+    ...(record?.copies ? { copies: record.copies } : {}),
     rpo: recoveryPointStatus(good, record?.schedule ?? q.every, now),
     history: record?.history ?? [],
   };

@@ -179,7 +179,8 @@ describe.each(PRODUCTS)("a backup with off-site copies (real %s, S3 + Azurite + 
     const proxied = () => azureCopy(`${proxy.url}/${az.accountName}`);
 
     it("with onCopyFailure warn: the backup succeeds, the report and the status record name the failed copy, the other copy is whole", async () => {
-      const r = await runVrb(["backup", "--json", "--policy", policy("warn", [proxied(), fileCopy], "warn")], env());
+      const pol = policy("warn", [proxied(), fileCopy], "warn");
+      const r = await runVrb(["backup", "--json", "--policy", pol], env());
       expect(r.code, r.stderr).toBe(0);
       const report = JSON.parse(r.stdout) as Report;
       expect(report.destinations.map((d) => [d.name, d.ok])).toEqual([
@@ -199,6 +200,11 @@ describe.each(PRODUCTS)("a backup with off-site copies (real %s, S3 + Azurite + 
       for await (const b of blobs.listBlobsFlat({ prefix: `vault/${cluster}/` })) left.push(b.name);
       expect(left.filter((k) => k.includes(String(report.key.split("/").pop())))).toEqual([]);
       expect(existsSync(join(nasDir, report.destinations[2]!.key!))).toBe(true);
+      // The metric the VrbCopyFailed alert watches.
+      const prom = await runVrb(["status", "--prometheus", "--policy", pol], env());
+      expect(prom.code, prom.stderr).toBe(0);
+      const failing = prom.stdout.split("\n").filter((l) => l.startsWith("vrb_copy_consecutive_failures{") && l.includes('destination="offsite"'));
+      expect(failing.map((l) => l.split(" ").pop())).toEqual(["1"]);
     });
 
     it("with onCopyFailure fail: exit 1 at stage 'copy offsite', and the primary's snapshot is still good", async () => {
