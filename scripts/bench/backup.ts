@@ -1,4 +1,4 @@
-// `npm run bench -- backup [--size 256MiB] [--s3 seaweedfs|moto] [--repeat N] [--json] [--no-wan] [--no-encrypted] [--faults]`
+// `npm run bench -- backup [--size 256MiB] [--s3 seaweedfs|moto] [--repeat N] [--json] [--no-wan] [--no-encrypted] [--no-copy] [--faults]`
 // On a throwaway 1-node local environment, fills the cluster to half the size and then to the full
 // size, and at each size measures, on the same data in the same run:
 //   (a) reading the snapshot stream to nothing (in the bench process),
@@ -10,6 +10,8 @@
 //   in CPU seconds (every backup must do at least that),
 //   and the same (b), (c), (u) with S3 behind a 20 ms-each-way link (the WAN profile),
 //   (e) `vrb backup` with the snapshot encrypted to an age recipient (its wall, CPU and peak RSS),
+//   (f) "one copy": `vrb backup` to S3 with an off-site copy on Azurite (one read from Vault, two
+//       writes), against `vrb backup` to Azurite alone and to S3 alone (the slower of the two is the yardstick),
 //   and the servers' own CPU seconds during each, which tells whether they were the limit.
 // CPU layout: the servers (OpenBao, the S3 server, the WAN relay) are pinned to core 0 and the
 // bench with every client it starts to core 1 (taskset), so the client's own cost shows.
@@ -22,6 +24,7 @@ import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { BlobServiceClient } from "@azure/storage-blob";
 import { createGunzip } from "node:zlib";
 import {
   environmentExports,
@@ -36,6 +39,7 @@ import {
   VaultClient,
   type LocalEnvironment,
 } from "../../engine/index.js";
+import { startAzurite, stopAzurite, type LocalAzurite } from "../../engine/local/azurite.js";
 import { FaultProxy, partUploads } from "./fault-proxy.js";
 import { parseSize } from "./size.js";
 
@@ -87,6 +91,8 @@ interface SizeFigures {
   faults?: { ms: number; errors: number; maxRssKiB: number };
   /** (e) `vrb backup` with an age recipient: the ciphertext is what is stored. */
   encrypted?: ChildCost & { bytes: number };
+  /** (f) S3 + an Azurite copy in one pass, against each store alone; ratio = withCopy / the slower alone (target <= 1.15). */
+  copy?: { s3AloneMs: number; azureAloneMs: number; withCopyMs: number; ratio: number; maxRssKiB: number };
 }
 
 function envVars(env: LocalEnvironment): Record<string, string> {
@@ -258,12 +264,17 @@ class Bench {
   }
 
   /** (b) `vrb backup --json` as a user runs it; `extra` adds flags (e.g. a policy file). */
-  async backup(cluster: string, s3Endpoint = this.env.s3!.endpoint, extra: string[] = []): Promise<ChildCost & { transferMs: number; bytes: number }> {
+  async backup(
+    cluster: string,
+    s3Endpoint = this.env.s3!.endpoint,
+    extra: string[] = [],
+    extraEnv: Record<string, string> = {},
+  ): Promise<ChildCost & { transferMs: number; bytes: number }> {
     const bin = join(packageRoot(), "dist", "scripts", "vrb.js");
     const r = await timedChild(
       process.execPath,
       [bin, "backup", "--json", "--cluster", cluster, "--prefix", "bench/", ...extra],
-      { ...process.env, ...this.vars, AWS_ENDPOINT_URL_S3: s3Endpoint },
+      { ...process.env, ...this.vars, AWS_ENDPOINT_URL_S3: s3Endpoint, ...extraEnv },
       this.servers,
     );
     const report = JSON.parse(r.out) as { bytes: number; durationsMs: { transfer?: number } };
@@ -277,6 +288,19 @@ class Bench {
     const policyFile = join(this.dir, `${cluster}.policy.yaml`);
     writeFileSync(policyFile, JSON.stringify({ encryption: { age: [await identityToRecipient(await generateX25519Identity())] } }));
     return this.backup(cluster, undefined, ["--policy", policyFile]);
+  }
+
+  /** (f) S3 with a copy on Azurite, and Azurite alone (S3 alone is (b)). */
+  async withCopy(cluster: string, az: LocalAzurite, container: string, s3AloneMs: number): Promise<NonNullable<SizeFigures["copy"]>> {
+    const azure = { type: "azure", accountName: az.accountName, container, endpoint: az.endpoint };
+    const alone = join(this.dir, `${cluster}.azure.policy.yaml`);
+    writeFileSync(alone, JSON.stringify({ destination: azure }));
+    const both = join(this.dir, `${cluster}.copy.policy.yaml`);
+    writeFileSync(both, JSON.stringify({ copies: [{ name: "offsite", ...azure }], onCopyFailure: "fail" }));
+    const azEnv = { AZURE_STORAGE_CONNECTION_STRING: az.connectionString };
+    const a = await this.backup(`${cluster}-azure`, undefined, ["--policy", alone], azEnv);
+    const c = await this.backup(`${cluster}-copy`, undefined, ["--policy", both], azEnv);
+    return { s3AloneMs: s3AloneMs, azureAloneMs: a.ms, withCopyMs: c.ms, ratio: c.ms / Math.max(s3AloneMs, a.ms), maxRssKiB: c.maxRssKiB };
   }
 
   /** The runbook's first step: `bao operator raft snapshot save FILE`. */
@@ -320,7 +344,7 @@ class Bench {
 }
 
 function parseArgs(args: string[]) {
-  const o = { size: 256 * MiB, kind: s3ServerKindFromEnv(), repeat: 1, json: false, wan: true, faults: false, encrypted: true };
+  const o = { size: 256 * MiB, kind: s3ServerKindFromEnv(), repeat: 1, json: false, wan: true, faults: false, encrypted: true, copy: true };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--size") o.size = parseSize(args[++i] ?? "");
@@ -330,7 +354,8 @@ function parseArgs(args: string[]) {
     else if (a === "--no-wan") o.wan = false;
     else if (a === "--faults") o.faults = true;
     else if (a === "--no-encrypted") o.encrypted = false;
-    else throw new Error(`unknown option ${a}; use --size 256MiB|1GiB, --s3 seaweedfs|moto, --repeat N, --json, --no-wan, --no-encrypted, --faults`);
+    else if (a === "--no-copy") o.copy = false;
+    else throw new Error(`unknown option ${a}; use --size 256MiB|1GiB, --s3 seaweedfs|moto, --repeat N, --json, --no-wan, --no-encrypted, --no-copy, --faults`);
   }
   return o;
 }
@@ -376,6 +401,15 @@ export async function main(args: string[]): Promise<void> {
   const proxy = o.faults ? await new FaultProxy(env.s3!.endpoint).start() : undefined;
   const relay = o.wan ? await startDelayRelay(env.s3!.endpoint, !noPin) : undefined;
   if (relay) bench.servers.push(relay.pid);
+  const az = o.copy ? await startAzurite(join(dir, "azurite")) : undefined;
+  const container = "vrb-bench";
+  if (az) {
+    await BlobServiceClient.fromConnectionString(az.connectionString).getContainerClient(container).create();
+    if (az.pid) {
+      bench.servers.push(az.pid);
+      if (!noPin) pin(az.pid, SERVER_CPU);
+    }
+  }
   const startup = await timedChild(process.execPath, [join(packageRoot(), "dist", "scripts", "vrb.js"), "--version"], process.env);
   try {
     const client = new VaultClient({ addr: env.nodes[0]!.apiAddr, token: env.keys!.rootToken });
@@ -395,6 +429,7 @@ export async function main(args: string[]): Promise<void> {
         const local = await bench.peers(file, name, a.ms);
         const wan = relay ? await bench.peers(file, `${name}-wan`, a.ms, relay.url) : undefined;
         const encrypted = o.encrypted ? await bench.encryptedBackup(`${name}-age`) : undefined;
+        const copy = az ? await bench.withCopy(name, az, container, local.b.ms) : undefined;
         let faults: SizeFigures["faults"];
         if (proxy) {
           proxy.rules = [
@@ -426,6 +461,7 @@ export async function main(args: string[]): Promise<void> {
           cpuRatioLessStartup: perGiB.backupLessStartup / perGiB.irreducible,
           faults,
           encrypted,
+          copy,
         });
         log(`size ${formatBytes(target)}, run ${r + 1}/${o.repeat}: done (load average ${loadavg()[0]!.toFixed(2)})`);
       }
@@ -437,6 +473,7 @@ export async function main(args: string[]): Promise<void> {
   } finally {
     relay?.stop();
     await proxy?.stop();
+    if (az) await stopAzurite(az);
     await localDown(env.dir);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -499,6 +536,11 @@ function formatTable(results: SizeFigures[], startupCpuMs: number): string {
       const perGiB = (e.cpuMs - startupCpuMs) / 1000 / (e.bytes / GiB);
       rows.push([`${formatBytes(r.snapshotBytes)} (e) age`, "", s(e.ms), "", "", "", "", formatBytes(e.maxRssKiB * 1024), `(${perGiB.toFixed(2)})`, ""]);
     }
+    const c = r.copy;
+    if (c) {
+      const alone = `S3 alone ${s(c.s3AloneMs)}, Azurite alone ${s(c.azureAloneMs)}`;
+      rows.push([`${formatBytes(r.snapshotBytes)} (f) copy`, "", `${s(c.withCopyMs)} (${alone})`, "", `${c.ratio.toFixed(2)}`, "", "", formatBytes(c.maxRssKiB * 1024), "", ""]);
+    }
     if (r.faults)
       rows.push([`${formatBytes(r.snapshotBytes)} (d)`, "", `${s(r.faults.ms)}, ${r.faults.errors} S3 errors`, "", "", "", "", formatBytes(r.faults.maxRssKiB * 1024), "", ""]);
   }
@@ -514,6 +556,7 @@ function formatTable(results: SizeFigures[], startupCpuMs: number): string {
     `(b) is the CLI's wall time, Node start-up (${(startupCpuMs / 1000).toFixed(2)} CPU-s) and preflight included; (transfer) its one streamed pass alone.\n` +
     "overlap = max(a, u) / b (1.0: the pass is as fast as its slowest side). WAN: S3 behind 20 ms each way.\n" +
     "servers busy in b: the servers' CPU during (b) / (b)'s wall time (pinned: 1.00 = their CPU never idle); b/c floor: that CPU / (c), the lowest b/c they allow.\n" +
+    "(f) copy: (b) to S3 with a copy on Azurite in the same pass; its b/c column is its wall time / the slower store alone (target <= 1.15).\n" +
     "(e) age: (b) with the snapshot encrypted to an age recipient (ciphertext stored). (a) in the CPU column: reading the stream alone.\n" +
     "targets: b/c <= 0.65, overlap >= 0.85 (WAN), CPU b/irreducible <= 1.3, peak RSS <= 160 MiB flat (docs/benchmarks.md)\n"
   );
