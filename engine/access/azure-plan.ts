@@ -201,7 +201,7 @@ export function azureContainerPlan(
   const writer: AzureRoleDefinition | undefined =
     opts.writerRole === "custom"
       ? {
-          Name: `${opts.roleNamePrefix} snapshot writer ${destination.accountName}/${destination.container}`,
+          Name: `${opts.roleNamePrefix} snapshot writer ${destination.accountName} ${destination.container}`,
           Description: "vault-raft-backup: write and read back snapshots and the status record; never delete",
           Actions: [a.containerRead],
           NotActions: [],
@@ -211,7 +211,7 @@ export function azureContainerPlan(
         }
       : undefined;
   const statusRecord: AzureRoleDefinition = {
-    Name: `${opts.roleNamePrefix} status record writer ${destination.accountName}/${destination.container}`,
+    Name: `${opts.roleNamePrefix} status record writer ${destination.accountName} ${destination.container}`,
     Description: "vault-raft-backup: write blobs; assigned only with a condition that limits it to the status records",
     Actions: [],
     NotActions: [],
