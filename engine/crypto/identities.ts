@@ -9,10 +9,21 @@ import type { EncryptionInfo } from "./encryptor.js";
 /** Env var holding the passphrase of an armored OpenPGP private key given as an identity. */
 export const IDENTITY_PASSPHRASE_ENV = "VRB_IDENTITY_PASSPHRASE";
 
+declare const unlockedPgpKey: unique symbol;
+
+/**
+ * An unlocked OpenPGP private key as `loadIdentities` returns it, opaque to everyone else. The
+ * published declarations must not name OpenPGP.js's types: they import a package OpenPGP.js does
+ * not depend on, so a consumer's type check (skipLibCheck false) would fail inside them.
+ */
+export interface PgpPrivateKey {
+  readonly [unlockedPgpKey]: true;
+}
+
 /** Decryption identities: age secret keys and unlocked OpenPGP private keys, with what they decrypt. */
 export interface Identities {
   age: { secret: string; recipient: string }[];
-  pgp: { key: openpgp.PrivateKey; fingerprint: string }[];
+  pgp: { key: PgpPrivateKey; fingerprint: string }[];
 }
 
 /** One identity as given: a file (`--identity FILE`) or a secret text (the StagedRestore input). */
@@ -85,7 +96,7 @@ async function unlockPgp(s: IdentitySource, passphrase: string | undefined): Pro
       throw new ConfigError(`identity ${s.name}: ${IDENTITY_PASSPHRASE_ENV} does not unlock the OpenPGP private key ${key.getFingerprint()}`, { field: "identity" });
     }
   }
-  return { key, fingerprint: key.getFingerprint() };
+  return { key: key as unknown as PgpPrivateKey, fingerprint: key.getFingerprint() };
 }
 
 /**
@@ -124,7 +135,7 @@ export async function decryptWeb(info: EncryptionInfo, ids: Identities, cipher: 
   // manifest (and a failed check fails the pass) before anything uses it.
   const { data } = await openpgp.decrypt({
     message,
-    decryptionKeys: ids.pgp.map((p) => p.key),
+    decryptionKeys: ids.pgp.map((p) => p.key as unknown as openpgp.PrivateKey),
     format: "binary",
     config: { allowUnauthenticatedStream: true },
   });
