@@ -1,8 +1,8 @@
-import { createHash, type Hash } from "node:crypto";
-import { Writable } from "node:stream";
+import { createHash } from "node:crypto";
 import type { BlockBlobClient } from "@azure/storage-blob";
 import { OperationError, type VrbError } from "../../errors.js";
-import type { ObjectUpload, OwnUploads, UploadOptions, WrittenObject } from "../object-store.js";
+import type { OwnUploads, UploadOptions } from "../object-store.js";
+import { PartedUpload, type PartCheck } from "../parted-upload.js";
 import { blockId, MAX_BLOCKS, newUploadId } from "./block-ids.js";
 import { azureErrorInfo, credentialsProblem, describeAzureError, retryAzureCall, storeFailure } from "./errors.js";
 
@@ -28,44 +28,23 @@ const MAX_BLOCK_BYTES = 4000 * 1024 * 1024;
  * Every block carries the MD5 of its bytes, computed as they are copied into the buffer: Azure
  * refuses a block that arrives different (Md5Mismatch) and it is sent again.
  */
-export class AzureBlockUpload extends Writable implements ObjectUpload {
-  bytes = 0;
-  uploaded = 0;
-  result?: WrittenObject;
-  storeError?: unknown;
-  partRetries = 0;
+export class AzureBlockUpload extends PartedUpload<Buffer> {
   private readonly uploadId = newUploadId();
   private staging = false;
-  private readonly free: Buffer[] = [];
-  private allocated = 0;
-  private current?: Buffer;
-  private filled = 0;
-  private md5?: Hash;
-  private partNumber = 0;
   private readonly blockIds: string[] = [];
-  private readonly inFlight = new Set<Promise<void>>();
-  private blocked = false;
-  private readonly key: Promise<string>;
   /** Aborted by destroy(): requests in flight stop, so no block of a cancelled upload keeps arriving. */
   private readonly cancel = new AbortController();
   private readonly signal: AbortSignal;
 
   constructor(
     private readonly target: BlockUploadTarget,
-    private readonly opts: UploadOptions,
+    opts: UploadOptions,
   ) {
-    // Chunks are copied into the part buffers at once; a deep queue here would only add memory.
-    super({ highWaterMark: 1 << 20 });
-    // Not 1 byte: a 1-byte block is what an abort leaves in place of a block (block-ids.ts TOMBSTONE).
-    if (!(opts.partSize >= 2 && opts.partSize <= MAX_BLOCK_BYTES)) throw new RangeError(`partSize must be between 2 bytes and ${MAX_BLOCK_BYTES} (Azure's largest block)`);
-    if (opts.queueSize < 1) throw new RangeError("queueSize must be at least 1");
-    this.key = Promise.resolve(opts.key);
-    this.key.catch(() => undefined);
+    super(opts, (partSize) => {
+      // Not 1 byte: a 1-byte block is what an abort leaves in place of a block (block-ids.ts TOMBSTONE).
+      if (!(partSize >= 2 && partSize <= MAX_BLOCK_BYTES)) throw new RangeError(`partSize must be between 2 bytes and ${MAX_BLOCK_BYTES} (Azure's largest block)`);
+    });
     this.signal = opts.signal ? AbortSignal.any([opts.signal, this.cancel.signal]) : this.cancel.signal;
-  }
-
-  get waitingForStore(): boolean {
-    return this.blocked;
   }
 
   ownUploads(): OwnUploads {
@@ -73,78 +52,17 @@ export class AzureBlockUpload extends Writable implements ObjectUpload {
     return { ids: this.staging ? [this.uploadId] : [], unknown: false };
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.take(chunk).then(
-      () => cb(),
-      (e: unknown) => cb(e as Error),
-    );
-  }
-
-  override _final(cb: (err?: Error | null) => void): void {
-    this.finish().then(
-      () => cb(),
-      (e: unknown) => cb(e as Error),
-    );
-  }
-
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.cancel.abort(new Error("the upload was cancelled"));
-    // Requests still in flight hold their own reference to their buffer until they settle.
-    this.free.length = 0;
-    this.current = undefined;
-    cb(err);
+    super._destroy(err, cb);
   }
 
-  private async take(chunk: Buffer): Promise<void> {
-    let off = 0;
-    while (off < chunk.length) {
-      this.current ??= await this.buffer();
-      this.md5 ??= createHash("md5");
-      const n = chunk.copy(this.current, this.filled, off);
-      this.md5.update(this.current.subarray(this.filled, this.filled + n));
-      this.filled += n;
-      off += n;
-      this.bytes += n;
-      if (this.filled === this.opts.partSize) await this.send();
-    }
+  protected newCheck(): PartCheck<Buffer> {
+    return createHash("md5");
   }
 
-  /** A free part buffer; waits for a block in flight to settle when all are in use. */
-  private async buffer(): Promise<Buffer> {
-    if (this.destroyed) throw new Error("the upload was cancelled");
-    const ready = this.free.pop();
-    if (ready) return ready;
-    if (this.allocated <= this.opts.queueSize) {
-      this.allocated++;
-      // Unsafe is fine: only the filled prefix of a buffer is ever sent.
-      return Buffer.allocUnsafe(this.opts.partSize);
-    }
-    await this.waitForSlot(this.inFlight.size - 1);
-    return this.buffer();
-  }
-
-  private async waitForSlot(maxInFlight: number): Promise<void> {
-    this.blocked = true;
-    try {
-      while (this.inFlight.size > maxInFlight) await Promise.race(this.inFlight);
-      // A block that failed while nobody was waiting on it is no longer in flight: never skip it.
-      if (this.storeError !== undefined) throw this.storeError;
-    } finally {
-      this.blocked = false;
-    }
-  }
-
-  /** Stages the current buffer as the next block once fewer than queueSize blocks are in flight. */
-  private async send(): Promise<void> {
-    const buf = this.current!;
-    const body = buf.subarray(0, this.filled);
-    const md5 = this.md5!.digest();
-    this.current = undefined;
-    this.filled = 0;
-    this.md5 = undefined;
-    await this.waitForSlot(this.opts.queueSize - 1);
-    const part = ++this.partNumber;
-    const key = await this.key;
+  /** Stages one part as the next block. */
+  protected sendPart(key: string, part: number, body: Buffer, md5: Buffer): Promise<void> {
     const url = this.target.url(key);
     if (part > MAX_BLOCKS) {
       throw this.fail(
@@ -156,10 +74,8 @@ export class AzureBlockUpload extends Writable implements ObjectUpload {
     this.staging = true;
     const blob = this.target.blob(key);
     const { signal } = this;
-    const staged: Promise<void> = (async () => {
+    return (async () => {
       try {
-        // Retried with the same buffer (it returns to the free list only once the block settled):
-        // retries cost time, never memory.
         await retryAzureCall(
           () =>
             blob.stageBlock(id, body, body.length, {
@@ -189,16 +105,10 @@ export class AzureBlockUpload extends Writable implements ObjectUpload {
       }
       this.uploaded += body.length;
       this.opts.onUploaded?.(body.length);
-    })().finally(() => {
-      this.inFlight.delete(staged);
-      if (!this.destroyed) this.free.push(buf);
-    });
-    // Failures surface through waitForSlot / finish; never as an unhandled rejection.
-    staged.catch(() => undefined);
-    this.inFlight.add(staged);
+    })();
   }
 
-  private async finish(): Promise<void> {
+  protected async complete(): Promise<void> {
     await this.opts.beforeComplete?.();
     // Destroyed while the check ran: the caller gave up on this upload, so nothing may appear.
     if (this.destroyed) throw new Error("the upload was cancelled");
@@ -208,8 +118,7 @@ export class AzureBlockUpload extends Writable implements ObjectUpload {
     const headers = this.opts.contentType ? { blobContentType: this.opts.contentType } : undefined;
     const { signal } = this;
     if (this.partNumber === 0) {
-      const body = this.current ? this.current.subarray(0, this.filled) : Buffer.alloc(0);
-      const md5 = (this.md5 ?? createHash("md5")).digest();
+      const { body, check: md5 } = this.lastBytes();
       this.blocked = true;
       try {
         const put = await blob.upload(body, body.length, {
@@ -229,9 +138,7 @@ export class AzureBlockUpload extends Writable implements ObjectUpload {
       }
       return;
     }
-    // An exact multiple of partSize leaves nothing for a last block.
-    if (this.filled > 0) await this.send();
-    await this.waitForSlot(0);
+    await this.flushParts();
     if (this.destroyed) throw new Error("the upload was cancelled");
     this.blocked = true;
     try {

@@ -1,8 +1,8 @@
-import { Writable } from "node:stream";
 import { crc32 } from "node:zlib";
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand, type S3Client } from "@aws-sdk/client-s3";
 import { OperationError } from "../../errors.js";
-import type { ObjectUpload, OwnUploads, UploadOptions, WrittenObject } from "../object-store.js";
+import type { OwnUploads, UploadOptions } from "../object-store.js";
+import { PartedUpload, type PartCheck } from "../parted-upload.js";
 import { retryS3Call, unsignedPayload } from "./client.js";
 import { describeS3Error, s3ErrorInfo } from "./errors.js";
 
@@ -33,121 +33,34 @@ export const S3_MIN_PART_SIZE = 5 * 1024 * 1024;
  * even check. The checksum header is signed, the whole snapshot's SHA-256 is in the manifest, and
  * over HTTPS TLS protects the bytes in transit.
  */
-export class S3ObjectUpload extends Writable implements ObjectUpload {
-  bytes = 0;
-  uploaded = 0;
-  result?: WrittenObject;
-  storeError?: unknown;
-  partRetries = 0;
+export class S3ObjectUpload extends PartedUpload<string> {
   /** The multipart upload this one created (what a failed backup's clean-up aborts), once S3 named it. */
   private createdUploadId?: string;
   /** CreateMultipartUpload was sent: if `createdUploadId` is still unset, S3 may hold an upload whose id we never heard. */
   private createSent = false;
-  private readonly free: Buffer[] = [];
-  private allocated = 0;
-  private current?: Buffer;
-  private filled = 0;
-  /** Running CRC32 of the current part's filled prefix. */
-  private crc = 0;
-  private partNumber = 0;
   private uploadId?: Promise<string>;
-  private readonly inFlight = new Set<Promise<void>>();
   private readonly parts: { PartNumber: number; ETag?: string; ChecksumCRC32: string }[] = [];
-  private blockedOnStore = false;
-  private readonly key: Promise<string>;
 
   constructor(
     private readonly target: S3UploadTarget,
-    private readonly opts: UploadOptions,
+    opts: UploadOptions,
   ) {
-    // Chunks are copied into the part buffers at once; a deep queue here would only add memory.
-    super({ highWaterMark: 1 << 20 });
-    if (opts.partSize < S3_MIN_PART_SIZE) throw new RangeError("partSize must be at least 5 MiB (an S3 limit)");
-    if (opts.queueSize < 1) throw new RangeError("queueSize must be at least 1");
-    this.key = Promise.resolve(opts.key);
-    this.key.catch(() => undefined);
-  }
-
-  get waitingForStore(): boolean {
-    return this.blockedOnStore;
+    super(opts, (partSize) => {
+      if (partSize < S3_MIN_PART_SIZE) throw new RangeError("partSize must be at least 5 MiB (an S3 limit)");
+    });
   }
 
   ownUploads(): OwnUploads {
     return { ids: this.createdUploadId ? [this.createdUploadId] : [], unknown: this.createSent && !this.createdUploadId };
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.take(chunk).then(
-      () => cb(),
-      (e: unknown) => cb(e as Error),
-    );
+  protected newCheck(): PartCheck<string> {
+    return new Crc32();
   }
 
-  override _final(cb: (err?: Error | null) => void): void {
-    this.finish().then(
-      () => cb(),
-      (e: unknown) => cb(e as Error),
-    );
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    // Drop the buffers now: requests still in flight hold their own reference until they settle.
-    this.free.length = 0;
-    this.current = undefined;
-    cb(err);
-  }
-
-  private async take(chunk: Buffer): Promise<void> {
-    let off = 0;
-    while (off < chunk.length) {
-      this.current ??= await this.buffer();
-      const n = chunk.copy(this.current, this.filled, off);
-      this.crc = crc32(this.current.subarray(this.filled, this.filled + n), this.crc);
-      this.filled += n;
-      off += n;
-      this.bytes += n;
-      if (this.filled === this.opts.partSize) await this.send();
-    }
-  }
-
-  /** A free part buffer; waits for a part in flight to settle when all are in use. */
-  private async buffer(): Promise<Buffer> {
-    if (this.destroyed) throw new Error("the upload was cancelled");
-    const ready = this.free.pop();
-    if (ready) return ready;
-    if (this.allocated <= this.opts.queueSize) {
-      this.allocated++;
-      // Unsafe is fine: only the filled prefix of a buffer is ever sent.
-      return Buffer.allocUnsafe(this.opts.partSize);
-    }
-    await this.waitForSlot(this.inFlight.size - 1);
-    return this.buffer();
-  }
-
-  private async waitForSlot(maxInFlight: number): Promise<void> {
-    this.blockedOnStore = true;
-    try {
-      while (this.inFlight.size > maxInFlight) await Promise.race(this.inFlight);
-      // A part that failed while nobody was waiting on it is no longer in flight: never skip it.
-      if (this.storeError !== undefined) throw this.storeError;
-    } finally {
-      this.blockedOnStore = false;
-    }
-  }
-
-  /** Starts the upload of the current part once fewer than queueSize parts are in flight. */
-  private async send(): Promise<void> {
-    const buf = this.current!;
-    const body = buf.subarray(0, this.filled);
-    const ChecksumCRC32 = crc32Base64(this.crc);
-    this.current = undefined;
-    this.filled = 0;
-    this.crc = 0;
-    await this.waitForSlot(this.opts.queueSize - 1);
+  protected sendPart(Key: string, PartNumber: number, body: Buffer, ChecksumCRC32: string): Promise<void> {
     const { signal } = this.opts;
     const { client, bucket: Bucket } = this.target;
-    const PartNumber = ++this.partNumber;
-    const Key = await this.key;
     this.createSent = true;
     this.uploadId ??= this.call(
       client.send(
@@ -166,10 +79,8 @@ export class S3ObjectUpload extends Writable implements ObjectUpload {
       this.createdUploadId = r.UploadId;
       return r.UploadId;
     });
-    const part: Promise<void> = (async () => {
+    return (async () => {
       const UploadId = await this.uploadId!;
-      // Retried with the same buffer (it returns to the free list only once the part settled):
-      // retries cost time, never memory.
       const r = await this.call(
         retryS3Call(
           () =>
@@ -196,16 +107,10 @@ export class S3ObjectUpload extends Writable implements ObjectUpload {
       this.parts.push({ PartNumber, ETag: r.ETag, ChecksumCRC32 });
       this.uploaded += body.length;
       this.opts.onUploaded?.(body.length);
-    })().finally(() => {
-      this.inFlight.delete(part);
-      if (!this.destroyed) this.free.push(buf);
-    });
-    // Failures surface through waitForSlot / finish; never as an unhandled rejection.
-    part.catch(() => undefined);
-    this.inFlight.add(part);
+    })();
   }
 
-  private async finish(): Promise<void> {
+  protected async complete(): Promise<void> {
     try {
       await this.opts.beforeComplete?.();
     } catch (err) {
@@ -218,7 +123,7 @@ export class S3ObjectUpload extends Writable implements ObjectUpload {
     const { client, bucket: Bucket } = this.target;
     const Key = await this.key;
     if (this.partNumber === 0) {
-      const body = this.current ? this.current.subarray(0, this.filled) : Buffer.alloc(0);
+      const { body, check } = this.lastBytes();
       const put = await this.call(
         client.send(
           unsignedPayload(
@@ -227,7 +132,7 @@ export class S3ObjectUpload extends Writable implements ObjectUpload {
               Key,
               Body: body,
               ContentLength: body.length,
-              ChecksumCRC32: crc32Base64(this.crc),
+              ChecksumCRC32: check,
               ContentType: this.opts.contentType,
               ...this.target.sse,
             }),
@@ -240,14 +145,12 @@ export class S3ObjectUpload extends Writable implements ObjectUpload {
       this.result = { key: Key, version: put.VersionId, etag: put.ETag };
       return;
     }
-    // An exact multiple of partSize leaves nothing for a last part: S3 refuses empty parts.
-    if (this.filled > 0) await this.send();
-    await this.waitForSlot(0);
+    await this.flushParts();
     const UploadId = await this.uploadId!;
     const parts = [...this.parts].sort((a, b) => a.PartNumber - b.PartNumber);
-    this.blockedOnStore = true;
+    this.blocked = true;
     const done = await this.call(client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal })).finally(
-      () => (this.blockedOnStore = false),
+      () => (this.blocked = false),
     );
     this.result = { key: Key, version: done.VersionId, etag: done.ETag };
   }
@@ -258,6 +161,19 @@ export class S3ObjectUpload extends Writable implements ObjectUpload {
       this.storeError ??= e;
       throw e;
     });
+  }
+}
+
+/** A running CRC32 of a part (native zlib). */
+class Crc32 implements PartCheck<string> {
+  private crc = 0;
+
+  update(bytes: Buffer): void {
+    this.crc = crc32(bytes, this.crc);
+  }
+
+  digest(): string {
+    return crc32Base64(this.crc);
   }
 }
 
