@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
@@ -16,6 +16,7 @@ import { openStore } from "../../engine/storage/registry.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 import { tempDir } from "../support/env.js";
 import { describeStoreContract } from "./contract.js";
+import { readAll, rejectionOf, sha256 } from "./support.js";
 
 /**
  * The Azure Blob store on a real Azurite (Microsoft's emulator, started on 127.0.0.1 for this file):
@@ -44,25 +45,6 @@ function storeAt(extra: Partial<AzureDestination> = {}, pageSize?: number): Azur
     encryptionScope: d.encryptionScope,
     pageSize,
   });
-}
-
-function sha256(data: Buffer): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-async function readAll(body: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of body) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a rejection, but the call succeeded");
 }
 
 async function startProxy(): Promise<FaultProxy> {

