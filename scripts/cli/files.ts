@@ -1,9 +1,10 @@
 import type { Command } from "commander";
-import { ConfigError, filesOf, filesTar, IntegrityError, readVerifiedFiles, redact, SnapshotStore, writeFilesOut } from "../../engine/index.js";
+import { ConfigError, filesOf, filesTar, readVerifiedFiles, redact, SnapshotStore, writeFilesOut } from "../../engine/index.js";
 import { destinationOfReport, printJson, printText, runInterruptible, withPolicyStore } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addDestinationFlag, addPolicyFlags, type PolicyFlags } from "./options.js";
 import { restorePolicy } from "./restore.js";
+import { resolveGood } from "./snapshot-ref.js";
 
 interface FilesFlags extends PolicyFlags, IdentityFlags {
   out?: string;
@@ -44,10 +45,7 @@ export function registerFiles(program: Command): void {
           policy,
           async (objects) => {
             const store = new SnapshotStore(objects);
-            const snapshot = await store.resolve(ref, policy.cluster.name);
-            if (snapshot.status !== "good") {
-              throw new IntegrityError(`${snapshot.url} is ${snapshot.status}: ${snapshot.problem ?? "no manifest"}`, { stage: "files" });
-            }
+            const snapshot = await resolveGood(store, ref, policy.cluster.name, "files");
             const files = filesOf(snapshot);
             if (o.list) {
               if (o.json)

@@ -3,7 +3,7 @@ import { damagedNewerThan, DEFAULT_STALL_TIMEOUT_MS, IntegrityError, SnapshotSto
 import { destinationOfReport, printJson, printText, progressFor, runInterruptible, withPolicyStore } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addDestinationFlag, addPolicyFlags, intFlag, type PolicyFlags } from "./options.js";
-import { policyForRef } from "./snapshot-ref.js";
+import { policyForRef, resolveGood } from "./snapshot-ref.js";
 import { addUrlRefFlags, remoteFromRef, type UrlRefFlags } from "./url-ref.js";
 
 interface VerifyFlags extends PolicyFlags, UrlRefFlags, IdentityFlags {
@@ -31,10 +31,7 @@ export function registerVerify(program: Command): void {
           policy,
           async (objects) => {
             const store = new SnapshotStore(objects);
-            const snapshot = await store.resolve(ref, policy.cluster.name);
-            if (snapshot.status !== "good") {
-              throw new IntegrityError(`${snapshot.url} is ${snapshot.status}: ${snapshot.problem ?? "no manifest"}`, { stage: "verify" });
-            }
+            const snapshot = await resolveGood(store, ref, policy.cluster.name, "verify");
             const progress = progressFor(o);
             // 'latest' is the newest GOOD snapshot: a damaged newer one is not skipped in silence.
             const skipped = ref === "latest" ? damagedNewerThan(await store.list(policy.cluster.name), snapshot) : [];
