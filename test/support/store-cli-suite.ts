@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { VaultClient, ensureKvV2, kvGet, kvPut, startFreshNodes, stopNode, type LocalNode, type LocalEnvironment, type Product } from "../../engine/index.js";
+import { VaultClient, ensureKvV2, kvGet, kvPut, startFreshNodes, stopNode, type DrillReport, type LocalNode, type LocalEnvironment, type Product } from "../../engine/index.js";
 import { PRODUCTS, cliEnv, rootClient, runVrb, sharedEnvOf, tempDir } from "./env.js";
 
 /** One store's side of the CLI suite, for one product's run; read only once the store's server is up. */
@@ -136,6 +136,19 @@ export function storeCliSuite(spec: StoreCliSpec): void {
       } finally {
         await restored.close();
       }
+    });
+
+    it(`drills the newest snapshot from the ${spec.place} into a throwaway node of its product: canary found, RTO reported, torn down`, async () => {
+      const r = await vrb(["drill", "latest", "--nodes", "1", "--unseal-keys-file", keysFile, "--canary", `secret/data/${canary.path}`, "--json"], { timeoutMs: 240_000 });
+      expect(r.code, r.stderr).toBe(0);
+      expect(leaked(r.stdout + r.stderr)).toEqual([]);
+      const report = JSON.parse(r.stdout) as DrillReport;
+      expect(report.ok).toBe(true);
+      expect(report.snapshot.key).toBe(keys[1]);
+      expect(report.throwaway.product).toBe(product);
+      expect(report.canaries).toEqual([{ path: `secret/data/${canary.path}`, ok: true }]);
+      expect(report.rtoMs).toBeGreaterThan(0);
+      expect(report.teardown.stopped).toBe(1);
     });
 
     it(`${spec.object} overwritten with damaged bytes fails verify with exit 3; prune keeps the newest; status reports the last success`, async () => {
