@@ -67,6 +67,19 @@ export class ProviderHost {
     return host;
   }
 
+  /**
+   * Waits until the host's stderr matches `pattern`: the host writes its log lines to a pipe, and an
+   * RPC's answer can arrive before the line the call wrote is read. Fails with the log seen so far.
+   */
+  async logLine(pattern: RegExp, waitMs = 10_000): Promise<string> {
+    const until = Date.now() + waitMs;
+    while (!pattern.test(this.logs.stderr)) {
+      if (Date.now() > until) throw new Error(`the provider host never logged ${pattern}; its stderr:\n${this.logs.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return this.logs.stderr;
+  }
+
   get urn(): string {
     return `urn:pulumi:test::vrb::pulumi-nodejs:dynamic/vault-raft-backup:${this.type}::test`;
   }

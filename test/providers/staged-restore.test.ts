@@ -128,7 +128,7 @@ describe("StagedRestore dynamic provider", () => {
 
   it("delete: forgets the restore and leaves the cluster running", async () => {
     await host.delete(id, state);
-    expect(host.logs.stderr).toMatch(/left running/);
+    expect(await host.logLine(/left running/)).toMatch(/left running/);
     const c = new VaultClient({ addr: fresh[0]!.apiAddr });
     expect((await nodeHealth(c)).role).toBe("active");
     await c.close();

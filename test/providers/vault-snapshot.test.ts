@@ -123,14 +123,14 @@ describe("VaultSnapshot dynamic provider", () => {
     }
     const r = await host.read(id, state, inputs);
     expect(r.outs).toMatchObject({ status: "good", clusterConsecutiveFailures: 2 });
-    expect(host.logs.stderr).toMatch(/the last 2 backup\(s\) failed/);
+    expect(await host.logLine(/the last 2 backup\(s\) failed/)).toMatch(/the last 2 backup\(s\) failed/);
   });
 
   it("delete: leaves the snapshot in the bucket and says why", async () => {
     await host.delete(id, state);
     const head = await s3.send(new HeadObjectCommand({ Bucket: env.bucket, Key: state.key as string }));
     expect(head.ContentLength).toBe(state.bytes);
-    expect(host.logs.stderr).toMatch(/leaving s3:\/\/.* in place .*retention/);
+    expect(await host.logLine(/leaving s3:\/\/.* in place .*retention/)).toMatch(/leaving s3:\/\/.* in place .*retention/);
   });
 
   it("refresh detects a corrupted snapshot, and the next up replaces it", async () => {
@@ -141,7 +141,7 @@ describe("VaultSnapshot dynamic provider", () => {
     const r = await host.read(id, state, inputs);
     expect(r.outs.status).toBe("corrupt");
     expect((r.outs.problems as string[]).join(" ")).toMatch(/sha|SHA|checksum|archive|gzip/i);
-    expect(host.logs.stderr).toMatch(/is corrupt/);
+    expect(await host.logLine(/is corrupt/)).toMatch(/is corrupt/);
     const d = await host.diff(id, r.outs, inputs);
     expect(d.changes).toBe("some");
     expect(d.replaces).toContain("status");
