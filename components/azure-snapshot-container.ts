@@ -8,7 +8,7 @@ import {
   type AzureContainerOptionsInput,
   type AzureContainerPlan,
   type AzureRoleDefinition,
-} from "../engine/access/azure-plan.js";
+} from "../engine/index.js";
 import { policySchema, validatePart, type BackupPolicyInput } from "../engine/index.js";
 
 export interface AzureSnapshotContainerArgs {

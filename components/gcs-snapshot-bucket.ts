@@ -1,13 +1,6 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import {
-  gcsBucketPlan,
-  gcsRestorerPolicyDocument,
-  gcsWriterPolicyDocument,
-  type GcsBucketOptionsInput,
-  type GcsBucketPlan,
-  type GcsIamPolicyDocument,
-} from "../engine/access/gcs-plan.js";
+import { gcsBucketPlan, gcsRestorerPolicyDocument, gcsWriterPolicyDocument, type GcsBucketOptionsInput, type GcsBucketPlan, type GcsIamPolicyDocument } from "../engine/index.js";
 import { policySchema, validatePart, type BackupPolicyInput } from "../engine/index.js";
 
 export interface GcsSnapshotBucketArgs {

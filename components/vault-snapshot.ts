@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { scheduleWindow, type BackupPolicyInput, type LoginCredentials } from "../engine/index.js";
-import { vaultSnapshotProvider, type StoredStatus } from "./providers/vault-snapshot-provider.js";
+import { scheduleWindow, type BackupPolicyInput, type DrillPolicyInput, type LoginCredentials } from "../engine/index.js";
+import { vaultSnapshotProvider, type DrillOutput, type StoredStatus } from "./providers/vault-snapshot-provider.js";
 
 export interface VaultSnapshotArgs {
   /** The backup policy (same schema as config `vault-raft-backup:policy`); validated by `check`. */
@@ -31,6 +31,13 @@ export interface VaultSnapshotArgs {
   retries?: pulumi.Input<number>;
   /** Refresh re-downloads and hashes the snapshot ("deep", default) or checks object + manifest ("quick"). */
   verifyOnRefresh?: pulumi.Input<"deep" | "quick">;
+  /**
+   * Scheduled drills (the policy's `drill` section, which this replaces): when no drill passed
+   * within `every`, create restores the new snapshot into a throwaway local node and checks it; a
+   * failed drill fails the resource (the snapshot stays in the bucket), a skipped one is reported
+   * in `drill` (docs/restore.md, "Scheduled drills"). Only file paths: the keys stay in their files.
+   */
+  drill?: pulumi.Input<DrillPolicyInput>;
 }
 
 /** The window containing `now` for a policy, or undefined when the policy's schedule is invalid (check reports it). */
@@ -67,6 +74,8 @@ export class VaultSnapshot extends pulumi.dynamic.Resource {
   declare readonly clusterLastSuccess: pulumi.Output<string | undefined>;
   /** The policy's off-site copies as the backup wrote them: name, ok, and the copy's URL or error. */
   declare readonly copies: pulumi.Output<{ name: string; ok: boolean; url?: string; error?: string }[] | undefined>;
+  /** What the scheduled drill after this snapshot found: passed (with the RTO), skipped (why), not due; absent without a drill section. */
+  declare readonly drill: pulumi.Output<DrillOutput | undefined>;
 
   constructor(name: string, args: VaultSnapshotArgs, opts?: pulumi.CustomResourceOptions) {
     // Nothing here talks to Vault or S3: preview runs only this constructor, check and diff.
@@ -82,6 +91,7 @@ export class VaultSnapshot extends pulumi.dynamic.Resource {
         deadlineMs: args.deadlineMs,
         retries: args.retries,
         verifyOnRefresh: args.verifyOnRefresh,
+        drillSettings: args.drill,
         // Output properties, filled by the provider.
         cluster: undefined,
         bucket: undefined,
@@ -99,6 +109,7 @@ export class VaultSnapshot extends pulumi.dynamic.Resource {
         clusterConsecutiveFailures: undefined,
         clusterLastSuccess: undefined,
         copies: undefined,
+        drill: undefined,
       },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "token", "login"] },
       "vault-raft-backup",

@@ -1,72 +1,99 @@
-// Public engine API (`vault-raft-backup/engine`). Everything the CLI, the Pulumi providers and
-// the tests do goes through these exports.
-export * from "./errors.js";
-export * from "./redact.js";
-export * from "./progress.js";
-export * from "./wait.js";
-export * from "./vault/client.js";
-export * from "./vault/auth.js";
-export * from "./vault/operations.js";
-export * from "./vault/product.js";
-export * from "./storage/index.js";
-export * from "./local/tools.js";
-export * from "./local/ports.js";
-export * from "./local/process.js";
-export * from "./local/cluster.js";
-export * from "./local/s3server.js";
-export * from "./local/tls.js";
-export * from "./local/transit.js";
-export * from "./local/environment.js";
-export * from "./local/status.js";
-export * from "./local/fill.js";
-export * from "./local/policy-file.js";
-export * from "./policy.js";
-export * from "./policy-text.js";
-export * from "./schedule.js";
-export * from "./vault/kv.js";
-export * from "./snapshot/manifest.js";
-export * from "./snapshot/archive.js";
-export * from "./snapshot/store.js";
-export * from "./snapshot/verify.js";
-export * from "./snapshot/url-source.js";
-export * from "./snapshot/export.js";
-export * from "./restore/index.js";
-export * from "./access/iam.js";
-export * from "./access/vault-policies.js";
-export * from "./access/plan.js";
-export * from "./vault/preflight.js";
-export * from "./snapshot/stream.js";
-export * from "./snapshot/pipeline.js";
-export * from "./snapshot/stages/source.js";
-export * from "./snapshot/stages/hashing.js";
-export * from "./snapshot/stages/inspection.js";
-export * from "./snapshot/stages/upload.js";
-export * from "./snapshot/stages/writable.js";
-export * from "./snapshot/finishing.js";
-export * from "./snapshot/cleanup.js";
-export * from "./snapshot/backup.js";
-export * from "./snapshot/check.js";
-export * from "./snapshot/retention.js";
-export * from "./vault/fill.js";
-export * from "./demo.js";
-export * from "./snapshot/rpo.js";
-export * from "./snapshot/orphan-uploads.js";
-export * from "./status/index.js";
-export * from "./crypto/encryptor.js";
-export * from "./crypto/identities.js";
-export * from "./crypto/decrypt-stream.js";
-export * from "./snapshot/stages/encryption.js";
-export * from "./files/collect.js";
-export * from "./files/store-files.js";
-export * from "./files/read-files.js";
-export { outputPath, writeFilesOut, type WriteFilesReport } from "./files/write-files.js";
-export * from "./recover/index.js";
-export * from "./snapshot/inventory/state-bin.js";
-export * from "./snapshot/inventory/counter.js";
-export * from "./snapshot/inventory/observer.js";
-export * from "./snapshot/inventory/mount-table.js";
-export * from "./snapshot/inventory/guard.js";
-export * from "./snapshot/inventory/inspect.js";
-export * from "./snapshot/inventory/diff.js";
-export * from "./snapshot/inventory/in-backup.js";
-export * from "./snapshot/hold.js";
+// The public API of `vault-raft-backup/engine`: what programs (the vrb CLI, the Pulumi components and
+// providers, and your own) may rely on. Each operation comes with its options, its report and the
+// errors it throws; everything not listed here is internal and may change in any release.
+// docs/architecture.md ("Public API") describes the groups.
+
+// Errors and exit codes
+export { ConfigError, ExitCode, IntegrityError, InterruptedError, OperationError, VrbError, exitCodeOf, exitCodeOfSignal, messageOf, type StopSignal } from "./errors.js";
+
+// The policy: schema, validation, reading a policy file, schedule windows
+export { policySchema, validatePolicy, type BackupPolicy, type BackupPolicyInput, type DrillPolicyInput } from "./policy.js";
+export { validatePart } from "./policy/validate-part.js";
+export type { AccessOptionsInput } from "./policy/access-options.js";
+export { readPolicyYaml } from "./policy-text.js";
+export { parseDuration, scheduleWindow } from "./schedule.js";
+
+// Take a backup
+export { runBackup, copyFailureOf, DEFAULT_BACKUP_RETRIES, DEFAULT_LEADER_WAIT_MS, type BackupOptions, type BackupReport, type DestinationOutcome } from "./backup/backup.js";
+export { DEFAULT_STALL_TIMEOUT_MS } from "./backup/stall-watchdog.js";
+
+// The catalogue of stored snapshots: list, check, verify, prune, RPO, holds, export, unfinished uploads
+export { SnapshotStore, damagedNewerThan, parseSnapshotRef, type StoredSnapshot } from "./catalogue/snapshot-store.js";
+export { parseSnapshotKey } from "./snapshot/manifest.js";
+export { checkStoredSnapshot, type SnapshotHealth } from "./catalogue/check.js";
+export { verifyStoredSnapshot, type VerifyReport } from "./catalogue/verify-stored.js";
+export { pruneSnapshots, type PruneReport } from "./catalogue/retention.js";
+export { recoveryPointStatus, type RecoveryPointStatus } from "./catalogue/rpo.js";
+export { setLegalHold, type LegalHoldReport } from "./catalogue/hold.js";
+export { exportSnapshot, presignSnapshot, type ExportOptions, type ExportReport, type PresignedUrls } from "./catalogue/export.js";
+export { UrlSnapshot, isSnapshotUrl, type RemoteSnapshot } from "./catalogue/url-source.js";
+export { DEFAULT_ORPHAN_UPLOAD_AGE, abortOrphanUploads, describeOrphanUploads, findOrphanUploads, type OrphanAbortReport, type OrphanUpload } from "./catalogue/orphan-uploads.js";
+
+// What a snapshot holds: inspect, compare, mount tables
+export { inspectSnapshotFile, inspectStoredSnapshot, type InspectReport } from "./snapshot/inventory/inspect.js";
+export { diffInventories, inventoryOf, type InventorySubject } from "./snapshot/inventory/diff.js";
+export type { MountTableEntry } from "./snapshot/inventory/counter.js";
+export { readMountTable } from "./snapshot/inventory/mount-table.js";
+
+// Rebuild or restore a cluster
+export { stagedRestore, restoreReportOf, type RestoreMode, type RestoreOptions, type RestoreReport, type RestoreStep } from "./restore/restore.js";
+export { loadKeysFile, parseKeysFile, type RestoreKeys } from "./restore/keys.js";
+export { checkRestartCommand } from "./restore/restart.js";
+
+// Rehearse a restore in a throwaway cluster
+export { runDrill, type DrillOptions, type DrillReport } from "./drill/drill.js";
+export { drillAfterBackup, drillFailureOf, type ScheduledDrillOutcome } from "./drill/scheduled.js";
+
+// Recover single secrets and policies from a snapshot
+export { recoverSecrets, type RecoverOptions, type RecoverReport } from "./recover/recover.js";
+
+// Files stored beside a snapshot (TLS material, seal config, ...)
+export { filesOf, filesTar, readVerifiedFiles } from "./files/read-files.js";
+export { writeFilesOut } from "./files/write-files.js";
+
+// Status of each cluster's runs, metrics and the exporter
+export { checkStatus, listClusters, readClusterStatus, type ClusterStatus } from "./status/report.js";
+export { recordRun, recordRunIn, runErrorOf, runTargetFor, type RunFacts } from "./status/run.js";
+export { StatusStore, statusKeyFor } from "./status/status-store.js";
+export { describeVerdict, lastPassedDrillAt } from "./status/drills.js";
+export type { DrillVerdict } from "./status/record.js";
+export { renderMetrics } from "./status/metrics.js";
+export { startExporter } from "./status/exporter.js";
+
+// Where snapshots live: destinations and stores
+export { openStore } from "./storage/registry.js";
+export type { ObjectStore } from "./storage/object-store.js";
+export { destinationContainerOf, destinationSchema, type Destination, type DestinationInput, type S3Destination, type StoreType } from "./storage/destination.js";
+export { destinationNamed, destinationsOf } from "./storage/named-destination.js";
+export { explainS3Error } from "./storage/s3/errors.js";
+
+// Talking to Vault / OpenBao
+export { VaultClient, tokenFromEnv } from "./vault/client.js";
+export { givenToken } from "./vault/credential-files.js";
+export { vaultLogin, withVaultSession } from "./vault/login.js";
+export type { VaultSession } from "./vault/vault-session.js";
+export type { LoginCredentials } from "./vault/login-settings.js";
+export { describeProduct, parseProduct, productOfManifest, type Product } from "./vault/product.js";
+
+// Encryption identities (age, OpenPGP)
+export { IDENTITY_PASSPHRASE_ENV, identitySourcesFromFiles, loadIdentities, type Identities } from "./crypto/identities.js";
+
+// Access plans the Pulumi components turn into resources (S3/IAM, Cloud Storage, Azure)
+export { bucketArnOf, bucketPolicyDocument, replicationPolicyDocument, replicationTrustPolicyDocument, restorerPolicyDocument, writerPolicyDocument } from "./access/iam.js";
+export { accessPlan, bucketPlan, type AccessPlan, type BucketPlan } from "./access/plan.js";
+export { gcsBucketPlan, gcsRestorerPolicyDocument, gcsWriterPolicyDocument, type GcsBucketOptionsInput, type GcsBucketPlan, type GcsIamPolicyDocument } from "./access/gcs-plan.js";
+export {
+  AZURE_BUILT_IN_ROLES,
+  azureBuiltInRoleId,
+  azureContainerPlan,
+  type AzureContainerOptionsInput,
+  type AzureContainerPlan,
+  type AzureRoleDefinition,
+} from "./access/azure-plan.js";
+
+// Progress, redaction, sizes, this package and its installed binaries
+export { formatBytes, stderrProgress, type Progress } from "./progress.js";
+export { redact, registerSecret } from "./redact.js";
+export { BYTE_SIZE_FORMS, parseByteSize } from "./vault/fill.js";
+export { packageInfo, packageRoot } from "./package-info.js";
+export { toolDir, toolVersion, type ToolName } from "./throwaway/binaries.js";

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
-import { parse as parseYaml, YAMLParseError } from "yaml";
 import { ConfigError } from "./errors.js";
+import { yaml } from "./lazy-modules.js";
 
 /**
  * Reading a policy file as YAML text. A wrong file given as the policy (a binary, a script) must
@@ -61,7 +61,7 @@ const QUOTED_ECHO = /: "((?:[^"\\]|\\.){40})(?:[^"\\]|\\.)+"/g;
  * "at line L, column C:" and source excerpt, and the position on its own.
  */
 export function yamlProblem(err: unknown): { line?: number; column?: number; problem: string } {
-  if (!(err instanceof YAMLParseError)) return { problem: err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err) };
+  if (!(err instanceof yaml().YAMLParseError)) return { problem: err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err) };
   const problem = err.message
     .replace(/ at line \d+, column \d+(:[\s\S]*)?$/, "")
     .replace(QUOTED_ECHO, ': "$1…"')
@@ -73,7 +73,7 @@ export function yamlProblem(err: unknown): { line?: number; column?: number; pro
 function parseText(text: string, source: string, field?: string): unknown {
   try {
     // Warnings (an unknown tag, say) would go to stderr through process.emitWarning, quoting the text.
-    return parseYaml(text, { logLevel: "error" });
+    return yaml().parse(text, { logLevel: "error" });
   } catch (err) {
     const { line, column, problem } = yamlProblem(err);
     const at = line === undefined ? "" : ` at line ${line}, column ${column}`;

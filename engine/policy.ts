@@ -4,6 +4,7 @@ import { accessOptionsSchema } from "./policy/access-options.js";
 import { backupRunSchema, scheduleSchema, shrinkGuardSchema } from "./policy/backup-run.js";
 import { bucketOptionsSchema } from "./policy/bucket-options.js";
 import { clusterSchema } from "./policy/cluster-section.js";
+import { drillSchema } from "./policy/drill-section.js";
 import { encryptionSchema } from "./policy/encryption-section.js";
 import { filesSchema } from "./policy/files-section.js";
 import { restoreChecksSchema } from "./policy/restore-checks.js";
@@ -27,6 +28,7 @@ export { accessOptionsSchema, type AccessOptions, type AccessOptionsInput } from
 export { bucketOptionsSchema, type BucketOptions, type BucketOptionsInput } from "./policy/bucket-options.js";
 export { AUTH_METHODS, authSchema, type AuthMethod, type AuthSettings } from "./policy/cluster-auth.js";
 export { encryptionSchema } from "./policy/encryption-section.js";
+export { drillSchema, type DrillPolicy, type DrillPolicyInput } from "./policy/drill-section.js";
 export { durationSchema, nodeUrlSchema } from "./policy/field-formats.js";
 export { filesSchema } from "./policy/files-section.js";
 export { validatePart } from "./policy/validate-part.js";
@@ -54,6 +56,7 @@ export const policySchema = z
     backup: backupRunSchema,
     guard: shrinkGuardSchema,
     verify: restoreChecksSchema,
+    drill: drillSchema.optional(),
     encryption: encryptionSchema.optional(),
     files: filesSchema.optional(),
     bucket: bucketOptionsSchema.optional(),
@@ -74,6 +77,12 @@ export function validatePolicy(input: unknown, source = "policy"): BackupPolicy 
     });
   }
   checkDestinationNames(policy, source);
+  if (policy.drill && policy.encryption && !policy.drill.identityFile) {
+    throw new ConfigError(
+      `${source}: drill.identityFile is required: the snapshots are encrypted (encryption), and a drill must decrypt them; set it to an identity file that matches one of the recipients`,
+      { field: "drill.identityFile" },
+    );
+  }
   return policy;
 }
 

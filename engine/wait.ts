@@ -23,6 +23,8 @@ export interface WaitOptions {
   stage?: string;
   /** Ends the wait at once when it aborts (an InterruptedError naming the stage). */
   signal?: AbortSignal;
+  /** What the last probe saw that was not yet good enough, for the timeout message ("autopilot: node-2 unhealthy"). */
+  lastSeen?: () => string | undefined;
 }
 
 /**
@@ -43,8 +45,9 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, opts: Wait
       lastError = err;
     }
     if (Date.now() >= deadline) {
-      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : "";
-      throw new OperationError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${opts.what}${why}`, {
+      const seen = opts.lastSeen?.();
+      const why = [seen ? `last seen: ${seen}` : "", lastError instanceof Error ? `last error: ${lastError.message}` : ""].filter(Boolean).join("; ");
+      throw new OperationError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${opts.what}${why ? ` (${why})` : ""}`, {
         stage: opts.stage ?? opts.what,
       });
     }

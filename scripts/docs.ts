@@ -2,7 +2,7 @@
 // policy (engine/policy.ts). test/unit/docs/policy-docs.test.ts fails when they are out of date.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { packageRoot } from "../engine/index.js";
+import { packageRoot } from "../engine/package-info.js";
 import { generatedDocs } from "./docs/policy-reference.js";
 
 for (const { path, text } of await generatedDocs(packageRoot())) {

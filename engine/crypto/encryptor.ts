@@ -65,24 +65,29 @@ export async function encryptorFor(settings: EncryptionSettings | undefined): Pr
     throw new ConfigError("encryption: give either age or pgp recipients, not both (one stored object has one format)", { field: "encryption" });
   }
   if (age.length) {
-    const { Encrypter } = await import("age-encryption");
-    const encrypter = new Encrypter();
+    const { ageEncrypt, checkAgeRecipient } = await import("./age-stream.js");
     for (const [i, r] of age.entries()) {
       try {
-        encrypter.addRecipient(r);
+        await checkAgeRecipient(r);
       } catch (err) {
         throw new ConfigError(`encryption.age[${i}]: not an age recipient (${err instanceof Error ? err.message : String(err)}); give an 'age1...' public key`, {
           field: `encryption.age[${i}]`,
         });
       }
     }
-    return { info: { format: "age", recipients: [...age] }, encrypt: (plain) => encrypter.encrypt(plain) };
+    const recipients = [...age];
+    return { info: { format: "age", recipients: [...age] }, encrypt: (plain) => ageEncrypt(recipients, plain) };
   }
   if (pgp.length) {
     const keys = await Promise.all(pgp.map((entry, i) => readPublicKey(entry, `encryption.pgp[${i}]`)));
     return {
       info: { format: "openpgp", recipients: keys.map((k) => k.getFingerprint()) },
       encrypt: async (plain) => {
+        // A fresh session key per message; node:crypto runs the bulk when the keys lead to AES
+        // CFB with an MDC (what OpenPGP.js writes for them too), OpenPGP.js itself otherwise.
+        const { nativePgpPlan, pgpEncrypt } = await import("./openpgp-stream.js");
+        const plan = await nativePgpPlan(keys);
+        if (plan) return pgpEncrypt(plan, plain);
         const openpgp = await import("openpgp");
         const message = await openpgp.createMessage({ binary: plain, format: "binary" });
         return (await openpgp.encrypt({ message, encryptionKeys: keys, format: "binary" })) as ReadableStream<Uint8Array>;

@@ -123,21 +123,22 @@ export function requireIdentityFor(info: EncryptionInfo, ids: Identities | undef
 /** Turns a ciphertext web stream into the plaintext web stream, chunk by chunk. */
 export async function decryptWeb(info: EncryptionInfo, ids: Identities, cipher: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
   if (info.format === "age") {
-    const { Decrypter } = await import("age-encryption");
-    const d = new Decrypter();
-    for (const a of ids.age) d.addIdentity(a.secret);
-    return d.decrypt(cipher);
+    const { ageDecrypt } = await import("./age-stream.js");
+    return ageDecrypt(
+      ids.age.map((a) => a.secret),
+      cipher,
+    );
   }
-  const openpgp = await import("openpgp");
-  const message = await openpgp.readMessage({ binaryMessage: cipher });
-  // Streaming without buffering the whole plaintext: OpenPGP.js then checks the message's
-  // integrity only at its end. Safe here: every consumer hashes the plaintext against the
-  // manifest (and a failed check fails the pass) before anything uses it.
-  const { data } = await openpgp.decrypt({
-    message,
-    decryptionKeys: ids.pgp.map((p) => p.key as unknown as openpgp.PrivateKey),
-    format: "binary",
-    config: { allowUnauthenticatedStream: true },
+  const keys = ids.pgp.map((p) => p.key as unknown as openpgp.PrivateKey);
+  // The shape we write is read with node:crypto for the bulk; any other goes to OpenPGP.js whole.
+  const { pgpDecrypt } = await import("./openpgp-read.js");
+  return pgpDecrypt(keys, cipher, async (whole) => {
+    const pgp = await import("openpgp");
+    const message = await pgp.readMessage({ binaryMessage: whole });
+    // Streaming without buffering the whole plaintext: OpenPGP.js then checks the message's
+    // integrity only at its end. Safe here: every consumer hashes the plaintext against the
+    // manifest (and a failed check fails the pass) before anything uses it.
+    const { data } = await pgp.decrypt({ message, decryptionKeys: keys, format: "binary", config: { allowUnauthenticatedStream: true } });
+    return data as ReadableStream<Uint8Array>;
   });
-  return data as ReadableStream<Uint8Array>;
 }

@@ -6,7 +6,7 @@ import { decryptingStream } from "../crypto/decrypt-stream.js";
 import { requireIdentityFor, type Identities } from "../crypto/identities.js";
 import { ConfigError, IntegrityError, interruption } from "../errors.js";
 import type { SnapshotManifest } from "../snapshot/manifest.js";
-import type { SnapshotStore, StoredSnapshot } from "../snapshot/store.js";
+import type { SnapshotStore, StoredSnapshot } from "../catalogue/snapshot-store.js";
 import { archiveName } from "./collect.js";
 
 export type FilesSection = NonNullable<SnapshotManifest["files"]>;

@@ -7,10 +7,10 @@ import type { Encryptor } from "../crypto/encryptor.js";
 import { OperationError } from "../errors.js";
 import type { SnapshotManifest } from "../snapshot/manifest.js";
 import type { ObjectStore, WrittenObject } from "../storage/object-store.js";
-import { StagePipeline, type Stage } from "../snapshot/pipeline.js";
-import { EncryptionStage } from "../snapshot/stages/encryption.js";
-import { HashingStage } from "../snapshot/stages/hashing.js";
-import { UploadStage } from "../snapshot/stages/upload.js";
+import { StagePipeline, type Stage } from "../backup/pipeline.js";
+import { EncryptionStage } from "../backup/stages/encryption.js";
+import { HashingStage } from "../backup/stages/hashing.js";
+import { UploadStage } from "../backup/stages/upload.js";
 import { archiveName, type CollectedFile } from "./collect.js";
 
 /** A tar of the files, read one file at a time; each file must still be what the scan saw. */

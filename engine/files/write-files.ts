@@ -4,7 +4,7 @@ import { chmod, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import type { Identities } from "../crypto/identities.js";
 import { ConfigError, IntegrityError, throwIfInterrupted } from "../errors.js";
-import type { SnapshotStore, StoredSnapshot } from "../snapshot/store.js";
+import type { SnapshotStore, StoredSnapshot } from "../catalogue/snapshot-store.js";
 import { archiveName } from "./collect.js";
 import { filesOf, readVerifiedFiles, restoredMode } from "./read-files.js";
 

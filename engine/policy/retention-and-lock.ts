@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-/** What `vrb prune` keeps (engine/snapshot/retention.ts). */
+/** What `vrb prune` keeps (engine/catalogue/retention.ts). */
 export const retentionSchema = z
   .object({
     keepLast: z.number().int().min(1, "must be at least 1 (the newest good snapshot is always kept)").optional().describe("Keep the newest N good snapshots."),

@@ -1,16 +1,17 @@
 import type { Identities } from "../crypto/identities.js";
 import { ConfigError, InterruptedError, OperationError, messageOf, throwIfInterrupted } from "../errors.js";
-import type { NodeShape } from "../local/cluster.js";
+import type { NodeShape } from "../throwaway/nodes.js";
 import { silentProgress, type Progress } from "../progress.js";
-import { withRestoredToken, withThrowawayCluster, type ThrowawayNodes, type ThrowawayTeardown } from "../restore/drill.js";
+import { withRestoredToken, withThrowawayCluster, type ThrowawayNodes, type ThrowawayTeardown } from "../drill/drill.js";
 import { listKvSecrets } from "../restore/inventory.js";
 import type { RestoreKeys } from "../restore/keys.js";
-import type { RestoreReport } from "../restore/run.js";
-import type { SnapshotStore } from "../snapshot/store.js";
-import { clusterTls, withVaultSession, type LoginOptions } from "../vault/auth.js";
+import type { RestoreReport } from "../restore/restore-run.js";
+import type { SnapshotStore } from "../catalogue/snapshot-store.js";
+import { clusterTls, type LoginOptions } from "../vault/login-settings.js";
+import { withVaultSession } from "../vault/login.js";
 import { VaultClient, VaultHttpError } from "../vault/client.js";
-import { readAclPolicy, readKv1, readKv2Live, readKv2Secret, writeAclPolicy, writeKv1, writeKv2Metadata, writeKv2Versions, type Kv2Secret } from "./kv.js";
-import { checkRecoverInput, mountTable, resolveTargets, type KvTarget } from "./targets.js";
+import { readAclPolicy, readKv1, readKv2Live, readKv2Secret, writeAclPolicy, writeKv1, writeKv2Metadata, writeKv2Versions, type Kv2Secret } from "./secret-io.js";
+import { checkRecoverInput, mountTable, resolveTargets, type KvTarget } from "./secret-targets.js";
 import { containsAll, sameData } from "./values.js";
 
 export interface RecoverOptions {

@@ -1,5 +1,5 @@
-import { isTrustedSnapshot, type StoredSnapshot } from "../snapshot/store.js";
-import type { RestoreRun } from "./run.js";
+import { isTrustedSnapshot, type StoredSnapshot } from "../catalogue/snapshot-store.js";
+import type { RestoreRun } from "./restore-run.js";
 
 /**
  * What to do after the snapshot failed its integrity check (exit 3) before any node was touched.

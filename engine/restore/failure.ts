@@ -1,8 +1,8 @@
 import { ConfigError, IntegrityError, InterruptedError, OperationError, VrbError, interruption, messageOf } from "../errors.js";
 import { nodeHealth } from "../vault/operations.js";
 import { anotherSnapshotAdvice } from "./another-snapshot.js";
-import type { Phase, RestoreRun } from "./run.js";
-import { describeHealth } from "./targets.js";
+import type { Phase, RestoreRun } from "./restore-run.js";
+import { describeHealth } from "./target-health.js";
 
 /**
  * The error of a restore that failed part-way, or was interrupted (its signal aborted): what went

@@ -1,11 +1,11 @@
 import { ConfigError, OperationError } from "../errors.js";
 import { appliedIndex, findActiveNode, raftConfiguration, sealStatus, unseal } from "../vault/operations.js";
 import { checkSeal, downloadAndVerify, resolveSnapshot } from "./preflight.js";
-import type { RestoreRun } from "./run.js";
-import { describeHealth } from "./targets.js";
+import type { RestoreRun } from "./restore-run.js";
+import { describeHealth } from "./target-health.js";
 import { obtainToken, tokenWorks } from "./token.js";
-import { uploadSnapshot } from "./upload.js";
-import { verifyRestore } from "./verify.js";
+import { uploadSnapshot } from "./snapshot-upload.js";
+import { verifyRestore } from "./verify-restored.js";
 
 /** In-place rollback: a live cluster goes back to the snapshot through its active node. */
 export async function inPlace(run: RestoreRun): Promise<void> {

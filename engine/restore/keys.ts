@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { ConfigError } from "../errors.js";
-import type { LocalClusterKeys } from "../local/cluster.js";
+import type { LocalClusterKeys } from "../throwaway/nodes.js";
 import { registerSecret } from "../redact.js";
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;

@@ -1,11 +1,11 @@
 import { join } from "node:path";
 import { requireIdentityFor } from "../crypto/identities.js";
 import { ConfigError, IntegrityError, OperationError } from "../errors.js";
-import type { StoredSnapshot } from "../snapshot/store.js";
-import { verifyStoredSnapshot, type VerifyDownloadOptions } from "../snapshot/verify.js";
+import type { StoredSnapshot } from "../catalogue/snapshot-store.js";
+import { verifyStoredSnapshot, type VerifyDownloadOptions } from "../catalogue/verify-stored.js";
 import { sealStatus } from "../vault/operations.js";
 import { proveUnsealKeys, SealEntries } from "./key-proof.js";
-import type { RestoreRun } from "./run.js";
+import type { RestoreRun } from "./restore-run.js";
 import { planSeal, type SealFacts, type SealPlan } from "./seal.js";
 
 // Preflight: nothing on any node changes here.

@@ -6,14 +6,14 @@ import { checkKeysForPlan, checkSeal, downloadAndVerify, resolveSnapshot } from 
 import { planReload, reloadNode1, restartNode1, type ReloadRoute } from "./reload.js";
 import { checkRestartCommand } from "./restart.js";
 import { checkHoldsSnapshot, planResume, surveyTargets, targetFacts, type ResumePlan } from "./resume.js";
-import type { RestoreRun } from "./run.js";
+import type { RestoreRun } from "./restore-run.js";
 import { waitRole } from "./wait-role.js";
 import type { WaitStatus } from "./steps.js";
-import { uploadSnapshot } from "./upload.js";
-import { nodeIdsByAddr } from "./targets.js";
+import { uploadSnapshot } from "./snapshot-upload.js";
+import { nodeIdsByAddr } from "./target-health.js";
 import { GenerateRootRefused, generateRootAdvice, generateRootStatus } from "./root-token.js";
 import { obtainToken, tokenWorks } from "./token.js";
-import { verifyRestore } from "./verify.js";
+import { verifyRestore } from "./verify-restored.js";
 
 /** A node that takes this long to load the snapshot must not be reaped by autopilot meanwhile. */
 const MIN_DEAD_SERVER_THRESHOLD_MS = 10 * 60_000;

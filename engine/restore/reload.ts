@@ -4,8 +4,8 @@ import { nodeHealth, sealStatus, unseal } from "../vault/operations.js";
 import { productProfile, type Product } from "../vault/product.js";
 import { generateRootAdvice } from "./root-token.js";
 import { restartCommandFor, runRestartCommand } from "./restart.js";
-import type { RestoreRun } from "./run.js";
-import { compareVersions } from "./targets.js";
+import type { RestoreRun } from "./restore-run.js";
+import { compareVersions } from "./target-health.js";
 import { obtainToken } from "./token.js";
 import { waitRole } from "./wait-role.js";
 

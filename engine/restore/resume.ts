@@ -4,7 +4,7 @@ import type { VaultClient } from "../vault/client.js";
 import { nodeHealth, sealStatus, type NodeHealth, type SealStatus } from "../vault/operations.js";
 import { productOfManifest, productProfile } from "../vault/product.js";
 import type { SealPlan } from "./seal.js";
-import { compareVersions, describeHealth } from "./targets.js";
+import { compareVersions, describeHealth } from "./target-health.js";
 
 /** What one target reports, read without a token: sys/health, sys/seal-status, sys/leader. */
 export interface TargetFacts {

@@ -1,7 +1,7 @@
-import { OperationError, throwIfInterrupted } from "../errors.js";
+import { throwIfInterrupted } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { waitFor } from "../wait.js";
-import { sizedStepMs, sizedTotalMs } from "./sized-deadline.js";
+import type { Deadlines } from "./deadlines.js";
 
 export interface RestoreStep {
   step: string;
@@ -14,54 +14,14 @@ export interface RestoreStep {
   vaultMs?: number;
 }
 
-/**
- * Deadlines of one restore: each wait gets the step budget, never more than what is left of the
- * total. Waits that grow with the snapshot ("sized": node 1 applying it, followers installing it)
- * get a budget derived from its size once known (sized-deadline.ts), unless the operator set the
- * step deadline explicitly (--step-timeout), which then holds for every wait.
- */
-export class Deadlines {
-  private totalEndsAt: number;
-  private readonly started = Date.now();
-  private sizedMs?: number;
-  private readonly baseTotalMs: number;
-  constructor(
-    readonly stepMs: number,
-    public totalMs: number,
-    private readonly explicit: { step?: boolean; total?: boolean } = {},
-  ) {
-    this.baseTotalMs = totalMs;
-    this.totalEndsAt = this.started + totalMs;
-  }
-
-  /** The snapshot is `bytes` long and goes to `nodes` nodes: sized waits (and the default total) grow with it. */
-  sizeTo(bytes: number, nodes: number): void {
-    if (!this.explicit.step) this.sizedMs = Math.max(this.stepMs, sizedStepMs(bytes));
-    if (!this.explicit.total) {
-      this.totalMs = Math.max(this.baseTotalMs, sizedTotalMs(this.baseTotalMs, bytes, nodes));
-      this.totalEndsAt = this.started + this.totalMs;
-    }
-  }
-
-  /** The deadline of a sized wait (the step deadline until the snapshot's size is known, or when set explicitly). */
-  get sizedStepMs(): number {
-    return this.sizedMs ?? this.stepMs;
-  }
-
-  /** Time a wait may take now. */
-  forStep(what: string, sized = false): number {
-    const left = this.totalEndsAt - Date.now();
-    if (left <= 0) throw new OperationError(`the restore ran out of its total time (${Math.round(this.totalMs / 1000)}s) before ${what}`, { stage: what });
-    return Math.min(sized && this.sizedMs !== undefined ? this.sizedMs : this.stepMs, left);
-  }
-}
-
 /** How often a long wait says it is still alive. */
 export const HEARTBEAT_MS = 30_000;
 
 export interface WaitStatus {
   /** A line on where the wait stands ("node 2 applied index 812 of the leader's 4051"); errors are ignored. */
   status?: () => Promise<string | undefined>;
+  /** What the last probe saw, for the timeout message. */
+  lastSeen?: () => string | undefined;
 }
 
 /** Measures one step: which part was Vault's own work and which our polling. */
@@ -111,7 +71,7 @@ export class StepClock {
             throw err;
           }
         },
-        { what, timeoutMs: this.deadlines.forStep(what, this.sized), intervalMs, stage: this.name, signal: this.signal },
+        { what, timeoutMs: this.deadlines.forStep(what, this.sized), intervalMs, stage: this.name, signal: this.signal, lastSeen: opts.lastSeen },
       );
       if (lastNotReadyEnd !== undefined) this.vaultMs += Math.round((lastNotReadyEnd + Date.now()) / 2) - t0;
       return value;
@@ -155,7 +115,7 @@ export class StepLog {
   constructor(
     readonly deadlines: Deadlines,
     private readonly progress: Progress = silentProgress,
-    /** Interrupts the restore (SIGTERM): before a step starts, and during its waits (engine/restore/staged.ts). */
+    /** Interrupts the restore (SIGTERM): before a step starts, and during its waits (engine/restore/restore.ts). */
     private readonly signal?: AbortSignal,
   ) {}
 

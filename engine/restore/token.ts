@@ -3,7 +3,7 @@ import type { Progress } from "../progress.js";
 import { VaultHttpError, type VaultClient } from "../vault/client.js";
 import type { RestoreKeys } from "./keys.js";
 import { GenerateRootRefused, generateRootAdvice, generateRootStatus, generateRootToken, revokeOwnToken } from "./root-token.js";
-import type { RestoreRun, TokenSource } from "./run.js";
+import type { RestoreRun, TokenSource } from "./restore-run.js";
 
 export async function tokenWorks(client: VaultClient, progress?: Progress): Promise<boolean> {
   if (!client.hasToken()) return false;

@@ -1,4 +1,5 @@
 import { parseDuration } from "../schedule.js";
+import { lastPassedDrillAt } from "./drills.js";
 import { RUN_KINDS } from "./record.js";
 import type { ClusterStatus } from "./report.js";
 
@@ -26,8 +27,11 @@ export const METRICS = {
   vrb_invalid_snapshots: "Damaged snapshots of the cluster: manifest present, object not matching it (truncated, replaced) or manifest unreadable.",
   vrb_incomplete_uploads: "Unfinished uploads in the cluster's folder older than the threshold (default 24h): orphans of killed or failed runs.",
   vrb_last_drill_success: "1 when the last restore drill passed, 0 when it failed.",
-  vrb_last_drill_rto_seconds: "Recovery time measured by the last passing drill.",
+  vrb_last_drill_rto_seconds: "Recovery time measured by the last drill (passed or failed; vrb_last_drill_success says which).",
   vrb_last_drill_timestamp_seconds: "Unix time of the start of the last drill.",
+  vrb_last_passing_drill_timestamp_seconds: "Unix time of the start of the newest drill that passed.",
+  vrb_last_skipped_drill_timestamp_seconds: "Unix time of the newest drill that could not run here (no binary, no disk space, a keys file missing); vrb status says why.",
+  vrb_drill_window_seconds: "The scheduled drills' window (policy drill.every): a drill is due when none passed within it.",
   vrb_copy_last_success_timestamp_seconds: "Unix time of the start of the last backup that wrote this copy (policy `copies`) completely, per destination.",
   vrb_copy_consecutive_failures: "Backups in a row whose copy to this destination failed (0 after a good copy), per destination.",
   vrb_rpo_ok: "1 when the newest good snapshot lies in the current or previous schedule window, else 0.",
@@ -65,6 +69,9 @@ export async function renderMetrics(statuses: ClusterStatus[], state?: ExporterS
     drillOk: gauge("vrb_last_drill_success", ["cluster"]),
     drillRto: gauge("vrb_last_drill_rto_seconds", ["cluster"]),
     drillAt: gauge("vrb_last_drill_timestamp_seconds", ["cluster"]),
+    drillPassedAt: gauge("vrb_last_passing_drill_timestamp_seconds", ["cluster"]),
+    drillSkippedAt: gauge("vrb_last_skipped_drill_timestamp_seconds", ["cluster"]),
+    drillWindow: gauge("vrb_drill_window_seconds", ["cluster"]),
     copyLastSuccess: gauge("vrb_copy_last_success_timestamp_seconds", ["cluster", "destination"]),
     copyFailures: gauge("vrb_copy_consecutive_failures", ["cluster", "destination"]),
     rpoOk: gauge("vrb_rpo_ok", ["cluster"]),
@@ -96,6 +103,10 @@ export async function renderMetrics(statuses: ClusterStatus[], state?: ExporterS
       g.drillAt.set({ cluster }, seconds(s.lastDrill.at)!);
       if (s.lastDrill.rtoSeconds !== undefined) g.drillRto.set({ cluster }, s.lastDrill.rtoSeconds);
     }
+    const passedAt = lastPassedDrillAt(s);
+    if (passedAt) g.drillPassedAt.set({ cluster }, seconds(passedAt)!);
+    if (s.lastSkippedDrill) g.drillSkippedAt.set({ cluster }, seconds(s.lastSkippedDrill.at)!);
+    if (s.drillEvery) g.drillWindow.set({ cluster }, parseDuration(s.drillEvery) / 1000);
     for (const [destination, c] of Object.entries(s.copies ?? {})) {
       if (c.lastSuccess) g.copyLastSuccess.set({ cluster, destination }, seconds(c.lastSuccess)!);
       g.copyFailures.set({ cluster, destination }, c.consecutiveFailures);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { verdictOf } from "./drills.js";
 
 /**
  * The status record of one cluster (`<prefix><cluster>/vrb-status.json`): what the last runs of
@@ -43,10 +44,27 @@ const drillFacts = z.object({
   at: z.string(),
   ok: z.boolean(),
   rtoSeconds: z.number().optional(),
+  /** The snapshot's URL (s3://…, file://…). */
   snapshot: z.string().optional(),
+  /** The snapshot's key: what `drills`, `vrb list` and retention look it up by. */
+  key: z.string().optional(),
   problems: z.array(z.string()).optional(),
+  /** Set when the drill could not run here (no binary, no disk space, a keys file missing): why. Never a pass. */
+  skipped: z.string().optional(),
 });
 export type DrillFacts = z.infer<typeof drillFacts>;
+
+/** One snapshot's drill verdict, in the record's `drills` (by snapshot key): the snapshot's manifest-side flag. */
+const drillVerdict = z.object({
+  at: z.string(),
+  ok: z.boolean(),
+  rtoSeconds: z.number().optional(),
+  problems: z.array(z.string()).optional(),
+  skipped: z.string().optional(),
+});
+export type DrillVerdict = z.infer<typeof drillVerdict>;
+/** Verdicts kept in `drills`: at a weekly drill, two years; the newest passing one is always kept. */
+export const DRILL_VERDICTS_LIMIT = 100;
 
 const historyEntry = z.object({ id: z.string(), kind: z.enum(RUN_KINDS), at: z.string(), ok: z.boolean(), exitCode: z.number().int(), toolVersion: z.string() });
 export type HistoryEntry = z.infer<typeof historyEntry>;
@@ -63,7 +81,7 @@ const copyStatus = z.object({
 });
 export type CopyStatus = z.infer<typeof copyStatus>;
 
-/** The cluster's backup lease (engine/snapshot/lease.ts): one backup at a time. Absent: free. */
+/** The cluster's backup lease (engine/backup/lease.ts): one backup at a time. Absent: free. */
 const backupLease = z.object({
   run: z.string(),
   host: z.string(),
@@ -83,7 +101,16 @@ export const statusRecordSchema = z.object({
   schedule: z.string().optional(),
   operations: z.object({ backup: operationStatus.optional(), prune: operationStatus.optional(), restore: operationStatus.optional(), drill: operationStatus.optional() }),
   newestGood: snapshotFacts.optional(),
+  /** The newest drill that ran (passed or failed); a skipped drill leaves it as it was. */
   lastDrill: drillFacts.optional(),
+  /** The newest drill that passed: what "no passing drill within drill.every" is measured from. */
+  lastPassedDrill: drillFacts.optional(),
+  /** The newest drill that could not run, and why. */
+  lastSkippedDrill: drillFacts.optional(),
+  /** Per snapshot key: its drill verdict (failed ones stay listed and restorable; retention keeps the newest passed one). */
+  drills: z.record(z.string(), drillVerdict).optional(),
+  /** drill.every of the last scheduled drill's policy: the window `status --check` uses when the reader has no policy. */
+  drillEvery: z.string().optional(),
   history: z.array(historyEntry),
   /** Per copy name: the copies' outcomes of the backups recorded here (the primary's record only). */
   copies: z.record(z.string(), copyStatus).optional(),
@@ -104,6 +131,8 @@ export interface RunOutcome {
   /** A backup's new snapshot. */
   snapshot?: SnapshotFacts;
   drill?: DrillFacts;
+  /** The policy's drill.every (a scheduled drill's run). */
+  drillEvery?: string;
   /** A backup's copies: each one's outcome. */
   copies?: CopyOutcomeFacts[];
   schedule?: string;
@@ -135,6 +164,36 @@ function applyCopies(prev: StatusRecord["copies"], at: string, copies: CopyOutco
   return next;
 }
 
+/** The drill fields after one drill: a skip is kept apart, so it never stands for a pass nor hides a failure. */
+function applyDrill(base: StatusRecord, drill: DrillFacts | undefined): Pick<StatusRecord, "lastDrill" | "lastPassedDrill" | "lastSkippedDrill" | "drills"> {
+  const kept = { lastDrill: base.lastDrill, lastPassedDrill: base.lastPassedDrill, lastSkippedDrill: base.lastSkippedDrill, drills: base.drills };
+  if (!drill) return kept;
+  const next = { ...kept };
+  if (drill.skipped) next.lastSkippedDrill = drill;
+  else {
+    next.lastDrill = drill;
+    if (drill.ok) next.lastPassedDrill = drill;
+  }
+  if (drill.key) {
+    const before = base.drills?.[drill.key];
+    // A skip says nothing about a snapshot already drilled: its pass or failure stands.
+    if (!(drill.skipped && before && !before.skipped)) {
+      next.drills = trimVerdicts({ ...base.drills, [drill.key]: verdictOf(drill) });
+    }
+  }
+  return next;
+}
+
+/** The newest DRILL_VERDICTS_LIMIT verdicts, and always the newest passing one (retention keeps its snapshot). */
+export function trimVerdicts(drills: Record<string, DrillVerdict>): Record<string, DrillVerdict> {
+  const entries = Object.entries(drills).sort(([, a], [, b]) => Date.parse(b.at) - Date.parse(a.at));
+  if (entries.length <= DRILL_VERDICTS_LIMIT) return drills;
+  const kept = entries.slice(0, DRILL_VERDICTS_LIMIT);
+  const passed = entries.find(([, v]) => v.ok);
+  if (passed && !kept.includes(passed)) kept[kept.length - 1] = passed;
+  return Object.fromEntries(kept);
+}
+
 export function emptyRecord(cluster: string, toolVersion: string): StatusRecord {
   return { schema: 1, cluster, updatedAt: new Date(0).toISOString(), toolVersion, operations: {}, history: [] };
 }
@@ -164,7 +223,8 @@ export function applyRun(prev: StatusRecord | undefined, cluster: string, run: R
     schedule: run.schedule ?? base.schedule,
     operations: { ...base.operations, [run.kind]: op },
     newestGood: newer(base.newestGood, run.snapshot),
-    lastDrill: run.drill ?? base.lastDrill,
+    ...applyDrill(base, run.drill),
+    drillEvery: run.drillEvery ?? base.drillEvery,
     copies: applyCopies(base.copies, at, run.copies),
     history: [entry, ...base.history.filter((h) => h.id !== run.id)].slice(0, HISTORY_LIMIT),
   };

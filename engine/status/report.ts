@@ -1,10 +1,11 @@
 import { parseDuration } from "../schedule.js";
-import { DEFAULT_ORPHAN_UPLOAD_AGE, findOrphanUploads, type OrphanUpload } from "../snapshot/orphan-uploads.js";
-import { recoveryPointStatus, type RecoveryPointStatus } from "../snapshot/rpo.js";
-import { damagedNewerThan, isDamagedSnapshot, isTrustedSnapshot, SnapshotStore } from "../snapshot/store.js";
+import { DEFAULT_ORPHAN_UPLOAD_AGE, findOrphanUploads, type OrphanUpload } from "../catalogue/orphan-uploads.js";
+import { recoveryPointStatus, type RecoveryPointStatus } from "../catalogue/rpo.js";
+import { damagedNewerThan, isDamagedSnapshot, isTrustedSnapshot, SnapshotStore } from "../catalogue/snapshot-store.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import type { DrillFacts, HistoryEntry, OperationStatus, RunError, RunKind, SnapshotFacts, StatusRecord } from "./record.js";
-import { StatusStore } from "./store.js";
+import { drillProblems } from "./drills.js";
+import { StatusStore } from "./status-store.js";
 
 /** What `vrb status --json` prints for one cluster, and what the metrics are rendered from. */
 export interface ClusterStatus {
@@ -25,7 +26,7 @@ export interface ClusterStatus {
   newestGood?: SnapshotFacts & { ageSeconds: number };
   goodSnapshots: number;
   /**
-   * Damaged snapshots (manifest present, object not matching it, engine/snapshot/store.ts
+   * Damaged snapshots (manifest present, object not matching it, engine/catalogue/snapshot-store.ts
    * isDamagedSnapshot): how many, the newest few, and whether the newest snapshot of all is one
    * (then `latest` falls back to an older one). Absent in statuses of older versions: none.
    */
@@ -34,12 +35,17 @@ export interface ClusterStatus {
   lockedSnapshots: number;
   /**
    * Unfinished uploads under the cluster's folder older than `uploadsOlderThan` (orphans of killed
-   * or failed runs, engine/snapshot/orphan-uploads.ts); absent when the store would not list them.
+   * or failed runs, engine/catalogue/orphan-uploads.ts); absent when the store would not list them.
    */
   incompleteUploads?: number;
   orphanUploads?: OrphanUpload[];
   uploadsOlderThan?: string;
   lastDrill?: DrillFacts;
+  /** The newest passing drill and the newest skipped one (engine/status/drills.ts). */
+  lastPassedDrill?: DrillFacts;
+  lastSkippedDrill?: DrillFacts;
+  /** drill.every of the scheduled drills (the record's; absent without scheduled drills). */
+  drillEvery?: string;
   /** The copies' outcomes of the backups recorded here, per copy name (policy `copies`). */
   copies?: StatusRecord["copies"];
   rpo: RecoveryPointStatus;
@@ -103,6 +109,9 @@ export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> 
     lockedSnapshots,
     ...(orphans ? { incompleteUploads: orphans.length, orphanUploads: orphans.slice(0, 10), uploadsOlderThan } : {}),
     lastDrill: record?.lastDrill,
+    ...(record?.lastPassedDrill ? { lastPassedDrill: record.lastPassedDrill } : {}),
+    ...(record?.lastSkippedDrill ? { lastSkippedDrill: record.lastSkippedDrill } : {}),
+    ...(record?.drillEvery ? { drillEvery: record.drillEvery } : {}),
     ...(record?.copies ? { copies: record.copies } : {}),
     rpo: recoveryPointStatus(good, record?.schedule ?? q.every, now),
     history: record?.history ?? [],
@@ -120,6 +129,11 @@ export interface CheckOptions {
   maxFailures?: number;
   /** Fail when the last drill is older than this (a duration like '30d'), failed, or missing. */
   maxDrillAge?: string;
+  /**
+   * The policy's drill.every (scheduled drills); default the record's. With one, the check fails
+   * when the newest drill failed or none passed within it plus one schedule window.
+   */
+  drillEvery?: string;
   now?: Date;
 }
 
@@ -145,12 +159,15 @@ export function checkStatus(s: ClusterStatus, opts: CheckOptions = {}): { ok: bo
       problems.push(`${kind}: the last ${op.consecutiveFailures} attempt(s) failed (--max-failures ${maxFailures})${err}`);
     }
   }
+  const drillEvery = opts.drillEvery ?? s.drillEvery;
+  if (drillEvery) problems.push(...drillProblems(s, { every: drillEvery, schedule: s.rpo.every, now }));
   if (opts.maxDrillAge) {
     const maxMs = parseDuration(opts.maxDrillAge);
     const d = s.lastDrill;
     if (!d) problems.push(`no drill recorded (--max-drill-age ${opts.maxDrillAge})`);
     else {
-      if (!d.ok) problems.push(`the last drill (${d.at}) failed${d.problems?.length ? `: ${d.problems.join("; ")}` : ""}`);
+      // With scheduled drills the failure is reported above already.
+      if (!d.ok && !drillEvery) problems.push(`the last drill (${d.at}) failed${d.problems?.length ? `: ${d.problems.join("; ")}` : ""}`);
       if (now.getTime() - Date.parse(d.at) > maxMs) problems.push(`the last drill is from ${d.at}, older than --max-drill-age ${opts.maxDrillAge}`);
     }
   }

@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { ConfigError, exitCodeOf, messageOf, VrbError } from "../errors.js";
+import { ConfigError, exitCodeOf, InterruptedError, messageOf, VrbError } from "../errors.js";
 import type { BackupPolicy } from "../policy.js";
-import { packageInfo } from "../local/tools.js";
+import { packageInfo } from "../package-info.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { redact } from "../redact.js";
 import { explainS3Error } from "../storage/s3/errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { applyRun, type CopyOutcomeFacts, type DrillFacts, type RunError, type RunKind, type RunOutcome, type SnapshotFacts } from "./record.js";
-import { StatusStore } from "./store.js";
+import { StatusStore } from "./status-store.js";
 
 export interface RunTarget {
   /** The destination's store: the status object lives beside the snapshots. */
@@ -25,6 +25,8 @@ export interface RunFacts {
   error?: Omit<RunError, "at">;
   snapshot?: SnapshotFacts;
   drill?: DrillFacts;
+  /** A scheduled drill's policy drill.every (readers without the policy judge drills by it). */
+  drillEvery?: string;
   /** A backup's copies and how each went (listed in the primary's record). */
   copies?: CopyOutcomeFacts[];
 }
@@ -67,7 +69,9 @@ export async function recordRun<T>(kind: RunKind, target: RunTarget, fn: () => P
       ok: false,
       exitCode: error.exitCode,
       error,
-      drill: kind === "drill" ? { at: startedAt.toISOString(), ok: false } : undefined,
+      // A drill stopped by a signal (Ctrl-C, a CronJob's deadline) says nothing of the snapshot: the
+      // run is recorded as interrupted, the drill history (status --check, retention) is left alone.
+      drill: kind === "drill" && !(err instanceof InterruptedError) ? { at: startedAt.toISOString(), ok: false } : undefined,
     });
     throw err;
   }
@@ -77,29 +81,19 @@ export async function recordRun<T>(kind: RunKind, target: RunTarget, fn: () => P
   } catch {
     // A report that cannot be summarised still counts as the run it is.
   }
-  const ok = described.ok ?? true;
-  await write(target, {
-    ...base,
-    durationMs: Date.now() - startedAt.getTime(),
-    ok,
-    exitCode: described.exitCode ?? (ok ? 0 : 1),
-    error: ok ? undefined : (described.error ?? { stage: kind, message: `${kind} reported a failure`, exitCode: described.exitCode ?? 1, kind: "Failure" }),
-    snapshot: described.snapshot,
-    drill: described.drill,
-    copies: described.copies,
-  });
+  await recordRunIn(target, kind, startedAt, described, base.id);
   return result;
 }
 
 /**
  * Records a run that happened elsewhere in `target`'s status object: a backup's outcome in each
- * copy's own store (the copy's record then tells its own story when the primary is gone).
- * Best effort, like recordRun.
+ * copy's own store (the copy's record then tells its own story when the primary is gone), or a
+ * scheduled drill's verdict (engine/drill/scheduled.ts). Best effort, like recordRun.
  */
-export async function recordRunIn(target: RunTarget, kind: RunKind, startedAt: Date, facts: RunFacts): Promise<void> {
+export async function recordRunIn(target: RunTarget, kind: RunKind, startedAt: Date, facts: RunFacts, id: string = randomUUID()): Promise<void> {
   const ok = facts.ok ?? true;
   await write(target, {
-    id: randomUUID(),
+    id,
     kind,
     startedAt,
     toolVersion: packageInfo().version,
@@ -109,6 +103,9 @@ export async function recordRunIn(target: RunTarget, kind: RunKind, startedAt: D
     exitCode: facts.exitCode ?? (ok ? 0 : 1),
     error: ok ? undefined : (facts.error ?? { stage: kind, message: `${kind} reported a failure`, exitCode: facts.exitCode ?? 1, kind: "Failure" }),
     snapshot: facts.snapshot,
+    drill: facts.drill,
+    drillEvery: facts.drillEvery,
+    copies: facts.copies,
   });
 }
 

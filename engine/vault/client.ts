@@ -1,7 +1,8 @@
 import { readFileSync, existsSync } from "node:fs";
-import { Agent, type Dispatcher } from "undici";
+import type { Agent, Dispatcher } from "undici";
 import { ConfigError, OperationError } from "../errors.js";
 import { registerSecret } from "../redact.js";
+import { undici } from "../lazy-modules.js";
 import { sleep } from "../wait.js";
 
 export interface VaultTlsOptions {
@@ -170,7 +171,7 @@ export class VaultClient {
     this.ownsDispatcher = !dispatcher;
     this.dispatcher =
       dispatcher ??
-      new Agent({
+      new (undici().Agent)({
         connect: {
           timeout: options.connectTimeoutMs ?? 10_000,
           ca: loadCaCert(options.caCert),

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { ConfigError } from "../errors.js";
 import type { VaultClient } from "./client.js";
-import { ensureKvV2, kvPut } from "./kv.js";
+import { ensureKvV2, kvPut } from "./kv-v2.js";
 
 /**
  * Writes about `bytes` of incompressible data into KV v2 under `mount`, as base64 values of

@@ -233,18 +233,37 @@ export async function waitUntilRole(client: VaultClient, roles: NodeRole[], what
   );
 }
 
+/**
+ * One line on what autopilot sees, for a wait that timed out: which condition failed and which
+ * server it blames ("healthy false, failure tolerance 0; node-3 non-voter unhealthy (last index 40, term 3)").
+ */
+export function describeAutopilot(ap: AutopilotState): string {
+  const servers = Object.values(ap.servers ?? {}).map(
+    (s) => `${s.id} ${s.status}${s.healthy ? "" : " unhealthy"} (${s.node_status}, last index ${s.last_index}, term ${s.last_term})`,
+  );
+  return `autopilot healthy ${ap.healthy}, failure tolerance ${ap.failure_tolerance}, leader ${ap.leader}, voters [${(ap.voters ?? []).join(", ")}]; ${servers.join("; ")}`;
+}
+
+/** One line on the raft configuration, for a wait that timed out. */
+export function describeRaftServers(servers: RaftServer[]): string {
+  return `raft configuration: ${servers.map((s) => `${s.node_id} ${s.voter ? "voter" : "non-voter"}${s.leader ? " leader" : ""}`).join(", ")}`;
+}
+
 /** Waits until `expected` servers are raft voters and autopilot calls the cluster healthy. */
 export async function waitForHealthyVoters(client: VaultClient, expected: number, timeoutMs: number): Promise<{ servers: RaftServer[]; autopilot: AutopilotState }> {
+  let seen: string | undefined;
   return waitFor(
     async () => {
       const config = await raftConfiguration(client);
       const voters = config.servers.filter((s) => s.voter);
+      seen = describeRaftServers(config.servers);
       if (voters.length < expected) return undefined;
       const ap = await autopilotState(client);
+      seen = describeAutopilot(ap);
       if (!ap.healthy || ap.voters.length < expected) return undefined;
       return { servers: config.servers, autopilot: ap };
     },
-    { what: `${expected} raft voters with healthy autopilot`, timeoutMs, intervalMs: 500 },
+    { what: `${expected} raft voters with healthy autopilot`, timeoutMs, intervalMs: 500, lastSeen: () => seen },
   );
 }
 

@@ -117,8 +117,13 @@ export class FaultProxy {
     // path where the connection is gone before the request got through.
     let clientGone = false;
     req.socket.once("close", () => (clientGone = true));
+    // A held request's body is read while it is held: a socket left paused (a body larger than its
+    // buffers) would never notice its client going away, and the held request would reach the
+    // server after all.
+    const held: Buffer[] = [];
+    const collect = (chunk: Buffer) => held.push(chunk);
     const forward = () => {
-      if (clientGone) {
+      if (clientGone || req.socket.destroyed) {
         this.count("client-gone");
         return;
       }
@@ -151,11 +156,17 @@ export class FaultProxy {
         const socket = req.socket;
         upstream.on("close", () => setTimeout(() => socket.destroy(), 50));
         void pace(req, upstream, fault.bytesPerSec).catch(() => upstream.destroy());
+      } else if (fault?.kind === "delay") {
+        req.off("data", collect);
+        for (const chunk of held) upstream.write(chunk);
+        if (req.readableEnded) upstream.end();
+        else req.pipe(upstream);
       } else req.pipe(upstream);
       res.on("close", () => upstream.destroy());
     };
     if (fault?.kind === "delay") {
       this.count("delay");
+      req.on("data", collect);
       setTimeout(forward, fault.ms);
     } else forward();
   }

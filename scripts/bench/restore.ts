@@ -4,27 +4,14 @@
 import { rmSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  S3Store,
-  SnapshotStore,
-  VaultClient,
-  ensureKvV2,
-  fillWithRandomData,
-  kvPut,
-  localClusterRestoreKeys,
-  localDown,
-  localS3Client,
-  localUp,
-  runBackup,
-  stagedRestore,
-  startFreshNodes,
-  stderrProgress,
-  stopNode,
-  validatePolicy,
-  wipeNode,
-  type LocalNode,
-  type RestoreStep,
-} from "../../engine/index.js";
+import { SnapshotStore, VaultClient, runBackup, stagedRestore, stderrProgress, validatePolicy, type RestoreStep } from "../../engine/index.js";
+import { startFreshNodes, stopNode, wipeNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { localS3Client } from "../../devenv/s3server.js";
+import { localDown, localUp } from "../../devenv/environment.js";
+import { localClusterRestoreKeys } from "../../engine/restore/keys.js";
+import { fillWithRandomData } from "../../engine/vault/fill.js";
+import { ensureKvV2, kvPut } from "../../engine/vault/kv-v2.js";
+import { S3Store } from "../../engine/storage/s3/store.js";
 
 import { parseSize } from "./size.js";
 
@@ -56,7 +43,7 @@ export async function main(args: string[]): Promise<void> {
   const sizeAt = args.indexOf("--size");
   const fill = sizeAt >= 0 ? parseSize(args[sizeAt + 1] ?? "") : 0;
   const json = args.includes("--json");
-  // The waits that grow with the snapshot get deadlines from its size (engine/restore/sized-deadline.ts);
+  // The waits that grow with the snapshot get deadlines from its size (engine/restore/deadlines.ts);
   // --step-timeout overrides every wait, as `vrb restore --step-timeout` does.
   const stepTimeoutS = args.includes("--step-timeout") ? arg(args, "--step-timeout", 120) : undefined;
   const dir = mkdtempSync(join(tmpdir(), "vrb-bench-restore-"));

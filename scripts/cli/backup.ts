@@ -14,7 +14,10 @@ import {
   DEFAULT_BACKUP_RETRIES,
   DEFAULT_LEADER_WAIT_MS,
   DEFAULT_STALL_TIMEOUT_MS,
+  drillAfterBackup,
+  drillFailureOf,
   formatBytes,
+  type ScheduledDrillOutcome,
   openStore,
   recordRun,
   runBackup,
@@ -77,19 +80,28 @@ export function registerBackup(program: Command): void {
               }),
             ),
           (r) => backupFacts(r, policy),
-        )
-          .catch(async (err: unknown) => {
-            // A destination found missing stopped the run before anything: nothing to record.
-            if (!(err instanceof ConfigError)) await recordInCopies(policy, startedAt, undefined, err);
-            throw err;
-          })
-          .finally(() => store.close());
-        await recordInCopies(policy, startedAt, report);
-        // onCopyFailure fail: the report is printed as it is, and the exit status says a copy is missing.
-        const failure = copyFailureOf(report, policy);
-        if (failure) process.stderr.write(redact(`vrb: error [stage: ${failure.stage}]: ${failure.message}`) + "\n");
+        ).catch(async (err: unknown) => {
+          store.close();
+          // A destination found missing stopped the run before anything: nothing to record.
+          if (!(err instanceof ConfigError)) await recordInCopies(policy, startedAt, undefined, err);
+          throw err;
+        });
+        let drill: ScheduledDrillOutcome | undefined;
+        try {
+          await recordInCopies(policy, startedAt, report);
+          // Policy drill: the snapshot just stored, restored into a throwaway node when a drill is due.
+          // After the backup's lease is released: the next backup need not wait for the drill.
+          drill = await drillAfterBackup({ policy, store, snapshot: { key: report.key, bytes: report.bytes, vault: report.vault }, progress, signal });
+        } finally {
+          store.close();
+        }
+        // onCopyFailure fail, or a failed drill: the report is printed as it is, and the exit status says what is wrong.
+        const failures = [copyFailureOf(report, policy), drillFailureOf(drill, store.url(report.key))].filter((f) => f !== undefined);
+        for (const f of failures) process.stderr.write(redact(`vrb: error [stage: ${f.stage}]: ${f.message}`) + "\n");
+        const failure = failures[0];
+        const reported = drill ? { ...report, drill } : report;
         if (o.json) {
-          printJson(failure ? { ...report, ok: false, exitCode: ExitCode.failed, error: { message: failure.message, stage: failure.stage, kind: failure.name } } : report);
+          printJson(failure ? { ...reported, ok: false, exitCode: ExitCode.failed, error: { message: failure.message, stage: failure.stage, kind: failure.name } } : reported);
           return failure ? ExitCode.failed : undefined;
         }
         const secs = (report.durationsMs.total ?? 0) / 1000;
@@ -101,11 +113,19 @@ export function registerBackup(program: Command): void {
             report.lock ? `  locked ${report.lock.mode} until ${report.lock.until}` : "  not locked (no objectLock in the policy)",
             ...report.destinations.slice(1).map((d) => (d.ok ? `  copy '${d.name}': ok ${d.url}` : `  copy '${d.name}': FAILED at stage ${d.stage}: ${d.error}`)),
             ...report.warnings.map((w) => `  warning: ${w}`),
+            ...(drill ? [describeDrill(drill)] : []),
           ].join("\n"),
         );
         return failure ? ExitCode.failed : undefined;
       }),
     );
+}
+
+/** The backup's line about its scheduled drill (policy drill). */
+function describeDrill(d: ScheduledDrillOutcome): string {
+  if (d.state === "passed") return `  drill: PASSED, RTO ${d.rtoSeconds!.toFixed(1)}s: ${d.reason}`;
+  if (d.state === "failed") return `  drill: FAILED: ${d.reason}`;
+  return d.state === "skipped" ? `  drill: SKIPPED: ${d.reason}` : `  drill: not due: ${d.reason}`;
 }
 
 /** The primary's status record: the snapshot, each copy's outcome, and with onCopyFailure fail a failed copy as the run's failure. */

@@ -26,10 +26,7 @@ export interface GlobalOptions {
   [option: string]: unknown;
 }
 
-/** The AWS SDK warns about Node 20 on every start; that is not news for the operator at 3 a.m. */
-export function quietKnownWarnings(): void {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-}
+export { quietKnownWarnings } from "./launch.js";
 
 export function progressFor(_opts: GlobalOptions): Progress {
   return stderrProgress("vrb");

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { formatDemo, runDemo } from "../../engine/index.js";
+
+import { formatDemo, runDemo } from "../../devenv/demo.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { intFlag } from "./options.js";
 import { reportFailure } from "./restore.js";

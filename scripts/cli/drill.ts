@@ -19,18 +19,26 @@ function formatDrill(r: DrillReport): string {
     `  throwaway nodes: ${describeProduct(r.throwaway.product, r.throwaway.version)}`,
     formatRestore(r.restore),
     `  KV secrets: ${r.secrets} (${r.inventory.map((m) => `${m.mount}: ${m.secrets}`).join(", ") || "no KV mounts"})`,
+    ...(r.mountKeys.length ? [`  keys per mount (restored / manifest): ${r.mountKeys.map((m) => `${m.mount} ${m.found}/${m.expected}`).join(", ")}`] : []),
     ...r.problems.map((p) => `  problem: ${p}`),
     `  torn down: ${r.teardown.stopped} node(s) stopped, ${r.teardown.removed} removed`,
   ].join("\n");
 }
 
-/** What the status record keeps of a drill (docs/status.md). */
-function drillFacts(r: DrillReport) {
+/** What the status record keeps of a drill (docs/status.md); a snapshot of the store gets its verdict by key (`vrb list`, retention). */
+function drillFacts(r: DrillReport, fromStore: boolean) {
   const at = new Date(Date.now() - r.rtoMs).toISOString();
   return {
     ok: r.ok,
     error: r.ok ? undefined : { stage: "drill checks", message: r.problems.join("; ") || "the drill failed", exitCode: 1, kind: "DrillFailure" },
-    drill: { at, ok: r.ok, rtoSeconds: r.rtoMs / 1000, snapshot: r.snapshot.url, problems: r.problems.length ? r.problems : undefined },
+    drill: {
+      at,
+      ok: r.ok,
+      rtoSeconds: r.rtoMs / 1000,
+      snapshot: r.snapshot.url,
+      key: fromStore ? r.snapshot.key : undefined,
+      problems: r.problems.length ? r.problems : undefined,
+    },
   };
 }
 
@@ -80,7 +88,7 @@ export function registerDrill(program: Command): void {
                 timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
                 signal,
               }),
-            drillFacts,
+            (r) => drillFacts(r, Boolean(source.store)),
           );
           if (o.json) printJson(source.store ? { ...report, destination: destinationOfReport(objects) } : report);
           else printText(formatDrill(report));

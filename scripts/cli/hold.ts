@@ -8,7 +8,7 @@ interface HoldFlags extends PolicyFlags {
   json?: boolean;
 }
 
-/** `vrb hold` and `vrb release`: the two sides of one legal hold (S3 Object Lock; engine/snapshot/hold.ts). */
+/** `vrb hold` and `vrb release`: the two sides of one legal hold (S3 Object Lock; engine/catalogue/hold.ts). */
 function registerOne(program: Command, name: "hold" | "release", hold: boolean, description: string): void {
   const cmd = program.command(`${name} <ref>`).description(description);
   addDestinationFlag(addPolicyFlags(cmd, { nodes: false }))

@@ -9,6 +9,8 @@ import {
   productOfManifest,
   recoveryPointStatus,
   SnapshotStore,
+  StatusStore,
+  describeVerdict,
 } from "../../engine/index.js";
 import { destinationOfReport, printJson, printText, runCommand, withPolicyStore } from "./common.js";
 import { addDestinationFlag, addPolicyFlags, policyFromCli, type PolicyFlags } from "./options.js";
@@ -39,6 +41,11 @@ export function registerList(program: Command): void {
           async (objects) => {
             const store = new SnapshotStore(objects);
             const snapshots = await store.list(policy.cluster.name);
+            // Each snapshot's drill verdict (policy drill; docs/status.md): a reader without the record still gets the list.
+            const drills = await new StatusStore(objects)
+              .read(policy.cluster.name)
+              .then(({ record }) => record?.drills)
+              .catch(() => undefined);
             const rows = await Promise.all(
               snapshots.map(async (s) => {
                 const r = await store.retention(s.key).catch(() => undefined);
@@ -58,6 +65,7 @@ export function registerList(program: Command): void {
                   keys: s.manifest?.inventory?.totalKeys,
                   suspect: s.manifest?.suspect,
                   problem: s.problem,
+                  drill: drills?.[s.key],
                 };
               }),
             );
@@ -94,7 +102,8 @@ export function registerList(program: Command): void {
                   const status = r.suspect ? "suspect" : r.status;
                   const keys = r.keys !== undefined ? `${r.keys} keys` : "? keys";
                   const source = r.product ? `${r.product} ${r.version ?? "?"}` : "?";
-                  return `${status.padEnd(10)} ${r.takenAt}  index ${String(r.raftIndex).padEnd(8)} ${formatBytes(r.bytes).padStart(10)} ${keys.padStart(12)}  ${source.padEnd(14)}  ${lock}  ${r.key}${why}`;
+                  const drill = describeVerdict(r.drill) + (r.drill?.rtoSeconds !== undefined && r.drill.ok ? ` (RTO ${r.drill.rtoSeconds.toFixed(1)}s)` : "");
+                  return `${status.padEnd(10)} ${r.takenAt}  index ${String(r.raftIndex).padEnd(8)} ${formatBytes(r.bytes).padStart(10)} ${keys.padStart(12)}  ${source.padEnd(14)}  ${lock}  ${drill}  ${r.key}${why}`;
                 })
                 .join("\n") + ["", rpoLine, ...orphanLines].join("\n"),
             );

@@ -1,25 +1,20 @@
 import type { Command } from "commander";
+import { ConfigError, BYTE_SIZE_FORMS, parseByteSize, parseProduct } from "../../engine/index.js";
+import { writeLocalPolicyFile } from "../../devenv/policy-file.js";
+import { fillLocalEnvironment } from "../../devenv/fill.js";
+import { s3ServerKindFromEnv, type S3ServerKind } from "../../devenv/s3server.js";
+import { formatStatus, localStatus } from "../../devenv/status.js";
 import {
-  ConfigError,
   defaultLocalDir,
   environmentExports,
-  formatStatus,
   localDown,
-  localStatus,
   localUp,
   requireEnvironment,
-  s3ServerKindFromEnv,
   startLocalNode,
   stopLocalNode,
   addNodes,
-  BYTE_SIZE_FORMS,
-  fillLocalEnvironment,
-  parseByteSize,
-  parseProduct,
-  writeLocalPolicyFile,
   type LocalSealType,
-  type S3ServerKind,
-} from "../../engine/index.js";
+} from "../../devenv/environment.js";
 import { printJson, printText, progressFor, runCommand } from "./common.js";
 import { intFlag } from "./options.js";
 

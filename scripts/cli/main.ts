@@ -1,14 +1,16 @@
 // The CLI proper, loaded by scripts/vrb.ts (in the process that runs the command).
 import { CommanderError } from "commander";
-import { ExitCode, redact } from "../../engine/index.js";
-import { quietKnownWarnings } from "./common.js";
-import { buildProgram } from "./program.js";
+import { ExitCode } from "../../engine/errors.js";
+import { redact } from "../../engine/redact.js";
+import { programFor } from "./commands.js";
+import { quietKnownWarnings } from "./launch.js";
 
 quietKnownWarnings();
 
-const program = buildProgram();
-
 try {
+  // Only the named command's module loads (scripts/cli/commands.ts); a failure to build the
+  // program is reported like any other error.
+  const program = await programFor(process.argv.slice(2));
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {

@@ -6,6 +6,7 @@ import {
   describeOrphanUploads,
   ExitCode,
   formatBytes,
+  lastPassedDrillAt,
   listClusters,
   parseDuration,
   readClusterStatus,
@@ -67,6 +68,11 @@ function formatStatus(s: ClusterStatus, problems: string[] | undefined): string 
       ? `  last drill: ${d.at} ${d.ok ? "OK" : "FAILED"}${d.rtoSeconds !== undefined ? `, RTO ${d.rtoSeconds.toFixed(1)}s` : ""}${d.snapshot ? `, ${d.snapshot}` : ""}`
       : "  last drill: never",
   );
+  if (d && !d.ok) lines.push(...(d.problems ?? []).map((p) => `           problem: ${p}`));
+  const passed = lastPassedDrillAt(s);
+  if (s.drillEvery || (passed && passed !== d?.at)) lines.push(`  last passing drill: ${passed ?? "never"}${s.drillEvery ? ` (scheduled: drill.every ${s.drillEvery})` : ""}`);
+  const skipped = s.lastSkippedDrill;
+  if (skipped) lines.push(`  last skipped drill: ${skipped.at}${skipped.snapshot ? `, ${skipped.snapshot}` : ""}: ${skipped.skipped ?? "could not run"}`);
   lines.push(`  RPO: ${s.rpo.ok ? "ok" : "MISSED"}: ${s.rpo.message}`);
   if (problems) lines.push(...(problems.length ? problems.map((p) => `  CHECK FAILED: ${p}`) : ["  check: ok"]));
   return lines.join("\n");
@@ -80,7 +86,7 @@ export function registerStatus(program: Command): void {
     .option("--json", "print one JSON report on stdout")
     .option(
       "--check",
-      "exit 1 when the RPO is missed, a snapshot is damaged, the last --max-failures backups (or prunes) failed, or the last drill is older than --max-drill-age; prints why",
+      "exit 1 when the RPO is missed, a snapshot is damaged, the last --max-failures backups (or prunes) failed, the newest scheduled drill failed or none passed within drill.every, or the last drill is older than --max-drill-age; prints why",
     )
     .option("--all-clusters", "every cluster under the bucket's prefix")
     .option("--max-failures <n>", "with --check: fail after this many consecutive failed runs (default 1)", intFlag("--max-failures", 1), 1)
@@ -102,7 +108,7 @@ export function registerStatus(program: Command): void {
             const clusters = o.allClusters ? await listClusters(store) : [policy.cluster.name];
             const statuses: ClusterStatus[] = [];
             for (const cluster of clusters) statuses.push(await readClusterStatus({ store, cluster, every: policy.schedule.every, uploadsOlderThan: o.uploadsOlderThan }));
-            const checks = o.check ? statuses.map((s) => checkStatus(s, { maxFailures: o.maxFailures, maxDrillAge: o.maxDrillAge })) : undefined;
+            const checks = o.check ? statuses.map((s) => checkStatus(s, { maxFailures: o.maxFailures, maxDrillAge: o.maxDrillAge, drillEvery: policy.drill?.every })) : undefined;
             const failed = checks?.some((c) => !c.ok) ?? false;
             if (failed) {
               // Why, on stderr too: cron mails and CI logs show it even with --json / --prometheus.

@@ -2,7 +2,8 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { ConfigError, OperationError, packageRoot, toolDir, toolVersion, type ToolName } from "../../engine/index.js";
+import { ConfigError, OperationError, toolDir, toolVersion, type ToolName } from "../../engine/index.js";
+import { packageRoot } from "../../engine/index.js";
 import { printJson, printText, runCommand } from "./common.js";
 
 /**

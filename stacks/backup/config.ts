@@ -1,4 +1,5 @@
-import { ConfigError, validatePolicy, type BackupPolicy, type LocalEnvironment } from "../../engine/index.js";
+import { ConfigError, validatePolicy, type AzureContainerOptionsInput, type BackupPolicy, type GcsBucketOptionsInput } from "../../engine/index.js";
+import { type LocalEnvironment } from "../../devenv/environment.js";
 
 const SOURCE = "Pulumi config vault-raft-backup:policy";
 
@@ -14,6 +15,13 @@ function objectOr(value: unknown): Record<string, unknown> {
 export function policyForStack(raw: unknown, local?: LocalEnvironment): BackupPolicy {
   if (!local) return validatePolicy(raw, SOURCE);
   const base = objectOr(raw);
+  const type = objectOr(base.destination).type;
+  if (type !== undefined && type !== "s3") {
+    throw new ConfigError(
+      `${SOURCE}: destination.type is '${String(type)}' but vault-raft-backup:localEnvironment stands for an S3 server: remove localEnvironment (the ${String(type)} destination is used as it is), or store on s3`,
+      { field: "localEnvironment" },
+    );
+  }
   if (!local.s3) throw new Error(`the local environment in ${local.dir} has no S3 server; start it with 'vrb local up' (S3 on)`);
   const cluster = { ...objectOr(base.cluster), nodes: local.nodes.map((n) => n.apiAddr) };
   const destination = { ...objectOr(base.destination), endpoint: local.s3.endpoint, region: local.s3.region, forcePathStyle: true };
@@ -43,6 +51,25 @@ export function manageMode(raw: string | undefined, rawPolicy: unknown, takeSnap
     });
   }
   return "snapshotsOnly";
+}
+
+/**
+ * Config `vault-raft-backup:gcs` and `vault-raft-backup:azure`: what BackupPolicy builds the Cloud
+ * Storage bucket or the Azure container with (it checks each against the destination's type and
+ * validates its fields). With snapshotsOnly nothing is built, so either would be ignored: refused.
+ */
+export function storeOptionsConfig(manage: ManageMode, gcs: unknown, azure: unknown): { gcs?: GcsBucketOptionsInput; azure?: AzureContainerOptionsInput } {
+  for (const [key, value] of [
+    ["gcs", gcs],
+    ["azure", azure],
+  ] as const) {
+    if (value !== undefined && manage === "snapshotsOnly") {
+      throw new ConfigError(`Pulumi config vault-raft-backup:${key} has no effect with vault-raft-backup:manage snapshotsOnly (no bucket or container is built); remove it`, {
+        field: key,
+      });
+    }
+  }
+  return { gcs: gcs as GcsBucketOptionsInput | undefined, azure: azure as AzureContainerOptionsInput | undefined };
 }
 
 const WINDOW_ID = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;

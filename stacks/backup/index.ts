@@ -7,12 +7,15 @@
 //   vault-raft-backup:manage            all (default) | snapshotsOnly: only the snapshot; bucket and Vault roles are
 //                                       managed elsewhere (needs neither the AWS nor the Vault Pulumi provider)
 //   vault-raft-backup:window            schedule window id to take (default: the window containing now)
+//   vault-raft-backup:gcs / :azure      destination.type gcs / azure: the bucket's or container's settings
+//                                       (BackupPolicy's gcs / azure arguments; azure is required there)
 import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as vault from "@pulumi/vault";
 import { BackupPolicy, VaultSnapshot } from "../../components/index.js";
-import { destinationContainerOf, requireEnvironment, scheduleWindow, statusKeyFor } from "../../engine/index.js";
-import { manageMode, policyForStack, windowConfig } from "./config.js";
+import { destinationContainerOf, scheduleWindow, statusKeyFor } from "../../engine/index.js";
+import { requireEnvironment } from "../../devenv/environment.js";
+import { manageMode, policyForStack, storeOptionsConfig, windowConfig } from "./config.js";
 
 const config = new pulumi.Config("vault-raft-backup");
 const localDir = config.get("localEnvironment");
@@ -25,6 +28,7 @@ const policy = policyForStack(rawPolicy, local);
 const takeSnapshot = config.getBoolean("takeSnapshot") !== false;
 const manage = manageMode(config.get("manage"), rawPolicy, takeSnapshot);
 const windowOverride = windowConfig(config.get("window"));
+const storeOptions = storeOptionsConfig(manage, config.getObject<unknown>("gcs"), config.getObject<unknown>("azure"));
 
 const token = config.getSecret("vaultToken") ?? (local?.keys ? pulumi.secret(local.keys.rootToken) : undefined);
 // Against the local cluster, Vault resources go to its first node with its throwaway root token;
@@ -33,7 +37,11 @@ const providers = local && manage === "all" ? { vault: new vault.Provider("local
 
 const backup =
   manage === "all"
-    ? new BackupPolicy(`${policy.cluster.name}-backup`, { policy, snapshot: takeSnapshot ? { token, window: windowOverride } : false }, providers ? { providers } : undefined)
+    ? new BackupPolicy(
+        `${policy.cluster.name}-backup`,
+        { policy, ...storeOptions, snapshot: takeSnapshot ? { token, window: windowOverride } : false },
+        providers ? { providers } : undefined,
+      )
     : undefined;
 
 // snapshotsOnly: the bucket exists and the Vault roles are someone else's; only the snapshot is
@@ -47,10 +55,14 @@ const snapshot = backup ? backup.snapshot : onlySnapshot;
 
 export const cluster = policy.cluster.name;
 export const manages = manage;
-export const bucketName = backup?.bucketName ?? destinationContainerOf(policy.destination);
-export const bucketArn = backup?.bucketArn;
+export const storeType = policy.destination.type ?? "s3";
+// The container alone on azure (its account is accountName), as BackupPolicy exports it.
+export const bucketName = backup?.bucketName ?? (policy.destination.type === "azure" ? policy.destination.container : destinationContainerOf(policy.destination));
+export const accountName = policy.destination.type === "azure" ? policy.destination.accountName : undefined;
+// S3 only: the other stores have no ARN, and name their keys in the destination.
+export const bucketArn = storeType === "s3" ? backup?.bucketArn : undefined;
 export const prefix = policy.destination.prefix;
-export const kmsKeyArn = backup?.kmsKeyArn;
+export const kmsKeyArn = storeType === "s3" ? backup?.kmsKeyArn : undefined;
 export const writerPolicyJson = backup?.writerPolicyJson;
 export const restorerPolicyJson = backup?.restorerPolicyJson;
 export const snapshotPolicyName = backup?.snapshotPolicyName;
@@ -60,6 +72,7 @@ export const appRoleName = backup?.appRoleName;
 export const ciRoleName = backup?.ciRoleName;
 export const schedule = policy.schedule.every;
 export const statusKey = statusKeyFor(policy.destination.prefix, policy.cluster.name);
+export const statusLocation = backup?.statusLocation;
 export const window = backup?.window ?? onlySnapshot?.window;
 export const snapshotKey = snapshot?.key;
 export const snapshotStatus = snapshot?.status;

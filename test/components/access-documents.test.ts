@@ -1,19 +1,8 @@
 import { describe, expect, it } from "vitest";
-import {
-  DESTRUCTIVE_S3_ACTIONS,
-  accessPlan,
-  bucketPlan,
-  legalHoldPolicyDocument,
-  restorerPolicyDocument,
-  snapshotPolicyHcl,
-  STATUS_OBJECT_NAME,
-  statusKeyFor,
-  restorePolicyHcl,
-  validatePolicy,
-  writerPolicyDocument,
-  type IamPolicyDocument,
-  type IamStatement,
-} from "../../engine/index.js";
+import { accessPlan, bucketPlan, restorerPolicyDocument, statusKeyFor, validatePolicy, writerPolicyDocument } from "../../engine/index.js";
+import { STATUS_OBJECT_NAME } from "../../engine/status/record.js";
+import { snapshotPolicyHcl, restorePolicyHcl } from "../../engine/access/vault-policies.js";
+import { DESTRUCTIVE_S3_ACTIONS, legalHoldPolicyDocument, type IamPolicyDocument, type IamStatement } from "../../engine/access/iam.js";
 
 const scope = { bucketArn: "arn:aws:s3:::acme-vault", prefix: "prod/", kmsKeyArn: "arn:aws:kms:eu-west-1:111122223333:key/k1" };
 

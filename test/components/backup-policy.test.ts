@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { ConfigError, scheduleWindow, type IamPolicyDocument } from "../../engine/index.js";
-import { recordResources, settle, valueOf, type Registered } from "./mocks.js";
+import { scheduleWindow } from "../../engine/index.js";
+import { type IamPolicyDocument } from "../../engine/access/iam.js";
+import { expectRefused, recordResources, settle, valueOf, type Registered } from "./mocks.js";
 
 const registered: Registered[] = recordResources();
 let components: typeof import("../../components/index.js");
@@ -73,17 +74,6 @@ describe("BackupPolicy rejects an invalid policy with the field and the fix, bef
     [{ ...prod, objectLock: { mode: "COMPLIANCE", days: 60 }, bucket: { expireAfterDays: 40 } }, "bucket.expireAfterDays", /must be at least objectLock\.days \(60\)/],
     [{ ...prod, access: { tokenRole: { boundCidrs: ["everywhere"] } } }, "access.tokenRole.boundCidrs.0", /must be a CIDR block/],
   ])("%j", async (policy, field, message) => {
-    const before = registered.length;
-    let error: unknown;
-    try {
-      new components.BackupPolicy("bad", { policy: policy as never, snapshot: false });
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).field).toBe(field);
-    expect((error as ConfigError).message).toMatch(message);
-    await settle(registered);
-    expect(registered.length).toBe(before);
+    await expectRefused(registered, () => new components.BackupPolicy("bad", { policy: policy as never, snapshot: false }), field, message);
   });
 });

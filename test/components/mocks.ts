@@ -1,4 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
+import { expect } from "vitest";
+import { ConfigError } from "../../engine/index.js";
 
 /** A resource as the Pulumi engine would receive it: type token, name, resolved inputs. */
 export interface Registered {
@@ -72,4 +74,25 @@ export function named(registered: Registered[], type: string, name: string): Reg
     throw new Error(`expected one ${type} named ${name}, found ${found.length} (of this type: ${sameType.join(", ") || "none"})`);
   }
   return found[0]!;
+}
+
+/**
+ * A component that must refuse its arguments: `construct` throws a ConfigError naming `field`,
+ * with a message matching `message`, and registers nothing (no half-declared stack).
+ */
+export async function expectRefused(registered: Registered[], construct: () => unknown, field: string, message: RegExp): Promise<void> {
+  // Whatever earlier tests registered has arrived, so any new registration is this constructor's.
+  await settle(registered);
+  const before = registered.length;
+  let error: unknown;
+  try {
+    construct();
+  } catch (err) {
+    error = err;
+  }
+  expect(error).toBeInstanceOf(ConfigError);
+  expect((error as ConfigError).field).toBe(field);
+  expect((error as ConfigError).message).toMatch(message);
+  await settle(registered);
+  expect(registered.length).toBe(before);
 }

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import type { IamPolicyDocument } from "../../engine/index.js";
+
+import { type IamPolicyDocument } from "../../engine/access/iam.js";
 import { named, recordResources, settle, valueOf, type Registered } from "./mocks.js";
 
 // Mocks first, then the components (they register against whatever monitor is installed).

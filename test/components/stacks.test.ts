@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { accessPlan, bucketPlan, packageRoot, validatePolicy } from "../../engine/index.js";
+import { accessPlan, bucketPlan, validatePolicy } from "../../engine/index.js";
+import { packageRoot } from "../../engine/package-info.js";
 import { sharedEnv } from "../support/env.js";
 
 const root = packageRoot();

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { snapshotPolicyHcl, restorePolicyHcl } from "../../engine/index.js";
+
+import { snapshotPolicyHcl, restorePolicyHcl } from "../../engine/access/vault-policies.js";
 import { named, recordResources, settle, valueOf, type Registered } from "./mocks.js";
 
 const registered: Registered[] = recordResources();

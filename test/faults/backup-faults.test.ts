@@ -3,31 +3,14 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
-import {
-  checkStoredSnapshot,
-  fillWithRandomData,
-  localDown,
-  localS3Client,
-  localUp,
-  nodeHealth,
-  packageRoot,
-  runBackup,
-  saveEnvironment,
-  s3ServerKindFromEnv,
-  SnapshotStore,
-  startNode,
-  stopNode,
-  unseal,
-  validatePolicy,
-  VaultClient,
-  verifyStoredSnapshot,
-  waitFor,
-  waitForHealthyVoters,
-  type BackupPolicy,
-  type LocalEnvironment,
-  type LocalNode,
-  type Progress,
-} from "../../engine/index.js";
+import { checkStoredSnapshot, runBackup, SnapshotStore, validatePolicy, VaultClient, verifyStoredSnapshot, type BackupPolicy, type Progress } from "../../engine/index.js";
+import { waitFor } from "../../engine/wait.js";
+import { startNode, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { nodeHealth, unseal, waitForHealthyVoters } from "../../engine/vault/operations.js";
+import { localS3Client, s3ServerKindFromEnv } from "../../devenv/s3server.js";
+import { localDown, localUp, saveEnvironment, type LocalEnvironment } from "../../devenv/environment.js";
+import { fillWithRandomData } from "../../engine/vault/fill.js";
+import { packageRoot } from "../../engine/package-info.js";
 import { cliEnv, tempDir, backupOn, s3StoreOn } from "../support/env.js";
 
 const MiB = 1024 * 1024;

@@ -3,7 +3,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { packageRoot, type Product } from "../../engine/index.js";
+import { type Product } from "../../engine/index.js";
+import { packageRoot } from "../../engine/package-info.js";
 import { PRODUCTS, cliEnv, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 

@@ -3,26 +3,22 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
 import {
   checkStoredSnapshot,
-  createS3Client,
   DEFAULT_BACKUP_RETRIES,
-  fillWithRandomData,
-  localDown,
-  localS3Client,
-  localUp,
-  nodeHealth,
   runBackup,
-  s3ServerKindFromEnv,
   SnapshotStore,
-  stopNode,
   validatePolicy,
   VaultClient,
   verifyStoredSnapshot,
-  waitFor,
   type BackupPolicy,
-  type LocalEnvironment,
-  type LocalNode,
   type Progress,
 } from "../../engine/index.js";
+import { waitFor } from "../../engine/wait.js";
+import { stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { nodeHealth } from "../../engine/vault/operations.js";
+import { localS3Client, s3ServerKindFromEnv } from "../../devenv/s3server.js";
+import { localDown, localUp, type LocalEnvironment } from "../../devenv/environment.js";
+import { fillWithRandomData } from "../../engine/vault/fill.js";
+import { createS3Client } from "../../engine/storage/s3/client.js";
 import { cliEnv, runVrb, tempDir, backupOn, s3StoreOn } from "../support/env.js";
 import { FaultProxy, partUploads } from "../support/fault-proxy.js";
 

@@ -5,7 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { stringify } from "yaml";
-import { packageRoot, startFreshNodes, stopNode, type LocalEnvironment, type LocalNode, type Product } from "../../engine/index.js";
+import { type Product } from "../../engine/index.js";
+import { type LocalEnvironment } from "../../devenv/environment.js";
+import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { packageRoot } from "../../engine/package-info.js";
 import { PRODUCTS, cliEnv, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 

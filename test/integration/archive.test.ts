@@ -3,7 +3,12 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { ArchiveInspectionStage, createArchiveInspector, HashingStage, IntegrityError, StagePipeline, WritableStage, type ArchiveReport } from "../../engine/index.js";
+import { IntegrityError } from "../../engine/index.js";
+import { WritableStage } from "../../engine/backup/stages/writable.js";
+import { StagePipeline } from "../../engine/backup/pipeline.js";
+import { HashingStage } from "../../engine/backup/stages/hashing.js";
+import { createArchiveInspector, type ArchiveReport } from "../../engine/snapshot/archive.js";
+import { ArchiveInspectionStage } from "../../engine/backup/stages/inspection.js";
 import { rootClient, sharedEnv } from "../support/env.js";
 
 async function realSnapshot(): Promise<Buffer> {

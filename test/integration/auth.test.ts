@@ -2,22 +2,12 @@ import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } fr
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  VaultClient,
-  VaultHttpError,
-  accessPlan,
-  bootstrapCluster,
-  createLocalCa,
-  findActiveNode,
-  issueClientCertificate,
-  nodeClient,
-  startFreshNodes,
-  stopNode,
-  vaultLogin,
-  type AccessPlan,
-  type BackupPolicy,
-  type LocalNode,
-} from "../../engine/index.js";
+import { VaultClient, accessPlan, type AccessPlan, type BackupPolicy } from "../../engine/index.js";
+import { vaultLogin } from "../../engine/vault/login.js";
+import { findActiveNode } from "../../engine/vault/operations.js";
+import { createLocalCa, issueClientCertificate } from "../../engine/throwaway/tls.js";
+import { bootstrapCluster, nodeClient, startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { VaultHttpError } from "../../engine/vault/client.js";
 import { ProviderHost } from "../providers/host.js";
 import { runHarness, s3CredentialEnv, testPolicy, type Registered } from "../providers/support.js";
 import { cliEnv, PRODUCTS, rootClient, runVrb, sharedEnvOf, tempDir } from "../support/env.js";

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ListObjectVersionsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { kvPut, ensureKvV2, pruneSnapshots, runBackup, snapshotKeyFor, SnapshotStore, validatePolicy, type BackupReport, type PruneReport } from "../../engine/index.js";
+import { pruneSnapshots, runBackup, SnapshotStore, validatePolicy, type BackupReport, type PruneReport } from "../../engine/index.js";
+import { snapshotKeyFor } from "../../engine/snapshot/manifest.js";
+import { kvPut, ensureKvV2 } from "../../engine/vault/kv-v2.js";
 import { cliEnv, rootClient, runVrb, s3For, sharedEnv, backupOn, s3StoreOn } from "../support/env.js";
 
 const env = sharedEnv();

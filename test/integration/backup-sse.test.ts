@@ -1,16 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import {
-  checkStoredSnapshot,
-  createLockedBucket,
-  localS3Client,
-  runBackup,
-  SnapshotStore,
-  startS3Server,
-  stopS3Server,
-  validatePolicy,
-  type LocalS3Server,
-} from "../../engine/index.js";
+import { checkStoredSnapshot, runBackup, SnapshotStore, validatePolicy } from "../../engine/index.js";
+import { createLockedBucket, localS3Client, startS3Server, stopS3Server, type LocalS3Server } from "../../devenv/s3server.js";
 import { sharedEnv, tempDir, backupOn, s3StoreOn } from "../support/env.js";
 
 // moto implements SSE-KMS headers on S3 objects; SeaweedFS ignores them. So this runs on a moto

@@ -6,22 +6,19 @@ import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, Pu
 import {
   checkStoredSnapshot,
   DEFAULT_BACKUP_RETRIES,
-  ensureKvV2,
-  fillWithRandomData,
-  kvPut,
-  localDown,
-  localUp,
-  nodeHealth,
   runBackup,
   SnapshotStore,
   validatePolicy,
   VaultClient,
-  waitFor,
   type BackupPolicy,
   type BackupReport,
-  type LocalEnvironment,
   type Progress,
 } from "../../engine/index.js";
+import { waitFor } from "../../engine/wait.js";
+import { nodeHealth } from "../../engine/vault/operations.js";
+import { localDown, localUp, type LocalEnvironment } from "../../devenv/environment.js";
+import { fillWithRandomData } from "../../engine/vault/fill.js";
+import { ensureKvV2, kvPut } from "../../engine/vault/kv-v2.js";
 import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, sharedEnvOf, tempDir, backupOn, s3StoreOn } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 
@@ -236,10 +233,12 @@ describe.each(PRODUCTS)("%s", (product) => {
     });
 
     it("stops cleanly on SIGTERM (a pod being evicted): exit 143 naming the stage, no manifest, no snapshot object, no unfinished upload, no retry", async () => {
-      // S3 behind a proxy that holds every upload request 5 s: the signal arrives while the
-      // snapshot's upload is under way.
+      // S3 behind a proxy that holds every upload request 20 s: the signal arrives while the
+      // snapshot's upload is under way, and the proxy drops a held request whose client went away.
+      // (It used to miss that when the body filled its socket's buffers: a paused socket does not
+      // see its client go, and the held PUT reached S3 after vrb had stopped; fixed in the proxy.)
       const proxy = await new FaultProxy(env.s3!.endpoint).start();
-      proxy.rules = [{ match: (req) => req.method === "PUT" || req.method === "POST", share: 1, fault: { kind: "delay", ms: 5_000 } }];
+      proxy.rules = [{ match: (req) => req.method === "PUT" || req.method === "POST", share: 1, fault: { kind: "delay", ms: 20_000 } }];
       try {
         const r = await runVrb(
           ["backup", "--cluster", "bk-term", "--prefix", "bk-term/", "--retries", "2"],
@@ -253,7 +252,7 @@ describe.each(PRODUCTS)("%s", (product) => {
         expect(r.stderr).toMatch(/interrupted \(SIGTERM\) during stage (stream|upload|archive check)/);
         expect(r.stderr).not.toMatch(/retrying/);
         // Past the proxy's hold: a held request that reached S3 late would show up now.
-        await new Promise((resolve) => setTimeout(resolve, 6_000));
+        await new Promise((resolve) => setTimeout(resolve, 21_000));
         const objects = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "bk-term/bk-term/" }));
         // Only the cluster's status object, which records the interrupted run as a failure.
         expect((objects.Contents ?? []).map((o) => o.Key)).toEqual(["bk-term/bk-term/vrb-status.json"]);

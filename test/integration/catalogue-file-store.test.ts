@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   checkStoredSnapshot,
   ConfigError,
-  ensureKvV2,
   IntegrityError,
-  kvPut,
+  InterruptedError,
   listClusters,
   openStore,
+  OperationError,
   presignSnapshot,
   pruneSnapshots,
   readClusterStatus,
@@ -17,12 +17,13 @@ import {
   runDrill,
   setLegalHold,
   SnapshotStore,
-  StoreCapabilityError,
   validatePolicy,
   verifyStoredSnapshot,
   type BackupReport,
   type ObjectStore,
 } from "../../engine/index.js";
+import { StoreCapabilityError } from "../../engine/storage/errors.js";
+import { ensureKvV2, kvPut } from "../../engine/vault/kv-v2.js";
 import { rootClient, sharedEnv, tempDir } from "../support/env.js";
 
 // The snapshot catalogue, verify, retention, holds, pre-signed URLs, the status record and a drill
@@ -107,6 +108,20 @@ describe("a directory destination (type: file): catalogue, verify, prune, status
     });
     expect(status.operations.prune).toMatchObject({ runs: 1, consecutiveFailures: 0 });
     expect(status.newestGood?.key).toBe(older.key);
+  });
+
+  it("status: a drill stopped by a signal is an interrupted run, not a failed drill; a drill that fails is one", async () => {
+    const target = { store: objects, cluster: `${cluster}-drills` };
+    const stopped = new InterruptedError("drill: interrupted (SIGTERM) during the download", { signal: "SIGTERM", stage: "download" });
+    await expect(recordRun("drill", target, () => Promise.reject(stopped))).rejects.toBe(stopped);
+    let status = await readClusterStatus({ ...target, every: "6h" });
+    expect(status.operations.drill).toMatchObject({ runs: 1, consecutiveFailures: 1 });
+    expect(status.operations.drill?.lastError).toMatchObject({ kind: "InterruptedError", exitCode: 143 });
+    expect(status.lastDrill).toBeUndefined();
+
+    await expect(recordRun("drill", target, () => Promise.reject(new OperationError("the restored cluster never turned healthy")))).rejects.toThrow();
+    status = await readClusterStatus({ ...target, every: "6h" });
+    expect(status.lastDrill).toMatchObject({ ok: false });
   });
 
   it("a drill restores the good snapshot from the directory into a throwaway node; prune then deletes the damaged one's files", async () => {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import type { Product } from "../../engine/index.js";
-import { BackupBusyError, BackupLease } from "../../engine/snapshot/lease.js";
+import { BackupBusyError, BackupLease } from "../../engine/backup/lease.js";
 import { PRODUCTS, cliEnv, runVrb, s3For, s3StoreOn, sharedEnvOf } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 

@@ -3,9 +3,11 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { VaultClient, ensureKvV2, kvGet, kvPut, startFreshNodes, stopNode, type LocalNode, type Product } from "../../engine/index.js";
-import { startAzurite, stopAzurite, type LocalAzurite } from "../../engine/local/azurite.js";
-import { freePort } from "../../engine/local/ports.js";
+import { VaultClient, type Product } from "../../engine/index.js";
+import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
+import { startAzurite, stopAzurite, type LocalAzurite } from "../../devenv/azurite.js";
+import { freePort } from "../../engine/throwaway/ports.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 import { PRODUCTS, cliEnv, rootClient, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
 

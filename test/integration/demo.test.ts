@@ -1,7 +1,9 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadEnvironment, localDown, type DemoReport } from "../../engine/index.js";
+
+import { type DemoReport } from "../../devenv/demo.js";
+import { loadEnvironment, localDown } from "../../devenv/environment.js";
 import { runVrb, tempDir } from "../support/env.js";
 
 // `vrb demo` on a fresh local environment of OpenBao's default shape (generate-root disabled): the

@@ -7,20 +7,12 @@ import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import * as openpgp from "openpgp";
 import { stringify } from "yaml";
-import {
-  decryptingStream,
-  ensureKvV2,
-  kvPut,
-  loadIdentities,
-  localS3Client,
-  manifestKeyFor,
-  runBackup,
-  STATUS_OBJECT_NAME,
-  validatePolicy,
-  type BackupReport,
-  type DrillReport,
-  type SnapshotManifest,
-} from "../../engine/index.js";
+import { loadIdentities, runBackup, validatePolicy, type BackupReport, type DrillReport } from "../../engine/index.js";
+import { STATUS_OBJECT_NAME } from "../../engine/status/record.js";
+import { manifestKeyFor, type SnapshotManifest } from "../../engine/snapshot/manifest.js";
+import { localS3Client } from "../../devenv/s3server.js";
+import { ensureKvV2, kvPut } from "../../engine/vault/kv-v2.js";
+import { decryptingStream } from "../../engine/crypto/decrypt-stream.js";
 import { cliEnv, policyStoreOn, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
 
 const env = sharedEnv();

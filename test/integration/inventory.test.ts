@@ -3,27 +3,12 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import {
-  applyRetention,
-  createLockedBucket,
-  ensureKvV2,
-  kvPut,
-  localS3Client,
-  openSnapshotStream,
-  runBackup,
-  setLegalHold,
-  SnapshotStore,
-  startS3Server,
-  stopS3Server,
-  validatePolicy,
-  type BackupReport,
-  type InspectReport,
-  type InventoryDiff,
-  type LegalHoldReport,
-  type LocalS3Server,
-  type PruneReport,
-  type S3ServerKind,
-} from "../../engine/index.js";
+import { runBackup, setLegalHold, SnapshotStore, validatePolicy, type BackupReport, type InspectReport, type LegalHoldReport, type PruneReport } from "../../engine/index.js";
+import { type InventoryDiff } from "../../engine/snapshot/inventory/diff.js";
+import { openSnapshotStream } from "../../engine/backup/stages/source.js";
+import { ensureKvV2, kvPut } from "../../engine/vault/kv-v2.js";
+import { createLockedBucket, localS3Client, startS3Server, stopS3Server, type LocalS3Server, type S3ServerKind } from "../../devenv/s3server.js";
+import { applyRetention } from "../../engine/catalogue/retention.js";
 import { cliEnv, PRODUCTS, policyStoreOn, rootClient, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
 
 const cluster = "inv";

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { existsSync, statSync } from "node:fs";
 import { GetObjectCommand, GetObjectLockConfigurationCommand, GetBucketVersioningCommand, ListObjectVersionsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { autopilotState, ensureKvV2, isAlive, kvGet, kvPut, loadEnvironment, localDown, nodeHealth, raftConfiguration, waitFor } from "../../engine/index.js";
+
+import { waitFor } from "../../engine/wait.js";
+import { loadEnvironment, localDown } from "../../devenv/environment.js";
+import { isAlive } from "../../engine/throwaway/process.js";
+import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
+import { autopilotState, nodeHealth, raftConfiguration } from "../../engine/vault/operations.js";
 import { cliEnv, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
 
 describe("local environment (real OpenBao Raft cluster + real S3 server)", () => {

@@ -1,7 +1,9 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadEnvironment, loadPolicyFile, type Product } from "../../engine/index.js";
+import { type Product } from "../../engine/index.js";
+import { loadPolicyFile } from "../../engine/policy.js";
+import { loadEnvironment } from "../../devenv/environment.js";
 import { PRODUCTS, runVrb, tempDir } from "../support/env.js";
 
 const MiB = 1024 * 1024;

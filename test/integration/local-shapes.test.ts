@@ -1,28 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
-import {
-  VaultClient,
-  VaultHttpError,
-  addNodes,
-  autopilotState,
-  createTransitKey,
-  isAlive,
-  loadEnvironment,
-  localDown,
-  localUp,
-  localVaultClient,
-  nodeHealth,
-  productProfile,
-  raftConfiguration,
-  sealStatus,
-  startTransitSealServer,
-  stopTransitSealServer,
-  toolPath,
-  transitSealServerRunning,
-  waitUntilRole,
-  type LocalEnvironment,
-} from "../../engine/index.js";
+import { VaultClient } from "../../engine/index.js";
+import { toolPath } from "../../engine/throwaway/binaries.js";
+import { startTransitSealServer, stopTransitSealServer, transitSealServerRunning } from "../../devenv/transit.js";
+import { productProfile } from "../../engine/vault/product.js";
+import { isAlive } from "../../engine/throwaway/process.js";
+import { autopilotState, nodeHealth, raftConfiguration, sealStatus, waitUntilRole } from "../../engine/vault/operations.js";
+import { addNodes, createTransitKey, loadEnvironment, localDown, localUp, localVaultClient, type LocalEnvironment } from "../../devenv/environment.js";
+import { VaultHttpError } from "../../engine/vault/client.js";
 import { PRODUCTS, rootClient, runVrb, sharedEnvOf, tempDir, type CliResult } from "../support/env.js";
 
 /** The error a GET of the unauthenticated generate-root status gives, or "ok". */

@@ -2,7 +2,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { VaultClient, nodeHealth, startFreshNodes, stopNode, type LocalNode, type Product } from "../../engine/index.js";
+import { VaultClient, type Product } from "../../engine/index.js";
+import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { nodeHealth } from "../../engine/vault/operations.js";
 import { PRODUCTS, cliEnv, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
 import { binaryFile } from "../support/not-text.js";
 

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { runBackup, startS3Server, stopS3Server, validatePolicy, type LocalS3Server, type Progress, type S3ServerKind } from "../../engine/index.js";
+import { runBackup, validatePolicy, type Progress } from "../../engine/index.js";
+import { startS3Server, stopS3Server, type LocalS3Server, type S3ServerKind } from "../../devenv/s3server.js";
 import { backupOn, cliEnv, runVrb, s3For, s3StoreOn, sharedEnv, tempDir } from "../support/env.js";
 
 // A backup into a bucket that does not exist is a configuration error, found in one request

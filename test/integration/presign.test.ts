@@ -4,7 +4,10 @@ import { join } from "node:path";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureKvV2, kvGet, kvPut, nodeClient, nodeHealth, startFreshNodes, stopNode, type LocalNode } from "../../engine/index.js";
+
+import { nodeHealth } from "../../engine/vault/operations.js";
+import { nodeClient, startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
 import { cliEnv, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 

@@ -2,7 +2,10 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureKvV2, kvPut, productVersion, runBackup, runDrill, SnapshotStore, type BackupReport, type LocalEnvironment } from "../../engine/index.js";
+import { runBackup, runDrill, SnapshotStore, type BackupReport } from "../../engine/index.js";
+import { type LocalEnvironment } from "../../devenv/environment.js";
+import { productVersion } from "../../engine/throwaway/binaries.js";
+import { ensureKvV2, kvPut } from "../../engine/vault/kv-v2.js";
 import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
 import { policyInSharedBucket } from "../support/restore-fixtures.js";
 

@@ -1,8 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { nodeHealth, packageRoot, parseProduct, type Product } from "../../engine/index.js";
+import { parseProduct, type Product } from "../../engine/index.js";
+import { nodeHealth } from "../../engine/vault/operations.js";
+import { packageRoot } from "../../engine/package-info.js";
 import { PRODUCTS, rootClient, sharedEnvOf } from "../support/env.js";
+import { productNames } from "../support/projects.js";
 
 /**
  * The README's "Products and versions" table is what this suite ran, not what someone typed: each
@@ -24,9 +27,12 @@ function readmeTable(): Map<Product, string> {
 }
 
 describe("README: products and versions", () => {
-  it("lists exactly the products of this run, each with the version its real cluster reports", async () => {
+  it("lists exactly the products of a full run, each with the version its real cluster reports", async () => {
     const table = readmeTable();
-    expect([...table.keys()].sort()).toEqual([...PRODUCTS].sort());
+    // A run of one product (VRB_TEST_PRODUCTS=openbao while iterating) checks that product's row only.
+    const full = productNames(""); // every product the suite knows
+    if (PRODUCTS.length === full.length) expect([...table.keys()].sort()).toEqual([...full].sort());
+    else for (const product of PRODUCTS) expect(table.has(product), `README.md lists ${product}`).toBe(true);
     for (const product of PRODUCTS) {
       const client = rootClient(sharedEnvOf(product));
       try {

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureKvV2, kvGet, kvPut, recoverSecrets, SnapshotStore, VaultHttpError, type RecoverReport, type VaultClient } from "../../engine/index.js";
+import { recoverSecrets, SnapshotStore, type RecoverReport, type VaultClient } from "../../engine/index.js";
+import { VaultHttpError } from "../../engine/vault/client.js";
+import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
 import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
 
 // Every test here runs once per product (OpenBao, HashiCorp Vault) on that product's shared cluster.

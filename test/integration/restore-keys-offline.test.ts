@@ -1,22 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  VaultClient,
-  ensureKvV2,
-  kvGet,
-  kvPut,
-  localDown,
-  localUp,
-  nodeHealth,
-  runBackup,
-  startFreshNodes,
-  stopNode,
-  type LocalEnvironment,
-  type LocalNode,
-  type Product,
-  type RestoreReport,
-} from "../../engine/index.js";
+import { VaultClient, runBackup, type Product, type RestoreReport } from "../../engine/index.js";
+import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { nodeHealth } from "../../engine/vault/operations.js";
+import { localDown, localUp, type LocalEnvironment } from "../../devenv/environment.js";
+import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
 import { PRODUCTS, cliEnv, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
 import { policyInSharedBucket } from "../support/restore-fixtures.js";
 

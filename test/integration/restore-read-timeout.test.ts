@@ -1,17 +1,8 @@
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  s3DestinationOf,
-  OperationError,
-  SnapshotStore,
-  VaultClient,
-  nodeHealth,
-  restoreReportOf,
-  runBackup,
-  stagedRestore,
-  startFreshNodes,
-  stopNode,
-  type LocalNode,
-} from "../../engine/index.js";
+import { OperationError, SnapshotStore, VaultClient, restoreReportOf, runBackup, stagedRestore } from "../../engine/index.js";
+import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { nodeHealth } from "../../engine/vault/operations.js";
+import { s3DestinationOf } from "../../engine/storage/destination.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 import { policyInSharedBucket } from "../support/restore-fixtures.js";
 import { policyStoreOn, s3For, s3StoreOn, sharedEnv, tempDir } from "../support/env.js";

@@ -1,22 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  VaultClient,
-  addNodes,
-  ensureKvV2,
-  initialize,
-  joinRaft,
-  localDown,
-  localUp,
-  nodeHealth,
-  sealStatus,
-  unseal,
-  waitFor,
-  waitUntilRole,
-  type LocalEnvironment,
-  type RestoreReport,
-} from "../../engine/index.js";
+import { VaultClient, type RestoreReport } from "../../engine/index.js";
+import { waitFor } from "../../engine/wait.js";
+import { initialize, joinRaft, nodeHealth, sealStatus, unseal, waitUntilRole } from "../../engine/vault/operations.js";
+import { ensureKvV2 } from "../../engine/vault/kv-v2.js";
+import { addNodes, localDown, localUp, type LocalEnvironment } from "../../devenv/environment.js";
 import { cliEnv, PRODUCTS, runVrb, sharedEnvOf, tempDir } from "../support/env.js";
 import { expectAllSecretsEqual, seedVersionedSecrets, type WrittenSecrets } from "../support/restore-fixtures.js";
 

@@ -1,24 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  VaultClient,
-  addNodes,
-  ensureKvV2,
-  kvGet,
-  kvPut,
-  loadEnvironment,
-  localDown,
-  localUp,
-  nodeHealth,
-  nodeShapeOf,
-  packageRoot,
-  productProfile,
-  startFreshNodes,
-  stopNode,
-  type LocalEnvironment,
-  type RestoreReport,
-} from "../../engine/index.js";
+import { VaultClient, type RestoreReport } from "../../engine/index.js";
+import { startFreshNodes, stopNode } from "../../engine/throwaway/nodes.js";
+import { productProfile } from "../../engine/vault/product.js";
+import { nodeHealth } from "../../engine/vault/operations.js";
+import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
+import { addNodes, loadEnvironment, localDown, localUp, nodeShapeOf, type LocalEnvironment } from "../../devenv/environment.js";
+import { packageRoot } from "../../engine/package-info.js";
 import { cliEnv, PRODUCTS, runVrb, sharedEnvOf, tempDir } from "../support/env.js";
 
 // An auto-unseal (transit) rebuild with no token at all: node 1 loads the restored cluster's keys by

@@ -1,22 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  addNodes,
-  ensureKvV2,
-  kvGet,
-  kvPut,
-  localDown,
-  localUp,
-  localVaultClient,
-  nodeHealth,
-  productProfile,
-  saveEnvironment,
-  waitForHealthyVoters,
-  wipeNode,
-  type LocalEnvironment,
-  type RestoreReport,
-} from "../../engine/index.js";
+import { type RestoreReport } from "../../engine/index.js";
+import { wipeNode } from "../../engine/throwaway/nodes.js";
+import { productProfile } from "../../engine/vault/product.js";
+import { nodeHealth, waitForHealthyVoters } from "../../engine/vault/operations.js";
+import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
+import { addNodes, localDown, localUp, localVaultClient, saveEnvironment, type LocalEnvironment } from "../../devenv/environment.js";
 import { cliEnv, PRODUCTS, runVrb, sharedEnvOf, tempDir } from "../support/env.js";
 
 // TLS with a private CA: the nodes serve https with certificates of a CA made for the test; the

@@ -1,37 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  ConfigError,
-  SnapshotStore,
-  VaultClient,
-  addNodes,
-  createTransitKey,
-  ensureKvV2,
-  kvGet,
-  kvPut,
-  localDown,
-  localUp,
-  nodeHealth,
-  nodeShapeOf,
-  productProfile,
-  restoreReportOf,
-  runBackup,
-  saveEnvironment,
-  sealStatus,
-  stagedRestore,
-  startFreshNodes,
-  startNode,
-  stopNode,
-  transitSealStanza,
-  waitForHealthyVoters,
-  wipeNode,
-  type BackupReport,
-  type DrillReport,
-  type LocalEnvironment,
-  type LocalNode,
-  type RestoreReport,
-} from "../../engine/index.js";
+import { ConfigError, SnapshotStore, VaultClient, restoreReportOf, runBackup, stagedRestore, type BackupReport, type DrillReport, type RestoreReport } from "../../engine/index.js";
+import { startFreshNodes, startNode, stopNode, transitSealStanza, wipeNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { productProfile } from "../../engine/vault/product.js";
+import { nodeHealth, sealStatus, waitForHealthyVoters } from "../../engine/vault/operations.js";
+import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
+import { addNodes, createTransitKey, localDown, localUp, nodeShapeOf, saveEnvironment, type LocalEnvironment } from "../../devenv/environment.js";
 import { cliEnv, PRODUCTS, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
 import { expectAllSecretsEqual, policyInSharedBucket, seedVersionedSecrets, type WrittenSecrets } from "../support/restore-fixtures.js";
 

@@ -6,32 +6,21 @@ import {
   IntegrityError,
   SnapshotStore,
   VaultClient,
-  VaultHttpError,
-  addNodes,
-  ensureKvV2,
-  kvGet,
-  kvInventory,
-  kvPut,
-  localDown,
-  localUp,
-  nodeHealth,
-  productProfile,
-  raftConfiguration,
   restoreReportOf,
   runBackup,
-  saveEnvironment,
-  snapshotKeyFor,
   stagedRestore,
-  startFreshNodes,
-  stopNode,
-  waitForHealthyVoters,
-  wipeNode,
   type BackupReport,
   type DrillReport,
-  type LocalEnvironment,
-  type LocalNode,
   type RestoreReport,
 } from "../../engine/index.js";
+import { startFreshNodes, stopNode, wipeNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { snapshotKeyFor } from "../../engine/snapshot/manifest.js";
+import { productProfile } from "../../engine/vault/product.js";
+import { nodeHealth, raftConfiguration, waitForHealthyVoters } from "../../engine/vault/operations.js";
+import { kvInventory } from "../../engine/restore/inventory.js";
+import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
+import { addNodes, localDown, localUp, saveEnvironment, type LocalEnvironment } from "../../devenv/environment.js";
+import { VaultHttpError } from "../../engine/vault/client.js";
 import { cliEnv, PRODUCTS, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
 import { expectAllSecretsEqual, inBatches, policyInSharedBucket, seedVersionedSecrets, type WrittenSecrets } from "../support/restore-fixtures.js";
 

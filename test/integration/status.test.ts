@@ -3,22 +3,11 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  createLockedBucket,
-  freePort,
-  localS3Client,
-  packageInfo,
-  packageRoot,
-  recordRun,
-  s3ServerKindFromEnv,
-  startS3Server,
-  StatusStore,
-  stopS3Server,
-  type BackupReport,
-  type ClusterStatus,
-  type DrillReport,
-  type LocalS3Server,
-} from "../../engine/index.js";
+import { recordRun, type BackupReport, type ClusterStatus, type DrillReport } from "../../engine/index.js";
+import { StatusStore } from "../../engine/status/status-store.js";
+import { freePort } from "../../engine/throwaway/ports.js";
+import { createLockedBucket, localS3Client, s3ServerKindFromEnv, startS3Server, stopS3Server, type LocalS3Server } from "../../devenv/s3server.js";
+import { packageInfo, packageRoot } from "../../engine/package-info.js";
 import { cliEnv, runVrb, s3For, s3StoreOn, sharedEnv, tempDir } from "../support/env.js";
 
 const env = sharedEnv();

@@ -1,6 +1,6 @@
 import { BlobServiceClient } from "@azure/storage-blob";
 import { afterAll, beforeAll } from "vitest";
-import { startAzurite, stopAzurite, type LocalAzurite } from "../../engine/local/azurite.js";
+import { startAzurite, stopAzurite, type LocalAzurite } from "../../devenv/azurite.js";
 import { tempDir } from "../support/env.js";
 import { damaged, storeCliSuite } from "../support/store-cli-suite.js";
 

@@ -2,7 +2,10 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { VaultClient, ensureKvV2, kvGet, kvPut, nodeShapeOf, startFreshNodes, stopNode, type LocalNode, type RestoreReport } from "../../engine/index.js";
+import { VaultClient, type RestoreReport } from "../../engine/index.js";
+import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { nodeShapeOf } from "../../devenv/environment.js";
+import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
 import { PRODUCTS, rootClient, runVrb, sharedEnvOf, tempDir } from "../support/env.js";
 
 // The real `vrb` CLI with a policy whose destination is a directory (`type: file`), on each

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from "vitest";
-import { createGcsBucket, startGcsServer, stopGcsServer, type LocalGcsServer } from "../../engine/local/gcs-server.js";
+import { createGcsBucket, startGcsServer, stopGcsServer, type LocalGcsServer } from "../../devenv/gcs-server.js";
 import { createGcsClient, gcsEndpoint } from "../../engine/storage/gcs/client.js";
 import { tempDir } from "../support/env.js";
 import { damaged, storeCliSuite } from "../support/store-cli-suite.js";

@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { VaultClient, ensureKvV2, findActiveNode, kvPut } from "../../engine/index.js";
+import { VaultClient } from "../../engine/index.js";
+import { findActiveNode } from "../../engine/vault/operations.js";
+import { ensureKvV2, kvPut } from "../../engine/vault/kv-v2.js";
 import { rootClient, sharedEnv } from "../support/env.js";
 
 /**

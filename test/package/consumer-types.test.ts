@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { packageRoot } from "../../engine/index.js";
+import { packageRoot } from "../../engine/package-info.js";
 
 /*
  * The published declarations are part of the API: a Pulumi program that imports the package must

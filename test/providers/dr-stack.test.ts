@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { packageRoot } from "../../engine/index.js";
+import { packageRoot } from "../../engine/package-info.js";
 import { sharedEnv } from "../support/env.js";
 import { plainOccurrences, runHarness } from "./support.js";
 

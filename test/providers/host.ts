@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { packageRoot } from "../../engine/index.js";
+import { packageRoot } from "../../engine/package-info.js";
 
 /**
  * Pulumi's REAL dynamic-provider host (`@pulumi/pulumi/cmd/dynamic-provider`), started as a fresh

@@ -1,6 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { VaultClient, ensureKvV2, kvGet, kvPut, nodeHealth, scheduleWindow, startFreshNodes, stopNode, type BackupPolicyInput, type LocalNode } from "../../engine/index.js";
+import { VaultClient, scheduleWindow, type BackupPolicyInput } from "../../engine/index.js";
+import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { nodeHealth } from "../../engine/vault/operations.js";
+import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
 import { rootClient, sharedEnv, tempDir } from "../support/env.js";
 import { ProviderHost, type Props } from "./host.js";
 import { plainOccurrences, runHarness, s3CredentialEnv, testPolicy, type Registered } from "./support.js";

@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { packageRoot, type BackupPolicyInput, type LocalEnvironment } from "../../engine/index.js";
+import { type BackupPolicyInput } from "../../engine/index.js";
+import { type LocalEnvironment } from "../../devenv/environment.js";
+import { packageRoot } from "../../engine/package-info.js";
 
 export const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
 export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";

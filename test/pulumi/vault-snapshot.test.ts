@@ -3,7 +3,9 @@ import { createServer, type Server, type Socket, connect } from "node:net";
 import { join } from "node:path";
 import { DeleteObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLockedBucket, localS3Client, packageRoot, startS3Server, stopS3Server, type LocalS3Server } from "../../engine/index.js";
+
+import { createLockedBucket, localS3Client, startS3Server, stopS3Server, type LocalS3Server } from "../../devenv/s3server.js";
+import { packageRoot } from "../../engine/package-info.js";
 import { plainOccurrences, s3CredentialEnv, testPolicy } from "../providers/support.js";
 import { sharedEnv, s3For, tempDir } from "../support/env.js";
 import { PulumiProject, requirePulumiPeers, resourceOf, type PulumiResult } from "./support.js";

@@ -6,7 +6,7 @@ import { BlobServiceClient } from "@azure/storage-blob";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, OperationError } from "../../engine/errors.js";
-import { startAzurite, stopAzurite, type LocalAzurite } from "../../engine/local/azurite.js";
+import { startAzurite, stopAzurite, type LocalAzurite } from "../../devenv/azurite.js";
 import { redact } from "../../engine/redact.js";
 import { connectAzure } from "../../engine/storage/azure/connect.js";
 import { AzureBlobStore } from "../../engine/storage/azure/store.js";

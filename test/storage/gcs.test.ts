@@ -6,7 +6,7 @@ import type { IncomingMessage } from "node:http";
 import { finished, pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VrbError } from "../../engine/errors.js";
-import { createGcsBucket, startGcsServer, stopGcsServer, type LocalGcsServer } from "../../engine/local/gcs-server.js";
+import { createGcsBucket, startGcsServer, stopGcsServer, type LocalGcsServer } from "../../devenv/gcs-server.js";
 import { StoreCapabilityError, StoreConflictError } from "../../engine/storage/errors.js";
 import { createGcsClient, gcsEndpoint } from "../../engine/storage/gcs/client.js";
 import { GcsStore } from "../../engine/storage/gcs/store.js";

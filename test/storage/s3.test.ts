@@ -1,4 +1,4 @@
-import { S3Store } from "../../engine/index.js";
+import { S3Store } from "../../engine/storage/s3/store.js";
 import { s3For, sharedEnv } from "../support/env.js";
 import { describeStoreContract } from "./contract.js";
 

@@ -4,22 +4,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
 import type { S3Client } from "@aws-sdk/client-s3";
-import {
-  S3Store,
-  VaultClient,
-  s3DestinationOf,
-  environmentVariables,
-  localS3Client,
-  packageRoot,
-  type BackupPolicy,
-  type LocalEnvironment,
-  type Product,
-} from "../../engine/index.js";
+import { VaultClient, type BackupPolicy, type Product } from "../../engine/index.js";
+import { localS3Client } from "../../devenv/s3server.js";
+import { environmentVariables, type LocalEnvironment } from "../../devenv/environment.js";
+import { s3DestinationOf } from "../../engine/storage/destination.js";
+import { S3Store } from "../../engine/storage/s3/store.js";
+import { packageRoot } from "../../engine/package-info.js";
 
 /**
  * The products every cluster-level test runs on: `describe.each(PRODUCTS)("%s", (product) => { const env = sharedEnvOf(product); ... })`.
  * OpenBao and HashiCorp Vault (test/support/global-setup.ts, VRB_TEST_PRODUCTS). Where the two
- * differ in what a test asserts, ask `productProfile(product)` (engine/vault/product.ts).
+ * differ in what a test asserts, ask `productProfile(product)` (engine/vault/product.ts). A file whose
+ * every test is under `describe.each(PRODUCTS)` runs once per product, in that product's project,
+ * where PRODUCTS is the one product (test/support/projects.ts).
  */
 export const PRODUCTS: readonly Product[] = inject("products");
 
@@ -80,7 +77,7 @@ export interface CliResult {
  * token left in the real home by someone's `bao login` must not change what a test sees.
  */
 let emptyHome: string | undefined;
-function testHome(): string {
+export function testHome(): string {
   return (emptyHome ??= tempDir("home"));
 }
 

@@ -2,7 +2,10 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { describeProduct, localDown, localUp, parseProduct, productVersion, s3ServerKindFromEnv, stderrProgress, type LocalEnvironment, type Product } from "../../engine/index.js";
+import { describeProduct, parseProduct, stderrProgress, type Product } from "../../engine/index.js";
+import { s3ServerKindFromEnv } from "../../devenv/s3server.js";
+import { productVersion } from "../../engine/throwaway/binaries.js";
+import { localDown, localUp, type LocalEnvironment } from "../../devenv/environment.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -10,7 +13,7 @@ declare module "vitest" {
     localEnv: LocalEnvironment;
     /** One shared environment per product of the run (`products`). */
     localEnvs: Partial<Record<Product, LocalEnvironment>>;
-    /** The products this run tests (test/support/env.ts PRODUCTS). */
+    /** The products this run tests (test/support/env.ts PRODUCTS); a per-product project (vitest.config.ts) narrows it to its own. */
     products: Product[];
   }
 }
@@ -42,7 +45,8 @@ function productsOfRun(): Product[] {
  * HTTP on 127.0.0.1 and the product's default listener settings (OpenBao: the unauthenticated
  * generate-root endpoints are disabled; Vault 1.x: served). They start side by side. Tests that
  * destroy nodes start clusters of their own with the same engine code. If a server cannot start (a
- * binary is missing included), this throws and the whole run fails with the reason.
+ * binary is missing included), this throws and the whole run fails with the reason. It runs once per
+ * run, in vitest's root project, whose provided values every project (vitest.config.ts) inherits.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";

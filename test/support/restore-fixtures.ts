@@ -1,5 +1,7 @@
 import { expect } from "vitest";
-import { kvGet, kvPut, validatePolicy, type BackupPolicy, type LocalEnvironment, type VaultClient } from "../../engine/index.js";
+import { validatePolicy, type BackupPolicy, type VaultClient } from "../../engine/index.js";
+import { type LocalEnvironment } from "../../devenv/environment.js";
+import { kvGet, kvPut } from "../../engine/vault/kv-v2.js";
 
 /** path -> the value of each version, in order, as written to the source cluster. */
 export type WrittenSecrets = Map<string, string[]>;

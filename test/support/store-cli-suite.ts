@@ -2,7 +2,10 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { VaultClient, ensureKvV2, kvGet, kvPut, startFreshNodes, stopNode, type DrillReport, type LocalNode, type LocalEnvironment, type Product } from "../../engine/index.js";
+import { VaultClient, type DrillReport, type Product } from "../../engine/index.js";
+import { type LocalEnvironment } from "../../devenv/environment.js";
+import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
 import { PRODUCTS, cliEnv, rootClient, runVrb, sharedEnvOf, tempDir } from "./env.js";
 
 /** One store's side of the CLI suite, for one product's run; read only once the store's server is up. */

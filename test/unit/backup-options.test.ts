@@ -1,7 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, OperationError, explainS3Error, planRetention, type StoredSnapshot } from "../../engine/index.js";
+import { ConfigError, OperationError, explainS3Error, type StoredSnapshot } from "../../engine/index.js";
+import { planRetention } from "../../engine/catalogue/retention.js";
 import { givenToken } from "../../engine/index.js";
 import { policyFromCli } from "../../scripts/cli/options.js";
 import { tempDir } from "../support/env.js";

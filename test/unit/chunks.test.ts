@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { chunksOf } from "../../engine/snapshot/chunks.js";
+import { chunksOf } from "../../engine/backup/chunks.js";
 
 // The pass reads every snapshot through chunksOf: the bytes must come through whole and in order,
 // without joining chunks, with memory bounded while the consumer is slow, and the stream's end,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { azureContainerPlan, azureStatusRecordCondition } from "../../engine/access/azure-plan.js";
 import { gcsBucketPlan, gcsRestorerPolicyDocument, gcsWriterPolicyDocument } from "../../engine/access/gcs-plan.js";
-import { ConfigError, azureDestinationOf, gcsDestinationOf, validatePolicy, type BackupPolicyInput } from "../../engine/index.js";
+import { ConfigError, validatePolicy, type BackupPolicyInput } from "../../engine/index.js";
+import { azureDestinationOf, gcsDestinationOf } from "../../engine/storage/destination.js";
 
 const cluster = { name: "prod", nodes: ["https://vault-0:8200"] };
 const policy = (p: Partial<BackupPolicyInput> & Pick<BackupPolicyInput, "destination">) => validatePolicy({ cluster, ...p });

@@ -3,20 +3,13 @@ import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import * as openpgp from "openpgp";
-import {
-  ConfigError,
-  decryptingStream,
-  EncryptionStage,
-  encryptorFor,
-  HashingStage,
-  IntegrityError,
-  loadIdentities,
-  requireIdentityFor,
-  StagePipeline,
-  validatePolicy,
-  type EncryptionSettings,
-  type Stage,
-} from "../../engine/index.js";
+import { ConfigError, IntegrityError, loadIdentities, validatePolicy } from "../../engine/index.js";
+import { StagePipeline, type Stage } from "../../engine/backup/pipeline.js";
+import { requireIdentityFor } from "../../engine/crypto/identities.js";
+import { HashingStage } from "../../engine/backup/stages/hashing.js";
+import { encryptorFor, type EncryptionSettings } from "../../engine/crypto/encryptor.js";
+import { EncryptionStage } from "../../engine/backup/stages/encryption.js";
+import { decryptingStream } from "../../engine/crypto/decrypt-stream.js";
 
 const data = randomBytes(3 * 1024 * 1024 + 17);
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");

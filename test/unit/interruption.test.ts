@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { ExitCode, InterruptedError, interruption, waitFor } from "../../engine/index.js";
-import { Deadlines, StepLog } from "../../engine/restore/steps.js";
+import { ExitCode, InterruptedError } from "../../engine/index.js";
+import { waitFor } from "../../engine/wait.js";
+import { interruption } from "../../engine/errors.js";
+import { StepLog } from "../../engine/restore/steps.js";
+import { Deadlines } from "../../engine/restore/deadlines.js";
 
 // The safe points of an interrupted operation (issue 26 point 1): waits end at once, a restore step
 // does not start, a step that completes the one before it (an unseal after a join) still runs.

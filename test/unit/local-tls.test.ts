@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { X509Certificate } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { createLocalCa, issueNodeCertificate } from "../../engine/index.js";
+
+import { createLocalCa, issueNodeCertificate } from "../../engine/throwaway/tls.js";
 import { tempDir } from "../support/env.js";
 
 describe("local TLS material (private CA, node certificates)", () => {

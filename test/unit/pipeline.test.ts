@@ -2,7 +2,11 @@ import { randomBytes } from "node:crypto";
 import { Readable, Writable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { ArchiveInspectionStage, HashingStage, IntegrityError, OperationError, StagePipeline, WritableStage, type Stage, type VrbError } from "../../engine/index.js";
+import { IntegrityError, OperationError, type VrbError } from "../../engine/index.js";
+import { WritableStage } from "../../engine/backup/stages/writable.js";
+import { StagePipeline, type Stage } from "../../engine/backup/pipeline.js";
+import { HashingStage } from "../../engine/backup/stages/hashing.js";
+import { ArchiveInspectionStage } from "../../engine/backup/stages/inspection.js";
 
 // The stage runner with real Node streams: no Vault, no S3. Every failing run must end well within
 // the test's own timeout: a hang here is the deadlock the runner exists to prevent.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parsePolicyText, scheduleWindow, validatePolicy, parseDuration } from "../../engine/index.js";
+import { ConfigError, scheduleWindow, validatePolicy, parseDuration } from "../../engine/index.js";
+import { parsePolicyText } from "../../engine/policy.js";
 
 const good = {
   cluster: { name: "prod", nodes: ["https://vault-0:8200", "https://vault-1:8200"] },

@@ -1,8 +1,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { describeProduct, detectProduct, generateRootAdvice, guessProduct, parseProduct, productOfManifest, productProfile, type Product } from "../../engine/index.js";
-import { compareVersions } from "../../engine/restore/throwaway-product.js";
+import { describeProduct, parseProduct, productOfManifest, type Product } from "../../engine/index.js";
+import { generateRootAdvice } from "../../engine/restore/root-token.js";
+import { detectProduct, guessProduct, productProfile } from "../../engine/vault/product.js";
+import { compareVersions } from "../../engine/throwaway/pick-product.js";
 
 type Recorded = Record<"uninitialized" | "sealed" | "active" | "standby", { health: { status: number; body: unknown }; sealStatus: { status: number; body: unknown } }> & {
   generateRootAttempt: { status: number };

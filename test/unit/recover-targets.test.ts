@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { checkRecoverInput, ConfigError, resolveTargets } from "../../engine/index.js";
+import { ConfigError } from "../../engine/index.js";
+import { checkRecoverInput, resolveTargets } from "../../engine/recover/secret-targets.js";
 import { containsAll, sameData } from "../../engine/recover/values.js";
 
 const mounts = {

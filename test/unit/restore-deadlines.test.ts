@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { SIZED_BASE_MS, SIZED_BYTES_PER_SEC, sizedStepMs, sizedTotalMs } from "../../engine/restore/sized-deadline.js";
-import { Deadlines, StepLog } from "../../engine/restore/steps.js";
-import { uploadCut } from "../../engine/restore/upload.js";
-import { OperationError, VaultHttpError } from "../../engine/index.js";
+import { SIZED_BASE_MS, SIZED_BYTES_PER_SEC, sizedStepMs, sizedTotalMs, Deadlines } from "../../engine/restore/deadlines.js";
+import { StepLog } from "../../engine/restore/steps.js";
+import { uploadCut } from "../../engine/restore/snapshot-upload.js";
+import { OperationError } from "../../engine/index.js";
+import { VaultHttpError } from "../../engine/vault/client.js";
 
 const GiB = 1024 ** 3;
 

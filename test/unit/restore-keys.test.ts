@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, compareVersions, decodeRootToken, parseKeysFile, parseUnsealKeys, planSeal, redact } from "../../engine/index.js";
+import { ConfigError, redact } from "../../engine/index.js";
+import { compareVersions } from "../../engine/restore/target-health.js";
+import { planSeal } from "../../engine/restore/seal.js";
+import { parseKeysFile, parseUnsealKeys } from "../../engine/restore/keys.js";
+import { decodeRootToken } from "../../engine/restore/root-token.js";
 
 const k1 = Buffer.alloc(33, 1).toString("base64");
 const k2 = Buffer.alloc(33, 2).toString("base64");

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { describeS3Error, retryBackoffMs, retryS3Call, s3ErrorInfo } from "../../engine/index.js";
+
+import { retryS3Call } from "../../engine/storage/s3/client.js";
+import { retryBackoffMs } from "../../engine/backup/backup.js";
+import { describeS3Error, s3ErrorInfo } from "../../engine/storage/s3/errors.js";
 
 function s3Error(code: string, status: number): Error {
   return Object.assign(new Error(`injected ${code}`), { name: code, Code: code, $metadata: { httpStatusCode: status } });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { findShrinks, InventoryCounter, labelMounts, planRetention, StateBinFormatError, StateBinParser, type StateBinEntry, type StoredSnapshot } from "../../engine/index.js";
+import { type StoredSnapshot } from "../../engine/index.js";
+import { StateBinFormatError, StateBinParser, type StateBinEntry } from "../../engine/snapshot/inventory/state-bin.js";
+import { planRetention } from "../../engine/catalogue/retention.js";
+import { InventoryCounter, labelMounts } from "../../engine/snapshot/inventory/counter.js";
+import { findShrinks } from "../../engine/snapshot/inventory/guard.js";
 
 // Encodes entries exactly as OpenBao's snapshot writer does (internal/physical/raft/fsm.go writeTo
 // with varint.go's delimited writer): uvarint length, then a StorageEntry message.

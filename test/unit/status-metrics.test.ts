@@ -4,7 +4,10 @@ import { parser } from "@prometheus-io/lezer-promql";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { applyRun, checkStatus, HISTORY_LIMIT, METRICS, packageRoot, renderMetrics, type ClusterStatus, type RunOutcome, type StatusRecord } from "../../engine/index.js";
+import { checkStatus, renderMetrics, type ClusterStatus } from "../../engine/index.js";
+import { METRICS } from "../../engine/status/metrics.js";
+import { applyRun, HISTORY_LIMIT, type RunOutcome, type StatusRecord } from "../../engine/status/record.js";
+import { packageRoot } from "../../engine/package-info.js";
 
 const now = new Date("2026-05-01T12:00:00Z");
 const status: ClusterStatus = {
@@ -21,6 +24,8 @@ const status: ClusterStatus = {
   lockedSnapshots: 4,
   incompleteUploads: 2,
   lastDrill: { at: "2026-04-20T00:00:00.000Z", ok: true, rtoSeconds: 42.5, snapshot: "s3://b/p/prod/x.snap" },
+  lastSkippedDrill: { at: "2026-04-27T00:00:00.000Z", ok: false, skipped: "no free disk space", key: "p/prod/y.snap" },
+  drillEvery: "7d",
   rpo: { ok: true, every: "6h", oldestAcceptable: "2026-05-01T06:00:00.000Z", message: "" },
   history: [],
 };
@@ -40,6 +45,10 @@ describe("metrics (prom-client exposition)", () => {
     expect(v("vrb_incomplete_uploads", { cluster: "prod" })).toBe(2);
     expect(v("vrb_last_drill_rto_seconds", { cluster: "prod" })).toBe(42.5);
     expect(v("vrb_rpo_schedule_seconds", { cluster: "prod" })).toBe(21600);
+    // No lastPassedDrill in the fixture (an older record): the passing drill is the last drill, which passed.
+    expect(v("vrb_last_passing_drill_timestamp_seconds", { cluster: "prod" })).toBe(Date.parse("2026-04-20T00:00:00Z") / 1000);
+    expect(v("vrb_last_skipped_drill_timestamp_seconds", { cluster: "prod" })).toBe(Date.parse("2026-04-27T00:00:00Z") / 1000);
+    expect(v("vrb_drill_window_seconds", { cluster: "prod" })).toBe(7 * 86400);
     expect(v("vrb_status_refresh_errors_total")).toBe(3);
     expect(families.find((f) => f.name === "vrb_status_refresh_errors_total")!.type).toBe("COUNTER");
   });
@@ -87,6 +96,8 @@ describe("alert rules (deploy/prometheus/vrb-alerts.yaml)", () => {
   });
 });
 
+const statusWithDrillWindow = status;
+
 describe("status record (applyRun) and the check", () => {
   const run = (ok: boolean, at: string, extra: Partial<RunOutcome> = {}): RunOutcome => ({
     id: at,
@@ -117,6 +128,8 @@ describe("status record (applyRun) and the check", () => {
   });
 
   it("--check: failures against --max-failures, a missing, failed or old drill against --max-drill-age", () => {
+    // Manual drills only (no drill.every recorded): drills are judged by --max-drill-age alone.
+    const status = { ...statusWithDrillWindow, drillEvery: undefined, lastSkippedDrill: undefined };
     expect(checkStatus(status, { now }).problems).toEqual([expect.stringMatching(/^backup: the last 2 attempt\(s\) failed/)]);
     expect(checkStatus(status, { now, maxFailures: 3 }).ok).toBe(true);
     expect(checkStatus(status, { now, maxFailures: 3, maxDrillAge: "30d" }).ok).toBe(true);

@@ -1,5 +1,5 @@
 import type { Progress } from "../../progress.js";
-import type { SnapshotStore, StoredSnapshot } from "../store.js";
+import type { SnapshotStore, StoredSnapshot } from "../../catalogue/snapshot-store.js";
 import type { MountCount, MountKind, SnapshotInventory } from "./counter.js";
 import { inspectSnapshotFile, inspectStoredSnapshot } from "./inspect.js";
 

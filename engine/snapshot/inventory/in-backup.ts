@@ -2,7 +2,7 @@ import type { BackupPolicy } from "../../policy.js";
 import type { Progress } from "../../progress.js";
 import type { ObjectStore } from "../../storage/object-store.js";
 import type { VaultClient } from "../../vault/client.js";
-import { SnapshotStore, isTrustedSnapshot } from "../store.js";
+import { SnapshotStore, isTrustedSnapshot } from "../../catalogue/snapshot-store.js";
 import { labelMounts, type SnapshotInventory } from "./counter.js";
 import { describeShrinks, findShrinks, type ShrinkFinding } from "./guard.js";
 import { readMountTable } from "./mount-table.js";

@@ -3,11 +3,11 @@ import { createReadStream, statSync } from "node:fs";
 import { OperationError } from "../../errors.js";
 import { silentProgress, type Progress } from "../../progress.js";
 import type { RaftSnapshotMeta } from "../archive.js";
-import { StagePipeline, type PipelineSource } from "../pipeline.js";
-import { ArchiveInspectionStage } from "../stages/inspection.js";
-import { openStoredSnapshotSource } from "../stages/source.js";
-import type { SnapshotStore, StoredSnapshot } from "../store.js";
-import { DEFAULT_STALL_TIMEOUT_MS } from "../stream.js";
+import { StagePipeline, type PipelineSource } from "../../backup/pipeline.js";
+import { ArchiveInspectionStage } from "../../backup/stages/inspection.js";
+import { openStoredSnapshotSource } from "../../backup/stages/source.js";
+import type { SnapshotStore, StoredSnapshot } from "../../catalogue/snapshot-store.js";
+import { DEFAULT_STALL_TIMEOUT_MS } from "../../backup/stall-watchdog.js";
 import { labelMounts, type MountCount, type MountTableEntry, type PrefixCount, type SnapshotInventory } from "./counter.js";
 import { StateBinInventory } from "./observer.js";
 

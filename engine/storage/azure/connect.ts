@@ -1,6 +1,6 @@
-import { DefaultAzureCredential } from "@azure/identity";
 import { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential, type StoragePipelineOptions } from "@azure/storage-blob";
 import { ConfigError } from "../../errors.js";
+import { azureIdentity } from "../../lazy-modules.js";
 import { registerSecret } from "../../redact.js";
 import type { AzureDestination } from "../destination.js";
 
@@ -40,7 +40,7 @@ export function connectAzure(destination: AzureDestination, env: NodeJS.ProcessE
     const sharedKey = new StorageSharedKeyCredential(destination.accountName, accountKey);
     return { service: new BlobServiceClient(endpoint, sharedKey, PIPELINE), endpoint, kind: "account-key", sharedKey, emulator: isEmulator(endpoint, destination.accountName) };
   }
-  const identity = new DefaultAzureCredential();
+  const identity = new (azureIdentity().DefaultAzureCredential)();
   return { service: new BlobServiceClient(endpoint, identity, PIPELINE), endpoint, kind: "identity", emulator: isEmulator(endpoint, destination.accountName) };
 }
 

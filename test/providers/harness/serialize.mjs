@@ -1,7 +1,7 @@
 // Plain Node (not vitest): construct VaultSnapshot and StagedRestore from the compiled package
 // under Pulumi mocks, and print what Pulumi would register: each resource's inputs (secrets stay
 // wrapped as the SDK sends them) and the `__provider` text that `dynamic.Resource` serialized.
-// Values come on stdin (never argv): { policy, token, unsealKeys, window?, login?, restoreLogin?, restoreMode? }.
+// Values come on stdin (never argv): { policy, token, unsealKeys, window?, login?, restoreLogin?, restoreMode?, drill? }.
 import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 
@@ -26,7 +26,7 @@ pulumi.runtime.setMocks(
 );
 
 const { VaultSnapshot, StagedRestore } = await import("vault-raft-backup");
-const snap = new VaultSnapshot("snap", { policy: input.policy, token: input.token, window: input.window, login: input.login });
+const snap = new VaultSnapshot("snap", { policy: input.policy, token: input.token, window: input.window, login: input.login, drill: input.drill });
 const restore = new StagedRestore("restore", {
   policy: input.policy,
   confirm: input.policy.cluster.name,

@@ -1,0 +1,190 @@
+import { OperationError } from "../errors.js";
+import type { BackupPolicy } from "../policy.js";
+import { silentProgress, type Progress } from "../progress.js";
+import { StoreLockedError } from "../storage/errors.js";
+import type { ObjectStore, WrittenObject } from "../storage/object-store.js";
+import { filesKeyFor, manifestKeyFor } from "../snapshot/manifest.js";
+import type { DrillVerdict } from "../status/record.js";
+import { StatusStore } from "../status/status-store.js";
+import { isTrustedSnapshot, type SnapshotStore, type StoredSnapshot } from "./snapshot-store.js";
+
+export type RetentionRules = BackupPolicy["retention"];
+
+export interface RetentionDecision {
+  snapshot: StoredSnapshot;
+  reason: string;
+}
+
+export interface RetentionPlan {
+  keep: RetentionDecision[];
+  delete: RetentionDecision[];
+}
+
+/** A snapshot without a manifest younger than this may be a backup still writing its manifest. */
+export const INCOMPLETE_GRACE_MS = 60 * 60 * 1000;
+const DAY_MS = 86_400_000;
+
+/**
+ * Decides which snapshots retention removes. `keepLast` and `maxAgeDays` are both limits: a good
+ * snapshot goes when it is beyond the newest `keepLast` good ones OR older than `maxAgeDays`.
+ * The newest good snapshot is always kept, whatever the rules say. Snapshots that are not good
+ * (no manifest, unreadable manifest) are removed once older than an hour (a younger one may be
+ * a backup that is still finishing). When the newest good snapshots are suspect (shrink guard),
+ * the newest good one before them is kept as well: it is what `latest` restores. With drill
+ * verdicts (the status record's `drills`, by key), the newest good snapshot whose drill passed is
+ * kept too, whatever the rules say: the one snapshot proven restorable. A failed drill changes
+ * nothing here: that snapshot is kept or removed by the rules like any other.
+ */
+export function planRetention(snapshots: StoredSnapshot[], rules: RetentionRules, now: Date = new Date(), drills: Record<string, DrillVerdict> = {}): RetentionPlan {
+  const plan: RetentionPlan = { keep: [], delete: [] };
+  const sorted = [...snapshots].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || b.raftIndex - a.raftIndex);
+  let goodSeen = 0;
+  const newestTrusted = sorted.find(isTrustedSnapshot);
+  const passed = (s: StoredSnapshot) => drills[s.key]?.ok === true && !drills[s.key]?.skipped;
+  const newestProven = sorted.find((s) => s.status === "good" && passed(s));
+  const drillNote = (s: StoredSnapshot) => (passed(s) ? "; its drill passed" : drills[s.key] && !drills[s.key]!.ok && !drills[s.key]!.skipped ? "; its drill failed" : "");
+  for (const s of sorted) {
+    const ageMs = now.getTime() - s.takenAt.getTime();
+    if (s.status !== "good") {
+      if (ageMs > INCOMPLETE_GRACE_MS) plan.delete.push({ snapshot: s, reason: `${s.status}: ${s.problem ?? "not a good snapshot"}` });
+      else plan.keep.push({ snapshot: s, reason: `${s.status}, but younger than an hour (a backup may still be finishing)` });
+      continue;
+    }
+    goodSeen++;
+    if (goodSeen === 1) {
+      plan.keep.push({ snapshot: s, reason: `newest good snapshot (always kept)${s.manifest?.suspect ? "; suspect (shrink guard)" : ""}${drillNote(s)}` });
+      continue;
+    }
+    if (s === newestTrusted) {
+      plan.keep.push({ snapshot: s, reason: `newest good snapshot before a suspect one: what 'latest' restores (always kept)${drillNote(s)}` });
+      continue;
+    }
+    if (s === newestProven) {
+      plan.keep.push({ snapshot: s, reason: "newest snapshot whose drill passed: proven restorable (always kept)" });
+      continue;
+    }
+    if (rules.keepLast !== undefined && goodSeen > rules.keepLast) {
+      plan.delete.push({ snapshot: s, reason: `beyond keepLast ${rules.keepLast} (good snapshot #${goodSeen})` });
+    } else if (rules.maxAgeDays !== undefined && ageMs > rules.maxAgeDays * DAY_MS) {
+      plan.delete.push({ snapshot: s, reason: `older than maxAgeDays ${rules.maxAgeDays} (${(ageMs / DAY_MS).toFixed(1)} days)` });
+    } else {
+      plan.keep.push({ snapshot: s, reason: `within retention${drillNote(s)}` });
+    }
+  }
+  return plan;
+}
+
+export interface PruneReport {
+  ok: true;
+  dryRun: boolean;
+  bucket: string;
+  kept: { key: string; reason: string }[];
+  deleted: { key: string; reason: string; versions: number }[];
+  /** Due for deletion but still under object lock; deleted by a later prune after `until`. */
+  locked: { key: string; reason: string; mode?: string; until?: string; legalHold?: boolean }[];
+  /** Deletions that failed for another reason (exit 1). */
+  failed: { key: string; error: string }[];
+}
+
+/** The lock that keeps one version from deletion now, if any (a delete marker carries none). */
+async function lockOf(store: ObjectStore, v: WrittenObject, now: Date): Promise<{ mode?: string; until?: string; legalHold?: boolean } | undefined> {
+  try {
+    const lock = (await store.head(v.key, { version: v.version }))?.lock;
+    const until = lock?.until;
+    const legalHold = lock?.legalHold === true;
+    if ((until && until.getTime() > now.getTime()) || legalHold) {
+      return { mode: lock?.mode, until: until?.toISOString(), legalHold: legalHold || undefined };
+    }
+    return undefined;
+  } catch {
+    // A delete marker cannot be HEADed and carries no lock.
+    return undefined;
+  }
+}
+
+/**
+ * Carries out a plan. With versioning on, "delete" means deleting every version (and delete
+ * marker) of the snapshot and of its manifest: a plain DELETE would only hide them behind a
+ * marker and keep paying for the bytes. Snapshot and manifest go together: if any version of
+ * either is locked, neither is touched and the pair is reported as locked. The snapshot goes
+ * first, so a failure half-way leaves at worst an orphan manifest (ignored by `list`), never a
+ * manifest-less snapshot that used to be good.
+ */
+export async function applyRetention(store: SnapshotStore, plan: RetentionPlan, opts: { dryRun?: boolean; progress?: Progress; now?: Date } = {}): Promise<PruneReport> {
+  const progress = opts.progress ?? silentProgress;
+  const now = opts.now ?? new Date();
+  const report: PruneReport = {
+    ok: true,
+    dryRun: Boolean(opts.dryRun),
+    bucket: store.bucket,
+    kept: plan.keep.map((d) => ({ key: d.snapshot.key, reason: d.reason })),
+    deleted: [],
+    locked: [],
+    failed: [],
+  };
+  for (const d of plan.delete) {
+    const key = d.snapshot.key;
+    try {
+      // The snapshot, its files archive (if any) and its manifest go together.
+      const versions = [...(await store.objects.versions(key)), ...(await store.objects.versions(filesKeyFor(key))), ...(await store.objects.versions(manifestKeyFor(key)))];
+      let locked: { mode?: string; until?: string; legalHold?: boolean } | undefined;
+      for (const v of versions) {
+        locked = await lockOf(store.objects, v, now);
+        if (locked) break;
+      }
+      if (locked) {
+        report.locked.push({ key, reason: d.reason, ...locked });
+        progress.info(`kept (locked${locked.until ? ` until ${locked.until}` : ""}${locked.legalHold ? ", legal hold" : ""}): ${key}`);
+        continue;
+      }
+      if (opts.dryRun) {
+        report.deleted.push({ key, reason: d.reason, versions: versions.length });
+        progress.info(`would delete ${key} + manifest (${versions.length} version(s)): ${d.reason}`);
+        continue;
+      }
+      let refusedByLock = false;
+      for (const v of versions) {
+        try {
+          await store.objects.delete(v.key, { version: v.version });
+        } catch (err) {
+          // A lock set between our HEAD and the DELETE, or a lock the HEAD did not show.
+          if (!(err instanceof StoreLockedError)) throw err;
+          refusedByLock = true;
+          break;
+        }
+      }
+      if (refusedByLock) {
+        report.locked.push({ key, reason: d.reason });
+        continue;
+      }
+      report.deleted.push({ key, reason: d.reason, versions: versions.length });
+      progress.info(`deleted ${key} + manifest (${versions.length} version(s)): ${d.reason}`);
+    } catch (err) {
+      report.failed.push({ key, error: err instanceof Error ? err.message : String(err) });
+      progress.warn(`could not delete ${key}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return report;
+}
+
+/**
+ * Plans and applies retention for one cluster: what `vrb prune` does. The drill verdicts come
+ * from the cluster's status record; a record that cannot be read fails the prune (stage
+ * `status`) rather than risk deleting the one snapshot a drill proved.
+ */
+export async function pruneSnapshots(
+  store: SnapshotStore,
+  cluster: string,
+  rules: RetentionRules,
+  opts: { dryRun?: boolean; progress?: Progress; now?: Date } = {},
+): Promise<PruneReport> {
+  const status = new StatusStore(store.objects);
+  const { record } = await status.read(cluster).catch((err: unknown) => {
+    throw new OperationError(
+      `cannot read the status record ${status.url(cluster)} (which snapshots passed their drill): ${store.objects.describeError(err)}; nothing was deleted`,
+      { stage: "status", cause: err },
+    );
+  });
+  const plan = planRetention(await store.list(cluster), rules, opts.now, record?.drills);
+  return applyRetention(store, plan, opts);
+}

@@ -1,0 +1,215 @@
+import type { Readable } from "node:stream";
+import { ConfigError, OperationError } from "../errors.js";
+import type { ObjectStore } from "../storage/object-store.js";
+import { MANIFEST_SUFFIX, SNAPSHOT_SUFFIX, manifestKeyFor, parseManifest, parseSnapshotKey, type SnapshotManifest } from "../snapshot/manifest.js";
+
+export type SnapshotStatus = "good" | "incomplete" | "invalid-manifest";
+
+export interface StoredSnapshot {
+  /** The bucket, container or directory that holds it (the store's container). */
+  bucket: string;
+  key: string;
+  /** Where it is, in the store's own URL scheme (s3://bucket/key, gs://..., file:///...): what messages print. */
+  url: string;
+  cluster: string;
+  takenAt: Date;
+  raftIndex: number;
+  bytes: number;
+  status: SnapshotStatus;
+  manifest?: SnapshotManifest;
+  /** Why it is not good, when it is not. */
+  problem?: string;
+}
+
+export interface ObjectRetention {
+  mode?: "GOVERNANCE" | "COMPLIANCE";
+  until?: Date;
+  legalHold?: boolean;
+}
+
+/**
+ * Good and not marked suspect by the shrink guard: what `latest` may be, and what the guard
+ * compares with. A suspect snapshot is still good (complete, checked) and restorable when named.
+ */
+export function isTrustedSnapshot(s: StoredSnapshot): boolean {
+  return s.status === "good" && !s.manifest?.suspect;
+}
+
+/**
+ * A damaged snapshot: its manifest exists (the backup finished) but the object no longer matches
+ * it (another size, a truncated or replaced object) or the manifest does not parse. Never `latest`;
+ * `vrb verify latest`, `vrb status --check` and the metric vrb_invalid_snapshots make it seen.
+ */
+export function isDamagedSnapshot(s: StoredSnapshot): boolean {
+  return s.status === "invalid-manifest";
+}
+
+/** The damaged snapshots newer than `than` in a newest-first listing (what `latest` skipped to reach it); all of them without `than`. */
+export function damagedNewerThan(list: StoredSnapshot[], than: StoredSnapshot | undefined): StoredSnapshot[] {
+  const at = than ? list.findIndex((s) => s.key === than.key) : -1;
+  return (at < 0 ? list : list.slice(0, at)).filter(isDamagedSnapshot);
+}
+
+/** A parsed snapshot reference: `latest`, a store URL (`s3://bucket/key`), or a bare key in the store's container. */
+export type SnapshotRef = { latest: true } | { bucket: string; key: string };
+
+/**
+ * Parses an S3 reference before any store exists (the CLI takes a policy's bucket and cluster
+ * from `s3://BUCKET/KEY`). A store parses references in its own scheme: SnapshotStore.parseRef.
+ */
+export function parseSnapshotRef(ref: string, defaultBucket?: string): SnapshotRef {
+  if (ref === "latest") return { latest: true };
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(ref);
+  if (m) return { bucket: m[1]!, key: m[2]! };
+  if (ref.startsWith("s3://")) throw new ConfigError(`snapshot reference '${ref}' needs a key: s3://BUCKET/KEY`, { field: "ref" });
+  if (!defaultBucket) throw new ConfigError(`snapshot reference '${ref}' has no bucket; use s3://BUCKET/KEY or 'latest'`, { field: "ref" });
+  return { bucket: defaultBucket, key: ref.replace(/^\/+/, "") };
+}
+
+/** `s3://`, `gs://`, `file://`...: a reference that names its store by scheme rather than a bare key. */
+const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//;
+
+/**
+ * The snapshots of one store (its container and prefix). Reads only: writing is the backup
+ * pipeline's, deleting is retention's. A snapshot is "good" only when its manifest exists, parses
+ * and agrees with the object's size; anything else is "incomplete" and never restored as latest.
+ */
+export class SnapshotStore {
+  constructor(readonly objects: ObjectStore) {}
+
+  /** The bucket, container or directory (kept under this name for reports written before other stores). */
+  get bucket(): string {
+    return this.objects.container;
+  }
+
+  get prefix(): string {
+    return this.objects.prefix;
+  }
+
+  /** The store's URL of `key` (of the container and prefix without one). */
+  url(key?: string): string {
+    return this.objects.url(key ?? this.prefix);
+  }
+
+  clusterPrefix(cluster: string): string {
+    return `${this.prefix}${cluster}/`;
+  }
+
+  /** The same snapshots' store for a snapshot in another container (a reference naming another bucket). */
+  forSnapshot(s: StoredSnapshot): SnapshotStore {
+    return s.bucket === this.bucket ? this : new SnapshotStore(this.objects.withContainer(s.bucket));
+  }
+
+  /** Parses `latest`, a URL in this store's scheme, or a bare key in its container. */
+  parseRef(ref: string): SnapshotRef {
+    if (ref === "latest") return { latest: true };
+    const parsed = this.objects.parseUrl(ref);
+    if (parsed) return { bucket: parsed.container, key: parsed.key };
+    const scheme = URL_SCHEME.exec(ref)?.[1];
+    if (scheme) {
+      const own = URL_SCHEME.exec(this.objects.url())?.[1];
+      if (scheme === own) {
+        const example = this.objects.type === "s3" ? "s3://BUCKET/KEY" : this.objects.url("KEY");
+        throw new ConfigError(`snapshot reference '${ref}' needs a key: ${example}`, { field: "ref" });
+      }
+      throw new ConfigError(
+        `snapshot reference '${ref}' is a ${scheme}:// URL, but destination '${this.objects.name}' is a ${this.objects.type} store: use ${this.objects.url("KEY")}, a bare key, or 'latest'`,
+        { field: "ref" },
+      );
+    }
+    return { bucket: this.bucket, key: ref.replace(/^\/+/, "") };
+  }
+
+  /** Every snapshot of `cluster` (or under the prefix), newest first. */
+  async list(cluster?: string): Promise<StoredSnapshot[]> {
+    const objects = await this.objects.list(cluster ? this.clusterPrefix(cluster) : this.prefix);
+    const manifests = new Set(objects.filter((o) => o.key.endsWith(MANIFEST_SUFFIX)).map((o) => o.key));
+    const out: StoredSnapshot[] = [];
+    for (const o of objects) {
+      if (!o.key.endsWith(SNAPSHOT_SUFFIX)) continue;
+      const key = o.key;
+      const parsed = parseSnapshotKey(key);
+      if (!parsed || (cluster && parsed.cluster !== cluster)) continue;
+      const base: StoredSnapshot = {
+        bucket: this.bucket,
+        key,
+        url: this.objects.url(key),
+        cluster: parsed.cluster,
+        takenAt: parsed.takenAt,
+        raftIndex: parsed.index,
+        bytes: o.bytes,
+        status: "incomplete",
+      };
+      if (!manifests.has(manifestKeyFor(key))) {
+        out.push({ ...base, problem: "no manifest (the backup did not finish)" });
+        continue;
+      }
+      try {
+        const manifest = await this.readManifest(key);
+        if (!manifest) out.push({ ...base, problem: "no manifest" });
+        else if (manifest.bytes !== base.bytes || manifest.key !== key) {
+          out.push({ ...base, status: "invalid-manifest", manifest, problem: `manifest says ${manifest.bytes} bytes for ${manifest.key}, object has ${base.bytes}` });
+        } else out.push({ ...base, status: "good", manifest, takenAt: new Date(manifest.takenAt) });
+      } catch (err) {
+        out.push({ ...base, status: "invalid-manifest", problem: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    return out.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || b.raftIndex - a.raftIndex);
+  }
+
+  /** `latest`: the newest good snapshot that the shrink guard did not mark suspect. */
+  async latestGood(cluster?: string): Promise<StoredSnapshot> {
+    const good = (await this.list(cluster)).find(isTrustedSnapshot);
+    if (!good) {
+      throw new OperationError(`no good snapshot of ${cluster ? `cluster '${cluster}'` : "any cluster"} in ${this.url(cluster ? this.clusterPrefix(cluster) : this.prefix)}`);
+    }
+    return good;
+  }
+
+  /** Resolves a reference to one snapshot with its manifest (which must exist). */
+  async resolve(ref: SnapshotRef | string, cluster?: string): Promise<StoredSnapshot> {
+    const r = typeof ref === "string" ? this.parseRef(ref) : ref;
+    if ("latest" in r) return this.latestGood(cluster);
+    if (r.bucket !== this.bucket) return new SnapshotStore(this.objects.withContainer(r.bucket)).resolve({ bucket: r.bucket, key: r.key });
+    const parsed = parseSnapshotKey(r.key);
+    const url = this.objects.url(r.key);
+    const head = await this.objects.head(r.key);
+    if (!head) throw new OperationError(`snapshot ${url} does not exist`);
+    const manifest = await this.readManifest(r.key);
+    return {
+      bucket: this.bucket,
+      key: r.key,
+      url,
+      cluster: manifest?.cluster ?? parsed?.cluster ?? "unknown",
+      takenAt: manifest ? new Date(manifest.takenAt) : (parsed?.takenAt ?? head.modified ?? new Date(0)),
+      raftIndex: manifest?.raft.index ?? parsed?.index ?? 0,
+      bytes: head.bytes,
+      status: manifest ? "good" : "incomplete",
+      manifest,
+      problem: manifest ? undefined : "no manifest (the backup did not finish)",
+    };
+  }
+
+  async readManifest(snapshotKey: string): Promise<SnapshotManifest | undefined> {
+    const key = manifestKeyFor(snapshotKey);
+    const stored = await this.objects.readText(key);
+    return stored ? parseManifest(stored.text, key) : undefined;
+  }
+
+  /**
+   * Opens a snapshot's download. The store retries the request and resumes a body cut part-way
+   * where it stopped, pinned to the version first read, up to `resumes` times, so the reader sees
+   * one whole stream.
+   */
+  async openSnapshot(key: string, opts: { signal?: AbortSignal; resumes?: number; onResume?: (message: string) => void } = {}): Promise<{ body: Readable; bytes: number }> {
+    const { body, bytes } = await this.objects.openRead(key, opts);
+    return { body, bytes };
+  }
+
+  /** Immutability of the object's current version as the store reports it (none where it has none). */
+  async retention(key: string): Promise<ObjectRetention> {
+    const head = await this.objects.head(key);
+    if (!head) throw new OperationError(`${this.objects.url(key)} does not exist`);
+    return { mode: head.lock?.mode, until: head.lock?.until, legalHold: Boolean(head.lock?.legalHold) };
+  }
+}

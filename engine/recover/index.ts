@@ -1,2 +1,0 @@
-export * from "./recover.js";
-export { checkRecoverInput, resolveTargets, type KvTarget } from "./targets.js";
