@@ -1,4 +1,5 @@
 import type { ObjectStore, OwnUploads, WrittenObject } from "../storage/object-store.js";
+import { timeoutSignal } from "../timeout-signal.js";
 
 const CALL_TIMEOUT_MS = 10_000;
 
@@ -7,7 +8,7 @@ export async function deleteWrittenVersions(store: ObjectStore, written: Written
   const problems: string[] = [];
   for (const w of written) {
     try {
-      await store.delete(w.key, { version: w.version, signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+      await store.delete(w.key, { version: w.version, signal: timeoutSignal(CALL_TIMEOUT_MS) });
     } catch (err) {
       problems.push(`could not remove ${store.url(w.key)}${w.version ? ` (version ${w.version})` : ""}: ${err instanceof Error ? err.message : String(err)}`);
     }

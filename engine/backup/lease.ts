@@ -6,6 +6,7 @@ import type { ObjectStore } from "../storage/object-store.js";
 import { emptyRecord, type BackupLeaseFacts, type StatusRecord } from "../status/record.js";
 import { StatusStore, lostRace } from "../status/status-store.js";
 import { sleep } from "../wait.js";
+import { timeoutSignal } from "../timeout-signal.js";
 
 /**
  * One backup of a cluster at a time. The lease lives in the cluster's status object
@@ -70,7 +71,7 @@ export class BackupLease {
       if (o.signal?.aborted) throw new BackupBusyError(`stopped while waiting for the backup lease in ${where}`, { stage: "lease", cause: o.signal.reason });
       let current: Awaited<ReturnType<StatusStore["read"]>>;
       try {
-        current = await store.read(o.cluster, { abortSignal: AbortSignal.timeout(STORE_CALL_TIMEOUT_MS) });
+        current = await store.read(o.cluster, { abortSignal: timeoutSignal(STORE_CALL_TIMEOUT_MS) });
       } catch (err) {
         o.warn?.(`the backup lease in ${where} could not be read (${o.store.describeError(err)}); going on without one`);
         return undefined;
@@ -102,7 +103,7 @@ export class BackupLease {
       };
       try {
         await store.write(o.cluster, { ...(current.record ?? emptyRecord(o.cluster, packageInfo().version)), backupLease: facts }, current.etag, {
-          abortSignal: AbortSignal.timeout(STORE_CALL_TIMEOUT_MS),
+          abortSignal: timeoutSignal(STORE_CALL_TIMEOUT_MS),
         });
         const lease = new BackupLease(o, key, facts);
         lease.startRenewing(ttl);
@@ -142,7 +143,7 @@ export class BackupLease {
   private async update(change: (held: BackupLeaseFacts | undefined) => BackupLeaseFacts | undefined | "lost"): Promise<BackupLeaseFacts | undefined> {
     const store = statusStoreOf(this.o);
     for (let races = 0; ; races++) {
-      const current = await store.read(this.o.cluster, { abortSignal: AbortSignal.timeout(STORE_CALL_TIMEOUT_MS) });
+      const current = await store.read(this.o.cluster, { abortSignal: timeoutSignal(STORE_CALL_TIMEOUT_MS) });
       const next = change(current.record?.backupLease);
       if (next === "lost") {
         if (!this.lost) this.o.warn?.(`the backup lease in ${this.o.store.url(this.key)} expired and another run took it`);
@@ -152,7 +153,7 @@ export class BackupLease {
       const record: StatusRecord = { ...(current.record ?? emptyRecord(this.o.cluster, packageInfo().version)), backupLease: next };
       if (!next) delete record.backupLease;
       try {
-        await store.write(this.o.cluster, record, current.etag, { abortSignal: AbortSignal.timeout(STORE_CALL_TIMEOUT_MS) });
+        await store.write(this.o.cluster, record, current.etag, { abortSignal: timeoutSignal(STORE_CALL_TIMEOUT_MS) });
         return next;
       } catch (err) {
         if (!lostRace(err) || races >= 20) throw err;

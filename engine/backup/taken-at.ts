@@ -3,6 +3,7 @@ import type { ObjectStore } from "../storage/object-store.js";
 import { sleep } from "../wait.js";
 import { snapshotKeyFor } from "../snapshot/manifest.js";
 import type { StagePipeline } from "./pipeline.js";
+import { timeoutSignal } from "../timeout-signal.js";
 
 /**
  * The time that names the snapshot. Keys name whole seconds: a second backup in the same second
@@ -30,7 +31,7 @@ async function secondTaken(store: ObjectStore, policy: BackupPolicy, takenAt: Da
   try {
     // Short and bounded: the probe must never hold up a backup (a stalled store is caught by the
     // stall watchdog once the transfer runs).
-    const found = await store.list(prefix, { signal: AbortSignal.any([signal, AbortSignal.timeout(2_000)]), limit: 1 });
+    const found = await store.list(prefix, { signal: timeoutSignal(2_000, signal), limit: 1 });
     return found.length > 0;
   } catch {
     return false;

@@ -17,6 +17,7 @@ import { compareVersions } from "../throwaway/pick-product.js";
 import { productBinary, productVersion } from "../throwaway/binaries.js";
 import { describeProduct, productOfManifest, type Product } from "../vault/product.js";
 import { runDrill, type DrillReport } from "./drill.js";
+import { timeoutSignal } from "../timeout-signal.js";
 
 /** What the scheduled drill after a backup did: the backup's report and exit status carry it. */
 export interface ScheduledDrillOutcome {
@@ -168,8 +169,7 @@ export async function drillAfterBackup(opts: ScheduledDrillOptions): Promise<Sch
     return { state: "skipped", reason: prepared.skip, key };
   }
   const budgetMs = parseDuration(d.timeBudget);
-  const budget = AbortSignal.timeout(budgetMs);
-  const signal = opts.signal ? AbortSignal.any([opts.signal, budget]) : budget;
+  const signal = timeoutSignal(budgetMs, opts.signal);
   let report: DrillReport | undefined;
   let failure: string | undefined;
   try {
@@ -190,7 +190,7 @@ export async function drillAfterBackup(opts: ScheduledDrillOptions): Promise<Sch
   } catch (err) {
     if (opts.signal?.aborted) throw err;
     // Past the budget, whatever the drill was doing when it stopped: the RTO is over what the policy allows.
-    failure = budget.aborted ? `the drill ran past drill.timeBudget ${d.timeBudget} and was stopped (${messageOf(err).split("\n")[0]})` : messageOf(err);
+    failure = signal.aborted ? `the drill ran past drill.timeBudget ${d.timeBudget} and was stopped (${messageOf(err).split("\n")[0]})` : messageOf(err);
   }
   const problems = report ? report.problems : [redact(failure!)];
   const ok = Boolean(report?.ok);

@@ -175,11 +175,15 @@ describe("backup faults (own 3-node cluster and S3 server)", () => {
       env: { ...process.env, ...cliEnv(env) },
     });
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    // Each stderr chunk with the seconds since spawn: when the stream is late, the failure says where the time went.
+    const started = Date.now();
+    let timeline = "";
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no stream progress from vrb backup: ${stderr}`)), 60_000);
+        const timer = setTimeout(() => reject(new Error(`no stream progress from vrb backup within 60s:\n${timeline}`)), 60_000);
         child.stderr.on("data", (d: Buffer) => {
           stderr += d.toString();
+          timeline += `+${((Date.now() - started) / 1000).toFixed(1)}s ${d.toString()}`;
           if (/snapshot stream: /.test(stderr)) {
             clearTimeout(timer);
             resolve();

@@ -21,6 +21,7 @@ import { azureErrorInfo, conflictOf, describeAzureError, isContainerNotFound, is
 import { openBlobRead } from "./read.js";
 import { AzureBlockUpload } from "./upload.js";
 import { abortUncommittedUploads, listUncommittedUploads } from "./uncommitted-blocks.js";
+import { timeoutSignal } from "../../timeout-signal.js";
 
 /** How long checkContainer may take before the caller goes ahead without its answer. */
 const CHECK_TIMEOUT_MS = 5_000;
@@ -90,9 +91,8 @@ export class AzureBlobStore implements ObjectStore {
   }
 
   async checkContainer(opts: { field?: string; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<string | undefined> {
-    const signals = [AbortSignal.timeout(opts.timeoutMs ?? CHECK_TIMEOUT_MS), ...(opts.signal ? [opts.signal] : [])];
     try {
-      await this.client.getProperties({ abortSignal: AbortSignal.any(signals) });
+      await this.client.getProperties({ abortSignal: timeoutSignal(opts.timeoutMs ?? CHECK_TIMEOUT_MS, opts.signal) });
       return undefined;
     } catch (err) {
       if (opts.signal?.aborted) throw err;

@@ -3,6 +3,7 @@ import { sleep } from "../../wait.js";
 import type { IncompleteUpload, OwnUploads } from "../object-store.js";
 import { isTombstone, parseBlockId, TOMBSTONE } from "./block-ids.js";
 import { azureErrorInfo, describeAzureError, isContainerNotFound, isNotFound, storeFailure } from "./errors.js";
+import { timeoutSignal } from "../../timeout-signal.js";
 
 // Unfinished uploads on Azure are uncommitted blocks: how they are found and how an abort empties
 // them (Azure has no call that discards them).
@@ -56,7 +57,7 @@ export async function abortUncommittedUploads(
   let lastError: string | undefined;
   while (Date.now() < deadline) {
     try {
-      const live = [...liveUploads(await uncommittedBlocks(blob, AbortSignal.timeout(CALL_TIMEOUT_MS)))].filter(([id]) => mine(id));
+      const live = [...liveUploads(await uncommittedBlocks(blob, timeoutSignal(CALL_TIMEOUT_MS)))].filter(([id]) => mine(id));
       pending = live.map(([id]) => id);
       if (!live.length) {
         if (++cleanLooks >= 2) return { aborted: [...aborted], left: [] };
@@ -65,7 +66,7 @@ export async function abortUncommittedUploads(
       }
       cleanLooks = 0;
       const blocks = live.flatMap(([, names]) => names);
-      await inBatches(blocks, TOMBSTONE_BATCH, (name) => blob.stageBlock(name, TOMBSTONE, TOMBSTONE.length, { abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS) }));
+      await inBatches(blocks, TOMBSTONE_BATCH, (name) => blob.stageBlock(name, TOMBSTONE, TOMBSTONE.length, { abortSignal: timeoutSignal(CALL_TIMEOUT_MS) }));
       for (const id of pending) aborted.add(id);
     } catch (err) {
       if (isContainerNotFound(err)) return { aborted: [...aborted], left: [] };

@@ -1,5 +1,6 @@
 import { sleep } from "../../wait.js";
 import { sessionClosed } from "./sessions.js";
+import { timeoutSignal } from "../../timeout-signal.js";
 
 /**
  * Cancels a resumable upload session: DELETE on its URI, which is its own credential (no token is
@@ -10,7 +11,7 @@ export async function cancelSession(uri: string, deadline: number): Promise<{ ca
   let error: string | undefined;
   for (let round = 0; ; round++) {
     try {
-      const res = await fetch(uri, { method: "DELETE", headers: { "content-length": "0" }, signal: AbortSignal.timeout(Math.max(1_000, Math.min(15_000, deadline - Date.now()))) });
+      const res = await fetch(uri, { method: "DELETE", headers: { "content-length": "0" }, signal: timeoutSignal(Math.max(1_000, Math.min(15_000, deadline - Date.now()))) });
       await res.body?.cancel();
       if ([499, 404, 410, 200, 201, 204].includes(res.status)) {
         sessionClosed(uri);

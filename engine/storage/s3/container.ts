@@ -1,6 +1,7 @@
 import { HeadBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import { ConfigError } from "../../errors.js";
 import { isNoSuchBucket, s3ErrorInfo } from "./errors.js";
+import { timeoutSignal } from "../../timeout-signal.js";
 
 /** How long the check may take before the backup goes ahead without its answer. */
 const CHECK_TIMEOUT_MS = 5_000;
@@ -16,9 +17,8 @@ const CHECK_TIMEOUT_MS = 5_000;
  * ahead and the real request reports the real error. Returns a note when the check had no answer.
  */
 export async function checkBucketExists(s3: S3Client, bucket: string, opts: { field?: string; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<string | undefined> {
-  const signals = [AbortSignal.timeout(opts.timeoutMs ?? CHECK_TIMEOUT_MS), ...(opts.signal ? [opts.signal] : [])];
   try {
-    await s3.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: AbortSignal.any(signals) });
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: timeoutSignal(opts.timeoutMs ?? CHECK_TIMEOUT_MS, opts.signal) });
     return undefined;
   } catch (err) {
     if (opts.signal?.aborted) throw err;

@@ -2,6 +2,7 @@ import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client
 import { sleep } from "../../wait.js";
 import type { IncompleteUpload, OwnUploads } from "../object-store.js";
 import { isNoSuchBucket, s3ErrorInfo } from "./errors.js";
+import { timeoutSignal } from "../../timeout-signal.js";
 
 // Multipart uploads that were started and never completed: listed, and aborted after a failed run.
 
@@ -45,7 +46,7 @@ export async function abortS3Uploads(
   while (Date.now() < deadline) {
     try {
       const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), {
-        abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+        abortSignal: timeoutSignal(CALL_TIMEOUT_MS),
       });
       pending = (page.Uploads ?? []).filter((u) => u.Key === key && u.UploadId && mine(u.UploadId)).map((u) => u.UploadId!);
       if (pending.length === 0) {
@@ -58,7 +59,7 @@ export async function abortS3Uploads(
       for (const id of pending) {
         await client
           .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }), {
-            abortSignal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+            abortSignal: timeoutSignal(CALL_TIMEOUT_MS),
           })
           // Gone already (completed or aborted meanwhile): the next look says whether it is.
           .catch((err: unknown) => {

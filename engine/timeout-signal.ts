@@ -1,0 +1,17 @@
+/**
+ * An AbortSignal that aborts after `ms` (reason: a "TimeoutError" DOMException, as
+ * AbortSignal.timeout gives) or as soon as any of `signals` aborts.
+ *
+ * Why not `AbortSignal.any([signal, AbortSignal.timeout(ms)])`: on Node 20 the combined signal holds
+ * its sources weakly and the timeout's timer holds its signal weakly, so a garbage collection while
+ * the timeout runs loses it and it never fires (nodejs/node#57736). A request to a store that
+ * stopped answering then waits forever instead of giving up after `ms`. Here the timer's callback
+ * holds the controller, so the timeout lives as long as the timer does.
+ */
+export function timeoutSignal(ms: number, ...signals: (AbortSignal | undefined)[]): AbortSignal {
+  const controller = new AbortController();
+  // unref: the timeout must not keep a finished process alive; what waits on the signal does that.
+  setTimeout(() => controller.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")), ms).unref();
+  const others = signals.filter((s): s is AbortSignal => s !== undefined);
+  return others.length ? AbortSignal.any([...others, controller.signal]) : controller.signal;
+}
