@@ -1,6 +1,6 @@
 import { OperationError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
-import { appliedIndex, autopilotState, describeAutopilot, describeRaftServers, nodeHealth, raftConfiguration } from "../vault/operations.js";
+import { appliedIndex, nodeHealth, votersAndAutopilot } from "../vault/operations.js";
 import type { RestoreRun } from "./restore-run.js";
 import { nodeIdsByAddr } from "./target-health.js";
 
@@ -63,12 +63,8 @@ async function verifyVoters(run: RestoreRun, client: VaultClient, expectedVoters
     const ap = await clock.until(
       `${expectedVoters} voters, autopilot healthy, failure tolerance ${tolerance}`,
       async () => {
-        const config = await raftConfiguration(client);
-        seen = describeRaftServers(config.servers);
-        if (config.servers.filter((s) => s.voter).length < expectedVoters) return undefined;
-        const state = await autopilotState(client);
-        seen = describeAutopilot(state);
-        return state.healthy && state.failure_tolerance >= tolerance ? state : undefined;
+        const { autopilot } = await votersAndAutopilot(client, expectedVoters, (s) => (seen = s));
+        return autopilot?.healthy && autopilot.failure_tolerance >= tolerance ? autopilot : undefined;
       },
       250,
       { lastSeen: () => seen, status: async () => seen },

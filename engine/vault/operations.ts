@@ -249,19 +249,27 @@ export function describeRaftServers(servers: RaftServer[]): string {
   return `raft configuration: ${servers.map((s) => `${s.node_id} ${s.voter ? "voter" : "non-voter"}${s.leader ? " leader" : ""}`).join(", ")}`;
 }
 
+/**
+ * One look at a cluster's voters and, once `expected` of them are in the raft configuration, at
+ * autopilot (asked only then: it is the slower call). `describe` gets a line on the last answer, for
+ * the message of a wait that runs out.
+ */
+export async function votersAndAutopilot(client: VaultClient, expected: number, describe: (seen: string) => void): Promise<{ servers: RaftServer[]; autopilot?: AutopilotState }> {
+  const { servers } = await raftConfiguration(client);
+  describe(describeRaftServers(servers));
+  if (servers.filter((s) => s.voter).length < expected) return { servers };
+  const autopilot = await autopilotState(client);
+  describe(describeAutopilot(autopilot));
+  return { servers, autopilot };
+}
+
 /** Waits until `expected` servers are raft voters and autopilot calls the cluster healthy. */
 export async function waitForHealthyVoters(client: VaultClient, expected: number, timeoutMs: number): Promise<{ servers: RaftServer[]; autopilot: AutopilotState }> {
   let seen: string | undefined;
   return waitFor(
     async () => {
-      const config = await raftConfiguration(client);
-      const voters = config.servers.filter((s) => s.voter);
-      seen = describeRaftServers(config.servers);
-      if (voters.length < expected) return undefined;
-      const ap = await autopilotState(client);
-      seen = describeAutopilot(ap);
-      if (!ap.healthy || ap.voters.length < expected) return undefined;
-      return { servers: config.servers, autopilot: ap };
+      const { servers, autopilot } = await votersAndAutopilot(client, expected, (s) => (seen = s));
+      return autopilot?.healthy && autopilot.voters.length >= expected ? { servers, autopilot } : undefined;
     },
     { what: `${expected} raft voters with healthy autopilot`, timeoutMs, intervalMs: 500, lastSeen: () => seen },
   );
