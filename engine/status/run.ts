@@ -51,7 +51,7 @@ export function runErrorOf(err: unknown, kind: RunKind, describe: (err: unknown)
  */
 export async function recordRun<T>(kind: RunKind, target: RunTarget, fn: () => Promise<T>, facts?: (result: T) => RunFacts): Promise<T> {
   const startedAt = new Date();
-  const base = { id: randomUUID(), kind, startedAt, toolVersion: packageInfo().version, schedule: target.schedule };
+  const id = randomUUID();
   let result: T;
   try {
     result = await fn();
@@ -63,16 +63,10 @@ export async function recordRun<T>(kind: RunKind, target: RunTarget, fn: () => P
       target.progress?.warn(`the ${kind} run is not recorded: the status object lives in ${where}, and the ${containerNoun(target.store)} does not exist`);
       throw err;
     }
-    await write(target, {
-      ...base,
-      durationMs: Date.now() - startedAt.getTime(),
-      ok: false,
-      exitCode: error.exitCode,
-      error,
-      // A drill stopped by a signal (Ctrl-C, a CronJob's deadline) says nothing of the snapshot: the
-      // run is recorded as interrupted, the drill history (status --check, retention) is left alone.
-      drill: kind === "drill" && !(err instanceof InterruptedError) ? { at: startedAt.toISOString(), ok: false } : undefined,
-    });
+    // A drill stopped by a signal (Ctrl-C, a CronJob's deadline) says nothing of the snapshot: the
+    // run is recorded as interrupted, the drill history (status --check, retention) is left alone.
+    const drill = kind === "drill" && !(err instanceof InterruptedError) ? { at: startedAt.toISOString(), ok: false } : undefined;
+    await recordRunIn(target, kind, startedAt, { ok: false, exitCode: error.exitCode, error, drill }, id);
     throw err;
   }
   let described: RunFacts = {};
@@ -81,7 +75,7 @@ export async function recordRun<T>(kind: RunKind, target: RunTarget, fn: () => P
   } catch {
     // A report that cannot be summarised still counts as the run it is.
   }
-  await recordRunIn(target, kind, startedAt, described, base.id);
+  await recordRunIn(target, kind, startedAt, described, id);
   return result;
 }
 
