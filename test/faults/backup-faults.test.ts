@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,8 +9,7 @@ import { nodeHealth, unseal, waitForHealthyVoters } from "../../engine/vault/ope
 import { localS3Client, s3ServerKindFromEnv } from "../../devenv/s3server.js";
 import { localDown, localUp, saveEnvironment, type LocalEnvironment } from "../../devenv/environment.js";
 import { fillWithRandomData } from "../../engine/vault/fill.js";
-import { packageRoot } from "../../engine/package-info.js";
-import { cliEnv, tempDir, backupOn, s3StoreOn } from "../support/env.js";
+import { cliEnv, tempDir, backupOn, s3StoreOn, spawnVrb } from "../support/env.js";
 
 const MiB = 1024 * 1024;
 let env: LocalEnvironment;
@@ -166,14 +164,11 @@ describe("backup faults (own 3-node cluster and S3 server)", () => {
   it("vrb backup exits 1 naming the stage when the active node dies mid-stream; no secret in any output or log", async () => {
     const victim = await activeNode();
     const s3pid = env.s3!.pid!;
-    const bin = join(packageRoot(), "dist", "scripts", "vrb.js");
     // Hold S3 so backpressure parks the stream part-way, then kill the node under it.
     process.kill(s3pid, "SIGSTOP");
     let stdout = "";
     let stderr = "";
-    const child = spawn(process.execPath, [bin, "backup", "--cluster", "clikill", "--prefix", "faults/", "--json", "--retries", "0"], {
-      env: { ...process.env, ...cliEnv(env) },
-    });
+    const child = spawnVrb(["backup", "--cluster", "clikill", "--prefix", "faults/", "--json", "--retries", "0"], cliEnv(env));
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     // Each stderr chunk with the seconds since spawn: when the stream is late, the failure says where the time went.
     const started = Date.now();

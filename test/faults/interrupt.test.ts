@@ -1,11 +1,9 @@
-import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { type Product } from "../../engine/index.js";
-import { packageRoot } from "../../engine/package-info.js";
-import { PRODUCTS, cliEnv, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
+import { PRODUCTS, cliEnv, runVrb, s3For, sharedEnvOf, spawnVrb, tempDir } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 
 // Issue 26 point 3: `kill -9` of the `vrb` launcher must not leave its worker running. The worker
@@ -67,12 +65,11 @@ describe.each(PRODUCTS)("vrb launcher killed with SIGKILL (real %s + S3)", (prod
     const proxy = await new FaultProxy(env.s3!.endpoint).start();
     proxy.rules = [{ match: (req) => req.method === "PUT" || req.method === "POST", share: 1, fault: { kind: "delay", ms: 5_000 } }];
     try {
-      const base: Record<string, string | undefined> = { ...process.env };
-      for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER"]) delete base[k];
-      const launcher = spawn(process.execPath, [join(packageRoot(), "dist", "scripts", "vrb.js"), "backup", "--cluster", cluster, "--prefix", prefix, "--retries", "2"], {
-        env: { ...base, HOME: tempDir("kill9-home"), ...cliEnv(env), AWS_ENDPOINT_URL_S3: proxy.url },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+      const launcher = spawnVrb(
+        ["backup", "--cluster", cluster, "--prefix", prefix, "--retries", "2"],
+        { ...cliEnv(env), AWS_ENDPOINT_URL_S3: proxy.url },
+        { stdin: "ignore", home: tempDir("kill9-home") },
+      );
       let stderr = "";
       launcher.stdout.resume();
       launcher.stderr.on("data", (d: Buffer) => (stderr += d.toString()));

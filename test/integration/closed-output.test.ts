@@ -1,9 +1,6 @@
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { packageRoot } from "../../engine/package-info.js";
 import type { Product } from "../../engine/index.js";
-import { PRODUCTS, cliEnv, runVrb, sharedEnvOf, testHome } from "../support/env.js";
+import { PRODUCTS, cliEnv, runVrb, sharedEnvOf, spawnVrb } from "../support/env.js";
 
 // `vrb list | head`, `vrb backup 2>&1 | head -3`, a log shipper that restarts: the reader goes away
 // and vrb's next write meets a closed pipe (EPIPE). It used to kill vrb wherever it was.
@@ -16,10 +13,7 @@ interface Closed {
 
 /** Runs vrb with its stdout and stderr read until the first bytes, then closed, as `2>&1 | head -1` does. */
 function vrbWithReaderGone(args: string[], env: Record<string, string> = {}): Promise<Closed> {
-  const child = spawn(process.execPath, [join(packageRoot(), "dist", "scripts", "vrb.js"), ...args], {
-    env: { ...process.env, HOME: testHome(), ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawnVrb(args, env, { stdin: "ignore" });
   let seen = "";
   const closeBoth = (d: Buffer) => {
     seen += d.toString();

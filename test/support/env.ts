@@ -1,4 +1,5 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -81,18 +82,31 @@ export function testHome(): string {
   return (emptyHome ??= tempDir("home"));
 }
 
+/**
+ * Starts the built vrb as a user's shell would: the test's own HOME, and none of the machine's
+ * Vault, S3 or vrb settings (the test passes the ones it means in `env`).
+ */
+export function spawnVrb(
+  args: string[],
+  env: Record<string, string> = {},
+  opts: { cwd?: string; stdin?: "pipe" | "ignore"; home?: string } = {},
+): ChildProcessByStdio<Writable | null, Readable, Readable> {
+  const base: Record<string, string | undefined> = { ...process.env };
+  for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VAULT_CACERT", "BAO_CACERT", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER"])
+    delete base[k];
+  const command = [join(packageRoot(), "dist", "scripts", "vrb.js"), ...args];
+  const options = { env: { ...base, HOME: opts.home ?? testHome(), ...env }, cwd: opts.cwd ?? packageRoot() };
+  return opts.stdin === "ignore" ? spawn(process.execPath, command, { ...options, stdio: ["ignore", "pipe", "pipe"] }) : spawn(process.execPath, command, options);
+}
+
 /** Runs the compiled `vrb` CLI (dist/, built by `npm test`) as a user would, with an empty home unless `env.HOME` says otherwise. */
 export function runVrb(
   args: string[],
   env: Record<string, string> = {},
   opts: { timeoutMs?: number; cwd?: string; /** sends `signal` to vrb once its stderr matches `when` */ interrupt?: { when: RegExp; signal: NodeJS.Signals } } = {},
 ): Promise<CliResult> {
-  const bin = join(packageRoot(), "dist", "scripts", "vrb.js");
   return new Promise((resolve, reject) => {
-    const base: Record<string, string | undefined> = { ...process.env };
-    for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VAULT_CACERT", "BAO_CACERT", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER"])
-      delete base[k];
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...base, HOME: testHome(), ...env }, cwd: opts.cwd ?? packageRoot() });
+    const child = spawnVrb(args, env, { cwd: opts.cwd });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
