@@ -1,4 +1,5 @@
-import { appliedIndex, autopilotState, nodeHealth, raftConfiguration, type NodeRole } from "../engine/vault/operations.js";
+import { appliedIndex, nodeHealth, type NodeRole } from "../engine/vault/operations.js";
+import { autopilotState, raftConfiguration } from "../engine/vault/raft-peers.js";
 import { describeProduct, type Product } from "../engine/vault/product.js";
 import { nodeRunning } from "../engine/throwaway/nodes.js";
 import { DEFAULT_LOCAL_SHAPE, localVaultClient, type LocalEnvironment, type LocalShape } from "./environment.js";

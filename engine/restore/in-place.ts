@@ -1,5 +1,6 @@
 import { ConfigError, OperationError } from "../errors.js";
-import { appliedIndex, findActiveNode, raftConfiguration, sealStatus, unseal } from "../vault/operations.js";
+import { appliedIndex, findActiveNode, sealStatus, unseal } from "../vault/operations.js";
+import { raftConfiguration } from "../vault/raft-peers.js";
 import { checkSeal, downloadAndVerify, resolveSnapshot } from "./preflight.js";
 import type { RestoreRun } from "./restore-run.js";
 import { describeHealth } from "./target-health.js";

@@ -1,7 +1,8 @@
 import { ConfigError, OperationError } from "../errors.js";
 import { parseDuration } from "../schedule.js";
 import { loadCaCert, type VaultClient } from "../vault/client.js";
-import { appliedIndex, initialize, joinRaft, raftConfiguration, removePeer, sealStatus, setAutopilotConfig, unseal, type AutopilotConfig } from "../vault/operations.js";
+import { appliedIndex, initialize, sealStatus, unseal } from "../vault/operations.js";
+import { joinRaft, raftConfiguration, removePeer, setAutopilotConfig, type AutopilotConfig } from "../vault/raft-peers.js";
 import { checkKeysForPlan, checkSeal, downloadAndVerify, resolveSnapshot } from "./preflight.js";
 import { planReload, reloadNode1, restartNode1, type ReloadRoute } from "./reload.js";
 import { checkRestartCommand } from "./restart.js";

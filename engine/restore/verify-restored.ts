@@ -1,6 +1,7 @@
 import { OperationError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
-import { appliedIndex, nodeHealth, votersAndAutopilot } from "../vault/operations.js";
+import { appliedIndex, nodeHealth } from "../vault/operations.js";
+import { votersAndAutopilot } from "../vault/raft-peers.js";
 import type { RestoreRun } from "./restore-run.js";
 import { nodeIdsByAddr } from "./target-health.js";
 

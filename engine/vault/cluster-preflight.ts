@@ -2,7 +2,8 @@ import { OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { VaultHttpError, VaultPermissionError, type VaultClient } from "./client.js";
 import { describeProduct, type Product } from "./product.js";
-import { autopilotState, NoActiveNodeError, raftConfiguration, sealStatus, waitForActiveNode, type NodeHealth, type RaftServer } from "./operations.js";
+import { NoActiveNodeError, sealStatus, waitForActiveNode, type NodeHealth } from "./operations.js";
+import { autopilotState, raftConfiguration, type RaftServer } from "./raft-peers.js";
 
 export interface PreflightReport {
   leaderAddr: string;

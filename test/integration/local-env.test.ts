@@ -6,7 +6,8 @@ import { waitFor } from "../../engine/wait.js";
 import { loadEnvironment, localDown } from "../../devenv/environment.js";
 import { isAlive } from "../../engine/throwaway/process.js";
 import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
-import { autopilotState, nodeHealth, raftConfiguration } from "../../engine/vault/operations.js";
+import { nodeHealth } from "../../engine/vault/operations.js";
+import { autopilotState, raftConfiguration } from "../../engine/vault/raft-peers.js";
 import { cliEnv, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
 
 describe("local environment (real OpenBao Raft cluster + real S3 server)", () => {

@@ -16,7 +16,8 @@ import {
 import { startFreshNodes, stopNode, wipeNode, type LocalNode } from "../../engine/throwaway/nodes.js";
 import { snapshotKeyFor } from "../../engine/snapshot/manifest.js";
 import { productProfile } from "../../engine/vault/product.js";
-import { nodeHealth, raftConfiguration, waitForHealthyVoters } from "../../engine/vault/operations.js";
+import { nodeHealth } from "../../engine/vault/operations.js";
+import { raftConfiguration, waitForHealthyVoters } from "../../engine/vault/raft-peers.js";
 import { kvInventory } from "../../engine/restore/inventory.js";
 import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
 import { addNodes, localDown, localUp, saveEnvironment, type LocalEnvironment } from "../../devenv/environment.js";
