@@ -1,6 +1,7 @@
 // One lint config for the whole tree (`npm run lint`, run by `npm test`): ESLint's and
 // typescript-eslint's recommended rules, and Pulumi's rules against Outputs in template literals
-// (`${bucket.arn}` renders "Calling [toString] on an [Output<T>] ..."; use pulumi.interpolate).
+// (`${bucket.arn}` renders "Calling [toString] on an [Output<T>] ..."; use pulumi.interpolate), and
+// AbortSignal.timeout in the product's code (below).
 // Pulumi's rules need type information, so TypeScript files are linted with the test tsconfig,
 // which covers every .ts file of the repository.
 import js from "@eslint/js";
@@ -28,6 +29,21 @@ export default tseslint.config(
     rules: {
       "@pulumi/no-output-in-template-literal": "error",
       "@pulumi/no-output-instance-in-template-literal": "error",
+    },
+  },
+  {
+    // The product's code bounds its calls with timeoutSignal (engine/timeout-signal.ts): on Node 20 a
+    // timeout passed through AbortSignal.any is lost to a garbage collection and never fires.
+    files: ["engine/**/*.ts", "scripts/**/*.ts", "components/**/*.ts", "stacks/**/*.ts"],
+    rules: {
+      "no-restricted-properties": [
+        "error",
+        {
+          object: "AbortSignal",
+          property: "timeout",
+          message: "use timeoutSignal(ms, ...signals) from engine/timeout-signal.ts: on Node 20 a timeout combined with AbortSignal.any is lost to garbage collection",
+        },
+      ],
     },
   },
 );
