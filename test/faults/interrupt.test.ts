@@ -67,8 +67,8 @@ describe.each(PRODUCTS)("vrb launcher killed with SIGKILL (real %s + S3)", (prod
     try {
       const launcher = spawnVrb(
         ["backup", "--cluster", cluster, "--prefix", prefix, "--retries", "2"],
-        { ...cliEnv(env), AWS_ENDPOINT_URL_S3: proxy.url },
-        { stdin: "ignore", home: tempDir("kill9-home") },
+        { ...cliEnv(env), AWS_ENDPOINT_URL_S3: proxy.url, HOME: tempDir("kill9-home") },
+        { stdin: "ignore" },
       );
       let stderr = "";
       launcher.stdout.resume();

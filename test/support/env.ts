@@ -83,19 +83,20 @@ export function testHome(): string {
 }
 
 /**
- * Starts the built vrb as a user's shell would: the test's own HOME, and none of the machine's
- * Vault, S3 or vrb settings (the test passes the ones it means in `env`).
+ * Starts the built vrb as a user's shell would: the test's own HOME (unless `env.HOME` says
+ * otherwise), and none of the machine's Vault, S3 or vrb settings (the test passes the ones it
+ * means in `env`).
  */
 export function spawnVrb(
   args: string[],
   env: Record<string, string> = {},
-  opts: { cwd?: string; stdin?: "pipe" | "ignore"; home?: string } = {},
+  opts: { cwd?: string; stdin?: "pipe" | "ignore" } = {},
 ): ChildProcessByStdio<Writable | null, Readable, Readable> {
   const base: Record<string, string | undefined> = { ...process.env };
   for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VAULT_CACERT", "BAO_CACERT", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER"])
     delete base[k];
   const command = [join(packageRoot(), "dist", "scripts", "vrb.js"), ...args];
-  const options = { env: { ...base, HOME: opts.home ?? testHome(), ...env }, cwd: opts.cwd ?? packageRoot() };
+  const options = { env: { ...base, HOME: testHome(), ...env }, cwd: opts.cwd ?? packageRoot() };
   return opts.stdin === "ignore" ? spawn(process.execPath, command, { ...options, stdio: ["ignore", "pipe", "pipe"] }) : spawn(process.execPath, command, options);
 }
 
