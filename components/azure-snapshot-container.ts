@@ -5,11 +5,13 @@ import {
   AZURE_BUILT_IN_ROLES,
   azureBuiltInRoleId,
   azureContainerPlan,
+  policySchema,
+  validatePart,
   type AzureContainerOptionsInput,
   type AzureContainerPlan,
   type AzureRoleDefinition,
+  type BackupPolicyInput,
 } from "../engine/index.js";
-import { policySchema, validatePart, type BackupPolicyInput } from "../engine/index.js";
 
 export interface AzureSnapshotContainerArgs {
   /** A `type: azure` destination: account, container, prefix and (optionally) the encryption scope. */

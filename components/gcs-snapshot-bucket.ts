@@ -1,7 +1,16 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
-import { gcsBucketPlan, gcsRestorerPolicyDocument, gcsWriterPolicyDocument, type GcsBucketOptionsInput, type GcsBucketPlan, type GcsIamPolicyDocument } from "../engine/index.js";
-import { policySchema, validatePart, type BackupPolicyInput } from "../engine/index.js";
+import {
+  gcsBucketPlan,
+  gcsRestorerPolicyDocument,
+  gcsWriterPolicyDocument,
+  policySchema,
+  validatePart,
+  type BackupPolicyInput,
+  type GcsBucketOptionsInput,
+  type GcsBucketPlan,
+  type GcsIamPolicyDocument,
+} from "../engine/index.js";
 
 export interface GcsSnapshotBucketArgs {
   /** A `type: gcs` destination: bucket, prefix, project and (optionally) the CMEK key. */

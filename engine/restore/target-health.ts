@@ -1,6 +1,6 @@
 import { ConfigError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
-import { type NodeHealth } from "../vault/operations.js";
+import type { NodeHealth } from "../vault/operations.js";
 import { raftConfiguration } from "../vault/raft-peers.js";
 
 /** "2.7.2", "v1.15.4+ent" -> [2,7,2]; undefined when there is no version to compare. */
