@@ -13,9 +13,8 @@ import type { DrillFacts } from "../status/record.js";
 import { recordRunIn, runTargetFor, type RunFacts } from "../status/run.js";
 import { StatusStore } from "../status/status-store.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { compareVersions } from "../throwaway/pick-product.js";
 import { productBinary, productVersion } from "../throwaway/binaries.js";
-import { describeProduct, productOfManifest, type Product } from "../vault/product.js";
+import { compareVersions, describeProduct, productOfManifest, type Product } from "../vault/product.js";
 import { runDrill, type DrillReport } from "./drill.js";
 import { timeoutSignal } from "../timeout-signal.js";
 

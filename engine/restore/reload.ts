@@ -1,11 +1,10 @@
 import { ConfigError, OperationError } from "../errors.js";
 import type { NodeHealth } from "../vault/operations.js";
 import { nodeHealth, sealStatus, unseal } from "../vault/operations.js";
-import { productProfile, type Product } from "../vault/product.js";
+import { compareVersions, productProfile, type Product } from "../vault/product.js";
 import { generateRootAdvice } from "./root-token.js";
 import { restartCommandFor, runRestartCommand } from "./restart.js";
 import type { RestoreRun } from "./restore-run.js";
-import { compareVersions } from "./target-health.js";
 import { obtainToken } from "./token.js";
 import { waitRole } from "./wait-role.js";
 

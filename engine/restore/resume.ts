@@ -2,9 +2,9 @@ import { ConfigError, OperationError } from "../errors.js";
 import type { SnapshotManifest } from "../snapshot/manifest.js";
 import type { VaultClient } from "../vault/client.js";
 import { nodeHealth, sealStatus, type NodeHealth, type SealStatus } from "../vault/operations.js";
-import { productOfManifest, productProfile } from "../vault/product.js";
+import { compareVersions, productOfManifest, productProfile } from "../vault/product.js";
 import type { SealPlan } from "./seal.js";
-import { compareVersions, describeHealth } from "./target-health.js";
+import { describeHealth } from "./target-health.js";
 
 /** What one target reports, read without a token: sys/health, sys/seal-status, sys/leader. */
 export interface TargetFacts {

@@ -3,21 +3,6 @@ import type { VaultClient } from "../vault/client.js";
 import type { NodeHealth } from "../vault/operations.js";
 import { raftConfiguration } from "../vault/raft-peers.js";
 
-/** "2.7.2", "v1.15.4+ent" -> [2,7,2]; undefined when there is no version to compare. */
-export function parseVersion(v: string | undefined): [number, number, number] | undefined {
-  const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(v ?? "");
-  return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
-}
-
-/** Negative when a < b. Unknown versions compare equal (nothing to refuse on). */
-export function compareVersions(a: string | undefined, b: string | undefined): number {
-  const pa = parseVersion(a);
-  const pb = parseVersion(b);
-  if (!pa || !pb) return 0;
-  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return pa[i]! - pb[i]!;
-  return 0;
-}
-
 export function describeHealth(h: NodeHealth): string {
   const bits: string[] = [h.role];
   if (h.clusterId) bits.push(`cluster id ${h.clusterId}`);

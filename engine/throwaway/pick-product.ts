@@ -2,7 +2,7 @@ import { OperationError, messageOf } from "../errors.js";
 import { productVersion } from "./binaries.js";
 import type { SnapshotStore, StoredSnapshot } from "../catalogue/snapshot-store.js";
 import type { RemoteSnapshot } from "../catalogue/url-source.js";
-import { describeProduct, productOfManifest, type Product } from "../vault/product.js";
+import { compareVersions, describeProduct, productOfManifest, type Product } from "../vault/product.js";
 import { restoreReportOf } from "../restore/restore-run.js";
 
 /** Which server the throwaway nodes of a drill / recover run, and what the snapshot came from. */
@@ -48,18 +48,6 @@ export async function pickThrowawayProduct(opts: {
     );
   }
   return { source, nodes: { product, version }, snapshot, ref: opts.remote ? ref : snapshot.url };
-}
-
-/** -1, 0, 1 by the numeric parts of two versions ("1.21.4" < "2.0.0"); 0 when either has none. */
-export function compareVersions(a: string, b: string): number {
-  const pa = /(\d+)\.(\d+)\.(\d+)/.exec(a);
-  const pb = /(\d+)\.(\d+)\.(\d+)/.exec(b);
-  if (!pa || !pb) return 0;
-  for (let i = 1; i <= 3; i++) {
-    const d = Number(pa[i]) - Number(pb[i]);
-    if (d !== 0) return Math.sign(d);
-  }
-  return 0;
 }
 
 /**

@@ -118,3 +118,18 @@ export function describeProduct(product: Product, version?: string): string {
   const v = version && version !== "unknown" ? ` ${version.replace(/^v/, "")}` : "";
   return `${productProfile(product).displayName}${v}`;
 }
+
+/** "2.7.2", "v1.15.4+ent" -> [2, 7, 2]; undefined when there is no version to compare. */
+function parseVersion(v: string | undefined): [number, number, number] | undefined {
+  const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(v ?? "");
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
+}
+
+/** -1, 0 or 1 by the numeric parts of two versions ("1.21.4" < "2.0.0"); 0 when either has none (nothing to refuse on). */
+export function compareVersions(a: string | undefined, b: string | undefined): number {
+  const pa = parseVersion(a);
+  const pb = parseVersion(b);
+  if (!pa || !pb) return 0;
+  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return Math.sign(pa[i]! - pb[i]!);
+  return 0;
+}

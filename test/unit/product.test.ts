@@ -3,8 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { describeProduct, parseProduct, productOfManifest, type Product } from "../../engine/index.js";
 import { generateRootAdvice } from "../../engine/restore/root-token.js";
-import { detectProduct, guessProduct, productProfile } from "../../engine/vault/product.js";
-import { compareVersions } from "../../engine/throwaway/pick-product.js";
+import { compareVersions, detectProduct, guessProduct, productProfile } from "../../engine/vault/product.js";
 
 type Recorded = Record<"uninitialized" | "sealed" | "active" | "standby", { health: { status: number; body: unknown }; sealStatus: { status: number; body: unknown } }> & {
   generateRootAttempt: { status: number };

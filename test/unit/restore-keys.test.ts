@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, redact } from "../../engine/index.js";
-import { compareVersions } from "../../engine/restore/target-health.js";
+import { compareVersions } from "../../engine/vault/product.js";
 import { planSeal } from "../../engine/restore/seal.js";
 import { parseKeysFile, parseUnsealKeys } from "../../engine/restore/keys.js";
 import { decodeRootToken } from "../../engine/restore/root-token.js";
