@@ -140,6 +140,38 @@ export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | und
 }
 
 /**
+ * The undici Agent of a client and its forNode siblings, made on the first request: undici is
+ * ~110 modules, and a backup's first request goes to the store, not to Vault, so loading it in the
+ * constructor held that request up (docs/architecture.md#start-up). The TLS files are read here,
+ * in the constructor, so a bad CA or client certificate path is still refused before anything runs.
+ */
+class ConnectionPool {
+  private readonly connect: Agent.Options["connect"];
+  private made?: Agent;
+  private closed = false;
+
+  constructor(options: VaultClientOptions) {
+    this.connect = {
+      timeout: options.connectTimeoutMs ?? 10_000,
+      ca: loadCaCert(options.caCert),
+      servername: options.tlsServerName,
+      ...clientIdentity(options),
+    };
+  }
+
+  agent(): Agent {
+    if (this.closed) throw new OperationError("the Vault client was closed");
+    this.made ??= new (undici().Agent)({ connect: this.connect, keepAliveTimeout: 10_000 });
+    return this.made;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.made?.close();
+  }
+}
+
+/**
  * Vault / OpenBao HTTP API over undici. One instance talks to one node; `forNode` makes a sibling
  * for another node with the same TLS settings and token.
  */
@@ -147,10 +179,11 @@ export class VaultClient {
   readonly addr: string;
   private token?: string;
   private readonly options: VaultClientOptions;
-  private readonly dispatcher: Agent;
-  private readonly ownsDispatcher: boolean;
+  private readonly pool: ConnectionPool;
+  private readonly ownsPool: boolean;
 
-  constructor(options: VaultClientOptions, dispatcher?: Agent) {
+  /** `pool` is forNode's: a sibling shares its parent's connections. */
+  constructor(options: VaultClientOptions, pool?: ConnectionPool) {
     let url: URL;
     try {
       url = new URL(options.addr);
@@ -168,23 +201,13 @@ export class VaultClient {
     this.options = options;
     this.token = options.token;
     registerSecret(options.token);
-    this.ownsDispatcher = !dispatcher;
-    this.dispatcher =
-      dispatcher ??
-      new (undici().Agent)({
-        connect: {
-          timeout: options.connectTimeoutMs ?? 10_000,
-          ca: loadCaCert(options.caCert),
-          servername: options.tlsServerName,
-          ...clientIdentity(options),
-        },
-        keepAliveTimeout: 10_000,
-      });
+    this.ownsPool = !pool;
+    this.pool = pool ?? new ConnectionPool(options);
   }
 
   /** A client for another node of the same cluster (shares the connection pool and TLS settings). */
   forNode(addr: string): VaultClient {
-    return new VaultClient({ ...this.options, addr, token: this.token }, this.dispatcher);
+    return new VaultClient({ ...this.options, addr, token: this.token }, this.pool);
   }
 
   setToken(token: string | undefined): void {
@@ -197,7 +220,7 @@ export class VaultClient {
   }
 
   async close(): Promise<void> {
-    if (this.ownsDispatcher) await this.dispatcher.close();
+    if (this.ownsPool) await this.pool.close();
   }
 
   async get<T = Record<string, unknown>>(path: string, opts: VaultCallOptions = {}): Promise<VaultResponse<T>> {
@@ -294,7 +317,7 @@ export class VaultClient {
       if (this.token && !opts.anonymous) headers["x-vault-token"] = this.token;
       let res: Dispatcher.ResponseData;
       try {
-        res = await this.dispatcher.request({
+        res = await this.pool.agent().request({
           origin,
           path: pathWithQuery,
           method,
