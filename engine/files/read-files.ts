@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { extract, pack } from "tar-stream";
 import { decryptingStream } from "../crypto/decrypt-stream.js";
 import { requireIdentityFor, type Identities } from "../crypto/identities.js";
 import { ConfigError, IntegrityError, interruption } from "../errors.js";
+import { tarStream } from "../lazy-modules.js";
 import type { SnapshotManifest } from "../snapshot/manifest.js";
 import type { SnapshotStore, StoredSnapshot } from "../catalogue/snapshot-store.js";
 import { archiveName } from "./collect.js";
@@ -66,7 +66,7 @@ export async function readVerifiedFiles(store: SnapshotStore, snapshot: StoredSn
   };
   const read: VerifiedFile[] = [];
   const problems: string[] = [];
-  const tar = extract();
+  const tar = tarStream().extract();
   tar.on("entry", (header, entryStream, next) => {
     const e = byName.get(header.name);
     if (!e) return next(new IntegrityError(`${where} holds ${header.name}, which its manifest does not list`, { stage: "files" }));
@@ -99,7 +99,7 @@ export async function readVerifiedFiles(store: SnapshotStore, snapshot: StoredSn
  * `tar -x -p -C /` puts back on a node. The same files give the same bytes, run after run.
  */
 export async function filesTar(files: readonly VerifiedFile[], mtime: Date): Promise<Buffer> {
-  const p = pack();
+  const p = tarStream().pack();
   for (const { entry, data } of files) p.entry({ name: archiveName(entry.path), size: data.length, mode: restoredMode(entry), type: "file", uid: 0, gid: 0, mtime }, data);
   p.finalize();
   const chunks: Buffer[] = [];

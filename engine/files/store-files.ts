@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { pack as tarPack } from "tar-stream";
 import type { Encryptor } from "../crypto/encryptor.js";
 import { OperationError } from "../errors.js";
+import { tarStream } from "../lazy-modules.js";
 import type { SnapshotManifest } from "../snapshot/manifest.js";
 import type { ObjectStore, WrittenObject } from "../storage/object-store.js";
 import { StagePipeline, type Stage } from "../backup/pipeline.js";
@@ -15,7 +15,7 @@ import { archiveName, type CollectedFile } from "./collect.js";
 
 /** A tar of the files, read one file at a time; each file must still be what the scan saw. */
 function tarOf(files: readonly CollectedFile[]): Readable {
-  const pack = tarPack();
+  const pack = tarStream().pack();
   void (async () => {
     for (const f of files) {
       const hash = createHash("sha256");

@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { createGunzip, type ZlibOptions } from "node:zlib";
 import type { TransformOptions, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { extract } from "tar-stream";
 import { IntegrityError } from "../errors.js";
+import { tarStream } from "../lazy-modules.js";
 
 /** `meta.json` of a Raft snapshot (hashicorp/raft SnapshotMeta). */
 export interface RaftSnapshotMeta {
@@ -72,7 +72,7 @@ export function createArchiveInspector(opts: ArchiveInspectorOptions = {}): { in
   // types do not list them.
   const gunzipOptions: ZlibOptions & TransformOptions = { chunkSize: 256 * 1024, writableHighWaterMark: 1 << 20 };
   const input = createGunzip(gunzipOptions);
-  const tar = extract();
+  const tar = tarStream().extract();
   const entries: ArchiveEntry[] = [];
   const small = new Map<string, Buffer>();
   // meta.json is the archive's first entry: the backup learns the raft index (part of the object

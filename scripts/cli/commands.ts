@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { Command } from "commander";
+import { Command } from "./commander.js";
 import { packageInfo, packageRoot } from "../../engine/package-info.js";
 import { redact } from "../../engine/redact.js";
 

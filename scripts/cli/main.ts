@@ -1,5 +1,5 @@
 // The CLI proper, loaded by scripts/vrb.ts (in the process that runs the command).
-import { CommanderError } from "commander";
+import { CommanderError } from "./commander.js";
 import { ExitCode } from "../../engine/errors.js";
 import { redact } from "../../engine/redact.js";
 import { programFor } from "./commands.js";

@@ -1,6 +1,7 @@
-import { S3Client, type PutObjectCommand, type S3ClientConfig, type UploadPartCommand } from "@aws-sdk/client-s3";
+import type { PutObjectCommand, S3ClientConfig, UploadPartCommand } from "@aws-sdk/client-s3";
 import { registerSecret } from "../../redact.js";
 import { s3ErrorInfo } from "./errors.js";
+import { S3Client } from "./sdk.js";
 
 export interface S3Location {
   region?: string;

@@ -1,4 +1,5 @@
-import { HeadBucketCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { HeadBucketCommand } from "./sdk.js";
 import { ConfigError } from "../../errors.js";
 import { isNoSuchBucket, s3ErrorInfo } from "./errors.js";
 import { timeoutSignal } from "../../timeout-signal.js";

@@ -1,5 +1,6 @@
 import { Readable } from "node:stream";
-import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from "@aws-sdk/client-s3";
+import type { GetObjectCommandOutput, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand } from "./sdk.js";
 import { OperationError } from "../../errors.js";
 import type { ReadOptions } from "../object-store.js";
 import { retryS3Call } from "./client.js";

@@ -1,15 +1,4 @@
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  ListObjectVersionsCommand,
-  PutObjectCommand,
-  PutObjectLegalHoldCommand,
-  PutObjectRetentionCommand,
-  type S3Client,
-} from "@aws-sdk/client-s3";
-import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { Readable } from "node:stream";
 import { OperationError } from "../../errors.js";
 import { StoreConflictError, StoreLockedError } from "../errors.js";
@@ -27,6 +16,17 @@ import type {
   WrittenObject,
 } from "../object-store.js";
 import { checkBucketExists } from "./container.js";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  PutObjectCommand,
+  PutObjectLegalHoldCommand,
+  PutObjectRetentionCommand,
+  s3Presigner,
+} from "./sdk.js";
 import { describeS3Error, isAccessDenied, isLostRace, isMissingObject } from "./errors.js";
 import { openS3Read } from "./read.js";
 import { S3ObjectUpload } from "./upload.js";
@@ -217,7 +217,7 @@ export class S3Store implements ObjectStore {
   }
 
   presign(key: string, expiresInSeconds: number): Promise<string> {
-    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.container, Key: key }), { expiresIn: expiresInSeconds });
+    return s3Presigner().getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.container, Key: key }), { expiresIn: expiresInSeconds });
   }
 
   describeError(err: unknown): string {

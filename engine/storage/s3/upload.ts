@@ -1,5 +1,6 @@
 import { crc32 } from "node:zlib";
-import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } from "./sdk.js";
 import { OperationError } from "../../errors.js";
 import type { OwnUploads, UploadOptions } from "../object-store.js";
 import { PartedUpload, type PartCheck } from "../parted-upload.js";

@@ -1,4 +1,5 @@
-import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { AbortMultipartUploadCommand, ListMultipartUploadsCommand } from "./sdk.js";
 import { sleep } from "../../wait.js";
 import type { IncompleteUpload, OwnUploads } from "../object-store.js";
 import { isNoSuchBucket, s3ErrorInfo } from "./errors.js";
