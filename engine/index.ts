@@ -36,16 +36,21 @@ export type { MountTableEntry } from "./snapshot/inventory/counter.js";
 export { readMountTable } from "./snapshot/inventory/mount-table.js";
 
 // Rebuild or restore a cluster
-export { stagedRestore, restoreReportOf, type RestoreMode, type RestoreOptions, type RestoreReport, type RestoreStep } from "./restore/restore.js";
+// (stagedRestore, runDrill and recoverSecrets load their folders on first call: engine/verbs-on-demand.ts)
+export { stagedRestore } from "./verbs-on-demand.js";
+export { restoreReportOf } from "./restore/restore-run.js";
+export type { RestoreMode, RestoreOptions, RestoreReport, RestoreStep } from "./restore/restore.js";
 export { loadKeysFile, parseKeysFile, type RestoreKeys } from "./restore/keys.js";
 export { checkRestartCommand } from "./restore/restart.js";
 
 // Rehearse a restore in a throwaway cluster
-export { runDrill, type DrillOptions, type DrillReport } from "./drill/drill.js";
+export { runDrill } from "./verbs-on-demand.js";
+export type { DrillOptions, DrillReport } from "./drill/drill.js";
 export { drillAfterBackup, drillFailureOf, type ScheduledDrillOutcome } from "./drill/scheduled.js";
 
 // Recover single secrets and policies from a snapshot
-export { recoverSecrets, type RecoverOptions, type RecoverReport } from "./recover/recover.js";
+export { recoverSecrets } from "./verbs-on-demand.js";
+export type { RecoverOptions, RecoverReport } from "./recover/recover.js";
 
 // Files stored beside a snapshot (TLS material, seal config, ...)
 export { filesOf, filesTar, readVerifiedFiles } from "./files/read-files.js";

@@ -15,7 +15,7 @@ import { StatusStore } from "../status/status-store.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { productBinary, productVersion } from "../throwaway/binaries.js";
 import { compareVersions, describeProduct, productOfManifest, type Product } from "../vault/product.js";
-import { runDrill, type DrillReport } from "./drill.js";
+import type { DrillReport } from "./drill.js";
 import { timeoutSignal } from "../timeout-signal.js";
 
 /** What the scheduled drill after a backup did: the backup's report and exit status carry it. */
@@ -172,6 +172,8 @@ export async function drillAfterBackup(opts: ScheduledDrillOptions): Promise<Sch
   let report: DrillReport | undefined;
   let failure: string | undefined;
   try {
+    // The drill's ~40 modules (throwaway nodes, the staged restore) load only when a drill is due.
+    const { runDrill } = await import("./drill.js");
     report = await runDrill({
       store: new SnapshotStore(opts.store),
       snapshot: url,
