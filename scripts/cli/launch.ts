@@ -1,5 +1,5 @@
 // How `vrb` starts (docs/architecture.md#start-up). Everything here runs before the command's
-// modules load, so it uses Node built-ins only:
+// modules load, so it uses Node built-ins only (and the engine's two-module package lookup):
 // - `vrb --version` prints package.json's version and stops: no commander, no engine (~0.06 s).
 // - A streaming command needs V8's young generation bounded (BOUNDED_HEAP_FLAG), which V8 reads only
 //   at start-up. The executable's interpreter line (scripts/vrb.ts) passes the flag to the one Node
@@ -9,7 +9,7 @@
 // - `--help` never relaunches: it moves no snapshot.
 // Then scripts/cli/main.ts loads only the module of the command named (scripts/cli/commands.ts).
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { packageInfo } from "../../engine/package-info.js";
 
 /** The commands that stream a snapshot through the process, where peak memory is a promise. */
 const STREAMING_COMMANDS = new Set(["backup", "verify", "restore", "drill", "recover", "export", "inspect"]);
@@ -24,13 +24,12 @@ export const BOUNDED_HEAP_FLAG = "--max-semi-space-size=2";
 
 /**
  * `vrb --version` / `vrb -V` alone: prints the version (as commander would) and returns true, having
- * loaded nothing but package.json (two levels above dist/scripts/ in a checkout and an install alike).
+ * loaded nothing but package.json (found upwards from this module, bundled or not).
  */
 export function printVersionIfAsked(argv = process.argv): boolean {
   const args = argv.slice(2);
   if (args.length !== 1 || (args[0] !== "--version" && args[0] !== "-V")) return false;
-  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
-  process.stdout.write(`${pkg.version}\n`);
+  process.stdout.write(`${packageInfo().version}\n`);
   return true;
 }
 

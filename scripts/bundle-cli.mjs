@@ -1,0 +1,33 @@
+// `npm run build`'s second step: the `vrb` executable (dist/scripts/vrb.js, as tsc wrote it) is
+// replaced by one bundle of the CLI and the engine, with a chunk per command and per store loaded on
+// demand as before (dist/scripts/vrb-chunks/). Why: every `vrb` run pays Node's ES module loader
+// for each of our modules it loads (resolve, read, compile, link: ~120 of them before a backup's
+// first request); one file per chunk takes ~30 ms off every command's start-up
+// (docs/architecture.md#start-up). Packages stay outside the bundle, loaded from node_modules as
+// before. The rest of dist (the engine's public API, the components, the providers) is untouched.
+import { build } from "esbuild";
+import { readFileSync, rmSync } from "node:fs";
+
+const entry = "dist/scripts/vrb.js";
+// The interpreter line's second half (scripts/vrb.ts): to /bin/sh a command, to JavaScript a
+// comment, which a bundler drops with every other comment. Taken from the source, so the two
+// cannot drift apart.
+const shellLine = readFileSync("scripts/vrb.ts", "utf8").split("\n")[1];
+if (!shellLine?.startsWith("//usr/bin/env true;")) throw new Error("scripts/vrb.ts: line 2 is not the /bin/sh line the bundle needs");
+
+rmSync("dist/scripts/vrb-chunks", { recursive: true, force: true });
+await build({
+  entryPoints: [entry],
+  outdir: "dist/scripts",
+  allowOverwrite: true,
+  bundle: true,
+  splitting: true,
+  chunkNames: "vrb-chunks/[name]-[hash]",
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  packages: "external",
+  banner: { js: shellLine },
+  sourcemap: "linked",
+  logLevel: "warning",
+});
