@@ -116,7 +116,11 @@ export class FaultProxy {
     // A request whose client went away while it was held never reaches the server, as on a real
     // path where the connection is gone before the request got through.
     let clientGone = false;
-    req.socket.once("close", () => (clientGone = true));
+    const onClientGone = () => (clientGone = true);
+    req.socket.once("close", onClientGone);
+    // The client's socket is kept alive across requests: each request takes its listener off
+    // when its response is done, or they pile up (Node's MaxListenersExceededWarning after ten).
+    res.once("close", () => req.socket.off("close", onClientGone));
     // A held request's body is read while it is held: a socket left paused (a body larger than its
     // buffers) would never notice its client going away, and the held request would reach the
     // server after all.
