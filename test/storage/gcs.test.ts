@@ -126,6 +126,26 @@ describe("Cloud Storage specifics on fake-gcs-server", () => {
     expect((await store.readText(key))?.text).toBe("two");
   });
 
+  it("a read prints no 'memory leak detected' warning on the operator's terminal (the client's fixed 11 listeners per response)", async () => {
+    const key = `${root}warnings/snap.snap`;
+    const data = randomBytes(300_000);
+    await pipeline(chunked(data), store.createUpload({ key, partSize: MiB, queueSize: 1 }));
+    const warnings: Error[] = [];
+    const collect = (w: Error) => warnings.push(w);
+    process.on("warning", collect);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const read = await store.openRead(key);
+        expect(sha256(await readAll(read.body))).toBe(sha256(data));
+      }
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("warning", collect);
+    }
+    expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);
+  });
+
   it("a download cut part-way resumes from the byte it stopped at, of the generation first read, even after an overwrite", async () => {
     const key = `${root}resume/snap.snap`;
     const original = randomBytes(3 * MiB + 4321);

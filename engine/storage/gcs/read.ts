@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { Readable } from "node:stream";
 import type { File } from "@google-cloud/storage";
 import { OperationError } from "../../errors.js";
@@ -20,6 +21,18 @@ function isFinal(err: unknown): boolean {
 }
 
 /**
+ * The client's own layers (node-fetch, teeny-request, the storage client's pipeline) put 11
+ * 'error' and 11 'close' listeners on every response body: a fixed number, not a leak, but one
+ * over Node's default of 10, so each read printed "MaxListenersExceededWarning: Possible
+ * EventEmitter memory leak detected" on the operator's terminal. The body is handed to the
+ * 'response' listeners before the client adds the last six, so the limit is raised there, with
+ * room for a leak to still show.
+ */
+function allowSdkListeners(body: unknown): void {
+  if (body instanceof EventEmitter) body.setMaxListeners(Math.max(body.getMaxListeners(), 20));
+}
+
+/**
  * The object's bytes as one stream: a body cut part-way is asked for again from the byte where it
  * stopped, of the same generation (a newer write to the key never mixes in), up to `resumes` times.
  */
@@ -33,6 +46,7 @@ export function resumingRead(opts: ResumingReadOptions): Readable {
         // validation off: a ranged read cannot be checked against the whole object's CRC32C; the
         // caller hashes the whole stream (SHA-256 against the manifest).
         const source = file.createReadStream({ start: offset, validation: false });
+        source.once("response", allowSdkListeners);
         const stop = () => source.destroy(new Error("the read was cancelled"));
         signal?.addEventListener("abort", stop, { once: true });
         try {
