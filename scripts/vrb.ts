@@ -1,9 +1,10 @@
 #!/bin/sh
-//usr/bin/env true; case " $NODE_OPTIONS" in *" --max-semi-space-size"*) exec node "$0" "$@" ;; esac; exec node --max-semi-space-size=2 "$0" "$@"
+//usr/bin/env true; case " $NODE_OPTIONS" in *" --max-semi-space-size"*) exec node --initial-old-space-size=64 "$0" "$@" ;; esac; exec node --max-semi-space-size=2 --initial-old-space-size=64 "$0" "$@"
 // The `vrb` executable, a shell script and an ES module at once. Run as a program (the npm bin,
 // `npx vrb`, `./vrb.js`), /bin/sh reads line 2 (to JavaScript a comment) and replaces itself with
-// ONE Node started with the bounded young generation the streaming commands need
-// (scripts/cli/launch.ts), unless NODE_OPTIONS already chooses a size: no second process, no
+// ONE Node started with the heap settings the streaming commands need (BOUNDED_HEAP_FLAGS in
+// scripts/cli/launch.ts; NODE_OPTIONS choosing the young generation's size keeps it, and NODE_OPTIONS
+// may not carry --initial-old-space-size, so that one is always passed): no second process, no
 // relaunch, signals reach the command directly. `/usr/bin/env node --flag` would need `env -S`,
 // which BusyBox (Alpine images) lacks. Run as `node vrb.js`, the lines are comments and launch.ts
 // starts a child Node for a streaming command instead.
