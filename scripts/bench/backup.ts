@@ -7,7 +7,7 @@
 //   (c) the runbook: `bao operator raft snapshot save FILE`, then the real `aws s3 cp FILE` (AWS CLI
 //       from the tools venv, its defaults), (u) being that `aws s3 cp` alone,
 //   the irreducible work on FILE: SHA-256 of the file + gunzip + SHA-256 of the archive's bytes,
-//   in CPU seconds (every backup must do at least that),
+//   in CPU seconds, in a Node of its own (every backup must do at least that),
 //   the same (b), (c), (u) unpinned (every process free to run anywhere, as users run them),
 //   and with S3 behind a 20 ms-each-way link (the WAN profile),
 //   (e) `vrb backup` with the snapshot encrypted to an age and to an OpenPGP recipient (wall, CPU

@@ -1,17 +1,15 @@
 // Measurement: what a child process or a piece of in-process work cost (wall, CPU, peak RSS), the
 // servers' CPU meanwhile (read from /proc), and medians over repeated runs. No layout, no scenario.
 import { spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { createReadStream, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
-import { Transform, Writable } from "node:stream";
+import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
+import { fileURLToPath } from "node:url";
+import { BOUNDED_HEAP_FLAGS } from "../../cli/launch.js";
 import { openSnapshotStream } from "../../../engine/backup/stages/source.js";
 import { VaultClient } from "../../../engine/vault/client.js";
 import type { LocalEnvironment } from "../../../devenv/environment.js";
-
-const MiB = 1024 * 1024;
 
 /** What one child process cost: wall and CPU milliseconds, peak RSS; the servers' CPU meanwhile. */
 export interface ChildCost {
@@ -115,21 +113,20 @@ export async function streamToNothing(env: LocalEnvironment): Promise<{ ms: numb
   }
 }
 
-/** The work no backup can skip, in CPU ms: SHA-256 of the file, gunzip, SHA-256 of what it inflates to. */
+/**
+ * The work no backup can skip, in CPU ms: SHA-256 of the file, gunzip, SHA-256 of what it inflates
+ * to (irreducible-work.ts, in a Node of its own started with vrb's heap settings).
+ */
 export async function irreducibleCpuMs(file: string): Promise<number> {
-  const outer = createHash("sha256");
-  const inner = createHash("sha256");
-  const cpu = process.cpuUsage();
-  await pipeline(
-    createReadStream(file, { highWaterMark: MiB }),
-    new Transform({ transform: (c: Buffer, _e, cb) => (outer.update(c), cb(null, c)) }),
-    createGunzip({ chunkSize: 256 * 1024 }),
-    new Writable({ write: (c: Buffer, _e, cb) => (inner.update(c), cb()) }),
-  );
-  outer.digest();
-  inner.digest();
-  const used = process.cpuUsage(cpu);
-  return (used.user + used.system) / 1000;
+  const work = fileURLToPath(new URL("./irreducible-work.js", import.meta.url));
+  const child = spawn(process.execPath, [...BOUNDED_HEAP_FLAGS, work, file], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => child.on("error", reject).on("close", resolve));
+  if (code !== 0) throw new Error(`the irreducible work on ${file} failed (exit ${code}): ${err.trim()}`);
+  return (JSON.parse(out) as { cpuMs: number }).cpuMs;
 }
 
 /** What a CLI run pays before its first request (issue 22): medians, wall and CPU milliseconds. */
