@@ -132,6 +132,7 @@ export async function main(args: string[]): Promise<void> {
         const perGiB = {
           backup: local.b.cpuMs / 1000 / gib,
           backupLessStartup: (local.b.cpuMs - startup.version.cpuMs) / 1000 / gib,
+          backupInProcess: (local.b.cpuMs - local.b.kernelCpuMs - startup.version.cpuMs) / 1000 / gib,
           irreducible: irreducible / 1000 / gib,
           stream: a.cpuMs / 1000 / gib,
           runbook: (local.save.cpuMs + local.u.cpuMs) / 1000 / gib,
@@ -147,6 +148,7 @@ export async function main(args: string[]): Promise<void> {
           cpuSecondsPerGiB: perGiB,
           cpuRatio: perGiB.backup / perGiB.irreducible,
           cpuRatioLessStartup: perGiB.backupLessStartup / perGiB.irreducible,
+          cpuRatioInProcess: perGiB.backupInProcess / perGiB.irreducible,
           faults,
           encrypted: o.encrypted ? encrypted : undefined,
           copy,

@@ -15,6 +15,8 @@ import type { LocalEnvironment } from "../../../devenv/environment.js";
 export interface ChildCost {
   ms: number;
   cpuMs: number;
+  /** The part of cpuMs spent in the kernel (system time): for these clients, mostly moving bytes through sockets and files. */
+  kernelCpuMs: number;
   maxRssKiB: number;
   /** CPU milliseconds the servers (OpenBao, the S3 server, the WAN relay, Azurite) used while it ran. */
   serversCpuMs: number;
@@ -93,7 +95,7 @@ export function timedChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, 
       const ms = performance.now() - t;
       const m = /VRBBENCH (\d+) ([\d.]+) ([\d.]+)/.exec(err);
       if (code !== 0 || !m) return reject(new Error(`${cmd} ${args[0] ?? ""} exited ${code}: ${err.slice(-600)}`));
-      resolve({ ms, cpuMs: (Number(m[2]) + Number(m[3])) * 1000, maxRssKiB: Number(m[1]), serversCpuMs: cpuMsOf(servers) - serversBefore, out });
+      resolve({ ms, cpuMs: (Number(m[2]) + Number(m[3])) * 1000, kernelCpuMs: Number(m[3]) * 1000, maxRssKiB: Number(m[1]), serversCpuMs: cpuMsOf(servers) - serversBefore, out });
     });
   });
 }

@@ -25,11 +25,13 @@ export interface SizeFigures {
   /** The same with every process free to run on any CPU, as users run it (when the bench pins). */
   unpinned?: PeerFigures;
   wan?: PeerFigures;
-  /** CPU milliseconds of SHA-256(file) + gunzip + SHA-256(archive bytes), in the bench process. */
+  /** CPU milliseconds of SHA-256(file) + gunzip + SHA-256(archive bytes), in a Node of its own (irreducible-work.ts). */
   irreducibleCpuMs: number;
-  cpuSecondsPerGiB: { backup: number; backupLessStartup: number; irreducible: number; stream: number; runbook: number };
+  /** backupInProcess: less start-up and less the kernel's time (the bytes through Vault's and the store's sockets). */
+  cpuSecondsPerGiB: { backup: number; backupLessStartup: number; backupInProcess: number; irreducible: number; stream: number; runbook: number };
   cpuRatio: number;
   cpuRatioLessStartup: number;
+  cpuRatioInProcess: number;
   faults?: { ms: number; errors: number; maxRssKiB: number };
   /** (e) `vrb backup` encrypted to an age or OpenPGP recipient: the ciphertext is what is stored. */
   encrypted?: Partial<Record<EncryptionFormat, EncryptedFigures>>;
@@ -72,9 +74,9 @@ function peersTable(results: SizeFigures[]): string {
     "overlap",
     "servers busy in b | b/c floor",
     "peak RSS (b)",
-    "CPU-s b | c",
+    "CPU-s b | c (kernel)",
     "CPU s/GiB: b (less start-up) | irreducible | (a) | runbook",
-    "CPU b/irr.",
+    "CPU b/irr. (less start-up | and kernel)",
   ];
   const rows: string[][] = [];
   for (const r of results) {
@@ -87,13 +89,13 @@ function peersTable(results: SizeFigures[]): string {
       p.overlap.toFixed(2),
       `${p.serversBusyInB.toFixed(2)} | ${p.bOverCFloor.toFixed(2)}`,
       mib(p.b.maxRssKiB),
-      `${cpu(p.b.cpuMs)} | ${cpu(p.save.cpuMs + p.u.cpuMs)}`,
+      `${cpu(p.b.cpuMs)} (${cpu(p.b.kernelCpuMs)}) | ${cpu(p.save.cpuMs + p.u.cpuMs)} (${cpu(p.save.kernelCpuMs + p.u.kernelCpuMs)})`,
     ];
     const g = r.cpuSecondsPerGiB;
     rows.push([
       ...line("", r.local),
       `${g.backup.toFixed(2)} (${g.backupLessStartup.toFixed(2)}) | ${g.irreducible.toFixed(2)} | ${g.stream.toFixed(2)} | ${g.runbook.toFixed(2)}`,
-      `${r.cpuRatio.toFixed(2)} (${r.cpuRatioLessStartup.toFixed(2)})`,
+      `${r.cpuRatio.toFixed(2)} (${r.cpuRatioLessStartup.toFixed(2)} | ${r.cpuRatioInProcess.toFixed(2)})`,
     ]);
     if (r.unpinned) rows.push(line(" unpinned", r.unpinned));
     if (r.wan) rows.push(line(" WAN", r.wan));
@@ -182,7 +184,8 @@ export function formatReport(results: SizeFigures[], startup: StartupFigures): s
     "overlap = max(a, u) / b (1.0: the pass is as fast as its slowest side). WAN: S3 behind 20 ms each way, pinned.\n" +
     "unpinned: the same peers with every process free to run on any CPU, as users run them (the machine's other load competes too).\n" +
     "servers busy in b: the servers' CPU during (b) / (b)'s wall time (pinned: 1.00 = their CPU never idle); b/c floor: that CPU / (c), the lowest b/c they allow.\n" +
-    "CPU-s b | c: CPU seconds of the vrb child | of bao + aws (the runbook's clients).\n" +
+    "CPU-s b | c (kernel): CPU seconds of the vrb child | of bao + aws (the runbook's clients); in brackets their kernel (system) time, mostly moving bytes through sockets and files.\n" +
+    "CPU b/irr.: the backup's CPU per GiB over the irreducible work's; less Node's start-up; and less the kernel's time too (the runbook's clients spend as much there on the same bytes).\n" +
     (enc
       ? `\n${enc}(e): (b) encrypted to a fresh recipient (ciphertext stored), per GiB of snapshot; e/plain against (b) of the same size. Targets: CPU <= 1.3x, wall <= 1.05x plain.\n`
       : "") +
