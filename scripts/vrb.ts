@@ -1,5 +1,5 @@
 #!/bin/sh
-//usr/bin/env true; case " $NODE_OPTIONS" in *" --max-semi-space-size"*) exec node --initial-old-space-size=64 "$0" "$@" ;; esac; exec node --max-semi-space-size=2 --initial-old-space-size=64 "$0" "$@"
+//usr/bin/env true; case " $NODE_OPTIONS" in *" --max-semi-space-size"*) exec node --initial-old-space-size=64 "$0" "$@" ;; esac; exec node --max-semi-space-size=1 --initial-old-space-size=64 "$0" "$@"
 // The `vrb` executable, a shell script and an ES module at once. Run as a program (the npm bin,
 // `npx vrb`, `./vrb.js`), /bin/sh reads line 2 (to JavaScript a comment) and replaces itself with
 // ONE Node started with the heap settings the streaming commands need (BOUNDED_HEAP_FLAGS in

@@ -191,7 +191,7 @@ describe("the vrb executable: one Node, started by its interpreter line", () => 
   it("`vrb backup` runs in the one Node the interpreter line starts, with its heap settings; SIGTERM reaches it: exit 143", async () => {
     const { cmdline, children, ended } = await backupHeldAtFirstRequest();
     expect(cmdline[0]).toMatch(/node$/);
-    expect(cmdline.slice(1, 4)).toEqual(["--max-semi-space-size=2", "--initial-old-space-size=64", bin]);
+    expect(cmdline.slice(1, 4)).toEqual(["--max-semi-space-size=1", "--initial-old-space-size=64", bin]);
     expect(children, "no relaunched worker").toEqual([]);
     expect(ended.code, ended.stderr).toBe(143);
     expect(ended.stderr).toContain("vrb: SIGTERM received: stopping at the next safe point");

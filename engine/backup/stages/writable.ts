@@ -6,11 +6,13 @@ import type { Stage } from "../pipeline.js";
  * Writes `chunk` to `w`, honouring its backpressure: nothing to wait for when it took the chunk,
  * else a promise that settles on 'drain'. A writable that is (or gets) destroyed never drains: the
  * promise then rejects with its error at once instead of waiting (a rejected archive check once
- * stalled a whole verify this way).
+ * stalled a whole verify this way). `written` is called once the writable is done with the chunk
+ * (not on a failure): the caller may then reuse its buffer.
  */
-export function writeOrWait(w: Writable, chunk: Buffer, stopped: string): void | Promise<void> {
+export function writeOrWait(w: Writable, chunk: Buffer, stopped: string, written?: () => void): void | Promise<void> {
   if (w.destroyed) return Promise.reject(w.errored ?? new Error(stopped));
-  if (w.write(chunk)) return;
+  const onWritten = written && ((err?: Error | null) => (err ? undefined : written()));
+  if (w.write(chunk, onWritten)) return;
   return new Promise<void>((resolve, reject) => {
     const settle = () => {
       w.off("drain", settle);
