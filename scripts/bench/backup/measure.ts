@@ -121,13 +121,7 @@ export async function streamToNothing(env: LocalEnvironment): Promise<{ ms: numb
  */
 export async function irreducibleCpuMs(file: string): Promise<number> {
   const work = fileURLToPath(new URL("./irreducible-work.js", import.meta.url));
-  const child = spawn(process.execPath, [...BOUNDED_HEAP_FLAGS, work, file], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-  const code = await new Promise<number | null>((resolve, reject) => child.on("error", reject).on("close", resolve));
-  if (code !== 0) throw new Error(`the irreducible work on ${file} failed (exit ${code}): ${err.trim()}`);
+  const { out } = await timedChild(process.execPath, [...BOUNDED_HEAP_FLAGS, work, file], process.env);
   return (JSON.parse(out) as { cpuMs: number }).cpuMs;
 }
 
