@@ -16,6 +16,10 @@ export { parseDuration, scheduleWindow } from "./schedule.js";
 // Take a backup
 export { runBackup, copyFailureOf, DEFAULT_BACKUP_RETRIES, DEFAULT_LEADER_WAIT_MS, type BackupOptions, type BackupReport, type DestinationOutcome } from "./backup/backup.js";
 export { DEFAULT_STALL_TIMEOUT_MS } from "./backup/stall-watchdog.js";
+export { BOUNDED_HEAP_FLAGS } from "./bounded-heap.js";
+export { runRecordedBackup, type RecordedBackup, type RecordedBackupOptions } from "./backup/recorded-backup.js";
+export { runRecordedBackupInProcess, checkStoredSnapshotInProcess } from "./own-process/run.js";
+export type { RecordedBackupRequest, StoredSnapshotCheckRequest } from "./own-process/requests.js";
 
 // The catalogue of stored snapshots: list, check, verify, prune, RPO, holds, export, unfinished uploads
 export { SnapshotStore, damagedNewerThan, parseSnapshotRef, type StoredSnapshot } from "./catalogue/snapshot-store.js";

@@ -14,14 +14,14 @@ const entry = "dist/scripts/vrb.js";
 // cannot drift apart.
 const shellLine = readFileSync("scripts/vrb.ts", "utf8").split("\n")[1];
 if (!shellLine?.startsWith("//usr/bin/env true;")) throw new Error("scripts/vrb.ts: line 2 is not the /bin/sh line the bundle needs");
-// The line starts Node with the heap settings launch.ts gives a relaunched worker (BOUNDED_HEAP_FLAGS);
+// The line starts Node with the heap settings launch.ts gives a relaunched worker (BOUNDED_HEAP_FLAGS in engine/bounded-heap.ts);
 // the two are written in two places, so a build where they differ is refused. When NODE_OPTIONS
 // chooses the young generation's size, the line passes the rest of them.
-const { BOUNDED_HEAP_FLAGS } = await import("../dist/scripts/cli/launch.js");
+const { BOUNDED_HEAP_FLAGS } = await import("../dist/engine/bounded-heap.js");
 const execFlags = [...shellLine.matchAll(/exec node ([^"]*)"\$0"/g)].map((m) => m[1].trim().split(/\s+/).filter(Boolean).join(" "));
 const wanted = [BOUNDED_HEAP_FLAGS.filter((f) => !f.startsWith("--max-semi-space-size")).join(" "), BOUNDED_HEAP_FLAGS.join(" ")];
 if (execFlags.join("\n") !== wanted.join("\n")) {
-  throw new Error(`scripts/vrb.ts: line 2 starts node with [${execFlags.join("], [")}]; launch.ts's BOUNDED_HEAP_FLAGS want [${wanted.join("], [")}]`);
+  throw new Error(`scripts/vrb.ts: line 2 starts node with [${execFlags.join("], [")}]; engine/bounded-heap.ts's BOUNDED_HEAP_FLAGS want [${wanted.join("], [")}]`);
 }
 
 rmSync("dist/scripts/vrb-chunks", { recursive: true, force: true });

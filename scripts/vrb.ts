@@ -3,7 +3,7 @@
 // The `vrb` executable, a shell script and an ES module at once. Run as a program (the npm bin,
 // `npx vrb`, `./vrb.js`), /bin/sh reads line 2 (to JavaScript a comment) and replaces itself with
 // ONE Node started with the heap settings the streaming commands need (BOUNDED_HEAP_FLAGS in
-// scripts/cli/launch.ts; NODE_OPTIONS choosing the young generation's size keeps it, and NODE_OPTIONS
+// engine/bounded-heap.ts; NODE_OPTIONS choosing the young generation's size keeps it, and NODE_OPTIONS
 // may not carry --initial-old-space-size, so that one is always passed): no second process, no
 // relaunch, signals reach the command directly. `/usr/bin/env node --flag` would need `env -S`,
 // which BusyBox (Alpine images) lacks. Run as `node vrb.js`, the lines are comments and launch.ts

@@ -85,10 +85,13 @@ function policyWithDrill(inputs: Pick<VaultSnapshotInputs, "policy" | "drillSett
   return inputs.drillSettings === undefined ? inputs.policy : { ...inputs.policy, drill: inputs.drillSettings };
 }
 
-/** The store a created snapshot's outputs name: its destination, or the S3 fields of older state. */
-function storeFor(engine: EngineModule, o: Pick<VaultSnapshotOutputs, "destination" | "bucket" | "prefix" | "region" | "endpoint" | "forcePathStyle">) {
-  if (o.destination) return engine.openStore(engine.validatePart(engine.destinationSchema, o.destination, ["destination"]));
-  return engine.openStore({ bucket: o.bucket, prefix: o.prefix, region: o.region, endpoint: o.endpoint, forcePathStyle: o.forcePathStyle });
+/** The destination a created snapshot's outputs name: its own, or the S3 fields of older state. */
+function destinationOf(engine: EngineModule, o: Pick<VaultSnapshotOutputs, "destination" | "bucket" | "prefix" | "region" | "endpoint" | "forcePathStyle">) {
+  return engine.validatePart(
+    engine.destinationSchema,
+    o.destination ?? { bucket: o.bucket, prefix: o.prefix, region: o.region, endpoint: o.endpoint, forcePathStyle: o.forcePathStyle },
+    ["destination"],
+  );
 }
 
 /** The container a destination names (bucket, `account/container`, directory); undefined while unknown in preview. */
@@ -160,45 +163,21 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
     try {
       const policy = engine.validatePolicy(policyWithDrill(inputs), "VaultSnapshot policy");
       const deadlineMs = inputs.deadlineMs ?? DEFAULT_CREATE_DEADLINE_MS;
-      const progress = engine.stderrProgress(WHO);
-      // The `token` input, else the policy's cluster.auth (VAULT_TOKEN, a token file, or a login
-      // whose token is renewed during the snapshot and revoked after it, also on failure), with the
-      // `login` input's material first.
-      // Recorded in the cluster's status object like a `vrb backup` run, success or failure, through
-      // the backup's own store.
-      const store = await engine.openStore(policy.destination);
-      const report = await engine
-        .recordRun(
-          "backup",
-          engine.runTargetFor(policy, store, progress),
-          () =>
-            engine.withVaultSession({ cluster: policy.cluster, token: inputs.token || undefined, credentials: inputs.login, progress }, (session) =>
-              engine.runBackup({
-                policy,
-                token: session.token,
-                store,
-                retries: inputs.retries ?? policy.backup?.retries ?? engine.DEFAULT_BACKUP_RETRIES,
-                deadlineMs,
-                progress,
-              }),
-            ),
-          (r) => ({
-            snapshot: { key: r.key, takenAt: r.takenAt, bytes: r.bytes, raftIndex: r.raft.index },
-            copies: r.destinations.slice(1).map((d) => (d.ok ? { name: d.name, ok: true, key: d.key } : { name: d.name, ok: false })),
-          }),
-        )
-        .catch((err: unknown) => {
-          store.close();
-          throw err;
-        });
-      // The policy's drill, when due: the snapshot just stored, in a throwaway node (recorded like `vrb backup`'s).
-      const drill = await engine
-        .drillAfterBackup({ policy, store, snapshot: { key: report.key, bytes: report.bytes, vault: report.vault }, progress })
-        .finally(() => store.close());
+      // Recorded in the cluster's status objects like a `vrb backup` run (success or failure), then
+      // the policy's drill when due: the same engine call as the CLI's, in a Node process of its own
+      // started with the heap settings a streamed pass needs (the provider's host has Node's defaults).
+      // The `token` input, else the policy's cluster.auth with the `login` input's material first.
+      const { report, drill, url, failures } = await engine.runRecordedBackupInProcess({
+        policy,
+        token: inputs.token || undefined,
+        credentials: inputs.login,
+        retries: inputs.retries ?? policy.backup?.retries ?? engine.DEFAULT_BACKUP_RETRIES,
+        deadlineMs,
+        progressPrefix: WHO,
+      });
       // onCopyFailure fail: a missing copy fails the resource (the primary's snapshot stays, and is named); so does a failed drill.
-      const copyFailure = engine.copyFailureOf(report, policy) ?? engine.drillFailureOf(drill, store.url(report.key));
-      if (copyFailure) throw copyFailure;
-      if (drill?.state === "skipped") say(engine, WHO, `drill of ${store.url(report.key)} SKIPPED: ${drill.reason}`);
+      if (failures[0]) throw failures[0];
+      if (drill?.state === "skipped") say(engine, WHO, `drill of ${url} SKIPPED: ${drill.reason}`);
       const d: Partial<S3Destination> = policy.destination.type === undefined || policy.destination.type === "s3" ? policy.destination : {};
       const outs: VaultSnapshotOutputs = {
         cluster: policy.cluster.name,
@@ -232,7 +211,7 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
         verifyOnRefresh: inputs.verifyOnRefresh ?? "deep",
         deadlineMs,
       };
-      return { id: store.url(report.key), outs: compact(outs) };
+      return { id: url, outs: compact(outs) };
     } catch (err) {
       throw safeError(engine, err);
     }
@@ -247,11 +226,16 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
     const engine = await loadEngine();
     if (!props) throw new Error(`${WHO} ${id}: refresh needs the stored state; import is not supported`);
     try {
-      const objects = await storeFor(engine, props);
+      const destination = destinationOf(engine, props);
+      const objects = await engine.openStore(destination);
       const where = objects.url(props.key);
       try {
+        // A deep check streams the whole snapshot: in a Node of its own, as create's backup.
+        const deep = (props.verifyOnRefresh ?? "deep") === "deep";
         const result = await withDeadline(`${WHO} refresh of ${where}`, props.deadlineMs ?? DEFAULT_CREATE_DEADLINE_MS, () =>
-          engine.checkStoredSnapshot(new engine.SnapshotStore(objects), props.key, { deep: (props.verifyOnRefresh ?? "deep") === "deep" }),
+          deep
+            ? engine.checkStoredSnapshotInProcess({ destination, key: props.key, deep, progressPrefix: WHO })
+            : engine.checkStoredSnapshot(new engine.SnapshotStore(objects), props.key),
         );
         if (result.status !== "good") say(engine, WHO, `${where} is ${result.status}: ${result.problems.join("; ")}`);
         // The cluster's backups, beside this one snapshot: best effort, a status read never fails the refresh.

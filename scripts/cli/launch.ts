@@ -9,26 +9,11 @@
 // - `--help` never relaunches: it moves no snapshot.
 // Then scripts/cli/main.ts loads only the module of the command named (scripts/cli/commands.ts).
 import { spawn } from "node:child_process";
+import { BOUNDED_HEAP_FLAGS } from "../../engine/bounded-heap.js";
 import { packageInfo } from "../../engine/package-info.js";
 
 /** The commands that stream a snapshot through the process, where peak memory is a promise. */
 const STREAMING_COMMANDS = new Set(["backup", "verify", "restore", "drill", "recover", "export", "inspect"]);
-
-/**
- * V8's heap settings for a streamed pass, which V8 reads only at start-up (v8.setFlagsFromString
- * comes too late), as they stand on the executable's interpreter line (scripts/vrb.ts):
- * - 1 MiB young-generation semi-spaces instead of up to 16 MiB. A pass allocates its chunk buffers
- *   (outside V8's heap) at a high rate and they are freed by the young generation's collections,
- *   which come after a fixed amount of allocation inside the heap: the smaller the young generation,
- *   the fewer dead buffers wait (16 MiB: 30 MiB more peak RSS; 2 MiB: 10-15 MiB more than 1 MiB
- *   since the archive check writes to zlib in batches; docs/benchmarks.md).
- * - A 64 MiB old-generation limit to start with. V8 counts the chunk buffers' bytes (outside its
- *   heap) against that limit, and the limit V8 derives from our ~17 MiB heap was reached by the
- *   buffers in flight alone: up to 140 full collections in one 1 GiB backup, each freeing nothing,
- *   1-3 CPU-s, and more or fewer from run to run. 48 MiB was enough in every run measured, 32 not.
- *   Peak RSS does not move: the buffers are freed by the young generation's collections.
- */
-export const BOUNDED_HEAP_FLAGS = ["--max-semi-space-size=1", "--initial-old-space-size=64"] as const;
 
 /**
  * `vrb --version` / `vrb -V` alone: prints the version (as commander would) and returns true, having

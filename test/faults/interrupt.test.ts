@@ -1,51 +1,13 @@
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { type Product } from "../../engine/index.js";
 import { PRODUCTS, cliEnv, runVrb, s3For, sharedEnvOf, spawnVrb, tempDir } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
+import { alive, childrenOf, until } from "../support/processes.js";
 
 // Issue 26 point 3: `kill -9` of the `vrb` launcher must not leave its worker running. The worker
 // (a child Node with a bounded young generation, scripts/cli/launch.ts) watches an IPC channel to
 // the launcher and stops as on SIGTERM when it closes: upload aborted, no manifest, no success.
-
-/** Pids whose parent is `ppid` (Linux /proc). */
-function childrenOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      // "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'.
-      const stat = readFileSync(join("/proc", d, "stat"), "utf8");
-      const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(rest[1]) === ppid) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    // A zombie (exited, not yet reaped by init) is not running.
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
-
-async function until<T>(what: string, fn: () => T | undefined, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.each(PRODUCTS)("vrb launcher killed with SIGKILL (real %s + S3)", (product: Product) => {
   const env = sharedEnvOf(product);

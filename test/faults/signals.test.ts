@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -11,6 +11,7 @@ import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwawa
 import { packageRoot } from "../../engine/package-info.js";
 import { PRODUCTS, cliEnv, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
+import { alive, pidsMentioning } from "../support/processes.js";
 
 // Issue 26 point 1: SIGTERM / Ctrl-C during a long operation. The real `vrb` (launcher and worker)
 // gets a real signal while the operation is under way; it must stop at a safe point, clean up,
@@ -73,29 +74,6 @@ function interruptVrb(args: string[], env: Record<string, string>, when: RegExp,
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr: sent ? stderr : `${stderr}\n(the signal was never sent: stderr did not match ${when})`, seen }));
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
-
-/** Pids of the processes whose command line mentions `text` (Linux /proc). */
-function pidsMentioning(text: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (readFileSync(join("/proc", d, "cmdline"), "utf8").includes(text)) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
 }
 
 /** A backup of the shared cluster under its own prefix, by the CLI; its s3:// reference. */

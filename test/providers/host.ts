@@ -80,6 +80,11 @@ export class ProviderHost {
     return this.logs.stderr;
   }
 
+  /** The host process's pid (the processes it starts are its children). */
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   get urn(): string {
     return `urn:pulumi:test::vrb::pulumi-nodejs:dynamic/vault-raft-backup:${this.type}::test`;
   }
@@ -141,7 +146,7 @@ export class ProviderHost {
 
   async stop(): Promise<void> {
     this.client.close();
-    if (this.child.exitCode !== null) return;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       this.child.once("exit", () => resolve());
       this.child.kill("SIGTERM");

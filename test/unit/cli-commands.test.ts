@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import type { Command } from "commander";
@@ -8,6 +8,7 @@ import { packageInfo, packageRoot } from "../../engine/package-info.js";
 import { COMMAND_MODULES, programFor } from "../../scripts/cli/commands.js";
 import { allCommands, buildProgram } from "../../scripts/cli/program.js";
 import { tempDir } from "../support/env.js";
+import { childrenOf } from "../support/processes.js";
 
 // Issue 22: `vrb` loads only the module of the command it runs (scripts/cli/commands.ts) and, run as
 // a program, starts one Node with the bounded young generation (scripts/vrb.ts's interpreter line).
@@ -117,20 +118,6 @@ describe("vrb --help and --version through the real CLI", () => {
     expect(r.stderr).toContain("Did you mean backup?");
   });
 });
-
-/** Pids whose parent is `ppid` (Linux /proc). */
-function childrenOf(ppid: number): number[] {
-  return readdirSync("/proc")
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ")[1] === String(ppid);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 describe("the vrb executable: one Node, started by its interpreter line", () => {
   let server: Server | undefined;

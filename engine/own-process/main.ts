@@ -1,0 +1,46 @@
+// The child of runInOwnProcess (run.ts): reads one request from the IPC channel, performs it,
+// answers, exits. Started only by that function.
+import { InterruptedError, type StopSignal } from "../errors.js";
+import { stderrProgress } from "../progress.js";
+import { registerSecret } from "../redact.js";
+import { perform, type OwnProcessRequest } from "./requests.js";
+import type { OwnProcessAnswer } from "./run.js";
+import { toWire } from "./wire.js";
+
+const stop = new AbortController();
+let progress = stderrProgress("vrb");
+
+function stopAs(reason: InterruptedError): void {
+  if (stop.signal.aborted) return;
+  progress.warn(`${reason.message}: stopping (a backup's upload is aborted, no manifest is written)`);
+  stop.abort(reason);
+}
+// The parent ended (Pulumi cancelled, the provider was killed): nobody waits for the answer, and a
+// backup left running would hold its lease; stop as an interruption, which aborts the upload.
+process.once("disconnect", () => stopAs(new InterruptedError("the process that started this one ended")));
+for (const signal of ["SIGINT", "SIGTERM"] as const satisfies readonly StopSignal[]) {
+  process.once(signal, () => stopAs(new InterruptedError(`interrupted (${signal})`, { signal })));
+}
+
+process.once("message", ({ request, progressPrefix }: { request: OwnProcessRequest; progressPrefix: string }) => {
+  if (request.operation === "backup") {
+    registerSecret(request.token);
+    registerSecret(request.credentials?.secretId);
+    registerSecret(request.credentials?.jwt);
+  }
+  progress = stderrProgress(progressPrefix);
+  perform(request, progress, stop.signal).then(
+    (result) => answer({ ok: true, result }),
+    (err: unknown) => answer({ ok: false, error: toWire(err) }),
+  );
+});
+
+function answer(a: OwnProcessAnswer): void {
+  if (!process.connected) {
+    // Nobody left to tell: the outcome goes to stderr (a backup's is in the status record too).
+    progress.warn(a.ok ? "finished after the process that started this one ended" : `failed: ${a.error.message}`);
+    process.exit(a.ok ? 0 : 1);
+  }
+  // Exit once the answer is out: idle keep-alive connections must not hold the process.
+  process.send!(a, undefined, {}, () => process.exit(0));
+}

@@ -1,0 +1,62 @@
+// Engine work in a Node process of its own, started with the heap settings a streamed pass needs
+// (engine/bounded-heap.ts). For callers that live in a Node they did not start: the Pulumi
+// providers run inside Pulumi's dynamic-provider host, whose default heap ran a 1 GiB backup with
+// 2-118 full collections that freed nothing (CPU and peak RSS in docs/benchmarks.md, "The Pulumi
+// provider's backup process"). NODE_OPTIONS cannot carry the old generation's flag, and a worker
+// thread's resourceLimits have no such setting either.
+//
+// The request travels over the IPC channel, never on the command line or in the environment (it
+// may hold a token or login material). The child's progress lines go to this process's stderr.
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { RecordedBackup } from "../backup/recorded-backup.js";
+import type { SnapshotHealth } from "../catalogue/check.js";
+import { BOUNDED_HEAP_FLAGS } from "../bounded-heap.js";
+import { OperationError } from "../errors.js";
+import { recordedBackupFromWire, type OwnProcessRequest, type RecordedBackupRequest, type StoredSnapshotCheckRequest, type WireResults } from "./requests.js";
+import { fromWire, type WireError } from "./wire.js";
+
+/** The child's one message: its answer, or the error it failed with. */
+export type OwnProcessAnswer = { ok: true; result: WireResults[OwnProcessRequest["operation"]] } | { ok: false; error: WireError };
+
+/** What every request carries besides its operation: the prefix of the child's progress lines on stderr. */
+export interface OwnProcessOptions {
+  progressPrefix: string;
+}
+
+const CHILD_MAIN = "./main.js";
+
+/**
+ * Runs `request` in a child Node started with BOUNDED_HEAP_FLAGS and resolves with its answer, or
+ * rejects with its error as the same kind of engine error. When this process ends first, the
+ * child's channel closes and it stops the work as an interruption (a backup's upload aborted, no
+ * manifest, the failure recorded).
+ */
+function runInOwnProcess<K extends OwnProcessRequest["operation"]>(request: OwnProcessRequest & { operation: K }, opts: OwnProcessOptions): Promise<WireResults[K]> {
+  const main = fileURLToPath(new URL(CHILD_MAIN, import.meta.url));
+  return new Promise((resolve, reject) => {
+    let answer: OwnProcessAnswer | undefined;
+    // stdout too goes to stderr: a provider's stdout belongs to its host's protocol.
+    const child = spawn(process.execPath, [...BOUNDED_HEAP_FLAGS, main], { stdio: ["ignore", 2, 2, "ipc"], serialization: "advanced" });
+    child.on("message", (m: OwnProcessAnswer) => (answer = m));
+    child.on("error", (err) => reject(new OperationError(`could not start a Node process for the ${request.operation} (${process.execPath} ${main}): ${err.message}`)));
+    child.on("exit", (code, signal) => {
+      if (!answer) reject(new OperationError(`the ${request.operation}'s process ended (${signal ?? `exit status ${code}`}) before it answered; see the lines above`));
+      else if (answer.ok) resolve(answer.result as WireResults[K]);
+      else reject(fromWire(answer.error));
+    });
+    child.send({ request, progressPrefix: opts.progressPrefix });
+  });
+}
+
+/** runRecordedBackup (engine/backup/recorded-backup.ts) in a Node process of its own. */
+export async function runRecordedBackupInProcess(request: RecordedBackupRequest & OwnProcessOptions): Promise<RecordedBackup> {
+  const { progressPrefix, ...options } = request;
+  return recordedBackupFromWire(await runInOwnProcess({ operation: "backup", ...options }, { progressPrefix }));
+}
+
+/** checkStoredSnapshot (engine/catalogue/check.ts) of a key in a destination's store, in a Node process of its own. */
+export function checkStoredSnapshotInProcess(request: StoredSnapshotCheckRequest & OwnProcessOptions): Promise<SnapshotHealth> {
+  const { progressPrefix, ...check } = request;
+  return runInOwnProcess({ operation: "check", ...check }, { progressPrefix });
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ListMultipartUploadsCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { BOUNDED_HEAP_FLAGS, openStore, scheduleWindow, StatusStore, statusKeyFor, validatePart, destinationSchema, type BackupPolicyInput } from "../../engine/index.js";
+import { parseStatusRecord } from "../../engine/status/record.js";
+import { sharedEnv, s3For, s3StoreOn } from "../support/env.js";
+import { FaultProxy } from "../support/fault-proxy.js";
+import { alive, argvOf, childrenOf, until } from "../support/processes.js";
+import { ProviderHost, type Props } from "./host.js";
+import { runHarness, s3CredentialEnv, testPolicy, type Registered } from "./support.js";
+
+/**
+ * VaultSnapshot's backup as `pulumi up` runs it, under Pulumi's own dynamic-provider host: in a Node
+ * process of its own started with the CLI's heap settings (the host has Node's defaults), stopped
+ * cleanly when the host dies, and recorded in the status objects of the primary and every copy
+ * exactly as `vrb backup` records it.
+ */
+describe("VaultSnapshot's backup process", () => {
+  const env = sharedEnv();
+  const token = env.keys!.rootToken;
+  const window = scheduleWindow("6h").id;
+  const cluster = env.clusterName;
+  const dirs: string[] = [];
+  let host: ProviderHost | undefined;
+  const dir = (tag: string) => {
+    const d = mkdtempSync(join(tmpdir(), `vrb-provider-${tag}-`));
+    dirs.push(d);
+    return d;
+  };
+
+  /** A started host and the checked inputs of a VaultSnapshot with `policy`. */
+  async function snapshotOf(policy: BackupPolicyInput): Promise<{ host: ProviderHost; inputs: Props }> {
+    const registered = await runHarness<Registered[]>("serialize.mjs", { policy, token, unsealKeys: env.keys!.unsealKeysB64, window });
+    const snap = registered.find((r) => r.name === "snap")!;
+    host = await ProviderHost.start("VaultSnapshot", s3CredentialEnv(env));
+    const checked = await host.check({}, { ...snap.inputs, token, __provider: snap.provider });
+    expect(checked.failures).toEqual([]);
+    return { host, inputs: checked.inputs };
+  }
+
+  /** The cluster's status record in `destination`'s store. */
+  async function statusIn(destination: Record<string, unknown>) {
+    const store = await openStore(validatePart(destinationSchema, destination, ["destination"]));
+    try {
+      return (await new StatusStore(store).read(cluster)).record;
+    } finally {
+      store.close();
+    }
+  }
+
+  afterEach(async () => {
+    await host?.stop();
+    host = undefined;
+  });
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("runs with the bounded heap; the host killed mid-upload: the backup stops, nothing is left half-done, the run is recorded as failed", async () => {
+    const s3 = s3For(env);
+    // Every write to S3 held 5 s: the kill lands while the upload is under way.
+    const proxy = await new FaultProxy(env.s3!.endpoint).start();
+    proxy.rules = [{ match: (req) => req.method === "PUT" || req.method === "POST", share: 1, fault: { kind: "delay", ms: 5_000 } }];
+    try {
+      const base = testPolicy(env, "process");
+      const destination = { bucket: env.bucket!, prefix: `providers-process-${randomBytes(3).toString("hex")}/`, region: env.s3!.region, forcePathStyle: true };
+      const policy: BackupPolicyInput = { ...base, objectLock: undefined, destination: { ...destination, endpoint: proxy.url } };
+      const prefix = destination.prefix;
+      const { host, inputs } = await snapshotOf(policy);
+      const created = host.create(inputs);
+      created.catch(() => undefined);
+      await host.logLine(/VaultSnapshot: raft index \d+ .*uploading to s3:\/\//, 120_000);
+      const worker = childrenOf(host.pid).find((pid) => argvOf(pid).some((a) => a.endsWith(join("own-process", "main.js"))));
+      expect(worker, `a child of the host running the backup; host stderr:\n${host.logs.stderr}`).toBeDefined();
+      const argv = argvOf(worker!);
+      for (const flag of BOUNDED_HEAP_FLAGS) expect(argv).toContain(flag);
+      // The token went over the IPC channel: never on the child's command line.
+      expect(argv.join(" ")).not.toContain(token);
+
+      process.kill(host.pid, "SIGKILL");
+      await expect(created).rejects.toThrow();
+      await until("the backup's process to exit", () => (alive(worker!) ? undefined : true), 60_000);
+      await host.logLine(/the process that started this one ended: stopping/, 10_000);
+
+      // Past the proxy's hold: a held request that reached S3 late would show up now.
+      await new Promise((r) => setTimeout(r, 6_000));
+      const objects = await s3.send(new ListObjectsV2Command({ Bucket: env.bucket!, Prefix: `${prefix}${cluster}/` }));
+      const keys = (objects.Contents ?? []).map((o) => o.Key!);
+      expect(
+        keys.filter((k) => k.endsWith(".manifest.json")),
+        host.logs.stderr,
+      ).toEqual([]);
+      const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: env.bucket!, Prefix: prefix }));
+      expect(uploads.Uploads ?? []).toEqual([]);
+      const stored = await s3StoreOn(s3, env.bucket!, "").readText(statusKeyFor(prefix, cluster));
+      const record = parseStatusRecord(stored!.text);
+      expect(record?.operations.backup).toMatchObject({ lastAttemptOk: false, lastError: { kind: "InterruptedError" } });
+      expect(record?.operations.backup?.lastSuccess).toBeUndefined();
+    } finally {
+      await proxy.stop();
+      s3.destroy();
+    }
+  });
+
+  it("a copy's own status record gets the run, as with `vrb backup`", async () => {
+    const primary = { type: "file", path: dir("primary"), prefix: "snapshots/" };
+    const nas = { type: "file", path: dir("nas"), prefix: "vault/" };
+    const policy: BackupPolicyInput = { ...testPolicy(env, "copy-ok"), objectLock: undefined, destination: primary, copies: [{ name: "nas", ...nas }] } as BackupPolicyInput;
+    const { host, inputs } = await snapshotOf(policy);
+    const { outs } = await host.create(inputs);
+    expect(outs.copies).toMatchObject([{ name: "nas", ok: true }]);
+    const copyRecord = await statusIn(nas);
+    expect(copyRecord?.operations.backup).toMatchObject({ lastAttemptOk: true, consecutiveFailures: 0 });
+    expect(copyRecord?.newestGood?.takenAt).toBe(outs.takenAt);
+  });
+
+  it("onCopyFailure fail: a refused copy fails the resource, and the primary's status record says so", async () => {
+    const proxy = await new FaultProxy(env.s3!.endpoint).start();
+    // Reads (the bucket check) pass; every write of the copy is refused.
+    proxy.rules = [{ match: (req) => req.method === "PUT" || req.method === "POST", share: 1, fault: { kind: "s3-error", status: 403, code: "AccessDenied" } }];
+    try {
+      const primary = { type: "file", path: dir("primary-fail"), prefix: "snapshots/" };
+      const offsite = { ...testPolicy(env, "copy-refused").destination, endpoint: proxy.url };
+      const policy = { ...testPolicy(env, "copy-fail"), objectLock: undefined, destination: primary, copies: [{ name: "offsite", ...offsite }] } as BackupPolicyInput;
+      const { host, inputs } = await snapshotOf(policy);
+      await expect(host.create(inputs)).rejects.toThrow(/copy 'offsite' failed/);
+      const record = await statusIn(primary);
+      expect(record?.operations.backup).toMatchObject({ lastAttemptOk: false, lastError: { stage: "copy offsite" } });
+      // The primary's snapshot itself is stored and good.
+      expect(record?.newestGood?.key).toMatch(/\.snap$/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
