@@ -1,4 +1,4 @@
-// `npm run bench -- backup [--size 256MiB] [--s3 seaweedfs|moto] [--repeat N] [--json] [--no-wan] [--no-unpinned] [--no-encrypted] [--no-copy] [--faults]`
+// `npm run bench -- backup [--size 256MiB] [--s3 seaweedfs|moto] [--repeat N] [--json] [--no-wan] [--no-unpinned] [--no-encrypted] [--no-copy] [--no-provider] [--faults]`
 // On a throwaway 1-node local environment, fills the cluster to half the size and then to the full
 // size, and at each size measures, on the same data in the same run:
 //   (a) reading the snapshot stream to nothing (in the bench process),
@@ -14,6 +14,8 @@
 //       per GiB and peak RSS, each against the plain (b)),
 //   (f) "one copy": `vrb backup` to S3 with an off-site copy on Azurite (one read from Vault, two
 //       writes), against `vrb backup` to Azurite alone and to S3 alone (the slower of the two is the yardstick),
+//   (p) the VaultSnapshot provider's backup in a Node started as Pulumi's dynamic-provider host is
+//       (no flags), then in the child Node with vrb's heap settings that the provider starts,
 //   and the servers' own CPU seconds during each, which tells whether they were the limit;
 //   before all that, the start-up: `vrb --version` and `vrb --help` wall, medians of 10 runs.
 // `--faults` adds (d): `vrb backup` with S3 behind a proxy refusing 10 % of part uploads with
@@ -42,7 +44,7 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
 function parseArgs(args: string[]) {
-  const o = { size: 256 * MiB, kind: s3ServerKindFromEnv(), repeat: 1, json: false, wan: true, unpinned: true, faults: false, encrypted: true, copy: true };
+  const o = { size: 256 * MiB, kind: s3ServerKindFromEnv(), repeat: 1, json: false, wan: true, unpinned: true, faults: false, encrypted: true, copy: true, provider: true };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--size") o.size = parseSize(args[++i] ?? "");
@@ -54,7 +56,11 @@ function parseArgs(args: string[]) {
     else if (a === "--faults") o.faults = true;
     else if (a === "--no-encrypted") o.encrypted = false;
     else if (a === "--no-copy") o.copy = false;
-    else throw new Error(`unknown option ${a}; use --size 256MiB|1GiB, --s3 seaweedfs|moto, --repeat N, --json, --no-wan, --no-unpinned, --no-encrypted, --no-copy, --faults`);
+    else if (a === "--no-provider") o.provider = false;
+    else
+      throw new Error(
+        `unknown option ${a}; use --size 256MiB|1GiB, --s3 seaweedfs|moto, --repeat N, --json, --no-wan, --no-unpinned, --no-encrypted, --no-copy, --no-provider, --faults`,
+      );
   }
   return o;
 }
@@ -117,6 +123,7 @@ export async function main(args: string[]): Promise<void> {
           encrypted[format] = encryptedFigures(await bench.encryptedBackup(`${name}-${format}`, format), local.b, a.bytes, startup.version.cpuMs);
         }
         const copy = az ? await bench.withCopy(name, az, container) : undefined;
+        const provider = o.provider ? await bench.provider(name) : undefined;
         let faults: SizeFigures["faults"];
         if (proxy) {
           proxy.rules = [
@@ -152,6 +159,7 @@ export async function main(args: string[]): Promise<void> {
           faults,
           encrypted: o.encrypted ? encrypted : undefined,
           copy,
+          provider,
         });
         log(`size ${formatBytes(target)}, run ${r + 1}/${o.repeat}: done (load average ${loadavg()[0]!.toFixed(2)})`);
       }

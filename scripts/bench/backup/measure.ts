@@ -6,7 +6,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
-import { BOUNDED_HEAP_FLAGS } from "../../cli/launch.js";
+import { BOUNDED_HEAP_FLAGS } from "../../../engine/bounded-heap.js";
 import { openSnapshotStream } from "../../../engine/backup/stages/source.js";
 import { VaultClient } from "../../../engine/vault/client.js";
 import type { LocalEnvironment } from "../../../devenv/environment.js";

@@ -1,7 +1,7 @@
 // The report: the figures of one size (SizeFigures) and the tables printed from them.
 import { formatBytes } from "../../../engine/progress.js";
 import type { StartupFigures } from "./measure.js";
-import type { BackupCost, CopyFigures, EncryptionFormat, PeerFigures } from "./scenarios.js";
+import type { BackupCost, CopyFigures, EncryptionFormat, PeerFigures, ProviderFigures } from "./scenarios.js";
 
 const GiB = 1024 * 1024 * 1024;
 
@@ -36,6 +36,7 @@ export interface SizeFigures {
   /** (e) `vrb backup` encrypted to an age or OpenPGP recipient: the ciphertext is what is stored. */
   encrypted?: Partial<Record<EncryptionFormat, EncryptedFigures>>;
   copy?: CopyFigures;
+  provider?: ProviderFigures;
 }
 
 /** (e) figures from the encrypted run and the plain (b) beside it. */
@@ -175,9 +176,28 @@ export function formatStartup(st: StartupFigures): string {
 }
 
 /** Everything the bench prints for a human (the figures themselves go out as JSON with --json). */
+/** (p) the provider's backup: in the host's Node against a Node of its own. */
+function providerTable(results: SizeFigures[]): string {
+  const rows = results.flatMap((r) => {
+    const p = r.provider;
+    if (!p) return [];
+    const gib = r.snapshotBytes / GiB;
+    return [
+      [
+        formatBytes(r.snapshotBytes),
+        `${s(p.inHost.ms)} | ${s(p.ownProcess.ms)}`,
+        `${(p.inHost.cpuMs / 1000 / gib).toFixed(2)} | ${(p.ownProcess.cpuMs / 1000 / gib).toFixed(2)}`,
+        `${mib(p.inHost.maxRssKiB)} | ${mib(p.ownProcess.maxRssKiB)}`,
+      ],
+    ];
+  });
+  return rows.length ? table(["(p) snapshot", "wall in host | own process", "CPU-s/GiB in host | own", "peak RSS in host | own"], rows) : "";
+}
+
 export function formatReport(results: SizeFigures[], startup: StartupFigures): string {
   const enc = encryptedTable(results);
   const copy = copyTable(results);
+  const provider = providerTable(results);
   return (
     peersTable(results) +
     `(b) is the CLI's wall time, Node start-up (${cpu(startup.version.cpuMs)} CPU-s) and preflight included; (transfer) its one streamed pass alone.\n` +
@@ -192,6 +212,9 @@ export function formatReport(results: SizeFigures[], startup: StartupFigures): s
     (copy
       ? `\n${copy}(f): S3 alone, Azurite alone, then S3 with a copy on Azurite in the same pass, one after the other; ratio = with copy / the slower alone (target <= 1.15).\n` +
         "CPU 1 busy: (vrb + Azurite CPU) / wall; near 1.00 the core they share never idled, and the ratio is their CPU with the copy over their CPU to Azurite alone.\n"
+      : "") +
+    (provider
+      ? `\n${provider}(p): the VaultSnapshot provider's backup in a Node started as Pulumi's dynamic-provider host is (no flags), then in the child Node with vrb's heap settings the provider starts now.\n`
       : "") +
     `\n${formatStartup(startup)}\n` +
     "targets: b/c <= 0.65 pinned, <= 0.9 unpinned; overlap >= 0.85 (WAN), CPU b/irreducible <= 1.3, peak RSS <= 160 MiB flat (docs/benchmarks.md)\n"

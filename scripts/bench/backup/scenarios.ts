@@ -43,6 +43,12 @@ export interface CopyFigures {
   ratio: number;
 }
 
+/** (p) the provider's backup in the host's Node and in a Node of its own (peak RSS: the larger process's). */
+export interface ProviderFigures {
+  inHost: ChildCost;
+  ownProcess: ChildCost;
+}
+
 /** Which encrypted backups (e) to run: age (X25519) and OpenPGP (a Curve25519 key), each to a fresh recipient. */
 export type EncryptionFormat = "age" | "pgp";
 
@@ -115,6 +121,19 @@ export class Bench {
       azuriteCpuMs: { s3Alone: s3.azuriteCpuMs, azureAlone: a.azuriteCpuMs, withCopy: c.azuriteCpuMs },
       ratio: c.cost.ms / Math.max(s3.cost.ms, a.cost.ms),
     };
+  }
+
+  /**
+   * (p) the VaultSnapshot provider's backup in a Node started as Pulumi's dynamic-provider host is
+   * (no flags): in that Node, then in a process of its own (provider-backup.ts), one after the other.
+   */
+  async provider(cluster: string): Promise<ProviderFigures> {
+    const script = join(packageRoot(), "dist", "scripts", "bench", "backup", "provider-backup.js");
+    const run = async (mode: string) => {
+      const { out: _out, ...cost } = await timedChild(process.execPath, [script, mode, `${cluster}-${mode}`], { ...process.env, ...this.vars }, this.servers);
+      return cost;
+    };
+    return { inHost: await run("in-host"), ownProcess: await run("own-process") };
   }
 
   /** The runbook's first step: `bao operator raft snapshot save FILE`. */
