@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { BackupPolicyInput, LoginCredentials, ObjectStore, RestoreKeys, VaultSession } from "../../engine/index.js";
+import type { BackupPolicyInput, LoginCredentials, RestoreKeys } from "../../engine/index.js";
 import { compact, hasUnknown, loadEngine, loginProblem, safeError, say, type EngineModule } from "./runtime.js";
 
 export type RestoreMode = "rebuild" | "in-place";
@@ -179,8 +179,6 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
 
   async create(inputs) {
     const engine = await loadEngine();
-    let session: VaultSession | undefined;
-    let objects: ObjectStore | undefined;
     try {
       const policy = engine.validatePolicy(inputs.policy, "StagedRestore policy");
       if (inputs.confirm !== policy.cluster.name) {
@@ -189,38 +187,26 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
       }
       const keys = restoreKeysOf(engine, inputs);
       if (inputs.token) engine.registerSecret(inputs.token);
-      const identities = inputs.identities?.length
-        ? await engine.loadIdentities(
-            inputs.identities.map((text, i) => ({ name: `identities[${i}]`, text })),
-            inputs.identityPassphrase || undefined,
-          )
-        : undefined;
-      objects = await engine.openStore(policy.destination);
-      const store = new engine.SnapshotStore(objects);
       const snapshot = inputs.snapshot ?? "latest";
       const mode = inputs.mode ?? "rebuild";
-      const progress = engine.stderrProgress(WHO);
-      const nodes = inputs.nodes ?? policy.cluster.nodes;
-      if (inputs.login) {
-        if (mode !== "in-place") throw new engine.ConfigError("login is for in-place restores; a rebuild needs token or keys", { field: "login" });
-        // Logged in at the live cluster; renewed during the restore, revoked (if it survived the restore) afterwards.
-        session = await engine.vaultLogin({ cluster: { ...policy.cluster, nodes }, credentials: inputs.login, progress });
-      }
-      const report = await engine.stagedRestore({
-        mode,
-        nodes,
-        store,
+      // Recorded in the cluster's status object like a `vrb restore` run, success or failure; in a
+      // Node process of its own with the CLI's heap settings, as VaultSnapshot's backup (the host
+      // has Node's defaults). Secrets reach it over the IPC channel only.
+      const report = await engine.runRecordedStagedRestoreInProcess({
+        policy,
         snapshot,
-        cluster: policy.cluster.name,
+        mode,
+        nodes: inputs.nodes ?? policy.cluster.nodes,
         keys,
-        token: session?.token ?? (inputs.token || undefined),
+        token: inputs.token || undefined,
+        credentials: inputs.login,
+        identities: inputs.identities?.map((text, i) => ({ name: `identities[${i}]`, text })),
+        identityPassphrase: inputs.identityPassphrase || undefined,
         force: inputs.force,
         restartCommand: inputs.restartCommand,
         canaries: inputs.canaries ?? policy.verify?.canaries,
-        tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
-        identities,
-        progress,
         timeoutsMs: compact({ step: inputs.stepTimeoutMs, total: inputs.deadlineMs }),
+        progressPrefix: WHO,
       });
       // The report is data about the cluster; the round trip through redact is a second lock on the door.
       const redacted = JSON.parse(engine.redact(JSON.stringify(report))) as Record<string, unknown>;
@@ -246,9 +232,6 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
       return { id: `${policy.cluster.name}@${restoredAt}`, outs: compact(outs) };
     } catch (err) {
       throw safeError(engine, err);
-    } finally {
-      objects?.close();
-      await session?.close();
     }
   },
 

@@ -23,7 +23,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const satisfies readonly StopSigna
 }
 
 process.once("message", ({ request, progressPrefix }: { request: OwnProcessRequest; progressPrefix: string }) => {
-  if (request.operation === "backup") {
+  if (request.operation !== "check") {
     registerSecret(request.token);
     registerSecret(request.credentials?.secretId);
     registerSecret(request.credentials?.jwt);

@@ -4,12 +4,17 @@ import { checkStoredSnapshot, type SnapshotHealth } from "../catalogue/check.js"
 import { SnapshotStore } from "../catalogue/snapshot-store.js";
 import { runRecordedBackup, type RecordedBackup, type RecordedBackupOptions } from "../backup/recorded-backup.js";
 import type { Progress } from "../progress.js";
+import { runRecordedStagedRestore, type RecordedRestoreOptions } from "../restore/recorded-restore.js";
+import type { RestoreReport } from "../restore/restore-run.js";
 import type { Destination } from "../storage/destination.js";
 import { openStore } from "../storage/registry.js";
 import { fromWire, toWire, type WireError } from "./wire.js";
 
 /** runRecordedBackup's options without what cannot cross a process (functions, signals). */
 export type RecordedBackupRequest = Omit<RecordedBackupOptions, "signal" | "progress">;
+
+/** runRecordedStagedRestore's options without what cannot cross a process. */
+export type RecordedRestoreRequest = Omit<RecordedRestoreOptions, "signal" | "progress">;
 
 /** checkStoredSnapshot of `key` in the store `destination` names. */
 export interface StoredSnapshotCheckRequest {
@@ -18,12 +23,14 @@ export interface StoredSnapshotCheckRequest {
   deep: boolean;
 }
 
-export type OwnProcessRequest = ({ operation: "backup" } & RecordedBackupRequest) | ({ operation: "check" } & StoredSnapshotCheckRequest);
+export type OwnProcessRequest =
+  ({ operation: "backup" } & RecordedBackupRequest) | ({ operation: "check" } & StoredSnapshotCheckRequest) | ({ operation: "restore" } & RecordedRestoreRequest);
 
 /** The answer to each operation, as it crosses the channel. */
 export interface WireResults {
   backup: Omit<RecordedBackup, "failures"> & { failures: WireError[] };
   check: SnapshotHealth;
+  restore: RestoreReport;
 }
 
 /** The child's side: runs `request` and returns its answer in wire form. */
@@ -32,6 +39,10 @@ export async function perform(request: OwnProcessRequest, progress: Progress, si
     const { operation: _op, ...options } = request;
     const r = await runRecordedBackup({ ...options, progress, signal });
     return { ...r, failures: r.failures.map(toWire) };
+  }
+  if (request.operation === "restore") {
+    const { operation: _op, ...options } = request;
+    return runRecordedStagedRestore({ ...options, progress, signal });
   }
   const objects = await openStore(request.destination);
   try {

@@ -1,6 +1,7 @@
 // Engine work in a Node process of its own, started with the heap settings a streamed pass needs
-// (engine/bounded-heap.ts). For callers that live in a Node they did not start: the Pulumi
-// providers run inside Pulumi's dynamic-provider host, whose default heap ran a 1 GiB backup with
+// (engine/bounded-heap.ts): a backup, a deep check of a stored snapshot, a staged restore. For
+// callers that live in a Node they did not start: the Pulumi providers run inside Pulumi's
+// dynamic-provider host, whose default heap ran a 1 GiB backup with
 // 2-118 full collections that freed nothing (CPU and peak RSS in docs/benchmarks.md, "The Pulumi
 // provider's backup process"). NODE_OPTIONS cannot carry the old generation's flag, and a worker
 // thread's resourceLimits have no such setting either.
@@ -13,7 +14,15 @@ import type { RecordedBackup } from "../backup/recorded-backup.js";
 import type { SnapshotHealth } from "../catalogue/check.js";
 import { BOUNDED_HEAP_FLAGS } from "../bounded-heap.js";
 import { OperationError } from "../errors.js";
-import { recordedBackupFromWire, type OwnProcessRequest, type RecordedBackupRequest, type StoredSnapshotCheckRequest, type WireResults } from "./requests.js";
+import type { RestoreReport } from "../restore/restore-run.js";
+import {
+  recordedBackupFromWire,
+  type OwnProcessRequest,
+  type RecordedBackupRequest,
+  type RecordedRestoreRequest,
+  type StoredSnapshotCheckRequest,
+  type WireResults,
+} from "./requests.js";
 import { fromWire, type WireError } from "./wire.js";
 
 /** The child's one message: its answer, or the error it failed with. */
@@ -59,4 +68,10 @@ export async function runRecordedBackupInProcess(request: RecordedBackupRequest 
 export function checkStoredSnapshotInProcess(request: StoredSnapshotCheckRequest & OwnProcessOptions): Promise<SnapshotHealth> {
   const { progressPrefix, ...check } = request;
   return runInOwnProcess({ operation: "check", ...check }, { progressPrefix });
+}
+
+/** runRecordedStagedRestore (engine/restore/recorded-restore.ts) in a Node process of its own. */
+export function runRecordedStagedRestoreInProcess(request: RecordedRestoreRequest & OwnProcessOptions): Promise<RestoreReport> {
+  const { progressPrefix, ...restore } = request;
+  return runInOwnProcess({ operation: "restore", ...restore }, { progressPrefix });
 }

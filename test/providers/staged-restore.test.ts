@@ -4,7 +4,7 @@ import { VaultClient, scheduleWindow, type BackupPolicyInput } from "../../engin
 import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
 import { nodeHealth } from "../../engine/vault/operations.js";
 import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
-import { rootClient, sharedEnv, tempDir } from "../support/env.js";
+import { cliEnv, rootClient, runVrb, sharedEnv, tempDir } from "../support/env.js";
 import { ProviderHost, type Props } from "./host.js";
 import { plainOccurrences, runHarness, s3CredentialEnv, testPolicy, type Registered } from "./support.js";
 
@@ -113,6 +113,10 @@ describe("StagedRestore dynamic provider", () => {
     const restored = new VaultClient({ addr: fresh[0]!.apiAddr, token });
     expect(await kvGet(restored, "secret", canaryPath)).toEqual({ value: canaryValue });
     await restored.close();
+    // Recorded in the cluster's status object, as `vrb restore` records it.
+    const status = await runVrb(["status", "--json", "--cluster", env.clusterName, "--prefix", (policy.destination as { prefix: string }).prefix], cliEnv(env));
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ operations: { restore: { lastAttemptOk: true, consecutiveFailures: 0 } } });
   });
 
   it("diff: the same ref changes nothing; a new ref replaces (a new restore) only with the guard", async () => {
