@@ -51,15 +51,21 @@ export function compact<T>(value: T): T {
 
 /**
  * Runs one provider operation under its own deadline: Pulumi's `customTimeouts` do not reach
- * dynamic providers, so a hung S3 or Vault call would otherwise hang `pulumi up`.
+ * dynamic providers, so a hung S3 or Vault call would otherwise hang `pulumi up`. `work` gets a
+ * signal that aborts at the deadline, to stop what it started.
  */
-export async function withDeadline<T>(what: string, ms: number, work: () => Promise<T>): Promise<T> {
+export async function withDeadline<T>(what: string, ms: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  const stop = new AbortController();
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${Math.round(ms / 1000)}s (deadlineMs)`)), ms);
+    timer = setTimeout(() => {
+      const err = new Error(`${what} did not finish within ${Math.round(ms / 1000)}s (deadlineMs)`);
+      stop.abort(err);
+      reject(err);
+    }, ms);
   });
   try {
-    return await Promise.race([work(), expired]);
+    return await Promise.race([work(stop.signal), expired]);
   } finally {
     clearTimeout(timer);
   }

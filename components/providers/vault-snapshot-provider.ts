@@ -232,9 +232,9 @@ export const vaultSnapshotProvider: pulumi.dynamic.ResourceProvider<VaultSnapsho
       try {
         // A deep check streams the whole snapshot: in a Node of its own, as create's backup.
         const deep = (props.verifyOnRefresh ?? "deep") === "deep";
-        const result = await withDeadline(`${WHO} refresh of ${where}`, props.deadlineMs ?? DEFAULT_CREATE_DEADLINE_MS, () =>
+        const result = await withDeadline(`${WHO} refresh of ${where}`, props.deadlineMs ?? DEFAULT_CREATE_DEADLINE_MS, (signal) =>
           deep
-            ? engine.checkStoredSnapshotInProcess({ destination, key: props.key, deep, progressPrefix: WHO })
+            ? engine.checkStoredSnapshotInProcess({ destination, key: props.key, deep, progressPrefix: WHO, signal })
             : engine.checkStoredSnapshot(new engine.SnapshotStore(objects), props.key),
         );
         if (result.status !== "good") say(engine, WHO, `${where} is ${result.status}: ${result.problems.join("; ")}`);

@@ -9,9 +9,12 @@ import { toWire } from "./wire.js";
 
 const stop = new AbortController();
 let progress = stderrProgress("vrb");
+let running: OwnProcessRequest["operation"] | undefined;
 
 function stopAs(reason: InterruptedError): void {
   if (stop.signal.aborted) return;
+  // A check only reads: nothing to clean up, so nothing to wait for.
+  if (running === undefined || running === "check") process.exit(reason.exitCode);
   progress.warn(`${reason.message}: stopping (a backup's upload is aborted, no manifest is written)`);
   stop.abort(reason);
 }
@@ -29,6 +32,7 @@ process.once("message", ({ request, progressPrefix }: { request: OwnProcessReque
     registerSecret(request.credentials?.jwt);
   }
   progress = stderrProgress(progressPrefix);
+  running = request.operation;
   perform(request, progress, stop.signal).then(
     (result) => answer({ ok: true, result }),
     (err: unknown) => answer({ ok: false, error: toWire(err) }),

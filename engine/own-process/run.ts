@@ -28,9 +28,12 @@ import { fromWire, type WireError } from "./wire.js";
 /** The child's one message: its answer, or the error it failed with. */
 export type OwnProcessAnswer = { ok: true; result: WireResults[OwnProcessRequest["operation"]] } | { ok: false; error: WireError };
 
-/** What every request carries besides its operation: the prefix of the child's progress lines on stderr. */
+/** What every request carries besides its operation. */
 export interface OwnProcessOptions {
+  /** The prefix of the child's progress lines on stderr (e.g. the provider's resource type). */
   progressPrefix: string;
+  /** Stops the child's work as an interruption (SIGTERM: a backup's upload aborted, no manifest); the call then rejects with its error. */
+  signal?: AbortSignal;
 }
 
 const CHILD_MAIN = "./main.js";
@@ -54,24 +57,28 @@ function runInOwnProcess<K extends OwnProcessRequest["operation"]>(request: OwnP
       else if (answer.ok) resolve(answer.result as WireResults[K]);
       else reject(fromWire(answer.error));
     });
+    const stop = () => child.kill("SIGTERM");
+    opts.signal?.addEventListener("abort", stop, { once: true });
+    child.once("exit", () => opts.signal?.removeEventListener("abort", stop));
+    if (opts.signal?.aborted) stop();
     child.send({ request, progressPrefix: opts.progressPrefix });
   });
 }
 
 /** runRecordedBackup (engine/backup/recorded-backup.ts) in a Node process of its own. */
 export async function runRecordedBackupInProcess(request: RecordedBackupRequest & OwnProcessOptions): Promise<RecordedBackup> {
-  const { progressPrefix, ...options } = request;
-  return recordedBackupFromWire(await runInOwnProcess({ operation: "backup", ...options }, { progressPrefix }));
+  const { progressPrefix, signal, ...options } = request;
+  return recordedBackupFromWire(await runInOwnProcess({ operation: "backup", ...options }, { progressPrefix, signal }));
 }
 
 /** checkStoredSnapshot (engine/catalogue/check.ts) of a key in a destination's store, in a Node process of its own. */
 export function checkStoredSnapshotInProcess(request: StoredSnapshotCheckRequest & OwnProcessOptions): Promise<SnapshotHealth> {
-  const { progressPrefix, ...check } = request;
-  return runInOwnProcess({ operation: "check", ...check }, { progressPrefix });
+  const { progressPrefix, signal, ...check } = request;
+  return runInOwnProcess({ operation: "check", ...check }, { progressPrefix, signal });
 }
 
 /** runRecordedStagedRestore (engine/restore/recorded-restore.ts) in a Node process of its own. */
 export function runRecordedStagedRestoreInProcess(request: RecordedRestoreRequest & OwnProcessOptions): Promise<RestoreReport> {
-  const { progressPrefix, ...restore } = request;
-  return runInOwnProcess({ operation: "restore", ...restore }, { progressPrefix });
+  const { progressPrefix, signal, ...restore } = request;
+  return runInOwnProcess({ operation: "restore", ...restore }, { progressPrefix, signal });
 }

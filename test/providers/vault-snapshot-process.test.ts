@@ -105,6 +105,37 @@ describe("VaultSnapshot's backup process", () => {
     }
   });
 
+  it("an engine error crosses back as itself: a missing bucket fails create naming the field, before anything is written", async () => {
+    const base = testPolicy(env, "missing");
+    const bucket = `vrb-missing-${randomBytes(3).toString("hex")}`;
+    const policy: BackupPolicyInput = { ...base, objectLock: undefined, destination: { ...(base.destination as object), bucket } } as BackupPolicyInput;
+    const { host, inputs } = await snapshotOf(policy);
+    await expect(host.create(inputs)).rejects.toThrow(new RegExp(`${bucket}.*\\(field: destination\\.bucket\\)`, "s"));
+    expect(host.logs.stderr).not.toMatch(/raft index/);
+  });
+
+  it("a deep refresh that outlives deadlineMs fails naming it, and its download stops", async () => {
+    const policy: BackupPolicyInput = { ...testPolicy(env, "deadline"), objectLock: undefined };
+    const { host, inputs } = await snapshotOf(policy);
+    const created = await host.create(inputs);
+    // The same snapshot's refresh with every read of S3 held 60 s, under the shortest deadline.
+    const proxy = await new FaultProxy(env.s3!.endpoint).start();
+    proxy.rules = [{ match: (req) => req.method === "GET", share: 1, fault: { kind: "delay", ms: 60_000 } }];
+    try {
+      const state = { ...created.outs, deadlineMs: 10_000, destination: { ...(created.outs.destination as object), endpoint: proxy.url } };
+      const started = Date.now();
+      await expect(host.read(created.id, state, inputs)).rejects.toThrow(/did not finish within 10s \(deadlineMs\)/);
+      expect(Date.now() - started).toBeLessThan(30_000);
+      await until(
+        "the refresh's process to exit",
+        () => (childrenOf(host.pid).some((pid) => argvOf(pid).some((a) => a.endsWith(join("own-process", "main.js")))) ? undefined : true),
+        10_000,
+      );
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it("a copy's own status record gets the run, as with `vrb backup`", async () => {
     const primary = { type: "file", path: dir("primary"), prefix: "snapshots/" };
     const nas = { type: "file", path: dir("nas"), prefix: "vault/" };
