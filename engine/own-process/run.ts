@@ -52,16 +52,18 @@ function runInOwnProcess<K extends OwnProcessRequest["operation"]>(request: OwnP
     const child = spawn(process.execPath, [...BOUNDED_HEAP_FLAGS, main], { stdio: ["ignore", 2, 2, "ipc"], serialization: "advanced" });
     child.on("message", (m: OwnProcessAnswer) => (answer = m));
     child.on("error", (err) => reject(new OperationError(`could not start a Node process for the ${request.operation} (${process.execPath} ${main}): ${err.message}`)));
-    child.on("exit", (code, signal) => {
+    // 'close', not 'exit': it comes after the IPC channel is drained, so the answer is in.
+    child.on("close", (code, signal) => {
       if (!answer) reject(new OperationError(`the ${request.operation}'s process ended (${signal ?? `exit status ${code}`}) before it answered; see the lines above`));
       else if (answer.ok) resolve(answer.result as WireResults[K]);
       else reject(fromWire(answer.error));
     });
     const stop = () => child.kill("SIGTERM");
     opts.signal?.addEventListener("abort", stop, { once: true });
-    child.once("exit", () => opts.signal?.removeEventListener("abort", stop));
+    child.once("close", () => opts.signal?.removeEventListener("abort", stop));
     if (opts.signal?.aborted) stop();
-    child.send({ request, progressPrefix: opts.progressPrefix });
+    // A child that could not start fails through 'error' above; the callback keeps send from throwing.
+    child.send({ request, progressPrefix: opts.progressPrefix }, (err) => err && child.kill());
   });
 }
 
