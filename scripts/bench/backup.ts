@@ -34,7 +34,7 @@ import { VaultClient } from "../../engine/vault/client.js";
 import { fillWithRandomData } from "../../engine/vault/fill.js";
 import { irreducibleCpuMs, measureStartup, medianFigures, streamToNothing } from "./backup/measure.js";
 import { CpuLayout } from "./backup/pinning.js";
-import { encryptedFigures, formatReport, formatStartup, type SizeFigures } from "./backup/report.js";
+import { encryptedFigures, formatReport, formatStartup, marginalCpu, type SizeFigures } from "./backup/report.js";
 import { Bench, vrbExecutable, type EncryptionFormat } from "./backup/scenarios.js";
 import { describeWan, netemUnavailable, startDelayRelay } from "./backup/wan.js";
 import { FaultProxy, partUploads } from "./fault-proxy.js";
@@ -188,5 +188,5 @@ export async function main(args: string[]): Promise<void> {
   const table = process[o.json ? "stderr" : "stdout"];
   table.write(formatReport(results, startup));
   table.write(`${context.cpuLayout}; WAN: ${context.wan}; medians of ${o.repeat} run(s); load average at end ${context.loadAverageAtEnd.join(" ")}\n`);
-  if (o.json) process.stdout.write(JSON.stringify({ ...context, sizes: results }, null, 2) + "\n");
+  if (o.json) process.stdout.write(JSON.stringify({ ...context, sizes: results, perFurtherGiB: marginalCpu(results) }, null, 2) + "\n");
 }

@@ -105,6 +105,34 @@ function peersTable(results: SizeFigures[]): string {
   return table(head, rows);
 }
 
+/**
+ * The backup's CPU per GiB between the two sizes: (CPU at the larger - CPU at the smaller) / (GiB
+ * larger - GiB smaller). What every run pays once (Node's start-up, the preflight, the lease, the
+ * status record, the manifest) cancels out, and so does the noise of a fixed cost; what is left is
+ * what each further GiB costs, against the irreducible work's per GiB (their mean over the sizes).
+ */
+export function marginalCpu(results: SizeFigures[]): { perGiB: number; perGiBLessKernel: number; irreducible: number } | undefined {
+  if (results.length < 2) return undefined;
+  const [small, large] = [results[0]!, results.at(-1)!];
+  const gib = (large.snapshotBytes - small.snapshotBytes) / GiB;
+  if (gib <= 0) return undefined;
+  const b = (r: SizeFigures) => r.local.b;
+  return {
+    perGiB: (b(large).cpuMs - b(small).cpuMs) / 1000 / gib,
+    perGiBLessKernel: (b(large).cpuMs - b(large).kernelCpuMs - (b(small).cpuMs - b(small).kernelCpuMs)) / 1000 / gib,
+    irreducible: (small.cpuSecondsPerGiB.irreducible + large.cpuSecondsPerGiB.irreducible) / 2,
+  };
+}
+
+function formatMarginal(results: SizeFigures[]): string {
+  const m = marginalCpu(results);
+  if (!m) return "";
+  return (
+    `per further GiB (between the two sizes): vrb ${m.perGiB.toFixed(2)} CPU-s, ${(m.perGiB / m.irreducible).toFixed(2)}x the irreducible ${m.irreducible.toFixed(2)}; ` +
+    `less the kernel's time ${m.perGiBLessKernel.toFixed(2)} CPU-s, ${(m.perGiBLessKernel / m.irreducible).toFixed(2)}x (target <= 1.3)\n`
+  );
+}
+
 function encryptedTable(results: SizeFigures[]): string {
   const head = ["(e) snapshot", "format", "wall", "wall e/plain", "peak RSS", "CPU s/GiB e (less start-up)", "plain", "CPU e/plain (less start-up)"];
   const rows: string[][] = [];
@@ -206,6 +234,7 @@ export function formatReport(results: SizeFigures[], startup: StartupFigures): s
     "servers busy in b: the servers' CPU during (b) / (b)'s wall time (pinned: 1.00 = their CPU never idle); b/c floor: that CPU / (c), the lowest b/c they allow.\n" +
     "CPU-s b | c (kernel): CPU seconds of the vrb child | of bao + aws (the runbook's clients); in brackets their kernel (system) time, mostly moving bytes through sockets and files.\n" +
     "CPU b/irr.: the backup's CPU per GiB over the irreducible work's; less Node's start-up; and less the kernel's time too (the runbook's clients spend as much there on the same bytes).\n" +
+    formatMarginal(results) +
     (enc
       ? `\n${enc}(e): (b) encrypted to a fresh recipient (ciphertext stored), per GiB of snapshot; e/plain against (b) of the same size. Targets: CPU <= 1.3x, wall <= 1.05x plain.\n`
       : "") +
