@@ -5,6 +5,7 @@ import { recoverSecrets, SnapshotStore, type RecoverReport, type VaultClient } f
 import { VaultHttpError } from "../../engine/vault/client.js";
 import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
 import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
+import { pidsMentioning } from "../support/processes.js";
 
 // Every test here runs once per product (OpenBao, HashiCorp Vault) on that product's shared cluster.
 describe.each(PRODUCTS)("%s", (product) => {
@@ -76,20 +77,6 @@ describe.each(PRODUCTS)("%s", (product) => {
       if (err instanceof VaultHttpError && err.status === 404) return undefined;
       throw err;
     }
-  }
-
-  /** Processes whose command line names the throwaway folder: none may be left. */
-  function processesUsing(dir: string): number[] {
-    return readdirSync("/proc")
-      .filter((p) => /^\d+$/.test(p))
-      .filter((p) => {
-        try {
-          return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(dir);
-        } catch {
-          return false;
-        }
-      })
-      .map(Number);
   }
 
   beforeAll(async () => {
@@ -167,7 +154,7 @@ describe.each(PRODUCTS)("%s", (product) => {
       expect(lines.some((l) => l.startsWith(`recover: starting 1 fresh node(s) in ${workDir}/vrb-recover-`))).toBe(true);
       expect(lines.some((l) => /^recover: stopped 1 node\(s\), removed /.test(l))).toBe(true);
       expect(readdirSync(workDir)).toEqual([]);
-      expect(processesUsing(workDir)).toEqual([]);
+      expect(pidsMentioning(workDir)).toEqual([]);
     });
 
     it("--dry-run lists missing / differs / same and changes nothing; then the real run brings every item back, KV v2 versions in order", async () => {
@@ -224,7 +211,7 @@ describe.each(PRODUCTS)("%s", (product) => {
       // The throwaway node is gone: folder removed, no process left that used it.
       expect(report.teardown.stopped).toBe(1);
       expect(existsSync(report.teardown.removed)).toBe(false);
-      expect(processesUsing(report.teardown.removed)).toEqual([]);
+      expect(pidsMentioning(report.teardown.removed)).toEqual([]);
       // Progress on stderr says what happened per path, never with a value.
       expect(real.stderr).toContain(`recover: sys/policies/acl/${aclPolicy}: missing -> written`);
       expect(real.stderr).toContain(`recover: ${kv2}/app/db: missing -> written (3 version(s))`);
