@@ -3,7 +3,7 @@
 import { InterruptedError, type StopSignal } from "../errors.js";
 import { stderrProgress } from "../progress.js";
 import { registerSecret } from "../redact.js";
-import { perform, type OwnProcessRequest } from "./requests.js";
+import { perform, secretsOf, type OwnProcessRequest } from "./requests.js";
 import type { OwnProcessAnswer } from "./run.js";
 import { toWire } from "./wire.js";
 
@@ -26,11 +26,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const satisfies readonly StopSigna
 }
 
 process.once("message", ({ request, progressPrefix }: { request: OwnProcessRequest; progressPrefix: string }) => {
-  if (request.operation !== "check") {
-    registerSecret(request.token);
-    registerSecret(request.credentials?.secretId);
-    registerSecret(request.credentials?.jwt);
-  }
+  for (const secret of secretsOf(request)) registerSecret(secret);
   progress = stderrProgress(progressPrefix);
   running = request.operation;
   perform(request, progress, stop.signal).then(

@@ -33,6 +33,18 @@ export interface WireResults {
   restore: RestoreReport;
 }
 
+/**
+ * The secret values a request carries (a token, login material, unseal or recovery keys, private
+ * keys and their passphrase). They were registered for redaction where the parent read them; the
+ * child registers them again on arrival, before anything it prints.
+ */
+export function secretsOf(request: OwnProcessRequest): (string | undefined)[] {
+  if (request.operation === "check") return [];
+  const shared = [request.token, request.credentials?.secretId, request.credentials?.jwt];
+  if (request.operation === "backup") return shared;
+  return [...shared, ...(request.keys?.keys ?? []), request.keys?.rootToken, ...(request.identities ?? []).map((i) => i.text), request.identityPassphrase];
+}
+
 /** The child's side: runs `request` and returns its answer in wire form. */
 export async function perform(request: OwnProcessRequest, progress: Progress, signal: AbortSignal): Promise<WireResults[OwnProcessRequest["operation"]]> {
   if (request.operation === "backup") {

@@ -3,7 +3,6 @@ import { loadIdentities, type IdentitySource } from "../crypto/identities.js";
 import { ConfigError } from "../errors.js";
 import type { BackupPolicy } from "../policy.js";
 import type { Progress } from "../progress.js";
-import { registerSecret } from "../redact.js";
 import { recordRun, runTargetFor } from "../status/run.js";
 import { openStore } from "../storage/registry.js";
 import type { LoginCredentials } from "../vault/login-settings.js";
@@ -44,9 +43,6 @@ export interface RecordedRestoreOptions {
  */
 export async function runRecordedStagedRestore(opts: RecordedRestoreOptions): Promise<RestoreReport> {
   const { policy, progress } = opts;
-  for (const k of opts.keys?.keys ?? []) registerSecret(k);
-  registerSecret(opts.keys?.rootToken);
-  registerSecret(opts.token);
   if (opts.credentials && opts.mode !== "in-place") throw new ConfigError("login is for in-place restores; a rebuild needs token or keys", { field: "login" });
   const identities = opts.identities?.length ? await loadIdentities(opts.identities, opts.identityPassphrase || undefined) : undefined;
   const objects = await openStore(policy.destination);
