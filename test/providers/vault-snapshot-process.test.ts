@@ -41,6 +41,9 @@ describe("VaultSnapshot's backup process", () => {
     return { host, inputs: checked.inputs };
   }
 
+  /** The host's children running engine work in a process of its own (engine/own-process/main.js). */
+  const ownProcessesOf = (h: ProviderHost) => childrenOf(h.pid).filter((pid) => argvOf(pid).some((a) => a.endsWith(join("own-process", "main.js"))));
+
   /** The cluster's status record in `destination`'s store. */
   async function statusIn(destination: Record<string, unknown>) {
     const store = await openStore(validatePart(destinationSchema, destination, ["destination"]));
@@ -73,7 +76,7 @@ describe("VaultSnapshot's backup process", () => {
       const created = host.create(inputs);
       created.catch(() => undefined);
       await host.logLine(/VaultSnapshot: raft index \d+ .*uploading to s3:\/\//, 120_000);
-      const worker = childrenOf(host.pid).find((pid) => argvOf(pid).some((a) => a.endsWith(join("own-process", "main.js"))));
+      const [worker] = ownProcessesOf(host);
       expect(worker, `a child of the host running the backup; host stderr:\n${host.logs.stderr}`).toBeDefined();
       const argv = argvOf(worker!);
       for (const flag of BOUNDED_HEAP_FLAGS) expect(argv).toContain(flag);
@@ -126,11 +129,7 @@ describe("VaultSnapshot's backup process", () => {
       const started = Date.now();
       await expect(host.read(created.id, state, inputs)).rejects.toThrow(/did not finish within 10s \(deadlineMs\)/);
       expect(Date.now() - started).toBeLessThan(30_000);
-      await until(
-        "the refresh's process to exit",
-        () => (childrenOf(host.pid).some((pid) => argvOf(pid).some((a) => a.endsWith(join("own-process", "main.js")))) ? undefined : true),
-        10_000,
-      );
+      await until("the refresh's process to exit", () => (ownProcessesOf(host).length ? undefined : true), 10_000);
     } finally {
       await proxy.stop();
     }

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { waitFor } from "../../engine/wait.js";
 
 // What the tests look up about processes (Linux /proc): who a process started, whether it still
 // runs, what it was started with.
@@ -54,13 +55,7 @@ export function pidsMentioning(text: string): number[] {
   return out;
 }
 
-/** Polls `fn` every 100 ms until it returns a value; fails naming `what` after `timeoutMs`. */
-export async function until<T>(what: string, fn: () => T | undefined, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Polls `fn` every 100 ms (the engine's waitFor) until it returns a value; fails naming `what` after `timeoutMs`. */
+export function until<T>(what: string, fn: () => T | undefined, timeoutMs: number): Promise<T> {
+  return waitFor(async () => fn(), { what, timeoutMs, intervalMs: 100 });
 }

@@ -203,7 +203,6 @@ export function formatStartup(st: StartupFigures): string {
   );
 }
 
-/** Everything the bench prints for a human (the figures themselves go out as JSON with --json). */
 /** (p) the provider's backup: in the host's Node against a Node of its own. */
 function providerTable(results: SizeFigures[]): string {
   const rows = results.flatMap((r) => {
@@ -222,6 +221,7 @@ function providerTable(results: SizeFigures[]): string {
   return rows.length ? table(["(p) snapshot", "wall in host | own process", "CPU-s/GiB in host | own", "peak RSS in host | own"], rows) : "";
 }
 
+/** Everything the bench prints for a human (the figures themselves go out as JSON with --json). */
 export function formatReport(results: SizeFigures[], startup: StartupFigures): string {
   const enc = encryptedTable(results);
   const copy = copyTable(results);
