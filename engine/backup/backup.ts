@@ -89,9 +89,8 @@ export interface BackupReport {
   guard?: BackupInventory["guard"];
   /** Set when the guard (action fail) marked the stored snapshot suspect; runBackup then throws (stage "guard"). */
   suspect?: { reason: string };
-  /** Client-side encryption: who can decrypt, and the plaintext snapshot's digest. */
+  /** Client-side encryption: who can decrypt (`bytes`/`sha256` above are the ciphertext's). */
   encryption?: SnapshotManifest["encryption"];
-  plaintext?: SnapshotManifest["plaintext"];
   /** The configuration files archive stored beside the snapshot. */
   files?: { key: string; entries: number };
   durationsMs: Record<string, number>;
@@ -343,7 +342,6 @@ function backupReport(
     guard: judged.guard,
     suspect: judged.suspect,
     encryption: manifest.encryption,
-    plaintext: manifest.plaintext,
     files: manifest.files && { key: manifest.files.key, entries: manifest.files.entries.length },
     durationsMs,
     warnings: [...pre.warnings, ...judged.warnings],

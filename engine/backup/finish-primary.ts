@@ -109,7 +109,6 @@ function snapshotManifest(r: {
     tool: packageInfo(),
     inventory: r.judged.inventory,
     suspect: r.judged.suspect,
-    plaintext: stored.plaintext,
     encryption: stored.encryption,
     files: r.files,
   } satisfies SnapshotManifest);

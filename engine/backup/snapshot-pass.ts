@@ -12,7 +12,7 @@ import { StateBinInventory } from "../snapshot/inventory/observer.js";
 import { snapshotKeyFor } from "../snapshot/manifest.js";
 import type { Stage } from "./pipeline.js";
 import { EncryptionStage } from "./stages/encryption.js";
-import { HashingStage } from "./stages/hashing.js";
+import { CountingStage, HashingStage } from "./stages/hashing.js";
 import { ArchiveInspectionStage } from "./stages/inspection.js";
 import { openVaultSnapshotSource } from "./stages/source.js";
 import { UploadStage } from "./stages/upload.js";
@@ -48,8 +48,7 @@ export interface SnapshotPassResult {
   inventory?: SnapshotInventory;
   /** Why there is no inventory, when there is none. */
   inventoryProblem?: string;
-  /** With encryption: the plaintext snapshot's SHA-256 and size, and who can decrypt the stored object. */
-  plaintext?: { sha256: string; bytes: number };
+  /** With encryption: who can decrypt the stored object. */
   encryption?: EncryptionInfo;
 }
 
@@ -69,7 +68,13 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
     stallTimeoutMs: opts.stallTimeoutMs,
     blame: () => upload.blame(),
   });
-  const hashing = new HashingStage((n) => progress.bytes?.("snapshot stream", n));
+  // Encrypted, the stored object's SHA-256 is taken of the ciphertext (below) and the plaintext is
+  // only counted: the cipher's authentication carries the proof from one to the other
+  // (docs/encryption.md, "What proves an encrypted snapshot"), so a second digest would prove
+  // nothing more and cost a SHA-256 of the whole snapshot.
+  const onBytes = (n: number) => progress.bytes?.("snapshot stream", n);
+  const stored = new HashingStage(opts.encryptor ? undefined : onBytes);
+  const counted = opts.encryptor ? new CountingStage(onBytes) : stored;
   // The inventory reads state.bin's bytes inside the archive check's own gunzip + untar: no second pass.
   const counting = new StateBinInventory();
   const inspection = new ArchiveInspectionStage({ observe: counting.observe });
@@ -99,10 +104,9 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
   attempt.uploads.push(upload.upload);
   const copyStages = (opts.copies ?? []).map((copy) => copyStage(copy, opts, keyKnown, inspection.result, pass.signal, () => pass.touch()));
   // The upload is finished last: its completion waits for the archive check's verdict anyway.
-  // With encryption the plaintext is still hashed and archive-checked; the upload (and the stored
-  // object's hash) get the ciphertext from the encryption stage wrapped around them.
-  const stored = opts.encryptor ? new HashingStage() : undefined;
-  const stages: Stage[] = [hashing, inspection, opts.encryptor ? new EncryptionStage(opts.encryptor, [stored!, upload, ...copyStages]) : upload];
+  // With encryption the plaintext is still archive-checked; the upload (and the stored object's
+  // hash) get the ciphertext from the encryption stage wrapped around them.
+  const stages: Stage[] = [counted, inspection, opts.encryptor ? new EncryptionStage(opts.encryptor, [stored, upload, ...copyStages]) : upload];
   if (!opts.encryptor) stages.push(...copyStages);
   await pass.run(source, stages);
   pass.close();
@@ -116,19 +120,19 @@ export async function streamSnapshotToStore(attempt: BackupAttempt, opts: Snapsh
     if (s.copy.live && r) s.copy.written.push({ key: s.copy.key!, version: r.version, etag: r.etag });
     else if (s.copy.live) s.copy.detach(new OperationError(`the upload of ${s.copy.store.url(s.copy.key)} ended without an object`));
   }
-  progress.bytes?.("snapshot stream", hashing.bytes, hashing.bytes);
+  progress.bytes?.("snapshot stream", counted.bytes, counted.bytes);
   const inventory = counting.result();
-  const plain = { sha256: hashing.sha256, bytes: hashing.bytes };
   const result = {
     object,
-    ...(stored ? { sha256: stored.sha256, bytes: stored.bytes } : plain),
+    sha256: stored.sha256,
+    bytes: stored.bytes,
     uploaded: upload.upload.uploaded,
     meta,
     archiveEntries: archive.entries.length,
     inventory,
     inventoryProblem: counting.problem,
   };
-  return opts.encryptor ? { ...result, plaintext: plain, encryption: opts.encryptor.info } : result;
+  return opts.encryptor ? { ...result, encryption: opts.encryptor.info } : result;
 }
 
 /**

@@ -5,7 +5,7 @@ import { IntegrityError, interruption } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import type { ArchiveInspectorOptions, ArchiveReport } from "../snapshot/archive.js";
 import { StagePipeline, type PipelineSource, type Stage } from "../backup/pipeline.js";
-import { HashingStage } from "../backup/stages/hashing.js";
+import { CountingStage, HashingStage } from "../backup/stages/hashing.js";
 import { ArchiveInspectionStage } from "../backup/stages/inspection.js";
 import { openStoredSnapshotSource } from "../backup/stages/source.js";
 import { WritableStage } from "../backup/stages/writable.js";
@@ -22,8 +22,11 @@ export interface VerifyReport {
   sha256: string;
   raft: { index: number; term: number; snapshotId: string };
   archive: { entries: number; checked: string[] };
-  /** Encrypted snapshots: whether it was decrypted (an identity given) and so archive-checked. */
-  encryption?: { format: string; decrypted: boolean; plaintext?: { sha256: string; bytes: number } };
+  /**
+   * Encrypted snapshots: whether it was decrypted (an identity given) and so archive-checked, and
+   * the decrypted size; `sha256` only when an older manifest recorded the plaintext's and it matched.
+   */
+  encryption?: { format: string; decrypted: boolean; plaintext?: { bytes: number; sha256?: string } };
   durationMs: number;
 }
 
@@ -80,10 +83,15 @@ export async function verifyDownload(
   if (enc && (opts.identities || opts.saveTo)) requireIdentityFor(enc, opts.identities, where);
   const decrypt = enc && opts.identities ? { info: enc, ids: opts.identities } : undefined;
   const pass = new StagePipeline();
-  const hashing = new HashingStage((n) => progress.bytes?.("verify", n, (enc ? manifest.plaintext?.bytes : manifest.bytes) || undefined));
+  let cipher: CiphertextTally | undefined;
+  // Progress counts the stored bytes, which the manifest's size is of, decrypting or not.
+  const onBytes = (n: number) => progress.bytes?.("verify", cipher ? cipher.bytes : n, manifest.bytes || undefined);
+  // Decrypted, the plaintext is hashed only against an older manifest that recorded its digest;
+  // otherwise the ciphertext's digest and the cipher's authentication are the proof.
+  const hashing = decrypt && !manifest.plaintext ? undefined : new HashingStage(onBytes);
+  const counted = hashing ?? new CountingStage(onBytes);
   const inspection = enc && !decrypt ? undefined : new ArchiveInspectionStage({ observe: opts.observe });
   let archive: ArchiveReport | undefined;
-  let cipher: CiphertextTally | undefined;
   const stop = () => pass.fail("verify", interruption(opts.signal!, "during the download", "verify"));
   if (opts.signal?.aborted) stop();
   opts.signal?.addEventListener("abort", stop, { once: true });
@@ -95,7 +103,7 @@ export async function verifyDownload(
       source = { name: source.name, stream: d.plain };
       cipher = d.stored;
     }
-    const stages: Stage[] = inspection ? [hashing, inspection] : [hashing];
+    const stages: Stage[] = inspection ? [counted, inspection] : [counted];
     if (opts.saveTo) stages.push(new WritableStage("save", createWriteStream(opts.saveTo, { mode: 0o600 })));
     await pass.run(source, stages);
     archive = inspection && (await inspection.result);
@@ -107,15 +115,17 @@ export async function verifyDownload(
     opts.signal?.removeEventListener("abort", stop);
     pass.close();
   }
-  // `sha256`/`bytes` of the manifest are the stored object's; with encryption `plaintext` is the snapshot's.
-  const stored = cipher ? { sha256: cipher.sha256(), bytes: cipher.bytes } : { sha256: hashing.sha256, bytes: hashing.bytes };
+  // `sha256`/`bytes` of the manifest are the stored object's; an older encrypted one's `plaintext` is the snapshot's.
+  // Not decrypted: the stored bytes themselves went through the hashing stage.
+  const stored = cipher ? { sha256: cipher.sha256(), bytes: cipher.bytes } : { sha256: hashing!.sha256, bytes: counted.bytes };
   const problems: string[] = [];
   // A snapshot handed over with only its SHA-256 has no size to compare (bytes 0 in its stand-in manifest).
   if (manifest.bytes && stored.bytes !== manifest.bytes) problems.push(`size ${stored.bytes} bytes, manifest says ${manifest.bytes}`);
   if (stored.sha256 !== manifest.sha256) problems.push(`sha256 ${stored.sha256}, manifest says ${manifest.sha256}`);
-  if (cipher && manifest.plaintext) {
-    if (hashing.bytes !== manifest.plaintext.bytes) problems.push(`decrypted size ${hashing.bytes} bytes, manifest says ${manifest.plaintext.bytes}`);
-    if (hashing.sha256 !== manifest.plaintext.sha256) problems.push(`decrypted sha256 ${hashing.sha256}, manifest says ${manifest.plaintext.sha256}`);
+  const plaintext = cipher ? { bytes: counted.bytes, ...(hashing ? { sha256: hashing.sha256 } : {}) } : undefined;
+  if (plaintext && manifest.plaintext) {
+    if (plaintext.bytes !== manifest.plaintext.bytes) problems.push(`decrypted size ${plaintext.bytes} bytes, manifest says ${manifest.plaintext.bytes}`);
+    if (plaintext.sha256 !== manifest.plaintext.sha256) problems.push(`decrypted sha256 ${plaintext.sha256}, manifest says ${manifest.plaintext.sha256}`);
   }
   if (archive && archive.meta.Index !== manifest.raft.index) problems.push(`raft index ${archive.meta.Index}, manifest says ${manifest.raft.index}`);
   if (problems.length) throw new IntegrityError(`${where} does not match its manifest: ${problems.join("; ")}`, { stage: "verify" });
@@ -128,7 +138,7 @@ export async function verifyDownload(
     sha256: stored.sha256,
     raft: archive ? { index: archive.meta.Index, term: archive.meta.Term, snapshotId: archive.meta.ID } : manifest.raft,
     archive: archive ? { entries: archive.entries.length, checked: archive.checkedEntries } : { entries: manifest.archive.entries, checked: [] },
-    ...(enc ? { encryption: { format: enc.format, decrypted: Boolean(cipher), plaintext: cipher ? { sha256: hashing.sha256, bytes: hashing.bytes } : undefined } } : {}),
+    ...(enc ? { encryption: { format: enc.format, decrypted: Boolean(cipher), plaintext } } : {}),
     durationMs: Date.now() - started,
   };
 }

@@ -56,7 +56,11 @@ export const manifestSchema = z.object({
    * fewer keys than the previous good one. Never chosen as `latest`; restorable when named.
    */
   suspect: z.object({ reason: z.string(), against: z.string().optional() }).optional(),
-  /** With client-side encryption: the snapshot before encryption (`sha256`/`bytes` above are the stored ciphertext's). */
+  /**
+   * The snapshot before encryption: in older encrypted manifests only, and checked when present.
+   * Encrypted backups now record one digest, `sha256`/`bytes` above (the stored ciphertext's): the
+   * cipher authenticates the plaintext (docs/encryption.md, "What proves an encrypted snapshot").
+   */
   plaintext: digestSchema.optional(),
   /** Client-side encryption of the snapshot and the files archive: format and who can decrypt (never a private key). */
   encryption: z.object({ format: z.enum(["age", "openpgp"]), recipients: z.array(z.string()).min(1) }).optional(),

@@ -1,5 +1,14 @@
 import type { Command } from "commander";
-import { damagedNewerThan, DEFAULT_STALL_TIMEOUT_MS, IntegrityError, SnapshotStore, verifyStoredSnapshot, formatBytes, type RemoteSnapshot } from "../../engine/index.js";
+import {
+  damagedNewerThan,
+  DEFAULT_STALL_TIMEOUT_MS,
+  IntegrityError,
+  SnapshotStore,
+  verifyStoredSnapshot,
+  formatBytes,
+  type RemoteSnapshot,
+  type VerifyReport,
+} from "../../engine/index.js";
 import { destinationOfReport, printJson, printText, progressFor, runInterruptible, withPolicyStore } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addDestinationFlag, addPolicyFlags, intFlag, type PolicyFlags } from "./options.js";
@@ -58,13 +67,19 @@ export function registerVerify(program: Command): void {
                 (report.encryption && !report.encryption.decrypted
                   ? `  encrypted (${report.encryption.format}): the stored object matches its manifest; give --identity to decrypt it and check the archive`
                   : `  raft index ${report.raft.index}, term ${report.raft.term}; archive entries checked: ${report.archive.checked.join(", ")}` +
-                    (report.encryption ? `\n  decrypted (${report.encryption.format}): plaintext sha256 ${report.encryption.plaintext?.sha256}` : "")),
+                    (report.encryption ? `\n  ${decryptedLine(report.encryption)}` : "")),
             );
           },
           o.destination,
         );
       }),
     );
+}
+
+/** What the decryption proved: every chunk (age) or the whole message (OpenPGP) authenticated, and its size. */
+function decryptedLine(e: NonNullable<VerifyReport["encryption"]>): string {
+  const plain = e.plaintext;
+  return `decrypted (${e.format}) and authenticated: ${plain ? formatBytes(plain.bytes) : "?"}${plain?.sha256 ? `, plaintext sha256 ${plain.sha256}` : ""}`;
 }
 
 /** verify of a pre-signed URL ref: one download, proven against --sha256 or the manifest URL's manifest. */
@@ -76,6 +91,7 @@ async function verifyRemote(remote: RemoteSnapshot, o: VerifyFlags, signal: Abor
   if (o.json) return printJson(report);
   printText(
     `OK ${remote.label}\n  ${formatBytes(report.bytes)}, sha256 ${report.sha256}\n` +
-      `  raft index ${report.raft.index}, term ${report.raft.term}; archive entries checked: ${report.archive.checked.join(", ")}`,
+      `  raft index ${report.raft.index}, term ${report.raft.term}; archive entries checked: ${report.archive.checked.join(", ")}` +
+      (report.encryption?.decrypted ? `\n  ${decryptedLine(report.encryption)}` : ""),
   );
 }

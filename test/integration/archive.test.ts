@@ -2,14 +2,13 @@ import { describe, expect, it } from "vitest";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { IntegrityError } from "../../engine/index.js";
 import { WritableStage } from "../../engine/backup/stages/writable.js";
 import { StagePipeline } from "../../engine/backup/pipeline.js";
 import { HashingStage } from "../../engine/backup/stages/hashing.js";
-import { createArchiveInspector, type ArchiveReport } from "../../engine/snapshot/archive.js";
 import { ArchiveInspectionStage } from "../../engine/backup/stages/inspection.js";
 import { rootClient, sharedEnv } from "../support/env.js";
+import { inspectSnapshot } from "../support/snapshot-archive.js";
 
 async function realSnapshot(): Promise<Buffer> {
   const client = rootClient(sharedEnv());
@@ -18,12 +17,6 @@ async function realSnapshot(): Promise<Buffer> {
   const buf = Buffer.from(await res.body.arrayBuffer());
   await client.close();
   return buf;
-}
-
-async function inspect(bytes: Buffer): Promise<ArchiveReport> {
-  const { input, result } = createArchiveInspector();
-  await pipeline(Readable.from([bytes]), input).catch(() => undefined);
-  return result;
 }
 
 /** Flips one byte inside a tar entry's data, keeping the archive well-formed. */
@@ -54,7 +47,7 @@ function tamperEntry(snapshot: Buffer, entry: string): Buffer {
 
 describe("snapshot archive inspection (real OpenBao snapshot)", () => {
   it("accepts a real snapshot: meta.json parsed, every entry matches SHA256SUMS", async () => {
-    const report = await inspect(await realSnapshot());
+    const report = await inspectSnapshot(await realSnapshot());
     expect(report.meta.Index).toBeGreaterThan(0);
     expect(report.meta.Term).toBeGreaterThan(0);
     expect(report.entries.map((e) => e.name).sort()).toEqual(["SHA256SUMS", "SHA256SUMS.sealed", "meta.json", "state.bin"]);
@@ -63,12 +56,12 @@ describe("snapshot archive inspection (real OpenBao snapshot)", () => {
 
   it("rejects a snapshot whose state.bin was altered by one byte", async () => {
     const bad = tamperEntry(await realSnapshot(), "state.bin");
-    await expect(inspect(bad)).rejects.toThrow(/state.bin does not match SHA256SUMS/);
+    await expect(inspectSnapshot(bad)).rejects.toThrow(/state.bin does not match SHA256SUMS/);
   });
 
   it("rejects a truncated download as unreadable", async () => {
     const snap = await realSnapshot();
-    const err = await inspect(snap.subarray(0, Math.floor(snap.length / 2))).catch((e: unknown) => e);
+    const err = await inspectSnapshot(snap.subarray(0, Math.floor(snap.length / 2))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntegrityError);
   });
 

@@ -17,6 +17,7 @@ import { ExitCode, IntegrityError } from "../../engine/errors.js";
 import { packageRoot } from "../../engine/package-info.js";
 import { manifestKeyFor, type SnapshotManifest } from "../../engine/snapshot/manifest.js";
 import { cliEnv, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
+import { inspectSnapshot } from "../support/snapshot-archive.js";
 
 const KiB = 1024;
 const dir = tempDir("interop");
@@ -213,11 +214,12 @@ describe("through vrb: a stored encrypted snapshot and the reference tools", () 
   it("age: age -d reads what vrb backup stored; vrb verify reads the same snapshot re-encrypted by age -r; a damaged chunk is refused (exit 3)", async () => {
     const b = await backup("age", { age: [ageRecipient] });
     const plain = age(["-d", "-i", ageKeyFile], b.stored);
-    expect(sha(plain)).toBe(b.manifest.plaintext!.sha256);
+    expect(sha(plain)).toBe(sha(await ourDecrypt("age", ageSecret, b.stored)));
+    expect((await inspectSnapshot(plain)).meta.Index).toBe(b.manifest.raft.index);
     await replaceStored(b, age(["-r", ageRecipient], plain));
     const v = await verify(b, ageKeyFile);
     expect(v.code, v.stderr).toBe(0);
-    expect(JSON.parse(v.stdout)).toMatchObject({ encryption: { format: "age", decrypted: true, plaintext: { sha256: b.manifest.plaintext!.sha256 } } });
+    expect(JSON.parse(v.stdout)).toMatchObject({ raft: { index: b.manifest.raft.index }, encryption: { format: "age", decrypted: true, plaintext: { bytes: plain.length } } });
     // The manifest matches the damaged object: the refusal is the decryption's, not the checksum's.
     const bad = age(["-r", ageRecipient], plain);
     bad[Math.floor(bad.length / 2)]! ^= 0x04;
@@ -230,13 +232,14 @@ describe("through vrb: a stored encrypted snapshot and the reference tools", () 
   it("OpenPGP: gpg --decrypt reads what vrb backup stored; vrb verify reads the snapshot re-encrypted by gpg; a damaged message is refused (exit 3)", async () => {
     const b = await backup("pgp", { pgp: [pgpPublic] });
     const plain = gpg(["--decrypt"], b.stored);
-    expect(sha(plain)).toBe(b.manifest.plaintext!.sha256);
+    expect(sha(plain)).toBe(sha(await ourDecrypt("openpgp", pgpPrivate, b.stored)));
+    expect((await inspectSnapshot(plain)).meta.Index).toBe(b.manifest.raft.index);
     const keyFile = join(dir, "gpg-private.asc");
     writeFileSync(keyFile, pgpPrivate, { mode: 0o600 });
     await replaceStored(b, gpg(["--encrypt", "--recipient", "interop@example.com"], plain));
     const v = await verify(b, keyFile);
     expect(v.code, v.stderr).toBe(0);
-    expect(JSON.parse(v.stdout)).toMatchObject({ encryption: { format: "openpgp", decrypted: true, plaintext: { sha256: b.manifest.plaintext!.sha256 } } });
+    expect(JSON.parse(v.stdout)).toMatchObject({ raft: { index: b.manifest.raft.index }, encryption: { format: "openpgp", decrypted: true, plaintext: { bytes: plain.length } } });
     const bad = gpg(["--encrypt", "--compress-level", "0", "--recipient", "interop@example.com"], plain);
     bad[Math.floor(bad.length / 2)]! ^= 0x04;
     await replaceStored(b, bad);

@@ -3,17 +3,18 @@ import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import * as openpgp from "openpgp";
 import { stringify } from "yaml";
-import { loadIdentities, runBackup, validatePolicy, type BackupReport, type DrillReport } from "../../engine/index.js";
+import { ExitCode, loadIdentities, runBackup, validatePolicy, type BackupReport, type DrillReport } from "../../engine/index.js";
 import { STATUS_OBJECT_NAME } from "../../engine/status/record.js";
 import { manifestKeyFor, type SnapshotManifest } from "../../engine/snapshot/manifest.js";
 import { localS3Client } from "../../devenv/s3server.js";
 import { ensureKvV2, kvPut } from "../../engine/vault/kv-v2.js";
 import { decryptingStream } from "../../engine/crypto/decrypt-stream.js";
 import { cliEnv, policyStoreOn, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
+import { inspectSnapshot } from "../support/snapshot-archive.js";
 
 const env = sharedEnv();
 const s3 = s3For(env);
@@ -97,6 +98,8 @@ afterAll(() => s3.destroy());
 describe("client-side encryption (age)", () => {
   let report: BackupReport;
   let manifest: SnapshotManifest;
+  /** The stored object decrypted by the engine's own stream. */
+  let plain: Buffer;
   const prefix = "enc-age/";
 
   beforeAll(async () => {
@@ -110,32 +113,63 @@ describe("client-side encryption (age)", () => {
     expect(r.code, r.stderr).toBe(0);
     report = JSON.parse(r.stdout) as BackupReport;
     manifest = await manifestOf(report.key);
+    plain = await decrypt(report.key, manifest, ageId);
   });
 
-  it("stores age ciphertext whose decryption is the plaintext the manifest records, and the manifest names the recipient only", async () => {
+  it("stores age ciphertext that decrypts to the whole snapshot the manifest describes; the manifest holds the ciphertext's digest and names the recipient only", async () => {
     const stored = await get(report.key);
     expect(stored.subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]))).toBe(false);
     expect(stored.subarray(0, 21).toString()).toBe("age-encryption.org/v1");
     expect(sha(stored)).toBe(manifest.sha256);
     expect(stored.length).toBe(manifest.bytes);
-    const plain = await decrypt(report.key, manifest, ageId);
     expect(plain.subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]))).toBe(true);
-    expect(sha(plain)).toBe(manifest.plaintext!.sha256);
+    const archive = await inspectSnapshot(plain);
+    expect(archive.meta.Index).toBe(manifest.raft.index);
+    expect(archive.checkedEntries).toContain("state.bin");
+    // One digest per stored byte: the cipher authenticates the plaintext (docs/encryption.md).
+    expect(manifest.plaintext).toBeUndefined();
     expect(manifest.encryption).toEqual({ format: "age", recipients: [await identityToRecipient(ageId)] });
     expect(JSON.stringify(manifest)).not.toContain("AGE-SECRET-KEY");
   });
 
   it("vrb verify checks the stored object without an identity, and decrypts and checks the archive with one", async () => {
     const ref = `s3://${bucket}/${report.key}`;
-    const plain = await runVrb(["verify", ref, "--prefix", prefix, "--json"], cliEnv(env));
-    expect(plain.code, plain.stderr).toBe(0);
-    expect(JSON.parse(plain.stdout)).toMatchObject({ sha256: manifest.sha256, encryption: { format: "age", decrypted: false }, archive: { checked: [] } });
+    const keyless = await runVrb(["verify", ref, "--prefix", prefix, "--json"], cliEnv(env));
+    expect(keyless.code, keyless.stderr).toBe(0);
+    expect(JSON.parse(keyless.stdout)).toMatchObject({ sha256: manifest.sha256, encryption: { format: "age", decrypted: false }, archive: { checked: [] } });
     const deep = await runVrb(["verify", ref, "--prefix", prefix, "--identity", ageIdFile, "--json"], cliEnv(env));
     expect(deep.code, deep.stderr).toBe(0);
-    const v = JSON.parse(deep.stdout) as { encryption: { decrypted: boolean; plaintext: { sha256: string } }; archive: { checked: string[] } };
+    const v = JSON.parse(deep.stdout) as { encryption: { decrypted: boolean; plaintext: { sha256?: string; bytes: number } }; archive: { checked: string[] } };
     expect(v.encryption.decrypted).toBe(true);
-    expect(v.encryption.plaintext.sha256).toBe(manifest.plaintext!.sha256);
+    expect(v.encryption.plaintext).toEqual({ bytes: plain.length });
     expect(v.archive.checked).toContain("state.bin");
+    const text = await runVrb(["verify", ref, "--prefix", prefix, "--identity", ageIdFile], cliEnv(env));
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain("decrypted (age) and authenticated");
+  });
+
+  it("an older manifest that recorded the plaintext's SHA-256 is still held to it: matching passes, differing exits 3", async () => {
+    // The same stored object under a prefix of its own, its manifest as older versions wrote it.
+    const oldPrefix = "enc-age-old/";
+    const key = report.key.replace(prefix, oldPrefix);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await get(report.key) }));
+    const putManifest = (plaintextSha256: string) =>
+      s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: manifestKeyFor(key),
+          Body: JSON.stringify({ ...manifest, key, files: undefined, plaintext: { sha256: plaintextSha256, bytes: plain.length } }),
+        }),
+      );
+    const ref = `s3://${bucket}/${key}`;
+    await putManifest(sha(plain));
+    const ok = await runVrb(["verify", ref, "--prefix", oldPrefix, "--identity", ageIdFile, "--json"], cliEnv(env));
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ encryption: { decrypted: true, plaintext: { sha256: sha(plain), bytes: plain.length } } });
+    await putManifest(sha(Buffer.from("another snapshot")));
+    const refused = await runVrb(["verify", ref, "--prefix", oldPrefix, "--identity", ageIdFile], cliEnv(env));
+    expect(refused.code, refused.stderr).toBe(ExitCode.integrity);
+    expect(refused.stderr).toContain(`decrypted sha256 ${sha(plain)}, manifest says ${sha(Buffer.from("another snapshot"))}`);
   });
 
   it("a pre-signed URL of the encrypted snapshot is decrypted and proven like a stored one (vrb verify URL --identity)", async () => {
@@ -146,10 +180,10 @@ describe("client-side encryption (age)", () => {
     const other = { HOME: tempDir("enc-url-home") };
     const v = await runVrb(["verify", snapshotUrl, "--manifest-url", manifestUrl, "--identity", ageIdFile, "--json"], other);
     expect(v.code, v.stderr).toBe(0);
-    const r = JSON.parse(v.stdout) as { sha256: string; encryption: { decrypted: boolean; plaintext: { sha256: string } }; archive: { checked: string[] } };
+    const r = JSON.parse(v.stdout) as { sha256: string; encryption: { decrypted: boolean; plaintext: { sha256?: string; bytes: number } }; archive: { checked: string[] } };
     expect(r.sha256).toBe(manifest.sha256);
     expect(r.encryption.decrypted).toBe(true);
-    expect(r.encryption.plaintext.sha256).toBe(manifest.plaintext!.sha256);
+    expect(r.encryption.plaintext).toEqual({ bytes: plain.length });
     expect(r.archive.checked).toContain("state.bin");
     const wrong = await runVrb(["verify", snapshotUrl, "--manifest-url", manifestUrl, "--identity", otherIdFile], other);
     expect(wrong.code).toBe(2);
@@ -229,7 +263,7 @@ describe("vrb recover of an encrypted snapshot", () => {
 });
 
 describe("client-side encryption (OpenPGP)", () => {
-  it("stores an OpenPGP binary message that the private key (passphrase from the environment) decrypts to the manifest's plaintext; verify --identity passes", async () => {
+  it("stores an OpenPGP binary message that the private key (passphrase from the environment) decrypts to the snapshot the manifest describes; verify --identity passes", async () => {
     const prefix = "enc-pgp/";
     const policy = validatePolicy({ cluster: { name: "enc-pgp", nodes }, destination: destination(prefix), encryption: { pgp: [pgpPub] } });
     const report = await runBackup({ policy, token: env.keys!.rootToken, store: policyStoreOn(s3, policy) });
@@ -240,7 +274,8 @@ describe("client-side encryption (OpenPGP)", () => {
     expect(stored[0]! & 0x80).toBe(0x80);
     const fingerprint = (await openpgp.readKey({ armoredKey: readFileSync(pgpPub, "utf8") })).getFingerprint();
     expect(manifest.encryption).toEqual({ format: "openpgp", recipients: [fingerprint] });
-    expect(sha(await decrypt(report.key, manifest, pgpPriv, PASSPHRASE))).toBe(manifest.plaintext!.sha256);
+    expect((await inspectSnapshot(await decrypt(report.key, manifest, pgpPriv, PASSPHRASE))).meta.Index).toBe(manifest.raft.index);
+    expect(manifest.plaintext).toBeUndefined();
     const ref = `s3://${bucket}/${report.key}`;
     await expect(loadIdentities([{ name: pgpPrivFile, text: pgpPriv }])).rejects.toThrow(/passphrase-protected; set VRB_IDENTITY_PASSPHRASE/);
     const v = await runVrb(["verify", ref, "--prefix", prefix, "--identity", pgpPrivFile], cliEnv(env, { VRB_IDENTITY_PASSPHRASE: PASSPHRASE }));
