@@ -1,8 +1,14 @@
 import type { Encryptor } from "../../crypto/encryptor.js";
 import { stagedError, type Stage } from "../pipeline.js";
 
-/** Plaintext held between the pass and the encryptor before writes wait (backpressure). */
-const PLAINTEXT_QUEUE_BYTES = 1 << 20;
+/**
+ * Plaintext held between the pass and the encryptor before writes wait (backpressure): four age
+ * chunks. Small on purpose: chunks that wait here outlive young-generation collections, get
+ * promoted, and their buffers come back only at a full collection. With 1 MiB an age backup of
+ * 1.0 GiB peaked at 162-169 MiB RSS, with 256 KiB at 145-146 MiB, at the same CPU and pace
+ * (docs/benchmarks.md, "an encrypted backup takes one digest").
+ */
+const PLAINTEXT_QUEUE_BYTES = 256 * 1024;
 
 /**
  * Client-side encryption as a pipeline stage ("encrypt"): takes the plaintext chunks of the pass,
