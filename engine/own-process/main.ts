@@ -11,11 +11,17 @@ const stop = new AbortController();
 let progress = stderrProgress("vrb");
 let running: OwnProcessRequest["operation"] | undefined;
 
+/** What stopping means for the operation under way, as the warning says it. */
+const STOPPING: Record<Exclude<OwnProcessRequest["operation"], "check">, string> = {
+  backup: "(the upload is aborted, no manifest is written)",
+  restore: "at the next safe point (the error that follows says what state each node is in and what to run next)",
+};
+
 function stopAs(reason: InterruptedError): void {
   if (stop.signal.aborted) return;
   // A check only reads: nothing to clean up, so nothing to wait for.
   if (running === undefined || running === "check") process.exit(reason.exitCode);
-  progress.warn(`${reason.message}: stopping (a backup's upload is aborted, no manifest is written)`);
+  progress.warn(`${reason.message}: stopping ${STOPPING[running]}`);
   stop.abort(reason);
 }
 // The parent ended (Pulumi cancelled, the provider was killed): nobody waits for the answer, and a
