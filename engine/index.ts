@@ -20,7 +20,7 @@ export { BOUNDED_HEAP_FLAGS } from "./bounded-heap.js";
 export { runRecordedBackup, type RecordedBackup, type RecordedBackupOptions } from "./backup/recorded-backup.js";
 export { runRecordedBackupInProcess, checkStoredSnapshotInProcess, runRecordedStagedRestoreInProcess } from "./own-process/run.js";
 export type { RecordedBackupRequest, RecordedRestoreRequest, StoredSnapshotCheckRequest } from "./own-process/requests.js";
-export { runRecordedStagedRestore, type RecordedRestoreOptions } from "./restore/recorded-restore.js";
+export { recordedStagedRestore, runRecordedStagedRestore, type RecordedRestoreOptions } from "./restore/recorded-restore.js";
 
 // The catalogue of stored snapshots: list, check, verify, prune, RPO, holds, export, unfinished uploads
 export { SnapshotStore, damagedNewerThan, parseSnapshotRef, type StoredSnapshot } from "./catalogue/snapshot-store.js";

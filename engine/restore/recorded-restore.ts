@@ -4,13 +4,14 @@ import { ConfigError } from "../errors.js";
 import type { BackupPolicy } from "../policy.js";
 import type { Progress } from "../progress.js";
 import { recordRun, runTargetFor } from "../status/run.js";
+import type { ObjectStore } from "../storage/object-store.js";
 import { openStore } from "../storage/registry.js";
 import type { LoginCredentials } from "../vault/login-settings.js";
 import { vaultLogin } from "../vault/login.js";
 import type { VaultSession } from "../vault/vault-session.js";
 import type { RestoreKeys } from "./keys.js";
 import { stagedRestore } from "./restore.js";
-import type { RestoreMode, RestoreReport } from "./restore-run.js";
+import type { RestoreMode, RestoreOptions, RestoreReport } from "./restore-run.js";
 
 /** A staged restore of a snapshot in the policy's destination, described by plain values only. */
 export interface RecordedRestoreOptions {
@@ -31,6 +32,8 @@ export interface RecordedRestoreOptions {
   restartCommand?: string;
   canaries?: string[];
   timeoutsMs?: Partial<{ step: number; total: number }>;
+  /** How the caller's user sets the step deadline, as messages name it (RestoreOptions.stepTimeoutSetting). */
+  stepTimeoutSetting?: string;
   progress?: Progress;
   signal?: AbortSignal;
 }
@@ -53,27 +56,40 @@ export async function runRecordedStagedRestore(opts: RecordedRestoreOptions): Pr
       session = await vaultLogin({ cluster: { ...policy.cluster, nodes: opts.nodes }, credentials: opts.credentials, progress });
     }
     const token = session?.token ?? opts.token;
-    return await recordRun("restore", runTargetFor(policy, objects, progress), () =>
-      stagedRestore({
-        mode: opts.mode,
-        nodes: opts.nodes,
-        store: new SnapshotStore(objects),
-        snapshot: opts.snapshot,
-        cluster: policy.cluster.name,
-        keys: opts.keys,
-        token,
-        force: opts.force,
-        restartCommand: opts.restartCommand,
-        canaries: opts.canaries,
-        tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
-        identities,
-        progress,
-        timeoutsMs: opts.timeoutsMs,
-        signal: opts.signal,
-      }),
-    );
+    return await recordedStagedRestore(policy, objects, {
+      mode: opts.mode,
+      nodes: opts.nodes,
+      store: new SnapshotStore(objects),
+      snapshot: opts.snapshot,
+      keys: opts.keys,
+      token,
+      force: opts.force,
+      restartCommand: opts.restartCommand,
+      canaries: opts.canaries,
+      identities,
+      progress,
+      timeoutsMs: opts.timeoutsMs,
+      stepTimeoutSetting: opts.stepTimeoutSetting,
+      signal: opts.signal,
+    });
   } finally {
     objects.close();
     await session?.close();
   }
+}
+
+/**
+ * The one composition of a staged restore that `vrb restore` and the StagedRestore provider share:
+ * the restore of the policy's cluster with the policy's TLS settings, recorded in the cluster's
+ * status object in `objects` (`operations.restore`, success or failure). `objects` is the store
+ * the caller opened (and closes); the snapshot comes from `restore.store` or `restore.remote`.
+ */
+export function recordedStagedRestore(policy: BackupPolicy, objects: ObjectStore, restore: Omit<RestoreOptions, "cluster" | "tls">): Promise<RestoreReport> {
+  return recordRun("restore", runTargetFor(policy, objects, restore.progress), () =>
+    stagedRestore({
+      ...restore,
+      cluster: policy.cluster.name,
+      tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
+    }),
+  );
 }

@@ -9,11 +9,9 @@ import {
   messageOf,
   parseSnapshotKey,
   parseSnapshotRef,
-  recordRun,
-  runTargetFor,
+  recordedStagedRestore,
   redact,
   restoreReportOf,
-  stagedRestore,
   VrbError,
   type BackupPolicy,
   type ExitCode,
@@ -160,25 +158,21 @@ export function registerRestore(program: Command): void {
         const source = snapshotSourceFor(ref, o, policy, objects);
         try {
           const progress = progressFor(o);
-          const report = await recordRun("restore", runTargetFor(policy, objects, progress), () =>
-            stagedRestore({
-              mode,
-              nodes,
-              ...source,
-              cluster: policy.cluster.name,
-              keys,
-              token: optionalTokenFromCli(policy),
-              force: o.force,
-              restartCommand,
-              unauthedGenerateRoot: o.unauthedGenerateRoot,
-              canaries: o.canary ?? policy.verify?.canaries,
-              tls: { caCert: policy.cluster.caCert, tlsServerName: policy.cluster.tlsServerName },
-              identities,
-              progress,
-              timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
-              signal,
-            }),
-          );
+          const report = await recordedStagedRestore(policy, objects, {
+            mode,
+            nodes,
+            ...source,
+            keys,
+            token: optionalTokenFromCli(policy),
+            force: o.force,
+            restartCommand,
+            unauthedGenerateRoot: o.unauthedGenerateRoot,
+            canaries: o.canary ?? policy.verify?.canaries,
+            identities,
+            progress,
+            timeoutsMs: o.stepTimeout ? { step: o.stepTimeout * 1000 } : undefined,
+            signal,
+          });
           if (o.json) printJson(source.store ? { ...report, destination: destinationOfReport(objects) } : report);
           else printText(formatRestore(report));
         } catch (err) {
