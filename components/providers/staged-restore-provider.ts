@@ -206,6 +206,7 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
         restartCommand: inputs.restartCommand,
         canaries: inputs.canaries ?? policy.verify?.canaries,
         timeoutsMs: compact({ step: inputs.stepTimeoutMs, total: inputs.deadlineMs }),
+        stepTimeoutSetting: "the stepTimeoutMs input",
         progressPrefix: WHO,
       });
       // The report is data about the cluster; the round trip through redact is a second lock on the door.

@@ -117,7 +117,7 @@ export async function restartNode1(run: RestoreRun, template: string): Promise<v
     n1,
     async (c) => {
       c.detail = command;
-      await c.vault(runRestartCommand(command, { label: "restart node 1", timeoutMs: c.timeoutMs(), progress: run.progress }));
+      await c.vault(runRestartCommand(command, { label: "restart node 1", timeoutMs: c.timeoutMs(), timeoutSetting: run.opts.stepTimeoutSetting, progress: run.progress }));
     },
     { completes: true },
   );

@@ -57,7 +57,7 @@ export function restartCommandFor(template: string, addr: string, index: number)
  * Its output is shown line by line as progress (redacted like every progress line); a non-zero
  * exit, a signal or the deadline ends the restore with its last lines.
  */
-export async function runRestartCommand(command: string, opts: { label: string; timeoutMs: number; progress: Progress }): Promise<void> {
+export async function runRestartCommand(command: string, opts: { label: string; timeoutMs: number; timeoutSetting?: string; progress: Progress }): Promise<void> {
   const env = { ...process.env };
   for (const k of WITHHELD_ENV) delete env[k];
   const child = spawn("/bin/sh", ["-c", command], { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
@@ -96,7 +96,7 @@ export async function runRestartCommand(command: string, opts: { label: string; 
   clearTimeout(timer);
   if (outcome.code === 0) return;
   const why = timedOut
-    ? `did not finish within ${Math.round(opts.timeoutMs / 1000)} s (stopped; --step-timeout sets the deadline)`
+    ? `did not finish within ${Math.round(opts.timeoutMs / 1000)} s (stopped; ${opts.timeoutSetting ?? "--step-timeout"} sets the deadline)`
     : outcome.error
       ? `could not be started (${outcome.error.message})`
       : outcome.signal

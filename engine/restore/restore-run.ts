@@ -53,6 +53,8 @@ export interface RestoreOptions {
   identities?: Identities;
   progress?: Progress;
   timeoutsMs?: Partial<{ step: number; total: number }>;
+  /** How the caller's user sets `timeoutsMs.step`, as messages name it (default: the CLI's `--step-timeout`; a provider's input otherwise). */
+  stepTimeoutSetting?: string;
   /**
    * Stops the restore (SIGTERM, Ctrl-C) at the next safe point: at once during the download and
    * during waits, never between a join or seal and the unseal that completes it. It then fails
@@ -206,7 +208,7 @@ export class RestoreRun {
 
   /**
    * The verified snapshot file is in hand: the waits that grow with it get their deadlines from
-   * its size (unless --step-timeout set them), and the operator is told what they are.
+   * its size (unless the step deadline was set), and the operator is told what they are.
    */
   sizeDeadlinesTo(file: string): void {
     const bytes = statSync(file).size;
@@ -216,7 +218,7 @@ export class RestoreRun {
     if (d.sizedStepMs > d.stepMs) {
       this.progress.info(
         `snapshot is ${formatBytes(bytes)}: waits for nodes to receive and apply it may take up to ${formatMs(d.sizedStepMs)} each ` +
-          `(the whole restore up to ${formatMs(d.totalMs)}); --step-timeout sets them explicitly`,
+          `(the whole restore up to ${formatMs(d.totalMs)}); ${this.opts.stepTimeoutSetting ?? "--step-timeout"} sets them explicitly`,
       );
     }
   }

@@ -1,0 +1,131 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { scheduleWindow, statusKeyFor, VaultClient, type BackupPolicyInput, type RestoreReport } from "../../engine/index.js";
+import { parseStatusRecord } from "../../engine/status/record.js";
+import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
+import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
+import { nodeHealth } from "../../engine/vault/operations.js";
+import { nodeShapeOf } from "../../devenv/environment.js";
+import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
+import { alive, argvOf, childrenOf, until } from "../support/processes.js";
+import { ProviderHost } from "./host.js";
+import { runHarness, s3CredentialEnv, testPolicy, type Registered } from "./support.js";
+
+/**
+ * StagedRestore's rebuild runs in a Node process of its own under Pulumi's dynamic-provider host.
+ * When the host dies mid-restore (Pulumi cancelled, the CI runner killed), that process must stop at
+ * its next safe point, say what state each node is in and what to run next, record the run as
+ * interrupted, and the same resource created again must continue from there, not start over.
+ */
+describe.each(PRODUCTS)("%s", (product) => {
+  const env = sharedEnvOf(product);
+  const token = env.keys!.rootToken;
+  const unsealKeys = env.keys!.unsealKeysB64;
+  const canaryPath = `providers-restore-process-${randomBytes(3).toString("hex")}`;
+  const canaryValue = randomBytes(12).toString("hex");
+  const hosts: ProviderHost[] = [];
+  let fresh: LocalNode[] = [];
+
+  afterAll(async () => {
+    for (const h of hosts) await h.stop();
+    for (const n of fresh) await stopNode(n);
+  });
+
+  const restoreRecord = async (prefix: string) => {
+    const s3 = s3For(env);
+    try {
+      const stored = await s3StoreOn(s3, env.bucket!, "").readText(statusKeyFor(prefix, env.clusterName));
+      return parseStatusRecord(stored!.text)?.operations.restore;
+    } finally {
+      s3.destroy();
+    }
+  };
+
+  const roleOf = async (addr: string) => {
+    const c = new VaultClient({ addr });
+    try {
+      return (await nodeHealth(c)).role;
+    } finally {
+      await c.close();
+    }
+  };
+
+  it("the host killed once node 1 holds the snapshot: the restore's own process stops naming each node's state, the run is recorded as interrupted, and creating the resource again continues the rebuild", async () => {
+    const root = rootClient(env);
+    await ensureKvV2(root, "secret");
+    await kvPut(root, "secret", canaryPath, { value: canaryValue });
+    await root.close();
+    // No object lock: this prefix's snapshots are the test's own and go with the bucket.
+    const { objectLock: _lock, ...policy }: BackupPolicyInput = testPolicy(env, "restore-process");
+    const prefix = (policy.destination as { prefix: string }).prefix;
+    const backup = await runVrb(["backup", "--prefix", prefix, "--json"], cliEnv(env));
+    expect(backup.code, backup.stderr).toBe(0);
+
+    fresh = await startFreshNodes(tempDir(`providers-restore-process-${product}`), 3, { idPrefix: "rp", shape: nodeShapeOf(env) });
+    const addrs = fresh.map((n) => n.apiAddr);
+    const registered = await runHarness<Registered[]>("serialize.mjs", { policy, token, unsealKeys, window: scheduleWindow("6h").id });
+    const restore = registered.find((r) => r.name === "restore")!;
+    const start = async () => {
+      const host = await ProviderHost.start("StagedRestore", s3CredentialEnv(env));
+      hosts.push(host);
+      const checked = await host.check(
+        {},
+        {
+          policy,
+          snapshot: "latest",
+          mode: "rebuild",
+          nodes: addrs,
+          unsealKeys,
+          token,
+          canaries: [`secret/data/${canaryPath}`],
+          confirm: env.clusterName,
+          __provider: restore.provider,
+        },
+      );
+      expect(checked.failures).toEqual([]);
+      return { host, inputs: checked.inputs };
+    };
+
+    const first = await start();
+    const created = first.host.create(first.inputs);
+    created.catch(() => undefined);
+    await first.host.logLine(/restore snapshot \(snapshot-force\).*: ok/, 150_000);
+    const [worker] = childrenOf(first.host.pid).filter((pid) => argvOf(pid).some((a) => a.endsWith(join("own-process", "main.js"))));
+    expect(worker, `a child of the host running the restore; host stderr:\n${first.host.logs.stderr}`).toBeDefined();
+    // The keys and the token went over the IPC channel: never on the child's command line.
+    for (const secret of [token, ...unsealKeys]) expect(argvOf(worker!).join(" ")).not.toContain(secret);
+
+    process.kill(first.host.pid, "SIGKILL");
+    await expect(created).rejects.toThrow();
+    await until("the restore's process to exit", () => (alive(worker!) ? undefined : true), 60_000);
+    const log = await first.host.logLine(/failed: restore \(rebuild\) stopped at phase '\w+'/, 10_000);
+    expect(log).toMatch(/the process that started this one ended: stopping at the next safe point/);
+    // What each node is in, and what to run next, as `vrb restore` says it.
+    expect(log).toMatch(/nodes now:\n(?:.*\n){3}next: /);
+    expect(log).toMatch(/run the same command again/i);
+    // The provider's own setting is named, not the CLI's flag.
+    expect(log).toMatch(/the stepTimeoutMs input sets them explicitly/);
+    expect(log).not.toMatch(/--step-timeout/);
+    for (const secret of [token, ...unsealKeys]) expect(log.includes(secret)).toBe(false);
+    // Node 1 holds the snapshot: the restore is not to be repeated on it.
+    expect(await roleOf(addrs[0]!)).not.toBe("uninitialized");
+
+    expect(await restoreRecord(prefix)).toMatchObject({ lastAttemptOk: false, lastError: { kind: "InterruptedError" } });
+
+    // `pulumi up` again: the same resource, a new host, the same inputs.
+    const second = await start();
+    const done = await second.host.create(second.inputs);
+    const report = done.outs.report as unknown as RestoreReport;
+    expect(done.outs).toMatchObject({ ok: true, mode: "rebuild", verification: "full" });
+    const step = (name: string) => report.steps.find((s) => s.step === name);
+    expect(step("restore snapshot (snapshot-force)")?.result).toBe("skipped");
+    expect(step("initialise node 1 with a throwaway keyring")).toBeUndefined();
+    expect(report.nodes.map((n) => n.role).sort()).toEqual(["active", "standby", "standby"]);
+    expect(report.canaries).toEqual([{ path: `secret/data/${canaryPath}`, ok: true }]);
+    const restored = new VaultClient({ addr: addrs[2]!, token });
+    expect(await kvGet(restored, "secret", canaryPath)).toEqual({ value: canaryValue });
+    await restored.close();
+    expect(await restoreRecord(prefix)).toMatchObject({ lastAttemptOk: true, consecutiveFailures: 0 });
+  }, 420_000);
+});
