@@ -47,6 +47,7 @@ export { restoreReportOf } from "./restore/restore-run.js";
 export type { RestoreMode, RestoreOptions, RestoreReport, RestoreStep } from "./restore/restore.js";
 export { loadKeysFile, parseKeysFile, type RestoreKeys } from "./restore/keys.js";
 export { checkRestartCommand } from "./restore/restart.js";
+export type { RestoreSettingNames } from "./restore/setting-names.js";
 
 // Rehearse a restore in a throwaway cluster
 export { runDrill } from "./verbs-on-demand.js";

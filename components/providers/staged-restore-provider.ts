@@ -1,5 +1,5 @@
 import type * as pulumi from "@pulumi/pulumi";
-import type { BackupPolicyInput, LoginCredentials, RestoreKeys } from "../../engine/index.js";
+import type { BackupPolicyInput, LoginCredentials, RestoreKeys, RestoreSettingNames } from "../../engine/index.js";
 import { compact, hasUnknown, loadEngine, loginProblem, safeError, say, type EngineModule } from "./runtime.js";
 
 export type RestoreMode = "rebuild" | "in-place";
@@ -52,6 +52,23 @@ export interface StagedRestoreInputs {
   /** Deadline of the whole restore, in ms (engine default 30 min): the engine enforces both. */
   deadlineMs?: number;
 }
+
+/**
+ * What the restore's messages name for each setting: this resource's inputs, not `vrb restore`'s
+ * flags. A failed create is created again by the next `pulumi up`, and the restore continues from
+ * what the nodes hold.
+ */
+const RESTORE_INPUTS: RestoreSettingNames = {
+  nodes: "the nodes input",
+  force: "force: true",
+  inPlace: "mode: in-place",
+  unsealKeys: "the unsealKeys input",
+  recoveryKeys: "the recoveryKeys input",
+  restartCommand: "the restartCommand input",
+  stepTimeout: "the stepTimeoutMs input",
+  token: "the token input",
+  rerun: "run `pulumi up` again",
+};
 
 /** The restore report as stored by Pulumi. No token or unseal key is ever in here. */
 export interface StagedRestoreOutputs {
@@ -206,7 +223,7 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
         restartCommand: inputs.restartCommand,
         canaries: inputs.canaries ?? policy.verify?.canaries,
         timeoutsMs: compact({ step: inputs.stepTimeoutMs, total: inputs.deadlineMs }),
-        stepTimeoutSetting: "the stepTimeoutMs input",
+        settingNames: RESTORE_INPUTS,
         progressPrefix: WHO,
       });
       // The report is data about the cluster; the round trip through redact is a second lock on the door.

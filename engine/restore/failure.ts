@@ -26,28 +26,26 @@ export async function restoreFailure(run: RestoreRun, caught: unknown): Promise<
       : `${run.cli} operator raft join ${run.baoTarget(n)} ${n1} && ${run.cli} operator unseal ${run.baoTarget(n)} (repeat to the threshold)`;
   const joinCmds = rest.map(joinOne).join("; ");
   const wipe = `stop it, delete its raft data directory, start it (local environment: vrb local stop-node <id> --wipe && vrb local start-node <id>)`;
+  const rerun = run.names.rerun;
   const next: Record<Phase, string> = {
-    preflight:
-      err instanceof InterruptedError
-        ? "nothing was changed on any node; run the same command again."
-        : "nothing was changed on any node; fix the cause above and run the same command again.",
-    initialised: `${n1} was initialised with a throwaway keyring and holds none of the snapshot's data: ${wipe}, then run the same command again.`,
+    preflight: err instanceof InterruptedError ? `nothing was changed on any node; ${rerun}.` : `nothing was changed on any node; fix the cause above and ${rerun}.`,
+    initialised: `${n1} was initialised with a throwaway keyring and holds none of the snapshot's data: ${wipe}, then ${rerun}.`,
     restored: auto
-      ? `${n1} holds the restored snapshot. Run the same command again (with a token, or --restart-command): it continues from there. If it is sealed, its seal cannot open the snapshot's keyring: configure the targets with the original cluster's seal key, ` +
-        `wipe ${n1} (${wipe}) and run the same command again. If it is active, it still holds the throwaway cluster's keys in memory: restart its server ` +
+      ? `${n1} holds the restored snapshot; ${rerun} (with a token, or ${run.names.restartCommand}): it continues from there. If it is sealed, its seal cannot open the snapshot's keyring: configure the targets with the original cluster's seal key, ` +
+        `wipe ${n1} (${wipe}) and ${rerun}. If it is active, it still holds the throwaway cluster's keys in memory: restart its server ` +
         `(it unseals itself with its ${run.seal?.type} seal and loads the restored keys), or seal it with a token of the original cluster ` +
         `(${run.cli} operator seal ${run.baoTarget(n1)}) and unseal it with the recovery keys (${run.cli} operator unseal ${run.baoTarget(n1)}, to the threshold)` +
         (rest.length ? `; then join the others one at a time: ${joinCmds}` : "") +
         "."
       : `${n1} holds the restored snapshot. Unseal it with the ORIGINAL cluster's keys (${run.cli} operator unseal ${run.baoTarget(n1)}, to the threshold)` +
         (rest.length ? `, then join the others one at a time: ${joinCmds}` : "") +
-        `. Or run the same command again: it continues from there.`,
+        `. Or ${rerun}: it continues from there.`,
     joining:
       `${n1} serves the restored data. ` +
-      (rest.length ? `Not yet joined: ${rest.join(", ")}; run the same command again (it continues with them), or for each: ${joinCmds}. ` : "") +
+      (rest.length ? `Not yet joined: ${rest.join(", ")}; ${rerun} (it continues with them), or for each: ${joinCmds}. ` : "") +
       `Then check: ${run.cli} operator raft list-peers ${run.baoTarget(n1)}.`,
     verifying: `every node has been restored, but the proof failed; inspect ${run.cli} operator raft list-peers and ${run.cli} operator raft autopilot state on ${n1} (it may still be converging).`,
-    "restore-sent": `the restore was sent to the active node; check ${run.cli} operator raft list-peers and the canaries, unseal any sealed node with the snapshot's keys, then run the same command again if the data is not the snapshot's.`,
+    "restore-sent": `the restore was sent to the active node; check ${run.cli} operator raft list-peers and the canaries, unseal any sealed node with the snapshot's keys, then ${rerun} if the data is not the snapshot's.`,
   };
   const tokenNote = run.generatedToken ? `\nA generated root token could not be revoked: revoke it with '${run.cli} token revoke -accessor ${run.generatedTokenAccessor}'.` : "";
   // Node 1 may already be unsealed and serving (e.g. a later step failed): advise from what it is now.

@@ -23,7 +23,7 @@ export async function inPlace(run: RestoreRun): Promise<void> {
     if (manifest.vault.clusterId && activeHealth.clusterId && manifest.vault.clusterId !== activeHealth.clusterId && !opts.force) {
       throw new ConfigError(
         `refusing: the snapshot is of cluster id ${manifest.vault.clusterId} but ${found.addr} belongs to cluster id ${activeHealth.clusterId}, ` +
-          `whose data the restore would replace. Add --force to restore it anyway (snapshot-force; a Shamir-sealed cluster then seals and needs the snapshot's unseal keys). Nothing was changed.`,
+          `whose data the restore would replace. Add ${run.names.force} to restore it anyway (snapshot-force; a Shamir-sealed cluster then seals and needs the snapshot's unseal keys). Nothing was changed.`,
         { field: "force", stage: "preflight" },
       );
     }
@@ -32,7 +32,7 @@ export async function inPlace(run: RestoreRun): Promise<void> {
   });
   const plan = await checkSeal(run, nodes);
   if (opts.force && plan.kind === "shamir" && run.keys.length === 0) {
-    throw new ConfigError("--force restores with snapshot-force, after which a Shamir-sealed cluster is sealed: give --unseal-keys-file with the snapshot's keys", {
+    throw new ConfigError(`${run.names.force} restores with snapshot-force, after which a Shamir-sealed cluster is sealed: give ${run.names.unsealKeys} with the snapshot's keys`, {
       field: "keysFile",
       stage: "preflight",
     });

@@ -53,13 +53,13 @@ export function checkKeysForPlan(run: RestoreRun, plan: SealPlan): void {
   if (plan.kind === "auto" && run.opts.restartCommand) return;
   if (plan.kind === "shamir") {
     throw new ConfigError(
-      "a rebuild onto Shamir-sealed nodes needs the ORIGINAL cluster's unseal keys (the node seals itself after the restore): give --unseal-keys-file. Nothing was changed.",
+      `a rebuild onto Shamir-sealed nodes needs the ORIGINAL cluster's unseal keys (the node seals itself after the restore): give ${run.names.unsealKeys}. Nothing was changed.`,
       { field: "keysFile", stage: "preflight" },
     );
   }
   throw new ConfigError(
     `a rebuild onto ${plan.type}-sealed nodes needs the ORIGINAL cluster's recovery keys: after the restore node 1 is sealed and unsealed once with them, ` +
-      `so that it loads the restored cluster's keys (until then other nodes cannot join it). Give --recovery-keys-file, or --restart-command to restart node 1 instead. Nothing was changed.`,
+      `so that it loads the restored cluster's keys (until then other nodes cannot join it). Give ${run.names.recoveryKeys}, or ${run.names.restartCommand} to restart node 1 instead. Nothing was changed.`,
     { field: "keysFile", stage: "preflight" },
   );
 }

@@ -50,16 +50,16 @@ export async function rebuild(run: RestoreRun): Promise<void> {
   }
   const resume = facts.some((f) => f.state !== "uninitialized")
     ? await log.run("decide how to continue an interrupted rebuild", undefined, async (clock) => {
-        const r = planResume(facts, manifest, plan, { unsealAuto: Boolean(reload) })!;
+        const r = planResume(facts, manifest, plan, { unsealAuto: Boolean(reload) }, run.names)!;
         for (const line of r.lines) run.progress.info(line);
         clock.detail = r.lines.join("; ");
         return r;
       })
     : undefined;
   if (noReload && resume?.node1 !== "serving") throw noReload;
-  if (run.opts.force) run.progress.info("--force has no effect on a rebuild: its targets must be uninitialised");
+  if (run.opts.force) run.progress.info(`${run.names.force} has no effect on a rebuild: its targets must be uninitialised`);
   if (plan.kind === "shamir" && run.opts.restartCommand) {
-    run.progress.info("--restart-command is not needed for a Shamir seal (node 1 seals itself after the restore and is unsealed with the keys): not used");
+    run.progress.info(`${run.names.restartCommand} is not needed for a Shamir seal (node 1 seals itself after the restore and is unsealed with the keys): not used`);
   }
   const file = await downloadAndVerify(run, snapshot);
   run.sizeDeadlinesTo(file);
@@ -81,7 +81,7 @@ export async function rebuild(run: RestoreRun): Promise<void> {
       {
         check: "stale peers of the old cluster",
         why: "needs a token",
-        command: `${run.cli} operator raft list-peers ${target} (remove any not in --nodes: ${run.cli} operator raft remove-peer ${target} <id>)`,
+        command: `${run.cli} operator raft list-peers ${target} (remove any not in ${run.names.nodes}: ${run.cli} operator raft remove-peer ${target} <id>)`,
       },
       {
         check: "autopilot dead-server threshold",
@@ -189,7 +189,7 @@ async function continueNode1(run: RestoreRun, resume: ResumePlan, reload: Reload
             if (!(err instanceof OperationError)) throw err;
             throw new ConfigError(
               `node 1 (${n1}) is sealed and ${what} do not open it (${err.message}): it holds another keyring, e.g. the throwaway keyring of a rebuild ` +
-                `interrupted before the snapshot was applied, or another cluster. Wipe it (stop, delete its raft data directory, start) and run the same command again. Nothing was changed.`,
+                `interrupted before the snapshot was applied, or another cluster. Wipe it (stop, delete its raft data directory, start) and ${run.names.rerun}. Nothing was changed.`,
               { field: "nodes", stage: "preflight" },
             );
           }
@@ -198,7 +198,7 @@ async function continueNode1(run: RestoreRun, resume: ResumePlan, reload: Reload
       );
       await waitRole(log, client, n1, ["active"], "wait until node 1 is active", { sized: true });
     }
-    checkHoldsSnapshot(await targetFacts(client, n1, 1), run.manifest!);
+    checkHoldsSnapshot(await targetFacts(client, n1, 1), run.manifest!, run.names);
   }
   run.phase = "restored";
   if (resume.node1 === "reload") await reloadNode1(run, reload!);

@@ -10,6 +10,7 @@ import type { LoginCredentials } from "../vault/login-settings.js";
 import { vaultLogin } from "../vault/login.js";
 import type { VaultSession } from "../vault/vault-session.js";
 import type { RestoreKeys } from "./keys.js";
+import type { RestoreSettingNames } from "./setting-names.js";
 import { stagedRestore } from "./restore.js";
 import type { RestoreMode, RestoreOptions, RestoreReport } from "./restore-run.js";
 
@@ -32,8 +33,8 @@ export interface RecordedRestoreOptions {
   restartCommand?: string;
   canaries?: string[];
   timeoutsMs?: Partial<{ step: number; total: number }>;
-  /** How the caller's user sets the step deadline, as messages name it (RestoreOptions.stepTimeoutSetting). */
-  stepTimeoutSetting?: string;
+  /** How the caller's user sets each option, as messages name them (RestoreOptions.settingNames; default: `vrb restore`'s flags). */
+  settingNames?: RestoreSettingNames;
   progress?: Progress;
   signal?: AbortSignal;
 }
@@ -69,7 +70,7 @@ export async function runRecordedStagedRestore(opts: RecordedRestoreOptions): Pr
       identities,
       progress,
       timeoutsMs: opts.timeoutsMs,
-      stepTimeoutSetting: opts.stepTimeoutSetting,
+      settingNames: opts.settingNames,
       signal: opts.signal,
     });
   } finally {

@@ -38,7 +38,7 @@ export function generateRootServedByDefault(product: Product | undefined, versio
  * yet); a declared or default generate-root is checked again once node 1 is initialised.
  */
 export function planReload(run: RestoreRun, node1: Pick<NodeHealth, "product" | "version">): ReloadRoute {
-  const { opts } = run;
+  const { opts, names } = run;
   if (opts.restartCommand) {
     // Made once now, so a node address a shell would misread is refused before anything changes.
     restartCommandFor(opts.restartCommand, run.nodes[0]!, 1);
@@ -59,9 +59,11 @@ export function planReload(run: RestoreRun, node1: Pick<NodeHealth, "product" | 
   throw new ConfigError(
     `a rebuild onto ${sealType}-sealed nodes must make node 1 reload the restored cluster's keys once the snapshot is applied, and nothing given here can: ` +
       `no token of the original cluster was given and ${noGenerateRoot}. Give one of:\n` +
-      `  - a token of the original cluster: VAULT_TOKEN, --token-file, or the init JSON with its root_token as --recovery-keys-file;\n` +
-      `  - --restart-command 'ssh {host} sudo systemctl restart ${tool === "bao" ? "openbao" : "vault"}': node 1 is restarted instead and unseals itself, no token needed;\n` +
-      `  - or serve generate-root on the new nodes (listener stanza; ${advice.setting}), then pass --unauthed-generate-root with --recovery-keys-file.\n` +
+      `  - a token of the original cluster: ${names.token};\n` +
+      `  - ${names.restartCommand} (e.g. 'ssh {host} sudo systemctl restart ${tool === "bao" ? "openbao" : "vault"}'): node 1 is restarted instead and unseals itself, no token needed` +
+      (names.unauthedGenerateRoot
+        ? `;\n  - or serve generate-root on the new nodes (listener stanza; ${advice.setting}), then pass ${names.unauthedGenerateRoot} with ${names.recoveryKeys}.\n`
+        : ".\n") +
       `Nothing was changed.`,
     { field: "token", stage: "preflight" },
   );
@@ -82,7 +84,7 @@ export async function reloadNode1(run: RestoreRun, route: ReloadRoute): Promise<
   if ((await obtainToken(run, client)) === "none") {
     throw new OperationError(
       `no token works on the restored cluster, and node 1 must be sealed once (which needs a token) to load the restored cluster's keys before other nodes can join it; ` +
-        `or restart its server (--restart-command)`,
+        `or restart its server (${run.names.restartCommand})`,
       { stage: "get a token for verification" },
     );
   }
@@ -117,7 +119,7 @@ export async function restartNode1(run: RestoreRun, template: string): Promise<v
     n1,
     async (c) => {
       c.detail = command;
-      await c.vault(runRestartCommand(command, { label: "restart node 1", timeoutMs: c.timeoutMs(), timeoutSetting: run.opts.stepTimeoutSetting, progress: run.progress }));
+      await c.vault(runRestartCommand(command, { label: "restart node 1", timeoutMs: c.timeoutMs(), timeoutSetting: run.names.stepTimeout, progress: run.progress }));
     },
     { completes: true },
   );

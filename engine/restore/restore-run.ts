@@ -12,6 +12,7 @@ import type { RestoreKeys } from "./keys.js";
 import type { SealPlan } from "./seal.js";
 import { StepLog, formatMs, type RestoreStep } from "./steps.js";
 import { Deadlines } from "./deadlines.js";
+import { CLI_RESTORE_SETTINGS, type RestoreSettingNames } from "./setting-names.js";
 import { normaliseNodes } from "./target-health.js";
 
 export type RestoreMode = "rebuild" | "in-place";
@@ -53,8 +54,8 @@ export interface RestoreOptions {
   identities?: Identities;
   progress?: Progress;
   timeoutsMs?: Partial<{ step: number; total: number }>;
-  /** How the caller's user sets `timeoutsMs.step`, as messages name it (default: the CLI's `--step-timeout`; a provider's input otherwise). */
-  stepTimeoutSetting?: string;
+  /** How the caller's user sets each option, as messages name them (default: `vrb restore`'s flags). */
+  settingNames?: RestoreSettingNames;
   /**
    * Stops the restore (SIGTERM, Ctrl-C) at the next safe point: at once during the download and
    * during waits, never between a join or seal and the unseal that completes it. It then fails
@@ -146,6 +147,8 @@ export class RestoreRun {
   readonly nodes: string[];
   readonly tmp: string;
   readonly keys: string[];
+  /** How the caller's user sets each option: what messages name. */
+  readonly names: RestoreSettingNames;
   readonly started = Date.now();
   phase: Phase = "preflight";
   snapshot?: StoredSnapshot;
@@ -164,11 +167,12 @@ export class RestoreRun {
   snapshotBytes?: number;
 
   constructor(readonly opts: RestoreOptions) {
+    this.names = opts.settingNames ?? CLI_RESTORE_SETTINGS;
     this.progress = opts.progress ?? silentProgress;
     const t = opts.timeoutsMs;
     const deadlines = new Deadlines(t?.step ?? DEFAULT_STEP_MS, t?.total ?? DEFAULT_TOTAL_MS, { step: t?.step !== undefined, total: t?.total !== undefined });
     this.log = new StepLog(deadlines, this.progress, opts.signal);
-    this.nodes = normaliseNodes(opts.nodes);
+    this.nodes = normaliseNodes(opts.nodes, this.names.nodes);
     this.keys = opts.keys?.keys ?? [];
     this.client = new VaultClient({ addr: this.nodes[0]!, caCert: opts.tls?.caCert, tlsServerName: opts.tls?.tlsServerName, retries: 1 });
     this.tmp = mkdtempSync(join(tmpdir(), "vrb-restore-"));
@@ -218,7 +222,7 @@ export class RestoreRun {
     if (d.sizedStepMs > d.stepMs) {
       this.progress.info(
         `snapshot is ${formatBytes(bytes)}: waits for nodes to receive and apply it may take up to ${formatMs(d.sizedStepMs)} each ` +
-          `(the whole restore up to ${formatMs(d.totalMs)}); ${this.opts.stepTimeoutSetting ?? "--step-timeout"} sets them explicitly`,
+          `(the whole restore up to ${formatMs(d.totalMs)}); ${this.names.stepTimeout} sets them explicitly`,
       );
     }
   }

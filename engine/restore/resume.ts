@@ -4,6 +4,7 @@ import type { VaultClient } from "../vault/client.js";
 import { nodeHealth, sealStatus, type NodeHealth, type SealStatus } from "../vault/operations.js";
 import { compareVersions, productOfManifest, productProfile } from "../vault/product.js";
 import type { SealPlan } from "./seal.js";
+import { CLI_RESTORE_SETTINGS, type RestoreSettingNames } from "./setting-names.js";
 import { describeHealth } from "./target-health.js";
 
 /** What one target reports, read without a token: sys/health, sys/seal-status, sys/leader. */
@@ -75,11 +76,11 @@ export interface ResumePlan {
 
 const WIPE = "wipe them (stop, delete the raft data directory, start; local environment: vrb local stop-node <id> --wipe && vrb local start-node <id>)";
 
-function refusal(found: string, why: string): ConfigError {
+function refusal(found: string, why: string, names: RestoreSettingNames): ConfigError {
   return new ConfigError(
     `refusing to rebuild onto nodes that are initialised and may hold data: ${found}. ${why} ` +
       `A rebuild needs empty, uninitialised nodes, or the nodes of a rebuild of this same snapshot that was interrupted: ${WIPE}, ` +
-      `or roll back a live cluster with --mode in-place (add --force for a snapshot of another cluster). Nothing was changed.`,
+      `or roll back a live cluster with ${names.inPlace} (add ${names.force} for a snapshot of another cluster). Nothing was changed.`,
     { field: "nodes", stage: "preflight" },
   );
 }
@@ -99,14 +100,20 @@ function describe(f: TargetFacts): string {
  * snapshot's, a node 2..N leading or following something else, or nothing left to do (which is
  * also what the live cluster the snapshot came from looks like).
  */
-export function planResume(facts: TargetFacts[], manifest: SnapshotManifest, seal: SealPlan, can: { unsealAuto: boolean }): ResumePlan | undefined {
+export function planResume(
+  facts: TargetFacts[],
+  manifest: SnapshotManifest,
+  seal: SealPlan,
+  can: { unsealAuto: boolean },
+  names: RestoreSettingNames = CLI_RESTORE_SETTINGS,
+): ResumePlan | undefined {
   const [first, ...rest] = facts;
   if (!first) throw new ConfigError("no target nodes", { field: "nodes" });
   const initialised = facts.filter((f) => f.state !== "uninitialized");
   if (initialised.length === 0) return undefined;
   const all = initialised.map(describe).join("; ");
   if (first.state === "uninitialized") {
-    throw refusal(all, "Node 1 is empty, so there is no interrupted rebuild to continue (node 1 is always restored first).");
+    throw refusal(all, "Node 1 is empty, so there is no interrupted rebuild to continue (node 1 is always restored first).", names);
   }
   const want = manifest.vault.clusterId;
   const snapIndex = manifest.raft.index;
@@ -114,7 +121,7 @@ export function planResume(facts: TargetFacts[], manifest: SnapshotManifest, sea
   let node1: ResumePlan["node1"];
   if (first.state === "sealed") {
     if (seal.kind === "auto" && !can.unsealAuto) {
-      throw refusal(all, `Node 1 is sealed; opening it needs the recovery keys (--recovery-keys-file) or --restart-command.`);
+      throw refusal(all, `Node 1 is sealed; opening it needs the recovery keys (${names.recoveryKeys}) or ${names.restartCommand}.`, names);
     }
     node1 = "unseal";
     lines.push(
@@ -127,18 +134,19 @@ export function planResume(facts: TargetFacts[], manifest: SnapshotManifest, sea
         want
           ? `Node 1 holds cluster ${first.clusterId ?? "(unknown)"}, not the snapshot's (${want}): another cluster, or the throwaway keyring of a rebuild interrupted before the snapshot was applied.`
           : "The snapshot's manifest does not record its cluster id, so what node 1 holds cannot be told apart from another cluster.",
+        names,
       );
     }
     if ((first.leader?.appliedIndex ?? 0) < snapIndex) {
-      throw refusal(all, `Node 1 is at raft index ${first.leader?.appliedIndex ?? "?"}, older than the snapshot's ${snapIndex}: it holds an older state of the cluster.`);
+      throw refusal(all, `Node 1 is at raft index ${first.leader?.appliedIndex ?? "?"}, older than the snapshot's ${snapIndex}: it holds an older state of the cluster.`, names);
     }
-    if (first.state === "standby") throw refusal(all, "Node 1 is a standby: it follows another leader, which a rebuild never sets up.");
+    if (first.state === "standby") throw refusal(all, "Node 1 is a standby: it follows another leader, which a rebuild never sets up.", names);
     const followers = rest.filter((f) => f.state === "standby" && f.clusterId === want);
-    if (first.state === "unsettled" && seal.kind === "shamir") throw refusal(all, "Node 1 is unsealed but does not answer sys/health.");
+    if (first.state === "unsettled" && seal.kind === "shamir") throw refusal(all, "Node 1 is unsealed but does not answer sys/health.", names);
     // Auto-unseal: until a node has joined, node 1 may not have reloaded yet; reloading twice does no harm.
     node1 = seal.kind === "auto" && (first.state === "unsettled" || followers.length === 0) ? "reload" : "serving";
     if (node1 === "reload" && !can.unsealAuto) {
-      throw refusal(all, "Node 1 holds the applied snapshot but must reload the restored keys; that needs a token, generate-root or --restart-command.");
+      throw refusal(all, `Node 1 holds the applied snapshot but must reload the restored keys; that needs a token, generate-root or ${names.restartCommand}.`, names);
     }
     lines.push(
       `${describe(first)}: holds the snapshot's cluster at raft index >= ${snapIndex}; ` +
@@ -158,7 +166,7 @@ export function planResume(facts: TargetFacts[], manifest: SnapshotManifest, sea
       plan.unseal.push(f.addr);
       lines.push(`${describe(f)}: sealed, as a node is after joining; unseal it with the original keys, then check it is a standby of node 1`);
     } else {
-      throw refusal(all, `Node ${f.n} (${f.addr}) is ${f.state} and not a member of node 1's cluster: a rebuild of this snapshot cannot have left it so.`);
+      throw refusal(all, `Node ${f.n} (${f.addr}) is ${f.state} and not a member of node 1's cluster: a rebuild of this snapshot cannot have left it so.`, names);
     }
   }
   if (node1 === "serving" && plan.join.length === 0 && plan.unseal.length === 0) {
@@ -166,19 +174,20 @@ export function planResume(facts: TargetFacts[], manifest: SnapshotManifest, sea
       all,
       `Every target already serves the snapshot's cluster: a rebuild into them has finished (or was interrupted during its proof: check it with ` +
         `'${productProfile(productOfManifest(manifest.vault)).tool} operator raft list-peers -address=${first.addr}' and the canaries), or this is the live cluster the snapshot came from.`,
+      names,
     );
   }
   return plan;
 }
 
 /** After node 1 was opened: it must hold the snapshot's cluster at or past the snapshot's raft index, else exit 2. */
-export function checkHoldsSnapshot(f: Pick<TargetFacts, "addr" | "clusterId" | "leader">, manifest: SnapshotManifest): void {
+export function checkHoldsSnapshot(f: Pick<TargetFacts, "addr" | "clusterId" | "leader">, manifest: SnapshotManifest, names: RestoreSettingNames = CLI_RESTORE_SETTINGS): void {
   const want = manifest.vault.clusterId;
   const idx = f.leader?.appliedIndex ?? 0;
   if (want && f.clusterId === want && idx >= manifest.raft.index) return;
   throw new ConfigError(
     `node 1 (${f.addr}) was sealed and is now open, but holds ${f.clusterId && f.clusterId !== want ? `cluster ${f.clusterId}, not the snapshot's (${want ?? "not recorded"})` : `raft index ${idx}, older than the snapshot's ${manifest.raft.index}`}: ` +
-      `not this snapshot. Nothing else was changed; ${WIPE.replace("them", "it")} and run the same command again.`,
+      `not this snapshot. Nothing else was changed; ${WIPE.replace("them", "it")} and ${names.rerun}.`,
     { field: "nodes", stage: "preflight" },
   );
 }

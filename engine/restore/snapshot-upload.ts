@@ -3,6 +3,7 @@ import { formatBytes } from "../progress.js";
 import { VaultHttpError, type VaultClient } from "../vault/client.js";
 import { restoreSnapshot } from "../vault/operations.js";
 import type { RestoreRun } from "./restore-run.js";
+import { CLI_RESTORE_SETTINGS } from "./setting-names.js";
 import { formatMs } from "./steps.js";
 
 /** Connection errors that mean the other side closed or reset the connection under us. */
@@ -99,15 +100,16 @@ function uploadCutMessage(run: RestoreRun, addr: string, cut: UploadCut, sent: n
     `${what}; ${formatBytes(sent)} of ${formatBytes(total)} had left this machine. OpenBao and Vault bound reading a whole request, its body included, ` +
     `by the listener's http_read_timeout (30s by default), and this snapshot did not arrive in time: the snapshot was not applied.${pace} ` +
     `Raise it in the listener "tcp" stanza of every target node (e.g. http_read_timeout = "${suggestMin}m") and restart them ` +
-    `(a reverse proxy or load balancer in between needs a body timeout as long), then run again: ${rerunCommand(run)}.`
+    `(a reverse proxy or load balancer in between needs a body timeout as long), then ${rerunCommand(run)}.`
   );
 }
 
-/** The command that runs this restore again; the keys and token flags are the operator's own (never echoed). */
+/** What runs this restore again: for `vrb restore`, the command itself (the keys and token flags are the operator's own, never echoed). */
 function rerunCommand(run: RestoreRun): string {
+  if (run.names !== CLI_RESTORE_SETTINGS) return run.names.rerun;
   const o = run.opts;
   const s = run.snapshot;
   const ref = o.remote ? "<the same snapshot URL>" : s ? s.url : o.snapshot;
   const mode = o.mode === "in-place" ? ` --mode in-place${o.force ? " --force" : ""}` : "";
-  return `vrb restore ${ref} --nodes ${run.nodes.join(",")}${mode} (with the same keys-file and token flags as before)`;
+  return `run again: vrb restore ${ref} --nodes ${run.nodes.join(",")}${mode} (with the same keys-file and token flags as before)`;
 }

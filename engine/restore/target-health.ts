@@ -12,8 +12,8 @@ export function describeHealth(h: NodeHealth): string {
 }
 
 /** Normalises and checks the target list before anything else: URLs, no duplicates, at least one. */
-export function normaliseNodes(nodes: string[]): string[] {
-  if (nodes.length === 0) throw new ConfigError("no target nodes: give --nodes URL[,URL...] (node 1 first)", { field: "nodes" });
+export function normaliseNodes(nodes: string[], setting = "--nodes"): string[] {
+  if (nodes.length === 0) throw new ConfigError(`no target nodes: give ${setting} URL[,URL...] (node 1 first)`, { field: "nodes" });
   const out = nodes.map((n) => {
     let u: URL;
     try {
@@ -25,7 +25,7 @@ export function normaliseNodes(nodes: string[]): string[] {
     return u.origin;
   });
   const dup = out.find((n, i) => out.indexOf(n) !== i);
-  if (dup) throw new ConfigError(`target node ${dup} is listed twice in --nodes`, { field: "nodes" });
+  if (dup) throw new ConfigError(`target node ${dup} is listed twice in ${setting}`, { field: "nodes" });
   return out;
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { scheduleWindow, statusKeyFor, VaultClient, type BackupPolicyInput, type RestoreReport } from "../../engine/index.js";
 import { parseStatusRecord } from "../../engine/status/record.js";
 import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
@@ -9,7 +9,7 @@ import { nodeHealth } from "../../engine/vault/operations.js";
 import { nodeShapeOf } from "../../devenv/environment.js";
 import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
 import { alive, argvOf, childrenOf, until } from "../support/processes.js";
-import { ProviderHost } from "./host.js";
+import { ProviderHost, type Props } from "./host.js";
 import { runHarness, s3CredentialEnv, testPolicy, type Registered } from "./support.js";
 
 /**
@@ -51,42 +51,55 @@ describe.each(PRODUCTS)("%s", (product) => {
     }
   };
 
-  it("the host killed once node 1 holds the snapshot: the restore's own process stops naming each node's state, the run is recorded as interrupted, and creating the resource again continues the rebuild", async () => {
+  // No object lock: this prefix's snapshots are the test's own and go with the bucket.
+  const { objectLock: _lock, ...policy }: BackupPolicyInput = testPolicy(env, "restore-process");
+  const prefix = (policy.destination as { prefix: string }).prefix;
+  let addrs: string[] = [];
+  let provider = "";
+
+  beforeAll(async () => {
     const root = rootClient(env);
     await ensureKvV2(root, "secret");
     await kvPut(root, "secret", canaryPath, { value: canaryValue });
     await root.close();
-    // No object lock: this prefix's snapshots are the test's own and go with the bucket.
-    const { objectLock: _lock, ...policy }: BackupPolicyInput = testPolicy(env, "restore-process");
-    const prefix = (policy.destination as { prefix: string }).prefix;
     const backup = await runVrb(["backup", "--prefix", prefix, "--json"], cliEnv(env));
     expect(backup.code, backup.stderr).toBe(0);
-
     fresh = await startFreshNodes(tempDir(`providers-restore-process-${product}`), 3, { idPrefix: "rp", shape: nodeShapeOf(env) });
-    const addrs = fresh.map((n) => n.apiAddr);
+    addrs = fresh.map((n) => n.apiAddr);
     const registered = await runHarness<Registered[]>("serialize.mjs", { policy, token, unsealKeys, window: scheduleWindow("6h").id });
-    const restore = registered.find((r) => r.name === "restore")!;
-    const start = async () => {
-      const host = await ProviderHost.start("StagedRestore", s3CredentialEnv(env));
-      hosts.push(host);
-      const checked = await host.check(
-        {},
-        {
-          policy,
-          snapshot: "latest",
-          mode: "rebuild",
-          nodes: addrs,
-          unsealKeys,
-          token,
-          canaries: [`secret/data/${canaryPath}`],
-          confirm: env.clusterName,
-          __provider: restore.provider,
-        },
-      );
-      expect(checked.failures).toEqual([]);
-      return { host, inputs: checked.inputs };
-    };
+    provider = registered.find((r) => r.name === "restore")!.provider;
+  });
 
+  /** A new host (as each `pulumi up` starts one) and the checked inputs of the rebuild; `omit` leaves inputs out. */
+  const start = async (omit: string[] = []) => {
+    const host = await ProviderHost.start("StagedRestore", s3CredentialEnv(env));
+    hosts.push(host);
+    const news: Props = {
+      policy,
+      snapshot: "latest",
+      mode: "rebuild",
+      nodes: addrs,
+      unsealKeys,
+      token,
+      canaries: [`secret/data/${canaryPath}`],
+      confirm: env.clusterName,
+      __provider: provider,
+    };
+    for (const k of omit) delete news[k];
+    const checked = await host.check({}, news);
+    expect(checked.failures).toEqual([]);
+    return { host, inputs: checked.inputs };
+  };
+
+  it("a refusal names this resource's inputs, not the CLI's flags: a Shamir rebuild without unsealKeys, nothing changed", async () => {
+    const { host, inputs } = await start(["unsealKeys"]);
+    const refused = host.create(inputs);
+    await expect(refused).rejects.toThrow(/needs the ORIGINAL cluster's unseal keys .*give the unsealKeys input\. Nothing was changed/);
+    await expect(refused).rejects.not.toThrow(/--unseal-keys-file/);
+    expect(await Promise.all(addrs.map(roleOf))).toEqual(["uninitialized", "uninitialized", "uninitialized"]);
+  });
+
+  it("the host killed once node 1 holds the snapshot: the restore's own process stops naming each node's state, the run is recorded as interrupted, and creating the resource again continues the rebuild", async () => {
     const first = await start();
     const created = first.host.create(first.inputs);
     created.catch(() => undefined);
@@ -103,10 +116,10 @@ describe.each(PRODUCTS)("%s", (product) => {
     expect(log).toMatch(/the process that started this one ended: stopping at the next safe point/);
     // What each node is in, and what to run next, as `vrb restore` says it.
     expect(log).toMatch(/nodes now:\n(?:.*\n){3}next: /);
-    expect(log).toMatch(/run the same command again/i);
-    // The provider's own setting is named, not the CLI's flag.
+    // Named as a Pulumi user acts on them: this resource's inputs and `pulumi up`, not `vrb restore`'s flags.
+    expect(log).toMatch(/run `pulumi up` again: it continues from there/);
     expect(log).toMatch(/the stepTimeoutMs input sets them explicitly/);
-    expect(log).not.toMatch(/--step-timeout/);
+    expect(log).not.toMatch(/--[a-z]+-[a-z-]+|same command/);
     for (const secret of [token, ...unsealKeys]) expect(log.includes(secret)).toBe(false);
     // Node 1 holds the snapshot: the restore is not to be repeated on it.
     expect(await roleOf(addrs[0]!)).not.toBe("uninitialized");
