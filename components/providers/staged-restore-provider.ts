@@ -66,6 +66,7 @@ const RESTORE_INPUTS: RestoreSettingNames = {
   recoveryKeys: "the recoveryKeys input",
   restartCommand: "the restartCommand input",
   stepTimeout: "the stepTimeoutMs input",
+  identity: "the identities input",
   token: "the token input",
   rerun: "run `pulumi up` again",
 };

@@ -103,10 +103,10 @@ async function unlockPgp(s: IdentitySource, passphrase: string | undefined): Pro
  * Before anything is downloaded or changed: an encrypted object needs an identity that is one of
  * its recipients. Missing or not matching: ConfigError (exit 2), naming who can decrypt it.
  */
-export function requireIdentityFor(info: EncryptionInfo, ids: Identities | undefined, what: string): void {
+export function requireIdentityFor(info: EncryptionInfo, ids: Identities | undefined, what: string, setting = "--identity FILE"): void {
   const who = `${info.format} recipients ${info.recipients.join(", ")}`;
   if (!ids || (!ids.age.length && !ids.pgp.length)) {
-    throw new ConfigError(`${what} is encrypted (${who}): give --identity FILE (an age identity file or an armored OpenPGP private key). Nothing was changed.`, {
+    throw new ConfigError(`${what} is encrypted (${who}): give ${setting} (an age identity file or an armored OpenPGP private key). Nothing was changed.`, {
       field: "identity",
       stage: "preflight",
     });

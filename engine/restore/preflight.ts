@@ -17,7 +17,7 @@ export async function resolveSnapshot(run: RestoreRun): Promise<StoredSnapshot> 
       throw new IntegrityError(`${s.url} is not a good snapshot (${s.problem ?? s.status}); it cannot be restored`, { stage: "preflight" });
     }
     // An encrypted snapshot without a matching identity stops here (exit 2), before any node is asked.
-    if (s.manifest.encryption) requireIdentityFor(s.manifest.encryption, run.opts.identities, s.url);
+    if (s.manifest.encryption) requireIdentityFor(s.manifest.encryption, run.opts.identities, s.url, run.names.identity);
     run.snapshot = s;
     const seal = s.manifest.vault.seal;
     clock.detail = `${s.url} (raft index ${s.manifest.raft.index}, taken ${s.manifest.takenAt}, Vault ${s.manifest.vault.version}` + `${seal ? `, seal ${seal.type}` : ""})`;

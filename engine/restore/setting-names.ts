@@ -18,6 +18,8 @@ export interface RestoreSettingNames {
   restartCommand: string;
   /** The deadline of every wait. */
   stepTimeout: string;
+  /** The private key (age identity, OpenPGP key) of an encrypted snapshot. */
+  identity: string;
   /** Where a token of the original cluster comes from. */
   token: string;
   /** The targets' listeners serve generate-root; absent where the caller has no such setting. */
@@ -35,6 +37,7 @@ export const CLI_RESTORE_SETTINGS: RestoreSettingNames = {
   recoveryKeys: "--recovery-keys-file",
   restartCommand: "--restart-command",
   stepTimeout: "--step-timeout",
+  identity: "--identity FILE",
   token: "VAULT_TOKEN, --token-file, or the init JSON with its root_token as --recovery-keys-file",
   unauthedGenerateRoot: "--unauthed-generate-root",
   rerun: "run the same command again",
