@@ -69,6 +69,7 @@ const RESTORE_INPUTS: RestoreSettingNames = {
   identity: "the identities input",
   token: "the token input",
   rerun: "run `pulumi up` again",
+  useSnapshot: "set the snapshot input to {key} and run `pulumi up` again",
 };
 
 /** The restore report as stored by Pulumi. No token or unseal key is ever in here. */

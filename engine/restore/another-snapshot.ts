@@ -17,10 +17,11 @@ export async function anotherSnapshotAdvice(run: RestoreRun): Promise<string> {
   const cluster = damaged?.cluster ?? run.opts.cluster;
   const list = `vrb list${cluster ? ` --cluster ${cluster}` : ""} (with your --policy or --bucket flags)`;
   const previous = damaged ? await previousGood(run, damaged).catch(() => undefined) : undefined;
-  if (!previous) return `${head} List the snapshots with ${list} and run the same command with the key of an earlier good one as the snapshot.`;
+  const use = (key: string) => run.names.useSnapshot.replace("{key}", key);
+  if (!previous) return `${head} List the snapshots with ${list} and ${use("the key of an earlier good one")}.`;
   return (
     `${head} The good snapshot before it is ${previous.key} (taken ${previous.takenAt.toISOString()}, raft index ${previous.raftIndex}): ` +
-    `run the same command with ${previous.key} as the snapshot. ${list} lists them all; vrb verify ${damaged!.key} shows what is wrong with this one.`
+    `${use(previous.key)}. ${list} lists them all; vrb verify ${damaged!.key} shows what is wrong with this one.`
   );
 }
 

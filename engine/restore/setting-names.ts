@@ -26,6 +26,8 @@ export interface RestoreSettingNames {
   unauthedGenerateRoot?: string;
   /** What to do to run the same restore again (it continues from what the nodes hold). */
   rerun: string;
+  /** What to do to restore another snapshot instead; `{key}` stands for it. */
+  useSnapshot: string;
 }
 
 /** `vrb restore`'s own flags. */
@@ -41,4 +43,5 @@ export const CLI_RESTORE_SETTINGS: RestoreSettingNames = {
   token: "VAULT_TOKEN, --token-file, or the init JSON with its root_token as --recovery-keys-file",
   unauthedGenerateRoot: "--unauthed-generate-root",
   rerun: "run the same command again",
+  useSnapshot: "run the same command with {key} as the snapshot",
 };
