@@ -11,6 +11,7 @@ import { VaultClient } from "../vault/client.js";
 import { describeProduct, type Product } from "../vault/product.js";
 import { kvInventory, type MountInventory } from "../restore/inventory.js";
 import type { RestoreKeys } from "../restore/keys.js";
+import type { RestoreSettingNames } from "../restore/setting-names.js";
 import { revokeOwnToken } from "../restore/root-token.js";
 import { findWorkingToken } from "../restore/token.js";
 import { restoreReportOf, stagedRestore, type RestoreReport } from "../restore/restore.js";
@@ -48,6 +49,8 @@ export interface DrillOptions {
   workDir?: string;
   progress?: Progress;
   timeoutsMs?: Partial<{ step: number; total: number }>;
+  /** How the caller's user sets each option, as the restore's messages name them (default: the CLI's flags). */
+  settingNames?: RestoreSettingNames;
   /** Stops the drill (SIGINT, SIGTERM): the restore stops at its next safe point, the throwaway nodes are stopped and removed. */
   signal?: AbortSignal;
 }
@@ -94,6 +97,7 @@ export interface ThrowawayOptions {
   workDir?: string;
   progress?: Progress;
   timeoutsMs?: Partial<{ step: number; total: number }>;
+  settingNames?: RestoreSettingNames;
   /** Names the temp folder (`vrb-<label>-…`), the node ids and the progress lines: "drill", "recover". */
   label: string;
   /** Stops the restore at its next safe point and `body` before it starts; the throwaway cluster is torn down either way. */
@@ -162,6 +166,7 @@ export async function withThrowawayCluster<T>(opts: ThrowawayOptions, body: (clu
       identities: opts.identities,
       progress,
       timeoutsMs: opts.timeoutsMs,
+      settingNames: opts.settingNames,
       signal: opts.signal,
     }).catch((err: unknown) => {
       throw err instanceof InterruptedError ? err : explainUnloadable(err, picked);

@@ -7,6 +7,7 @@ import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { redact } from "../redact.js";
 import { loadKeysFile, type RestoreKeys } from "../restore/keys.js";
+import { CLI_RESTORE_SETTINGS, type RestoreSettingNames } from "../restore/setting-names.js";
 import { parseDuration } from "../schedule.js";
 import { drillDue } from "../status/drills.js";
 import type { DrillFacts } from "../status/record.js";
@@ -126,6 +127,20 @@ function freeBytesIn(dir: string): number {
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 /**
+ * What a scheduled drill's restore messages name: the policy's drill fields. Its waits have no
+ * setting of their own (drill.timeBudget bounds the whole drill), and running it again means the
+ * next backup or `vrb drill`.
+ */
+const SCHEDULED_DRILL_SETTINGS: RestoreSettingNames = {
+  ...CLI_RESTORE_SETTINGS,
+  unsealKeys: "drill.unsealKeysFile",
+  recoveryKeys: "drill.recoveryKeysFile",
+  identity: "drill.identityFile",
+  stepTimeout: undefined,
+  rerun: "drill it again with 'vrb drill <key>'",
+};
+
+/**
  * After a backup: when the policy has a `drill` section and no drill passed within `drill.every`
  * (the cluster's status record says), restores the snapshot just stored into a throwaway node of
  * its product and version, with the policy's keys and identity, and checks it (unseal, canaries,
@@ -186,6 +201,7 @@ export async function drillAfterBackup(opts: ScheduledDrillOptions): Promise<Sch
       workDir: d.workDir,
       progress,
       timeoutsMs: { total: budgetMs },
+      settingNames: SCHEDULED_DRILL_SETTINGS,
       signal,
     });
   } catch (err) {

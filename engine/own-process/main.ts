@@ -13,7 +13,7 @@ let running: OwnProcessRequest["operation"] | undefined;
 
 /** What stopping means for the operation under way, as the warning says it. */
 const STOPPING: Record<Exclude<OwnProcessRequest["operation"], "check">, string> = {
-  backup: "(the upload is aborted, no manifest is written)",
+  backup: "at the next safe point (a snapshot not yet stored stays unstored: its upload is aborted, no manifest is written; a drill under way tears its throwaway cluster down)",
   restore: "at the next safe point (the error that follows says what state each node is in and what to run next)",
 };
 

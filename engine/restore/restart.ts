@@ -96,7 +96,7 @@ export async function runRestartCommand(command: string, opts: { label: string; 
   clearTimeout(timer);
   if (outcome.code === 0) return;
   const why = timedOut
-    ? `did not finish within ${Math.round(opts.timeoutMs / 1000)} s (stopped; ${opts.timeoutSetting ?? "--step-timeout"} sets the deadline)`
+    ? `did not finish within ${Math.round(opts.timeoutMs / 1000)} s (stopped${opts.timeoutSetting ? `; ${opts.timeoutSetting} sets the deadline` : ""})`
     : outcome.error
       ? `could not be started (${outcome.error.message})`
       : outcome.signal

@@ -222,7 +222,7 @@ export class RestoreRun {
     if (d.sizedStepMs > d.stepMs) {
       this.progress.info(
         `snapshot is ${formatBytes(bytes)}: waits for nodes to receive and apply it may take up to ${formatMs(d.sizedStepMs)} each ` +
-          `(the whole restore up to ${formatMs(d.totalMs)}); ${this.names.stepTimeout} sets them explicitly`,
+          `(the whole restore up to ${formatMs(d.totalMs)})${this.names.stepTimeout ? `; ${this.names.stepTimeout} sets them explicitly` : ""}`,
       );
     }
   }

@@ -16,8 +16,8 @@ export interface RestoreSettingNames {
   recoveryKeys: string;
   /** The command that restarts one node's server. */
   restartCommand: string;
-  /** The deadline of every wait. */
-  stepTimeout: string;
+  /** The deadline of every wait; absent where the caller's user cannot set it (a scheduled drill: drill.timeBudget bounds the whole). */
+  stepTimeout?: string;
   /** The private key (age identity, OpenPGP key) of an encrypted snapshot. */
   identity: string;
   /** Where a token of the original cluster comes from. */

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
@@ -106,6 +106,52 @@ describe("VaultSnapshot's backup process", () => {
       await proxy.stop();
       s3.destroy();
     }
+  });
+
+  it("the host killed during the drill after the backup: the drill's throwaway servers stop and their data goes, the snapshot stays stored and good, no drill verdict is recorded", async () => {
+    const primary = { type: "file", path: dir("drill-primary"), prefix: "snapshots/" };
+    const workDir = dir("drill-work");
+    const keysFile = join(dir("drill-keys"), "init.json");
+    writeFileSync(keysFile, JSON.stringify({ unseal_keys_b64: env.keys!.unsealKeysB64, unseal_threshold: env.keys!.threshold }), { mode: 0o600 });
+    const policy = { ...testPolicy(env, "process-drill"), objectLock: undefined, destination: primary } as BackupPolicyInput;
+    const drill = { every: "7d", unsealKeysFile: keysFile, workDir };
+    const registered = await runHarness<Registered[]>("serialize.mjs", { policy, token, unsealKeys: env.keys!.unsealKeysB64, window, drill });
+    const snap = registered.find((r) => r.name === "snap")!;
+    host = await ProviderHost.start("VaultSnapshot", s3CredentialEnv(env));
+    const checked = await host.check({}, { ...snap.inputs, token, __provider: snap.provider });
+    expect(checked.failures).toEqual([]);
+    const created = host.create(checked.inputs);
+    created.catch(() => undefined);
+    // The backup is stored; the drill has started its throwaway node and is restoring into it.
+    const log = await host.logLine(/drill: starting \d+ fresh node\(s\) in \S+[\s\S]*download and verify snapshot \.\.\./, 150_000);
+    const nodesDir = /drill: starting \d+ fresh node\(s\) in (\S+)/.exec(log)![1]!;
+    const [worker] = ownProcessesOf(host);
+    expect(worker, host.logs.stderr).toBeDefined();
+    const servers = childrenOf(worker!).filter((pid) => argvOf(pid).join(" ").includes(nodesDir));
+    expect(servers, `the drill's servers under ${nodesDir}; host stderr:\n${host.logs.stderr}`).not.toEqual([]);
+
+    process.kill(host.pid, "SIGKILL");
+    await expect(created).rejects.toThrow();
+    await until("the backup's process to exit", () => (alive(worker!) ? undefined : true), 90_000);
+    expect(servers.filter(alive), host.logs.stderr).toEqual([]);
+    expect(
+      readdirSync(workDir).filter((d) => d.startsWith("vrb-drill-")),
+      host.logs.stderr,
+    ).toEqual([]);
+    expect(host.logs.stderr).toMatch(/the process that started this one ended: stopping/);
+    expect(host.logs.stderr).toMatch(/the throwaway cluster is gone/);
+    // A scheduled drill's waits have no setting of their own: no CLI flag is offered for them.
+    expect(host.logs.stderr).toMatch(/waits for nodes to receive and apply it may take up to/);
+    expect(host.logs.stderr).not.toMatch(/--step-timeout/);
+
+    // The backup finished before the drill began: its snapshot is stored, good and recorded.
+    const record = await statusIn(primary);
+    expect(record?.operations.backup).toMatchObject({ lastAttemptOk: true });
+    const key = record?.newestGood?.key;
+    expect(key).toMatch(/\.snap$/);
+    // A drill that was stopped says nothing of the snapshot: no verdict, passed or failed.
+    expect(record?.drills?.[key!]).toBeUndefined();
+    expect(record?.lastPassedDrill).toBeUndefined();
   });
 
   it("an engine error crosses back as itself: a missing bucket fails create naming the field, before anything is written", async () => {
