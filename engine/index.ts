@@ -18,7 +18,7 @@ export { runBackup, copyFailureOf, DEFAULT_BACKUP_RETRIES, DEFAULT_LEADER_WAIT_M
 export { DEFAULT_STALL_TIMEOUT_MS } from "./backup/stall-watchdog.js";
 export { BOUNDED_HEAP_FLAGS } from "./bounded-heap.js";
 export { runRecordedBackup, type RecordedBackup, type RecordedBackupOptions } from "./backup/recorded-backup.js";
-export { runRecordedBackupInProcess, checkStoredSnapshotInProcess, runRecordedStagedRestoreInProcess } from "./own-process/run.js";
+export { runRecordedBackupInProcess, checkStoredSnapshotInProcess, runRecordedStagedRestoreInProcess, endProcessWhenOutputCloses } from "./own-process/run.js";
 export type { RecordedBackupRequest, RecordedRestoreRequest, StoredSnapshotCheckRequest } from "./own-process/requests.js";
 export { recordedStagedRestore, runRecordedStagedRestore, type RecordedRestoreOptions } from "./restore/recorded-restore.js";
 

@@ -19,8 +19,11 @@ export type EngineModule = typeof Engine;
 /** The specifier as a constant: TypeScript must not resolve it (dist/ may not exist yet). */
 const ENGINE_MODULE = "vault-raft-backup/engine";
 
+/** The engine, loaded in the provider host; the host then ends rather than spin once Pulumi's engine is gone (endProcessWhenOutputCloses). */
 export async function loadEngine(): Promise<EngineModule> {
-  return (await import(ENGINE_MODULE)) as EngineModule;
+  const engine = (await import(ENGINE_MODULE)) as EngineModule;
+  engine.endProcessWhenOutputCloses();
+  return engine;
 }
 
 /** The sentinel the Pulumi engine sends for values not known yet (preview). */

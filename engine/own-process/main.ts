@@ -10,6 +10,8 @@ import { toWire } from "./wire.js";
 const stop = new AbortController();
 let progress = stderrProgress("vrb");
 let running: OwnProcessRequest["operation"] | undefined;
+/** This process's output met a closed pipe: its reader is gone (OwnProcessAnswer.outputClosed). */
+let outputClosed = false;
 
 /** What stopping means for the operation under way, as the warning says it. */
 const STOPPING: Record<Exclude<OwnProcessRequest["operation"], "check">, string> = {
@@ -30,6 +32,18 @@ process.once("disconnect", () => stopAs(new InterruptedError("the process that s
 for (const signal of ["SIGINT", "SIGTERM"] as const satisfies readonly StopSignal[]) {
   process.once(signal, () => stopAs(new InterruptedError(`interrupted (${signal})`, { signal })));
 }
+// This process's output is its host's stderr, a pipe that Pulumi's engine reads. When the engine is
+// gone (SIGKILLed, its CI job or machine stopped) the host may live on, so the channel stays open,
+// and the next line written meets a closed pipe (EPIPE). Unhandled, that error killed the process
+// wherever it was: a restore between two steps, a drill's throwaway servers left running. It is
+// the parent ending, told another way: stop as an interruption, and drop what is written after it.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE" && err.code !== "ERR_STREAM_DESTROYED") throw err;
+    outputClosed = true;
+    stopAs(new InterruptedError("the process reading this one's output ended"));
+  });
+}
 
 process.once("message", ({ request, progressPrefix }: { request: OwnProcessRequest; progressPrefix: string }) => {
   for (const secret of secretsOf(request)) registerSecret(secret);
@@ -41,7 +55,8 @@ process.once("message", ({ request, progressPrefix }: { request: OwnProcessReque
   );
 });
 
-function answer(a: OwnProcessAnswer): void {
+function answer(answered: OwnProcessAnswer): void {
+  const a: OwnProcessAnswer = outputClosed ? { ...answered, outputClosed } : answered;
   if (!process.connected) {
     // Nobody left to tell: the outcome goes to stderr (a backup's is in the status record too).
     progress.warn(a.ok ? "finished after the process that started this one ended" : `failed: ${a.error.message}`);

@@ -25,8 +25,11 @@ import {
 } from "./requests.js";
 import { fromWire, type WireError } from "./wire.js";
 
-/** The child's one message: its answer, or the error it failed with. */
-export type OwnProcessAnswer = { ok: true; result: WireResults[OwnProcessRequest["operation"]] } | { ok: false; error: WireError };
+/**
+ * The child's one message: its answer, or the error it failed with. `outputClosed`: the stderr both
+ * processes share met a closed pipe (the reader, Pulumi's engine, is gone).
+ */
+export type OwnProcessAnswer = ({ ok: true; result: WireResults[OwnProcessRequest["operation"]] } | { ok: false; error: WireError }) & { outputClosed?: boolean };
 
 /** What every request carries besides its operation. */
 export interface OwnProcessOptions {
@@ -57,6 +60,11 @@ function runInOwnProcess<K extends OwnProcessRequest["operation"]>(request: OwnP
       if (!answer) reject(new OperationError(`the ${request.operation}'s process ended (${signal ?? `exit status ${code}`}) before it answered; see the lines above`));
       else if (answer.ok) resolve(answer.result as WireResults[K]);
       else reject(fromWire(answer.error));
+      // The child's stderr is this process's: closed for it, closed here. Whoever read it (Pulumi's
+      // engine) is gone and can no longer call this process; an orphaned provider host would idle
+      // on forever (or, at its next write, spin in Pulumi's own error logging). End it once the
+      // answer has been handed on.
+      if (answer?.outputClosed) setImmediate(() => process.exit(1));
     });
     const stop = () => child.kill("SIGTERM");
     opts.signal?.addEventListener("abort", stop, { once: true });
@@ -65,6 +73,26 @@ function runInOwnProcess<K extends OwnProcessRequest["operation"]>(request: OwnP
     // A child that could not start fails through 'error' above; the callback keeps send from throwing.
     child.send({ request, progressPrefix: opts.progressPrefix }, (err) => err && child.kill());
   });
+}
+
+let endingOnClosedOutput = false;
+
+/**
+ * For a process whose output its parent reads and that nobody else can reach (Pulumi's
+ * dynamic-provider host, read and called by the engine only): when the reader is killed, the
+ * process lives on, orphaned, and its next write meets a closed pipe. Pulumi's host then logs that
+ * error to the same pipe, which fails again: a loop at 100 % CPU that never ends. The process ends
+ * instead; a child working for it stops at its next safe point (its channel closes). Idempotent.
+ */
+export function endProcessWhenOutputCloses(): void {
+  if (endingOnClosedOutput) return;
+  endingOnClosedOutput = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE" || err.code === "ERR_STREAM_DESTROYED") process.exit(1);
+      throw err;
+    });
+  }
 }
 
 /** runRecordedBackup (engine/backup/recorded-backup.ts) in a Node process of its own. */

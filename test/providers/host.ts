@@ -80,6 +80,14 @@ export class ProviderHost {
     return this.logs.stderr;
   }
 
+  /**
+   * Closes the reading end of the host's stderr, as a Pulumi engine that was SIGKILLed leaves it:
+   * the host and the processes it started (which share that stderr) then write into a closed pipe.
+   */
+  closeOutput(): void {
+    this.child.stderr?.destroy();
+  }
+
   /** The host process's pid (the processes it starts are its children). */
   get pid(): number {
     return this.child.pid!;

@@ -91,6 +91,14 @@ describe.each(PRODUCTS)("%s", (product) => {
     return { host, inputs: checked.inputs };
   };
 
+  it("a host whose engine is gone ends at its next write instead of spinning in Pulumi's error logging", async () => {
+    const { host } = await start();
+    host.closeOutput();
+    // delete writes one line ("forgetting restore ...") into the closed pipe.
+    await host.delete("gone", { __provider: provider }).catch(() => undefined);
+    await until("the host to end", () => (alive(host.pid) ? undefined : true), 30_000);
+  });
+
   it("a refusal names this resource's inputs, not the CLI's flags: a Shamir rebuild without unsealKeys, nothing changed", async () => {
     const { host, inputs } = await start(["unsealKeys"]);
     const refused = host.create(inputs);
@@ -99,7 +107,7 @@ describe.each(PRODUCTS)("%s", (product) => {
     expect(await Promise.all(addrs.map(roleOf))).toEqual(["uninitialized", "uninitialized", "uninitialized"]);
   });
 
-  it("the host killed once node 1 holds the snapshot: the restore's own process stops naming each node's state, the run is recorded as interrupted, and creating the resource again continues the rebuild", async () => {
+  it("the host killed once node 1 holds the snapshot, then Pulumi's engine gone once node 1 is unsealed: each time the restore's own process stops naming each node's state, the run is recorded as interrupted, and creating the resource again continues the rebuild", async () => {
     const first = await start();
     const created = first.host.create(first.inputs);
     created.catch(() => undefined);
@@ -126,9 +134,27 @@ describe.each(PRODUCTS)("%s", (product) => {
 
     expect(await restoreRecord(prefix)).toMatchObject({ lastAttemptOk: false, lastError: { kind: "InterruptedError" } });
 
-    // `pulumi up` again: the same resource, a new host, the same inputs.
+    // `pulumi up` again: the same resource, a new host, the same inputs. This time Pulumi's engine
+    // dies (its reader of the host's output goes away) once node 1 is unsealed: the host lives on,
+    // and the restore's process must stop at its next safe point, not crash on the closed pipe.
     const second = await start();
-    const done = await second.host.create(second.inputs);
+    const resumed = second.host.create(second.inputs);
+    resumed.catch(() => undefined);
+    await second.host.logLine(/unseal node 1 with the original keys[^\n]*: ok/, 150_000);
+    const [secondWorker] = childrenOf(second.host.pid).filter((pid) => argvOf(pid).some((a) => a.endsWith(join("own-process", "main.js"))));
+    second.host.closeOutput();
+    await expect(resumed).rejects.toThrow();
+    if (secondWorker) await until("the second restore's process to exit", () => (alive(secondWorker) ? undefined : true), 60_000);
+    // Nobody can reach the host any more: it ends instead of idling on as an orphan.
+    await until("the host whose engine is gone to end", () => (alive(second.host.pid) ? undefined : true), 30_000);
+    expect(await restoreRecord(prefix)).toMatchObject({
+      lastAttemptOk: false,
+      lastError: { kind: "InterruptedError", message: expect.stringMatching(/stopped at phase '\w+': interrupted \(the process reading this one's output ended\)/) },
+    });
+
+    // And once more: it continues from wherever the second run stopped.
+    const third = await start();
+    const done = await third.host.create(third.inputs);
     const report = done.outs.report as unknown as RestoreReport;
     expect(done.outs).toMatchObject({ ok: true, mode: "rebuild", verification: "full" });
     const step = (name: string) => report.steps.find((s) => s.step === name);
@@ -140,5 +166,5 @@ describe.each(PRODUCTS)("%s", (product) => {
     expect(await kvGet(restored, "secret", canaryPath)).toEqual({ value: canaryValue });
     await restored.close();
     expect(await restoreRecord(prefix)).toMatchObject({ lastAttemptOk: true, consecutiveFailures: 0 });
-  }, 420_000);
+  }, 600_000);
 });
