@@ -9,6 +9,7 @@ import { packageRoot } from "../../engine/package-info.js";
 import { plainOccurrences, s3CredentialEnv } from "../providers/support.js";
 import { policyStoreOn, sharedEnv, s3For, tempDir } from "../support/env.js";
 import { policyInSharedBucket } from "../support/restore-fixtures.js";
+import { alive, until } from "../support/processes.js";
 import { PulumiProject, requirePulumiPeers, resourceOf } from "./support.js";
 
 /**
@@ -84,9 +85,22 @@ describe("DR program (stacks/dr) under the real Pulumi engine", () => {
     expect(health.status).toBe(501); // still not initialised
   });
 
-  it("up rebuilds the wiped cluster from the latest snapshot: data back, full verification, report exported", async () => {
+  it("an up killed mid-restore leaves no process behind; after `pulumi cancel` the next up continues the rebuild: data back, full verification, report exported", async () => {
+    // The CLI SIGKILLed once node 1 holds the snapshot; its plugins are not told.
+    const killed = await project.killedAt(["up", "--yes"], /restore snapshot \(snapshot-force\)[^\n]*: ok/);
+    expect(killed.started.length, killed.output).toBeGreaterThan(0);
+    // The provider host and the restore's own process end (the restore at its next safe point):
+    // nothing is left running, or spinning, on the machine that ran Pulumi.
+    await until("every process the killed pulumi had started to end", () => (killed.started.some(alive) ? undefined : true), 90_000);
+    // A self-managed backend keeps the killed update's lock: the next up says how to clear it.
+    const locked = await project.run(["up", "--yes"]);
+    expect(locked.code).not.toBe(0);
+    expect(locked.output).toMatch(/currently locked.*pulumi cancel/s);
+    await project.ok(["cancel", "--yes"]);
+
     const r = await project.ok(["up", "--yes"], { timeoutMs: 240_000 });
-    expect(r.stdout).toMatch(/2 created/);
+    expect(r.output).toMatch(/interrupted while creating/);
+    expect(r.stdout).toMatch(/created/);
     const out = await project.outputs();
     expect(out).toMatchObject({ cluster: "pdr", ok: true, verification: "full", resetNodes: 0, filesNodes: 0 });
     expect(String(out.snapshotKey)).toMatch(new RegExp(`^${prefix}pdr/`));
@@ -98,10 +112,13 @@ describe("DR program (stacks/dr) under the real Pulumi engine", () => {
     }
     const [restore] = resourceOf(await project.exportStack(), RESTORE_TYPE);
     expect(restore!.outputs).toMatchObject({ ok: true, cluster: "pdr", mode: "rebuild", snapshotRef: "latest" });
+    // Continued, not started over: node 1 already held the snapshot.
+    const steps = (restore!.outputs!.report as { steps: { step: string; result: string }[] }).steps;
+    expect(steps.find((s) => s.step === "restore snapshot (snapshot-force)")?.result).toBe("skipped");
     // The snapshot was age-encrypted: the restore decrypted it with the identity from secret config.
     const manifest = await s3.send(new GetObjectCommand({ Bucket: shared.bucket, Key: `${String(out.snapshotKey)}.manifest.json` }));
     expect(JSON.parse(await manifest.Body!.transformToString())).toMatchObject({ encryption: { format: "age" } });
-  }, 300_000);
+  }, 600_000);
 
   it("a second up changes nothing (no second restore)", async () => {
     const before = (await project.outputs()).restoredAt;

@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import { parse, stringify } from "yaml";
 import { packageRoot } from "../../engine/package-info.js";
 import { tempDir } from "../support/env.js";
+import { childrenOf } from "../support/processes.js";
 
 /** Where `node scripts/install-tools.mjs go pulumi` puts the CLI, our language host and Pulumi's dynamic-provider launcher. */
 export const TOOLS_BIN = join(packageRoot(), ".tools", "bin");
@@ -110,6 +111,35 @@ export class PulumiProject {
     });
   }
 
+  /**
+   * Runs `pulumi <args>` and SIGKILLs the CLI alone once its output matches `when`, as a CI
+   * runner's timeout or the OOM killer would: its plugins are not told. Resolves with what it printed and
+   * every process it had started by then (its plugins and theirs).
+   */
+  killedAt(args: string[], when: RegExp, timeoutMs = 180_000): Promise<{ output: string; started: number[] }> {
+    requirePulumiPeers();
+    return new Promise((resolve, reject) => {
+      const child = spawn(join(TOOLS_BIN, "pulumi"), [...args, "--non-interactive"], { cwd: this.dir, env: this.processEnv(), stdio: ["ignore", "pipe", "pipe"] });
+      let output = "";
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`pulumi ${args.join(" ")} never printed ${when} in ${timeoutMs} ms\n${output}`));
+      }, timeoutMs);
+      const seen = (d: Buffer) => {
+        output += d.toString();
+        if (!when.test(output) || child.killed) return;
+        clearTimeout(timer);
+        const started = descendantsOf(child.pid!);
+        child.kill("SIGKILL");
+        this.transcript.push(output);
+        resolve({ output, started });
+      };
+      child.stdout.on("data", seen);
+      child.stderr.on("data", seen);
+      child.on("error", reject);
+    });
+  }
+
   /** Runs `pulumi <args>` and throws with its output unless it exits 0. */
   async ok(args: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<PulumiResult> {
     const r = await this.run(args, opts);
@@ -165,4 +195,10 @@ export class PulumiProject {
 /** The resource of a type in an exported deployment. */
 export function resourceOf(exported: Awaited<ReturnType<PulumiProject["exportStack"]>>, type: string) {
   return (exported.deployment.resources ?? []).filter((r) => r.type === type);
+}
+
+/** Every process below `pid` (children, theirs, ...). */
+function descendantsOf(pid: number): number[] {
+  const direct = childrenOf(pid);
+  return [...direct, ...direct.flatMap(descendantsOf)];
 }
