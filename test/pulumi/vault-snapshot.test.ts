@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket, connect } from "node:net";
 import { join } from "node:path";
@@ -189,14 +190,18 @@ describe("a preview with an unknown input (the window from another resource's ou
 
 /**
  * A TCP relay on a fixed port to the test's own S3 server, so a restarted server keeps the
- * stack's endpoint. While S3 is down the relay does not listen either: connections are refused,
- * as they are when an S3 endpoint is down.
+ * stack's endpoint. While S3 is down the port is held by a socket that is bound but not listening:
+ * connections are refused, as they are when an S3 endpoint is down, and no server that another
+ * test starts meanwhile can take the port (one did once, and answered the upload in another
+ * protocol). Node cannot bind a TCP socket without listening; the tools' Python can.
  */
 class Relay {
   private server?: Server;
+  private holder?: ChildProcess;
   private sockets = new Set<Socket>();
   port = 0;
   async up(target: URL): Promise<void> {
+    await this.release();
     this.server = createServer((client) => {
       const upstream = connect(Number(target.port), target.hostname);
       for (const [a, b] of [
@@ -215,10 +220,32 @@ class Relay {
     await new Promise<void>((r) => this.server!.listen(this.port, "127.0.0.1", r));
     this.port = (this.server.address() as { port: number }).port;
   }
-  async down(): Promise<void> {
+  /** Stops relaying; `hold`: keep the port refusing connections until the next `up`. */
+  async down(hold = true): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.server = undefined;
+    if (!hold) return this.release();
+    if (!this.port) return;
+    const python = join(packageRoot(), ".tools", "venv", "bin", "python");
+    const script = `import socket, sys, time\ns = socket.socket()\ns.bind(("127.0.0.1", ${this.port}))\nprint("held", flush=True)\ntime.sleep(3600)`;
+    const holder = spawn(python, ["-c", script], { stdio: ["ignore", "pipe", "pipe"] });
+    this.holder = holder;
+    await new Promise<void>((resolve, reject) => {
+      let err = "";
+      holder.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+      holder.stdout!.once("data", () => resolve());
+      holder.once("exit", (code) => reject(new Error(`could not hold port ${this.port} while S3 is down (exit ${code}): ${err}`)));
+    });
+  }
+  async release(): Promise<void> {
+    const holder = this.holder;
+    this.holder = undefined;
+    if (!holder || holder.exitCode !== null) return;
+    await new Promise<void>((r) => {
+      holder.once("exit", () => r());
+      holder.kill("SIGKILL");
+    });
   }
 }
 
@@ -255,7 +282,7 @@ describe("S3 down under the real engine", () => {
     );
   });
   afterAll(async () => {
-    await relay.down();
+    await relay.down(false);
     if (server) await stopS3Server(server);
   });
 
