@@ -38,6 +38,18 @@ export async function rebuild(run: RestoreRun): Promise<void> {
   });
   const plan = await checkSeal(run, nodes);
   checkKeysForPlan(run, plan);
+  // A Shamir node 1 found unsealed but not answering sys/health is still applying the snapshot
+  // of an interrupted run, about to seal itself: wait for it, or it is taken for another cluster
+  // (seen when the same command ran again within seconds of a SIGKILL).
+  if (plan.kind === "shamir" && facts[0]?.state === "unsettled") {
+    const n1 = nodes[0]!;
+    facts[0] = await log.run("wait until node 1 settles (it may still be applying the interrupted run's snapshot)", n1, (c) =>
+      c.until(`${n1} to seal itself or answer sys/health`, async () => {
+        const f = await targetFacts(client, n1, 1);
+        return f.state === "unsettled" ? undefined : f;
+      }),
+    );
+  }
   // Auto-unseal: how node 1 will load the restored keys, settled before anything changes.
   let reload: ReloadRoute | undefined;
   let noReload: unknown;
