@@ -1,5 +1,6 @@
 // The child of runInOwnProcess (run.ts): reads one request from the IPC channel, performs it,
 // answers, exits. Started only by that function.
+import { onClosedOutput } from "../closed-output.js";
 import { InterruptedError, type StopSignal } from "../errors.js";
 import { stderrProgress } from "../progress.js";
 import { registerSecret } from "../redact.js";
@@ -37,13 +38,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const satisfies readonly StopSigna
 // and the next line written meets a closed pipe (EPIPE). Unhandled, that error killed the process
 // wherever it was: a restore between two steps, a drill's throwaway servers left running. It is
 // the parent ending, told another way: stop as an interruption, and drop what is written after it.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code !== "EPIPE" && err.code !== "ERR_STREAM_DESTROYED") throw err;
-    outputClosed = true;
-    stopAs(new InterruptedError("the process reading this one's output ended"));
-  });
-}
+onClosedOutput(() => {
+  outputClosed = true;
+  stopAs(new InterruptedError("the process reading this one's output ended"));
+});
 
 process.once("message", ({ request, progressPrefix }: { request: OwnProcessRequest; progressPrefix: string }) => {
   for (const secret of secretsOf(request)) registerSecret(secret);

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import type { RecordedBackup } from "../backup/recorded-backup.js";
 import type { SnapshotHealth } from "../catalogue/check.js";
 import { BOUNDED_HEAP_FLAGS } from "../bounded-heap.js";
+import { onClosedOutput } from "../closed-output.js";
 import { OperationError } from "../errors.js";
 import type { RestoreReport } from "../restore/restore-run.js";
 import {
@@ -87,12 +88,7 @@ let endingOnClosedOutput = false;
 export function endProcessWhenOutputCloses(): void {
   if (endingOnClosedOutput) return;
   endingOnClosedOutput = true;
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "EPIPE" || err.code === "ERR_STREAM_DESTROYED") process.exit(1);
-      throw err;
-    });
-  }
+  onClosedOutput(() => process.exit(1));
 }
 
 /** runRecordedBackup (engine/backup/recorded-backup.ts) in a Node process of its own. */

@@ -10,6 +10,7 @@
 // Then scripts/cli/main.ts loads only the module of the command named (scripts/cli/commands.ts).
 import { spawn } from "node:child_process";
 import { BOUNDED_HEAP_FLAGS } from "../../engine/bounded-heap.js";
+import { onClosedOutput } from "../../engine/closed-output.js";
 import { packageInfo } from "../../engine/package-info.js";
 
 /** The commands that stream a snapshot through the process, where peak memory is a promise. */
@@ -39,12 +40,7 @@ function asksForHelp(args: readonly string[]): boolean {
  * closed pipe is dropped instead; the command goes on, and its exit status still says how it went.
  */
 export function dropOutputToClosedPipes(streams: NodeJS.WriteStream[] = [process.stdout, process.stderr]): void {
-  for (const stream of streams) {
-    stream.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.code === "EPIPE" || err.code === "ERR_STREAM_DESTROYED") return;
-      throw err;
-    });
-  }
+  onClosedOutput(() => undefined, streams);
 }
 
 /** The AWS SDK warns about Node 20 on every start; that is not news for the operator at 3 a.m. */
