@@ -4,7 +4,7 @@ import type { VaultClient } from "../vault/client.js";
 import { nodeHealth, sealStatus, type NodeHealth, type SealStatus } from "../vault/operations.js";
 import { compareVersions, productOfManifest, productProfile } from "../vault/product.js";
 import type { SealPlan } from "./seal.js";
-import { CLI_RESTORE_SETTINGS, type RestoreSettingNames } from "./setting-names.js";
+import type { RestoreSettingNames } from "./setting-names.js";
 import { describeHealth } from "./target-health.js";
 
 /** What one target reports, read without a token: sys/health, sys/seal-status, sys/leader. */
@@ -100,13 +100,7 @@ function describe(f: TargetFacts): string {
  * snapshot's, a node 2..N leading or following something else, or nothing left to do (which is
  * also what the live cluster the snapshot came from looks like).
  */
-export function planResume(
-  facts: TargetFacts[],
-  manifest: SnapshotManifest,
-  seal: SealPlan,
-  can: { unsealAuto: boolean },
-  names: RestoreSettingNames = CLI_RESTORE_SETTINGS,
-): ResumePlan | undefined {
+export function planResume(facts: TargetFacts[], manifest: SnapshotManifest, seal: SealPlan, can: { unsealAuto: boolean }, names: RestoreSettingNames): ResumePlan | undefined {
   const [first, ...rest] = facts;
   if (!first) throw new ConfigError("no target nodes", { field: "nodes" });
   const initialised = facts.filter((f) => f.state !== "uninitialized");
@@ -181,7 +175,7 @@ export function planResume(
 }
 
 /** After node 1 was opened: it must hold the snapshot's cluster at or past the snapshot's raft index, else exit 2. */
-export function checkHoldsSnapshot(f: Pick<TargetFacts, "addr" | "clusterId" | "leader">, manifest: SnapshotManifest, names: RestoreSettingNames = CLI_RESTORE_SETTINGS): void {
+export function checkHoldsSnapshot(f: Pick<TargetFacts, "addr" | "clusterId" | "leader">, manifest: SnapshotManifest, names: RestoreSettingNames): void {
   const want = manifest.vault.clusterId;
   const idx = f.leader?.appliedIndex ?? 0;
   if (want && f.clusterId === want && idx >= manifest.raft.index) return;
