@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { parse, stringify } from "yaml";
 import { packageRoot } from "../../engine/package-info.js";
 import { tempDir } from "../support/env.js";
-import { childrenOf } from "../support/processes.js";
+import { descendantsOf } from "../support/processes.js";
 
 /** Where `node scripts/install-tools.mjs go pulumi` puts the CLI, our language host and Pulumi's dynamic-provider launcher. */
 export const TOOLS_BIN = join(packageRoot(), ".tools", "bin");
@@ -195,10 +195,4 @@ export class PulumiProject {
 /** The resource of a type in an exported deployment. */
 export function resourceOf(exported: Awaited<ReturnType<PulumiProject["exportStack"]>>, type: string) {
   return (exported.deployment.resources ?? []).filter((r) => r.type === type);
-}
-
-/** Every process below `pid` (children, theirs, ...). */
-function descendantsOf(pid: number): number[] {
-  const direct = childrenOf(pid);
-  return [...direct, ...direct.flatMap(descendantsOf)];
 }

@@ -22,6 +22,12 @@ export function childrenOf(ppid: number): number[] {
   return out;
 }
 
+/** Every process below `pid`: its children, theirs, and so on. */
+export function descendantsOf(pid: number): number[] {
+  const direct = childrenOf(pid);
+  return [...direct, ...direct.flatMap(descendantsOf)];
+}
+
 /** True while `pid` runs (a zombie, exited but not yet reaped, does not). */
 export function alive(pid: number): boolean {
   try {
