@@ -7,7 +7,7 @@ import { localDown, localUp, startLocalNode, stopLocalNode, type LocalEnvironmen
 import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
 import { packageRoot } from "../../engine/package-info.js";
 import { plainOccurrences, s3CredentialEnv } from "../providers/support.js";
-import { policyStoreOn, sharedEnv, s3For, tempDir } from "../support/env.js";
+import { policyStoreOn, PRODUCTS, sharedEnvOf, s3For, tempDir } from "../support/env.js";
 import { policyInSharedBucket } from "../support/restore-fixtures.js";
 import { alive, until } from "../support/processes.js";
 import { PulumiProject, requirePulumiPeers, resourceOf } from "./support.js";
@@ -17,22 +17,23 @@ import { PulumiProject, requirePulumiPeers, resourceOf } from "./support.js";
  * is backed up, its nodes are wiped (what the `reset` block's commands do; the @pulumi/command
  * provider cannot be built here, so the test runs them), and `pulumi up` rebuilds it from the
  * latest snapshot with StagedRestore. The snapshot is encrypted client-side (age); the unseal keys,
- * the token and the age identity come from Pulumi secret config.
+ * the token and the age identity come from Pulumi secret config. Run on each product: the same
+ * program rebuilds an OpenBao cluster and a HashiCorp Vault cluster.
  */
 const RESTORE_TYPE = "pulumi-nodejs:dynamic/vault-raft-backup:StagedRestore";
 
 beforeAll(() => requirePulumiPeers());
 
-describe("DR program (stacks/dr) under the real Pulumi engine", () => {
-  const shared = sharedEnv();
-  const prefix = `pulumi-dr-${Date.now().toString(36)}/`;
+describe.each(PRODUCTS)("DR program (stacks/dr) under the real Pulumi engine: %s", (product) => {
+  const shared = sharedEnvOf(product);
+  const prefix = `pulumi-dr-${product}-${Date.now().toString(36)}/`;
   const s3 = s3For(shared);
   let cluster: LocalEnvironment;
   let project: PulumiProject;
   let secrets: string[];
 
   beforeAll(async () => {
-    cluster = await localUp({ dir: tempDir("pulumi-dr"), nodes: 3, s3: false, clusterName: "pdr" });
+    cluster = await localUp({ product, dir: tempDir(`pulumi-dr-${product}`), nodes: 3, s3: false, clusterName: "pdr" });
     const root = new VaultClient({ addr: cluster.nodes[0]!.apiAddr, token: cluster.keys!.rootToken });
     await ensureKvV2(root, "secret");
     await kvPut(root, "secret", "dr-canary", { ok: "yes" });

@@ -2,10 +2,24 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { parse, stringify } from "yaml";
 import { packageRoot } from "../../engine/package-info.js";
 import { tempDir } from "../support/env.js";
 import { descendantsOf } from "../support/processes.js";
+
+/** The backup stack's compiled program and the type of the snapshot resource it registers. */
+export const BACKUP_MAIN = join(packageRoot(), "dist", "stacks", "backup", "index.js");
+export const SNAPSHOT_TYPE = "pulumi-nodejs:dynamic/vault-raft-backup:VaultSnapshot";
+/** Two schedule windows: a stack's `window` config, fixed so that a test decides when a new one starts. */
+export const W1 = "2024-05-01T06:00:00Z";
+export const W2 = "2024-05-01T12:00:00Z";
+
+/** The keys under `prefix` that end in `suffix` (the stored snapshots by default). */
+export async function listKeys(s3: S3Client, bucket: string, prefix: string, suffix = ".snap"): Promise<string[]> {
+  const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+  return (r.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith(suffix));
+}
 
 /** Where `node scripts/install-tools.mjs go pulumi` puts the CLI, our language host and Pulumi's dynamic-provider launcher. */
 export const TOOLS_BIN = join(packageRoot(), ".tools", "bin");
