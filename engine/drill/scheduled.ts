@@ -138,6 +138,7 @@ const SCHEDULED_DRILL_SETTINGS: RestoreSettingNames = {
   identity: "drill.identityFile",
   stepTimeout: undefined,
   rerun: "drill it again with 'vrb drill <key>'",
+  rerunIsVrbRestore: false,
 };
 
 /**

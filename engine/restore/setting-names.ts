@@ -26,6 +26,11 @@ export interface RestoreSettingNames {
   unauthedGenerateRoot?: string;
   /** What to do to run the same restore again (it continues from what the nodes hold). */
   rerun: string;
+  /**
+   * The caller is `vrb restore` itself: where a message says to run the restore again, it spells
+   * out the command line (snapshot, nodes, mode) instead of `rerun`.
+   */
+  rerunIsVrbRestore?: boolean;
   /** What to do to restore another snapshot instead; `{key}` stands for it. */
   useSnapshot: string;
 }
@@ -43,5 +48,6 @@ export const CLI_RESTORE_SETTINGS: RestoreSettingNames = {
   token: "VAULT_TOKEN, --token-file, or the init JSON with its root_token as --recovery-keys-file",
   unauthedGenerateRoot: "--unauthed-generate-root",
   rerun: "run the same command again",
+  rerunIsVrbRestore: true,
   useSnapshot: "run the same command with {key} as the snapshot",
 };

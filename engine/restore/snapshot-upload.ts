@@ -3,7 +3,6 @@ import { formatBytes } from "../progress.js";
 import { VaultHttpError, type VaultClient } from "../vault/client.js";
 import { restoreSnapshot } from "../vault/operations.js";
 import type { RestoreRun } from "./restore-run.js";
-import { CLI_RESTORE_SETTINGS } from "./setting-names.js";
 import { formatMs } from "./steps.js";
 
 /** Connection errors that mean the other side closed or reset the connection under us. */
@@ -106,7 +105,7 @@ function uploadCutMessage(run: RestoreRun, addr: string, cut: UploadCut, sent: n
 
 /** What runs this restore again: for `vrb restore`, the command itself (the keys and token flags are the operator's own, never echoed). */
 function rerunCommand(run: RestoreRun): string {
-  if (run.names !== CLI_RESTORE_SETTINGS) return run.names.rerun;
+  if (!run.names.rerunIsVrbRestore) return run.names.rerun;
   const o = run.opts;
   const s = run.snapshot;
   const ref = o.remote ? "<the same snapshot URL>" : s ? s.url : o.snapshot;
