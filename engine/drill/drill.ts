@@ -181,7 +181,7 @@ export async function withThrowawayCluster<T>(opts: ThrowawayOptions, body: (clu
     if (clash && err instanceof Error) err.message = `${clash}\n${err.message}`;
     // The restore's own message names node states and commands for nodes that are now gone.
     done ??= await teardown(nodes, dir, opts.label, progress);
-    throw throwawayFailure(err, opts.label, done);
+    throw throwawayFailure(err, opts.label, done, opts.settingNames?.rerun);
   } finally {
     if (!done) await teardown(nodes, dir, opts.label, progress);
   }

@@ -186,6 +186,7 @@ describe("SIGINT / SIGTERM during drill, verify, export and files (real OpenBao 
     ).toEqual([]);
     expect(r.stderr).toMatch(/drill: restore \(rebuild\) stopped at preflight: interrupted \(SIGINT\) during the download/);
     expect(r.stderr).toMatch(/the throwaway cluster is gone: 3 node\(s\) stopped, \S+ removed/);
+    expect(r.stderr).toMatch(/next: run the same command again\./);
     // No state of nodes that no longer exist.
     expect(r.stderr).not.toContain("nodes now:");
   });

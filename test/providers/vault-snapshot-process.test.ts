@@ -140,6 +140,9 @@ describe("VaultSnapshot's backup process", () => {
     ).toEqual([]);
     expect(host.logs.stderr).toMatch(/the process that started this one ended: stopping/);
     expect(host.logs.stderr).toMatch(/the throwaway cluster is gone/);
+    // What to do next names the scheduled drill's own way to run it again, not a CLI command's.
+    expect(host.logs.stderr).toMatch(/next: drill it again with 'vrb drill <key>'\./);
+    expect(host.logs.stderr).not.toMatch(/run the same command again/);
     // A scheduled drill's waits have no setting of their own: no CLI flag is offered for them.
     expect(host.logs.stderr).toMatch(/waits for nodes to receive and apply it may take up to/);
     expect(host.logs.stderr).not.toMatch(/--step-timeout/);
