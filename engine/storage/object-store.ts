@@ -70,6 +70,11 @@ export interface UploadOptions {
   /** Bytes per part (block, chunk) and parts in flight at once: memory is about (queueSize + 1) × partSize. */
   partSize: number;
   queueSize: number;
+  /**
+   * Parts sent at each part size before it doubles, for stores that take an object in parts
+   * (default: a fifth of the store's limit on parts, engine/storage/parted-upload.ts).
+   */
+  partsPerSize?: number;
   /** Cancels every request in flight. */
   signal?: AbortSignal;
   /**

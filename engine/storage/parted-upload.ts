@@ -16,6 +16,12 @@ export interface PartCheck<T> {
  *
  * storeError is the first store failure; a store's sendPart and complete set it, and every wait for a
  * slot throws it, so a part that failed while nobody was waiting on it is never skipped.
+ *
+ * A stream's size is unknown until it ends, and a store limits the parts of one object (S3: 10,000).
+ * So the part size doubles every `partsPerSize` parts (a fifth of the store's limit unless the
+ * options say otherwise): a snapshot within the first fifth goes at the configured size and memory,
+ * and the limit is reached only at 31 times what a fixed size allows (S3 at 8 MiB: 484 GiB instead
+ * of 78). Memory grows with the part size, and only past the first fifth (S3 at 8 MiB: 15.6 GiB).
  */
 export abstract class PartedUpload<T> extends Writable implements ObjectUpload {
   bytes = 0;
@@ -34,16 +40,23 @@ export abstract class PartedUpload<T> extends Writable implements ObjectUpload {
   private filled = 0;
   private check?: PartCheck<T>;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly partsPerSize: number;
 
-  /** `checkPartSize` throws the store's own RangeError before queueSize is checked (the order callers have always seen). */
+  /**
+   * `checkPartSize` throws the store's own RangeError before queueSize is checked (the order callers
+   * have always seen); `maxParts` is the store's limit on the parts of one object.
+   */
   constructor(
     protected readonly opts: UploadOptions,
     checkPartSize: (partSize: number) => void,
+    protected readonly maxParts: number,
   ) {
     // Chunks are copied into the part buffers at once; a deep queue here would only add memory.
     super({ highWaterMark: 1 << 20 });
     checkPartSize(opts.partSize);
     if (opts.queueSize < 1) throw new RangeError("queueSize must be at least 1");
+    this.partsPerSize = opts.partsPerSize ?? Math.floor(maxParts / 5);
+    if (!(this.partsPerSize >= 1)) throw new RangeError("partsPerSize must be at least 1");
     this.key = Promise.resolve(opts.key);
     this.key.catch(() => undefined);
   }
@@ -89,6 +102,11 @@ export abstract class PartedUpload<T> extends Writable implements ObjectUpload {
     cb(err);
   }
 
+  /** The size of part `part` (1-based): the configured size, doubled every partsPerSize parts. */
+  protected partSizeOf(part: number): number {
+    return this.opts.partSize * 2 ** Math.floor((part - 1) / this.partsPerSize);
+  }
+
   /** The bytes of an object below one part, for a single request, and their checksum. */
   protected lastBytes(): { body: Buffer; check: T } {
     const body = this.current ? this.current.subarray(0, this.filled) : Buffer.alloc(0);
@@ -111,19 +129,25 @@ export abstract class PartedUpload<T> extends Writable implements ObjectUpload {
       this.filled += n;
       off += n;
       this.bytes += n;
-      if (this.filled === this.opts.partSize) await this.send();
+      if (this.filled === this.current.length) await this.send();
     }
   }
 
-  /** A free part buffer; waits for a part in flight to settle when all are in use. */
+  /** A free buffer of the next part's size; waits for a part in flight to settle when all are in use. */
   private async buffer(): Promise<Buffer> {
     if (this.destroyed) throw new Error("the upload was cancelled");
-    const ready = this.free.pop();
+    const size = this.partSizeOf(this.partNumber + 1);
+    let ready = this.free.pop();
+    // Buffers of a smaller part size than the next part's are let go (sizes only grow).
+    while (ready && ready.length < size) {
+      this.allocated--;
+      ready = this.free.pop();
+    }
     if (ready) return ready;
     if (this.allocated <= this.opts.queueSize) {
       this.allocated++;
       // Unsafe is fine: only the filled prefix of a buffer is ever sent.
-      return Buffer.allocUnsafe(this.opts.partSize);
+      return Buffer.allocUnsafe(size);
     }
     await this.waitForSlot(this.inFlight.size - 1);
     return this.buffer();

@@ -84,6 +84,7 @@ describeStoreContract(
     containerField: "destination.container",
     listPageSize: 100,
     partSize: 256 * KiB,
+    growingParts: true,
     get secrets() {
       return [az.accountKey, az.connectionString];
     },

@@ -21,6 +21,8 @@ export interface StoreContractOptions extends StoreCapabilities {
   listPageSize?: number;
   /** Bytes per part for the multi-part upload (S3 needs at least 5 MiB; default 5 MiB). */
   partSize?: number;
+  /** The store takes an object in parts of a size that doubles every `partsPerSize` parts (S3, Azure). */
+  growingParts?: boolean;
   /** Credential values the store was opened with: no message the store produces may contain one. */
   secrets?: string[];
 }
@@ -244,6 +246,21 @@ export function describeStoreContract(label: string, setup: () => Promise<StoreU
         expect(sha256(await readAll(read.body))).toBe(sha256(data));
         expect(await store.listIncompleteUploads(`${root}upload/multi`)).toEqual([]);
       });
+
+      if (opts.growingParts) {
+        it("the part size doubles every partsPerSize parts, so a stream of unknown size fits the store's limit on parts; the object reads back whole", async () => {
+          const key = `${root}upload/growing.snap`;
+          const data = randomBytes(4 * partSize + 12_345);
+          const acknowledged: number[] = [];
+          const up = upload({ key, partsPerSize: 2, onUploaded: (n) => acknowledged.push(n) });
+          await pipeline(chunked(data), up);
+          // Two parts of the configured size, one of twice it, then the rest.
+          expect(acknowledged.sort((a, b) => a - b)).toEqual([12_345, partSize, partSize, 2 * partSize]);
+          const read = await store.openRead(key);
+          expect(read.bytes).toBe(data.length);
+          expect(sha256(await readAll(read.body))).toBe(sha256(data));
+        });
+      }
 
       it("a payload under one part uploads whole", async () => {
         const key = `${root}upload/small.snap`;

@@ -20,6 +20,7 @@ describeStoreContract(
     presign: true,
     containerField: "destination.bucket",
     listPageSize: 1000,
+    growingParts: true,
     secrets: [sharedEnv().s3!.secretAccessKey],
   },
 );

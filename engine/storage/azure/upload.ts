@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { BlockBlobClient } from "@azure/storage-blob";
 import { OperationError, type VrbError } from "../../errors.js";
+import { formatBytes } from "../../progress.js";
 import type { OwnUploads, UploadOptions } from "../object-store.js";
 import { PartedUpload, type PartCheck } from "../parted-upload.js";
 import { blockId, MAX_BLOCKS, newUploadId } from "./block-ids.js";
@@ -40,10 +41,14 @@ export class AzureBlockUpload extends PartedUpload<Buffer> {
     private readonly target: BlockUploadTarget,
     opts: UploadOptions,
   ) {
-    super(opts, (partSize) => {
-      // Not 1 byte: a 1-byte block is what an abort leaves in place of a block (block-ids.ts TOMBSTONE).
-      if (!(partSize >= 2 && partSize <= MAX_BLOCK_BYTES)) throw new RangeError(`partSize must be between 2 bytes and ${MAX_BLOCK_BYTES} (Azure's largest block)`);
-    });
+    super(
+      opts,
+      (partSize) => {
+        // Not 1 byte: a 1-byte block is what an abort leaves in place of a block (block-ids.ts TOMBSTONE).
+        if (!(partSize >= 2 && partSize <= MAX_BLOCK_BYTES)) throw new RangeError(`partSize must be between 2 bytes and ${MAX_BLOCK_BYTES} (Azure's largest block)`);
+      },
+      MAX_BLOCKS,
+    );
     this.signal = opts.signal ? AbortSignal.any([opts.signal, this.cancel.signal]) : this.cancel.signal;
   }
 
@@ -66,7 +71,7 @@ export class AzureBlockUpload extends PartedUpload<Buffer> {
     const url = this.target.url(key);
     if (part > MAX_BLOCKS) {
       throw this.fail(
-        new OperationError(`the upload of ${url} needs more than ${MAX_BLOCKS} blocks of ${this.opts.partSize} bytes (Azure's limit): raise the part size`, { stage: "upload" }),
+        new OperationError(`the upload of ${url} needs more than ${MAX_BLOCKS} blocks (Azure's limit), even with blocks grown to ${formatBytes(body.length)}`, { stage: "upload" }),
       );
     }
     const id = blockId(this.uploadId, part);

@@ -2,6 +2,7 @@ import { crc32 } from "node:zlib";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } from "./sdk.js";
 import { OperationError } from "../../errors.js";
+import { formatBytes } from "../../progress.js";
 import type { OwnUploads, UploadOptions } from "../object-store.js";
 import { PartedUpload, type PartCheck } from "../parted-upload.js";
 import { retryS3Call, unsignedPayload } from "./client.js";
@@ -16,6 +17,8 @@ export interface S3UploadTarget {
 
 /** S3 refuses parts below 5 MiB (except the last). */
 export const S3_MIN_PART_SIZE = 5 * 1024 * 1024;
+/** S3's limit on the parts of one multipart upload. */
+export const S3_MAX_PARTS = 10_000;
 
 /**
  * A Writable that stores what is written as one S3 object: multipart when it exceeds one part,
@@ -46,9 +49,13 @@ export class S3ObjectUpload extends PartedUpload<string> {
     private readonly target: S3UploadTarget,
     opts: UploadOptions,
   ) {
-    super(opts, (partSize) => {
-      if (partSize < S3_MIN_PART_SIZE) throw new RangeError("partSize must be at least 5 MiB (an S3 limit)");
-    });
+    super(
+      opts,
+      (partSize) => {
+        if (partSize < S3_MIN_PART_SIZE) throw new RangeError("partSize must be at least 5 MiB (an S3 limit)");
+      },
+      S3_MAX_PARTS,
+    );
   }
 
   ownUploads(): OwnUploads {
@@ -62,6 +69,14 @@ export class S3ObjectUpload extends PartedUpload<string> {
   protected sendPart(Key: string, PartNumber: number, body: Buffer, ChecksumCRC32: string): Promise<void> {
     const { signal } = this.opts;
     const { client, bucket: Bucket } = this.target;
+    if (PartNumber > S3_MAX_PARTS) {
+      const err = new OperationError(
+        `the upload of s3://${Bucket}/${Key} needs more than ${S3_MAX_PARTS} parts (S3's limit), even with parts grown to ${formatBytes(body.length)}`,
+        { stage: "upload" },
+      );
+      this.storeError ??= err;
+      throw err;
+    }
     this.createSent = true;
     this.uploadId ??= this.call(
       client.send(
