@@ -10,6 +10,7 @@ import { ArchiveInspectionStage } from "../backup/stages/inspection.js";
 import { writeOrWait } from "../backup/stages/writable.js";
 import type { SnapshotStore, StoredSnapshot } from "./snapshot-store.js";
 import { DEFAULT_STALL_TIMEOUT_MS } from "../backup/stall-watchdog.js";
+import { checkSinglePutSize } from "./single-put-limit.js";
 import { checkUrl, explainUrlRefusal, putText, redactUrl } from "./url-source.js";
 
 /**
@@ -61,6 +62,7 @@ export async function exportSnapshot(opts: ExportOptions): Promise<ExportReport>
     throw new IntegrityError(`${where} is not a good snapshot (${snapshot.problem ?? snapshot.status}); it cannot be exported`, { stage: "export" });
   checkUrl(opts.toUrl, "--to-url");
   if (opts.manifestUrl) checkUrl(opts.manifestUrl, "--manifest-url");
+  checkSinglePutSize(manifest.bytes, opts.toUrl, "--to-url", progress);
   const to = redactUrl(opts.toUrl);
   progress.info(`exporting ${where} (${manifest.bytes} bytes) to ${to}`);
 
