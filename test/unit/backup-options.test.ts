@@ -1,21 +1,14 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, OperationError, explainS3Error, type StoredSnapshot } from "../../engine/index.js";
+import { OperationError, explainS3Error, type StoredSnapshot } from "../../engine/index.js";
 import { planRetention } from "../../engine/catalogue/retention.js";
 import { givenToken } from "../../engine/index.js";
 import { policyFromCli } from "../../scripts/cli/options.js";
+import { configErrorOf } from "../support/config-error.js";
 import { tempDir } from "../support/env.js";
 
-function configError(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error("expected a ConfigError");
-}
+const configError = configErrorOf;
 
 describe("policyFromCli: policy file, flags and environment in one validated policy", () => {
   const env = { VRB_NODES: "http://127.0.0.1:8200,http://127.0.0.1:8201/", VRB_BUCKET: "env-bucket", VRB_CLUSTER: "local" };

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { configErrorOf } from "../support/config-error.js";
 import { ConfigError } from "../../engine/index.js";
 import { loadPolicyFile, parsePolicyText } from "../../engine/policy.js";
 import { stderrProgress } from "../../engine/progress.js";
@@ -10,16 +11,6 @@ import { binaryFile } from "../support/not-text.js";
 
 // Issue 26, point 10: what the operator reads when a policy file is the wrong file or bad YAML,
 // and the transfer rate shown while an operation retries.
-
-function configErrorOf(f: () => unknown): ConfigError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("policy file messages", () => {
   it("a binary file as the policy: refused naming the file and the first byte that is not text, none of its bytes echoed", () => {

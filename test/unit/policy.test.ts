@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { configErrorOf } from "../support/config-error.js";
 import { ConfigError, scheduleWindow, validatePolicy, parseDuration } from "../../engine/index.js";
 import { parsePolicyText } from "../../engine/policy.js";
 
@@ -12,13 +13,7 @@ const good = {
 };
 
 function errorOf(input: unknown): ConfigError {
-  try {
-    validatePolicy(input);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error("expected a ConfigError");
+  return configErrorOf(() => validatePolicy(input));
 }
 
 describe("backup policy validation", () => {

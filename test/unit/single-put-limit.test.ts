@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { configErrorOf } from "../support/config-error.js";
 import { ConfigError } from "../../engine/errors.js";
 import { AZURE_SINGLE_PUT_BYTES, checkSinglePutSize, S3_SINGLE_PUT_BYTES } from "../../engine/catalogue/single-put-limit.js";
 import type { Progress } from "../../engine/progress.js";
@@ -17,13 +18,7 @@ function recorder(): Progress & { warnings: string[] } {
 }
 
 function refusal(bytes: number, url: string): ConfigError {
-  try {
-    checkSinglePutSize(bytes, url, "--to-url", recorder());
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error("not refused");
+  return configErrorOf(() => checkSinglePutSize(bytes, url, "--to-url", recorder()));
 }
 
 describe("export to a pre-signed PUT URL: the size one PUT takes", () => {
