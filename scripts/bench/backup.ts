@@ -1,4 +1,4 @@
-// `npm run bench -- backup [--size 256MiB] [--s3 seaweedfs|moto] [--repeat N] [--json] [--no-wan] [--no-unpinned] [--no-encrypted] [--no-copy] [--no-provider] [--faults]`
+// `npm run bench -- backup [--size 256MiB] [--s3 seaweedfs|moto] [--repeat N] [--json] [--no-wan] [--no-unpinned] [--no-encrypted] [--no-copy] [--no-provider] [--no-profile] [--faults]`
 // On a throwaway 1-node local environment, fills the cluster to half the size and then to the full
 // size, and at each size measures, on the same data in the same run:
 //   (a) reading the snapshot stream to nothing (in the bench process),
@@ -17,11 +17,14 @@
 //   (p) the VaultSnapshot provider's backup in a Node started as Pulumi's dynamic-provider host is
 //       (no flags), then in the child Node with vrb's heap settings that the provider starts,
 //   and the servers' own CPU seconds during each, which tells whether they were the limit;
+//   (r) at the larger size, one `vrb backup` under `node --cpu-prof`, its main thread's time by
+//       what the code does (the irreducible hashing and gunzip, and what the pass adds);
 //   before all that, the start-up: `vrb --version` and `vrb --help` wall, medians of 10 runs.
 // `--faults` adds (d): `vrb backup` with S3 behind a proxy refusing 10 % of part uploads with
 // 503 SlowDown and 2 % with 500 InternalError. Prints figures; never fails on a slow machine.
 // The pieces: backup/measure.ts (what a run cost), backup/pinning.ts (which CPU runs what),
-// backup/wan.ts (the WAN link), backup/scenarios.ts (what is run), backup/report.ts (the table).
+// backup/wan.ts (the WAN link), backup/scenarios.ts (what is run), backup/report.ts (the table),
+// backup/profile.ts (the profile (r)).
 import { BlobServiceClient } from "@azure/storage-blob";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -34,6 +37,7 @@ import { VaultClient } from "../../engine/vault/client.js";
 import { fillWithRandomData } from "../../engine/vault/fill.js";
 import { irreducibleCpuMs, measureStartup, medianFigures, streamToNothing } from "./backup/measure.js";
 import { CpuLayout } from "./backup/pinning.js";
+import { formatProfile, profileBackup, type ProfileFigures } from "./backup/profile.js";
 import { encryptedFigures, formatReport, formatStartup, marginalCpu, type SizeFigures } from "./backup/report.js";
 import { Bench, vrbExecutable, type EncryptionFormat } from "./backup/scenarios.js";
 import { describeWan, netemUnavailable, startDelayRelay } from "./backup/wan.js";
@@ -44,7 +48,19 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
 function parseArgs(args: string[]) {
-  const o = { size: 256 * MiB, kind: s3ServerKindFromEnv(), repeat: 1, json: false, wan: true, unpinned: true, faults: false, encrypted: true, copy: true, provider: true };
+  const o = {
+    size: 256 * MiB,
+    kind: s3ServerKindFromEnv(),
+    repeat: 1,
+    json: false,
+    wan: true,
+    unpinned: true,
+    faults: false,
+    encrypted: true,
+    copy: true,
+    provider: true,
+    profile: true,
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--size") o.size = parseSize(args[++i] ?? "");
@@ -57,9 +73,10 @@ function parseArgs(args: string[]) {
     else if (a === "--no-encrypted") o.encrypted = false;
     else if (a === "--no-copy") o.copy = false;
     else if (a === "--no-provider") o.provider = false;
+    else if (a === "--no-profile") o.profile = false;
     else
       throw new Error(
-        `unknown option ${a}; use --size 256MiB|1GiB, --s3 seaweedfs|moto, --repeat N, --json, --no-wan, --no-unpinned, --no-encrypted, --no-copy, --no-provider, --faults`,
+        `unknown option ${a}; use --size 256MiB|1GiB, --s3 seaweedfs|moto, --repeat N, --json, --no-wan, --no-unpinned, --no-encrypted, --no-copy, --no-provider, --no-profile, --faults`,
       );
   }
   return o;
@@ -85,6 +102,7 @@ export async function main(args: string[]): Promise<void> {
   for (const pid of [...env.nodes.map((n) => n.pid), env.s3?.pid]) if (pid) layout.addServer(pid);
   const bench = new Bench(env, dir);
   const results: SizeFigures[] = [];
+  let profile: ProfileFigures | undefined;
   const proxy = o.faults ? await new FaultProxy(env.s3!.endpoint).start() : undefined;
   const relay = o.wan ? await startDelayRelay(env.s3!.endpoint) : undefined;
   if (relay) {
@@ -164,6 +182,7 @@ export async function main(args: string[]): Promise<void> {
         log(`size ${formatBytes(target)}, run ${r + 1}/${o.repeat}: done (load average ${loadavg()[0]!.toFixed(2)})`);
       }
       results.push(medianFigures(runs));
+      if (o.profile && target === o.size) profile = await profileBackup({ ...process.env, ...bench.vars }, `bench-${i}-profile`, bench.servers);
       // Each size's figures as soon as they are known: a long run cut short still tells something.
       log(`figures at ${formatBytes(target)}: ${JSON.stringify(results.at(-1))}`);
     }
@@ -187,6 +206,7 @@ export async function main(args: string[]): Promise<void> {
   // With --json the figures go to stdout and the table to stderr, so one run gives both.
   const table = process[o.json ? "stderr" : "stdout"];
   table.write(formatReport(results, startup));
+  if (profile) table.write(formatProfile(profile));
   table.write(`${context.cpuLayout}; WAN: ${context.wan}; medians of ${o.repeat} run(s); load average at end ${context.loadAverageAtEnd.join(" ")}\n`);
-  if (o.json) process.stdout.write(JSON.stringify({ ...context, sizes: results, perFurtherGiB: marginalCpu(results) }, null, 2) + "\n");
+  if (o.json) process.stdout.write(JSON.stringify({ ...context, sizes: results, perFurtherGiB: marginalCpu(results), profile }, null, 2) + "\n");
 }
