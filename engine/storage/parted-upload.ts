@@ -49,7 +49,7 @@ export abstract class PartedUpload<T> extends Writable implements ObjectUpload {
   constructor(
     protected readonly opts: UploadOptions,
     checkPartSize: (partSize: number) => void,
-    protected readonly maxParts: number,
+    maxParts: number,
   ) {
     // Chunks are copied into the part buffers at once; a deep queue here would only add memory.
     super({ highWaterMark: 1 << 20 });
