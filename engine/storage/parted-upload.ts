@@ -1,4 +1,6 @@
 import { Writable } from "node:stream";
+import { OperationError } from "../errors.js";
+import { formatBytes } from "../progress.js";
 import type { ObjectUpload, OwnUploads, UploadOptions, WrittenObject } from "./object-store.js";
 
 /** The checksum a store wants with each part, computed as the bytes are copied into the part buffer. */
@@ -44,18 +46,19 @@ export abstract class PartedUpload<T> extends Writable implements ObjectUpload {
 
   /**
    * `checkPartSize` throws the store's own RangeError before queueSize is checked (the order callers
-   * have always seen); `maxParts` is the store's limit on the parts of one object.
+   * have always seen); `partLimit` is the store's limit on the parts of one object, and how its
+   * messages name them (e.g. "parts (S3's limit)").
    */
   constructor(
     protected readonly opts: UploadOptions,
     checkPartSize: (partSize: number) => void,
-    maxParts: number,
+    private readonly partLimit: { max: number; parts: string; named: string },
   ) {
     // Chunks are copied into the part buffers at once; a deep queue here would only add memory.
     super({ highWaterMark: 1 << 20 });
     checkPartSize(opts.partSize);
     if (opts.queueSize < 1) throw new RangeError("queueSize must be at least 1");
-    this.partsPerSize = opts.partsPerSize ?? Math.floor(maxParts / 5);
+    this.partsPerSize = opts.partsPerSize ?? Math.floor(partLimit.max / 5);
     if (!(this.partsPerSize >= 1)) throw new RangeError("partsPerSize must be at least 1");
     this.key = Promise.resolve(opts.key);
     this.key.catch(() => undefined);
@@ -66,6 +69,9 @@ export abstract class PartedUpload<T> extends Writable implements ObjectUpload {
   }
 
   abstract ownUploads(): OwnUploads;
+
+  /** The object's URL in the store's scheme, for messages. */
+  protected abstract urlOf(key: string): string;
 
   /** A fresh checksum for the next part. */
   protected abstract newCheck(): PartCheck<T>;
@@ -103,7 +109,7 @@ export abstract class PartedUpload<T> extends Writable implements ObjectUpload {
   }
 
   /** The size of part `part` (1-based): the configured size, doubled every partsPerSize parts. */
-  protected partSizeOf(part: number): number {
+  private partSizeOf(part: number): number {
     return this.opts.partSize * 2 ** Math.floor((part - 1) / this.partsPerSize);
   }
 
@@ -175,6 +181,14 @@ export abstract class PartedUpload<T> extends Writable implements ObjectUpload {
     await this.waitForSlot(this.opts.queueSize - 1);
     const part = ++this.partNumber;
     const key = await this.key;
+    const { max, parts, named } = this.partLimit;
+    if (part > max) {
+      const err = new OperationError(`the upload of ${this.urlOf(key)} needs more than ${max} ${parts} (${named}), even with ${parts} grown to ${formatBytes(body.length)}`, {
+        stage: "upload",
+      });
+      this.storeError ??= err;
+      throw err;
+    }
     const sent: Promise<void> = this.sendPart(key, part, body, check).finally(() => {
       this.inFlight.delete(sent);
       if (!this.destroyed) this.free.push(buf);

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import type { BlockBlobClient } from "@azure/storage-blob";
 import { OperationError, type VrbError } from "../../errors.js";
-import { formatBytes } from "../../progress.js";
 import type { OwnUploads, UploadOptions } from "../object-store.js";
 import { PartedUpload, type PartCheck } from "../parted-upload.js";
 import { blockId, MAX_BLOCKS, newUploadId } from "./block-ids.js";
@@ -47,7 +46,7 @@ export class AzureBlockUpload extends PartedUpload<Buffer> {
         // Not 1 byte: a 1-byte block is what an abort leaves in place of a block (block-ids.ts TOMBSTONE).
         if (!(partSize >= 2 && partSize <= MAX_BLOCK_BYTES)) throw new RangeError(`partSize must be between 2 bytes and ${MAX_BLOCK_BYTES} (Azure's largest block)`);
       },
-      MAX_BLOCKS,
+      { max: MAX_BLOCKS, parts: "blocks", named: "Azure's limit" },
     );
     this.signal = opts.signal ? AbortSignal.any([opts.signal, this.cancel.signal]) : this.cancel.signal;
   }
@@ -62,6 +61,10 @@ export class AzureBlockUpload extends PartedUpload<Buffer> {
     super._destroy(err, cb);
   }
 
+  protected urlOf(key: string): string {
+    return this.target.url(key);
+  }
+
   protected newCheck(): PartCheck<Buffer> {
     return createHash("md5");
   }
@@ -69,11 +72,6 @@ export class AzureBlockUpload extends PartedUpload<Buffer> {
   /** Stages one part as the next block. */
   protected sendPart(key: string, part: number, body: Buffer, md5: Buffer): Promise<void> {
     const url = this.target.url(key);
-    if (part > MAX_BLOCKS) {
-      throw this.fail(
-        new OperationError(`the upload of ${url} needs more than ${MAX_BLOCKS} blocks (Azure's limit), even with blocks grown to ${formatBytes(body.length)}`, { stage: "upload" }),
-      );
-    }
     const id = blockId(this.uploadId, part);
     this.blockIds[part - 1] = id;
     this.staging = true;

@@ -2,7 +2,6 @@ import { crc32 } from "node:zlib";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } from "./sdk.js";
 import { OperationError } from "../../errors.js";
-import { formatBytes } from "../../progress.js";
 import type { OwnUploads, UploadOptions } from "../object-store.js";
 import { PartedUpload, type PartCheck } from "../parted-upload.js";
 import { retryS3Call, unsignedPayload } from "./client.js";
@@ -54,12 +53,16 @@ export class S3ObjectUpload extends PartedUpload<string> {
       (partSize) => {
         if (partSize < S3_MIN_PART_SIZE) throw new RangeError("partSize must be at least 5 MiB (an S3 limit)");
       },
-      S3_MAX_PARTS,
+      { max: S3_MAX_PARTS, parts: "parts", named: "S3's limit" },
     );
   }
 
   ownUploads(): OwnUploads {
     return { ids: this.createdUploadId ? [this.createdUploadId] : [], unknown: this.createSent && !this.createdUploadId };
+  }
+
+  protected urlOf(key: string): string {
+    return `s3://${this.target.bucket}/${key}`;
   }
 
   protected newCheck(): PartCheck<string> {
@@ -69,14 +72,6 @@ export class S3ObjectUpload extends PartedUpload<string> {
   protected sendPart(Key: string, PartNumber: number, body: Buffer, ChecksumCRC32: string): Promise<void> {
     const { signal } = this.opts;
     const { client, bucket: Bucket } = this.target;
-    if (PartNumber > S3_MAX_PARTS) {
-      const err = new OperationError(
-        `the upload of s3://${Bucket}/${Key} needs more than ${S3_MAX_PARTS} parts (S3's limit), even with parts grown to ${formatBytes(body.length)}`,
-        { stage: "upload" },
-      );
-      this.storeError ??= err;
-      throw err;
-    }
     this.createSent = true;
     this.uploadId ??= this.call(
       client.send(
