@@ -1,4 +1,4 @@
-import { ListMultipartUploadsCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SnapshotStore } from "../../engine/catalogue/snapshot-store.js";
 import { StatusStore } from "../../engine/status/status-store.js";
@@ -6,7 +6,7 @@ import { s3CredentialEnv, testPolicy } from "../providers/support.js";
 import { sharedEnv, s3For, s3StoreOn } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 import { alive, until } from "../support/processes.js";
-import { BACKUP_MAIN, PulumiProject, requirePulumiPeers, resourceOf, SNAPSHOT_TYPE, W1 } from "./support.js";
+import { BACKUP_MAIN, listKeys, PulumiProject, requirePulumiPeers, resourceOf, SNAPSHOT_TYPE, W1 } from "./support.js";
 
 /**
  * A backup stack's `pulumi up` SIGKILLed while the snapshot is being uploaded (a CI runner's
@@ -51,8 +51,7 @@ describe("VaultSnapshot's up killed mid-upload, under the real Pulumi engine", (
     await new Promise((r) => setTimeout(r, 6_000));
     // No manifest: nothing lists as a snapshot. (A snapshot this small travels in one PUT, which
     // the proxy still delivers after the stop: that object lists as incomplete, as docs/backup.md says.)
-    const stored = await s3.send(new ListObjectsV2Command({ Bucket: env.bucket!, Prefix: prefix }));
-    expect((stored.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith(".manifest.json"))).toEqual([]);
+    expect(await listKeys(s3, env.bucket!, prefix, ".manifest.json")).toEqual([]);
     const listed = await new SnapshotStore(s3StoreOn(s3, env.bucket!, prefix)).list(env.clusterName);
     expect(listed.filter((s) => s.status !== "incomplete")).toEqual([]);
     const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: env.bucket!, Prefix: prefix }));
