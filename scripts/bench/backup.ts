@@ -37,7 +37,7 @@ import { VaultClient } from "../../engine/vault/client.js";
 import { fillWithRandomData } from "../../engine/vault/fill.js";
 import { irreducibleCpuMs, measureStartup, medianFigures, streamToNothing } from "./backup/measure.js";
 import { CpuLayout } from "./backup/pinning.js";
-import { formatProfile, profileBackup, type ProfileFigures } from "./backup/profile.js";
+import { formatProfile, type ProfileFigures } from "./backup/profile.js";
 import { encryptedFigures, formatReport, formatStartup, marginalCpu, type SizeFigures } from "./backup/report.js";
 import { Bench, vrbExecutable, type EncryptionFormat } from "./backup/scenarios.js";
 import { describeWan, netemUnavailable, startDelayRelay } from "./backup/wan.js";
@@ -182,7 +182,7 @@ export async function main(args: string[]): Promise<void> {
         log(`size ${formatBytes(target)}, run ${r + 1}/${o.repeat}: done (load average ${loadavg()[0]!.toFixed(2)})`);
       }
       results.push(medianFigures(runs));
-      if (o.profile && target === o.size) profile = await profileBackup({ ...process.env, ...bench.vars }, `bench-${i}-profile`, bench.servers);
+      if (o.profile && target === o.size) profile = await bench.profiledBackup(`bench-${i}-profile`);
       // Each size's figures as soon as they are known: a long run cut short still tells something.
       log(`figures at ${formatBytes(target)}: ${JSON.stringify(results.at(-1))}`);
     }

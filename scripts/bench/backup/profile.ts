@@ -2,6 +2,7 @@
 // grouped by what the code does. It answers the per-GiB target's second half: what remains above
 // the irreducible work (SHA-256, gunzip) and whether it can go.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BOUNDED_HEAP_FLAGS } from "../../../engine/bounded-heap.js";
 import { packageRoot } from "../../../engine/package-info.js";
@@ -84,19 +85,14 @@ export function formatProfile(p: ProfileFigures): string {
 }
 
 /**
- * One `vrb backup` of the environment's cluster under `node --cpu-prof`, with vrb's heap settings
- * on the command line (so it runs in that one Node, as the executable does).
+ * `vrb <args>` (a backup with --json) under `node --cpu-prof`, with vrb's heap settings on the
+ * command line (so it runs in that one Node, as the executable does).
  */
-export async function profileBackup(env: NodeJS.ProcessEnv, cluster: string, servers: number[]): Promise<ProfileFigures> {
-  const dir = mkdtempSync(join(env.TMPDIR ?? "/tmp", "vrb-bench-profile-"));
+export async function profileBackup(args: string[], env: NodeJS.ProcessEnv, servers: number[]): Promise<ProfileFigures> {
+  const dir = mkdtempSync(join(tmpdir(), "vrb-bench-profile-"));
   try {
     const vrb = join(packageRoot(), "dist", "scripts", "vrb.js");
-    const r = await timedChild(
-      process.execPath,
-      ["--cpu-prof", `--cpu-prof-dir=${dir}`, ...BOUNDED_HEAP_FLAGS, vrb, "backup", "--json", "--cluster", cluster, "--prefix", "bench/"],
-      env,
-      servers,
-    );
+    const r = await timedChild(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${dir}`, ...BOUNDED_HEAP_FLAGS, vrb, ...args], env, servers);
     const report = JSON.parse(r.out) as { bytes: number };
     // One Node ran the backup; should a child have written a profile too, the largest is the backup's.
     const files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));

@@ -7,6 +7,7 @@ import type { LocalAzurite } from "../../../devenv/azurite.js";
 import { packageRoot } from "../../../engine/package-info.js";
 import { toolPath } from "../../../engine/throwaway/binaries.js";
 import { cpuMsOf, timedChild, type ChildCost } from "./measure.js";
+import { profileBackup, type ProfileFigures } from "./profile.js";
 
 export type BackupCost = ChildCost & { transferMs: number; bytes: number };
 
@@ -74,17 +75,22 @@ export class Bench {
     this.servers = [...env.nodes.map((n) => n.pid), env.s3?.pid].filter((p): p is number => p !== undefined);
   }
 
+  /** The arguments of `vrb backup --json` into the bench's prefix; `extra` adds flags (e.g. a policy file). */
+  private backupArgs(cluster: string, extra: string[] = []): string[] {
+    return ["backup", "--json", "--cluster", cluster, "--prefix", "bench/", ...extra];
+  }
+
   /** (b) `vrb backup --json` as a user runs it; `extra` adds flags (e.g. a policy file). */
   async backup(cluster: string, s3Endpoint = this.env.s3!.endpoint, extra: string[] = [], extraEnv: Record<string, string> = {}): Promise<BackupCost> {
-    const r = await timedChild(
-      vrbExecutable(),
-      ["backup", "--json", "--cluster", cluster, "--prefix", "bench/", ...extra],
-      { ...process.env, ...this.vars, AWS_ENDPOINT_URL_S3: s3Endpoint, ...extraEnv },
-      this.servers,
-    );
+    const r = await timedChild(vrbExecutable(), this.backupArgs(cluster, extra), { ...process.env, ...this.vars, AWS_ENDPOINT_URL_S3: s3Endpoint, ...extraEnv }, this.servers);
     const report = JSON.parse(r.out) as { bytes: number; durationsMs: { transfer?: number } };
     const { out: _report, ...cost } = r;
     return { ...cost, transferMs: report.durationsMs.transfer ?? NaN, bytes: report.bytes };
+  }
+
+  /** (r) the same backup under `node --cpu-prof` (profile.ts). */
+  profiledBackup(cluster: string): Promise<ProfileFigures> {
+    return profileBackup(this.backupArgs(cluster), { ...process.env, ...this.vars }, this.servers);
   }
 
   /** (e) the same backup with the snapshot encrypted to a fresh age or OpenPGP recipient. */
