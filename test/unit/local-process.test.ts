@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 
 import { isAlive, stopProcess } from "../../engine/throwaway/process.js";
+import { sleep } from "../../engine/wait.js";
 import { ephemeralPortRange, freePort, portCandidates } from "../../engine/throwaway/ports.js";
 
 describe("local process control", () => {
@@ -9,7 +10,11 @@ describe("local process control", () => {
     const other = spawn("sleep", ["30"], { detached: true, stdio: "ignore" });
     const pid = other.pid!;
     try {
-      expect(isAlive(pid)).toBe(true);
+      // spawn returns once the exec has begun; on a loaded machine the new argv can still be
+      // unset for a moment (/proc/<pid>/cmdline reads empty), so wait for it first.
+      const deadline = Date.now() + 5_000;
+      while (!isAlive(pid, { marker: "sleep 30" }) && Date.now() < deadline) await sleep(10);
+      expect(isAlive(pid, { marker: "sleep 30" })).toBe(true);
       expect(isAlive(pid, { marker: "/tmp/vrb-x/node-1/bao.hcl" })).toBe(false);
       await stopProcess(pid, { graceMs: 500, marker: "/tmp/vrb-x/node-1/bao.hcl" });
       expect(isAlive(pid)).toBe(true);
