@@ -183,9 +183,12 @@ export abstract class PartedUpload<T> extends Writable implements ObjectUpload {
     const key = await this.key;
     const { max, parts, named } = this.partLimit;
     if (part > max) {
-      const err = new OperationError(`the upload of ${this.urlOf(key)} needs more than ${max} ${parts} (${named}), even with ${parts} grown to ${formatBytes(body.length)}`, {
-        stage: "upload",
-      });
+      const err = new OperationError(
+        `the upload of ${this.urlOf(key)} needs more than ${max} ${parts} (${named}), even with ${parts} grown to ${formatBytes(this.partSizeOf(max))}`,
+        {
+          stage: "upload",
+        },
+      );
       this.storeError ??= err;
       throw err;
     }
