@@ -11,7 +11,7 @@ import { writeOrWait } from "../backup/stages/writable.js";
 import type { SnapshotStore, StoredSnapshot } from "./snapshot-store.js";
 import { DEFAULT_STALL_TIMEOUT_MS } from "../backup/stall-watchdog.js";
 import { checkSinglePutSize } from "./single-put-limit.js";
-import { checkUrl, explainUrlRefusal, putText, redactUrl } from "./url-source.js";
+import { checkUrl, errorCodeOf, explainUrlRefusal, putHeaders, putText, redactUrl } from "./url-source.js";
 
 /**
  * Hand a snapshot to another account or an air-gapped site (docs/export.md): `exportSnapshot`
@@ -135,7 +135,7 @@ class PresignedPutStage implements Stage {
         method: "PUT",
         body: this.body,
         signal: this.controller.signal,
-        headers: { "content-length": String(bytes), "content-type": "application/gzip" },
+        headers: putHeaders(url, "application/gzip", bytes),
         headersTimeout: 0,
         bodyTimeout: 0,
       })
@@ -143,7 +143,7 @@ class PresignedPutStage implements Stage {
         async (res) => {
           const text = await res.body.text().catch(() => "");
           if (res.statusCode < 200 || res.statusCode >= 300) {
-            throw new OperationError(explainUrlRefusal(res.statusCode, /<Code>([^<]+)<\/Code>/.exec(text)?.[1], label, "PUT"), { stage: "export" });
+            throw new OperationError(explainUrlRefusal(res.statusCode, errorCodeOf(text, res.headers), label, "PUT"), { stage: "export" });
           }
         },
         (err: unknown) => {

@@ -58,9 +58,13 @@ export function checkUrl(url: string, field: string): string {
   return url;
 }
 
-/** The S3-style error code of a refused request (`<Code>AccessDenied</Code>`), for messages. */
-function errorCodeOf(body: string): string | undefined {
-  return /<Code>([^<]+)<\/Code>/.exec(body)?.[1];
+/**
+ * The error code of a refused request, for messages: the XML body's (`<Code>AccessDenied</Code>`,
+ * S3 and Azure), else Azure's `x-ms-error-code` header (its answers to some requests have no body).
+ */
+export function errorCodeOf(body: string, headers: Record<string, string | string[] | undefined> = {}): string | undefined {
+  const header = headers["x-ms-error-code"];
+  return /<Code>([^<]+)<\/Code>/.exec(body)?.[1] ?? (typeof header === "string" ? header : undefined);
 }
 
 /** Why a URL was refused, in words that point at the fix. */
@@ -82,7 +86,7 @@ async function open(method: "GET" | "PUT", url: string, label: string, opts: { s
   }
   if (res.statusCode < 200 || res.statusCode >= 300) {
     const text = await res.body.text().catch(() => "");
-    throw new OperationError(explainUrlRefusal(res.statusCode, errorCodeOf(text), label, method));
+    throw new OperationError(explainUrlRefusal(res.statusCode, errorCodeOf(text, res.headers), label, method));
   }
   return res;
 }
@@ -95,9 +99,25 @@ export async function fetchText(url: string, label: string): Promise<string> {
   return text;
 }
 
+/** A pre-authenticated Azure Blob URL: the service's host, or a shared access signature (`sv` and `sig`) in front of another. */
+export function isAzureBlobUrl(url: URL): boolean {
+  return url.hostname.toLowerCase().endsWith(".blob.core.windows.net") || (url.searchParams.has("sv") && url.searchParams.has("sig"));
+}
+
+/**
+ * The headers of a PUT of `bytes` to a pre-signed URL. Azure's Put Blob refuses a request that does
+ * not say which kind of blob it makes (HTTP 400), and a SAS cannot say it in its query: to an Azure
+ * URL the PUT says BlockBlob. S3's pre-signed URLs take the plain PUT.
+ */
+export function putHeaders(url: string, contentType: string, bytes: number): Record<string, string> {
+  const headers: Record<string, string> = { "content-type": contentType, "content-length": String(bytes) };
+  if (isAzureBlobUrl(new URL(url))) headers["x-ms-blob-type"] = "BlockBlob";
+  return headers;
+}
+
 /** PUTs a small text document (a manifest) to a pre-signed URL. */
 export async function putText(url: string, label: string, text: string, contentType = "application/json"): Promise<void> {
-  const res = await open("PUT", url, label, { body: text, headers: { "content-type": contentType, "content-length": String(Buffer.byteLength(text)) } });
+  const res = await open("PUT", url, label, { body: text, headers: putHeaders(url, contentType, Buffer.byteLength(text)) });
   await res.body.dump();
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { configErrorOf } from "../support/config-error.js";
 import { ConfigError } from "../../engine/errors.js";
 import { AZURE_SINGLE_PUT_BYTES, checkSinglePutSize, S3_SINGLE_PUT_BYTES } from "../../engine/catalogue/single-put-limit.js";
+import { putHeaders } from "../../engine/catalogue/url-source.js";
 import type { Progress } from "../../engine/progress.js";
 
 // `vrb export --to-url` sends the whole snapshot in one PUT: a snapshot larger than the URL's cloud
@@ -10,6 +11,7 @@ const GiB = 1024 ** 3;
 const AWS_URL = "https://acme-dr.s3.eu-west-1.amazonaws.com/vault/prod.snap?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=abc";
 const AZURE_URL = "https://acmedr.blob.core.windows.net/snapshots/prod.snap?sv=2024-08-04&sr=b&sp=cw&sig=abc";
 const MINIO_URL = "https://minio.dr.example:9000/snapshots/prod.snap?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=abc";
+const AZURE_CUSTOM_DOMAIN_URL = "https://backups.acme.example/snapshots/prod.snap?sv=2024-08-04&sr=b&sp=cw&sig=abc";
 const GCS_URL = "https://storage.googleapis.com/acme-dr/prod.snap?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Signature=abc";
 
 function recorder(): Progress & { warnings: string[] } {
@@ -46,5 +48,19 @@ describe("export to a pre-signed PUT URL: the size one PUT takes", () => {
     const g = recorder();
     checkSinglePutSize(6 * GiB, GCS_URL, "--to-url", g);
     expect(g.warnings).toEqual([]);
+  });
+
+  it("an Azure SAS URL of another host (a custom domain) is warned of with Azure's limit, not refused", () => {
+    const p = recorder();
+    checkSinglePutSize(AZURE_SINGLE_PUT_BYTES + 1, AZURE_CUSTOM_DOMAIN_URL, "--to-url", p);
+    expect(p.warnings).toHaveLength(1);
+    expect(p.warnings[0]).toMatch(/Azure Blob takes at most .* in one PUT; a custom domain in front of Azure Blob refuses it at the end too/);
+  });
+});
+
+describe("export to a pre-signed PUT URL: the request's headers", () => {
+  it("an Azure URL (its host or a SAS) gets the blob type Put Blob requires; S3 and Cloud Storage URLs the plain PUT", () => {
+    for (const url of [AZURE_URL, AZURE_CUSTOM_DOMAIN_URL]) expect(putHeaders(url, "application/gzip", 42)["x-ms-blob-type"]).toBe("BlockBlob");
+    for (const url of [AWS_URL, MINIO_URL, GCS_URL]) expect(putHeaders(url, "application/gzip", 42)).toEqual({ "content-type": "application/gzip", "content-length": "42" });
   });
 });
