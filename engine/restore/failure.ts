@@ -25,6 +25,9 @@ export async function restoreFailure(run: RestoreRun, caught: unknown): Promise<
       ? `${run.cli} operator raft join ${run.baoTarget(n)} ${n1} (it unseals itself with its ${run.seal?.type} seal)`
       : `${run.cli} operator raft join ${run.baoTarget(n)} ${n1} && ${run.cli} operator unseal ${run.baoTarget(n)} (repeat to the threshold)`;
   const joinCmds = rest.map(joinOne).join("; ");
+  // A Shamir node 1 still applying the snapshot: active as the throwaway cluster until it seals itself.
+  const want = run.manifest?.vault.clusterId;
+  const applying = !auto && health[0]?.role === "active" && want !== undefined && health[0]?.clusterId !== want;
   const wipe = `stop it, delete its raft data directory, start it (local environment: vrb local stop-node <id> --wipe && vrb local start-node <id>)`;
   const rerun = run.names.rerun;
   const next: Record<Phase, string> = {
@@ -37,7 +40,7 @@ export async function restoreFailure(run: RestoreRun, caught: unknown): Promise<
         `(${run.cli} operator seal ${run.baoTarget(n1)}) and unseal it with the recovery keys (${run.cli} operator unseal ${run.baoTarget(n1)}, to the threshold)` +
         (rest.length ? `; then join the others one at a time: ${joinCmds}` : "") +
         "."
-      : `${n1} holds the restored snapshot. Unseal it with the ORIGINAL cluster's keys (${run.cli} operator unseal ${run.baoTarget(n1)}, to the threshold)` +
+      : `${n1} ${applying ? "took the snapshot and is still applying it (until then it answers as the throwaway cluster; then it seals itself). Once it is sealed, unseal" : "holds the restored snapshot. Unseal"} it with the ORIGINAL cluster's keys (${run.cli} operator unseal ${run.baoTarget(n1)}, to the threshold)` +
         (rest.length ? `, then join the others one at a time: ${joinCmds}` : "") +
         `. Or ${rerun}: it continues from there.`,
     joining:
@@ -49,8 +52,9 @@ export async function restoreFailure(run: RestoreRun, caught: unknown): Promise<
   };
   const tokenNote = run.generatedToken ? `\nA generated root token could not be revoked: revoke it with '${run.cli} token revoke -accessor ${run.generatedTokenAccessor}'.` : "";
   // Node 1 may already be unsealed and serving (e.g. a later step failed): advise from what it is now.
-  // Not so an auto-unseal node 1: active right after the restore, it holds the throwaway keys until reloaded.
-  const n1Serving = ["active", "standby"].includes(health[0]?.role ?? "");
+  // Not so an auto-unseal node 1: active right after the restore, it holds the throwaway keys until
+  // reloaded. Nor a Shamir node 1 still applying the snapshot.
+  const n1Serving = ["active", "standby"].includes(health[0]?.role ?? "") && !applying;
   // A snapshot that failed its integrity check fails it again: the advice names another one.
   const advice =
     run.phase === "preflight" && err instanceof IntegrityError ? await anotherSnapshotAdvice(run) : run.phase === "restored" && n1Serving && !auto ? next.joining : next[run.phase];

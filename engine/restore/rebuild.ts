@@ -6,7 +6,7 @@ import { joinRaft, raftConfiguration, removePeer, setAutopilotConfig, type Autop
 import { checkKeysForPlan, checkSeal, downloadAndVerify, resolveSnapshot } from "./preflight.js";
 import { planReload, reloadNode1, restartNode1, type ReloadRoute } from "./reload.js";
 import { checkRestartCommand } from "./restart.js";
-import { checkHoldsSnapshot, planResume, surveyTargets, targetFacts, type ResumePlan } from "./resume.js";
+import { checkHoldsSnapshot, mayStillBeApplying, planResume, surveyTargets, targetFacts, type ResumePlan } from "./resume.js";
 import type { RestoreRun } from "./restore-run.js";
 import { waitRole } from "./wait-role.js";
 import type { WaitStatus } from "./steps.js";
@@ -15,6 +15,9 @@ import { nodeIdsByAddr } from "./target-health.js";
 import { GenerateRootRefused, generateRootAdvice, generateRootStatus } from "./root-token.js";
 import { obtainToken, tokenWorks } from "./token.js";
 import { verifyRestore } from "./verify-restored.js";
+
+/** How long a re-run waits for an active node 1 with the throwaway keyring's shape to seal itself (mayStillBeApplying). */
+const APPLY_GRACE_MS = 30_000;
 
 /** A node that takes this long to load the snapshot must not be reaped by autopilot meanwhile. */
 const MIN_DEAD_SERVER_THRESHOLD_MS = 10 * 60_000;
@@ -38,17 +41,29 @@ export async function rebuild(run: RestoreRun): Promise<void> {
   });
   const plan = await checkSeal(run, nodes);
   checkKeysForPlan(run, plan);
-  // A Shamir node 1 found unsealed but not answering sys/health is still applying the snapshot
-  // of an interrupted run, about to seal itself: wait for it, or it is taken for another cluster
-  // (seen when the same command ran again within seconds of a SIGKILL).
-  if (plan.kind === "shamir" && facts[0]?.state === "unsettled") {
+  // A Shamir node 1 that took the snapshot of an interrupted run applies it before it seals
+  // itself: meanwhile it answers as the throwaway cluster's active node, or not at all (sys/health
+  // 500). Seen when the same command ran again within seconds of a SIGKILL: wait for it to settle,
+  // or it is taken for another cluster. An active node 1 is given APPLY_GRACE_MS: a throwaway
+  // keyring whose run was stopped before the snapshot was sent never seals, and is refused below.
+  if (plan.kind === "shamir" && mayStillBeApplying(facts, manifest, run.keys.length)) {
     const n1 = nodes[0]!;
-    facts[0] = await log.run("wait until node 1 settles (it may still be applying the interrupted run's snapshot)", n1, (c) =>
-      c.until(`${n1} to seal itself or answer sys/health`, async () => {
+    facts[0] = await log.run("wait until node 1 settles (it may still be applying the interrupted run's snapshot)", n1, (c) => {
+      // Within the step's own deadline, which a short step timeout makes shorter.
+      const graceMs = Math.min(APPLY_GRACE_MS, c.timeoutMs() / 2);
+      const giveUp = Date.now() + graceMs;
+      return c.until(`${n1} to seal itself or answer sys/health`, async () => {
         const f = await targetFacts(client, n1, 1);
-        return f.state === "unsettled" ? undefined : f;
-      }),
-    );
+        if (f.state === "unsettled") return undefined;
+        if (f.state === "active" && mayStillBeApplying([f, ...facts.slice(1)], manifest, run.keys.length)) {
+          if (Date.now() < giveUp) return undefined;
+          run.progress.warn(
+            `node 1 did not seal itself within ${Math.round(graceMs / 1000)} s: it holds the throwaway keyring of a run stopped before the snapshot was applied, or is still applying a large one (then run again once it is sealed)`,
+          );
+        }
+        return f;
+      });
+    });
   }
   // Auto-unseal: how node 1 will load the restored keys, settled before anything changes.
   let reload: ReloadRoute | undefined;

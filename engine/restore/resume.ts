@@ -59,6 +59,22 @@ async function factsOf(c: VaultClient, addr: string, n: number): Promise<TargetF
 }
 
 /**
+ * Whether node 1 may be the node 1 of a Shamir rebuild that took the snapshot moments ago and is
+ * still applying it (it seals itself once done): unsealed but not answering sys/health, or active
+ * as a cluster that is not the snapshot's with the throwaway keyring's shape (as many shares as
+ * the original keys given, all of them needed) while every other node is still empty. Another
+ * cluster's node has another shape, and is not waited for.
+ */
+export function mayStillBeApplying(facts: readonly TargetFacts[], manifest: SnapshotManifest, keys: number): boolean {
+  const [first, ...rest] = facts;
+  if (!first) return false;
+  if (first.state === "unsettled") return true;
+  const want = manifest.vault.clusterId;
+  const throwawayShape = first.seal?.t === keys && first.seal?.n === keys;
+  return first.state === "active" && want !== undefined && first.clusterId !== want && throwawayShape && rest.every((f) => f.state === "uninitialized");
+}
+
+/**
  * How a re-run continues a rebuild that was interrupted. node1: "unseal" (it holds something
  * sealed: the original keys, or its seal after a restart, must open it, then it is checked),
  * "reload" (auto-unseal: it holds the applied snapshot but not yet the restored keys), "serving"

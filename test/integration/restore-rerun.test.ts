@@ -139,6 +139,31 @@ describe.each(PRODUCTS)("%s", (product) => {
   });
 
   // Last: it makes a newer backup the cluster's latest.
+  it("gives a node 1 with the throwaway keyring's shape (the others empty) time to seal itself, as a rebuild's node 1 does once it has applied the snapshot; one that does not is refused, nothing touched", async () => {
+    const fresh = await addNodes(S, 2);
+    const addrs = fresh.map((n) => n.apiAddr);
+    const n1 = new VaultClient({ addr: addrs[0]! });
+    // What an interrupted rebuild leaves before the snapshot is applied: as many shares as the keys given, all needed.
+    const keys = S.keys!.unsealKeysB64.length;
+    const throwaway = await initialize(n1, { kind: "shamir", shares: keys, threshold: keys });
+    await unseal(n1, throwaway.unsealKeysB64);
+    const before = await waitUntilRole(n1, ["active"], "the throwaway-shaped node 1 to be active", 30_000);
+
+    const started = Date.now();
+    const r = await runVrb([...restoreArgs(addrs), "--step-timeout", "6"], noToken());
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/wait until node 1 settles \(it may still be applying the interrupted run's snapshot\)/);
+    expect(r.stderr).toMatch(
+      /node 1 did not seal itself within 3 s: it holds the throwaway keyring of a run stopped before the snapshot was applied, or is still applying a large one/,
+    );
+    expect(r.stderr).toContain(`Node 1 holds cluster ${before.clusterId}, not the snapshot's`);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3_000);
+    const after = await nodeHealth(n1);
+    expect([after.role, after.clusterId]).toEqual(["active", before.clusterId]);
+    expect(await rolesOf([addrs[1]!])).toEqual(["uninitialized"]);
+    await n1.close();
+  });
+
   it("refuses when node 1 holds an older raft index of the same cluster than the snapshot asked for (exit 2), naming the wipe command", async () => {
     const fresh = await addNodes(S, 2);
     const addrs = fresh.map((n) => n.apiAddr);
