@@ -67,13 +67,34 @@ export function errorCodeOf(body: string, headers: Record<string, string | strin
   return /<Code>([^<]+)<\/Code>/.exec(body)?.[1] ?? (typeof header === "string" ? header : undefined);
 }
 
-/** Why a URL was refused, in words that point at the fix. */
-export function explainUrlRefusal(status: number, code: string | undefined, label: string, method: string): string {
+/**
+ * Why a URL was refused, in words that point at the fix. `url` (never shown) tells a PUT URL that
+ * carries a checksum of other bytes: recent AWS SDKs sign one of an empty body into a pre-signed
+ * PutObject unless told not to, and S3 then refuses any snapshot sent to it.
+ */
+export function explainUrlRefusal(status: number, code: string | undefined, label: string, method: string, url?: string): string {
   const what = `${method} ${label} was refused (HTTP ${status}${code ? ` ${code}` : ""})`;
+  const checksum = url && method === "PUT" ? checksumParamOf(url) : undefined;
+  if (checksum && /digest|checksum/i.test(code ?? "")) {
+    return (
+      `${what}: the URL carries a checksum (${checksum}) of other bytes than the snapshot's. Recent AWS SDKs sign one of an empty body into ` +
+      `pre-signed PUT URLs: ask for a new URL made without it (JavaScript v3: the S3Client's requestChecksumCalculation: "WHEN_REQUIRED"; ` +
+      `Python: request_checksum_calculation="when_required")`
+    );
+  }
   if (status === 403 && /expired/i.test(code ?? "")) return `${what}: the pre-signed URL has expired; ask for a new one (vrb presign)`;
   if (status === 403) return `${what}: the URL expired or its signature does not match (copied whole, for this method?); ask for a new one (vrb presign)`;
   if (status === 404) return `${what}: no such object`;
   return what;
+}
+
+/** The name of an S3 checksum signed into a pre-signed URL (x-amz-checksum-crc32, ...), if any. */
+function checksumParamOf(url: string): string | undefined {
+  try {
+    return [...new URL(url).searchParams.keys()].find((k) => /^x-amz-checksum-/i.test(k));
+  } catch {
+    return undefined;
+  }
 }
 
 /** One request to a URL; non-2xx answers are OperationErrors with the reason (the body is read for its code). */
@@ -86,7 +107,7 @@ async function open(method: "GET" | "PUT", url: string, label: string, opts: { s
   }
   if (res.statusCode < 200 || res.statusCode >= 300) {
     const text = await res.body.text().catch(() => "");
-    throw new OperationError(explainUrlRefusal(res.statusCode, errorCodeOf(text, res.headers), label, method));
+    throw new OperationError(explainUrlRefusal(res.statusCode, errorCodeOf(text, res.headers), label, method, url));
   }
   return res;
 }

@@ -3,7 +3,8 @@ import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import * as openpgp from "openpgp";
 import { stringify } from "yaml";
@@ -187,6 +188,26 @@ describe("client-side encryption (age)", () => {
     expect(r.archive.checked).toContain("state.bin");
     const wrong = await runVrb(["verify", snapshotUrl, "--manifest-url", manifestUrl, "--identity", otherIdFile], other);
     expect(wrong.code).toBe(2);
+  });
+
+  it("vrb export hands the encrypted snapshot over as stored (ciphertext, proven by SHA-256 and size); the other side checks its archive with the identity", async () => {
+    const handover = `enc-handover-${Date.now().toString(36)}`;
+    await s3.send(new CreateBucketCommand({ Bucket: handover }));
+    const putUrl = (key: string) => getSignedUrl(s3, new PutObjectCommand({ Bucket: handover, Key: key }), { expiresIn: 900 });
+    const r = await runVrb(
+      ["export", report.key, "--prefix", prefix, "--to-url", await putUrl(report.key), "--manifest-url", await putUrl(manifestKeyFor(report.key)), "--json"],
+      cliEnv(env),
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/encrypted \(age\): sent as stored; its archive is checked on the other side with the identity/);
+    const copy = await s3.send(new GetObjectCommand({ Bucket: handover, Key: report.key }));
+    expect(sha(Buffer.from(await copy.Body!.transformToByteArray()))).toBe(manifest.sha256);
+    const urls = await runVrb(["presign", `s3://${handover}/${report.key}`, "--json"], cliEnv(env));
+    expect(urls.code, urls.stderr).toBe(0);
+    const { snapshotUrl, manifestUrl } = JSON.parse(urls.stdout) as { snapshotUrl: string; manifestUrl: string };
+    const v = await runVrb(["verify", snapshotUrl, "--manifest-url", manifestUrl, "--identity", ageIdFile, "--json"], { HOME: tempDir("enc-export-home") });
+    expect(v.code, v.stderr).toBe(0);
+    expect((JSON.parse(v.stdout) as { archive: { checked: string[] } }).archive.checked).toContain("state.bin");
   });
 
   it("stores the configuration files encrypted beside the snapshot; vrb files lists them and writes identical bytes and modes", async () => {
