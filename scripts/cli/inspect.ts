@@ -16,8 +16,9 @@ import {
 import { destinationOfReport, printJson, printText, progressFor, runCommand, withPolicyStore, type DestinationOfReport } from "./common.js";
 import { addDestinationFlag, addPolicyFlags, type PolicyFlags } from "./options.js";
 import { isSnapshotFile, policyForRef } from "./snapshot-ref.js";
+import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 
-interface InspectFlags extends PolicyFlags {
+interface InspectFlags extends PolicyFlags, IdentityFlags {
   json?: boolean;
   mapFromCluster?: boolean;
 }
@@ -58,13 +59,16 @@ export function inspectText(r: InspectReport): string {
 export function registerInspect(program: Command): void {
   const cmd = program
     .command("inspect <ref>")
-    .description("what a snapshot holds, read without any key: raft meta, keys and bytes per prefix and per mount (ref: 'latest', s3://BUCKET/KEY, a key, or a file)");
-  addDestinationFlag(addPolicyFlags(cmd))
+    .description(
+      "what a snapshot holds, read without Vault's keys: raft meta, keys and bytes per prefix and per mount (ref: 'latest', s3://BUCKET/KEY, a key, or a file; a client-side encrypted one needs --identity)",
+    );
+  addIdentityFlag(addDestinationFlag(addPolicyFlags(cmd)))
     .option("--map-from-cluster", "name the mounts of a snapshot file from the live cluster's mount table (VAULT_ADDR, VAULT_TOKEN)")
     .option("--json", "print one JSON report on stdout")
     .action(async (ref: string, o: InspectFlags) =>
       runCommand(o, async () => {
         const progress = progressFor(o);
+        const identities = await identitiesFromFlags(o);
         const table = o.mapFromCluster ? await liveMountTable(o, process.env) : undefined;
         for (const w of table?.warnings ?? []) progress.warn(w);
         let report: InspectReport;
@@ -78,7 +82,7 @@ export function registerInspect(program: Command): void {
             async (objects) => {
               destination = destinationOfReport(objects);
               const store = new SnapshotStore(objects);
-              return inspectStoredSnapshot(store, await store.resolve(ref, policy.cluster.name), { mountTable: table?.entries, progress });
+              return inspectStoredSnapshot(store, await store.resolve(ref, policy.cluster.name), { mountTable: table?.entries, progress, identities });
             },
             o.destination,
           );

@@ -210,6 +210,19 @@ describe("client-side encryption (age)", () => {
     expect((JSON.parse(v.stdout) as { archive: { checked: string[] } }).archive.checked).toContain("state.bin");
   });
 
+  it("vrb inspect reads the encrypted snapshot's keys through its decryption with --identity; without one it is refused (exit 2) naming the flag", async () => {
+    const without = await runVrb(["inspect", report.key, "--prefix", prefix], cliEnv(env));
+    expect(without.code, without.stderr).toBe(2);
+    expect(without.stderr).toMatch(/is encrypted \(age recipients age1[a-z0-9]+\): give --identity FILE/);
+    const r = await runVrb(["inspect", report.key, "--prefix", prefix, "--identity", ageIdFile, "--json"], cliEnv(env));
+    expect(r.code, r.stderr).toBe(0);
+    const inspected = JSON.parse(r.stdout) as { meta: { index: number }; totalKeys: number; mounts: { path?: string; keys: number }[] };
+    expect(inspected.meta.index).toBe(manifest.raft.index);
+    // The same counts the backup recorded from the plaintext.
+    expect(inspected.totalKeys).toBe(manifest.inventory!.totalKeys);
+    expect(inspected.mounts.find((m) => m.path === "enc-kv/")?.keys).toBeGreaterThanOrEqual(SECRETS);
+  });
+
   it("stores the configuration files encrypted beside the snapshot; vrb files lists them and writes identical bytes and modes", async () => {
     expect(manifest.files!.key).toBe(`${report.key}.files.tar`);
     const storedFiles = await get(manifest.files!.key);

@@ -10,6 +10,8 @@ import type { SnapshotStore, StoredSnapshot } from "../../catalogue/snapshot-sto
 import { DEFAULT_STALL_TIMEOUT_MS } from "../../backup/stall-watchdog.js";
 import { labelMounts, type MountCount, type MountTableEntry, type PrefixCount, type SnapshotInventory } from "./counter.js";
 import { StateBinInventory } from "./observer.js";
+import { decryptingStream } from "../../crypto/decrypt-stream.js";
+import { requireIdentityFor, type Identities } from "../../crypto/identities.js";
 
 /** `vrb inspect --json` (docs/inspect.md). */
 export interface InspectReport {
@@ -30,6 +32,8 @@ export interface InspectReport {
 export interface InspectOptions {
   /** Mount table to name the mounts with (a live cluster's: `readMountTable`). */
   mountTable?: readonly MountTableEntry[];
+  /** Private keys of a client-side encrypted stored snapshot: it is decrypted on the way (required for one). */
+  identities?: Identities;
   progress?: Progress;
   stallTimeoutMs?: number;
 }
@@ -102,16 +106,22 @@ export async function inspectSnapshotFile(path: string, opts: InspectOptions = {
 export async function inspectStoredSnapshot(store: SnapshotStore, snapshot: StoredSnapshot, opts: InspectOptions = {}): Promise<InspectReport> {
   const where = snapshot.url;
   const progress = opts.progress ?? silentProgress;
+  // Its keys are in the plaintext: an encrypted snapshot is read through its decryption, never as ciphertext.
+  const enc = snapshot.manifest?.encryption;
+  if (enc) requireIdentityFor(enc, opts.identities, where);
   const pass = new StagePipeline();
   const { meta, inventory } = await readInventory(
     pass,
     async () => {
-      progress.info(`inspecting ${where} (${snapshot.bytes} bytes)`);
-      return openStoredSnapshotSource(pass, store, snapshot.key, {
+      progress.info(`inspecting ${where} (${snapshot.bytes} bytes${enc ? `, ${enc.format}-encrypted: decrypted on the way` : ""})`);
+      const stored = await openStoredSnapshotSource(pass, store, snapshot.key, {
         stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
         where,
         onResume: (m) => progress.warn(m),
       });
+      if (!enc) return stored;
+      const { plain } = await decryptingStream(enc, opts.identities!, stored.stream, where);
+      return { name: stored.name, stream: plain };
     },
     where,
   );
