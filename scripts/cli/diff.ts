@@ -3,8 +3,9 @@ import { diffInventories, inventoryOf, SnapshotStore, type InventorySubject, typ
 import { destinationOfReport, openPolicyStore, printJson, printText, progressFor, runCommand } from "./common.js";
 import { addDestinationFlag, addPolicyFlags, type PolicyFlags } from "./options.js";
 import { isSnapshotFile, policyForRef } from "./snapshot-ref.js";
+import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 
-interface DiffFlags extends PolicyFlags {
+interface DiffFlags extends PolicyFlags, IdentityFlags {
   json?: boolean;
 }
 
@@ -14,11 +15,13 @@ export function registerDiff(program: Command): void {
   const cmd = program
     .command("diff <refA> <refB>")
     .description("keys and bytes per mount in snapshot A and in snapshot B, and the change (from the manifests' inventories, else read from the snapshots)");
-  addDestinationFlag(addPolicyFlags(cmd, { nodes: false }))
+  addIdentityFlag(addDestinationFlag(addPolicyFlags(cmd, { nodes: false })))
     .option("--json", "print one JSON report on stdout")
     .action(async (refA: string, refB: string, o: DiffFlags) =>
       runCommand(o, async () => {
         const progress = progressFor(o);
+        // Only for an encrypted snapshot whose manifest has no inventory (it is then read from the plaintext).
+        const identities = await identitiesFromFlags(o);
         // Each ref may name its own bucket: one store per stored ref, all closed at the end.
         const opened: ObjectStore[] = [];
         const subject = async (ref: string): Promise<InventorySubject> => {
@@ -30,7 +33,7 @@ export function registerDiff(program: Command): void {
           return { store, snapshot: await store.resolve(ref, policy.cluster.name) };
         };
         try {
-          const [a, b] = [await inventoryOf(await subject(refA), { progress }), await inventoryOf(await subject(refB), { progress })];
+          const [a, b] = [await inventoryOf(await subject(refA), { progress, identities }), await inventoryOf(await subject(refB), { progress, identities })];
           const d = diffInventories(a, b);
           // Both stored refs are read from the one destination --destination names.
           if (o.json) return printJson(opened[0] ? { ...d, destination: destinationOfReport(opened[0]) } : d);

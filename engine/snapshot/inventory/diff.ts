@@ -1,3 +1,4 @@
+import type { Identities } from "../../crypto/identities.js";
 import type { Progress } from "../../progress.js";
 import type { SnapshotStore, StoredSnapshot } from "../../catalogue/snapshot-store.js";
 import type { MountCount, MountKind, SnapshotInventory } from "./counter.js";
@@ -14,9 +15,9 @@ export interface SubjectInventory {
 }
 
 /** The inventory of a snapshot: its manifest's when it has one, else read from the snapshot itself. */
-export async function inventoryOf(subject: InventorySubject, opts: { progress?: Progress } = {}): Promise<SubjectInventory> {
+export async function inventoryOf(subject: InventorySubject, opts: { progress?: Progress; identities?: Identities } = {}): Promise<SubjectInventory> {
   if ("file" in subject) {
-    const r = await inspectSnapshotFile(subject.file, opts);
+    const r = await inspectSnapshotFile(subject.file, { progress: opts.progress });
     return { source: r.source, from: "inspect", inventory: r };
   }
   const { snapshot } = subject;
