@@ -1,4 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
@@ -10,6 +13,7 @@ import { HashingStage } from "../../engine/backup/stages/hashing.js";
 import { encryptorFor, type EncryptionSettings } from "../../engine/crypto/encryptor.js";
 import { EncryptionStage } from "../../engine/backup/stages/encryption.js";
 import { decryptingStream } from "../../engine/crypto/decrypt-stream.js";
+import { inspectSnapshotFile } from "../../engine/snapshot/inventory/inspect.js";
 
 const data = randomBytes(3 * 1024 * 1024 + 17);
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -72,6 +76,30 @@ describe("EncryptionStage and the decrypting download", () => {
     expect(enc.info.recipients).toEqual([(await openpgp.readKey({ armoredKey: k.publicKey })).getFingerprint()]);
     expect(sha(await decrypt(enc.info, k.privateKey, cipher, "a long passphrase"))).toBe(sha(data));
     await expect(loadIdentities([{ name: "k", text: k.privateKey }], "wrong")).rejects.toThrow(/does not unlock/);
+  });
+
+  it("a file of the ciphertext (a stored snapshot copied by hand) is refused by vrb inspect's file path, naming its format and how to decrypt it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vrb-cipher-file-"));
+    try {
+      const id = await generateX25519Identity();
+      const k = await openpgp.generateKey({ userIDs: [{ name: "ops" }], format: "armored" });
+      const cases: [string, EncryptionSettings, string][] = [
+        ["age", { age: [await identityToRecipient(id)] }, "age --decrypt -i IDENTITY"],
+        ["OpenPGP", { pgp: [k.publicKey] }, "gpg --decrypt"],
+      ];
+      for (const [format, settings, decryptWith] of cases) {
+        const file = join(dir, `${format}.snap`);
+        writeFileSync(file, (await encryptThroughPipeline(settings)).cipher);
+        const err = await inspectSnapshotFile(file).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(ConfigError);
+        expect((err as ConfigError).message).toContain(`is an ${format}-encrypted snapshot, not a snapshot archive: decrypt it first (${decryptWith} ${file} > plain.snap)`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("the policy refuses age and pgp together, and a private key given as a recipient", async () => {

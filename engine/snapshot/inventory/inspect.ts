@@ -1,6 +1,6 @@
 import { productOfManifest, type Product } from "../../vault/product.js";
-import { createReadStream, statSync } from "node:fs";
-import { OperationError } from "../../errors.js";
+import { closeSync, createReadStream, openSync, readSync, statSync } from "node:fs";
+import { ConfigError, OperationError } from "../../errors.js";
 import { silentProgress, type Progress } from "../../progress.js";
 import type { RaftSnapshotMeta } from "../archive.js";
 import { StagePipeline, type PipelineSource } from "../../backup/pipeline.js";
@@ -85,6 +85,36 @@ function report(
   };
 }
 
+/**
+ * What a file that is not a gzip'd archive but the kit's ciphertext starts with: age's header line,
+ * or an OpenPGP packet that opens a message to a public key (tag 1, in the new or the old format).
+ */
+export function encryptedFormatOf(head: Buffer): "age" | "openpgp" | undefined {
+  if (head.subarray(0, 21).toString("latin1") === "age-encryption.org/v1") return "age";
+  const first = head[0];
+  if (first === 0xc1 || (first !== undefined && first >= 0x84 && first <= 0x87)) return "openpgp";
+  return undefined;
+}
+
+/** Refuses a file of ciphertext (a stored encrypted snapshot copied by hand) with how to read it instead. */
+function refuseCiphertextFile(path: string): void {
+  const head = Buffer.alloc(32);
+  const fd = openSync(path, "r");
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const format = encryptedFormatOf(head.subarray(0, n));
+  if (!format) return;
+  const decrypt = format === "age" ? `age --decrypt -i IDENTITY ${path} > plain.snap` : `gpg --decrypt ${path} > plain.snap`;
+  throw new ConfigError(
+    `${path} is ${format === "age" ? "an age-encrypted" : "an OpenPGP-encrypted"} snapshot, not a snapshot archive: decrypt it first (${decrypt}), or inspect the stored snapshot with --identity FILE`,
+    { field: "ref", stage: "inspect" },
+  );
+}
+
 /** Inspects a snapshot file on disk (`bao operator raft snapshot save`, a restore's download). */
 export async function inspectSnapshotFile(path: string, opts: InspectOptions = {}): Promise<InspectReport> {
   let size: number;
@@ -93,6 +123,7 @@ export async function inspectSnapshotFile(path: string, opts: InspectOptions = {
   } catch {
     throw new OperationError(`snapshot file ${path} cannot be read`, { stage: "inspect" });
   }
+  refuseCiphertextFile(path);
   opts.progress?.info(`inspecting ${path} (${size} bytes)`);
   const pass = new StagePipeline();
   const { meta, inventory } = await readInventory(pass, async () => ({ name: "read", stream: createReadStream(path) }), path);
