@@ -1,6 +1,6 @@
 import { ConfigError } from "../errors.js";
 import { formatBytes, type Progress } from "../progress.js";
-import { isAzureBlobUrl } from "./url-source.js";
+import { isAzureBlobHost, isAzureBlobUrl } from "./url-source.js";
 
 /**
  * A pre-signed PUT URL takes the whole snapshot in one request, and the big clouds cap one request:
@@ -24,7 +24,7 @@ interface Limit {
 function limitOf(url: URL): Limit | undefined {
   const host = url.hostname.toLowerCase();
   if (/\.amazonaws\.com(\.cn)?$/.test(host)) return { bytes: S3_SINGLE_PUT_BYTES, who: "AWS S3", certain: true };
-  if (host.endsWith(".blob.core.windows.net")) return { bytes: AZURE_SINGLE_PUT_BYTES, who: "Azure Blob", certain: true };
+  if (isAzureBlobHost(url)) return { bytes: AZURE_SINGLE_PUT_BYTES, who: "Azure Blob", certain: true };
   if (url.searchParams.has("X-Amz-Signature"))
     return { bytes: S3_SINGLE_PUT_BYTES, who: "S3", certain: false, unless: "a store with a higher limit (MinIO) takes it, others refuse it at the end" };
   if (isAzureBlobUrl(url))

@@ -120,9 +120,14 @@ export async function fetchText(url: string, label: string): Promise<string> {
   return text;
 }
 
+/** A URL of Azure Blob's own host (`ACCOUNT.blob.core.windows.net`). */
+export function isAzureBlobHost(url: URL): boolean {
+  return url.hostname.toLowerCase().endsWith(".blob.core.windows.net");
+}
+
 /** A pre-authenticated Azure Blob URL: the service's host, or a shared access signature (`sv` and `sig`) in front of another. */
 export function isAzureBlobUrl(url: URL): boolean {
-  return url.hostname.toLowerCase().endsWith(".blob.core.windows.net") || (url.searchParams.has("sv") && url.searchParams.has("sig"));
+  return isAzureBlobHost(url) || (url.searchParams.has("sv") && url.searchParams.has("sig"));
 }
 
 /**

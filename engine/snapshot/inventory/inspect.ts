@@ -89,7 +89,7 @@ function report(
  * What a file that is not a gzip'd archive but the kit's ciphertext starts with: age's header line,
  * or an OpenPGP packet that opens a message to a public key (tag 1, in the new or the old format).
  */
-export function encryptedFormatOf(head: Buffer): "age" | "openpgp" | undefined {
+function encryptedFormatOf(head: Buffer): "age" | "openpgp" | undefined {
   if (head.subarray(0, 21).toString("latin1") === "age-encryption.org/v1") return "age";
   const first = head[0];
   if (first === 0xc1 || (first !== undefined && first >= 0x84 && first <= 0x87)) return "openpgp";
