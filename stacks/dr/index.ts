@@ -17,6 +17,8 @@
 //                                        optional: the nodes unseal themselves, the keys only make a verification token
 //   vault-raft-backup-dr:token           secret; a token of the original cluster: required in-place; for a rebuild it
 //                                        enables the full verification (init JSON's root_token works the same)
+//   vault-raft-backup-dr:restartCommand  auto-unseal rebuild without a token: the command that restarts one node's
+//                                        server ({host}, {node}, {index}), run where Pulumi runs
 //   vault-raft-backup-dr:files           put the snapshot's configuration files back on the nodes (see files.ts)
 //   vault-raft-backup-dr:reset           per-node reset commands (see config.ts)
 //   vault-raft-backup-dr:sshPrivateKey   secret; SSH key for `reset.via: remote` and `files.via: remote`
@@ -147,6 +149,7 @@ const restore = new StagedRestore(
     unsealKeys,
     recoveryKeys,
     token: dr.getSecret("token"),
+    restartCommand: dr.get("restartCommand"),
     identities: identity?.apply((t) => [t]),
     identityPassphrase,
     force: dr.getBoolean("force"),

@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { parse, stringify } from "yaml";
 import { packageRoot } from "../../engine/package-info.js";
+import { plainOccurrences } from "../providers/support.js";
 import { tempDir } from "../support/env.js";
 import { descendantsOf } from "../support/processes.js";
 
@@ -204,6 +205,24 @@ export class PulumiProject {
     walk(this.dir);
     return out;
   }
+}
+
+/**
+ * Where any of `secrets` is in plain text, as a list of places (empty when none): the exported
+ * state outside Pulumi's secret wrappers, any file Pulumi wrote, any CLI output of the project.
+ * A secret is named by its first 4 characters only.
+ */
+export async function plainTextLeaks(project: PulumiProject, secrets: string[]): Promise<string[]> {
+  const exported = await project.exportStack();
+  const files = project.rawFiles();
+  return secrets.flatMap((secret) => {
+    const name = `${secret.slice(0, 4)}...`;
+    return [
+      ...plainOccurrences(exported, secret).map((p) => `${name} in the exported state at ${p}`),
+      ...files.filter((f) => f.text.includes(secret)).map((f) => `${name} in ${f.path}`),
+      ...project.transcript.flatMap((t, i) => (t.includes(secret) ? [`${name} in CLI output ${i}`] : [])),
+    ];
+  });
 }
 
 /** The resource of a type in an exported deployment. */
