@@ -1,12 +1,14 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters, StorageSharedKeyCredential } from "@azure/storage-blob";
+import { Storage } from "@google-cloud/storage";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { startAzurite, stopAzurite, type LocalAzurite } from "../../devenv/azurite.js";
+import { createGcsBucket, startGcsServer, stopGcsServer, type LocalGcsServer } from "../../devenv/gcs-server.js";
 import { nodeHealth } from "../../engine/vault/operations.js";
 import { nodeClient, startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
 import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
@@ -34,8 +36,9 @@ let node: LocalNode;
 const signatures: string[] = [];
 function sigOf(url: string): string {
   const params = new URL(url).searchParams;
-  const sig = params.get("X-Amz-Signature") ?? params.get("sig")!;
-  expect(sig).toMatch(/^[0-9a-f]{64}$|^[A-Za-z0-9+/]{43}=$/);
+  const sig = params.get("X-Amz-Signature") ?? params.get("X-Goog-Signature") ?? params.get("sig")!;
+  // SigV4 (S3), an RSA-2048 signature (Cloud Storage V4), an HMAC-SHA256 (Azure SAS).
+  expect(sig).toMatch(/^[0-9a-f]{64}$|^[0-9a-f]{512}$|^[A-Za-z0-9+/]{43}=$/);
   signatures.push(sig);
   return url;
 }
@@ -250,6 +253,61 @@ describe("pre-signed URLs: export to an Azure Blob SAS URL (real Azurite)", () =
     const blob = await service.getContainerClient(container).getBlobClient(backup.key).downloadToBuffer();
     expect(createHash("sha256").update(blob).digest("hex")).toBe(backup.sha256);
     const verify = await runVrb(["verify", sasUrl(backup.key, "r"), "--manifest-url", sasUrl(`${backup.key}.manifest.json`, "r"), "--json"], urlOnlyEnv());
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, sha256: backup.sha256, bytes: backup.bytes });
+    expectNoSignature(r.stdout, r.stderr, verify.stdout, verify.stderr);
+  });
+});
+
+describe("pre-signed URLs: export to Cloud Storage V4 signed URLs (real fake-gcs-server)", () => {
+  let gcs: LocalGcsServer;
+  let storage: Storage;
+  const bucket = `handover-${id}`;
+  /**
+   * A V4 signed URL of one object, signed with a service account key made for the test (the
+   * emulator does not check the signature; the SDK makes the URL exactly as for Cloud Storage).
+   * PUT URLs are signed for the content type docs/export.md names for each object.
+   */
+  const signedUrl = async (object: string, action: "read" | "write") => {
+    const contentType = object.endsWith(".manifest.json") ? "application/json" : "application/gzip";
+    const [url] = await storage
+      .bucket(bucket)
+      .file(object)
+      .getSignedUrl({ version: "v4", action, expires: Date.now() + 15 * 60_000, ...(action === "write" ? { contentType } : {}) });
+    return sigOf(url);
+  };
+
+  beforeAll(async () => {
+    gcs = await startGcsServer(tempDir("presign-gcs"));
+    await createGcsBucket(gcs, bucket);
+    const { privateKey } = generateKeyPairSync("rsa", {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: "pkcs8", format: "pem" },
+      publicKeyEncoding: { type: "spki", format: "pem" },
+    });
+    storage = new Storage({
+      apiEndpoint: gcs.endpoint,
+      projectId: "handover",
+      credentials: { client_email: "handover@handover.iam.gserviceaccount.com", private_key: privateKey },
+    });
+  });
+
+  afterAll(async () => {
+    if (gcs) await stopGcsServer(gcs);
+  });
+
+  it("vrb export streams the snapshot and its manifest to signed PUT URLs with the content types they were signed for; vrb verify reads them back by signed GET URLs", async () => {
+    const r = await exportTo(await signedUrl(backup.key, "write"), await signedUrl(`${backup.key}.manifest.json`, "write"), "--json");
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, key: backup.key, sha256: backup.sha256, bytes: backup.bytes });
+    // Independent of the engine: the objects hold the snapshot's bytes, stored with the content type
+    // each URL was signed for (Cloud Storage refuses a PUT whose Content-Type differs).
+    const file = storage.bucket(bucket).file(backup.key);
+    const [bytes] = await file.download();
+    expect(createHash("sha256").update(bytes).digest("hex")).toBe(backup.sha256);
+    expect((await file.getMetadata())[0].contentType).toBe("application/gzip");
+    expect((await storage.bucket(bucket).file(`${backup.key}.manifest.json`).getMetadata())[0].contentType).toBe("application/json");
+    const verify = await runVrb(["verify", await signedUrl(backup.key, "read"), "--manifest-url", await signedUrl(`${backup.key}.manifest.json`, "read"), "--json"], urlOnlyEnv());
     expect(verify.code, verify.stderr).toBe(0);
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, sha256: backup.sha256, bytes: backup.bytes });
     expectNoSignature(r.stdout, r.stderr, verify.stdout, verify.stderr);
