@@ -14,6 +14,7 @@ import { manifestKeyFor, type SnapshotManifest } from "../../engine/snapshot/man
 import { localS3Client } from "../../devenv/s3server.js";
 import { ensureKvV2, kvPut } from "../../engine/vault/kv-v2.js";
 import { decryptingStream } from "../../engine/crypto/decrypt-stream.js";
+import type { InventoryDiff } from "../../engine/snapshot/inventory/diff.js";
 import { cliEnv, policyStoreOn, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
 import { inspectSnapshot } from "../support/snapshot-archive.js";
 
@@ -102,9 +103,10 @@ describe("client-side encryption (age)", () => {
   /** The stored object decrypted by the engine's own stream. */
   let plain: Buffer;
   const prefix = "enc-age/";
+  let policy: string;
 
   beforeAll(async () => {
-    const policy = writePolicy("age", {
+    policy = writePolicy("age", {
       cluster: { name: "enc-age", nodes },
       destination: destination(prefix),
       encryption: { age: [await identityToRecipient(ageId)] },
@@ -272,6 +274,28 @@ describe("client-side encryption (age)", () => {
     const d = JSON.parse(r.stdout) as DrillReport;
     expect(d.ok).toBe(true);
     expect(d.inventory.find((m) => m.mount === "enc-kv")?.secrets).toBe(SECRETS);
+  });
+
+  it("vrb diff reads an encrypted snapshot whose manifest has no inventory through its decryption with --identity; without one it is refused (exit 2) naming the flag", async () => {
+    const second = await runVrb(["backup", "--policy", policy, "--json"], cliEnv(env));
+    expect(second.code, second.stderr).toBe(0);
+    const key = (JSON.parse(second.stdout) as BackupReport).key;
+    // What a backup whose inventory failed leaves: a manifest without one.
+    const { inventory, ...rest } = await manifestOf(key);
+    expect(inventory?.totalKeys).toBeGreaterThan(0);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: manifestKeyFor(key), Body: JSON.stringify(rest), ContentType: "application/json" }));
+
+    const without = await runVrb(["diff", report.key, key, "--prefix", prefix, "--json"], cliEnv(env));
+    expect(without.code, without.stderr).toBe(2);
+    expect(without.stderr).toMatch(/is encrypted \(age recipients age1[a-z0-9]+\): give --identity FILE/);
+    const r = await runVrb(["diff", report.key, key, "--prefix", prefix, "--identity", ageIdFile, "--json"], cliEnv(env));
+    expect(r.code, r.stderr).toBe(0);
+    const d = JSON.parse(r.stdout) as InventoryDiff;
+    expect(d.a.from).toBe("manifest");
+    expect(d.b.from).toBe("inspect");
+    // Read from the decrypted snapshot: the counts the backup had recorded.
+    expect(d.total.after.keys).toBe(inventory!.totalKeys);
+    expect(d.total.before.keys).toBe(manifest.inventory!.totalKeys);
   });
 });
 
