@@ -129,6 +129,17 @@ export function defaultLocalDir(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.VRB_LOCAL_DIR ?? join(process.cwd(), ".vrb", "local"));
 }
 
+/**
+ * `vrb local <verb>` as a user types it for the environment in `dir`: with `--dir` unless `dir` is
+ * the one the command finds by itself (the default, or VRB_LOCAL_DIR), so that a hint printed for
+ * an environment elsewhere works when pasted.
+ */
+export function localCommand(verb: string, dir: string): string {
+  if (resolve(dir) === defaultLocalDir()) return `vrb local ${verb}`;
+  const quoted = /^[A-Za-z0-9_./:@%+=,-]+$/.test(dir) ? dir : `'${dir.replace(/'/g, `'\\''`)}'`;
+  return `vrb local ${verb} --dir ${quoted}`;
+}
+
 const stateFile = (dir: string) => join(dir, "state.json");
 
 export function saveEnvironment(envState: LocalEnvironment): void {

@@ -4,7 +4,7 @@ import { parse as parseYaml, stringify } from "yaml";
 import { OperationError } from "../engine/errors.js";
 import { validatePolicy, type BackupPolicyInput } from "../engine/policy.js";
 import { describeProduct } from "../engine/vault/product.js";
-import type { LocalEnvironment } from "./environment.js";
+import { localCommand, type LocalEnvironment } from "./environment.js";
 import { packageRoot } from "../engine/package-info.js";
 
 /** Where `vrb local up` writes the policy unless told: `<dir>/policy.yaml` (removed by `vrb local down`). */
@@ -40,10 +40,10 @@ export function localPolicyText(state: LocalEnvironment, path: string, opts: { c
     `# yaml-language-server: $schema=${join(packageRoot(), "schema", "policy.schema.json")}`,
     `# Backup policy of the local environment in ${state.dir} (${describeProduct(state.product ?? "openbao")} nodes), written by 'vrb local up'.`,
     `# No secret here: the token and the S3 credentials come from 'vrb local env'. Use it from a shell:`,
-    `#   eval "$(vrb local env)"`,
+    `#   eval "$(${localCommand("env", state.dir)})"`,
     `#   vrb backup --policy ${path}`,
     `#   vrb list --policy ${path}`,
-    `# Fields: docs/policy.md. 'vrb local down' stops the environment${path.startsWith(state.dir + "/") ? " and removes this file" : ""}.`,
+    `# Fields: docs/policy.md. '${localCommand("down", state.dir)}' stops the environment${path.startsWith(state.dir + "/") ? " and removes this file" : ""}.`,
   ];
   return header.join("\n") + "\n" + body;
 }

@@ -6,6 +6,7 @@ import { s3ServerKindFromEnv, type S3ServerKind } from "../../devenv/s3server.js
 import { formatStatus, localStatus } from "../../devenv/status.js";
 import {
   defaultLocalDir,
+  localCommand,
   environmentExports,
   localDown,
   localUp,
@@ -98,7 +99,7 @@ export function registerLocal(program: Command): void {
         else {
           const use = policyFile ? `\n  vrb backup --policy ${policyFile}` : "";
           const written = policyFile ? `\n\npolicy file: ${policyFile}` : "";
-          printText(`${formatStatus(status)}${written}\n\nuse it from this shell:\n  eval "$(vrb local env)"${use}`);
+          printText(`${formatStatus(status)}${written}\n\nuse it from this shell:\n  eval "$(${localCommand("env", env.dir)})"${use}`);
         }
       }),
     );

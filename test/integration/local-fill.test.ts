@@ -41,7 +41,10 @@ describe.each(PRODUCTS)("vrb local up --fill and the policy file (%s)", (product
     expect(policy.destination).toMatchObject({ bucket: state.bucket, endpoint: state.s3!.endpoint, region: state.s3!.region, forcePathStyle: true });
     expect(policy.verify?.canaries).toEqual(["fill/data/blob-0"]);
     const text = readFileSync(policyPath, "utf8");
-    expect(text).toContain(`eval "$(vrb local env)"`);
+    // The environment is not in the default folder: the hints name it, so they work when pasted.
+    expect(up.stdout).toContain(`eval "$(vrb local env --dir ${dir})"`);
+    expect(text).toContain(`eval "$(vrb local env --dir ${dir})"`);
+    expect(text).toContain(`'vrb local down --dir ${dir}' stops the environment`);
     for (const secret of [state.keys!.rootToken, state.s3!.secretAccessKey, ...state.keys!.unsealKeysB64]) {
       expect(text).not.toContain(secret);
       expect(up.stdout + up.stderr).not.toContain(secret);
