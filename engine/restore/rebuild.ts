@@ -108,12 +108,12 @@ export async function rebuild(run: RestoreRun): Promise<void> {
       {
         check: "stale peers of the old cluster",
         why: "needs a token",
-        command: `${run.cli} operator raft list-peers ${target} (remove any not in ${run.names.nodes}: ${run.cli} operator raft remove-peer ${target} <id>)`,
+        command: `${run.withOriginalToken(`${run.cli} operator raft list-peers ${target}`)} (remove any not in ${run.names.nodes}: ${run.cli} operator raft remove-peer ${target} <id>)`,
       },
       {
         check: "autopilot dead-server threshold",
         why: "needs a token",
-        command: `${run.cli} read ${target} sys/storage/raft/autopilot/configuration (dead_server_last_contact_threshold should outlast loading the snapshot)`,
+        command: `${run.withOriginalToken(`${run.cli} read ${target} sys/storage/raft/autopilot/configuration`)} (dead_server_last_contact_threshold should outlast loading the snapshot)`,
       },
     );
   }

@@ -235,6 +235,15 @@ export class RestoreRun {
     return productProfile(productOfManifest(this.manifest?.vault)).tool;
   }
 
+  /**
+   * Follow-up `bao` / `vault` commands that need a token, run one after the other: every such
+   * command in the report says so the same way, so none run as printed fails with a bare 403.
+   */
+  withOriginalToken(...commands: string[]): string {
+    // Each command its own assignment: one before `a && b` would reach `a` only.
+    return commands.map((c) => `VAULT_TOKEN=<a token of the original cluster> ${c}`).join(" && ");
+  }
+
   /** `-address` plus the CA flag a follow-up `bao` / `vault` command needs for this node. */
   baoTarget(addr: string): string {
     const ca = this.opts.tls?.caCert;

@@ -111,10 +111,10 @@ function recordUnverified(run: RestoreRun, leader: string): void {
   run.notVerified.push({
     check: "raft voters and autopilot health",
     why,
-    command: `VAULT_TOKEN=<a token of the original cluster> ${run.cli} operator raft autopilot state ${target} && ${run.cli} operator raft list-peers ${target}`,
+    command: run.withOriginalToken(`${run.cli} operator raft autopilot state ${target}`, `${run.cli} operator raft list-peers ${target}`),
   });
   for (const path of run.opts.canaries ?? []) {
-    run.notVerified.push({ check: `canary ${path}`, why, command: `${run.cli} read ${target} ${path}` });
+    run.notVerified.push({ check: `canary ${path}`, why, command: run.withOriginalToken(`${run.cli} read ${target} ${path}`) });
   }
   for (const n of run.notVerified) run.log.skip(`verify ${n.check}`, `not verified: ${n.why}; later: ${n.command}`);
 }
