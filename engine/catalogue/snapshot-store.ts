@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { ConfigError, OperationError } from "../errors.js";
+import { ConfigError, IntegrityError, OperationError } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { MANIFEST_SUFFIX, SNAPSHOT_SUFFIX, manifestKeyFor, parseManifest, parseSnapshotKey, type SnapshotManifest } from "../snapshot/manifest.js";
 
@@ -144,15 +144,21 @@ export class SnapshotStore {
         out.push({ ...base, problem: "no manifest (the backup did not finish)" });
         continue;
       }
+      let manifest: SnapshotManifest | undefined;
       try {
-        const manifest = await this.readManifest(key);
-        if (!manifest) out.push({ ...base, problem: "no manifest" });
-        else if (manifest.bytes !== base.bytes || manifest.key !== key) {
-          out.push({ ...base, status: "invalid-manifest", manifest, problem: `manifest says ${manifest.bytes} bytes for ${manifest.key}, object has ${base.bytes}` });
-        } else out.push({ ...base, status: "good", manifest, takenAt: new Date(manifest.takenAt) });
+        manifest = await this.readManifest(key);
       } catch (err) {
-        out.push({ ...base, status: "invalid-manifest", problem: err instanceof Error ? err.message : String(err) });
+        // A manifest that is there but damaged is this snapshot's problem. A store that did not
+        // answer is not: passing over a good snapshot because one read failed would make `latest`
+        // an older one, or none, without saying why.
+        if (!(err instanceof IntegrityError)) throw err;
+        out.push({ ...base, status: "invalid-manifest", problem: err.message });
+        continue;
       }
+      if (!manifest) out.push({ ...base, problem: "no manifest" });
+      else if (manifest.bytes !== base.bytes || manifest.key !== key) {
+        out.push({ ...base, status: "invalid-manifest", manifest, problem: `manifest says ${manifest.bytes} bytes for ${manifest.key}, object has ${base.bytes}` });
+      } else out.push({ ...base, status: "good", manifest, takenAt: new Date(manifest.takenAt) });
     }
     return out.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || b.raftIndex - a.raftIndex);
   }

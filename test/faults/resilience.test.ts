@@ -18,7 +18,7 @@ import { nodeHealth } from "../../engine/vault/operations.js";
 import { localS3Client, s3ServerKindFromEnv } from "../../devenv/s3server.js";
 import { localDown, localUp, type LocalEnvironment } from "../../devenv/environment.js";
 import { fillWithRandomData } from "../../engine/vault/fill.js";
-import { createS3Client } from "../../engine/storage/s3/client.js";
+import { createS3Client, S3_CALL_ATTEMPTS } from "../../engine/storage/s3/client.js";
 import { cliEnv, runVrb, tempDir, backupOn, s3StoreOn } from "../support/env.js";
 import { FaultProxy, partUploads } from "../support/fault-proxy.js";
 
@@ -294,6 +294,21 @@ describe("S3 hiccups (fault proxy in front of the real S3 server)", () => {
       const progress: Progress = { info() {}, warn: (m) => warnings.push(m) };
       expect(await verifyStoredSnapshot(store, await store.resolve("latest", "s3flaky"), { progress })).toMatchObject({ ok: true, sha256: report.sha256 });
       expect(warnings.filter((w) => /resuming there/.test(w))).toHaveLength(2);
+      // A burst of throttling on a small read, longer than the SDK's own attempts (the manifest
+      // answered SlowDown 4 times in a row), is waited out, not reported as a failed verify.
+      const manifestGets = (req: IncomingMessage, url: URL) => req.method === "GET" && url.pathname.endsWith(".manifest.json");
+      proxy.rules = [{ match: manifestGets, share: 1, limit: S3_CALL_ATTEMPTS + 1, fault: { kind: "s3-error", status: 503, code: "SlowDown" } }];
+      const throttled = proxy.stats.injected.SlowDown ?? 0;
+      expect(await verifyStoredSnapshot(store, await store.resolve("latest", "s3flaky"))).toMatchObject({ ok: true, sha256: report.sha256 });
+      expect((proxy.stats.injected.SlowDown ?? 0) - throttled).toBe(S3_CALL_ATTEMPTS + 1);
+      // A manifest S3 never serves (500 on every try) makes `latest` fail naming it and the
+      // reason: never an older snapshot, nor "no good snapshot", as if this one were damaged.
+      proxy.rules = [{ match: manifestGets, share: 1, fault: { kind: "s3-error", status: 500, code: "InternalError" } }];
+      const unreadable = await store.resolve("latest", "s3flaky").then(
+        (s) => new Error(`resolved ${s.key}`),
+        (e: unknown) => e as Error,
+      );
+      expect(unreadable.message).toMatch(new RegExp(`^could not read s3://${env.bucket}/resilience/s3flaky/.*\\.manifest\\.json: .*InternalError`));
     } finally {
       proxy.rules = [];
       viaProxy.destroy();

@@ -72,6 +72,8 @@ export interface S3RetryOptions {
   signal?: AbortSignal;
   /** Called before each further round. */
   onRetry?: (err: unknown, round: number, delayMs: number) => void;
+  /** Narrows which retryable errors get another round (default: all of them). */
+  retryIf?: (info: ReturnType<typeof s3ErrorInfo>) => boolean;
   random?: () => number;
 }
 
@@ -88,7 +90,7 @@ export async function retryS3Call<T>(call: () => Promise<T>, opts: S3RetryOption
       return await call();
     } catch (err) {
       const info = s3ErrorInfo(err);
-      if (opts.signal?.aborted || !info.retryable || round >= attempts) throw err;
+      if (opts.signal?.aborted || !info.retryable || opts.retryIf?.(info) === false || round >= attempts) throw err;
       const base = (opts.baseDelayMs ?? 250) * (info.throttling ? 4 : 1);
       const delay = Math.round(Math.min(10_000, base * 2 ** (round - 1)) * (0.5 + random() / 2));
       opts.onRetry?.(err, round, delay);

@@ -15,6 +15,7 @@ import type {
   WriteOptions,
   WrittenObject,
 } from "../object-store.js";
+import { retryS3Call } from "./client.js";
 import { checkBucketExists } from "./container.js";
 import {
   DeleteObjectCommand,
@@ -86,14 +87,25 @@ export class S3Store implements ObjectStore {
     return checkBucketExists(this.client, this.container, opts);
   }
 
+  /**
+   * A read (list, head, a small object) that S3 answered with a 5xx or throttling after the SDK's
+   * own attempts gets the further rounds a part transfer gets: a busy bucket answering SlowDown to
+   * a few requests does not fail a restore's `latest` or a verify. No answer at all (refused,
+   * reset) is left to the SDK's attempts, so a store that is down is reported at once.
+   */
+  private answered<T>(read: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return retryS3Call(read, { signal, retryIf: (info) => info.status !== undefined });
+  }
+
   async list(prefix: string, opts: { signal?: AbortSignal; limit?: number } = {}): Promise<ObjectInfo[]> {
     const out: ObjectInfo[] = [];
     let token: string | undefined;
     do {
       const MaxKeys = opts.limit !== undefined ? Math.min(1000, opts.limit - out.length) : undefined;
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.container, Prefix: prefix, ContinuationToken: token, MaxKeys }), {
-        abortSignal: opts.signal,
-      });
+      const page = await this.answered(
+        () => this.client.send(new ListObjectsV2Command({ Bucket: this.container, Prefix: prefix, ContinuationToken: token, MaxKeys }), { abortSignal: opts.signal }),
+        opts.signal,
+      );
       for (const o of page.Contents ?? []) if (o.Key) out.push({ key: o.Key, bytes: o.Size ?? 0, modified: o.LastModified, etag: o.ETag });
       token = page.IsTruncated && (opts.limit === undefined || out.length < opts.limit) ? page.NextContinuationToken : undefined;
     } while (token);
@@ -104,9 +116,10 @@ export class S3Store implements ObjectStore {
     const out: string[] = [];
     let token: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.container, Prefix: prefix, Delimiter: "/", ContinuationToken: token }), {
-        abortSignal: opts.signal,
-      });
+      const page = await this.answered(
+        () => this.client.send(new ListObjectsV2Command({ Bucket: this.container, Prefix: prefix, Delimiter: "/", ContinuationToken: token }), { abortSignal: opts.signal }),
+        opts.signal,
+      );
       for (const p of page.CommonPrefixes ?? []) if (p.Prefix) out.push(p.Prefix);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -116,7 +129,10 @@ export class S3Store implements ObjectStore {
   async head(key: string, opts: { version?: string; signal?: AbortSignal } = {}): Promise<ObjectDetails | undefined> {
     let h;
     try {
-      h = await this.client.send(new HeadObjectCommand({ Bucket: this.container, Key: key, VersionId: opts.version }), { abortSignal: opts.signal });
+      h = await this.answered(
+        () => this.client.send(new HeadObjectCommand({ Bucket: this.container, Key: key, VersionId: opts.version }), { abortSignal: opts.signal }),
+        opts.signal,
+      );
     } catch (err) {
       if (isMissingObject(err)) return undefined;
       throw err;
@@ -136,11 +152,13 @@ export class S3Store implements ObjectStore {
 
   async readText(key: string, opts: { signal?: AbortSignal } = {}): Promise<{ text: string; etag?: string } | undefined> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.container, Key: key }), { abortSignal: opts.signal });
-      return { text: await res.Body!.transformToString("utf8"), etag: res.ETag };
+      return await this.answered(async () => {
+        const res = await this.client.send(new GetObjectCommand({ Bucket: this.container, Key: key }), { abortSignal: opts.signal });
+        return { text: await res.Body!.transformToString("utf8"), etag: res.ETag };
+      }, opts.signal);
     } catch (err) {
       if (isMissingObject(err)) return undefined;
-      throw err;
+      throw new OperationError(`could not read ${this.url(key)}: ${describeS3Error(err)}`, { cause: err });
     }
   }
 
@@ -190,7 +208,7 @@ export class S3Store implements ObjectStore {
     let KeyMarker: string | undefined;
     let VersionIdMarker: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectVersionsCommand({ Bucket: this.container, Prefix: key, KeyMarker, VersionIdMarker }));
+      const page = await this.answered(() => this.client.send(new ListObjectVersionsCommand({ Bucket: this.container, Prefix: key, KeyMarker, VersionIdMarker })));
       for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) if (v.Key === key) out.push({ key, version: v.VersionId });
       KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
       VersionIdMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
