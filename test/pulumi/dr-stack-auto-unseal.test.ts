@@ -131,6 +131,6 @@ describe.each(PRODUCTS)("DR program on TLS + transit auto-unseal, no token, rest
     const [restore] = resourceOf(exported, RESTORE_TYPE);
     // The keys were really passed (as a secret), so the searches below are not vacuous.
     expect(JSON.stringify(restore!.inputs)).toContain("4dabf18193072939515e22adb298388d");
-    expect(await plainTextLeaks(project, secrets)).toEqual([]);
+    expect(plainTextLeaks(project, exported, secrets)).toEqual([]);
   });
 });

@@ -133,7 +133,7 @@ describe.each(PRODUCTS)("DR program (stacks/dr) under the real Pulumi engine: %s
     const [restore] = resourceOf(exported, RESTORE_TYPE);
     // They were really passed (as secrets), so the searches below are not vacuous.
     expect(JSON.stringify(restore!.inputs)).toContain("4dabf18193072939515e22adb298388d");
-    expect(await plainTextLeaks(project, secrets)).toEqual([]);
+    expect(plainTextLeaks(project, exported, secrets)).toEqual([]);
   });
 
   it("destroy forgets the restore and leaves the cluster as it is", async () => {
