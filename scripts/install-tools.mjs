@@ -12,7 +12,9 @@
 // the Go builds instead of spending minutes on the same bytes again.
 import { createHash } from "node:crypto";
 import {
+  accessSync,
   chmodSync,
+  constants,
   copyFileSync,
   existsSync,
   linkSync,
@@ -65,10 +67,24 @@ const sha256 = (...parts) => {
  * so two checkouts at different pins never share one; an entry no checkout uses any more stays
  * until the folder is removed.
  */
+let cacheChecked;
 function toolsCache() {
   const chosen = process.env.VRB_TOOLS_CACHE;
   if (chosen === "none") return undefined;
-  return chosen ? resolve(chosen) : join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "vault-raft-backup");
+  const dir = chosen ? resolve(chosen) : join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "vault-raft-backup");
+  // A home that cannot be written (a read-only image, HOME=/) must not fail the install: it just
+  // goes to .tools/ only, as with VRB_TOOLS_CACHE=none.
+  cacheChecked ??= (() => {
+    try {
+      mkdirSync(dir, { recursive: true });
+      accessSync(dir, constants.W_OK);
+      return dir;
+    } catch (e) {
+      console.error(`vrb tools: the cache ${dir} cannot be written (${e.code ?? e.message}); installing into ${join(root, ".tools")} only`);
+      return null;
+    }
+  })();
+  return cacheChecked ?? undefined;
 }
 
 const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);

@@ -64,6 +64,17 @@ describe("the tool installer's cache shared between checkouts (real go build of 
     expect(entries()).toHaveLength(1);
   });
 
+  it("a cache that cannot be written (a read-only home) does not fail the install: it goes to .tools only and says so", () => {
+    const dir = checkout("unwritable");
+    // A path under a regular file can never be made, whoever runs the test (root ignores modes).
+    const file = join(scratch, "a-file");
+    writeFileSync(file, "");
+    const out = install(dir, join(file, "cache"));
+    expect(out).toContain(`the cache ${join(file, "cache")} cannot be written (ENOTDIR); installing into ${join(dir, ".tools")} only`);
+    expect(out).toMatch(/built in \d+ s/);
+    expect(ageVersion(dir)).toMatch(/^v1\.3\.2/);
+  });
+
   it("a checkout whose pins change builds again into a new entry and never writes through the old one (the binaries are hard links)", () => {
     const dir = checkout("changed");
     install(dir, cache);
