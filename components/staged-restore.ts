@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { BackupPolicyInput, LoginCredentials } from "../engine/index.js";
-import { stagedRestoreProvider, type RestoreMode } from "./providers/staged-restore-provider.js";
+import { stagedRestoreProvider, type RestoreMode, type StagedRestoreSettingNames } from "./providers/staged-restore-provider.js";
 
-export type { RestoreMode };
+export type { RestoreMode, StagedRestoreSettingNames };
 
 export interface StagedRestoreArgs {
   /** The backup policy of the cluster to restore (cluster name, TLS, destination, canaries). */
@@ -60,6 +60,12 @@ export interface StagedRestoreArgs {
   stepTimeoutMs?: pulumi.Input<number>;
   /** Deadline of the whole restore in ms (engine default 30 min); Pulumi's customTimeouts do not apply. */
   deadlineMs?: pulumi.Input<number>;
+  /**
+   * What the restore's messages call each setting when this program fills the input from somewhere
+   * else, e.g. `{ unsealKeys: "the secret config my-dr:unsealKeys" }`; default: the input names
+   * ("the unsealKeys input"). Changing it never replaces the restore.
+   */
+  settingNames?: StagedRestoreSettingNames;
 }
 
 /**
@@ -104,6 +110,7 @@ export class StagedRestore extends pulumi.dynamic.Resource {
         canaries: args.canaries,
         stepTimeoutMs: args.stepTimeoutMs,
         deadlineMs: args.deadlineMs,
+        settingNames: args.settingNames,
         ok: undefined,
         cluster: undefined,
         snapshotRef: undefined,

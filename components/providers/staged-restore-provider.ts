@@ -51,7 +51,20 @@ export interface StagedRestoreInputs {
   stepTimeoutMs?: number;
   /** Deadline of the whole restore, in ms (engine default 30 min): the engine enforces both. */
   deadlineMs?: number;
+  /** What the restore's messages call each setting, where the program takes it from elsewhere (StagedRestoreSettingNames). */
+  settingNames?: StagedRestoreSettingNames;
 }
+
+/**
+ * What a program may rename in the restore's messages: by default they name this resource's inputs
+ * ("give the unsealKeys input"); a program that fills an input from somewhere else (the DR stack:
+ * its stack config) names that instead, so the operator is told what to set. An empty
+ * `stepTimeout` says the program offers no such setting (it is then never suggested). Renaming
+ * never replaces the restore (diff below).
+ */
+export type StagedRestoreSettingNames = Partial<
+  Pick<RestoreSettingNames, "nodes" | "force" | "inPlace" | "unsealKeys" | "recoveryKeys" | "restartCommand" | "stepTimeout" | "identity" | "token" | "rerun" | "useSnapshot">
+>;
 
 /**
  * What the restore's messages name for each setting: this resource's inputs, not `vrb restore`'s
@@ -95,6 +108,17 @@ export interface StagedRestoreOutputs {
 }
 
 const WHO = "StagedRestore";
+
+/** This resource's input names, with the program's own names (settingNames) where it gave one. */
+function settingNamesFor(given: StagedRestoreSettingNames | undefined): RestoreSettingNames {
+  const names: RestoreSettingNames = { ...RESTORE_INPUTS };
+  for (const [key, name] of Object.entries(given ?? {}) as [keyof StagedRestoreSettingNames, unknown][]) {
+    if (!(key in RESTORE_INPUTS) || typeof name !== "string") continue;
+    if (name) names[key] = name;
+    else if (key === "stepTimeout") delete names.stepTimeout;
+  }
+  return names;
+}
 
 /** The keys from either input and either accepted shape; the engine registers them as secrets while parsing. */
 function restoreKeysOf(engine: EngineModule, inputs: Pick<StagedRestoreInputs, "unsealKeys" | "recoveryKeys">): RestoreKeys | undefined {
@@ -225,7 +249,7 @@ export const stagedRestoreProvider: pulumi.dynamic.ResourceProvider<StagedRestor
         restartCommand: inputs.restartCommand,
         canaries: inputs.canaries ?? policy.verify?.canaries,
         timeoutsMs: compact({ step: inputs.stepTimeoutMs, total: inputs.deadlineMs }),
-        settingNames: RESTORE_INPUTS,
+        settingNames: settingNamesFor(inputs.settingNames),
         progressPrefix: WHO,
       });
       // The report is data about the cluster; the round trip through redact is a second lock on the door.

@@ -19,6 +19,7 @@
 //                                        enables the full verification (init JSON's root_token works the same)
 //   vault-raft-backup-dr:restartCommand  auto-unseal rebuild without a token: the command that restarts one node's
 //                                        server ({host}, {node}, {index}), run where Pulumi runs
+//   vault-raft-backup-dr:force           true: restore over nodes that hold data (another cluster's snapshot in place)
 //   vault-raft-backup-dr:files           put the snapshot's configuration files back on the nodes (see files.ts)
 //   vault-raft-backup-dr:reset           per-node reset commands (see config.ts)
 //   vault-raft-backup-dr:sshPrivateKey   secret; SSH key for `reset.via: remote` and `files.via: remote`
@@ -28,7 +29,7 @@
 import { resolve } from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { StagedRestore, type RestoreMode } from "../../components/index.js";
+import { StagedRestore, type RestoreMode, type StagedRestoreSettingNames } from "../../components/index.js";
 import { IDENTITY_PASSPHRASE_ENV } from "../../engine/index.js";
 import { s3DestinationOf } from "../../engine/storage/destination.js";
 import { requireEnvironment } from "../../devenv/environment.js";
@@ -138,6 +139,21 @@ const resets = (reset ? resetCommands(reset) : []).map((c) =>
     : new command.local.Command(c.name, { create: c.script, dir: projectDir, interpreter: ["/bin/sh", "-c"], triggers }, { dependsOn: installs }),
 );
 
+// The restore's messages name this stack's config keys, which the operator sets, not the
+// StagedRestore inputs the program fills from them; no step deadline is configurable here.
+const DR_SETTING_NAMES: StagedRestoreSettingNames = {
+  nodes: "the config vault-raft-backup-dr:nodes",
+  force: "vault-raft-backup-dr:force true",
+  inPlace: "vault-raft-backup-dr:mode in-place",
+  unsealKeys: "the secret config vault-raft-backup-dr:unsealKeys",
+  recoveryKeys: "the secret config vault-raft-backup-dr:recoveryKeys",
+  restartCommand: "the config vault-raft-backup-dr:restartCommand",
+  stepTimeout: "",
+  identity: "the secret config vault-raft-backup-dr:identity",
+  token: "the secret config vault-raft-backup-dr:token",
+  useSnapshot: "pulumi config set vault-raft-backup-dr:snapshot {key}, then run `pulumi up` again",
+};
+
 const restore = new StagedRestore(
   `${policy.cluster.name}-restore`,
   {
@@ -153,6 +169,7 @@ const restore = new StagedRestore(
     identities: identity?.apply((t) => [t]),
     identityPassphrase,
     force: dr.getBoolean("force"),
+    settingNames: DR_SETTING_NAMES,
   },
   { dependsOn: [...installs, ...resets] },
 );

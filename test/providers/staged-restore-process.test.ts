@@ -71,7 +71,7 @@ describe.each(PRODUCTS)("%s", (product) => {
   });
 
   /** A new host (as each `pulumi up` starts one) and the checked inputs of the rebuild; `omit` leaves inputs out. */
-  const start = async (omit: string[] = []) => {
+  const start = async (omit: string[] = [], extra: Props = {}) => {
     const host = await ProviderHost.start("StagedRestore", s3CredentialEnv(env));
     hosts.push(host);
     const news: Props = {
@@ -84,6 +84,7 @@ describe.each(PRODUCTS)("%s", (product) => {
       canaries: [`secret/data/${canaryPath}`],
       confirm: env.clusterName,
       __provider: provider,
+      ...extra,
     };
     for (const k of omit) delete news[k];
     const checked = await host.check({}, news);
@@ -104,6 +105,13 @@ describe.each(PRODUCTS)("%s", (product) => {
     const refused = host.create(inputs);
     await expect(refused).rejects.toThrow(/needs the ORIGINAL cluster's unseal keys .*give the unsealKeys input\. Nothing was changed/);
     await expect(refused).rejects.not.toThrow(/--unseal-keys-file/);
+    expect(await Promise.all(addrs.map(roleOf))).toEqual(["uninitialized", "uninitialized", "uninitialized"]);
+  });
+
+  it("a program that fills the inputs from its own settings (the DR stack's config) has the refusal name those (settingNames)", async () => {
+    const settingNames = { unsealKeys: "the secret config my-dr:unsealKeys", stepTimeout: "" };
+    const { host, inputs } = await start(["unsealKeys"], { settingNames });
+    await expect(host.create(inputs)).rejects.toThrow(/needs the ORIGINAL cluster's unseal keys .*give the secret config my-dr:unsealKeys\. Nothing was changed/);
     expect(await Promise.all(addrs.map(roleOf))).toEqual(["uninitialized", "uninitialized", "uninitialized"]);
   });
 

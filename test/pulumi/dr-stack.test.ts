@@ -128,6 +128,17 @@ describe.each(PRODUCTS)("DR program (stacks/dr) under the real Pulumi engine: %s
     expect((await project.outputs()).restoredAt).toBe(before);
   });
 
+  it("the restore's messages name the stack's config keys (StagedRestore settingNames), and no step deadline the stack cannot set", async () => {
+    const [restore] = resourceOf(await project.exportStack(), RESTORE_TYPE);
+    const names = (restore!.inputs as { settingNames?: Record<string, string> }).settingNames;
+    expect(names).toMatchObject({
+      unsealKeys: "the secret config vault-raft-backup-dr:unsealKeys",
+      restartCommand: "the config vault-raft-backup-dr:restartCommand",
+      token: "the secret config vault-raft-backup-dr:token",
+      stepTimeout: "",
+    });
+  });
+
   it("the unseal keys, the token and the age identity are never in plain text in the state, the backend's files or the CLI output", async () => {
     const exported = await project.exportStack();
     const [restore] = resourceOf(exported, RESTORE_TYPE);
