@@ -67,24 +67,26 @@ const sha256 = (...parts) => {
  * so two checkouts at different pins never share one; an entry no checkout uses any more stays
  * until the folder is removed.
  */
-let cacheChecked;
-function toolsCache() {
+function chooseToolsCache() {
   const chosen = process.env.VRB_TOOLS_CACHE;
   if (chosen === "none") return undefined;
   const dir = chosen ? resolve(chosen) : join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "vault-raft-backup");
   // A home that cannot be written (a read-only image, HOME=/) must not fail the install: it just
   // goes to .tools/ only, as with VRB_TOOLS_CACHE=none.
-  cacheChecked ??= (() => {
-    try {
-      mkdirSync(dir, { recursive: true });
-      accessSync(dir, constants.W_OK);
-      return dir;
-    } catch (e) {
-      console.error(`vrb tools: the cache ${dir} cannot be written (${e.code ?? e.message}); installing into ${join(root, ".tools")} only`);
-      return null;
-    }
-  })();
-  return cacheChecked ?? undefined;
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+    return dir;
+  } catch (e) {
+    console.error(`vrb tools: the cache ${dir} cannot be written (${e.code ?? e.message}); installing into ${join(root, ".tools")} only`);
+    return undefined;
+  }
+}
+// Decided once per run: the venv and every Go peer see the same answer, and an unwritable cache is said once.
+let cacheChoice;
+function toolsCache() {
+  cacheChoice ??= { dir: chooseToolsCache() };
+  return cacheChoice.dir;
 }
 
 const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -178,7 +180,8 @@ function installPython() {
   if (stampIs(join(venv, ".vrb-tools-stamp"), requirementsHash)) return;
   const cache = toolsCache();
   if (!cache) {
-    if (existsSync(venv) && lstatSync(venv).isSymbolicLink()) rmSync(venv);
+    // A link into the cache (dangling too, once the cache is gone) is replaced by a venv of its own.
+    if (lstatSync(venv, { throwIfNoEntry: false })?.isSymbolicLink()) rmSync(venv);
     mkdirSync(join(root, ".tools"), { recursive: true });
     installVenv(venv, requirementsHash);
   } else {
@@ -274,12 +277,8 @@ function buildGoPeer(peer, go) {
     const r = run("go", ["list", "-m", "-f", "{{.Dir}}", mod], { cwd: peer.dir, env, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
     const from = join(r.stdout.trim(), path);
     if (!existsSync(from)) fail(`${path} is not in ${mod} (${from})`);
-    // Copied, not linked: the module cache's file must keep its own mode; and renamed into place,
-    // since the old file may be a link that a cache entry shares.
-    const tmp = join(binDir, `.${out}.copying`);
-    copyFileSync(from, tmp);
-    chmodSync(tmp, 0o755);
-    renameSync(tmp, join(binDir, out));
+    // Copied, not linked: the module cache's file must keep its own mode.
+    placeFile(from, join(binDir, out), { link: false });
   }
   writeFileSync(stamp, wanted + "\n");
   console.error(`vrb tools: ${peer.spec.title ?? peer.name} built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -287,20 +286,26 @@ function buildGoPeer(peer, go) {
 }
 
 /**
- * `to` becomes `from`'s file: a hard link where both are on one file system (instant, no space),
- * else a copy; renamed into place, so never half-written, and an old `to` that a cache entry
- * shares is replaced, not written through.
+ * `to` becomes `from`'s file, executable: a hard link where both are on one file system (instant,
+ * no space) unless `link` is false, else a copy; renamed into place, so never half-written, and an
+ * old `to` that a cache entry shares is replaced, not written through.
  */
-function placeFile(from, to) {
+function placeFile(from, to, { link = true } = {}) {
   const tmp = `${to}.placing-${process.pid}`;
   rmSync(tmp, { force: true });
-  try {
-    linkSync(from, tmp);
-  } catch {
-    copyFileSync(from, tmp);
-  }
+  if (!link || !linked(from, tmp)) copyFileSync(from, tmp);
   chmodSync(tmp, 0o755);
   renameSync(tmp, to);
+}
+
+/** Whether `to` could be made a hard link of `from` (not across file systems, nor where links are refused). */
+function linked(from, to) {
+  try {
+    linkSync(from, to);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
