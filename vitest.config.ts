@@ -34,7 +34,7 @@ export default defineConfig({
     // not CPU: a busy worker with its servers used about 0.35 of a core (restore, restore-transit,
     // resilience, auth measured). With 5 side by side the 2 cores were still 23 % idle over a whole
     // run (vmstat), and 6 left 25 % idle. Whole runs on one 2-core machine: 5 workers 974-1014 s,
-    // 6 870-1005 s, 7 842 s (just after a 1005 s run with 6), no test near its timeout. The run is
+    // 6 870-1005 s, 7 842-849 s (the first just after a 1005 s run with 6), no test near its timeout. The run is
     // its files' total time / 7. VRB_TEST_WORKERS overrides (1 = one file at a time).
     maxWorkers: Number(process.env.VRB_TEST_WORKERS ?? 7),
     minWorkers: 1,
