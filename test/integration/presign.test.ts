@@ -303,8 +303,12 @@ describe("pre-signed URLs: export to Cloud Storage V4 signed URLs (real fake-gcs
     // Independent of the engine: the objects hold the snapshot's bytes, stored with the content type
     // each URL was signed for (Cloud Storage refuses a PUT whose Content-Type differs).
     const file = storage.bucket(bucket).file(backup.key);
-    const [bytes] = await file.download();
-    expect(createHash("sha256").update(bytes).digest("hex")).toBe(backup.sha256);
+    const media = await fetch(`${gcs.endpoint}/storage/v1/b/${bucket}/o/${encodeURIComponent(backup.key)}?alt=media`);
+    expect(
+      createHash("sha256")
+        .update(Buffer.from(await media.arrayBuffer()))
+        .digest("hex"),
+    ).toBe(backup.sha256);
     expect((await file.getMetadata())[0].contentType).toBe("application/gzip");
     expect((await storage.bucket(bucket).file(`${backup.key}.manifest.json`).getMetadata())[0].contentType).toBe("application/json");
     const verify = await runVrb(["verify", await signedUrl(backup.key, "read"), "--manifest-url", await signedUrl(`${backup.key}.manifest.json`, "read"), "--json"], urlOnlyEnv());

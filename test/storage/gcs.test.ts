@@ -126,10 +126,14 @@ describe("Cloud Storage specifics on fake-gcs-server", () => {
     expect((await store.readText(key))?.text).toBe("two");
   });
 
-  it("a read prints no 'memory leak detected' warning on the operator's terminal (the client's fixed 11 listeners per response)", async () => {
+  it("a read prints no 'memory leak detected' warning on the operator's terminal (the client's fixed 11 listeners per response): a snapshot, or a text of 16 KiB or more", async () => {
     const key = `${root}warnings/snap.snap`;
     const data = randomBytes(300_000);
     await pipeline(chunked(data), store.createUpload({ key, partSize: MiB, queueSize: 1 }));
+    const textKey = `${root}warnings/status.json`;
+    const text = JSON.stringify({ runs: Array.from({ length: 2000 }, (_, i) => ({ run: i, ok: true })) });
+    expect(text.length).toBeGreaterThan(16 * 1024);
+    await store.writeText(textKey, text);
     const warnings: Error[] = [];
     const collect = (w: Error) => warnings.push(w);
     process.on("warning", collect);
@@ -137,6 +141,7 @@ describe("Cloud Storage specifics on fake-gcs-server", () => {
       for (let i = 0; i < 3; i++) {
         const read = await store.openRead(key);
         expect(sha256(await readAll(read.body))).toBe(sha256(data));
+        expect((await store.readText(textKey))?.text).toBe(text);
       }
       // Warnings are emitted on the next tick.
       await new Promise((resolve) => setImmediate(resolve));

@@ -16,7 +16,7 @@ import type {
   WrittenObject,
 } from "../object-store.js";
 import { describeGcsError, isGcsLocked, isGcsNotFound, isGcsPreconditionFailed } from "./client.js";
-import { resumingRead } from "./read.js";
+import { readWhole, resumingRead } from "./read.js";
 import { cancelSession } from "./cancel.js";
 import { openSessions, sessionOf } from "./sessions.js";
 import { GcsUpload } from "./upload.js";
@@ -175,7 +175,7 @@ export class GcsStore implements ObjectStore {
     const head = await this.head(key, opts);
     if (!head) return undefined;
     try {
-      const [bytes] = await this.file(key, head.version).download({ validation: false });
+      const bytes = await readWhole(this.file(key, head.version), opts.signal);
       return { text: bytes.toString("utf8"), etag: head.etag };
     } catch (err) {
       if (isGcsNotFound(err)) return undefined;
