@@ -3,9 +3,9 @@
 // - `vrb --version` prints package.json's version and stops: no commander, no engine (~0.06 s).
 // - A streaming command needs V8's heap settings (BOUNDED_HEAP_FLAGS), which V8 reads only
 //   at start-up. The executable's interpreter line (scripts/vrb.ts) passes the flags to the one Node
-//   it starts, so `vrb backup` is one process. Only when they are missing (`node vrb.js backup`,
-//   as the tests and a checkout run it) does relaunchWithBoundedHeap start a second Node: the
-//   launcher stays a thin parent that passes signals on and exits with the worker's status.
+//   it starts, so `vrb backup` is one process (as the tests run it). Only when they are missing
+//   (`node vrb.js backup`) does relaunchWithBoundedHeap start a second Node: the launcher stays a
+//   thin parent that passes signals on and exits with the worker's status.
 // - `--help` never relaunches: it moves no snapshot.
 // Then scripts/cli/main.ts loads only the module of the command named (scripts/cli/commands.ts).
 import { spawn } from "node:child_process";

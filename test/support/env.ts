@@ -83,9 +83,11 @@ export function testHome(): string {
 }
 
 /**
- * Starts the built vrb as a user's shell would: the test's own HOME (unless `env.HOME` says
- * otherwise), and none of the machine's Vault, S3 or vrb settings (the test passes the ones it
- * means in `env`).
+ * Starts the built vrb as a user's shell would: the executable itself (the npm bin), whose
+ * interpreter line starts the one Node with the heap settings, not `node vrb.js` (which relaunches
+ * a second Node for a streaming command; test/faults/signals.test.ts runs that way on purpose);
+ * the test's own HOME (unless `env.HOME` says otherwise), and none of the machine's Vault, S3 or
+ * vrb settings (the test passes the ones it means in `env`).
  */
 export function spawnVrb(
   args: string[],
@@ -95,9 +97,9 @@ export function spawnVrb(
   const base: Record<string, string | undefined> = { ...process.env };
   for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VAULT_CACERT", "BAO_CACERT", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER"])
     delete base[k];
-  const command = [join(packageRoot(), "dist", "scripts", "vrb.js"), ...args];
+  const bin = join(packageRoot(), "dist", "scripts", "vrb.js");
   const options = { env: { ...base, HOME: testHome(), ...env }, cwd: opts.cwd ?? packageRoot() };
-  return opts.stdin === "ignore" ? spawn(process.execPath, command, { ...options, stdio: ["ignore", "pipe", "pipe"] }) : spawn(process.execPath, command, options);
+  return opts.stdin === "ignore" ? spawn(bin, args, { ...options, stdio: ["ignore", "pipe", "pipe"] }) : spawn(bin, args, options);
 }
 
 /** Runs the compiled `vrb` CLI (dist/, built by `npm test`) as a user would, with an empty home unless `env.HOME` says otherwise. */
