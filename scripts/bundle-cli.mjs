@@ -7,7 +7,7 @@
 // before, but for the age library and the pure-JavaScript code under it (BUNDLED below). The rest
 // of dist (the engine's public API, the components, the providers) is untouched.
 import { build } from "esbuild";
-import { readFileSync, rmSync } from "node:fs";
+import { chmodSync, readFileSync, rmSync } from "node:fs";
 
 const entry = "dist/scripts/vrb.js";
 // The interpreter line's second half (scripts/vrb.ts): to /bin/sh a command, to JavaScript a
@@ -55,3 +55,7 @@ await build({
   sourcemap: "linked",
   logLevel: "warning",
 });
+// An executable in the checkout too: npm sets a bin's mode where it installs the package (and npx
+// where it runs one), but tsc and esbuild write 644, so `./dist/scripts/vrb.js` and the tests,
+// which start it as users do, found it not executable (EACCES) in a fresh clone.
+chmodSync(entry, 0o755);
