@@ -19,7 +19,8 @@ export interface TargetFacts {
    * uninitialized | sealed | active | standby, from seal-status where sys/health fails: a node
    * that just took a snapshot answers sys/health with 500 until it is reloaded or unsealed.
    * "unsettled": unsealed per seal-status, but sys/health fails (an auto-unseal node 1 that holds
-   * the applied snapshot and the throwaway cluster's keys in memory).
+   * the applied snapshot and the throwaway cluster's keys in memory), or unsealed per sys/health
+   * but without a cluster id (a Vault node 1 sealing itself after taking the snapshot).
    */
   state: "unreachable" | "uninitialized" | "sealed" | "active" | "standby" | "unsettled";
   clusterId?: string;
@@ -53,8 +54,24 @@ async function factsOf(c: VaultClient, addr: string, n: number): Promise<TargetF
       .then((r) => ({ isSelf: Boolean(r.body.is_self), leaderAddress: r.body.leader_address || undefined, appliedIndex: r.body.raft_applied_index ?? r.body.raft_committed_index }))
       .catch(() => undefined),
   ]);
+  // HashiCorp Vault 1.21, sealing itself after taking a snapshot (the run that sent it killed a
+  // moment before), answers sys/health as an unsealed standby with no cluster id for a few seconds,
+  // while seal-status hangs or already says sealed. Taken for a standby of another cluster, node 1
+  // was refused instead of being waited for, unsealed with the original keys and checked. An
+  // unsealed node always has a cluster id; one without is between two states.
+  const transient = (health.role === "active" || health.role === "standby") && !health.clusterId && !seal?.cluster_id;
   const state: TargetFacts["state"] =
-    health.role !== "unreachable" ? health.role : !seal ? "unreachable" : !seal.initialized ? "uninitialized" : seal.sealed ? "sealed" : "unsettled";
+    seal?.initialized && seal.sealed
+      ? "sealed"
+      : transient
+        ? "unsettled"
+        : health.role !== "unreachable"
+          ? health.role
+          : !seal
+            ? "unreachable"
+            : !seal.initialized
+              ? "uninitialized"
+              : "unsettled";
   return { addr, n, health, seal, leader, state, clusterId: seal?.cluster_id || health.clusterId };
 }
 
@@ -152,7 +169,7 @@ export function planResume(facts: TargetFacts[], manifest: SnapshotManifest, sea
     }
     if (first.state === "standby") throw refusal(all, "Node 1 is a standby: it follows another leader, which a rebuild never sets up.", names);
     const followers = rest.filter((f) => f.state === "standby" && f.clusterId === want);
-    if (first.state === "unsettled" && seal.kind === "shamir") throw refusal(all, "Node 1 is unsealed but does not answer sys/health.", names);
+    if (first.state === "unsettled" && seal.kind === "shamir") throw refusal(all, "Node 1 is unsealed but does not answer sys/health with its cluster.", names);
     // Auto-unseal: until a node has joined, node 1 may not have reloaded yet; reloading twice does no harm.
     node1 = seal.kind === "auto" && (first.state === "unsettled" || followers.length === 0) ? "reload" : "serving";
     if (node1 === "reload" && !can.unsealAuto) {
