@@ -30,7 +30,7 @@ describe.each(PRODUCTS)("vrb launcher killed with SIGKILL (real %s + S3)", (prod
       const launcher = spawnVrb(
         ["backup", "--cluster", cluster, "--prefix", prefix, "--retries", "2"],
         { ...cliEnv(env), AWS_ENDPOINT_URL_S3: proxy.url, HOME: tempDir("kill9-home") },
-        { stdin: "ignore" },
+        { stdin: "ignore", launcher: true },
       );
       let stderr = "";
       launcher.stdout.resume();

@@ -85,21 +85,27 @@ export function testHome(): string {
 /**
  * Starts the built vrb as a user's shell would: the executable itself (the npm bin), whose
  * interpreter line starts the one Node with the heap settings, not `node vrb.js` (which relaunches
- * a second Node for a streaming command; test/faults/signals.test.ts runs that way on purpose);
+ * a second Node for a streaming command: `launcher`, for the tests of that path);
  * the test's own HOME (unless `env.HOME` says otherwise), and none of the machine's Vault, S3 or
  * vrb settings (the test passes the ones it means in `env`).
  */
 export function spawnVrb(
   args: string[],
   env: Record<string, string> = {},
-  opts: { cwd?: string; stdin?: "pipe" | "ignore" } = {},
+  opts: {
+    cwd?: string;
+    stdin?: "pipe" | "ignore";
+    /** `node vrb.js`: a streaming command runs in a worker Node under a launcher (scripts/cli/launch.ts). */
+    launcher?: boolean;
+  } = {},
 ): ChildProcessByStdio<Writable | null, Readable, Readable> {
   const base: Record<string, string | undefined> = { ...process.env };
   for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VAULT_CACERT", "BAO_CACERT", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER"])
     delete base[k];
   const bin = join(packageRoot(), "dist", "scripts", "vrb.js");
   const options = { env: { ...base, HOME: testHome(), ...env }, cwd: opts.cwd ?? packageRoot() };
-  return opts.stdin === "ignore" ? spawn(bin, args, { ...options, stdio: ["ignore", "pipe", "pipe"] }) : spawn(bin, args, options);
+  const [file, argv] = opts.launcher ? [process.execPath, [bin, ...args]] : [bin, args];
+  return opts.stdin === "ignore" ? spawn(file, argv, { ...options, stdio: ["ignore", "pipe", "pipe"] }) : spawn(file, argv, options);
 }
 
 /** Runs the compiled `vrb` CLI (dist/, built by `npm test`) as a user would, with an empty home unless `env.HOME` says otherwise. */

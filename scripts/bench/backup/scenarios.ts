@@ -1,6 +1,6 @@
 // The scenarios: what the bench runs against the local environment, each a real client in a child
 // process (`vrb backup`, `bao operator raft snapshot save`, `aws s3 cp`), measured by measure.ts.
-import { chmodSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { environmentVariables, type LocalEnvironment } from "../../../devenv/environment.js";
 import type { LocalAzurite } from "../../../devenv/azurite.js";
@@ -55,12 +55,10 @@ export type EncryptionFormat = "age" | "pgp";
 
 /**
  * The `vrb` executable as a user starts it: the npm bin run as a program (its own first lines pick
- * how Node starts), not `node vrb.js`. npm marks a package's bin executable on install; tsc does not.
+ * how Node starts), not `node vrb.js`. `npm run build` leaves it executable (scripts/bundle-cli.mjs).
  */
 export function vrbExecutable(): string {
-  const bin = join(packageRoot(), "dist", "scripts", "vrb.js");
-  if (!(statSync(bin).mode & 0o100)) chmodSync(bin, 0o755);
-  return bin;
+  return join(packageRoot(), "dist", "scripts", "vrb.js");
 }
 
 export class Bench {
