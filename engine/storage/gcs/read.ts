@@ -33,14 +33,21 @@ function allowSdkListeners(body: unknown): void {
 }
 
 /**
- * The object's body from byte `start`, with the SDK's validation off: a ranged read cannot be
- * checked against the whole object's CRC32C; the callers check what they read (the snapshot's
- * SHA-256 against its manifest; a manifest's own fields).
+ * The object's body from byte `start`, chunk by chunk, with the SDK's validation off: a ranged read
+ * cannot be checked against the whole object's CRC32C; the callers check what they read (the
+ * snapshot's SHA-256 against its manifest; a manifest's own fields). `signal` cancels the request.
  */
-function openBody(file: File, start: number): Readable {
+async function* bodyFrom(file: File, start: number, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
   const source = file.createReadStream({ start, validation: false });
   source.once("response", allowSdkListeners);
-  return source;
+  const stop = () => source.destroy(new Error("the read was cancelled"));
+  signal?.addEventListener("abort", stop, { once: true });
+  try {
+    for await (const chunk of source) yield chunk as Buffer;
+  } finally {
+    signal?.removeEventListener("abort", stop);
+    source.destroy();
+  }
 }
 
 /**
@@ -48,17 +55,9 @@ function openBody(file: File, start: number): Readable {
  * on a body of 16 KiB or more, and has no hook to raise the limit, so it is not used.
  */
 export async function readWhole(file: File, signal?: AbortSignal): Promise<Buffer> {
-  const source = openBody(file, 0);
-  const stop = () => source.destroy(new Error("the read was cancelled"));
-  signal?.addEventListener("abort", stop, { once: true });
-  try {
-    const chunks: Buffer[] = [];
-    for await (const chunk of source) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  } finally {
-    signal?.removeEventListener("abort", stop);
-    source.destroy();
-  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of bodyFrom(file, 0, signal)) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
 
 /**
@@ -72,18 +71,9 @@ export function resumingRead(opts: ResumingReadOptions): Readable {
     let resumed = 0;
     for (;;) {
       try {
-        const source = openBody(file, offset);
-        const stop = () => source.destroy(new Error("the read was cancelled"));
-        signal?.addEventListener("abort", stop, { once: true });
-        try {
-          for await (const chunk of source) {
-            const buf = chunk as Buffer;
-            offset += buf.length;
-            yield buf;
-          }
-        } finally {
-          signal?.removeEventListener("abort", stop);
-          source.destroy();
+        for await (const chunk of bodyFrom(file, offset, signal)) {
+          offset += chunk.length;
+          yield chunk;
         }
         if (offset >= bytes) return;
         throw new Error(`the body ended at byte ${offset} of ${bytes}`);
