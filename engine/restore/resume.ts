@@ -54,25 +54,23 @@ async function factsOf(c: VaultClient, addr: string, n: number): Promise<TargetF
       .then((r) => ({ isSelf: Boolean(r.body.is_self), leaderAddress: r.body.leader_address || undefined, appliedIndex: r.body.raft_applied_index ?? r.body.raft_committed_index }))
       .catch(() => undefined),
   ]);
-  // HashiCorp Vault 1.21, sealing itself after taking a snapshot (the run that sent it killed a
-  // moment before), answers sys/health as an unsealed standby with no cluster id for a few seconds,
-  // while seal-status hangs or already says sealed. Taken for a standby of another cluster, node 1
-  // was refused instead of being waited for, unsealed with the original keys and checked. An
-  // unsealed node always has a cluster id; one without is between two states.
-  const transient = (health.role === "active" || health.role === "standby") && !health.clusterId && !seal?.cluster_id;
-  const state: TargetFacts["state"] =
-    seal?.initialized && seal.sealed
-      ? "sealed"
-      : transient
-        ? "unsettled"
-        : health.role !== "unreachable"
-          ? health.role
-          : !seal
-            ? "unreachable"
-            : !seal.initialized
-              ? "uninitialized"
-              : "unsettled";
-  return { addr, n, health, seal, leader, state, clusterId: seal?.cluster_id || health.clusterId };
+  return { addr, n, health, seal, leader, state: stateOf(health, seal), clusterId: seal?.cluster_id || health.clusterId };
+}
+
+/**
+ * What a node is, from both of its unauthenticated answers. HashiCorp Vault 1.21, sealing itself
+ * after taking a snapshot (the run that sent it killed a moment before), answers sys/health as an
+ * unsealed standby with no cluster id for a few seconds, while seal-status hangs or already says
+ * sealed. Taken for a standby of another cluster, node 1 was refused instead of being waited for,
+ * unsealed with the original keys and checked. So seal-status's "sealed" wins, and an unsealed
+ * node without a cluster id (which a settled one always has) is between two states.
+ */
+function stateOf(health: NodeHealth, seal: SealStatus | undefined): TargetFacts["state"] {
+  if (seal?.initialized && seal.sealed) return "sealed";
+  if (health.role === "active" || health.role === "standby") return health.clusterId || seal?.cluster_id ? health.role : "unsettled";
+  if (health.role !== "unreachable") return health.role;
+  if (!seal) return "unreachable";
+  return seal.initialized ? "unsettled" : "uninitialized";
 }
 
 /**
