@@ -81,3 +81,14 @@ export async function createGcsBucket(server: LocalGcsServer, bucket: string, op
   const text = await res.text();
   if (!res.ok) throw new OperationError(`creating the bucket gs://${bucket} on ${server.endpoint} failed: HTTP ${res.status} ${text.slice(0, 200)}`);
 }
+
+/**
+ * An object's live bytes from the local server, by the JSON API's media URL: a view of the bucket
+ * that shares no code with the store (and the SDK's download() prints Node's listener warning on a
+ * body of 16 KiB or more).
+ */
+export async function readGcsObject(server: LocalGcsServer, bucket: string, key: string): Promise<Buffer> {
+  const res = await fetch(`${server.endpoint}/storage/v1/b/${bucket}/o/${encodeURIComponent(key)}?alt=media`);
+  if (!res.ok) throw new OperationError(`reading gs://${bucket}/${key} from ${server.endpoint} failed: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+  return Buffer.from(await res.arrayBuffer());
+}

@@ -8,7 +8,7 @@ import { Storage } from "@google-cloud/storage";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { startAzurite, stopAzurite, type LocalAzurite } from "../../devenv/azurite.js";
-import { createGcsBucket, startGcsServer, stopGcsServer, type LocalGcsServer } from "../../devenv/gcs-server.js";
+import { createGcsBucket, readGcsObject, startGcsServer, stopGcsServer, type LocalGcsServer } from "../../devenv/gcs-server.js";
 import { nodeHealth } from "../../engine/vault/operations.js";
 import { nodeClient, startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
 import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
@@ -303,10 +303,9 @@ describe("pre-signed URLs: export to Cloud Storage V4 signed URLs (real fake-gcs
     // Independent of the engine: the objects hold the snapshot's bytes, stored with the content type
     // each URL was signed for (Cloud Storage refuses a PUT whose Content-Type differs).
     const file = storage.bucket(bucket).file(backup.key);
-    const media = await fetch(`${gcs.endpoint}/storage/v1/b/${bucket}/o/${encodeURIComponent(backup.key)}?alt=media`);
     expect(
       createHash("sha256")
-        .update(Buffer.from(await media.arrayBuffer()))
+        .update(await readGcsObject(gcs, bucket, backup.key))
         .digest("hex"),
     ).toBe(backup.sha256);
     expect((await file.getMetadata())[0].contentType).toBe("application/gzip");

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from "vitest";
-import { createGcsBucket, startGcsServer, stopGcsServer, type LocalGcsServer } from "../../devenv/gcs-server.js";
+import { createGcsBucket, readGcsObject, startGcsServer, stopGcsServer, type LocalGcsServer } from "../../devenv/gcs-server.js";
 import { createGcsClient, gcsEndpoint } from "../../engine/storage/gcs/client.js";
 import { tempDir } from "../support/env.js";
 import { damaged, storeCliSuite } from "../support/store-cli-suite.js";
@@ -36,13 +36,8 @@ storeCliSuite({
       create: () => createGcsBucket(gcs, bucket, { versioning: true }),
       exists: async (key) => (await objects().file(key).exists())[0],
       damage: async (key) => {
-        // The bytes by the JSON API's media URL: the SDK's download() prints Node's listener
-        // warning on a body of 16 KiB or more.
-        const res = await fetch(`${gcs.endpoint}/storage/v1/b/${bucket}/o/${encodeURIComponent(key)}?alt=media`);
-        if (!res.ok) throw new Error(`reading gs://${bucket}/${key} from the emulator: HTTP ${res.status}`);
-        await objects()
-          .file(key)
-          .save(damaged(Buffer.from(await res.arrayBuffer())), { resumable: false, validation: false });
+        const body = await readGcsObject(gcs, bucket, key);
+        await objects().file(key).save(damaged(body), { resumable: false, validation: false });
       },
     };
   },
