@@ -69,6 +69,11 @@ export function stderrProgress(prefix = "vrb", now: () => number = Date.now): Pr
   // One throttle per stage: with a single one, a fast counter ("snapshot stream") would starve a
   // slower one ("upload") of lines, and the operator would not see both moving.
   const lastBytesAt = new Map<string, number>();
+  // A counter that reaches its total may be reported again at the total: a decrypting read counts
+  // the stored bytes, which all arrive before the plaintext is through. One "done" line is enough,
+  // unless the counter started again (a retried attempt) in between.
+  const finishedAt = new Map<string, number>();
+  const latest = new Map<string, number>();
   const rates = new Map<string, TransferRate>();
   const write = (line: string) => process.stderr.write(redact(`${prefix}: ${line}`) + "\n");
   return {
@@ -78,9 +83,13 @@ export function stderrProgress(prefix = "vrb", now: () => number = Date.now): Pr
       const at = now();
       const rate = rates.get(stage) ?? (rates.set(stage, new TransferRate()), rates.get(stage)!);
       rate.update(done, at);
-      if (at - (lastBytesAt.get(stage) ?? -Infinity) < 1000 && (total === undefined || done < total)) return;
+      if (done < (latest.get(stage) ?? 0)) finishedAt.delete(stage);
+      latest.set(stage, done);
+      const finished = total !== undefined && done >= total;
+      if (finished ? finishedAt.get(stage) === done : at - (lastBytesAt.get(stage) ?? -Infinity) < 1000) return;
       lastBytesAt.set(stage, at);
-      const perSecond = rate.perSecond(total !== undefined && done >= total);
+      if (finished) finishedAt.set(stage, done);
+      const perSecond = rate.perSecond(finished);
       const of = total ? ` of ${formatBytes(total)}` : "";
       write(`${stage}: ${formatBytes(done)}${of}${perSecond === undefined ? "" : ` (${formatBytes(perSecond)}/s)`}`);
     },

@@ -116,6 +116,18 @@ describe("transfer rates while an operation retries", () => {
     expect(lines.at(-1)).toBe("vrb: verify: 30.0 MiB of 30.0 MiB (10.0 MiB/s)");
   });
 
+  it("a counter reported again at its total (a decrypting read: the stored bytes arrive first) prints one finished line; a retry that finishes again prints another", () => {
+    const p = progressAt();
+    for (let i = 1; i <= 30; i++) p.bytes("verify", i * MiB, i * 10, 30 * MiB);
+    // The plaintext is still being checked: every chunk of it reports the stored bytes, all in.
+    for (let i = 1; i <= 2000; i++) p.bytes("verify", 30 * MiB, 300 + i, 30 * MiB);
+    expect(lines).toEqual(["vrb: verify: 1.0 MiB of 30.0 MiB", "vrb: verify: 30.0 MiB of 30.0 MiB (100.0 MiB/s)"]);
+    // The download starts over and finishes again within the second.
+    for (let i = 1; i <= 30; i++) p.bytes("verify", i * MiB, 2300 + i * 10, 30 * MiB);
+    p.bytes("verify", 30 * MiB, 2700, 30 * MiB);
+    expect(lines.slice(2)).toEqual(["vrb: verify: 1.0 MiB of 30.0 MiB", "vrb: verify: 30.0 MiB of 30.0 MiB (100.0 MiB/s)"]);
+  });
+
   it("a slow counter of whole parts, seconds apart, keeps its true rate", () => {
     const p = progressAt();
     for (let i = 1; i <= 6; i++) p.bytes("upload", i * 8 * MiB, i * 6_000);
