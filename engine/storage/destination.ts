@@ -25,12 +25,23 @@ export const destinationNameSchema = z
 
 const prefix = prefixSchema.default("").describe("Key prefix: snapshots are stored under `<prefix><cluster>/YYYY/MM/DD/`.");
 
+const timeoutSeconds = z
+  .number()
+  .int("must be a whole number of seconds")
+  .min(1, "must be at least 1 second")
+  .max(3600, "must be at most 3600 seconds")
+  .optional()
+  .describe(
+    "Seconds a request to the store (a listing, a HEAD, a manifest or status read or write, a delete, the start of a download) may go unanswered before the command gives up on the store and says so (default 60). Transfers are watched for stalls instead.",
+  );
+
 export const s3DestinationSchema = z
   .object({
     type: z.literal("s3").optional().describe("The store: `s3` (default; AWS S3 or an S3-compatible server), `file`, `gcs` or `azure`."),
     name: destinationNameSchema.optional(),
     bucket: s3BucketNameSchema.describe("The S3 bucket that holds the snapshots and their manifests."),
     prefix,
+    timeoutSeconds,
     region: awsRegionSchema.optional().describe("The bucket's AWS region (default: the AWS SDK's chain, e.g. AWS_REGION)."),
     endpoint: z
       .string()
@@ -55,6 +66,7 @@ export const fileDestinationSchema = z
       .regex(/^\//, "must be an absolute directory path, e.g. /mnt/backup/vault")
       .describe("Absolute path of the directory that holds the snapshots (an NFS mount, a backup appliance's share). It must exist."),
     prefix,
+    timeoutSeconds,
   })
   .strict();
 
@@ -67,6 +79,7 @@ export const gcsDestinationSchema = z
       .regex(/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/, "must be a valid Cloud Storage bucket name: 3-63 lowercase letters, digits, '.', '_' and '-'")
       .describe("The Cloud Storage bucket that holds the snapshots and their manifests."),
     prefix,
+    timeoutSeconds,
     endpoint: z
       .string()
       .url("must be a URL like https://storage.googleapis.com")
@@ -94,6 +107,7 @@ export const azureDestinationSchema = z
       .regex(/^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "must be a valid container name: 3-63 lowercase letters, digits and single '-'")
       .describe("The blob container that holds the snapshots and their manifests."),
     prefix,
+    timeoutSeconds,
     endpoint: z
       .string()
       .url("must be a URL like https://ACCOUNT.blob.core.windows.net")

@@ -8,3 +8,17 @@ export class StoreLockedError extends OperationError {}
 
 /** The store lacks a capability the operation needs (e.g. legal holds on a directory). */
 export class StoreCapabilityError extends OperationError {}
+
+/**
+ * A store that accepted a request and gave no answer in time (a hung server or load balancer, a
+ * firewall that drops packets, a hung NFS mount). `noAnswer` says it in a few words, for messages
+ * that name the store themselves.
+ */
+export class StoreNoAnswerError extends OperationError {
+  readonly noAnswer: string;
+  constructor(store: string, seconds: number, what: string) {
+    const noAnswer = `no answer within ${seconds}s to ${what}`;
+    super(`${store} did not answer: ${noAnswer} (a store that is only slow: raise the destination's timeoutSeconds)`);
+    this.noAnswer = noAnswer;
+  }
+}

@@ -33,6 +33,7 @@ export abstract class PartedUpload<T> extends Writable implements ObjectUpload {
   partRetries = 0;
   /** True while writes wait for the store; a store's complete sets it around its final request. */
   protected blocked = false;
+  private completing = false;
   /** Parts started so far (0 at completion means the object goes in a single request). */
   protected partNumber = 0;
   protected readonly key: Promise<string>;
@@ -65,7 +66,7 @@ export abstract class PartedUpload<T> extends Writable implements ObjectUpload {
   }
 
   get waitingForStore(): boolean {
-    return this.blocked;
+    return this.blocked || this.completing;
   }
 
   abstract ownUploads(): OwnUploads;
@@ -95,6 +96,9 @@ export abstract class PartedUpload<T> extends Writable implements ObjectUpload {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
+    // Every byte is written: from here on only the store (the last parts, the completion) holds the
+    // upload up, and a stall watchdog must name it, not the source that has ended.
+    this.completing = true;
     this.complete().then(
       () => cb(),
       (e: unknown) => cb(e as Error),

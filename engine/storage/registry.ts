@@ -1,5 +1,6 @@
 import type { Destination, StoreType } from "./destination.js";
 import { destinationNameOf, storeTypeOf } from "./destination.js";
+import { DEFAULT_STORE_TIMEOUT_SECONDS, withAnswerDeadline } from "./answer-deadline.js";
 import type { ObjectStore } from "./object-store.js";
 
 /** What every store's opener is given besides its destination. */
@@ -23,5 +24,6 @@ const openers: { [T in StoreType]: () => Promise<Opener<T>> } = {
 export async function openStore(destination: Destination, opts: OpenStoreOptions = {}): Promise<ObjectStore> {
   const type = storeTypeOf(destination);
   const open = (await openers[type]()) as Opener<StoreType>;
-  return open(destination as Extract<Destination, { type?: StoreType }>, opts.name ?? destinationNameOf(destination));
+  const store = open(destination as Extract<Destination, { type?: StoreType }>, opts.name ?? destinationNameOf(destination));
+  return withAnswerDeadline(store, destination.timeoutSeconds ?? DEFAULT_STORE_TIMEOUT_SECONDS);
 }

@@ -13,6 +13,7 @@ import {
   openStore,
   redact,
   stderrProgress,
+  StoreNoAnswerError,
   type BackupPolicy,
   type ObjectStore,
   type Progress,
@@ -63,14 +64,19 @@ export async function runCommand(opts: GlobalOptions, body: () => Promise<ExitCo
       });
     }
     process.exitCode = code;
+  } finally {
+    // The command has reported. A request that was given up on but not torn down (the Cloud
+    // Storage SDK cannot cancel its calls to a store that stopped answering), or a timer nobody
+    // cancelled, must not keep the process, and the CronJob, CI job or operator waiting on it, alive.
+    setTimeout(() => process.exit(), LINGER_MS).unref();
   }
 }
 
+/** How long a finished command may still be held up by anything left over before the process ends anyway (with its exit code). */
+const LINGER_MS = 5_000;
+
 /** The signals that stop a command; each gives the shell's exit code for it (InterruptedError). */
 const STOP_SIGNALS: readonly StopSignal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-
-/** How long an interrupted run that has already reported may still be held up by anything left over before the process ends anyway. */
-const AFTER_INTERRUPT_MS = 5_000;
 
 /**
  * runCommand for a command that stops cleanly when told to (Ctrl-C, a CI job cancelled, a pod
@@ -100,12 +106,9 @@ export async function runInterruptible(opts: GlobalOptions, body: (signal: Abort
   } finally {
     for (const s of STOP_SIGNALS) process.off(s, onSignal);
   }
-  if (!first || process.exitCode === ExitCode.ok) return;
-  const code = exitCodeOfSignal(first);
-  process.exitCode = code;
-  // The run has cleaned up and reported; a request or timer nobody cancelled must not keep the
-  // process (and the CI job or pod waiting on it) alive.
-  setTimeout(() => process.exit(code), AFTER_INTERRUPT_MS).unref();
+  // Whatever broke on the way, an interrupted run ends with the signal's code (runCommand's linger
+  // timer ends the process with it, should anything be left over).
+  if (first && process.exitCode !== ExitCode.ok) process.exitCode = exitCodeOfSignal(first);
 }
 
 /**
@@ -193,6 +196,7 @@ function storeDidNotAnswer(err: unknown): boolean {
         }
       | undefined;
     if (!e || typeof e !== "object") continue;
+    if (e instanceof StoreNoAnswerError) return true;
     const codes = [e.code, e.Code, e.name, e.details?.errorCode].filter((c): c is string => typeof c === "string");
     if (codes.some((c) => NO_ANSWER_CODES.has(c) || NO_CONTAINER_CODES.has(c)) || e.name === "TimeoutError") return true;
     const status = e.$metadata?.httpStatusCode ?? (typeof e.statusCode === "number" ? e.statusCode : typeof e.code === "number" ? e.code : undefined);

@@ -5,11 +5,11 @@ import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VaultClient, type Product } from "../../engine/index.js";
 import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
-import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
+import { kvGet } from "../../engine/vault/kv-v2.js";
 import { startAzurite, stopAzurite, type LocalAzurite } from "../../devenv/azurite.js";
 import { freePort } from "../../engine/throwaway/ports.js";
 import { FaultProxy } from "../support/fault-proxy.js";
-import { PRODUCTS, cliEnv, rootClient, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
+import { PRODUCTS, cliEnv, putCanary, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir, writeKeysFile } from "../support/env.js";
 
 // Issue 21, off-site copies: the real `vrb` CLI backs up once to the shared S3 bucket with a copy on
 // Azurite and one in a directory, all in the same pass. The tests read what each store holds with
@@ -90,14 +90,8 @@ describe.each(PRODUCTS)("a backup with off-site copies (real %s, S3 + Azurite + 
   beforeAll(async () => {
     blobs = service.getContainerClient(container);
     await blobs.create();
-    writeFileSync(keysFile, JSON.stringify({ unseal_keys_b64: shared.keys!.unsealKeysB64, unseal_threshold: shared.keys!.threshold }), { mode: 0o600 });
-    const root = rootClient(shared);
-    try {
-      await ensureKvV2(root, "secret");
-      await kvPut(root, "secret", canary.path, { value: canary.value });
-    } finally {
-      await root.close();
-    }
+    writeKeysFile(shared, keysFile);
+    await putCanary(shared, canary);
   });
 
   afterAll(async () => {

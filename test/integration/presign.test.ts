@@ -11,8 +11,8 @@ import { startAzurite, stopAzurite, type LocalAzurite } from "../../devenv/azuri
 import { createGcsBucket, readGcsObject, startGcsServer, stopGcsServer, type LocalGcsServer } from "../../devenv/gcs-server.js";
 import { nodeHealth } from "../../engine/vault/operations.js";
 import { nodeClient, startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
-import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
-import { cliEnv, rootClient, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
+import { kvGet } from "../../engine/vault/kv-v2.js";
+import { cliEnv, putCanary, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 
 /**
@@ -60,13 +60,7 @@ const exportTo = (toUrl: string, manifestUrl: string, ...extra: string[]) =>
 const presignPut = (key: string) => getSignedUrl(s3, new PutObjectCommand({ Bucket: otherBucket, Key: key }), { expiresIn: 900 });
 
 beforeAll(async () => {
-  const root = rootClient(env);
-  try {
-    await ensureKvV2(root, "secret");
-    await kvPut(root, "secret", canary.path, { value: canary.value });
-  } finally {
-    await root.close();
-  }
+  await putCanary(env, canary);
   const r = await runVrb(["backup", "--cluster", cluster, "--prefix", prefix, "--json"], cliEnv(env));
   expect(r.code, r.stderr).toBe(0);
   backup = JSON.parse(r.stdout) as typeof backup;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { recoverSecrets, SnapshotStore, type RecoverReport, type VaultClient } from "../../engine/index.js";
 import { VaultHttpError } from "../../engine/vault/client.js";
 import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
-import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
+import { cliEnv, PRODUCTS, rootClient, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir, writeKeysFile } from "../support/env.js";
 import { pidsMentioning } from "../support/processes.js";
 
 // Every test here runs once per product (OpenBao, HashiCorp Vault) on that product's shared cluster.
@@ -90,7 +90,7 @@ describe.each(PRODUCTS)("%s", (product) => {
     await root.post(`${kv1}/legacy/token`, legacyValue);
     await root.put(`sys/policies/acl/${aclPolicy}`, { policy: policyHcl });
     keysFile = join(tempDir("recover-keys"), "keys.json");
-    writeFileSync(keysFile, JSON.stringify({ unseal_keys_b64: shared.keys!.unsealKeysB64, unseal_threshold: shared.keys!.threshold }), { mode: 0o600 });
+    writeKeysFile(shared, keysFile);
 
     const backup = await runVrb(["backup", "--cluster", cluster, "--prefix", prefix, "--json"], env());
     expect(backup.code, backup.stderr).toBe(0);

@@ -38,6 +38,7 @@ storeCliSuite({
         await blobs().create();
       },
       exists: (key) => blobs().getBlobClient(key).exists(),
+      pid: () => az.pid!,
       damage: async (key) => {
         const blob = blobs().getBlockBlobClient(key);
         const body = damaged(await blob.downloadToBuffer());

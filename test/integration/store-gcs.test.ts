@@ -35,6 +35,7 @@ storeCliSuite({
       urlOf: (key) => `gs://${bucket}/${key}`,
       create: () => createGcsBucket(gcs, bucket, { versioning: true }),
       exists: async (key) => (await objects().file(key).exists())[0],
+      pid: () => gcs.pid!,
       damage: async (key) => {
         const body = await readGcsObject(gcs, bucket, key);
         await objects().file(key).save(damaged(body), { resumable: false, validation: false });

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessByStdio } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
@@ -10,6 +10,7 @@ import { localS3Client } from "../../devenv/s3server.js";
 import { environmentVariables, type LocalEnvironment } from "../../devenv/environment.js";
 import { s3DestinationOf } from "../../engine/storage/destination.js";
 import { S3Store } from "../../engine/storage/s3/store.js";
+import { ensureKvV2, kvPut } from "../../engine/vault/kv-v2.js";
 import { packageRoot } from "../../engine/package-info.js";
 
 /**
@@ -56,6 +57,23 @@ export function policyStoreOn(s3: S3Client, policy: BackupPolicy): S3Store {
 /** runBackup's options with the store of their policy's destination over a test's own client. */
 export function backupOn<T extends { policy: BackupPolicy }>(s3: S3Client, opts: T): T & { store: S3Store } {
   return { ...opts, store: policyStoreOn(s3, opts.policy) };
+}
+
+/** Writes `env`'s unseal keys as init JSON, the keys file `--unseal-keys-file` takes (mode 0600); returns `path`. */
+export function writeKeysFile(env: LocalEnvironment, path: string): string {
+  writeFileSync(path, JSON.stringify({ unseal_keys_b64: env.keys!.unsealKeysB64, unseal_threshold: env.keys!.threshold }), { mode: 0o600 });
+  return path;
+}
+
+/** Writes a canary secret at `secret/<path>` (KV v2; the mount is made if missing) with the root token. */
+export async function putCanary(env: LocalEnvironment, canary: { path: string; value: string }): Promise<void> {
+  const root = rootClient(env);
+  try {
+    await ensureKvV2(root, "secret");
+    await kvPut(root, "secret", canary.path, { value: canary.value });
+  } finally {
+    await root.close();
+  }
 }
 
 export function tempDir(prefix: string): string {

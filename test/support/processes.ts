@@ -65,3 +65,17 @@ export function pidsMentioning(text: string): number[] {
 export function until<T>(what: string, fn: () => T | undefined, timeoutMs: number): Promise<T> {
   return waitFor(async () => fn(), { what, timeoutMs, intervalMs: 100 });
 }
+
+/**
+ * Runs `fn` while process `pid` is stopped (SIGSTOP): its sockets still accept connections (the
+ * kernel completes the handshake) but nothing answers, as with a hung server or load balancer. The
+ * process is continued afterwards, whatever `fn` did.
+ */
+export async function frozen<T>(pid: number, fn: () => Promise<T>): Promise<T> {
+  process.kill(pid, "SIGSTOP");
+  try {
+    return await fn();
+  } finally {
+    process.kill(pid, "SIGCONT");
+  }
+}

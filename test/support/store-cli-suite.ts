@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VaultClient, type DrillReport, type Product } from "../../engine/index.js";
 import { type LocalEnvironment } from "../../devenv/environment.js";
 import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
-import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
-import { PRODUCTS, cliEnv, rootClient, runVrb, sharedEnvOf, tempDir } from "./env.js";
+import { kvGet, kvPut } from "../../engine/vault/kv-v2.js";
+import { PRODUCTS, cliEnv, putCanary, rootClient, runVrb, sharedEnvOf, tempDir, writeKeysFile } from "./env.js";
+import { frozen } from "./processes.js";
 
 /** One store's side of the CLI suite, for one product's run; read only once the store's server is up. */
 export interface StoreUnderTest {
@@ -23,6 +24,8 @@ export interface StoreUnderTest {
   exists(key: string): Promise<boolean>;
   /** Overwrites the object with the same bytes but one, in the middle: only the SHA-256 can tell. */
   damage(key: string): Promise<void>;
+  /** The store server's process, stopped (SIGSTOP) to make a store that accepts connections and never answers. */
+  pid(): number;
 }
 
 export interface StoreCliSpec {
@@ -76,14 +79,8 @@ export function storeCliSuite(spec: StoreCliSpec): void {
           "",
         ].join("\n"),
       );
-      writeFileSync(keysFile, JSON.stringify({ unseal_keys_b64: shared.keys!.unsealKeysB64, unseal_threshold: shared.keys!.threshold }), { mode: 0o600 });
-      const root = rootClient(shared);
-      try {
-        await ensureKvV2(root, "secret");
-        await kvPut(root, "secret", canary.path, { value: canary.value });
-      } finally {
-        await root.close();
-      }
+      writeKeysFile(shared, keysFile);
+      await putCanary(shared, canary);
     });
 
     afterAll(async () => {
@@ -176,6 +173,28 @@ export function storeCliSuite(spec: StoreCliSpec): void {
       expect(JSON.parse(status.stdout)).toMatchObject({ newestGood: { key: newest } });
       const check = await vrb(["status", "--check"]);
       expect(check.code, check.stdout + check.stderr).toBe(0);
+    });
+
+    it(`a ${spec.place} that stops answering: list, status and restore latest end with exit 1 naming it, and the restore changed nothing`, async () => {
+      // The destination's timeoutSeconds (default 60) at 3, so that the commands end in seconds.
+      const hung = join(dir, "hung.yaml");
+      writeFileSync(hung, readFileSync(policy, "utf8").replace(/ }\n/, ", timeoutSeconds: 3 }\n"));
+      const [target] = await startFreshNodes(tempDir(`${spec.dirName}-hung`), 1, { idPrefix: `${spec.short}h-${product}`, shape: { product } });
+      targets.push(target!);
+      const hungVrb = (args: string[]) => runVrb([...args, "--policy", hung], storeEnv(shared, store), { timeoutMs: 120_000 });
+      const results = await frozen(store.pid(), () =>
+        Promise.all([hungVrb(["list"]), hungVrb(["status"]), hungVrb(["restore", "latest", "--nodes", target!.apiAddr, "--unseal-keys-file", keysFile])]),
+      );
+      const container = store
+        .urlOf("")
+        .replace(/\/$/, "")
+        .replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      for (const r of results) {
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr).toMatch(new RegExp(`${container}/? did not answer: no answer within 3s to `));
+      }
+      expect(results[2].stderr).toContain("nothing was changed on any node");
+      expect((await fetch(`${target!.apiAddr}/v1/sys/health`)).status).toBe(501);
     });
   });
 }

@@ -48,6 +48,7 @@ export class GcsUpload extends Writable implements ObjectUpload {
   private sessionUri?: string;
   private startSent = false;
   private blocked = false;
+  private completing = false;
   /** The object's generation, from the answer to the last chunk. */
   private finalGeneration?: string;
   private readonly key: Promise<string>;
@@ -71,7 +72,7 @@ export class GcsUpload extends Writable implements ObjectUpload {
   }
 
   get waitingForStore(): boolean {
-    return this.blocked;
+    return this.blocked || this.completing;
   }
 
   ownUploads(): OwnUploads {
@@ -86,6 +87,8 @@ export class GcsUpload extends Writable implements ObjectUpload {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
+    // Every byte is written: only the store (the last chunk, the completion) holds the upload up now.
+    this.completing = true;
     this.complete().then(
       () => cb(),
       (e: unknown) => cb(e as Error),

@@ -18,8 +18,10 @@ const CHECK_TIMEOUT_MS = 5_000;
  * ahead and the real request reports the real error. Returns a note when the check had no answer.
  */
 export async function checkBucketExists(s3: S3Client, bucket: string, opts: { field?: string; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<string | undefined> {
+  const timeoutMs = opts.timeoutMs ?? CHECK_TIMEOUT_MS;
+  const signal = timeoutSignal(timeoutMs, opts.signal);
   try {
-    await s3.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: timeoutSignal(opts.timeoutMs ?? CHECK_TIMEOUT_MS, opts.signal) });
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal });
     return undefined;
   } catch (err) {
     if (opts.signal?.aborted) throw err;
@@ -30,6 +32,7 @@ export async function checkBucketExists(s3: S3Client, bucket: string, opts: { fi
         { field, stage: "destination", cause: err },
       );
     }
+    if (signal.aborted) return `could not check that bucket '${bucket}' exists (no answer within ${Math.round(timeoutMs / 1000)}s); going ahead`;
     const { code, status } = s3ErrorInfo(err);
     return `could not check that bucket '${bucket}' exists (${code ?? (err instanceof Error ? err.message : String(err))}${status ? `, HTTP ${status}` : ""}); going ahead`;
   }

@@ -44,11 +44,12 @@ export async function abortS3Uploads(
   let cleanLooks = 0;
   let lastError: string | undefined;
   let pending: string[] = [];
+  // The SDK says only "Request aborted" when a call's deadline passes.
+  let call: AbortSignal | undefined;
+  const bounded = () => (call = timeoutSignal(CALL_TIMEOUT_MS));
   while (Date.now() < deadline) {
     try {
-      const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), {
-        abortSignal: timeoutSignal(CALL_TIMEOUT_MS),
-      });
+      const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), { abortSignal: bounded() });
       pending = (page.Uploads ?? []).filter((u) => u.Key === key && u.UploadId && mine(u.UploadId)).map((u) => u.UploadId!);
       if (pending.length === 0) {
         // Two clean looks a moment apart: a part upload that was in flight has settled by then.
@@ -59,9 +60,7 @@ export async function abortS3Uploads(
       cleanLooks = 0;
       for (const id of pending) {
         await client
-          .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }), {
-            abortSignal: timeoutSignal(CALL_TIMEOUT_MS),
-          })
+          .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }), { abortSignal: bounded() })
           // Gone already (completed or aborted meanwhile): the next look says whether it is.
           .catch((err: unknown) => {
             if (s3ErrorInfo(err).code !== "NoSuchUpload") throw err;
@@ -70,7 +69,7 @@ export async function abortS3Uploads(
       }
     } catch (err) {
       if (isNoSuchBucket(err)) return { aborted, left: [] };
-      lastError = err instanceof Error ? err.message : String(err);
+      lastError = call?.aborted ? `no answer within ${CALL_TIMEOUT_MS / 1000}s` : err instanceof Error ? err.message : String(err);
       // A timeout or a reset has no answer (no status): S3 may be back in a moment, look again.
       const { status, retryable } = s3ErrorInfo(err);
       if (status !== undefined && !retryable) break;
