@@ -15,7 +15,10 @@ export async function anotherSnapshotAdvice(run: RestoreRun): Promise<string> {
     return `${head} Restore another snapshot: ask for the URLs of an earlier good one (vrb presign <key>, where the snapshots are stored).`;
   }
   const cluster = damaged?.cluster ?? run.opts.cluster;
-  const list = `vrb list${cluster ? ` --cluster ${cluster}` : ""} (with your --policy or --bucket flags)`;
+  // Named by the store itself: the caller may be `pulumi up`, whose user set no vrb flags.
+  const store = run.opts.store;
+  const copy = store.objects.name === "primary" ? "" : ` and --destination ${store.objects.name}`;
+  const list = `vrb list${cluster ? ` --cluster ${cluster}` : ""} (with the --policy or --bucket of ${store.url()}${copy})`;
   const previous = damaged ? await previousGood(run, damaged).catch(() => undefined) : undefined;
   const use = (key: string) => run.names.useSnapshot.replace("{key}", key);
   if (!previous) return `${head} List the snapshots with ${list} and ${use("the key of an earlier good one")}.`;

@@ -79,7 +79,9 @@ describe.each(PRODUCTS)("a snapshot that fails its integrity check names another
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toContain(`next: nothing was changed on any node. The snapshot s3://${bucket}/${newest} fails its integrity check and will fail it again: do not retry it.`);
     expect(r.stderr).toContain(advice());
-    expect(r.stderr).toContain(`run the same command with ${older} as the snapshot. vrb list --cluster ${cluster} (with your --policy or --bucket flags) lists them all`);
+    expect(r.stderr).toContain(
+      `run the same command with ${older} as the snapshot. vrb list --cluster ${cluster} (with the --policy or --bucket of s3://${bucket}/msg-${run}/) lists them all`,
+    );
     expect(r.stderr).not.toContain("run the same command again");
     const c = new VaultClient({ addr: targets[0]!.apiAddr });
     try {
