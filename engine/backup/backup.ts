@@ -150,11 +150,12 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   if (partSize < 5 * MiB) throw new ConfigError("partSize must be at least 5 MiB (an S3 limit)", { field: "partSize" });
   registerSecret(opts.token);
   const progress = opts.progress ?? silentProgress;
-  const store = opts.store ?? (await openStore(opts.policy.destination));
+  const onWaiting = (m: string) => progress.warn(m);
+  const store = opts.store ?? (await openStore(opts.policy.destination, { onWaiting }));
   const copyStores = await Promise.all(
     destinationsOf(opts.policy)
       .slice(1)
-      .map((d) => openStore(d.destination, { name: d.name })),
+      .map((d) => openStore(d.destination, { name: d.name, onWaiting })),
   );
   const attempts = (opts.retries ?? opts.policy.backup?.retries ?? 0) + 1;
   const earlier: string[] = [];

@@ -45,7 +45,7 @@ export interface RecordedBackup {
  */
 export async function runRecordedBackup(opts: RecordedBackupOptions): Promise<RecordedBackup> {
   const { policy, progress, signal } = opts;
-  const store = await openStore(policy.destination);
+  const store = await openStore(policy.destination, { onWaiting: (m) => progress?.warn(m) });
   const startedAt = new Date();
   const report = await recordRun(
     "backup",

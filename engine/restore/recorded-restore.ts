@@ -49,7 +49,7 @@ export async function runRecordedStagedRestore(opts: RecordedRestoreOptions): Pr
   const { policy, progress } = opts;
   if (opts.credentials && opts.mode !== "in-place") throw new ConfigError("login is for in-place restores; a rebuild needs token or keys", { field: "login" });
   const identities = opts.identities?.length ? await loadIdentities(opts.identities, opts.identityPassphrase || undefined) : undefined;
-  const objects = await openStore(policy.destination);
+  const objects = await openStore(policy.destination, { onWaiting: (m) => progress?.warn(m) });
   let session: VaultSession | undefined;
   try {
     if (opts.credentials) {

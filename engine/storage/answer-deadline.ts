@@ -28,14 +28,18 @@ export const DEFAULT_STORE_TIMEOUT_SECONDS = 60;
  * not the store's own code honours the cancellation. Transfers (uploads, a download's body) are
  * not bounded here: the backup and download pipelines watch them for stalls.
  */
-export function withAnswerDeadline(store: ObjectStore, timeoutSeconds: number): ObjectStore {
-  return new AnswerDeadlineStore(store, timeoutSeconds);
+export function withAnswerDeadline(store: ObjectStore, timeoutSeconds: number, onWaiting?: (message: string) => void): ObjectStore {
+  return new AnswerDeadlineStore(store, timeoutSeconds, onWaiting);
 }
+
+/** After this long without an answer the operator is told what is being waited for (when the deadline is further off than twice that). */
+const WAITING_NOTICE_SECONDS = 10;
 
 class AnswerDeadlineStore implements ObjectStore {
   constructor(
     private readonly inner: ObjectStore,
     private readonly seconds: number,
+    private readonly onWaiting?: (message: string) => void,
   ) {}
 
   get type(): StoreType {
@@ -62,7 +66,7 @@ class AnswerDeadlineStore implements ObjectStore {
   }
   withContainer(container: string): ObjectStore {
     const other = this.inner.withContainer(container);
-    return other === this.inner ? this : new AnswerDeadlineStore(other, this.seconds);
+    return other === this.inner ? this : new AnswerDeadlineStore(other, this.seconds, this.onWaiting);
   }
 
   // It has its own short deadline, and no answer there is no evidence either way.
@@ -131,6 +135,14 @@ class AnswerDeadlineStore implements ObjectStore {
     const deadline = new AbortController();
     const signal = callerSignal ? AbortSignal.any([callerSignal, deadline.signal]) : deadline.signal;
     let timer: NodeJS.Timeout | undefined;
+    // A minute of silence reads as a hung command: say what it waits for, and until when.
+    const notice =
+      this.onWaiting && this.seconds >= 2 * WAITING_NOTICE_SECONDS
+        ? setTimeout(
+            () => this.onWaiting?.(`${this.url()} has not answered ${what} for ${WAITING_NOTICE_SECONDS}s; waiting up to ${this.seconds}s (the destination's timeoutSeconds)`),
+            WAITING_NOTICE_SECONDS * 1000,
+          )
+        : undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const err = new StoreNoAnswerError(this.url(), this.seconds, what);
@@ -144,6 +156,7 @@ class AnswerDeadlineStore implements ObjectStore {
       throw deadline.signal.aborted && !callerSignal?.aborted ? (deadline.signal.reason as StoreNoAnswerError) : err;
     } finally {
       clearTimeout(timer);
+      clearTimeout(notice);
     }
   }
 }

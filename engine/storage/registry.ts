@@ -7,6 +7,8 @@ import type { ObjectStore } from "./object-store.js";
 export interface OpenStoreOptions {
   /** The destination's name in messages and reports (default: its `name`, else `primary`). */
   name?: string;
+  /** Told when a request has gone unanswered for a while, before its deadline (withAnswerDeadline). */
+  onWaiting?: (message: string) => void;
 }
 
 type Opener<T extends StoreType> = (destination: Extract<Destination, { type?: T }>, name: string) => ObjectStore;
@@ -25,5 +27,5 @@ export async function openStore(destination: Destination, opts: OpenStoreOptions
   const type = storeTypeOf(destination);
   const open = (await openers[type]()) as Opener<StoreType>;
   const store = open(destination as Extract<Destination, { type?: StoreType }>, opts.name ?? destinationNameOf(destination));
-  return withAnswerDeadline(store, destination.timeoutSeconds ?? DEFAULT_STORE_TIMEOUT_SECONDS);
+  return withAnswerDeadline(store, destination.timeoutSeconds ?? DEFAULT_STORE_TIMEOUT_SECONDS, opts.onWaiting);
 }

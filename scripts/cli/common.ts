@@ -120,7 +120,7 @@ export async function runInterruptible(opts: GlobalOptions, body: (signal: Abort
  */
 export async function openPolicyStore(policy: BackupPolicy, name?: string): Promise<ObjectStore> {
   const named = destinationNamed(policy, name);
-  const store = await openStore(named.destination, { name: named.name });
+  const store = await openStore(named.destination, { name: named.name, onWaiting: (m) => process.stderr.write(redact(`vrb: warning: ${m}`) + "\n") });
   if (destinationsOf(policy).length > 1) process.stderr.write(`vrb: reading destination '${store.name}' (${store.url(store.prefix)})\n`);
   return store;
 }

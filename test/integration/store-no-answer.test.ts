@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VaultClient, type Product } from "../../engine/index.js";
@@ -71,8 +71,21 @@ describe.each(PRODUCTS)("a store that stops answering (real %s, SeaweedFS stoppe
 
   it("list, status and restore latest end with exit 1 naming the store that did not answer; the restore changed nothing and names the copy", async () => {
     const target = await freshNode();
-    const [list, status, restore] = await frozen(s3.pid!, () =>
-      Promise.all([vrb(["list"]), vrb(["status"]), vrb(["restore", "latest", "--nodes", target.apiAddr, "--unseal-keys-file", keysFile])]),
+    // With a deadline of 20 s, the operator is told after 10 s what the command waits for.
+    const patient = join(dir, "patient.yaml");
+    writeFileSync(patient, readFileSync(policy, "utf8").replace("timeoutSeconds: 3", "timeoutSeconds: 20"));
+    const [list, status, restore, waiting] = await frozen(s3.pid!, () =>
+      Promise.all([
+        vrb(["list"]),
+        vrb(["status"]),
+        vrb(["restore", "latest", "--nodes", target.apiAddr, "--unseal-keys-file", keysFile]),
+        runVrb(["list", "--policy", patient], env(), { timeoutMs: 150_000 }),
+      ]),
+    );
+    expect(waiting.code, waiting.stderr).toBe(1);
+    expect(waiting.stderr).toContain(
+      `vrb: warning: s3://${bucket} has not answered the listing of s3://${bucket}/${cluster}/ for 10s; waiting up to 20s (the destination's timeoutSeconds)\n` +
+        `vrb: error: s3://${bucket} did not answer: no answer within 20s to the listing of s3://${bucket}/${cluster}/`,
     );
     expect(list.code, list.stderr).toBe(1);
     expect(list.stderr).toMatch(noAnswer);
