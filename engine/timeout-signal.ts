@@ -1,6 +1,6 @@
 /**
  * An AbortSignal that aborts after `ms` (reason: a "TimeoutError" DOMException, as
- * AbortSignal.timeout gives) or as soon as any of `signals` aborts.
+ * AbortSignal.timeout gives, with `timeoutMs`) or as soon as any of `signals` aborts.
  *
  * Why not `AbortSignal.any([signal, AbortSignal.timeout(ms)])`: on Node 20 the combined signal holds
  * its sources weakly and the timeout's timer holds its signal weakly, so a garbage collection while
@@ -11,7 +11,8 @@
 export function timeoutSignal(ms: number, ...signals: (AbortSignal | undefined)[]): AbortSignal {
   const controller = new AbortController();
   // unref: the timeout must not keep a finished process alive; what waits on the signal does that.
-  setTimeout(() => controller.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")), ms).unref();
+  // The reason carries the deadline, so what was cut short can say how long it waited (StoreNoAnswerError).
+  setTimeout(() => controller.abort(Object.assign(new DOMException("The operation was aborted due to timeout", "TimeoutError"), { timeoutMs: ms })), ms).unref();
   const others = signals.filter((s): s is AbortSignal => s !== undefined);
   return others.length ? AbortSignal.any([...others, controller.signal]) : controller.signal;
 }

@@ -145,7 +145,7 @@ class AnswerDeadlineStore implements ObjectStore {
         : undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const err = new StoreNoAnswerError(this.url(), this.seconds, what);
+        const err = new StoreNoAnswerError(this.url(), this.seconds, what, { setting: "the destination's timeoutSeconds" });
         deadline.abort(err);
         reject(err);
       }, this.seconds * 1000);
@@ -153,7 +153,11 @@ class AnswerDeadlineStore implements ObjectStore {
     try {
       return await Promise.race([call(signal), late]);
     } catch (err) {
-      throw deadline.signal.aborted && !callerSignal?.aborted ? (deadline.signal.reason as StoreNoAnswerError) : err;
+      if (deadline.signal.aborted && !callerSignal?.aborted) throw deadline.signal.reason as StoreNoAnswerError;
+      // The caller's own deadline (timeoutSignal) is a store that did not answer too, not the SDK's "Request aborted".
+      const callerTimeoutMs = (callerSignal?.reason as { name?: unknown; timeoutMs?: unknown } | undefined)?.timeoutMs;
+      if (callerSignal?.aborted && typeof callerTimeoutMs === "number") throw new StoreNoAnswerError(this.url(), callerTimeoutMs / 1000, what, { cause: err });
+      throw err;
     } finally {
       clearTimeout(timer);
       clearTimeout(notice);

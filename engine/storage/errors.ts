@@ -16,9 +16,10 @@ export class StoreCapabilityError extends OperationError {}
  */
 export class StoreNoAnswerError extends OperationError {
   readonly noAnswer: string;
-  constructor(store: string, seconds: number, what: string) {
+  /** `setting`: what sets the deadline, named as the one to raise for a store that is only slow. */
+  constructor(store: string, seconds: number, what: string, options: { cause?: unknown; setting?: string } = {}) {
     const noAnswer = `no answer within ${seconds}s to ${what}`;
-    super(`${store} did not answer: ${noAnswer} (a store that is only slow: raise the destination's timeoutSeconds)`);
+    super(`${store} did not answer: ${noAnswer}${options.setting ? ` (a store that is only slow: raise ${options.setting})` : ""}`, { cause: options.cause });
     this.noAnswer = noAnswer;
   }
 }
