@@ -72,7 +72,7 @@ export function stderrProgress(prefix = "vrb", now: () => number = Date.now): Pr
   // A counter that reaches its total may be reported again at the total: a decrypting read counts
   // the stored bytes, which all arrive before the plaintext is through. One "done" line is enough,
   // unless the counter started again (a retried attempt) in between.
-  const finishedAt = new Map<string, number>();
+  const finished = new Set<string>();
   const latest = new Map<string, number>();
   const rates = new Map<string, TransferRate>();
   const write = (line: string) => process.stderr.write(redact(`${prefix}: ${line}`) + "\n");
@@ -83,13 +83,13 @@ export function stderrProgress(prefix = "vrb", now: () => number = Date.now): Pr
       const at = now();
       const rate = rates.get(stage) ?? (rates.set(stage, new TransferRate()), rates.get(stage)!);
       rate.update(done, at);
-      if (done < (latest.get(stage) ?? 0)) finishedAt.delete(stage);
+      if (done < (latest.get(stage) ?? 0)) finished.delete(stage);
       latest.set(stage, done);
-      const finished = total !== undefined && done >= total;
-      if (finished ? finishedAt.get(stage) === done : at - (lastBytesAt.get(stage) ?? -Infinity) < 1000) return;
+      const atTotal = total !== undefined && done >= total;
+      if (atTotal ? finished.has(stage) : at - (lastBytesAt.get(stage) ?? -Infinity) < 1000) return;
       lastBytesAt.set(stage, at);
-      if (finished) finishedAt.set(stage, done);
-      const perSecond = rate.perSecond(finished);
+      if (atTotal) finished.add(stage);
+      const perSecond = rate.perSecond(atTotal);
       const of = total ? ` of ${formatBytes(total)}` : "";
       write(`${stage}: ${formatBytes(done)}${of}${perSecond === undefined ? "" : ` (${formatBytes(perSecond)}/s)`}`);
     },

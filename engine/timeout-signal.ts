@@ -16,3 +16,10 @@ export function timeoutSignal(ms: number, ...signals: (AbortSignal | undefined)[
   const others = signals.filter((s): s is AbortSignal => s !== undefined);
   return others.length ? AbortSignal.any([...others, controller.signal]) : controller.signal;
 }
+
+/** The deadline (ms) of the timeoutSignal whose expiry aborted `signal`; undefined when it was not aborted, or aborted otherwise. */
+export function timedOutAfterMs(signal: AbortSignal | undefined): number | undefined {
+  if (!signal?.aborted) return undefined;
+  const ms = (signal.reason as { timeoutMs?: unknown } | undefined)?.timeoutMs;
+  return typeof ms === "number" ? ms : undefined;
+}

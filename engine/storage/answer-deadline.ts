@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type { StoreType } from "./destination.js";
+import { timedOutAfterMs } from "../timeout-signal.js";
 import { StoreNoAnswerError } from "./errors.js";
 import type {
   IncompleteUpload,
@@ -155,8 +156,8 @@ class AnswerDeadlineStore implements ObjectStore {
     } catch (err) {
       if (deadline.signal.aborted && !callerSignal?.aborted) throw deadline.signal.reason as StoreNoAnswerError;
       // The caller's own deadline (timeoutSignal) is a store that did not answer too, not the SDK's "Request aborted".
-      const callerTimeoutMs = (callerSignal?.reason as { name?: unknown; timeoutMs?: unknown } | undefined)?.timeoutMs;
-      if (callerSignal?.aborted && typeof callerTimeoutMs === "number") throw new StoreNoAnswerError(this.url(), callerTimeoutMs / 1000, what, { cause: err });
+      const callerTimeoutMs = timedOutAfterMs(callerSignal);
+      if (callerTimeoutMs !== undefined) throw new StoreNoAnswerError(this.url(), callerTimeoutMs / 1000, what, { cause: err });
       throw err;
     } finally {
       clearTimeout(timer);

@@ -2,7 +2,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { HeadBucketCommand } from "./sdk.js";
 import { ConfigError } from "../../errors.js";
 import { isNoSuchBucket, s3ErrorInfo } from "./errors.js";
-import { timeoutSignal } from "../../timeout-signal.js";
+import { timedOutAfterMs, timeoutSignal } from "../../timeout-signal.js";
 
 /** How long the check may take before the backup goes ahead without its answer. */
 const CHECK_TIMEOUT_MS = 5_000;
@@ -18,8 +18,7 @@ const CHECK_TIMEOUT_MS = 5_000;
  * ahead and the real request reports the real error. Returns a note when the check had no answer.
  */
 export async function checkBucketExists(s3: S3Client, bucket: string, opts: { field?: string; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<string | undefined> {
-  const timeoutMs = opts.timeoutMs ?? CHECK_TIMEOUT_MS;
-  const signal = timeoutSignal(timeoutMs, opts.signal);
+  const signal = timeoutSignal(opts.timeoutMs ?? CHECK_TIMEOUT_MS, opts.signal);
   try {
     await s3.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal });
     return undefined;
@@ -32,7 +31,8 @@ export async function checkBucketExists(s3: S3Client, bucket: string, opts: { fi
         { field, stage: "destination", cause: err },
       );
     }
-    if (signal.aborted) return `could not check that bucket '${bucket}' exists (no answer within ${Math.round(timeoutMs / 1000)}s); going ahead`;
+    const late = timedOutAfterMs(signal);
+    if (late !== undefined) return `could not check that bucket '${bucket}' exists (no answer within ${Math.round(late / 1000)}s); going ahead`;
     const { code, status } = s3ErrorInfo(err);
     return `could not check that bucket '${bucket}' exists (${code ?? (err instanceof Error ? err.message : String(err))}${status ? `, HTTP ${status}` : ""}); going ahead`;
   }

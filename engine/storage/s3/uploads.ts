@@ -3,7 +3,7 @@ import { AbortMultipartUploadCommand, ListMultipartUploadsCommand } from "./sdk.
 import { sleep } from "../../wait.js";
 import type { IncompleteUpload, OwnUploads } from "../object-store.js";
 import { isNoSuchBucket, s3ErrorInfo } from "./errors.js";
-import { timeoutSignal } from "../../timeout-signal.js";
+import { timedOutAfterMs, timeoutSignal } from "../../timeout-signal.js";
 
 // Multipart uploads that were started and never completed: listed, and aborted after a failed run.
 
@@ -69,7 +69,8 @@ export async function abortS3Uploads(
       }
     } catch (err) {
       if (isNoSuchBucket(err)) return { aborted, left: [] };
-      lastError = call?.aborted ? `no answer within ${CALL_TIMEOUT_MS / 1000}s` : err instanceof Error ? err.message : String(err);
+      const late = timedOutAfterMs(call);
+      lastError = late !== undefined ? `no answer within ${late / 1000}s` : err instanceof Error ? err.message : String(err);
       // A timeout or a reset has no answer (no status): S3 may be back in a moment, look again.
       const { status, retryable } = s3ErrorInfo(err);
       if (status !== undefined && !retryable) break;
