@@ -120,9 +120,9 @@ export class SnapshotStore {
     return { bucket: this.bucket, key: ref.replace(/^\/+/, "") };
   }
 
-  /** Every snapshot of `cluster` (or under the prefix), newest first. */
-  async list(cluster?: string): Promise<StoredSnapshot[]> {
-    const objects = await this.objects.list(cluster ? this.clusterPrefix(cluster) : this.prefix);
+  /** Every snapshot of `cluster` (or under the prefix), newest first. `signal` cancels the reads (an interrupted command). */
+  async list(cluster?: string, opts: { signal?: AbortSignal } = {}): Promise<StoredSnapshot[]> {
+    const objects = await this.objects.list(cluster ? this.clusterPrefix(cluster) : this.prefix, { signal: opts.signal });
     const manifests = new Set(objects.filter((o) => o.key.endsWith(MANIFEST_SUFFIX)).map((o) => o.key));
     const out: StoredSnapshot[] = [];
     for (const o of objects) {
@@ -146,7 +146,7 @@ export class SnapshotStore {
       }
       let manifest: SnapshotManifest | undefined;
       try {
-        manifest = await this.readManifest(key);
+        manifest = await this.readManifest(key, opts);
       } catch (err) {
         // A manifest that is there but damaged is this snapshot's problem. A store that did not
         // answer is not: passing over a good snapshot because one read failed would make `latest`
@@ -164,8 +164,8 @@ export class SnapshotStore {
   }
 
   /** `latest`: the newest good snapshot that the shrink guard did not mark suspect. */
-  async latestGood(cluster?: string): Promise<StoredSnapshot> {
-    const good = (await this.list(cluster)).find(isTrustedSnapshot);
+  async latestGood(cluster?: string, opts: { signal?: AbortSignal } = {}): Promise<StoredSnapshot> {
+    const good = (await this.list(cluster, opts)).find(isTrustedSnapshot);
     if (!good) {
       throw new OperationError(`no good snapshot of ${cluster ? `cluster '${cluster}'` : "any cluster"} in ${this.url(cluster ? this.clusterPrefix(cluster) : this.prefix)}`);
     }
@@ -173,15 +173,15 @@ export class SnapshotStore {
   }
 
   /** Resolves a reference to one snapshot with its manifest (which must exist). */
-  async resolve(ref: SnapshotRef | string, cluster?: string): Promise<StoredSnapshot> {
+  async resolve(ref: SnapshotRef | string, cluster?: string, opts: { signal?: AbortSignal } = {}): Promise<StoredSnapshot> {
     const r = typeof ref === "string" ? this.parseRef(ref) : ref;
-    if ("latest" in r) return this.latestGood(cluster);
-    if (r.bucket !== this.bucket) return new SnapshotStore(this.objects.withContainer(r.bucket)).resolve({ bucket: r.bucket, key: r.key });
+    if ("latest" in r) return this.latestGood(cluster, opts);
+    if (r.bucket !== this.bucket) return new SnapshotStore(this.objects.withContainer(r.bucket)).resolve({ bucket: r.bucket, key: r.key }, undefined, opts);
     const parsed = parseSnapshotKey(r.key);
     const url = this.objects.url(r.key);
-    const head = await this.objects.head(r.key);
+    const head = await this.objects.head(r.key, { signal: opts.signal });
     if (!head) throw new OperationError(`snapshot ${url} does not exist`);
-    const manifest = await this.readManifest(r.key);
+    const manifest = await this.readManifest(r.key, opts);
     return {
       bucket: this.bucket,
       key: r.key,
@@ -196,9 +196,9 @@ export class SnapshotStore {
     };
   }
 
-  async readManifest(snapshotKey: string): Promise<SnapshotManifest | undefined> {
+  async readManifest(snapshotKey: string, opts: { signal?: AbortSignal } = {}): Promise<SnapshotManifest | undefined> {
     const key = manifestKeyFor(snapshotKey);
-    const stored = await this.objects.readText(key);
+    const stored = await this.objects.readText(key, { signal: opts.signal });
     return stored ? parseManifest(stored.text, key) : undefined;
   }
 

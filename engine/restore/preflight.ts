@@ -12,7 +12,7 @@ import { planSeal, type SealFacts, type SealPlan } from "./seal.js";
 
 export async function resolveSnapshot(run: RestoreRun): Promise<StoredSnapshot> {
   return run.log.run("resolve snapshot", undefined, async (clock) => {
-    const s = run.opts.remote ? await run.opts.remote.resolve(run.progress) : await run.opts.store!.resolve(run.opts.snapshot, run.opts.cluster);
+    const s = run.opts.remote ? await run.opts.remote.resolve(run.progress) : await run.opts.store!.resolve(run.opts.snapshot, run.opts.cluster, { signal: run.opts.signal });
     if (s.status !== "good" || !s.manifest) {
       throw new IntegrityError(`${s.url} is not a good snapshot (${s.problem ?? s.status}); it cannot be restored`, { stage: "preflight" });
     }

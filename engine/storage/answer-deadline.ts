@@ -129,8 +129,8 @@ class AnswerDeadlineStore implements ObjectStore {
 
   /**
    * Runs `call` with a signal that also aborts at the deadline; past it the call fails with
-   * StoreNoAnswerError even if the store's code goes on waiting. The caller's own abort keeps its
-   * error (an interruption is not a store that did not answer).
+   * StoreNoAnswerError even if the store's code goes on waiting. The caller's own abort fails with
+   * its reason (an interruption is not a store that did not answer).
    */
   private async answered<T>(what: string, callerSignal: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const deadline = new AbortController();
@@ -158,6 +158,8 @@ class AnswerDeadlineStore implements ObjectStore {
       // The caller's own deadline (timeoutSignal) is a store that did not answer too, not the SDK's "Request aborted".
       const callerTimeoutMs = timedOutAfterMs(callerSignal);
       if (callerTimeoutMs !== undefined) throw new StoreNoAnswerError(this.url(), callerTimeoutMs / 1000, what, { cause: err });
+      // An interruption says so itself ("interrupted (SIGTERM)"), not as the SDK's "Request aborted".
+      if (callerSignal?.aborted && callerSignal.reason instanceof Error) throw callerSignal.reason;
       throw err;
     } finally {
       clearTimeout(timer);

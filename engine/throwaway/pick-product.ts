@@ -28,10 +28,12 @@ export async function pickThrowawayProduct(opts: {
   snapshot?: string;
   cluster?: string;
   product?: Product;
+  /** Cancels the store's reads (an interrupted command). */
+  signal?: AbortSignal;
 }): Promise<ThrowawayProduct> {
   const ref = opts.snapshot ?? "latest";
   if (!opts.store && !opts.remote) throw new OperationError("no snapshot store and no remote snapshot given");
-  const snapshot = opts.remote ? await opts.remote.resolve() : await opts.store!.resolve(ref, opts.cluster);
+  const snapshot = opts.remote ? await opts.remote.resolve() : await opts.store!.resolve(ref, opts.cluster, { signal: opts.signal });
   const vault = snapshot.manifest?.vault;
   const source = { product: productOfManifest(vault), version: vault?.version ?? "unknown", recorded: Boolean(vault?.product) };
   const product = opts.product ?? source.product;

@@ -74,14 +74,21 @@ describe.each(PRODUCTS)("a store that stops answering (real %s, SeaweedFS stoppe
     // With a deadline of 20 s, the operator is told after 10 s what the command waits for.
     const patient = join(dir, "patient.yaml");
     writeFileSync(patient, readFileSync(policy, "utf8").replace("timeoutSeconds: 3", "timeoutSeconds: 20"));
-    const [list, status, restore, waiting] = await frozen(s3.pid!, () =>
+    const restoreArgs = ["restore", "latest", "--nodes", target.apiAddr, "--unseal-keys-file", keysFile, "--policy", policy];
+    const [list, status, restore, waiting, stopped] = await frozen(s3.pid!, () =>
       Promise.all([
         vrb(["list"]),
         vrb(["status"]),
-        vrb(["restore", "latest", "--nodes", target.apiAddr, "--unseal-keys-file", keysFile]),
+        runVrb(restoreArgs, env(), { timeoutMs: 150_000 }),
         runVrb(["list", "--policy", patient], env(), { timeoutMs: 150_000 }),
+        // SIGTERM while the snapshot is being looked up in the hung store: it stops there, not at the deadline.
+        runVrb(restoreArgs, env(), { timeoutMs: 150_000, interrupt: { when: /resolve snapshot/, signal: "SIGTERM" } }),
       ]),
     );
+    expect(stopped.code, stopped.stderr).toBe(143);
+    expect(stopped.stderr).toContain("stopped at preflight: interrupted (SIGTERM)\n");
+    expect(stopped.stderr).toContain("next: nothing was changed on any node");
+    expect(stopped.stderr).not.toContain("no answer within 3s to the listing");
     expect(waiting.code, waiting.stderr).toBe(1);
     expect(waiting.stderr).toContain(
       `vrb: warning: s3://${bucket} has not answered the listing of s3://${bucket}/${cluster}/ for 10s; waiting up to 20s (the destination's timeoutSeconds)\n` +
