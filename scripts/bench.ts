@@ -1,4 +1,4 @@
-// `npm run bench [-- backup|restore] [options]`: prints figures; never fails on a slow machine.
+// `npm run bench [-- backup|restore|catalogue] [options]`: prints figures; never fails on a slow machine.
 import { quietKnownWarnings } from "./cli/common.js";
 
 quietKnownWarnings();
@@ -6,6 +6,7 @@ const [which = "backup", ...rest] = process.argv.slice(2);
 const suites: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
   backup: () => import("./bench/backup.js"),
   restore: () => import("./bench/restore.js"),
+  catalogue: () => import("./bench/catalogue.js"),
 };
 const load = suites[which];
 if (!load) {

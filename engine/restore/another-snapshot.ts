@@ -33,6 +33,6 @@ async function previousGood(run: RestoreRun, damaged: StoredSnapshot): Promise<S
   const store = run.opts.store!;
   // An s3:// ref may name another bucket than the one this store lists.
   if (damaged.bucket !== store.bucket) return undefined;
-  const all = await store.list(damaged.cluster);
-  return all.find((s) => s.key !== damaged.key && isTrustedSnapshot(s) && s.takenAt.getTime() < damaged.takenAt.getTime());
+  const before = (s: StoredSnapshot) => s.key !== damaged.key && isTrustedSnapshot(s) && s.takenAt.getTime() < damaged.takenAt.getTime();
+  return (await store.findNewest(damaged.cluster, before)).found;
 }

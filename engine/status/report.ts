@@ -70,11 +70,11 @@ export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> 
   const status = new StatusStore(q.store);
   const { record } = await status.read(q.cluster, { abortSignal: q.abortSignal });
   const store = new SnapshotStore(q.store);
-  const all = await store.list(q.cluster);
+  const all = await store.list(q.cluster, { signal: q.abortSignal });
   const good = all.filter((s) => s.status === "good");
   const damaged = all.filter(isDamagedSnapshot);
   const skipped = new Set(damagedNewerThan(all, all.find(isTrustedSnapshot)).map((s) => s.key));
-  const locks = await mapLimit(good, 8, (s) => store.retention(s.key).catch(() => undefined));
+  const locks = await store.retentions(good, { signal: q.abortSignal });
   const lockedSnapshots = locks.filter((r) => r?.legalHold || (r?.until && r.until.getTime() > now.getTime())).length;
   const newest = good[0];
   const backup = record?.operations.backup;
@@ -172,17 +172,4 @@ export function checkStatus(s: ClusterStatus, opts: CheckOptions = {}): { ok: bo
     }
   }
   return { ok: problems.length === 0, problems };
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

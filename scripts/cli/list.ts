@@ -46,29 +46,28 @@ export function registerList(program: Command): void {
               .read(policy.cluster.name)
               .then(({ record }) => record?.drills)
               .catch(() => undefined);
-            const rows = await Promise.all(
-              snapshots.map(async (s) => {
-                const r = await store.retention(s.key).catch(() => undefined);
-                const locked = r?.until && r.until.getTime() > Date.now();
-                return {
-                  key: s.key,
-                  status: s.status,
-                  takenAt: s.takenAt.toISOString(),
-                  raftIndex: s.raftIndex,
-                  bytes: s.bytes,
-                  sha256: s.manifest?.sha256,
-                  // The source's product (guessed from its version for manifests older than the field) and version.
-                  product: s.manifest ? productOfManifest(s.manifest.vault) : undefined,
-                  version: s.manifest?.vault.version,
-                  lock: locked ? { mode: r!.mode, until: r!.until!.toISOString() } : undefined,
-                  legalHold: r?.legalHold || undefined,
-                  keys: s.manifest?.inventory?.totalKeys,
-                  suspect: s.manifest?.suspect,
-                  problem: s.problem,
-                  drill: drills?.[s.key],
-                };
-              }),
-            );
+            const retentions = await store.retentions(snapshots);
+            const rows = snapshots.map((s, i) => {
+              const r = retentions[i];
+              const locked = r?.until && r.until.getTime() > Date.now();
+              return {
+                key: s.key,
+                status: s.status,
+                takenAt: s.takenAt.toISOString(),
+                raftIndex: s.raftIndex,
+                bytes: s.bytes,
+                sha256: s.manifest?.sha256,
+                // The source's product (guessed from its version for manifests older than the field) and version.
+                product: s.manifest ? productOfManifest(s.manifest.vault) : undefined,
+                version: s.manifest?.vault.version,
+                lock: locked ? { mode: r!.mode, until: r!.until!.toISOString() } : undefined,
+                legalHold: r?.legalHold || undefined,
+                keys: s.manifest?.inventory?.totalKeys,
+                suspect: s.manifest?.suspect,
+                problem: s.problem,
+                drill: drills?.[s.key],
+              };
+            });
             const rpo = recoveryPointStatus(snapshots, policy.schedule.every);
             // Credentials that may not list multipart uploads still get the snapshots.
             const orphans = await findOrphanUploads(objects, store.clusterPrefix(policy.cluster.name), parseDuration(o.uploadsOlderThan)).catch(() => undefined);

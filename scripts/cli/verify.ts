@@ -1,14 +1,5 @@
 import type { Command } from "commander";
-import {
-  damagedNewerThan,
-  DEFAULT_STALL_TIMEOUT_MS,
-  IntegrityError,
-  SnapshotStore,
-  verifyStoredSnapshot,
-  formatBytes,
-  type RemoteSnapshot,
-  type VerifyReport,
-} from "../../engine/index.js";
+import { DEFAULT_STALL_TIMEOUT_MS, IntegrityError, SnapshotStore, verifyStoredSnapshot, formatBytes, type RemoteSnapshot, type VerifyReport } from "../../engine/index.js";
 import { destinationOfReport, printJson, printText, progressFor, runInterruptible, withPolicyStore } from "./common.js";
 import { addIdentityFlag, identitiesFromFlags, type IdentityFlags } from "./identity.js";
 import { addDestinationFlag, addPolicyFlags, intFlag, type PolicyFlags } from "./options.js";
@@ -40,10 +31,10 @@ export function registerVerify(program: Command): void {
           policy,
           async (objects) => {
             const store = new SnapshotStore(objects);
-            const snapshot = await resolveGood(store, ref, policy.cluster.name, "verify");
-            const progress = progressFor(o);
             // 'latest' is the newest GOOD snapshot: a damaged newer one is not skipped in silence.
-            const skipped = ref === "latest" ? damagedNewerThan(await store.list(policy.cluster.name), snapshot) : [];
+            const { snapshot, damagedNewer: skipped } =
+              ref === "latest" ? await store.latest(policy.cluster.name, { signal }) : { snapshot: await resolveGood(store, ref, policy.cluster.name, "verify"), damagedNewer: [] };
+            const progress = progressFor(o);
             for (const d of skipped) progress.warn(`the newer snapshot ${d.url} is damaged (${d.problem ?? "does not match its manifest"}); 'latest' skipped it`);
             progress.info(`verifying ${snapshot.url}`);
             const report = await verifyStoredSnapshot(store, snapshot, {

@@ -42,7 +42,7 @@ export async function backupInventory(opts: {
   const rules = opts.policy.guard;
   if (!rules) return out;
   const store = new SnapshotStore(opts.store);
-  const previous = (await store.list(opts.policy.cluster.name)).find((s) => isTrustedSnapshot(s) && s.manifest?.inventory);
+  const { found: previous } = await store.findNewest(opts.policy.cluster.name, (s) => isTrustedSnapshot(s) && Boolean(s.manifest?.inventory));
   if (!previous?.manifest?.inventory) {
     opts.progress.info("shrink guard: no previous good snapshot with an inventory to compare with");
     return out;

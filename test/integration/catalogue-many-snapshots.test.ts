@@ -1,0 +1,203 @@
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { CopyObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { damagedNewerThan, openStore, runBackup, SnapshotStore, validatePolicy, type ObjectStore } from "../../engine/index.js";
+import { isTrustedSnapshot } from "../../engine/catalogue/snapshot-store.js";
+import { manifestKeyFor, snapshotKeyFor, type SnapshotManifest } from "../../engine/snapshot/manifest.js";
+import { s3For, s3StoreOn, sharedEnv, tempDir } from "../support/env.js";
+
+// A store that holds many snapshots (a year of hourly backups is 8,760): `latest`, the shrink guard's
+// previous snapshot and a damaged snapshot's predecessor are found after reading the newest
+// manifests only, and a full listing reads its manifests a few at a time (docs/benchmarks.md,
+// "Catalogue"). On a real directory and on the shared SeaweedFS, from one real backup copied to
+// further keys an hour apart, each with its own manifest.
+const env = sharedEnv();
+const HOUR = 3_600_000;
+const COPIES = 40;
+
+/** The store with its manifest reads counted, and the most that were in flight at once. */
+function countingReads(store: ObjectStore): { store: ObjectStore; reads: () => number; mostAtOnce: () => number; reset: () => void } {
+  let reads = 0;
+  let inFlight = 0;
+  let most = 0;
+  const counted = new Proxy(store, {
+    get(target, p, receiver) {
+      if (p === "readText") {
+        return async (...args: Parameters<ObjectStore["readText"]>) => {
+          reads++;
+          most = Math.max(most, ++inFlight);
+          try {
+            return await target.readText(...args);
+          } finally {
+            inFlight--;
+          }
+        };
+      }
+      const v = Reflect.get(target, p, receiver) as unknown;
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { store: counted, reads: () => reads, mostAtOnce: () => most, reset: () => ((reads = 0), (most = 0)) };
+}
+
+interface StoreUnderTest {
+  name: string;
+  /** The store, how to put a file's bytes at a key in it, and how to copy a key within it. */
+  open(): Promise<{ objects: ObjectStore; put(file: string, key: string): Promise<void>; copy(from: string, to: string): Promise<void>; close(): void }>;
+}
+
+const dir = tempDir("catalogue-many");
+const s3 = s3For(env);
+const run = Date.now().toString(36);
+const stores: StoreUnderTest[] = [
+  {
+    name: "a directory (type: file)",
+    open: async () => {
+      const objects = await openStore(
+        validatePolicy({ cluster: { name: "x", nodes: ["http://127.0.0.1:1"] }, destination: { type: "file", path: dir, prefix: "many/" } }).destination,
+      );
+      const put = async (file: string, key: string) => {
+        mkdirSync(dirname(join(dir, key)), { recursive: true });
+        copyFileSync(file, join(dir, key));
+      };
+      return {
+        objects,
+        put,
+        copy: (from, to) => put(join(dir, from), to),
+        close: () => objects.close(),
+      };
+    },
+  },
+  {
+    name: "S3 (SeaweedFS)",
+    open: async () => {
+      const objects = s3StoreOn(s3, env.bucket!, `many-${run}/`);
+      return {
+        objects,
+        put: async (file, key) => void (await s3.send(new PutObjectCommand({ Bucket: env.bucket!, Key: key, Body: readFileSync(file) }))),
+        copy: async (from, to) => void (await s3.send(new CopyObjectCommand({ Bucket: env.bucket!, Key: to, CopySource: `${env.bucket!}/${from}` }))),
+        close: () => undefined,
+      };
+    },
+  },
+];
+
+afterAll(() => s3.destroy());
+
+describe.each(stores)("many snapshots on $name", (sut) => {
+  let objects: ObjectStore;
+  let put: (file: string, key: string) => Promise<void>;
+  let copy: (from: string, to: string) => Promise<void>;
+  let close: () => void;
+  let base: SnapshotManifest;
+
+  /** `count` snapshots of `cluster`, the newest `hoursAgo` ago and then an hour apart, each a copy of the real one with its own manifest; newest first. */
+  async function snapshots(cluster: string, count: number, hoursAgo = 0): Promise<string[]> {
+    const keys: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const at = new Date(Date.parse(base.takenAt) - (hoursAgo + i) * HOUR);
+      const index = 1000 - i;
+      const key = snapshotKeyFor(objects.prefix, cluster, at, index);
+      await copy(base.key, key);
+      await objects.writeText(manifestKeyFor(key), JSON.stringify({ ...base, cluster, key, takenAt: at.toISOString(), raft: { ...base.raft, index } }));
+      keys.push(key);
+    }
+    return keys;
+  }
+
+  beforeAll(async () => {
+    ({ objects, put, copy, close } = await sut.open());
+    const sourceDir = tempDir("catalogue-many-source");
+    const policy = validatePolicy({ cluster: { name: `many-${run}`, nodes: env.nodes.map((n) => n.apiAddr) }, destination: { type: "file", path: sourceDir, prefix: "" } });
+    const source = await openStore(policy.destination);
+    try {
+      const report = await runBackup({ policy, token: env.keys!.rootToken, store: source });
+      // The real snapshot, stored once in this store under its prefix: what the copies copy.
+      const key = `${objects.prefix}real/${basename(report.key)}`;
+      await put(join(sourceDir, report.key), key);
+      base = { ...(JSON.parse((await source.readText(manifestKeyFor(report.key)))!.text) as SnapshotManifest), key };
+    } finally {
+      source.close();
+    }
+  }, 120_000);
+
+  afterAll(() => close?.());
+
+  it("'latest' is found after one round of manifest reads; the full listing reads every manifest, several at a time and never more than 16", async () => {
+    const cluster = "tidy";
+    const keys = await snapshots(cluster, COPIES);
+    const counted = countingReads(objects);
+    const store = new SnapshotStore(counted.store);
+
+    const latest = await store.latest(cluster);
+    expect(latest.snapshot.key).toBe(keys[0]);
+    expect(latest.snapshot.status).toBe("good");
+    expect(latest.damagedNewer).toEqual([]);
+    expect(counted.reads()).toBeLessThanOrEqual(16);
+
+    counted.reset();
+    const all = await store.list(cluster);
+    expect(all.map((s) => s.key)).toEqual(keys);
+    expect(all.every((s) => s.status === "good")).toBe(true);
+    expect(counted.reads()).toBe(COPIES);
+    expect(counted.mostAtOnce()).toBeGreaterThan(1);
+    expect(counted.mostAtOnce()).toBeLessThanOrEqual(16);
+
+    // Each snapshot's lock, read a few at a time, in the listing's order.
+    const retentions = await store.retentions(all);
+    expect(retentions).toHaveLength(COPIES);
+    expect(retentions.every((r) => r !== undefined && !r.legalHold)).toBe(true);
+  });
+
+  it("past 20 damaged or unfinished newer snapshots, 'latest' is the 21st and names every damaged one it passed, as the full listing does", async () => {
+    const cluster = "damaged";
+    const keys = await snapshots(cluster, COPIES);
+    // The 20 newest, across two rounds of reads: a manifest that names another size, one that does
+    // not parse, and a snapshot whose backup never wrote its manifest, in turn.
+    for (const [i, key] of keys.slice(0, 20).entries()) {
+      if (i % 3 === 0) await objects.writeText(manifestKeyFor(key), JSON.stringify({ ...base, cluster, key, bytes: base.bytes + 1 }));
+      else if (i % 3 === 1) await objects.writeText(manifestKeyFor(key), "{ not json");
+      else await objects.delete(manifestKeyFor(key));
+    }
+    const store = new SnapshotStore(objects);
+    const all = await store.list(cluster);
+    const latest = await store.latest(cluster);
+    expect(latest.snapshot.key).toBe(keys[20]);
+    expect(all.find(isTrustedSnapshot)?.key).toBe(keys[20]);
+    expect(latest.damagedNewer.map((s) => s.key)).toEqual(damagedNewerThan(all, latest.snapshot).map((s) => s.key));
+    expect(latest.damagedNewer).toHaveLength(14);
+    expect(latest.damagedNewer.map((s) => s.problem).join("\n")).toMatch(/not valid JSON/);
+    expect(latest.damagedNewer.map((s) => s.problem).join("\n")).toMatch(/manifest says \d+ bytes/);
+    // The predecessor a damaged snapshot's advice names, by the same reading.
+    const before = await store.findNewest(cluster, (s) => isTrustedSnapshot(s) && s.takenAt.getTime() < all[25]!.takenAt.getTime());
+    expect(before.found?.key).toBe(keys[26]);
+  });
+
+  it("two snapshots within one second, the newer by its manifest read in the second round: 'latest' reads on and finds it", async () => {
+    const cluster = "same-second";
+    const older = await snapshots(cluster, COPIES, 1);
+    // The keys of one second order by raft index: the one with the higher index is read first, but
+    // its manifest says it was taken 800 ms before the other, which the 17th read finds.
+    const second = Math.floor(Date.parse(base.takenAt) / 1000) * 1000;
+    const early = snapshotKeyFor(objects.prefix, cluster, new Date(second + 100), 5000);
+    const late = snapshotKeyFor(objects.prefix, cluster, new Date(second + 900), 10);
+    for (const [key, ms, index] of [
+      [early, 100, 5000],
+      [late, 900, 10],
+    ] as const) {
+      await copy(base.key, key);
+      await objects.writeText(manifestKeyFor(key), JSON.stringify({ ...base, cluster, key, takenAt: new Date(second + ms).toISOString(), raft: { ...base.raft, index } }));
+    }
+    // 15 newer snapshots, all unfinished, fill the first round up to the early one.
+    for (let i = 1; i <= 15; i++) {
+      const key = snapshotKeyFor(objects.prefix, cluster, new Date(second + 1000 * i), 6000 + i);
+      await copy(base.key, key);
+    }
+    const store = new SnapshotStore(objects);
+    const latest = await store.latest(cluster);
+    expect(latest.snapshot.key).toBe(late);
+    expect((await store.list(cluster)).find(isTrustedSnapshot)?.key).toBe(late);
+    expect(older).toHaveLength(COPIES);
+  });
+});
