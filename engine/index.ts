@@ -73,7 +73,7 @@ export { startExporter } from "./status/exporter.js";
 
 // Where snapshots live: destinations and stores
 export { openStore } from "./storage/registry.js";
-export { StoreNoAnswerError } from "./storage/errors.js";
+export { StoreFullError, StoreNoAnswerError } from "./storage/errors.js";
 export type { ObjectStore } from "./storage/object-store.js";
 export { destinationContainerOf, destinationSchema, type Destination, type DestinationInput, type S3Destination, type StoreType } from "./storage/destination.js";
 export { destinationNamed, destinationsOf } from "./storage/named-destination.js";

@@ -6,6 +6,7 @@ import { silentProgress, type Progress } from "../progress.js";
 import { registerSecret } from "../redact.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { destinationsOf } from "../storage/named-destination.js";
+import { isStoreFull } from "../storage/errors.js";
 import { openStore } from "../storage/registry.js";
 import { clusterTls } from "../vault/login-settings.js";
 import { VaultClient } from "../vault/client.js";
@@ -190,8 +191,10 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
       } catch (err) {
         const e = stagedError("backup", err);
         // A leader wait that ran out already waited as long as the policy allows: no other attempt.
-        // Nor after being told to stop, nor when another run holds the cluster's lease (it waited).
-        if (e instanceof ConfigError || e instanceof LeaderWaitTimeoutError || e instanceof BackupBusyError || attempt >= attempts || opts.signal?.aborted) throw e;
+        // Nor after being told to stop, nor when another run holds the cluster's lease (it waited),
+        // nor into a full or read-only file system.
+        const final = e instanceof ConfigError || e instanceof LeaderWaitTimeoutError || e instanceof BackupBusyError || isStoreFull(e);
+        if (final || attempt >= attempts || opts.signal?.aborted) throw e;
         const wait = retryBackoffMs(attempt);
         const note = `attempt ${attempt}/${attempts} failed at stage ${e.stage}: ${e.message}`;
         earlier.push(note);

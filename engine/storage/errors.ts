@@ -6,6 +6,19 @@ export class StoreConflictError extends OperationError {}
 /** A delete or overwrite refused because the object is locked (retention or legal hold). */
 export class StoreLockedError extends OperationError {}
 
+/**
+ * The store refused the write in a way another attempt seconds later meets again: a full or
+ * read-only file system, a disk quota. A backup does not retry it (each attempt would stream the
+ * whole snapshot from Vault again for nothing) and says what to free.
+ */
+export class StoreFullError extends OperationError {}
+
+/** Whether `err`, or an error it wraps (a stage's error wraps the store's), is a StoreFullError. */
+export function isStoreFull(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) if (e instanceof StoreFullError) return true;
+  return false;
+}
+
 /** The store lacks a capability the operation needs (e.g. legal holds on a directory). */
 export class StoreCapabilityError extends OperationError {}
 

@@ -1,4 +1,5 @@
 import { OperationError, VrbError, messageOf } from "../../errors.js";
+import { StoreFullError } from "../errors.js";
 
 // File-system failures as messages: the store's URL of the object and the errno code (ENOSPC,
 // EACCES, EROFS, ESTALE ...), which is what an operator searches for. Paths are not secrets; a
@@ -23,8 +24,19 @@ export function describeFsError(err: unknown): string {
   return code && !message.startsWith(code) ? `${code}: ${message}` : message;
 }
 
-/** An OperationError saying what failed on which object, with the errno code; engine errors pass through. */
+/** Errno codes no retry within minutes gets past: no space, over quota, mounted read-only. */
+const FULL_OR_READ_ONLY = new Set(["ENOSPC", "EDQUOT", "EROFS"]);
+
+/**
+ * An OperationError saying what failed on which object, with the errno code; engine errors pass
+ * through. A full or read-only file system is a StoreFullError (not retried) that says what to do.
+ */
 export function fsFailure(what: string, url: string, err: unknown): VrbError {
   if (err instanceof VrbError) return err;
+  const code = errnoOf(err);
+  if (code && FULL_OR_READ_ONLY.has(code)) {
+    const fix = code === "EROFS" ? "the file system is mounted read-only: remount it read-write" : "free space (or quota) on that file system";
+    return new StoreFullError(`${what} ${url}: ${describeFsError(err)}; ${fix}, then run the backup again (not retried: every attempt would fail the same way)`, { cause: err });
+  }
   return new OperationError(`${what} ${url}: ${describeFsError(err)}`, { cause: err });
 }
