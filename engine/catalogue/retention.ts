@@ -1,4 +1,5 @@
 import { OperationError } from "../errors.js";
+import { mapLimit } from "../map-limit.js";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { StoreLockedError } from "../storage/errors.js";
@@ -122,49 +123,57 @@ export async function applyRetention(store: SnapshotStore, plan: RetentionPlan, 
     locked: [],
     failed: [],
   };
-  for (const d of plan.delete) {
-    const key = d.snapshot.key;
-    try {
-      // The snapshot, its files archive (if any) and its manifest go together.
-      const versions = [...(await store.objects.versions(key)), ...(await store.objects.versions(filesKeyFor(key))), ...(await store.objects.versions(manifestKeyFor(key)))];
-      let locked: { mode?: string; until?: string; legalHold?: boolean } | undefined;
-      for (const v of versions) {
-        locked = await lockOf(store.objects, v, now);
-        if (locked) break;
-      }
-      if (locked) {
-        report.locked.push({ key, reason: d.reason, ...locked });
-        progress.info(`kept (locked${locked.until ? ` until ${locked.until}` : ""}${locked.legalHold ? ", legal hold" : ""}): ${key}`);
-        continue;
-      }
-      if (opts.dryRun) {
-        report.deleted.push({ key, reason: d.reason, versions: versions.length });
-        progress.info(`would delete ${key} + manifest (${versions.length} version(s)): ${d.reason}`);
-        continue;
-      }
-      let refusedByLock = false;
-      for (const v of versions) {
-        try {
-          await store.objects.delete(v.key, { version: v.version });
-        } catch (err) {
-          // A lock set between our HEAD and the DELETE, or a lock the HEAD did not show.
-          if (!(err instanceof StoreLockedError)) throw err;
-          refusedByLock = true;
-          break;
-        }
-      }
-      if (refusedByLock) {
-        report.locked.push({ key, reason: d.reason });
-        continue;
-      }
-      report.deleted.push({ key, reason: d.reason, versions: versions.length });
-      progress.info(`deleted ${key} + manifest (${versions.length} version(s)): ${d.reason}`);
-    } catch (err) {
-      report.failed.push({ key, error: err instanceof Error ? err.message : String(err) });
-      progress.warn(`could not delete ${key}: ${err instanceof Error ? err.message : String(err)}`);
-    }
+  // Each snapshot's deletion is its own (versions listed, each HEADed for a lock, then deleted):
+  // about ten requests in a row. A few snapshots at a time, so a first prune of a long history
+  // takes minutes less over a WAN; the report keeps the plan's order.
+  const outcomes = await mapLimit(plan.delete, SNAPSHOTS_PRUNED_AT_ONCE, (d) => pruneOne(store, d, now, Boolean(opts.dryRun), progress));
+  for (const o of outcomes) {
+    if ("locked" in o) report.locked.push(o.locked);
+    else if ("deleted" in o) report.deleted.push(o.deleted);
+    else report.failed.push(o.failed);
   }
   return report;
+}
+
+/** Snapshots whose deletion runs at once: their requests are small, and one in a row was ~0.4 s each 20 ms away. */
+const SNAPSHOTS_PRUNED_AT_ONCE = 8;
+
+type PruneOutcome = { deleted: PruneReport["deleted"][number] } | { locked: PruneReport["locked"][number] } | { failed: PruneReport["failed"][number] };
+
+/** Deletes one snapshot with its files archive and manifest, every version, unless a version is locked; never throws. */
+async function pruneOne(store: SnapshotStore, d: RetentionDecision, now: Date, dryRun: boolean, progress: Progress): Promise<PruneOutcome> {
+  const key = d.snapshot.key;
+  try {
+    // The snapshot, its files archive (if any) and its manifest go together.
+    const versions = [...(await store.objects.versions(key)), ...(await store.objects.versions(filesKeyFor(key))), ...(await store.objects.versions(manifestKeyFor(key)))];
+    let locked: { mode?: string; until?: string; legalHold?: boolean } | undefined;
+    for (const v of versions) {
+      locked = await lockOf(store.objects, v, now);
+      if (locked) break;
+    }
+    if (locked) {
+      progress.info(`kept (locked${locked.until ? ` until ${locked.until}` : ""}${locked.legalHold ? ", legal hold" : ""}): ${key}`);
+      return { locked: { key, reason: d.reason, ...locked } };
+    }
+    if (dryRun) {
+      progress.info(`would delete ${key} + manifest (${versions.length} version(s)): ${d.reason}`);
+      return { deleted: { key, reason: d.reason, versions: versions.length } };
+    }
+    for (const v of versions) {
+      try {
+        await store.objects.delete(v.key, { version: v.version });
+      } catch (err) {
+        // A lock set between our HEAD and the DELETE, or a lock the HEAD did not show.
+        if (!(err instanceof StoreLockedError)) throw err;
+        return { locked: { key, reason: d.reason } };
+      }
+    }
+    progress.info(`deleted ${key} + manifest (${versions.length} version(s)): ${d.reason}`);
+    return { deleted: { key, reason: d.reason, versions: versions.length } };
+  } catch (err) {
+    progress.warn(`could not delete ${key}: ${err instanceof Error ? err.message : String(err)}`);
+    return { failed: { key, error: err instanceof Error ? err.message : String(err) } };
+  }
 }
 
 /**

@@ -1,9 +1,10 @@
 // `npm run bench -- catalogue [--snapshots 1000] [--repeat 3] [--vrb PATH] [--json]`: how long the
 // commands that look snapshots up take when the store holds many (a year of hourly backups is
-// 8,760), with S3 behind the WAN relay (20 ms each way, as `bench backup`): `vrb list`, `vrb status`,
-// `vrb verify latest` and a `vrb backup` with the shrink guard (which looks up the previous good
-// snapshot). The snapshots are copies of one real backup under keys an hour apart, each with its
-// own manifest. `--vrb` runs another build's dist/scripts/vrb.js on the same store (an A/B).
+// 8,760), with S3 behind the WAN relay (20 ms each way, as `bench backup`): `vrb list`, `vrb
+// status`, `vrb verify latest`, a `vrb backup` with the shrink guard (which looks up the previous
+// good snapshot), `vrb prune --dry-run`, then once `vrb prune --keep-last 10` (a first prune). The
+// snapshots are copies of one real backup under keys an hour apart, each with its own manifest.
+// `--vrb` runs another build's dist/scripts/vrb.js on the same store (an A/B).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -63,6 +64,7 @@ export async function main(args: string[]): Promise<void> {
       ["vrb status", ["status", "--json"]],
       ["vrb verify latest", ["verify", "latest", "--json"]],
       ["vrb backup (shrink guard)", ["backup", "--json", "--policy", guard]],
+      ["vrb prune --dry-run", ["prune", "--json", "--keep-last", "10", "--dry-run"]],
     ];
     const figures: { command: string; ms: number[]; cpuMs: number[] }[] = [];
     for (const [name, argv] of commands) {
@@ -76,6 +78,11 @@ export async function main(args: string[]): Promise<void> {
       log(`${name}: ${ms.map((m) => (m / 1000).toFixed(2)).join(", ")} s`);
       figures.push({ command: name, ms, cpuMs });
     }
+    // Once: it deletes all but the newest 10, as a first prune of a long history does.
+    const prune = await timedChild(o.vrb, ["prune", "--json", "--keep-last", "10"], throughWan);
+    const deleted = (JSON.parse(prune.out) as { deleted: unknown[] }).deleted.length;
+    log(`vrb prune: ${deleted} snapshots deleted in ${(prune.ms / 1000).toFixed(2)} s`);
+    figures.push({ command: `vrb prune (${deleted} deleted)`, ms: [prune.ms], cpuMs: [prune.cpuMs] });
     if (o.json) {
       process.stdout.write(`${JSON.stringify({ snapshots: o.snapshots, wanDelayMs: 20, figures })}\n`);
       return;

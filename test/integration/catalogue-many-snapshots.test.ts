@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { CopyObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { damagedNewerThan, openStore, runBackup, SnapshotStore, validatePolicy, type ObjectStore } from "../../engine/index.js";
+import { damagedNewerThan, openStore, pruneSnapshots, runBackup, SnapshotStore, validatePolicy, type ObjectStore } from "../../engine/index.js";
 import { isTrustedSnapshot } from "../../engine/catalogue/snapshot-store.js";
 import { manifestKeyFor, snapshotKeyFor, type SnapshotManifest } from "../../engine/snapshot/manifest.js";
 import { s3For, s3StoreOn, sharedEnv, tempDir } from "../support/env.js";
@@ -148,6 +148,14 @@ describe.each(stores)("many snapshots on $name", (sut) => {
     const retentions = await store.retentions(all);
     expect(retentions).toHaveLength(COPIES);
     expect(retentions.every((r) => r !== undefined && !r.legalHold)).toBe(true);
+
+    // A first prune of the long history: several snapshots deleted at once, reported in the plan's order.
+    const report = await pruneSnapshots(store, cluster, { keepLast: 5 });
+    expect(report.failed).toEqual([]);
+    expect(report.kept.map((k) => k.key)).toEqual(keys.slice(0, 5));
+    expect(report.deleted.map((d) => d.key)).toEqual(keys.slice(5));
+    expect((await store.list(cluster)).map((s) => s.key)).toEqual(keys.slice(0, 5));
+    for (const key of keys.slice(5)) expect(await objects.head(manifestKeyFor(key))).toBeUndefined();
   });
 
   it("past 20 damaged or unfinished newer snapshots, 'latest' is the 21st and names every damaged one it passed, as the full listing does", async () => {
