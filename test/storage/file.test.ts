@@ -252,6 +252,17 @@ describe("file store: what only a directory has", () => {
     expect(await store.listFolders("")).toEqual([]);
   });
 
+  it("every object of a folder deleted at once (a prune, several snapshots at a time): each delete succeeds and the emptied folders go", async () => {
+    for (let round = 0; round < 5; round++) {
+      const keys = Array.from({ length: 24 }, (_, i) => `at-once/prod/2026/01/0${round}/snap-${i}.snap`);
+      for (const key of keys) await store.writeText(key, "x");
+      const outcomes = await Promise.allSettled(keys.map((key) => store.delete(key)));
+      expect(outcomes.filter((o) => o.status === "rejected")).toEqual([]);
+      expect(await store.list("at-once/")).toEqual([]);
+      expect(existsSync(join(dir, "at-once"))).toBe(false);
+    }
+  });
+
   it("a writer's lock left by a killed process is taken over; a held one is waited for", async () => {
     const lockPath = join(dir, ".status.json.vrb-lock");
     writeFileSync(lockPath, "4242\n"); // what a writer killed while holding it leaves

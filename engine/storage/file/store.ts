@@ -295,7 +295,11 @@ export class FileStore implements ObjectStore {
         throw err;
       });
       if (removed) {
-        await syncDir(dir);
+        // A delete beside this one (a prune deletes several at a time) may have emptied and removed
+        // the folder already: the entry went with it.
+        await syncDir(dir).catch((err: unknown) => {
+          if (!isMissing(err)) throw err;
+        });
         await removeEmptyDirs(this.container, dir);
       }
     } catch (err) {
