@@ -58,8 +58,17 @@ interface ListedSnapshot {
   cluster: string;
   takenAt: Date;
   raftIndex: number;
+  /** The manifest's etag in the listing; undefined when there is no manifest (or the store gives none). */
+  manifestEtag?: string;
   hasManifest: boolean;
 }
+
+/**
+ * Manifests already read, by snapshot key, with the etag the listing showed for each. A manifest
+ * is written once and never rewritten, so a process that lists the same store again and again (the
+ * exporter, every interval) reads only the manifests that are new, or whose etag changed.
+ */
+export type ManifestCache = Map<string, { etag: string; manifest: SnapshotManifest }>;
 
 /**
  * Manifests (or HEADs) read at once. One at a time, `vrb list` of 1,000 snapshots 20 ms away took
@@ -98,7 +107,14 @@ const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//;
  * and agrees with the object's size; anything else is "incomplete" and never restored as latest.
  */
 export class SnapshotStore {
-  constructor(readonly objects: ObjectStore) {}
+  private readonly manifestCache?: ManifestCache;
+
+  constructor(
+    readonly objects: ObjectStore,
+    opts: { manifestCache?: ManifestCache } = {},
+  ) {
+    this.manifestCache = opts.manifestCache;
+  }
 
   /** The bucket, container or directory (kept under this name for reports written before other stores). */
   get bucket(): string {
@@ -196,15 +212,42 @@ export class SnapshotStore {
   /** The snapshot objects of the listing, newest first by their keys, before any manifest is read. */
   private async listed(cluster: string | undefined, opts: { signal?: AbortSignal }): Promise<ListedSnapshot[]> {
     const objects = await this.objects.list(cluster ? this.clusterPrefix(cluster) : this.prefix, { signal: opts.signal });
-    const manifests = new Set(objects.filter((o) => o.key.endsWith(MANIFEST_SUFFIX)).map((o) => o.key));
+    const manifests = new Map(objects.filter((o) => o.key.endsWith(MANIFEST_SUFFIX)).map((o) => [o.key, o.etag]));
     const out: ListedSnapshot[] = [];
     for (const o of objects) {
       if (!o.key.endsWith(SNAPSHOT_SUFFIX)) continue;
       const parsed = parseSnapshotKey(o.key);
       if (!parsed || (cluster && parsed.cluster !== cluster)) continue;
-      out.push({ key: o.key, bytes: o.bytes, cluster: parsed.cluster, takenAt: parsed.takenAt, raftIndex: parsed.index, hasManifest: manifests.has(manifestKeyFor(o.key)) });
+      const manifestKey = manifestKeyFor(o.key);
+      out.push({
+        key: o.key,
+        bytes: o.bytes,
+        cluster: parsed.cluster,
+        takenAt: parsed.takenAt,
+        raftIndex: parsed.index,
+        hasManifest: manifests.has(manifestKey),
+        manifestEtag: manifests.get(manifestKey),
+      });
     }
+    this.forgetGone(cluster ? this.clusterPrefix(cluster) : this.prefix, out);
     return out.sort(newestFirst);
+  }
+
+  /** The listed snapshot's manifest, from the cache when its etag is the one cached. */
+  private async cachedManifest(l: ListedSnapshot, signal: AbortSignal): Promise<SnapshotManifest | undefined> {
+    const cached = l.manifestEtag === undefined ? undefined : this.manifestCache?.get(l.key);
+    if (cached && cached.etag === l.manifestEtag) return cached.manifest;
+    const manifest = await this.readManifest(l.key, { signal });
+    // Keyed by the listing's etag: a manifest rewritten since the listing is read again next time.
+    if (manifest && l.manifestEtag !== undefined) this.manifestCache?.set(l.key, { etag: l.manifestEtag, manifest });
+    return manifest;
+  }
+
+  /** Drops the cached manifests of snapshots under `prefix` that the listing no longer shows (pruned). */
+  private forgetGone(prefix: string, listed: readonly ListedSnapshot[]): void {
+    if (!this.manifestCache?.size) return;
+    const present = new Set(listed.map((l) => l.key));
+    for (const key of this.manifestCache.keys()) if (key.startsWith(prefix) && !present.has(key)) this.manifestCache.delete(key);
   }
 
   /** One listed snapshot with its manifest read and checked against the object. */
@@ -222,7 +265,7 @@ export class SnapshotStore {
     if (!l.hasManifest) return { ...base, problem: "no manifest (the backup did not finish)" };
     let manifest: SnapshotManifest | undefined;
     try {
-      manifest = await this.readManifest(l.key, { signal });
+      manifest = await this.cachedManifest(l, signal);
     } catch (err) {
       // A manifest that is there but damaged is this snapshot's problem. A store that did not
       // answer is not: passing over a good snapshot because one read failed would make `latest`

@@ -3,6 +3,7 @@ import { OperationError } from "../errors.js";
 import { silentProgress, type Progress } from "../progress.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { renderMetrics, type ExporterState } from "./metrics.js";
+import type { ManifestCache } from "../catalogue/snapshot-store.js";
 import { listClusters, readClusterStatus, type ClusterStatus } from "./report.js";
 
 export interface ExporterOptions {
@@ -41,10 +42,12 @@ export async function startExporter(opts: ExporterOptions): Promise<RunningExpor
   const state: ExporterState = { stale: true, refreshErrors: 0 };
   let inFlight: Promise<void> | undefined;
 
+  // Every refresh lists every snapshot; only the manifests it has not read before are read.
+  const manifestCache: ManifestCache = new Map();
   const readAll = async (signal: AbortSignal): Promise<ClusterStatus[]> => {
     const clusters = await listClusters(opts.store, signal);
     const out: ClusterStatus[] = [];
-    for (const cluster of clusters) out.push(await readClusterStatus({ store: opts.store, cluster, every: opts.every, abortSignal: signal }));
+    for (const cluster of clusters) out.push(await readClusterStatus({ store: opts.store, cluster, every: opts.every, abortSignal: signal, manifestCache }));
     return out;
   };
 

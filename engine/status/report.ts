@@ -1,7 +1,7 @@
 import { parseDuration } from "../schedule.js";
 import { DEFAULT_ORPHAN_UPLOAD_AGE, findOrphanUploads, type OrphanUpload } from "../catalogue/orphan-uploads.js";
 import { recoveryPointStatus, type RecoveryPointStatus } from "../catalogue/rpo.js";
-import { damagedNewerThan, isDamagedSnapshot, isTrustedSnapshot, SnapshotStore } from "../catalogue/snapshot-store.js";
+import { damagedNewerThan, isDamagedSnapshot, isTrustedSnapshot, SnapshotStore, type ManifestCache } from "../catalogue/snapshot-store.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import type { DrillFacts, HistoryEntry, OperationStatus, RunError, RunKind, SnapshotFacts, StatusRecord } from "./record.js";
 import { drillProblems } from "./drills.js";
@@ -56,6 +56,8 @@ export interface StatusQuery {
   /** The destination's store (its prefix is the clusters'). */
   store: ObjectStore;
   cluster: string;
+  /** Manifests read by an earlier query of the same store (the exporter's refreshes): only new ones are read. */
+  manifestCache?: ManifestCache;
   /** schedule.every when the record names none (the record's, from the last backup, wins). */
   every: string;
   now?: Date;
@@ -69,7 +71,7 @@ export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> 
   const now = q.now ?? new Date();
   const status = new StatusStore(q.store);
   const { record } = await status.read(q.cluster, { abortSignal: q.abortSignal });
-  const store = new SnapshotStore(q.store);
+  const store = new SnapshotStore(q.store, { manifestCache: q.manifestCache });
   const all = await store.list(q.cluster, { signal: q.abortSignal });
   const good = all.filter((s) => s.status === "good");
   const damaged = all.filter(isDamagedSnapshot);

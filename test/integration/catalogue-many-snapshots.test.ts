@@ -3,7 +3,7 @@ import { basename, dirname, join } from "node:path";
 import { CopyObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { damagedNewerThan, openStore, pruneSnapshots, runBackup, SnapshotStore, validatePolicy, type ObjectStore } from "../../engine/index.js";
-import { isTrustedSnapshot } from "../../engine/catalogue/snapshot-store.js";
+import { isTrustedSnapshot, type ManifestCache } from "../../engine/catalogue/snapshot-store.js";
 import { manifestKeyFor, snapshotKeyFor, type SnapshotManifest } from "../../engine/snapshot/manifest.js";
 import { s3For, s3StoreOn, sharedEnv, tempDir } from "../support/env.js";
 
@@ -180,6 +180,36 @@ describe.each(stores)("many snapshots on $name", (sut) => {
     // The predecessor a damaged snapshot's advice names, by the same reading.
     const before = await store.findNewest(cluster, (s) => isTrustedSnapshot(s) && s.takenAt.getTime() < all[25]!.takenAt.getTime());
     expect(before.found?.key).toBe(keys[26]);
+  });
+
+  it("with a manifest cache (the exporter's refreshes), listing again reads only the manifests that are new or changed; a changed object is still caught", async () => {
+    const cluster = "cached";
+    const keys = await snapshots(cluster, 20);
+    const counted = countingReads(objects);
+    const cache: ManifestCache = new Map();
+    const store = new SnapshotStore(counted.store, { manifestCache: cache });
+    expect((await store.list(cluster)).every((s) => s.status === "good")).toBe(true);
+    expect(counted.reads()).toBe(20);
+
+    counted.reset();
+    expect((await store.list(cluster)).map((s) => s.key)).toEqual(keys);
+    expect(counted.reads()).toBe(0);
+
+    // A new snapshot, a manifest written again (its etag changes), a snapshot object replaced by
+    // another size and one snapshot deleted: one listing later, two manifests read, and each is seen.
+    const [newer] = await snapshots(cluster, 1, -1);
+    await objects.writeText(manifestKeyFor(keys[3]!), "{ not json");
+    await objects.writeText(keys[5]!, "a few bytes");
+    await objects.delete(keys[9]!);
+    await objects.delete(manifestKeyFor(keys[9]!));
+    counted.reset();
+    const again = await store.list(cluster);
+    expect(counted.reads()).toBe(2);
+    expect(again[0]!.key).toBe(newer);
+    expect(again.find((s) => s.key === keys[3])?.status).toBe("invalid-manifest");
+    expect(again.find((s) => s.key === keys[5])?.problem).toMatch(/manifest says \d+ bytes .* object has 11/);
+    expect(again.some((s) => s.key === keys[9])).toBe(false);
+    expect(cache.has(keys[9]!)).toBe(false);
   });
 
   it("two snapshots within one second, the newer by its manifest read in the second round: 'latest' reads on and finds it", async () => {
