@@ -92,6 +92,15 @@ export function exitCodeOf(err: unknown): ExitCode {
   return err instanceof VrbError ? err.exitCode : ExitCode.failed;
 }
 
+/**
+ * The first of `err` and the errors it wraps (`cause`, up to 5 deep) that `test` takes: a store's
+ * or SDK's error arrives wrapped by a pipeline stage ("upload failed: ...").
+ */
+export function findCause(err: unknown, test: (e: unknown) => boolean): unknown {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) if (test(e)) return e;
+  return undefined;
+}
+
 export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);

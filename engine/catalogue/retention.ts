@@ -1,4 +1,4 @@
-import { OperationError } from "../errors.js";
+import { messageOf, OperationError } from "../errors.js";
 import { mapLimit } from "../map-limit.js";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
@@ -7,7 +7,7 @@ import type { ObjectStore, WrittenObject } from "../storage/object-store.js";
 import { filesKeyFor, manifestKeyFor } from "../snapshot/manifest.js";
 import type { DrillVerdict } from "../status/record.js";
 import { StatusStore } from "../status/status-store.js";
-import { isTrustedSnapshot, type SnapshotStore, type StoredSnapshot } from "./snapshot-store.js";
+import { isTrustedSnapshot, newestFirst, type SnapshotStore, type StoredSnapshot } from "./snapshot-store.js";
 
 export type RetentionRules = BackupPolicy["retention"];
 
@@ -38,7 +38,7 @@ const DAY_MS = 86_400_000;
  */
 export function planRetention(snapshots: StoredSnapshot[], rules: RetentionRules, now: Date = new Date(), drills: Record<string, DrillVerdict> = {}): RetentionPlan {
   const plan: RetentionPlan = { keep: [], delete: [] };
-  const sorted = [...snapshots].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || b.raftIndex - a.raftIndex);
+  const sorted = [...snapshots].sort(newestFirst);
   let goodSeen = 0;
   const newestTrusted = sorted.find(isTrustedSnapshot);
   const passed = (s: StoredSnapshot) => drills[s.key]?.ok === true && !drills[s.key]?.skipped;
@@ -171,8 +171,9 @@ async function pruneOne(store: SnapshotStore, d: RetentionDecision, now: Date, d
     progress.info(`deleted ${key} + manifest (${versions.length} version(s)): ${d.reason}`);
     return { deleted: { key, reason: d.reason, versions: versions.length } };
   } catch (err) {
-    progress.warn(`could not delete ${key}: ${err instanceof Error ? err.message : String(err)}`);
-    return { failed: { key, error: err instanceof Error ? err.message : String(err) } };
+    const error = messageOf(err);
+    progress.warn(`could not delete ${key}: ${error}`);
+    return { failed: { key, error } };
   }
 }
 

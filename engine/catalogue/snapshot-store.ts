@@ -78,7 +78,7 @@ export type ManifestCache = Map<string, { etag: string; manifest: SnapshotManife
 const MANIFEST_READS_AT_ONCE = 16;
 
 /** Newest first: by time, then by raft index (two snapshots in one second). */
-function newestFirst(a: { takenAt: Date; raftIndex: number }, b: { takenAt: Date; raftIndex: number }): number {
+export function newestFirst(a: { takenAt: Date; raftIndex: number }, b: { takenAt: Date; raftIndex: number }): number {
   return b.takenAt.getTime() - a.takenAt.getTime() || b.raftIndex - a.raftIndex;
 }
 
@@ -161,8 +161,7 @@ export class SnapshotStore {
 
   /** Every snapshot of `cluster` (or under the prefix), newest first. `signal` cancels the reads (an interrupted command). */
   async list(cluster?: string, opts: { signal?: AbortSignal } = {}): Promise<StoredSnapshot[]> {
-    const listed = await this.listed(cluster, opts);
-    const all = await mapLimit(listed, MANIFEST_READS_AT_ONCE, (l, signal) => this.describe(l, signal), opts.signal);
+    const all = await this.describeAll(await this.listed(cluster, opts), opts.signal);
     return all.sort(newestFirst);
   }
 
@@ -182,7 +181,7 @@ export class SnapshotStore {
     const read: StoredSnapshot[] = [];
     for (let from = 0; from < listed.length; from += MANIFEST_READS_AT_ONCE) {
       const round = listed.slice(from, from + MANIFEST_READS_AT_ONCE);
-      read.push(...(await mapLimit(round, MANIFEST_READS_AT_ONCE, (l, signal) => this.describe(l, signal), opts.signal)));
+      read.push(...(await this.describeAll(round, opts.signal)));
       read.sort(newestFirst);
       const at = read.findIndex(accept);
       const unread = listed[from + MANIFEST_READS_AT_ONCE];
@@ -248,6 +247,11 @@ export class SnapshotStore {
     if (!this.manifestCache?.size) return;
     const present = new Set(listed.map((l) => l.key));
     for (const key of this.manifestCache.keys()) if (key.startsWith(prefix) && !present.has(key)) this.manifestCache.delete(key);
+  }
+
+  /** Each listed snapshot described, MANIFEST_READS_AT_ONCE manifests read at a time, in the listing's order. */
+  private describeAll(listed: readonly ListedSnapshot[], signal: AbortSignal | undefined): Promise<StoredSnapshot[]> {
+    return mapLimit(listed, MANIFEST_READS_AT_ONCE, (l, s) => this.describe(l, s), signal);
   }
 
   /** One listed snapshot with its manifest read and checked against the object. */

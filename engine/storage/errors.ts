@@ -1,4 +1,4 @@
-import { OperationError } from "../errors.js";
+import { findCause, OperationError } from "../errors.js";
 
 /** A conditional write lost its race (the object changed, or appeared, since it was read). */
 export class StoreConflictError extends OperationError {}
@@ -15,8 +15,7 @@ export class StoreFullError extends OperationError {}
 
 /** Whether `err`, or an error it wraps (a stage's error wraps the store's), is a StoreFullError. */
 export function isStoreFull(err: unknown): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) if (e instanceof StoreFullError) return true;
-  return false;
+  return findCause(err, (e) => e instanceof StoreFullError) !== undefined;
 }
 
 /** The store lacks a capability the operation needs (e.g. legal holds on a directory). */

@@ -8,8 +8,7 @@ import { stringify } from "yaml";
 import { type Product } from "../../engine/index.js";
 import { type LocalEnvironment } from "../../devenv/environment.js";
 import { startFreshNodes, stopNode, type LocalNode } from "../../engine/throwaway/nodes.js";
-import { packageRoot } from "../../engine/package-info.js";
-import { PRODUCTS, cliEnv, runVrb, s3For, sharedEnvOf, tempDir } from "../support/env.js";
+import { PRODUCTS, cliEnv, runVrb, s3For, sharedEnvOf, tempDir, vrbBin } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 import { alive, pidsMentioning } from "../support/processes.js";
 
@@ -41,7 +40,7 @@ interface InterruptOptions {
 function interruptVrb(args: string[], env: Record<string, string>, when: RegExp, signal: NodeJS.Signals, opts: InterruptOptions = {}): Promise<Interrupted> {
   const base: Record<string, string | undefined> = { ...process.env };
   for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER", "TMPDIR"]) delete base[k];
-  const child = spawn(process.execPath, [join(packageRoot(), "dist", "scripts", "vrb.js"), ...args], {
+  const child = spawn(process.execPath, [vrbBin(), ...args], {
     env: { ...base, HOME: tempDir("signals-home"), ...env },
     stdio: ["ignore", "pipe", "pipe"],
     // Its own process group, as a shell's foreground job.

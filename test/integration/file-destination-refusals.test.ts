@@ -3,9 +3,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { packageRoot } from "../../engine/package-info.js";
 import { ensureKvV2, kvPut } from "../../engine/vault/kv-v2.js";
-import { cliEnv, rootClient, runVrb, sharedEnv, tempDir, testHome } from "../support/env.js";
+import { cliEnv, rootClient, runVrb, sharedEnv, tempDir, vrbBin, vrbEnvironment } from "../support/env.js";
 
 // What a directory (type: file) cannot do, said by the commands that need it, before anything
 // changes: legal holds (vrb hold / release) and pre-signed URLs (vrb presign). The rest of the CLI
@@ -69,7 +68,7 @@ describe("vrb backup into a full directory (type: file on a 512 KiB tmpfs, real 
     ].join("\n");
     // Root makes the namespace itself; anyone else maps themself to root in a user namespace first.
     const unshare = ["--mount", "--propagation", "private", ...(process.getuid?.() === 0 ? [] : ["--map-root-user"])];
-    const vars = { ...process.env, ...cliEnv(env), HOME: testHome(), DIR: path, OUT: out, POLICY: policy, VRB: join(packageRoot(), "dist", "scripts", "vrb.js") };
+    const vars = vrbEnvironment({ ...cliEnv(env), DIR: path, OUT: out, POLICY: policy, VRB: vrbBin() });
     return new Promise((resolve, reject) => {
       let stderr = "";
       const child = spawn("unshare", [...unshare, "sh", "-c", script], { env: vars, stdio: ["ignore", "ignore", "pipe"] });

@@ -7,8 +7,7 @@ import { productProfile } from "../../engine/vault/product.js";
 import { nodeHealth } from "../../engine/vault/operations.js";
 import { ensureKvV2, kvGet, kvPut } from "../../engine/vault/kv-v2.js";
 import { addNodes, loadEnvironment, localDown, localUp, nodeShapeOf, type LocalEnvironment } from "../../devenv/environment.js";
-import { packageRoot } from "../../engine/package-info.js";
-import { cliEnv, PRODUCTS, runVrb, sharedEnvOf, tempDir } from "../support/env.js";
+import { cliEnv, PRODUCTS, runVrb, sharedEnvOf, tempDir, vrbBin } from "../support/env.js";
 
 // An auto-unseal (transit) rebuild with no token at all: node 1 loads the restored cluster's keys by
 // being restarted (--restart-command), not by being sealed with a token. The restart command is a
@@ -30,7 +29,7 @@ describe.each(PRODUCTS)("%s", (product) => {
     delete env.BAO_TOKEN;
     return env;
   };
-  const vrb = `${process.execPath} ${join(packageRoot(), "dist", "scripts", "vrb.js")}`;
+  const vrb = `${process.execPath} ${vrbBin()}`;
   /** What an operator's `ssh {host} sudo systemctl restart openbao` does, for a local node. */
   const restartCommand = () => `${vrb} local stop-node {node} --dir ${T.dir} && ${vrb} local start-node {node} --dir ${T.dir}`;
   const restoreArgs = (addrs: string[], ...extra: string[]) => ["restore", "latest", "--nodes", addrs.join(","), "--cluster", cluster, "--prefix", prefix, "--json", ...extra];

@@ -7,8 +7,8 @@ import { recordRun, type BackupReport, type ClusterStatus, type DrillReport } fr
 import { StatusStore } from "../../engine/status/status-store.js";
 import { freePort } from "../../engine/throwaway/ports.js";
 import { createLockedBucket, localS3Client, s3ServerKindFromEnv, startS3Server, stopS3Server, type LocalS3Server } from "../../devenv/s3server.js";
-import { packageInfo, packageRoot } from "../../engine/package-info.js";
-import { cliEnv, runVrb, s3For, s3StoreOn, sharedEnv, tempDir } from "../support/env.js";
+import { packageInfo } from "../../engine/package-info.js";
+import { cliEnv, runVrb, s3For, s3StoreOn, sharedEnv, tempDir, vrbBin } from "../support/env.js";
 
 const env = sharedEnv();
 const s3 = s3For(env);
@@ -194,7 +194,7 @@ describe("vrb exporter", () => {
     expect(all.clusters.map((c) => c.cluster)).toEqual(["st-exp"]);
     const st = all.clusters[0]!;
 
-    exporter = spawn(process.execPath, [join(packageRoot(), "dist", "scripts", "vrb.js"), "exporter", "--listen", "127.0.0.1:0", "--interval", "1s"], {
+    exporter = spawn(process.execPath, [vrbBin(), "exporter", "--listen", "127.0.0.1:0", "--interval", "1s"], {
       env: { ...process.env, ...ownEnv },
       stdio: ["ignore", "ignore", "pipe"],
     });

@@ -19,7 +19,7 @@ import { manifestKeyFor, type SnapshotManifest } from "../../engine/snapshot/man
 import { decryptingStream } from "../../engine/crypto/decrypt-stream.js";
 import { packageRoot } from "../../engine/package-info.js";
 import { snapshotUsed } from "../../stacks/dr/files.js";
-import { cliEnv, runVrb, s3For, sharedEnv, tempDir } from "../support/env.js";
+import { cliEnv, runVrb, s3For, sharedEnv, tempDir, vrbBin } from "../support/env.js";
 import { plainOccurrences, runHarness, SECRET_SIG, SECRET_SIG_KEY } from "./support.js";
 
 interface Res {
@@ -193,7 +193,7 @@ describe("DR stack files step (real S3, the program's own scripts)", () => {
 
   it("vrb files --out -: a tar of exactly the stored entries on stdout (keys 0600), refused on a terminal", async () => {
     const ref = `s3://${bucket}/${report.key}`;
-    const args = [join(packageRoot(), "dist", "scripts", "vrb.js"), "files", ref, "--out", "-", "--identity", idFile];
+    const args = [vrbBin(), "files", ref, "--out", "-", "--identity", idFile];
     const r = spawnSync(process.execPath, args, { env: { ...process.env, ...cliEnv(env), HOME: dir }, maxBuffer: 1 << 24 });
     expect(r.status, r.stderr.toString()).toBe(0);
     expect(r.stderr.toString()).toContain(`wrote 3 file(s) of ${ref} to stdout`);

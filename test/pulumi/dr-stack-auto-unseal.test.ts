@@ -7,7 +7,7 @@ import { nodeHealth } from "../../engine/vault/operations.js";
 import { productProfile } from "../../engine/vault/product.js";
 import { packageRoot } from "../../engine/package-info.js";
 import { s3CredentialEnv } from "../providers/support.js";
-import { policyStoreOn, PRODUCTS, sharedEnvOf, s3For, tempDir } from "../support/env.js";
+import { policyStoreOn, PRODUCTS, sharedEnvOf, s3For, tempDir, vrbBin } from "../support/env.js";
 import { policyInSharedBucket } from "../support/restore-fixtures.js";
 import { plainTextLeaks, PulumiProject, requirePulumiPeers, resourceOf } from "./support.js";
 
@@ -50,7 +50,7 @@ describe.each(PRODUCTS)("DR program on TLS + transit auto-unseal, no token, rest
     for (const n of cluster.nodes) await startLocalNode(cluster, n.id);
 
     // What `ssh {host} sudo systemctl restart openbao` does for a node of this machine.
-    const vrb = `${process.execPath} ${join(packageRoot(), "dist", "scripts", "vrb.js")}`;
+    const vrb = `${process.execPath} ${vrbBin()}`;
     const restartCommand = `${vrb} local stop-node {node} --dir ${cluster.dir} && ${vrb} local start-node {node} --dir ${cluster.dir}`;
     project = new PulumiProject("vault-raft-backup-dr", join(packageRoot(), "dist", "stacks", "dr", "index.js"), s3CredentialEnv(shared));
     secrets = [cluster.keys!.rootToken, ...cluster.keys!.recoveryKeysB64!, cluster.transitSeal!.token];

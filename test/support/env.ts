@@ -107,6 +107,19 @@ export function testHome(): string {
  * the test's own HOME (unless `env.HOME` says otherwise), and none of the machine's Vault, S3 or
  * vrb settings (the test passes the ones it means in `env`).
  */
+/** The built `vrb` executable (dist/, built by `npm test`): the npm bin a user runs. */
+export function vrbBin(): string {
+  return join(packageRoot(), "dist", "scripts", "vrb.js");
+}
+
+/** The environment a `vrb` child gets: the test's own HOME (unless `env.HOME` says otherwise) and none of the machine's Vault, S3 or vrb settings, then `env`. */
+export function vrbEnvironment(env: Record<string, string> = {}): Record<string, string | undefined> {
+  const base: Record<string, string | undefined> = { ...process.env };
+  for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VAULT_CACERT", "BAO_CACERT", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER"])
+    delete base[k];
+  return { ...base, HOME: testHome(), ...env };
+}
+
 export function spawnVrb(
   args: string[],
   env: Record<string, string> = {},
@@ -117,11 +130,8 @@ export function spawnVrb(
     launcher?: boolean;
   } = {},
 ): ChildProcessByStdio<Writable | null, Readable, Readable> {
-  const base: Record<string, string | undefined> = { ...process.env };
-  for (const k of ["VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN", "AWS_ENDPOINT_URL_S3", "VAULT_CACERT", "BAO_CACERT", "VRB_NODES", "VRB_BUCKET", "VRB_CLUSTER"])
-    delete base[k];
-  const bin = join(packageRoot(), "dist", "scripts", "vrb.js");
-  const options = { env: { ...base, HOME: testHome(), ...env }, cwd: opts.cwd ?? packageRoot() };
+  const bin = vrbBin();
+  const options = { env: vrbEnvironment(env), cwd: opts.cwd ?? packageRoot() };
   const [file, argv] = opts.launcher ? [process.execPath, [bin, ...args]] : [bin, args];
   return opts.stdin === "ignore" ? spawn(file, argv, { ...options, stdio: ["ignore", "pipe", "pipe"] }) : spawn(file, argv, options);
 }

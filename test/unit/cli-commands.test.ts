@@ -1,20 +1,19 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { join } from "node:path";
 import type { Command } from "commander";
 import { afterEach, describe, expect, it } from "vitest";
-import { packageInfo, packageRoot } from "../../engine/package-info.js";
+import { packageInfo } from "../../engine/package-info.js";
 import { COMMAND_MODULES, programFor } from "../../scripts/cli/commands.js";
 import { allCommands, buildProgram } from "../../scripts/cli/program.js";
-import { tempDir } from "../support/env.js";
+import { tempDir, vrbBin } from "../support/env.js";
 import { childrenOf } from "../support/processes.js";
 
 // Issue 22: `vrb` loads only the module of the command it runs (scripts/cli/commands.ts) and, run as
 // a program, starts one Node with the bounded young generation (scripts/vrb.ts's interpreter line).
 // These tests hold the lazily built program to the whole one, and run the real CLI.
 
-const bin = join(packageRoot(), "dist", "scripts", "vrb.js");
+const bin = vrbBin();
 
 interface Run {
   code: number | null;

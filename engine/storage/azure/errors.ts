@@ -1,4 +1,4 @@
-import { ConfigError, OperationError, type VrbError } from "../../errors.js";
+import { ConfigError, findCause, OperationError, type VrbError } from "../../errors.js";
 import { sleep } from "../../wait.js";
 import { StoreConflictError, StoreLockedError } from "../errors.js";
 
@@ -15,11 +15,8 @@ const DAMAGED_IN_TRANSIT = new Set(["Md5Mismatch", "Crc64Mismatch", "InvalidMd5"
 
 /** The Azure SDK's RestError, or an error that wraps one (ours wrap it as `cause`). */
 function restErrorOf(err: unknown): { name?: string; code?: string; statusCode?: number; details?: { errorCode?: string }; message?: string } | undefined {
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const r = e as { name?: string; statusCode?: number; code?: string };
-    if (r.name === "RestError" || r.statusCode !== undefined) return r as ReturnType<typeof restErrorOf>;
-  }
-  return err as ReturnType<typeof restErrorOf>;
+  const rest = findCause(err, (e) => (e as { name?: string }).name === "RestError" || (e as { statusCode?: number }).statusCode !== undefined);
+  return (rest ?? err) as ReturnType<typeof restErrorOf>;
 }
 
 export function azureErrorInfo(err: unknown): AzureErrorInfo {
@@ -61,15 +58,13 @@ const IDENTITY_FAILURES = new Set(["CredentialUnavailableError", "AggregateAuthe
 
 /** A request that could not be signed because no credential was found: bad setup, said as such (exit 2). */
 export function credentialsProblem(err: unknown, url: string): ConfigError | undefined {
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (!IDENTITY_FAILURES.has((e as { name?: string }).name ?? "")) continue;
-    return new ConfigError(
-      `no Azure credential could sign the request to ${url} (${(e as Error).name}): set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_KEY (the account key), ` +
-        "or run where a workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE) or a managed identity is available (docs/storage-azure.md)",
-      { field: "AZURE_STORAGE_CONNECTION_STRING", cause: err },
-    );
-  }
-  return undefined;
+  const e = findCause(err, (c) => IDENTITY_FAILURES.has((c as { name?: string }).name ?? ""));
+  if (!e) return undefined;
+  return new ConfigError(
+    `no Azure credential could sign the request to ${url} (${(e as Error).name}): set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_KEY (the account key), ` +
+      "or run where a workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE) or a managed identity is available (docs/storage-azure.md)",
+    { field: "AZURE_STORAGE_CONNECTION_STRING", cause: err },
+  );
 }
 
 /**

@@ -1,4 +1,4 @@
-import { ConfigError } from "../../errors.js";
+import { ConfigError, findCause } from "../../errors.js";
 
 // What an S3 error means: its code and status, whether another try may fix it, and the words for it.
 
@@ -37,11 +37,7 @@ export function describeS3Error(err: unknown): string {
 /** Turns the SDK's "no credentials" failure into a config error that says what to set. */
 export function explainS3Error(err: unknown): unknown {
   // The failure may arrive wrapped by a pipeline stage ("upload failed: ..."): look through causes.
-  let missingCredentials = false;
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as { name?: string }).name === "CredentialsProviderError") missingCredentials = true;
-  }
-  if (missingCredentials) {
+  if (findCause(err, (e) => (e as { name?: string }).name === "CredentialsProviderError")) {
     return new ConfigError(
       "no AWS credentials for S3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where a role provides them " +
         '(for the local environment: eval "$(vrb local env)")',
