@@ -4,7 +4,7 @@ import { silentProgress, type Progress } from "../progress.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { renderMetrics, type ExporterState } from "./metrics.js";
 import type { ManifestCache } from "../catalogue/snapshot-store.js";
-import { listClusters, readClusterStatus, type ClusterStatus } from "./report.js";
+import { readClusterStatuses, type ClusterStatus } from "./report.js";
 
 export interface ExporterOptions {
   /** The destination's store: every cluster under its prefix is served. */
@@ -44,12 +44,7 @@ export async function startExporter(opts: ExporterOptions): Promise<RunningExpor
 
   // Every refresh lists every snapshot; only the manifests it has not read before are read.
   const manifestCache: ManifestCache = new Map();
-  const readAll = async (signal: AbortSignal): Promise<ClusterStatus[]> => {
-    const clusters = await listClusters(opts.store, signal);
-    const out: ClusterStatus[] = [];
-    for (const cluster of clusters) out.push(await readClusterStatus({ store: opts.store, cluster, every: opts.every, abortSignal: signal, manifestCache }));
-    return out;
-  };
+  const readAll = (signal: AbortSignal): Promise<ClusterStatus[]> => readClusterStatuses({ store: opts.store, every: opts.every, abortSignal: signal, manifestCache });
 
   const refresh = (): Promise<void> => {
     if (inFlight) return inFlight; // one read at a time; a slow one is not stacked up

@@ -1,3 +1,4 @@
+import { mapLimit } from "../map-limit.js";
 import { parseDuration } from "../schedule.js";
 import { DEFAULT_ORPHAN_UPLOAD_AGE, findOrphanUploads, type OrphanUpload } from "../catalogue/orphan-uploads.js";
 import { recoveryPointStatus, type RecoveryPointStatus } from "../catalogue/rpo.js";
@@ -118,6 +119,24 @@ export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> 
     rpo: recoveryPointStatus(good, record?.schedule ?? q.every, now),
     history: record?.history ?? [],
   };
+}
+
+/**
+ * Clusters whose status is read at once. Each reads up to 16 objects at a time (its manifests, then
+ * its locks), so 3 stay within the S3 client's 50 sockets: no read queues for a socket while its
+ * deadline runs.
+ */
+const CLUSTERS_READ_AT_ONCE = 3;
+
+/**
+ * The status of each of `clusters` (default: every cluster under the store's prefix), in that
+ * order, a few clusters at a time: `vrb status --all-clusters` and each refresh of the exporter.
+ * The first cluster that cannot be read fails the whole read (mapLimit), as one read of the bucket.
+ */
+export async function readClusterStatuses(q: Omit<StatusQuery, "cluster"> & { clusters?: readonly string[] }): Promise<ClusterStatus[]> {
+  const { clusters, ...query } = q;
+  const names = clusters ?? (await listClusters(q.store, q.abortSignal));
+  return mapLimit(names, CLUSTERS_READ_AT_ONCE, (cluster, signal) => readClusterStatus({ ...query, cluster, abortSignal: signal }), q.abortSignal);
 }
 
 /** Every cluster under the store's prefix: one key segment each (`<prefix><cluster>/`). */

@@ -7,9 +7,8 @@ import {
   ExitCode,
   formatBytes,
   lastPassedDrillAt,
-  listClusters,
   parseDuration,
-  readClusterStatus,
+  readClusterStatuses,
   renderMetrics,
   type ClusterStatus,
 } from "../../engine/index.js";
@@ -105,9 +104,12 @@ export function registerStatus(program: Command): void {
         return withPolicyStore(
           policy,
           async (store) => {
-            const clusters = o.allClusters ? await listClusters(store) : [policy.cluster.name];
-            const statuses: ClusterStatus[] = [];
-            for (const cluster of clusters) statuses.push(await readClusterStatus({ store, cluster, every: policy.schedule.every, uploadsOlderThan: o.uploadsOlderThan }));
+            const statuses = await readClusterStatuses({
+              store,
+              clusters: o.allClusters ? undefined : [policy.cluster.name],
+              every: policy.schedule.every,
+              uploadsOlderThan: o.uploadsOlderThan,
+            });
             const checks = o.check ? statuses.map((s) => checkStatus(s, { maxFailures: o.maxFailures, maxDrillAge: o.maxDrillAge, drillEvery: policy.drill?.every })) : undefined;
             const failed = checks?.some((c) => !c.ok) ?? false;
             if (failed) {

@@ -2,7 +2,17 @@ import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { CopyObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { damagedNewerThan, openStore, pruneSnapshots, runBackup, SnapshotStore, validatePolicy, type ObjectStore } from "../../engine/index.js";
+import {
+  damagedNewerThan,
+  openStore,
+  pruneSnapshots,
+  readClusterStatus,
+  readClusterStatuses,
+  runBackup,
+  SnapshotStore,
+  validatePolicy,
+  type ObjectStore,
+} from "../../engine/index.js";
 import { isTrustedSnapshot, type ManifestCache } from "../../engine/catalogue/snapshot-store.js";
 import { manifestKeyFor, snapshotKeyFor, type SnapshotManifest } from "../../engine/snapshot/manifest.js";
 import { s3For, s3StoreOn, sharedEnv, tempDir } from "../support/env.js";
@@ -16,8 +26,11 @@ const env = sharedEnv();
 const HOUR = 3_600_000;
 const COPIES = 40;
 
-/** The store with its manifest reads counted, and the most that were in flight at once. */
-function countingReads(store: ObjectStore): { store: ObjectStore; reads: () => number; mostAtOnce: () => number; reset: () => void } {
+/** The store with its reads (of the keys `counts` picks) counted, and the most that were in flight at once. */
+function countingReads(
+  store: ObjectStore,
+  counts: (key: string) => boolean = () => true,
+): { store: ObjectStore; reads: () => number; mostAtOnce: () => number; reset: () => void } {
   let reads = 0;
   let inFlight = 0;
   let most = 0;
@@ -25,6 +38,7 @@ function countingReads(store: ObjectStore): { store: ObjectStore; reads: () => n
     get(target, p, receiver) {
       if (p === "readText") {
         return async (...args: Parameters<ObjectStore["readText"]>) => {
+          if (!counts(args[0])) return target.readText(...args);
           reads++;
           most = Math.max(most, ++inFlight);
           try {
@@ -210,6 +224,27 @@ describe.each(stores)("many snapshots on $name", (sut) => {
     expect(again.find((s) => s.key === keys[5])?.problem).toMatch(/manifest says \d+ bytes .* object has 11/);
     expect(again.some((s) => s.key === keys[9])).toBe(false);
     expect(cache.has(keys[9]!)).toBe(false);
+  });
+
+  it("the status of every cluster (vrb status --all-clusters, the exporter): each one, in name order, as read alone, three clusters at a time", async () => {
+    const fleet = ["fleet-a", "fleet-b", "fleet-c", "fleet-d", "fleet-e", "fleet-f"];
+    for (const [i, cluster] of fleet.entries()) await snapshots(cluster, 2 + i);
+    const records = countingReads(objects, (key) => key.endsWith("/vrb-status.json"));
+    const now = new Date();
+
+    const all = await readClusterStatuses({ store: records.store, every: "1h", now });
+    expect(all.map((s) => s.cluster)).toEqual(all.map((s) => s.cluster).sort());
+    const ours = all.filter((s) => fleet.includes(s.cluster));
+    expect(ours.map((s) => s.cluster)).toEqual(fleet);
+    expect(ours.map((s) => s.goodSnapshots)).toEqual([2, 3, 4, 5, 6, 7]);
+    for (const s of ours) expect(s).toEqual(await readClusterStatus({ store: objects, cluster: s.cluster, every: "1h", now }));
+    // One status record read per cluster, several clusters at once, never more than three.
+    expect(records.reads()).toBe(all.length);
+    expect(records.mostAtOnce()).toBeGreaterThan(1);
+    expect(records.mostAtOnce()).toBeLessThanOrEqual(3);
+
+    // A named list is read as given, in its order.
+    expect((await readClusterStatuses({ store: objects, clusters: ["fleet-c", "fleet-a"], every: "1h", now })).map((s) => s.goodSnapshots)).toEqual([4, 2]);
   });
 
   it("two snapshots within one second, the newer by its manifest read in the second round: 'latest' reads on and finds it", async () => {
