@@ -16,6 +16,8 @@ export interface StoredSnapshot {
   takenAt: Date;
   raftIndex: number;
   bytes: number;
+  /** The snapshot object's etag in the listing (undefined where the store gives none): it changes when the object is replaced. */
+  etag?: string;
   status: SnapshotStatus;
   manifest?: SnapshotManifest;
   /** Why it is not good, when it is not. */
@@ -55,6 +57,7 @@ export function damagedNewerThan(list: StoredSnapshot[], than: StoredSnapshot | 
 interface ListedSnapshot {
   key: string;
   bytes: number;
+  etag?: string;
   cluster: string;
   takenAt: Date;
   raftIndex: number;
@@ -221,6 +224,7 @@ export class SnapshotStore {
       out.push({
         key: o.key,
         bytes: o.bytes,
+        etag: o.etag,
         cluster: parsed.cluster,
         takenAt: parsed.takenAt,
         raftIndex: parsed.index,
@@ -264,6 +268,7 @@ export class SnapshotStore {
       takenAt: l.takenAt,
       raftIndex: l.raftIndex,
       bytes: l.bytes,
+      ...(l.etag === undefined ? {} : { etag: l.etag }),
       status: "incomplete",
     };
     if (!l.hasManifest) return { ...base, problem: "no manifest (the backup did not finish)" };

@@ -4,7 +4,7 @@ import { silentProgress, type Progress } from "../progress.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import { renderMetrics, type ExporterState } from "./metrics.js";
 import type { ManifestCache } from "../catalogue/snapshot-store.js";
-import { readClusterStatuses, type ClusterStatus } from "./report.js";
+import { readClusterStatuses, type ClusterStatus, type ComplianceLockCache } from "./report.js";
 
 export interface ExporterOptions {
   /** The destination's store: every cluster under its prefix is served. */
@@ -42,9 +42,12 @@ export async function startExporter(opts: ExporterOptions): Promise<RunningExpor
   const state: ExporterState = { stale: true, refreshErrors: 0 };
   let inFlight: Promise<void> | undefined;
 
-  // Every refresh lists every snapshot; only the manifests it has not read before are read.
+  // Every refresh lists every snapshot; only the manifests it has not read before are read, and
+  // only the locks that could have changed since (not those under COMPLIANCE until later).
   const manifestCache: ManifestCache = new Map();
-  const readAll = (signal: AbortSignal): Promise<ClusterStatus[]> => readClusterStatuses({ store: opts.store, every: opts.every, abortSignal: signal, manifestCache });
+  const complianceLocks: ComplianceLockCache = new Map();
+  const readAll = (signal: AbortSignal): Promise<ClusterStatus[]> =>
+    readClusterStatuses({ store: opts.store, every: opts.every, abortSignal: signal, manifestCache, complianceLocks });
 
   const refresh = (): Promise<void> => {
     if (inFlight) return inFlight; // one read at a time; a slow one is not stacked up

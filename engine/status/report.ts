@@ -2,7 +2,7 @@ import { mapLimit } from "../map-limit.js";
 import { parseDuration } from "../schedule.js";
 import { DEFAULT_ORPHAN_UPLOAD_AGE, findOrphanUploads, type OrphanUpload } from "../catalogue/orphan-uploads.js";
 import { recoveryPointStatus, type RecoveryPointStatus } from "../catalogue/rpo.js";
-import { damagedNewerThan, isDamagedSnapshot, isTrustedSnapshot, SnapshotStore, type ManifestCache } from "../catalogue/snapshot-store.js";
+import { damagedNewerThan, isDamagedSnapshot, isTrustedSnapshot, SnapshotStore, type ManifestCache, type StoredSnapshot } from "../catalogue/snapshot-store.js";
 import type { ObjectStore } from "../storage/object-store.js";
 import type { DrillFacts, HistoryEntry, OperationStatus, RunError, RunKind, SnapshotFacts, StatusRecord } from "./record.js";
 import { drillProblems } from "./drills.js";
@@ -59,6 +59,8 @@ export interface StatusQuery {
   cluster: string;
   /** Manifests read by an earlier query of the same store (the exporter's refreshes): only new ones are read. */
   manifestCache?: ManifestCache;
+  /** Snapshots an earlier query found under a COMPLIANCE lock (the exporter's refreshes): not asked again until it ends. */
+  complianceLocks?: ComplianceLockCache;
   /** schedule.every when the record names none (the record's, from the last backup, wins). */
   every: string;
   now?: Date;
@@ -77,8 +79,7 @@ export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> 
   const good = all.filter((s) => s.status === "good");
   const damaged = all.filter(isDamagedSnapshot);
   const skipped = new Set(damagedNewerThan(all, all.find(isTrustedSnapshot)).map((s) => s.key));
-  const locks = await store.retentions(good, { signal: q.abortSignal });
-  const lockedSnapshots = locks.filter((r) => r?.legalHold || (r?.until && r.until.getTime() > now.getTime())).length;
+  const lockedSnapshots = await countLocked(store, q.cluster, good, now, q.complianceLocks, q.abortSignal);
   const newest = good[0];
   const backup = record?.operations.backup;
   const uploadsOlderThan = q.uploadsOlderThan ?? DEFAULT_ORPHAN_UPLOAD_AGE;
@@ -119,6 +120,47 @@ export async function readClusterStatus(q: StatusQuery): Promise<ClusterStatus> 
     rpo: recoveryPointStatus(good, record?.schedule ?? q.every, now),
     history: record?.history ?? [],
   };
+}
+
+/**
+ * Snapshots last seen under a COMPLIANCE lock, by key: the snapshot object's etag then and the
+ * lock's end. No one can shorten or lift such a lock before it ends (S3 Object Lock, GCS Locked
+ * retention, Azure Locked immutability), so until then the snapshot is locked whatever else a
+ * HEAD would say (a legal hold added or released), unless the object was replaced (its etag).
+ */
+export type ComplianceLockCache = Map<string, { etag: string; until: Date }>;
+
+/**
+ * How many of the good snapshots are locked now (a retention not yet ended, or a legal hold). Each
+ * one's lock is asked (a HEAD) but for those `cache` knows locked until later; what the answers
+ * show locked under COMPLIANCE is remembered, and what is gone or ended forgotten.
+ */
+async function countLocked(
+  store: SnapshotStore,
+  cluster: string,
+  good: readonly StoredSnapshot[],
+  now: Date,
+  cache: ComplianceLockCache | undefined,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  const lockedNow = (until: Date | undefined) => until !== undefined && until.getTime() > now.getTime();
+  const known = (s: StoredSnapshot) => {
+    const c = s.etag === undefined ? undefined : cache?.get(s.key);
+    return c !== undefined && c.etag === s.etag && lockedNow(c.until);
+  };
+  const ask = good.filter((s) => !known(s));
+  const locks = await store.retentions(ask, { signal });
+  if (cache) {
+    const present = new Set(good.map((s) => s.key));
+    const prefix = store.clusterPrefix(cluster);
+    for (const [key, c] of cache) if (key.startsWith(prefix) && (!present.has(key) || !lockedNow(c.until))) cache.delete(key);
+    ask.forEach((s, i) => {
+      const r = locks[i];
+      if (r?.mode === "COMPLIANCE" && lockedNow(r.until) && s.etag !== undefined) cache.set(s.key, { etag: s.etag, until: r.until! });
+      else cache.delete(s.key);
+    });
+  }
+  return good.length - ask.length + locks.filter((r) => r?.legalHold || lockedNow(r?.until)).length;
 }
 
 /**

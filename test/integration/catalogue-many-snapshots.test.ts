@@ -1,4 +1,5 @@
-import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { CopyObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +10,7 @@ import {
   readClusterStatus,
   readClusterStatuses,
   runBackup,
+  type ComplianceLockCache,
   SnapshotStore,
   validatePolicy,
   type ObjectStore,
@@ -26,23 +28,25 @@ const env = sharedEnv();
 const HOUR = 3_600_000;
 const COPIES = 40;
 
-/** The store with its reads (of the keys `counts` picks) counted, and the most that were in flight at once. */
+/** The store with its reads (`readText`, or `head`; of the keys `counts` picks) counted, and the most that were in flight at once. */
 function countingReads(
   store: ObjectStore,
   counts: (key: string) => boolean = () => true,
+  method: "readText" | "head" = "readText",
 ): { store: ObjectStore; reads: () => number; mostAtOnce: () => number; reset: () => void } {
   let reads = 0;
   let inFlight = 0;
   let most = 0;
   const counted = new Proxy(store, {
     get(target, p, receiver) {
-      if (p === "readText") {
-        return async (...args: Parameters<ObjectStore["readText"]>) => {
-          if (!counts(args[0])) return target.readText(...args);
+      if (p === method) {
+        const call = (key: string, opts?: { version?: string; signal?: AbortSignal }) => (method === "head" ? target.head(key, opts) : target.readText(key, opts));
+        return async (key: string, opts?: { version?: string; signal?: AbortSignal }) => {
+          if (!counts(key)) return call(key, opts);
           reads++;
           most = Math.max(most, ++inFlight);
           try {
-            return await target.readText(...args);
+            return await call(key, opts);
           } finally {
             inFlight--;
           }
@@ -246,6 +250,56 @@ describe.each(stores)("many snapshots on $name", (sut) => {
     // A named list is read as given, in its order.
     expect((await readClusterStatuses({ store: objects, clusters: ["fleet-c", "fleet-a"], every: "1h", now })).map((s) => s.goodSnapshots)).toEqual([4, 2]);
   });
+
+  it("with a lock cache (the exporter's refreshes), a snapshot under COMPLIANCE is not asked again until its lock ends; the count of locked snapshots stays exact", async () => {
+    const cluster = "locks";
+    const keys = await snapshots(cluster, 6);
+    const heads = countingReads(objects, (key) => key.endsWith(".snap"), "head");
+    const complianceLocks: ComplianceLockCache = new Map();
+    const refresh = async () => {
+      heads.reset();
+      const cached = await readClusterStatus({ store: heads.store, cluster, every: "1h", complianceLocks });
+      const alone = await readClusterStatus({ store: objects, cluster, every: "1h" });
+      expect(cached.lockedSnapshots).toBe(alone.lockedSnapshots);
+      return { locked: cached.lockedSnapshots, asked: heads.reads() };
+    };
+    if (!objects.capabilities.lock) {
+      // No locks in this store: nothing to remember, every refresh asks each snapshot.
+      expect(await refresh()).toEqual({ locked: 0, asked: 6 });
+      expect(await refresh()).toEqual({ locked: 0, asked: 6 });
+      expect(complianceLocks.size).toBe(0);
+      return;
+    }
+    // keys[0] under COMPLIANCE for a few seconds, keys[1] for ten minutes, keys[2] under
+    // GOVERNANCE (which may be shortened), keys[3] on legal hold, the other two unlocked.
+    const briefUntil = new Date(Math.ceil((Date.now() + 6_000) / 1000) * 1000);
+    await objects.lock({ key: keys[0]! }, "COMPLIANCE", briefUntil);
+    await objects.lock({ key: keys[1]! }, "COMPLIANCE", new Date(Date.now() + 600_000));
+    await objects.lock({ key: keys[2]! }, "GOVERNANCE", new Date(Date.now() + 600_000));
+    await objects.setLegalHold({ key: keys[3]! }, true);
+
+    expect(await refresh()).toEqual({ locked: 4, asked: 6 });
+    expect([...complianceLocks.keys()].sort()).toEqual([keys[0], keys[1]].sort());
+    expect(await refresh()).toEqual({ locked: 4, asked: 4 });
+
+    // A legal hold released and another placed: seen at once (those snapshots are asked every time).
+    await objects.setLegalHold({ key: keys[3]! }, false);
+    await objects.setLegalHold({ key: keys[4]! }, true);
+    expect(await refresh()).toEqual({ locked: 4, asked: 4 });
+
+    // keys[1] replaced by other bytes of the same size (a new, unlocked version): its etag changed, so it is asked again.
+    const other = join(tempDir("catalogue-many-other"), "other.snap");
+    writeFileSync(other, randomBytes(base.bytes));
+    await put(other, keys[1]!);
+    expect(await refresh()).toEqual({ locked: 3, asked: 5 });
+    expect([...complianceLocks.keys()]).toEqual([keys[0]]);
+
+    // Once keys[0]'s lock has ended, it is asked again and counted unlocked.
+    await new Promise((r) => setTimeout(r, briefUntil.getTime() + 1_500 - Date.now()));
+    expect(await refresh()).toEqual({ locked: 2, asked: 6 });
+    expect(complianceLocks.size).toBe(0);
+    await objects.setLegalHold({ key: keys[4]! }, false);
+  }, 60_000);
 
   it("two snapshots within one second, the newer by its manifest read in the second round: 'latest' reads on and finds it", async () => {
     const cluster = "same-second";
