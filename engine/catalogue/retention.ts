@@ -4,10 +4,10 @@ import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
 import { StoreLockedError } from "../storage/errors.js";
 import type { ObjectStore, WrittenObject } from "../storage/object-store.js";
-import { filesKeyFor, manifestKeyFor } from "../snapshot/manifest.js";
+import { filesKeyFor, MANIFEST_SUFFIX, manifestKeyFor } from "../snapshot/manifest.js";
 import type { DrillVerdict } from "../status/record.js";
 import { StatusStore } from "../status/status-store.js";
-import { isTrustedSnapshot, newestFirst, type SnapshotStore, type StoredSnapshot } from "./snapshot-store.js";
+import { isTrustedSnapshot, newestFirst, type SnapshotLeftover, type SnapshotStore, type StoredSnapshot } from "./snapshot-store.js";
 
 export type RetentionRules = BackupPolicy["retention"];
 
@@ -108,10 +108,14 @@ async function lockOf(store: ObjectStore, v: WrittenObject, now: Date): Promise<
  * marker) of the snapshot and of its manifest: a plain DELETE would only hide them behind a
  * marker and keep paying for the bytes. Snapshot and manifest go together: if any version of
  * either is locked, neither is touched and the pair is reported as locked. The snapshot goes
- * first, so a failure half-way leaves at worst an orphan manifest (ignored by `list`), never a
- * manifest-less snapshot that used to be good.
+ * first, so a failure half-way leaves at worst an orphan manifest (ignored by `list`, removed by
+ * the next prune: `leftovers`), never a manifest-less snapshot that used to be good.
  */
-export async function applyRetention(store: SnapshotStore, plan: RetentionPlan, opts: { dryRun?: boolean; progress?: Progress; now?: Date } = {}): Promise<PruneReport> {
+export async function applyRetention(
+  store: SnapshotStore,
+  plan: RetentionPlan,
+  opts: { dryRun?: boolean; progress?: Progress; now?: Date; leftovers?: { key: string; reason: string }[] } = {},
+): Promise<PruneReport> {
   const progress = opts.progress ?? silentProgress;
   const now = opts.now ?? new Date();
   const report: PruneReport = {
@@ -125,8 +129,9 @@ export async function applyRetention(store: SnapshotStore, plan: RetentionPlan, 
   };
   // Each snapshot's deletion is its own (versions listed, each HEADed for a lock, then deleted):
   // about ten requests in a row. A few snapshots at a time, so a first prune of a long history
-  // takes minutes less over a WAN; the report keeps the plan's order.
-  const outcomes = await mapLimit(plan.delete, SNAPSHOTS_PRUNED_AT_ONCE, (d) => pruneOne(store, d, now, Boolean(opts.dryRun), progress));
+  // takes minutes less over a WAN; the report keeps the plan's order, then the leftovers'.
+  const doomed = [...plan.delete.map((d) => ({ key: d.snapshot.key, reason: d.reason })), ...(opts.leftovers ?? [])];
+  const outcomes = await mapLimit(doomed, SNAPSHOTS_PRUNED_AT_ONCE, (d) => pruneOne(store, d, now, Boolean(opts.dryRun), progress));
   for (const o of outcomes) {
     if ("locked" in o) report.locked.push(o.locked);
     else if ("deleted" in o) report.deleted.push(o.deleted);
@@ -141,8 +146,8 @@ const SNAPSHOTS_PRUNED_AT_ONCE = 8;
 type PruneOutcome = { deleted: PruneReport["deleted"][number] } | { locked: PruneReport["locked"][number] } | { failed: PruneReport["failed"][number] };
 
 /** Deletes one snapshot with its files archive and manifest, every version, unless a version is locked; never throws. */
-async function pruneOne(store: SnapshotStore, d: RetentionDecision, now: Date, dryRun: boolean, progress: Progress): Promise<PruneOutcome> {
-  const key = d.snapshot.key;
+async function pruneOne(store: SnapshotStore, d: { key: string; reason: string }, now: Date, dryRun: boolean, progress: Progress): Promise<PruneOutcome> {
+  const key = d.key;
   try {
     // The snapshot, its files archive (if any) and its manifest go together.
     const versions = [...(await store.objects.versions(key)), ...(await store.objects.versions(filesKeyFor(key))), ...(await store.objects.versions(manifestKeyFor(key)))];
@@ -196,5 +201,27 @@ export async function pruneSnapshots(
     );
   });
   const plan = planRetention(await store.list(cluster), rules, opts.now, record?.drills);
-  return applyRetention(store, plan, opts);
+  const leftovers = planLeftovers(await store.leftovers(cluster), opts.now);
+  const report = await applyRetention(store, plan, { ...opts, leftovers: leftovers.delete });
+  return { ...report, kept: [...report.kept, ...leftovers.keep] };
+}
+
+/**
+ * What to do with the remains of snapshots whose object is gone (SnapshotStore.leftovers): a
+ * prune stopped between deleting a snapshot and its manifest leaves the manifest, which no
+ * listing shows and no later prune would otherwise find. Removed like a snapshot (every version,
+ * unless locked) once the newest of them is an hour old: a store whose listings lag (a directory
+ * on NFS, read from another host) could show a new manifest before its snapshot.
+ */
+export function planLeftovers(
+  leftovers: readonly SnapshotLeftover[],
+  now: Date = new Date(),
+): { keep: { key: string; reason: string }[]; delete: { key: string; reason: string }[] } {
+  const out: ReturnType<typeof planLeftovers> = { keep: [], delete: [] };
+  for (const l of leftovers) {
+    const what = `its snapshot object is gone, its ${l.objects.map((k) => (k.endsWith(MANIFEST_SUFFIX) ? "manifest" : "files archive")).join(" and ")} left (a deletion stopped part-way)`;
+    if (l.modified && now.getTime() - l.modified.getTime() > INCOMPLETE_GRACE_MS) out.delete.push({ key: l.key, reason: what });
+    else out.keep.push({ key: l.key, reason: `${what}, but written less than an hour ago` });
+  }
+  return out;
 }

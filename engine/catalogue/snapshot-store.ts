@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { ConfigError, IntegrityError, OperationError } from "../errors.js";
 import { mapLimit } from "../map-limit.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { MANIFEST_SUFFIX, SNAPSHOT_SUFFIX, manifestKeyFor, parseManifest, parseSnapshotKey, type SnapshotManifest } from "../snapshot/manifest.js";
+import { FILES_SUFFIX, MANIFEST_SUFFIX, SNAPSHOT_SUFFIX, manifestKeyFor, parseManifest, parseSnapshotKey, type SnapshotManifest } from "../snapshot/manifest.js";
 
 export type SnapshotStatus = "good" | "incomplete" | "invalid-manifest";
 
@@ -22,6 +22,16 @@ export interface StoredSnapshot {
   manifest?: SnapshotManifest;
   /** Why it is not good, when it is not. */
   problem?: string;
+}
+
+/** What an interrupted deletion left of a snapshot whose object is gone (SnapshotStore.leftovers). */
+export interface SnapshotLeftover {
+  /** The snapshot's key (no longer there). */
+  key: string;
+  /** The objects still there: its manifest, its files archive. */
+  objects: string[];
+  /** When the newest of them was written, where the store says. */
+  modified?: Date;
 }
 
 export interface ObjectRetention {
@@ -209,6 +219,29 @@ export class SnapshotStore {
       throw new OperationError(`no good snapshot of ${cluster ? `cluster '${cluster}'` : "any cluster"} in ${this.url(cluster ? this.clusterPrefix(cluster) : this.prefix)}`);
     }
     return { snapshot: found, damagedNewer: newer.filter(isDamagedSnapshot) };
+  }
+
+  /**
+   * What is left of snapshots whose object is gone: a manifest or a files archive under a
+   * snapshot's key without the snapshot (a prune interrupted between its deletes, or a snapshot
+   * deleted by hand). A backup writes the snapshot before either, so none is a backup in progress.
+   * By snapshot key, with the objects left and when the newest of them was written.
+   */
+  async leftovers(cluster: string, opts: { signal?: AbortSignal } = {}): Promise<SnapshotLeftover[]> {
+    const objects = await this.objects.list(this.clusterPrefix(cluster), { signal: opts.signal });
+    const present = new Set(objects.map((o) => o.key));
+    const byKey = new Map<string, SnapshotLeftover>();
+    for (const o of objects) {
+      const suffix = [MANIFEST_SUFFIX, FILES_SUFFIX].find((x) => o.key.endsWith(x));
+      const key = suffix && o.key.slice(0, -suffix.length);
+      if (!key || present.has(key) || parseSnapshotKey(key)?.cluster !== cluster) continue;
+      const left = byKey.get(key) ?? { key, objects: [] };
+      left.objects.push(o.key);
+      if (o.modified && !(left.modified && left.modified >= o.modified)) left.modified = o.modified;
+      byKey.set(key, left);
+    }
+    // Newest first, as a listing reads: a key names its time.
+    return [...byKey.values()].sort((a, b) => b.key.localeCompare(a.key));
   }
 
   /** The snapshot objects of the listing, newest first by their keys, before any manifest is read. */

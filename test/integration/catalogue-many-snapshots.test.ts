@@ -16,7 +16,7 @@ import {
   type ObjectStore,
 } from "../../engine/index.js";
 import { isTrustedSnapshot, type ManifestCache } from "../../engine/catalogue/snapshot-store.js";
-import { manifestKeyFor, snapshotKeyFor, type SnapshotManifest } from "../../engine/snapshot/manifest.js";
+import { filesKeyFor, manifestKeyFor, snapshotKeyFor, type SnapshotManifest } from "../../engine/snapshot/manifest.js";
 import { s3For, s3StoreOn, sharedEnv, tempDir } from "../support/env.js";
 
 // A store that holds many snapshots (a year of hourly backups is 8,760): `latest`, the shrink guard's
@@ -300,6 +300,40 @@ describe.each(stores)("many snapshots on $name", (sut) => {
     expect(complianceLocks.size).toBe(0);
     await objects.setLegalHold({ key: keys[4]! }, false);
   }, 60_000);
+
+  it("what a prune stopped part-way left (a manifest, a files archive, without their snapshot) is removed by the next prune once an hour old", async () => {
+    const cluster = "leftovers";
+    const keys = await snapshots(cluster, 6);
+    // The state a prune killed between its deletes leaves: keys[4]'s snapshot gone and its
+    // manifest still there; keys[5]'s snapshot gone, its manifest and files archive still there.
+    await objects.writeText(filesKeyFor(keys[5]!), "not a real tar, never read");
+    for (const key of [keys[4]!, keys[5]!]) for (const v of await objects.versions(key)) await objects.delete(key, { version: v.version });
+    const store = new SnapshotStore(objects);
+    expect((await store.list(cluster)).map((s) => s.key)).toEqual(keys.slice(0, 4));
+    expect((await store.leftovers(cluster)).map((l) => [l.key, l.objects.length])).toEqual([
+      [keys[4], 1],
+      [keys[5], 2],
+    ]);
+
+    // Written moments ago: kept for now (a listing that lags could show a manifest before its snapshot), and said so.
+    const soon = await pruneSnapshots(store, cluster, { keepLast: 10 });
+    expect(soon.deleted).toEqual([]);
+    expect(soon.kept.slice(-2)).toEqual([
+      { key: keys[4], reason: expect.stringMatching(/snapshot object is gone, its manifest left .*less than an hour ago/) },
+      { key: keys[5], reason: expect.stringMatching(/snapshot object is gone, its (files archive and manifest|manifest and files archive) left/) },
+    ]);
+
+    // An hour on: the dry run names them, and the prune removes every object left, the good snapshots untouched.
+    const later = new Date(Date.now() + 2 * HOUR);
+    expect((await pruneSnapshots(store, cluster, { keepLast: 10 }, { now: later, dryRun: true })).deleted.map((d) => d.key)).toEqual([keys[4], keys[5]]);
+    expect(await store.leftovers(cluster)).toHaveLength(2);
+    const report = await pruneSnapshots(store, cluster, { keepLast: 10 }, { now: later });
+    expect(report.failed).toEqual([]);
+    expect(report.deleted.map((d) => d.key)).toEqual([keys[4], keys[5]]);
+    for (const key of [manifestKeyFor(keys[4]!), manifestKeyFor(keys[5]!), filesKeyFor(keys[5]!)]) expect(await objects.head(key)).toBeUndefined();
+    expect(await store.leftovers(cluster)).toEqual([]);
+    expect((await store.list(cluster)).map((s) => s.key)).toEqual(keys.slice(0, 4));
+  });
 
   it("two snapshots within one second, the newer by its manifest read in the second round: 'latest' reads on and finds it", async () => {
     const cluster = "same-second";
