@@ -1,4 +1,4 @@
-import { messageOf, OperationError } from "../errors.js";
+import { interruption, messageOf, OperationError } from "../errors.js";
 import { mapLimit } from "../map-limit.js";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
@@ -114,7 +114,7 @@ async function lockOf(store: ObjectStore, v: WrittenObject, now: Date): Promise<
 export async function applyRetention(
   store: SnapshotStore,
   plan: RetentionPlan,
-  opts: { dryRun?: boolean; progress?: Progress; now?: Date; leftovers?: { key: string; reason: string }[] } = {},
+  opts: { dryRun?: boolean; progress?: Progress; now?: Date; leftovers?: { key: string; reason: string }[]; signal?: AbortSignal } = {},
 ): Promise<PruneReport> {
   const progress = opts.progress ?? silentProgress;
   const now = opts.now ?? new Date();
@@ -130,8 +130,24 @@ export async function applyRetention(
   // Each snapshot's deletion is its own (versions listed, each HEADed for a lock, then deleted):
   // about ten requests in a row. A few snapshots at a time, so a first prune of a long history
   // takes minutes less over a WAN; the report keeps the plan's order, then the leftovers'.
+  // Stopped (opts.signal), it starts no other snapshot but finishes those it is deleting: a
+  // snapshot goes whole, with its manifest, or stays whole.
   const doomed = [...plan.delete.map((d) => ({ key: d.snapshot.key, reason: d.reason })), ...(opts.leftovers ?? [])];
-  const outcomes = await mapLimit(doomed, SNAPSHOTS_PRUNED_AT_ONCE, (d) => pruneOne(store, d, now, Boolean(opts.dryRun), progress));
+  let deletedSoFar = 0;
+  const outcomes = await mapLimit(
+    doomed,
+    SNAPSHOTS_PRUNED_AT_ONCE,
+    async (d) => {
+      const outcome = await pruneOne(store, d, now, Boolean(opts.dryRun), progress);
+      if ("deleted" in outcome) deletedSoFar++;
+      return outcome;
+    },
+    opts.signal,
+  ).catch((err: unknown) => {
+    if (!opts.signal?.aborted) throw err;
+    const at = `during prune: ${deletedSoFar} of the ${doomed.length} snapshot(s) due were ${opts.dryRun ? "checked" : "deleted, each whole (its manifest with it)"}, the deletions under way finished and no other started; run the prune again to finish`;
+    throw interruption(opts.signal, at, "prune");
+  });
   for (const o of outcomes) {
     if ("locked" in o) report.locked.push(o.locked);
     else if ("deleted" in o) report.deleted.push(o.deleted);
@@ -191,17 +207,18 @@ export async function pruneSnapshots(
   store: SnapshotStore,
   cluster: string,
   rules: RetentionRules,
-  opts: { dryRun?: boolean; progress?: Progress; now?: Date } = {},
+  opts: { dryRun?: boolean; progress?: Progress; now?: Date; signal?: AbortSignal } = {},
 ): Promise<PruneReport> {
   const status = new StatusStore(store.objects);
-  const { record } = await status.read(cluster).catch((err: unknown) => {
+  const { record } = await status.read(cluster, { abortSignal: opts.signal }).catch((err: unknown) => {
+    if (opts.signal?.aborted) throw interruption(opts.signal, "before prune deleted anything", "prune");
     throw new OperationError(
       `cannot read the status record ${status.url(cluster)} (which snapshots passed their drill): ${store.objects.describeError(err)}; nothing was deleted`,
       { stage: "status", cause: err },
     );
   });
-  const plan = planRetention(await store.list(cluster), rules, opts.now, record?.drills);
-  const leftovers = planLeftovers(await store.leftovers(cluster), opts.now);
+  const plan = planRetention(await store.list(cluster, { signal: opts.signal }), rules, opts.now, record?.drills);
+  const leftovers = planLeftovers(await store.leftovers(cluster, { signal: opts.signal }), opts.now);
   const report = await applyRetention(store, plan, { ...opts, leftovers: leftovers.delete });
   return { ...report, kept: [...report.kept, ...leftovers.keep] };
 }

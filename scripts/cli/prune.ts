@@ -19,7 +19,7 @@ import {
   type Progress,
   type PruneReport,
 } from "../../engine/index.js";
-import { destinationOfReport, printJson, printText, progressFor, runCommand, withPolicyStore, type DestinationOfReport } from "./common.js";
+import { destinationOfReport, printJson, printText, progressFor, runInterruptible, withPolicyStore, type DestinationOfReport } from "./common.js";
 import { addDestinationFlag, addPolicyFlags, intFlag, policyFromCli, type PolicyFlags } from "./options.js";
 import { durationFlag } from "./status.js";
 
@@ -46,7 +46,7 @@ export function registerPrune(program: Command): void {
     )
     .option("--json", "print one JSON report on stdout")
     .action(async (o: PruneFlags) =>
-      runCommand(o, async () => {
+      runInterruptible(o, async (signal) => {
         const policy = policyFromCli(o, process.env, { requireNodes: false });
         // Retention and locks are each destination's own: one destination named, else every one in turn, the primary first.
         const names = o.destination !== undefined ? [destinationNamed(policy, o.destination).name] : destinationsOf(policy).map((d) => d.name);
@@ -54,10 +54,11 @@ export function registerPrune(program: Command): void {
         const results: DestinationPrune[] = [];
         for (const name of names) {
           try {
-            results.push(await withPolicyStore(policy, (objects) => pruneDestination(objects, policy, o, progress), name));
+            results.push(await withPolicyStore(policy, (objects) => pruneDestination(objects, policy, o, progress, signal), name));
           } catch (err) {
-            // One destination that fails does not keep retention from the others; with one, its error is the command's.
-            if (names.length === 1) throw err;
+            // One destination that fails does not keep retention from the others; with one, its
+            // error is the command's. A stop (SIGTERM) stops them all.
+            if (names.length === 1 || signal.aborted) throw err;
             results.push({ destination: { name, url: undefined }, error: messageOf(explainS3Error(err)) });
           }
         }
@@ -89,10 +90,10 @@ interface DestinationPrune {
 }
 
 /** Retention and orphan uploads on one destination's store, recorded in that destination's status object. */
-async function pruneDestination(objects: ObjectStore, policy: BackupPolicy, o: PruneFlags, progress: Progress): Promise<DestinationPrune> {
+async function pruneDestination(objects: ObjectStore, policy: BackupPolicy, o: PruneFlags, progress: Progress, signal: AbortSignal): Promise<DestinationPrune> {
   const store = new SnapshotStore(objects);
   const prune = async (): Promise<PruneRunReport> => {
-    const report = await pruneSnapshots(store, policy.cluster.name, policy.retention, { dryRun: o.dryRun, progress });
+    const report = await pruneSnapshots(store, policy.cluster.name, policy.retention, { dryRun: o.dryRun, progress, signal });
     const olderThan = o.abortUploadsOlderThan;
     // Credentials that may delete snapshots but not list multipart uploads still apply retention.
     const orphans = await findOrphanUploads(objects, store.clusterPrefix(policy.cluster.name), parseDuration(olderThan)).catch((err: unknown) => {
