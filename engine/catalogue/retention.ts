@@ -145,7 +145,9 @@ export async function applyRetention(
     opts.signal,
   ).catch((err: unknown) => {
     if (!opts.signal?.aborted) throw err;
-    const at = `during prune: ${deletedSoFar} of the ${doomed.length} snapshot(s) due were ${opts.dryRun ? "checked" : "deleted, each whole (its manifest with it)"}, the deletions under way finished and no other started; run the prune again to finish`;
+    const at = opts.dryRun
+      ? "during a prune's dry run (nothing was deleted)"
+      : `during prune: ${deletedSoFar} of the ${doomed.length} snapshot(s) due were deleted, each whole (its manifest with it), the deletions under way finished and no other started; run the prune again to finish`;
     throw interruption(opts.signal, at, "prune");
   });
   for (const o of outcomes) {
