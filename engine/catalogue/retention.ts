@@ -219,8 +219,9 @@ export async function pruneSnapshots(
       { stage: "status", cause: err },
     );
   });
-  const plan = planRetention(await store.list(cluster, { signal: opts.signal }), rules, opts.now, record?.drills);
-  const leftovers = planLeftovers(await store.leftovers(cluster, { signal: opts.signal }), opts.now);
+  const listed = await store.listWithLeftovers(cluster, { signal: opts.signal });
+  const plan = planRetention(listed.snapshots, rules, opts.now, record?.drills);
+  const leftovers = planLeftovers(listed.leftovers, opts.now);
   const report = await applyRetention(store, plan, { ...opts, leftovers: leftovers.delete });
   return { ...report, kept: [...report.kept, ...leftovers.keep] };
 }

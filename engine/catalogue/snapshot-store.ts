@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import { ConfigError, IntegrityError, OperationError } from "../errors.js";
 import { mapLimit } from "../map-limit.js";
-import type { ObjectStore } from "../storage/object-store.js";
+import type { ObjectInfo, ObjectStore } from "../storage/object-store.js";
 import { FILES_SUFFIX, MANIFEST_SUFFIX, SNAPSHOT_SUFFIX, manifestKeyFor, parseManifest, parseSnapshotKey, type SnapshotManifest } from "../snapshot/manifest.js";
 
 export type SnapshotStatus = "good" | "incomplete" | "invalid-manifest";
@@ -174,8 +174,13 @@ export class SnapshotStore {
 
   /** Every snapshot of `cluster` (or under the prefix), newest first. `signal` cancels the reads (an interrupted command). */
   async list(cluster?: string, opts: { signal?: AbortSignal } = {}): Promise<StoredSnapshot[]> {
-    const all = await this.describeAll(await this.listed(cluster, opts), opts.signal);
-    return all.sort(newestFirst);
+    return this.describeListed(await this.listed(cluster, opts), opts.signal);
+  }
+
+  /** `list` and `leftovers` of one cluster from one listing of the store (what a prune needs). */
+  async listWithLeftovers(cluster: string, opts: { signal?: AbortSignal } = {}): Promise<{ snapshots: StoredSnapshot[]; leftovers: SnapshotLeftover[] }> {
+    const objects = await this.objectsOf(cluster, opts);
+    return { snapshots: await this.describeListed(this.listedIn(objects, cluster), opts.signal), leftovers: leftoversIn(objects, cluster) };
   }
 
   /**
@@ -221,32 +226,28 @@ export class SnapshotStore {
     return { snapshot: found, damagedNewer: newer.filter(isDamagedSnapshot) };
   }
 
-  /**
-   * What is left of snapshots whose object is gone: a manifest or a files archive under a
-   * snapshot's key without the snapshot (a prune interrupted between its deletes, or a snapshot
-   * deleted by hand). A backup writes the snapshot before either, so none is a backup in progress.
-   * By snapshot key, with the objects left and when the newest of them was written.
-   */
+  /** What interrupted deletions left of `cluster`'s snapshots whose object is gone (leftoversIn). */
   async leftovers(cluster: string, opts: { signal?: AbortSignal } = {}): Promise<SnapshotLeftover[]> {
-    const objects = await this.objects.list(this.clusterPrefix(cluster), { signal: opts.signal });
-    const present = new Set(objects.map((o) => o.key));
-    const byKey = new Map<string, SnapshotLeftover>();
-    for (const o of objects) {
-      const suffix = [MANIFEST_SUFFIX, FILES_SUFFIX].find((x) => o.key.endsWith(x));
-      const key = suffix && o.key.slice(0, -suffix.length);
-      if (!key || present.has(key) || parseSnapshotKey(key)?.cluster !== cluster) continue;
-      const left = byKey.get(key) ?? { key, objects: [] };
-      left.objects.push(o.key);
-      if (o.modified && !(left.modified && left.modified >= o.modified)) left.modified = o.modified;
-      byKey.set(key, left);
-    }
-    // Newest first, as a listing reads: a key names its time.
-    return [...byKey.values()].sort((a, b) => b.key.localeCompare(a.key));
+    return leftoversIn(await this.objectsOf(cluster, opts), cluster);
   }
 
-  /** The snapshot objects of the listing, newest first by their keys, before any manifest is read. */
+  /** The objects under `cluster`'s folder (or under the prefix). */
+  private objectsOf(cluster: string | undefined, opts: { signal?: AbortSignal }): Promise<ObjectInfo[]> {
+    return this.objects.list(cluster ? this.clusterPrefix(cluster) : this.prefix, { signal: opts.signal });
+  }
+
+  /** The listed snapshots described (their manifests read), newest first. */
+  private async describeListed(listed: readonly ListedSnapshot[], signal: AbortSignal | undefined): Promise<StoredSnapshot[]> {
+    return (await this.describeAll(listed, signal)).sort(newestFirst);
+  }
+
+  /** The snapshot objects under `cluster`'s folder (or the prefix), newest first by their keys. */
   private async listed(cluster: string | undefined, opts: { signal?: AbortSignal }): Promise<ListedSnapshot[]> {
-    const objects = await this.objects.list(cluster ? this.clusterPrefix(cluster) : this.prefix, { signal: opts.signal });
+    return this.listedIn(await this.objectsOf(cluster, opts), cluster);
+  }
+
+  /** The snapshot objects of a listing, newest first by their keys, before any manifest is read. */
+  private listedIn(objects: readonly ObjectInfo[], cluster: string | undefined): ListedSnapshot[] {
     const manifests = new Map(objects.filter((o) => o.key.endsWith(MANIFEST_SUFFIX)).map((o) => [o.key, o.etag]));
     const out: ListedSnapshot[] = [];
     for (const o of objects) {
@@ -377,4 +378,26 @@ export class SnapshotStore {
   async retentions(snapshots: readonly StoredSnapshot[], opts: { signal?: AbortSignal } = {}): Promise<(ObjectRetention | undefined)[]> {
     return mapLimit(snapshots, MANIFEST_READS_AT_ONCE, (s, signal) => this.retention(s.key, { signal }).catch(() => undefined), opts.signal);
   }
+}
+
+/**
+ * What is left of snapshots whose object is gone: a manifest or a files archive under a
+ * snapshot's key without the snapshot (a prune interrupted between its deletes, or a snapshot
+ * deleted by hand). A backup writes the snapshot before either, so none is a backup in progress.
+ * By snapshot key, newest first (a key names its time), with the objects left and when the newest
+ * of them was written.
+ */
+function leftoversIn(objects: readonly ObjectInfo[], cluster: string): SnapshotLeftover[] {
+  const present = new Set(objects.map((o) => o.key));
+  const byKey = new Map<string, SnapshotLeftover>();
+  for (const o of objects) {
+    const suffix = [MANIFEST_SUFFIX, FILES_SUFFIX].find((x) => o.key.endsWith(x));
+    const key = suffix && o.key.slice(0, -suffix.length);
+    if (!key || present.has(key) || parseSnapshotKey(key)?.cluster !== cluster) continue;
+    const left = byKey.get(key) ?? { key, objects: [] };
+    left.objects.push(o.key);
+    if (o.modified && !(left.modified && left.modified >= o.modified)) left.modified = o.modified;
+    byKey.set(key, left);
+  }
+  return [...byKey.values()].sort((a, b) => b.key.localeCompare(a.key));
 }
