@@ -63,7 +63,16 @@ export { filesOf, filesTar, readVerifiedFiles } from "./files/read-files.js";
 export { writeFilesOut } from "./files/write-files.js";
 
 // Status of each cluster's runs, metrics and the exporter
-export { checkStatus, listClusters, readClusterStatus, readClusterStatuses, type ClusterStatus, type ComplianceLockCache } from "./status/report.js";
+export {
+  checkStatus,
+  listClusters,
+  readClusterStatus,
+  readClusterStatuses,
+  readEachClusterStatus,
+  type ClusterRead,
+  type ClusterStatus,
+  type ComplianceLockCache,
+} from "./status/report.js";
 export { recordRun, recordRunIn, runErrorOf, runTargetFor, type RunFacts } from "./status/run.js";
 export { StatusStore, statusKeyFor } from "./status/status-store.js";
 export { describeVerdict, lastPassedDrillAt } from "./status/drills.js";

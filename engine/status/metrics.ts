@@ -5,10 +5,12 @@ import type { ClusterStatus } from "./report.js";
 
 /** How fresh the rendered data is: only the exporter knows; `vrb status --prometheus` reads live. */
 export interface ExporterState {
-  /** When the data was last read from the bucket successfully. */
+  /** When the listing and every cluster were last read from the bucket successfully. */
   lastRefresh?: Date;
-  /** True when that is longer ago than the exporter's staleness limit or the last read failed. */
+  /** True when any data served (the listing, a cluster's) is older than the exporter's staleness limit. */
   stale: boolean;
+  /** Each cluster listed: true when its data is older than the staleness limit, or it was never read. */
+  clusterStale: Record<string, boolean>;
   refreshErrors: number;
   lastRefreshDurationSeconds?: number;
 }
@@ -36,9 +38,11 @@ export const METRICS = {
   vrb_copy_consecutive_failures: "Backups in a row whose copy to this destination failed (0 after a good copy), per destination.",
   vrb_rpo_ok: "1 when the newest good snapshot lies in the current or previous schedule window, else 0.",
   vrb_rpo_schedule_seconds: "The schedule window (schedule.every) the RPO verdict uses.",
-  vrb_status_stale: "1 when the exporter serves data older than its staleness limit (S3 slow or failing), else 0.",
-  vrb_status_last_refresh_timestamp_seconds: "Unix time the exporter last read the bucket successfully.",
-  vrb_status_refresh_errors_total: "Failed or timed-out reads of the bucket since the exporter started.",
+  vrb_status_stale: "1 when the exporter serves data older than its staleness limit (the store slow or failing, for every cluster or some: see vrb_status_cluster_stale), else 0.",
+  vrb_status_cluster_stale:
+    "1 when the exporter serves this cluster's data older than its staleness limit, or could never read it (the store's error is on the exporter's stderr), else 0.",
+  vrb_status_last_refresh_timestamp_seconds: "Unix time the exporter last read the bucket successfully (the listing and every cluster).",
+  vrb_status_refresh_errors_total: "Reads of the bucket that failed or timed out, wholly or for some cluster, since the exporter started.",
   vrb_status_refresh_duration_seconds: "Duration of the exporter's last successful read of the bucket.",
   vrb_status_clusters: "Clusters found under the prefix.",
 } as const;
@@ -114,15 +118,18 @@ export async function renderMetrics(statuses: ClusterStatus[], state?: ExporterS
     g.rpoOk.set({ cluster }, s.rpo.ok ? 1 : 0);
     g.rpoEvery.set({ cluster }, parseDuration(s.rpo.every) / 1000);
   }
-  g.clusters.set(statuses.length);
+  // The exporter's count includes the clusters it could never read (they have no status to render).
+  g.clusters.set(state ? Object.keys(state.clusterStale).length : statuses.length);
   if (state) {
     const exporter = {
       stale: gauge("vrb_status_stale"),
+      clusterStale: gauge("vrb_status_cluster_stale", ["cluster"]),
       lastRefresh: gauge("vrb_status_last_refresh_timestamp_seconds"),
       refreshErrors: new Counter({ name: "vrb_status_refresh_errors_total", help: METRICS.vrb_status_refresh_errors_total, registers: [registry] }),
       refreshDuration: gauge("vrb_status_refresh_duration_seconds"),
     };
     exporter.stale.set(state.stale ? 1 : 0);
+    for (const [cluster, stale] of Object.entries(state.clusterStale)) exporter.clusterStale.set({ cluster }, stale ? 1 : 0);
     if (state.lastRefresh) exporter.lastRefresh.set(state.lastRefresh.getTime() / 1000);
     exporter.refreshErrors.inc(state.refreshErrors);
     if (state.lastRefreshDurationSeconds !== undefined) exporter.refreshDuration.set(state.lastRefreshDurationSeconds);

@@ -172,13 +172,46 @@ const CLUSTERS_READ_AT_ONCE = 3;
 
 /**
  * The status of each of `clusters` (default: every cluster under the store's prefix), in that
- * order, a few clusters at a time: `vrb status --all-clusters` and each refresh of the exporter.
- * The first cluster that cannot be read fails the whole read (mapLimit), as one read of the bucket.
+ * order, a few clusters at a time. The first cluster that cannot be read fails the whole read
+ * (mapLimit): for a list of clusters read as one (a named cluster, tests). A fleet's readers
+ * (`vrb status --all-clusters`, the exporter) use readEachClusterStatus.
  */
 export async function readClusterStatuses(q: Omit<StatusQuery, "cluster"> & { clusters?: readonly string[] }): Promise<ClusterStatus[]> {
   const { clusters, ...query } = q;
   const names = clusters ?? (await listClusters(q.store, q.abortSignal));
   return mapLimit(names, CLUSTERS_READ_AT_ONCE, (cluster, signal) => readClusterStatus({ ...query, cluster, abortSignal: signal }), q.abortSignal);
+}
+
+/** One cluster's read in a fleet's: its status, or why it could not be read. */
+export type ClusterRead = { cluster: string; status: ClusterStatus; error?: undefined } | { cluster: string; status?: undefined; error: unknown };
+
+/**
+ * Like readClusterStatuses, but each cluster on its own: one that cannot be read (a folder the
+ * reader's role may not see, a prefix the store keeps throttling) fails only its own entry, so
+ * one team's broken cluster does not blind the monitoring of every other. The listing of the
+ * clusters failing, or `abortSignal`, fails the whole. `onRead` hears each cluster as it settles
+ * (the exporter keeps what was read before its deadline).
+ */
+export async function readEachClusterStatus(q: Omit<StatusQuery, "cluster"> & { clusters?: readonly string[] }, onRead?: (read: ClusterRead) => void): Promise<ClusterRead[]> {
+  const { clusters, ...query } = q;
+  const names = clusters ?? (await listClusters(q.store, q.abortSignal));
+  return mapLimit(
+    names,
+    CLUSTERS_READ_AT_ONCE,
+    async (cluster, signal) => {
+      let read: ClusterRead;
+      try {
+        read = { cluster, status: await readClusterStatus({ ...query, cluster, abortSignal: signal }) };
+      } catch (error) {
+        // Stopped from outside (a deadline, SIGTERM): the whole read stops, no cluster is to blame.
+        if (signal.aborted) throw error;
+        read = { cluster, error };
+      }
+      onRead?.(read);
+      return read;
+    },
+    q.abortSignal,
+  );
 }
 
 /** Every cluster under the store's prefix: one key segment each (`<prefix><cluster>/`). */

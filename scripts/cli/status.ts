@@ -9,6 +9,7 @@ import {
   lastPassedDrillAt,
   parseDuration,
   readClusterStatuses,
+  readEachClusterStatus,
   renderMetrics,
   type ClusterStatus,
 } from "../../engine/index.js";
@@ -104,15 +105,17 @@ export function registerStatus(program: Command): void {
         return withPolicyStore(
           policy,
           async (store) => {
-            const statuses = await readClusterStatuses({
-              store,
-              clusters: o.allClusters ? undefined : [policy.cluster.name],
-              every: policy.schedule.every,
-              uploadsOlderThan: o.uploadsOlderThan,
-            });
+            const query = { store, every: policy.schedule.every, uploadsOlderThan: o.uploadsOlderThan };
+            // A fleet is read cluster by cluster: one that cannot be read is reported, the others printed.
+            const reads = o.allClusters
+              ? await readEachClusterStatus(query)
+              : (await readClusterStatuses({ ...query, clusters: [policy.cluster.name] })).map((status) => ({ cluster: status.cluster, status }));
+            const statuses = reads.flatMap((r) => (r.status ? [r.status] : []));
+            const unreadable = reads.flatMap((r) => (r.status ? [] : [{ cluster: r.cluster, error: store.describeError(r.error) }]));
+            for (const u of unreadable) process.stderr.write(`vrb: cluster ${u.cluster} could not be read: ${u.error}\n`);
             const checks = o.check ? statuses.map((s) => checkStatus(s, { maxFailures: o.maxFailures, maxDrillAge: o.maxDrillAge, drillEvery: policy.drill?.every })) : undefined;
-            const failed = checks?.some((c) => !c.ok) ?? false;
-            if (failed) {
+            const failed = (checks?.some((c) => !c.ok) ?? false) || unreadable.length > 0;
+            if (checks?.some((c) => !c.ok)) {
               // Why, on stderr too: cron mails and CI logs show it even with --json / --prometheus.
               statuses.forEach((s, i) => checks![i]!.problems.forEach((p) => process.stderr.write(`vrb: check failed: ${s.cluster}: ${p}\n`)));
             }
@@ -120,9 +123,16 @@ export function registerStatus(program: Command): void {
             else if (o.json) {
               const items = statuses.map((s, i) => (checks ? { ...s, check: checks[i] } : s));
               const destination = destinationOfReport(store);
-              printJson(o.allClusters ? { ok: !failed, bucket: store.container, prefix: store.prefix, destination, clusters: items } : { ok: !failed, ...items[0], destination });
-            } else if (!statuses.length) printText(`no clusters under ${store.url(store.prefix)}`);
-            else printText(statuses.map((s, i) => formatStatus(s, checks?.[i]?.problems)).join("\n\n"));
+              printJson(
+                o.allClusters
+                  ? { ok: !failed, bucket: store.container, prefix: store.prefix, destination, clusters: items, ...(unreadable.length ? { unreadable } : {}) }
+                  : { ok: !failed, ...items[0], destination },
+              );
+            } else if (!reads.length) printText(`no clusters under ${store.url(store.prefix)}`);
+            else {
+              const unread = unreadable.map((u) => `cluster ${u.cluster}  COULD NOT BE READ: ${u.error}`);
+              printText([...statuses.map((s, i) => formatStatus(s, checks?.[i]?.problems)), ...unread].join("\n\n"));
+            }
             return failed ? ExitCode.failed : ExitCode.ok;
           },
           o.destination,

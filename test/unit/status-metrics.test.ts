@@ -32,7 +32,11 @@ const status: ClusterStatus = {
 
 describe("metrics (prom-client exposition)", () => {
   it("serves every documented metric, with the cluster label, values from the status", async () => {
-    const { text, contentType } = await renderMetrics([status], { stale: false, refreshErrors: 3, lastRefresh: now, lastRefreshDurationSeconds: 0.2 }, now);
+    const { text, contentType } = await renderMetrics(
+      [status],
+      { stale: true, clusterStale: { prod: false, "never-read": true }, refreshErrors: 3, lastRefresh: now, lastRefreshDurationSeconds: 0.2 },
+      now,
+    );
     expect(contentType).toMatch(/^text\/plain/);
     const families = parsePrometheusTextFormat(text);
     expect(families.map((f) => f.name).sort()).toEqual(Object.keys(METRICS).sort());
@@ -50,6 +54,11 @@ describe("metrics (prom-client exposition)", () => {
     expect(v("vrb_last_skipped_drill_timestamp_seconds", { cluster: "prod" })).toBe(Date.parse("2026-04-27T00:00:00Z") / 1000);
     expect(v("vrb_drill_window_seconds", { cluster: "prod" })).toBe(7 * 86400);
     expect(v("vrb_status_refresh_errors_total")).toBe(3);
+    // A cluster the exporter could never read has no status, but is counted and shown stale.
+    expect(v("vrb_status_cluster_stale", { cluster: "prod" })).toBe(0);
+    expect(v("vrb_status_cluster_stale", { cluster: "never-read" })).toBe(1);
+    expect(v("vrb_status_clusters")).toBe(2);
+    expect(v("vrb_status_stale")).toBe(1);
     expect(families.find((f) => f.name === "vrb_status_refresh_errors_total")!.type).toBe("COUNTER");
   });
 
