@@ -50,6 +50,8 @@ export class OperationError extends VrbError {}
 /** The signals an interrupted command names, and the exit code each gives. */
 const SIGNAL_EXIT_CODES = { SIGHUP: ExitCode.sighup, SIGINT: ExitCode.sigint, SIGTERM: ExitCode.sigterm } as const;
 export type StopSignal = keyof typeof SIGNAL_EXIT_CODES;
+/** The signals that ask a command to stop (Ctrl-C, a pod's or a CI job's stop, a closed terminal). */
+export const STOP_SIGNALS: readonly StopSignal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /** The shell's exit code of a process ended by `signal`: 128 + its number. */
 export function exitCodeOfSignal(signal: StopSignal): ExitCode {

@@ -4,7 +4,19 @@
 // docs/architecture.md ("Public API") describes the groups.
 
 // Errors and exit codes
-export { ConfigError, ExitCode, IntegrityError, InterruptedError, OperationError, VrbError, exitCodeOf, exitCodeOfSignal, messageOf, type StopSignal } from "./errors.js";
+export {
+  ConfigError,
+  ExitCode,
+  IntegrityError,
+  InterruptedError,
+  OperationError,
+  VrbError,
+  exitCodeOf,
+  exitCodeOfSignal,
+  messageOf,
+  STOP_SIGNALS,
+  type StopSignal,
+} from "./errors.js";
 
 // The policy: schema, validation, reading a policy file, schedule windows
 export { policySchema, validatePolicy, type BackupPolicy, type BackupPolicyInput, type DrillPolicyInput } from "./policy.js";

@@ -9,9 +9,10 @@
 // which BusyBox (Alpine images) lacks. Run as `node vrb.js`, the lines are comments and launch.ts
 // starts a child Node for a streaming command instead.
 // Kept to Node built-ins until the command is known: `vrb --version` reads package.json and stops.
-import { dropOutputToClosedPipes, followLauncher, printVersionIfAsked, relaunchWithBoundedHeap } from "./cli/launch.js";
+import { dropOutputToClosedPipes, followLauncher, printVersionIfAsked, relaunchWithBoundedHeap, stopOnSignalsAsInit } from "./cli/launch.js";
 
 dropOutputToClosedPipes();
+stopOnSignalsAsInit();
 if (!printVersionIfAsked() && !(await relaunchWithBoundedHeap())) {
   // A worker does not outlive its launcher (kill -9 of `vrb` stops the backup it started).
   followLauncher();

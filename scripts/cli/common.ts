@@ -13,6 +13,7 @@ import {
   openStore,
   redact,
   stderrProgress,
+  STOP_SIGNALS,
   StoreNoAnswerError,
   type BackupPolicy,
   type ObjectStore,
@@ -74,9 +75,6 @@ export async function runCommand(opts: GlobalOptions, body: () => Promise<ExitCo
 
 /** How long a finished command may still be held up by anything left over before the process ends anyway (with its exit code). */
 const LINGER_MS = 5_000;
-
-/** The signals that stop a command; each gives the shell's exit code for it (InterruptedError). */
-const STOP_SIGNALS: readonly StopSignal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /**
  * runCommand for a command that stops cleanly when told to (Ctrl-C, a CI job cancelled, a pod

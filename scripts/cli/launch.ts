@@ -11,6 +11,7 @@
 import { spawn } from "node:child_process";
 import { BOUNDED_HEAP_FLAGS } from "../../engine/bounded-heap.js";
 import { onClosedOutput } from "../../engine/closed-output.js";
+import { exitCodeOfSignal, STOP_SIGNALS } from "../../engine/errors.js";
 import { packageInfo } from "../../engine/package-info.js";
 
 /** The commands that stream a snapshot through the process, where peak memory is a promise. */
@@ -48,6 +49,23 @@ export function quietKnownWarnings(): void {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 }
 
+/**
+ * As the init of a PID namespace (a container's command, PID 1), a process gets only the signals it
+ * has a handler for: the kernel drops the rest. A command without a handler of its own (list,
+ * status, inspect, hold ...) would then never see the kubelet's SIGTERM and run on until the
+ * SIGKILL at the end of the grace period. So an init gets the default action back by hand: a stop
+ * signal no other listener handles ends it with the shell's code for it (143 for SIGTERM). Commands
+ * that stop cleanly (runInterruptible, the exporter) keep their own handling. Elsewhere a no-op.
+ */
+export function stopOnSignalsAsInit(pid = process.pid): void {
+  if (pid !== 1) return;
+  for (const signal of STOP_SIGNALS) {
+    process.on(signal, () => {
+      if (process.listenerCount(signal) === 1) process.exit(exitCodeOfSignal(signal));
+    });
+  }
+}
+
 /** Set by the launcher for its worker: the launcher's pid (the worker then has an IPC channel to it). */
 const LAUNCHER_ENV = "VRB_LAUNCHER_PID";
 
@@ -77,11 +95,10 @@ export function relaunchWithBoundedHeap(argv = process.argv): Promise<boolean> {
     // stops at a safe point, cleans up (aborts its upload, stops throwaway nodes) and exits; this
     // process follows it with the same exit code.
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
-    const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-    for (const s of signals) process.on(s, forward);
+    for (const s of STOP_SIGNALS) process.on(s, forward);
     child.on("error", reject);
     child.on("exit", (code, signal) => {
-      for (const s of signals) process.off(s, forward);
+      for (const s of STOP_SIGNALS) process.off(s, forward);
       if (signal) process.kill(process.pid, signal);
       else process.exitCode = code ?? 1;
       resolve(true);

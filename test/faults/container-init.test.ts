@@ -68,4 +68,31 @@ describe("vrb backup as PID 1 of its own PID namespace (a container), real OpenB
     const backup = (JSON.parse(status.stdout) as { operations: { backup?: { consecutiveFailures: number; lastError?: { exitCode: number } } } }).operations.backup;
     expect(backup).toMatchObject({ consecutiveFailures: 1, lastError: { exitCode: 143 } });
   }, 180_000);
+
+  it("a command without clean-up of its own (vrb status --check as a CronJob) ends at once on that SIGTERM, with 143, instead of running on until the SIGKILL", async () => {
+    // Every read held 20 s: the signal lands while the status is being read.
+    const proxy = await new FaultProxy(env.s3!.endpoint).start();
+    proxy.rules = [{ match: (req) => req.method === "GET", share: 1, fault: { kind: "delay", ms: 20_000 } }];
+    try {
+      const unshare = ["--pid", "--fork", "--kill-child", ...(process.getuid?.() === 0 ? [] : ["--map-root-user"])];
+      const vars = vrbEnvironment({ ...cliEnv(env), AWS_ENDPOINT_URL_S3: proxy.url, HOME: tempDir("pid1-home") });
+      const child = spawn("unshare", [...unshare, vrbBin(), "status", "--cluster", cluster, "--prefix", prefix, "--check"], { env: vars, stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve, reject) => {
+        child.on("error", (err) => reject(new Error(`unshare (util-linux) could not start: ${err.message}`)));
+        child.on("exit", (code) => resolve(code));
+      });
+      await until("the first read to reach the store", () => (proxy.stats.matched > 0 ? true : undefined), 60_000);
+      const [init] = childrenOf(child.pid!);
+      expect(init, `the namespace's init; stderr so far: ${stderr}`).toBeDefined();
+      strays.push(init!);
+      process.kill(init!, "SIGTERM");
+      // Without a handler of its own, the read would finish after the hold (exit 0 or 1), or the
+      // kubelet would SIGKILL it (137).
+      expect(await exited, stderr).toBe(143);
+    } finally {
+      await proxy.stop();
+    }
+  }, 120_000);
 });
