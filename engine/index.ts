@@ -112,7 +112,15 @@ export { describeProduct, parseProduct, productOfManifest, type Product } from "
 export { IDENTITY_PASSPHRASE_ENV, identitySourcesFromFiles, loadIdentities, type Identities } from "./crypto/identities.js";
 
 // Access plans the Pulumi components turn into resources (S3/IAM, Cloud Storage, Azure)
-export { bucketArnOf, bucketPolicyDocument, replicationPolicyDocument, replicationTrustPolicyDocument, restorerPolicyDocument, writerPolicyDocument } from "./access/iam.js";
+export {
+  bucketArnOf,
+  bucketPolicyDocument,
+  prunerPolicyDocument,
+  replicationPolicyDocument,
+  replicationTrustPolicyDocument,
+  restorerPolicyDocument,
+  writerPolicyDocument,
+} from "./access/iam.js";
 export { accessPlan, bucketPlan, type AccessPlan, type BucketPlan } from "./access/plan.js";
 export { gcsBucketPlan, gcsRestorerPolicyDocument, gcsWriterPolicyDocument, type GcsBucketOptionsInput, type GcsBucketPlan, type GcsIamPolicyDocument } from "./access/gcs-plan.js";
 export {

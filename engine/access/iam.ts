@@ -132,6 +132,13 @@ export function restorerPolicyDocument(scope: BucketScope): IamPolicyDocument {
   const statements: IamStatement[] = [
     listUnderPrefix(scope),
     {
+      Sid: "FindUnfinishedUploads",
+      Effect: "Allow",
+      // `vrb list`, `vrb status` and the exporter report unfinished uploads (orphans of killed runs).
+      Action: ["s3:ListBucketMultipartUploads"],
+      Resource: scope.bucketArn,
+    },
+    {
       Sid: "ReadSnapshots",
       Effect: "Allow",
       Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
@@ -147,6 +154,64 @@ export function restorerPolicyDocument(scope: BucketScope): IamPolicyDocument {
   ];
   if (scope.kmsKeyArn) {
     // GenerateDataKey only to encrypt the status object (the bucket policy wants SSE-KMS with this key).
+    statements.push({ Sid: "UseTheBucketKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: scope.kmsKeyArn });
+  }
+  return { Version: "2012-10-17", Statement: statements };
+}
+
+/**
+ * What the retention identity (`vrb prune`) is denied: everything destructive but deleting object
+ * versions, and setting locks. It deletes what retention says and the locks allow, and can never
+ * shorten a lock, lift a hold or loosen the bucket to delete more.
+ */
+export const PRUNER_DENIED_S3_ACTIONS = [...DESTRUCTIVE_S3_ACTIONS.filter((a) => a !== "s3:DeleteObject" && a !== "s3:DeleteObjectVersion"), "s3:PutObjectRetention"];
+
+/**
+ * The retention identity (`vrb prune`, run as its own job): lists the snapshots and their versions
+ * under the prefix, reads the manifests and each version's lock, deletes the versions retention
+ * drops, aborts unfinished uploads, and records the run in the clusters' status objects. It writes
+ * no snapshot: the writer may not delete, and this one may not write, so no single identity can
+ * replace the history.
+ */
+export function prunerPolicyDocument(scope: BucketScope): IamPolicyDocument {
+  const statements: IamStatement[] = [
+    listUnderPrefix(scope),
+    {
+      Sid: "ListSnapshotVersionsUnderPrefix",
+      Effect: "Allow",
+      Action: ["s3:ListBucketVersions"],
+      Resource: scope.bucketArn,
+      ...(scope.prefix ? { Condition: { StringLike: { "s3:prefix": [`${scope.prefix}*`] } } } : {}),
+    },
+    {
+      Sid: "FindUnfinishedUploads",
+      Effect: "Allow",
+      Action: ["s3:ListBucketMultipartUploads"],
+      Resource: scope.bucketArn,
+    },
+    {
+      Sid: "ReadAndDeleteSnapshotVersions",
+      Effect: "Allow",
+      // A HEAD shows a version's lock only to a caller that may read it (GetObjectRetention,
+      // GetObjectLegalHold); without them a locked version would look deletable and its delete fail.
+      Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload"],
+      Resource: objectsUnder(scope),
+    },
+    {
+      Sid: "RecordPruneStatus",
+      Effect: "Allow",
+      Action: ["s3:PutObject"],
+      Resource: statusObjectsUnder(scope),
+    },
+    {
+      Sid: "NeverUnlockOrLoosen",
+      Effect: "Deny",
+      Action: PRUNER_DENIED_S3_ACTIONS,
+      Resource: [scope.bucketArn, `${scope.bucketArn}/*`],
+    },
+  ];
+  if (scope.kmsKeyArn) {
+    // Decrypt to read manifests and status objects; GenerateDataKey to write the status object.
     statements.push({ Sid: "UseTheBucketKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: scope.kmsKeyArn });
   }
   return { Version: "2012-10-17", Statement: statements };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { accessPlan, bucketPlan, restorerPolicyDocument, statusKeyFor, validatePolicy, writerPolicyDocument } from "../../engine/index.js";
+import { accessPlan, bucketPlan, prunerPolicyDocument, restorerPolicyDocument, statusKeyFor, validatePolicy, writerPolicyDocument } from "../../engine/index.js";
 import { STATUS_OBJECT_NAME } from "../../engine/status/record.js";
 import { snapshotPolicyHcl, restorePolicyHcl } from "../../engine/access/vault-policies.js";
 import { DESTRUCTIVE_S3_ACTIONS, legalHoldPolicyDocument, type IamPolicyDocument, type IamStatement } from "../../engine/access/iam.js";
@@ -56,8 +56,10 @@ describe("writer IAM document (the backup identity)", () => {
 describe("restorer IAM document", () => {
   const doc = restorerPolicyDocument(scope);
 
-  it("reads (get and list); writes nothing but the clusters' status objects", () => {
-    expect(new Set(s3Allowed(doc))).toEqual(new Set(["s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:PutObject"]));
+  it("reads (get and list, also unfinished uploads); writes nothing but the clusters' status objects", () => {
+    expect(new Set(s3Allowed(doc))).toEqual(
+      new Set(["s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:PutObject"]),
+    );
     const puts = allowed(doc).filter((s) => s.Action.includes("s3:PutObject"));
     expect(puts).toHaveLength(1);
     expect(puts[0]!.Action).toEqual(["s3:PutObject"]);
@@ -80,6 +82,69 @@ describe("restorer IAM document", () => {
     const whole = restorerPolicyDocument({ bucketArn: scope.bucketArn, prefix: "" });
     expect(allowed(whole).find((s) => s.Action.includes("s3:GetObject"))!.Resource).toBe("arn:aws:s3:::acme-vault/*");
     expect(allowed(whole).find((s) => s.Action.includes("s3:ListBucket"))!.Condition).toBeUndefined();
+  });
+});
+
+describe("pruner IAM document (the retention job: vrb prune)", () => {
+  const doc = prunerPolicyDocument(scope);
+  const objectActions = (d: IamPolicyDocument) =>
+    allowed(d)
+      .filter((s) => resources(s).includes("arn:aws:s3:::acme-vault/prod/*"))
+      .flatMap((s) => s.Action);
+
+  it("may list snapshots and their versions, read manifests and locks, delete versions and abort uploads, under the prefix", () => {
+    expect(new Set(objectActions(doc))).toEqual(
+      new Set(["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload"]),
+    );
+    for (const action of ["s3:ListBucket", "s3:ListBucketVersions"]) {
+      const list = allowed(doc).find((s) => s.Action.includes(action))!;
+      expect(list.Resource, action).toBe(scope.bucketArn);
+      expect(list.Condition, action).toEqual({ StringLike: { "s3:prefix": ["prod/*"] } });
+    }
+    expect(allowed(doc).find((s) => s.Action.includes("s3:ListBucketMultipartUploads"))!.Resource).toBe(scope.bucketArn);
+  });
+
+  it("writes nothing but the clusters' status objects: no snapshot, no manifest", () => {
+    const puts = allowed(doc).filter((s) => s.Action.includes("s3:PutObject"));
+    expect(puts).toHaveLength(1);
+    expect(puts[0]!.Action).toEqual(["s3:PutObject"]);
+    expect(resources(puts[0]!)).toEqual([`arn:aws:s3:::acme-vault/prod/*/${STATUS_OBJECT_NAME}`]);
+  });
+
+  it("is explicitly denied lifting or shortening a lock and loosening the bucket, and may delete only what the locks allow", () => {
+    const deny = doc.Statement.find((s) => s.Effect === "Deny")!;
+    expect(deny.Action).toEqual(
+      expect.arrayContaining([
+        "s3:BypassGovernanceRetention",
+        "s3:PutObjectLegalHold",
+        "s3:PutObjectRetention",
+        "s3:PutBucketObjectLockConfiguration",
+        "s3:PutLifecycleConfiguration",
+        "s3:PutBucketPolicy",
+        "s3:PutBucketVersioning",
+        "s3:DeleteBucket",
+      ]),
+    );
+    expect(deny.Action).not.toContain("s3:DeleteObjectVersion");
+    expect(resources(deny)).toEqual(["arn:aws:s3:::acme-vault", "arn:aws:s3:::acme-vault/*"]);
+    for (const a of s3Allowed(doc)) expect(deny.Action, a).not.toContain(a);
+  });
+
+  it("the writer and the pruner split the power to replace history: one may write but not delete, the other delete but not write", () => {
+    const writer = writerPolicyDocument(scope);
+    expect(s3Allowed(writer).filter((a) => /Delete/.test(a))).toEqual([]);
+    expect(objectActions(doc)).not.toContain("s3:PutObject");
+    expect(
+      allowed(doc)
+        .flatMap((s) => s.Action)
+        .filter((a) => a.startsWith("kms:")),
+    ).toEqual(["kms:Decrypt", "kms:GenerateDataKey"]);
+  });
+
+  it("with an empty prefix covers the whole bucket and lists without a condition", () => {
+    const whole = prunerPolicyDocument({ bucketArn: scope.bucketArn, prefix: "" });
+    expect(allowed(whole).find((s) => s.Action.includes("s3:DeleteObjectVersion"))!.Resource).toBe("arn:aws:s3:::acme-vault/*");
+    expect(allowed(whole).find((s) => s.Action.includes("s3:ListBucketVersions"))!.Condition).toBeUndefined();
   });
 });
 

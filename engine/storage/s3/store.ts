@@ -84,7 +84,7 @@ export class S3Store implements ObjectStore {
   }
 
   checkContainer(opts: { field?: string; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<string | undefined> {
-    return checkBucketExists(this.client, this.container, opts);
+    return checkBucketExists(this.client, this.container, this.prefix, opts);
   }
 
   /**
