@@ -64,6 +64,11 @@ function listUnderPrefix(scope: BucketScope): IamStatement {
   };
 }
 
+/** Listing the bucket's unfinished multipart uploads: the orphans of killed runs are found and reported by them. */
+function listUnfinishedUploads(scope: BucketScope, sid: string): IamStatement {
+  return { Sid: sid, Effect: "Allow", Action: ["s3:ListBucketMultipartUploads"], Resource: scope.bucketArn };
+}
+
 /**
  * The backup identity: uploads snapshots and manifests, sets their retention, lists, reads back
  * what it wrote, and reads and replaces its cluster's status object (a conditional PutObject:
@@ -74,12 +79,7 @@ function listUnderPrefix(scope: BucketScope): IamStatement {
 export function writerPolicyDocument(scope: BucketScope): IamPolicyDocument {
   const statements: IamStatement[] = [
     listUnderPrefix(scope),
-    {
-      Sid: "CleanUpOwnFailedUploads",
-      Effect: "Allow",
-      Action: ["s3:ListBucketMultipartUploads"],
-      Resource: scope.bucketArn,
-    },
+    listUnfinishedUploads(scope, "CleanUpOwnFailedUploads"),
     {
       Sid: "PutSnapshotsAndRetention",
       Effect: "Allow",
@@ -131,13 +131,8 @@ export function statusObjectsUnder(scope: BucketScope): string {
 export function restorerPolicyDocument(scope: BucketScope): IamPolicyDocument {
   const statements: IamStatement[] = [
     listUnderPrefix(scope),
-    {
-      Sid: "FindUnfinishedUploads",
-      Effect: "Allow",
-      // `vrb list`, `vrb status` and the exporter report unfinished uploads (orphans of killed runs).
-      Action: ["s3:ListBucketMultipartUploads"],
-      Resource: scope.bucketArn,
-    },
+    // `vrb list`, `vrb status` and the exporter report unfinished uploads (orphans of killed runs).
+    listUnfinishedUploads(scope, "FindUnfinishedUploads"),
     {
       Sid: "ReadSnapshots",
       Effect: "Allow",
@@ -183,12 +178,7 @@ export function prunerPolicyDocument(scope: BucketScope): IamPolicyDocument {
       Resource: scope.bucketArn,
       ...(scope.prefix ? { Condition: { StringLike: { "s3:prefix": [`${scope.prefix}*`] } } } : {}),
     },
-    {
-      Sid: "FindUnfinishedUploads",
-      Effect: "Allow",
-      Action: ["s3:ListBucketMultipartUploads"],
-      Resource: scope.bucketArn,
-    },
+    listUnfinishedUploads(scope, "FindUnfinishedUploads"),
     {
       Sid: "ReadAndDeleteSnapshotVersions",
       Effect: "Allow",
