@@ -5,6 +5,7 @@ import {
   AZURE_BUILT_IN_ROLES,
   azureBuiltInRoleId,
   azureContainerPlan,
+  azureRolesOf,
   policySchema,
   validatePart,
   type AzureContainerOptionsInput,
@@ -34,7 +35,9 @@ const bucketPartSchema = policySchema.pick({ destination: true, objectLock: true
  * (optionally no shared key); the container with version-level immutability and a default policy
  * from `objectLock`, a lifecycle backstop, an optional customer-managed key through an encryption
  * scope the container enforces, and role assignments on the container only: a writer that cannot
- * delete and a restorer that reads and writes nothing but the status records.
+ * delete, a restorer that reads and writes nothing but the status records, and a pruner (`vrb
+ * prune`) that deletes what retention drops and the immutability policies allow, and writes
+ * nothing but the status records.
  */
 export class AzureSnapshotContainer extends pulumi.ComponentResource {
   readonly accountName: pulumi.Output<string>;
@@ -45,6 +48,7 @@ export class AzureSnapshotContainer extends pulumi.ComponentResource {
   /** The custom roles (JSON as `az role definition create` takes it) and the assignments. */
   readonly writerRoleJson: pulumi.Output<string>;
   readonly restorerRoleJson: pulumi.Output<string>;
+  readonly prunerRoleJson: pulumi.Output<string>;
   /** The account's managed identity, for the Key Vault grant a customer-managed key needs (created accounts only). */
   readonly accountPrincipalId?: pulumi.Output<string>;
   readonly plan: AzureContainerPlan;
@@ -193,7 +197,7 @@ export class AzureSnapshotContainer extends pulumi.ComponentResource {
       keep,
     );
 
-    const roleDefinition = (key: "writer" | "statusRecord", doc: AzureRoleDefinition) =>
+    const roleDefinition = (key: "writer" | "pruner" | "statusRecord", doc: AzureRoleDefinition) =>
       new authorization.RoleDefinition(
         `${name}-${key}`,
         {
@@ -208,11 +212,12 @@ export class AzureSnapshotContainer extends pulumi.ComponentResource {
       );
     const custom = {
       writer: plan.roles.writer ? roleDefinition("writer", plan.roles.writer) : undefined,
+      pruner: roleDefinition("pruner", plan.roles.pruner),
       statusRecord: roleDefinition("statusRecord", plan.roles.statusRecord),
     };
 
     for (const [i, a] of plan.assignments.entries()) {
-      const principals = a.for === "writer" ? plan.writerPrincipalIds : plan.restorerPrincipalIds;
+      const principals = { writer: plan.writerPrincipalIds, restorer: plan.restorerPrincipalIds, pruner: plan.prunerPrincipalIds }[a.for];
       const roleDefinitionId = "builtIn" in a.role ? pulumi.output(azureBuiltInRoleId(plan.subscriptionId, a.role.id)) : custom[a.role.custom]!.id;
       principals.forEach((principalId, j) => {
         new authorization.RoleAssignment(
@@ -228,16 +233,10 @@ export class AzureSnapshotContainer extends pulumi.ComponentResource {
       });
     }
 
-    const rolesOf = (who: "writer" | "restorer") =>
-      container.id.apply(() =>
-        JSON.stringify({
-          roles: who === "writer" ? (plan.roles.writer ? [plan.roles.writer] : []) : [plan.roles.statusRecord],
-          // The status-record role is the writer's own writes for the backup job, so it is listed for the restorer only.
-          assignments: plan.assignments.filter((a) => a.for === who),
-        }),
-      );
+    const rolesOf = (who: "writer" | "restorer" | "pruner") => container.id.apply(() => JSON.stringify(azureRolesOf(plan, who)));
     this.writerRoleJson = rolesOf("writer");
     this.restorerRoleJson = rolesOf("restorer");
+    this.prunerRoleJson = rolesOf("pruner");
     this.accountName = accountName;
 
     this.registerOutputs({
@@ -247,6 +246,7 @@ export class AzureSnapshotContainer extends pulumi.ComponentResource {
       containerScope: this.containerScope,
       writerRoleJson: this.writerRoleJson,
       restorerRoleJson: this.restorerRoleJson,
+      prunerRoleJson: this.prunerRoleJson,
       accountPrincipalId: this.accountPrincipalId,
     });
   }

@@ -3,12 +3,15 @@ import * as pulumi from "@pulumi/pulumi";
 import {
   ConfigError,
   azureContainerPlan,
+  azureRolesOf,
   bucketArnOf,
   bucketPlan,
   destinationContainerOf,
   gcsBucketPlan,
+  gcsPrunerPolicyDocument,
   gcsRestorerPolicyDocument,
   gcsWriterPolicyDocument,
+  prunerPolicyDocument,
   restorerPolicyDocument,
   scheduleWindow,
   statusKeyFor,
@@ -72,6 +75,8 @@ export class BackupPolicy extends pulumi.ComponentResource {
   readonly writerPolicyJson: pulumi.Output<string>;
   /** What the restorer is granted, in the same form as `writerPolicyJson`. */
   readonly restorerPolicyJson: pulumi.Output<string>;
+  /** What the retention job (`vrb prune`) is granted, in the same form: it deletes, the writer may not. */
+  readonly prunerPolicyJson: pulumi.Output<string>;
   readonly snapshotPolicyName: pulumi.Output<string>;
   readonly restorePolicyName: pulumi.Output<string>;
   readonly tokenRoleName: pulumi.Output<string>;
@@ -130,6 +135,7 @@ export class BackupPolicy extends pulumi.ComponentResource {
           this.kmsKeyArn = this.bucket.kmsKeyArn;
           this.writerPolicyJson = this.bucket.writerPolicyJson;
           this.restorerPolicyJson = this.bucket.restorerPolicyJson;
+          this.prunerPolicyJson = this.bucket.prunerPolicyJson;
         } else {
           // An existing bucket (e.g. the local environment's): describe it, manage nothing.
           const scope = { bucketArn: bucketArnOf(plan.name), prefix: plan.prefix, kmsKeyArn: plan.kmsKeyArn };
@@ -138,6 +144,7 @@ export class BackupPolicy extends pulumi.ComponentResource {
           this.kmsKeyArn = pulumi.output(plan.kmsKeyArn);
           this.writerPolicyJson = pulumi.output(JSON.stringify(writerPolicyDocument(scope)));
           this.restorerPolicyJson = pulumi.output(JSON.stringify(restorerPolicyDocument(scope)));
+          this.prunerPolicyJson = pulumi.output(JSON.stringify(prunerPolicyDocument(scope)));
         }
         this.statusLocation = this.bucketName.apply((bucket) => `s3://${bucket}/${this.statusKey}`);
         break;
@@ -154,11 +161,13 @@ export class BackupPolicy extends pulumi.ComponentResource {
           this.bucketName = this.gcsBucket.bucketName;
           this.writerPolicyJson = this.gcsBucket.writerPolicyJson;
           this.restorerPolicyJson = this.gcsBucket.restorerPolicyJson;
+          this.prunerPolicyJson = this.gcsBucket.prunerPolicyJson;
         } else {
           // An existing bucket: its bindings are described for whoever grants them, not made here.
           this.bucketName = pulumi.output(plan.name);
           this.writerPolicyJson = pulumi.output(JSON.stringify(gcsWriterPolicyDocument(plan)));
           this.restorerPolicyJson = pulumi.output(JSON.stringify(gcsRestorerPolicyDocument(plan)));
+          this.prunerPolicyJson = pulumi.output(JSON.stringify(gcsPrunerPolicyDocument(plan)));
         }
         this.statusLocation = this.bucketName.apply((bucket) => `gs://${bucket}/${this.statusKey}`);
         break;
@@ -176,12 +185,14 @@ export class BackupPolicy extends pulumi.ComponentResource {
           this.bucketName = this.azureContainer.containerName;
           this.writerPolicyJson = this.azureContainer.writerRoleJson;
           this.restorerPolicyJson = this.azureContainer.restorerRoleJson;
+          this.prunerPolicyJson = this.azureContainer.prunerRoleJson;
         } else {
           // An existing account and container: the roles are described for whoever assigns them, not made here.
           this.accountName = pulumi.output(plan.account.name);
           this.bucketName = pulumi.output(plan.container);
           this.writerPolicyJson = pulumi.output(azureRolesJson(plan, "writer"));
           this.restorerPolicyJson = pulumi.output(azureRolesJson(plan, "restorer"));
+          this.prunerPolicyJson = pulumi.output(azureRolesJson(plan, "pruner"));
         }
         this.statusLocation = pulumi.all([this.accountName, this.bucketName]).apply(([account, container]) => `azure://${account}/${container}/${this.statusKey}`);
         break;
@@ -191,6 +202,7 @@ export class BackupPolicy extends pulumi.ComponentResource {
         this.bucketName = pulumi.output(store.directory);
         this.writerPolicyJson = pulumi.output("");
         this.restorerPolicyJson = pulumi.output("");
+        this.prunerPolicyJson = pulumi.output("");
         this.statusLocation = pulumi.output(`file://${store.directory === "/" ? "" : store.directory}/${this.statusKey}`);
         break;
       }
@@ -222,6 +234,7 @@ export class BackupPolicy extends pulumi.ComponentResource {
       kmsKeyArn: this.kmsKeyArn,
       writerPolicyJson: this.writerPolicyJson,
       restorerPolicyJson: this.restorerPolicyJson,
+      prunerPolicyJson: this.prunerPolicyJson,
       snapshotPolicyName: this.snapshotPolicyName,
       restorePolicyName: this.restorePolicyName,
       tokenRoleName: this.tokenRoleName,
@@ -297,11 +310,8 @@ function storePlanOf(policy: BackupPolicyDoc, args: BackupPolicyArgs): StorePlan
 }
 
 /** The roles and assignments of one side, as AzureSnapshotContainer exports them for a container it made. */
-function azureRolesJson(plan: AzureContainerPlan, who: "writer" | "restorer"): string {
-  return JSON.stringify({
-    roles: who === "writer" ? (plan.roles.writer ? [plan.roles.writer] : []) : [plan.roles.statusRecord],
-    assignments: plan.assignments.filter((a) => a.for === who),
-  });
+function azureRolesJson(plan: AzureContainerPlan, who: "writer" | "restorer" | "pruner"): string {
+  return JSON.stringify(azureRolesOf(plan, who));
 }
 
 /** The policy without its Pulumi-only sections (they would only bloat the snapshot's state). */

@@ -2,6 +2,7 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import {
   gcsBucketPlan,
+  gcsPrunerPolicyDocument,
   gcsRestorerPolicyDocument,
   gcsWriterPolicyDocument,
   policySchema,
@@ -31,8 +32,9 @@ const bucketPartSchema = policySchema.pick({ destination: true, objectLock: true
  * A Cloud Storage bucket for Raft snapshots that a security reviewer can sign off: uniform access,
  * public access prevention enforced, Object Versioning, per-object retention allowed (set by the
  * backup from `objectLock`), soft delete, an optional CMEK default key, a lifecycle backstop, and
- * custom roles bound on the bucket: a writer that cannot delete snapshots and a restorer that only
- * reads, both able to replace the status records and nothing else.
+ * custom roles bound on the bucket: a writer that cannot delete snapshots, a restorer that only
+ * reads and a pruner (`vrb prune`) that deletes but cannot write, each able to replace the status
+ * records and nothing else.
  */
 export class GcsSnapshotBucket extends pulumi.ComponentResource {
   readonly bucketName: pulumi.Output<string>;
@@ -41,8 +43,10 @@ export class GcsSnapshotBucket extends pulumi.ComponentResource {
   readonly writerPolicyJson: pulumi.Output<string>;
   /** Bucket IAM bindings of the restorer. */
   readonly restorerPolicyJson: pulumi.Output<string>;
+  /** Bucket IAM bindings of the retention job (`vrb prune`). */
+  readonly prunerPolicyJson: pulumi.Output<string>;
   /** The custom roles' names (`projects/P/roles/ID`). */
-  readonly roleNames: { writer: pulumi.Output<string>; reader: pulumi.Output<string>; statusRecord: pulumi.Output<string> };
+  readonly roleNames: { writer: pulumi.Output<string>; reader: pulumi.Output<string>; pruner: pulumi.Output<string>; statusRecord: pulumi.Output<string> };
   readonly plan: GcsBucketPlan;
 
   constructor(name: string, args: GcsSnapshotBucketArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -98,8 +102,8 @@ export class GcsSnapshotBucket extends pulumi.ComponentResource {
         parent,
       );
     };
-    const roles = { writer: role("writer"), reader: role("reader"), statusRecord: role("statusRecord") };
-    this.roleNames = { writer: roles.writer.name, reader: roles.reader.name, statusRecord: roles.statusRecord.name };
+    const roles = { writer: role("writer"), reader: role("reader"), pruner: role("pruner"), statusRecord: role("statusRecord") };
+    this.roleNames = { writer: roles.writer.name, reader: roles.reader.name, pruner: roles.pruner.name, statusRecord: roles.statusRecord.name };
     const allRoles = Object.values(roles);
 
     const bind = (who: string, doc: GcsIamPolicyDocument) =>
@@ -115,16 +119,20 @@ export class GcsSnapshotBucket extends pulumi.ComponentResource {
       );
     bind("writer", gcsWriterPolicyDocument(plan));
     bind("restorer", gcsRestorerPolicyDocument(plan));
+    bind("pruner", gcsPrunerPolicyDocument(plan));
 
     this.writerPolicyJson = bucketName.apply(() => JSON.stringify(gcsWriterPolicyDocument(plan)));
     this.restorerPolicyJson = bucketName.apply(() => JSON.stringify(gcsRestorerPolicyDocument(plan)));
+    this.prunerPolicyJson = bucketName.apply(() => JSON.stringify(gcsPrunerPolicyDocument(plan)));
     this.registerOutputs({
       bucketName: this.bucketName,
       prefix: this.prefix,
       writerPolicyJson: this.writerPolicyJson,
       restorerPolicyJson: this.restorerPolicyJson,
+      prunerPolicyJson: this.prunerPolicyJson,
       writerRoleName: this.roleNames.writer,
       readerRoleName: this.roleNames.reader,
+      prunerRoleName: this.roleNames.pruner,
       statusRecordRoleName: this.roleNames.statusRecord,
     });
   }

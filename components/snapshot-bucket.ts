@@ -6,6 +6,7 @@ import {
   policySchema,
   replicationPolicyDocument,
   replicationTrustPolicyDocument,
+  prunerPolicyDocument,
   restorerPolicyDocument,
   validatePart,
   writerPolicyDocument,
@@ -48,6 +49,8 @@ export class SnapshotBucket extends pulumi.ComponentResource {
   readonly writerPolicyJson: pulumi.Output<string>;
   /** IAM policy JSON for the identity that restores: get + list, and put of the clusters' status objects only (docs/status.md). */
   readonly restorerPolicyJson: pulumi.Output<string>;
+  /** The retention job's (`vrb prune`): list versions, delete what the locks allow, write only the status records. */
+  readonly prunerPolicyJson: pulumi.Output<string>;
   readonly bucketPolicyJson: pulumi.Output<string>;
   readonly replicaBucketArn?: pulumi.Output<string>;
   /** The resolved plan (defaults filled), for callers that compose this component. */
@@ -104,6 +107,7 @@ export class SnapshotBucket extends pulumi.ComponentResource {
     const scope = pulumi.all([this.bucketArn, this.kmsKeyArn]);
     this.writerPolicyJson = scope.apply(([bucketArn, kmsKeyArn]) => JSON.stringify(writerPolicyDocument({ bucketArn, prefix: plan.prefix, kmsKeyArn })));
     this.restorerPolicyJson = scope.apply(([bucketArn, kmsKeyArn]) => JSON.stringify(restorerPolicyDocument({ bucketArn, prefix: plan.prefix, kmsKeyArn })));
+    this.prunerPolicyJson = scope.apply(([bucketArn, kmsKeyArn]) => JSON.stringify(prunerPolicyDocument({ bucketArn, prefix: plan.prefix, kmsKeyArn })));
     this.bucketPolicyJson = scope.apply(([bucketArn, kmsKeyArn]) => JSON.stringify(bucketPolicyDocument({ bucketArn, kmsKeyArn })));
 
     this.registerOutputs({
@@ -113,6 +117,7 @@ export class SnapshotBucket extends pulumi.ComponentResource {
       kmsKeyArn: this.kmsKeyArn,
       writerPolicyJson: this.writerPolicyJson,
       restorerPolicyJson: this.restorerPolicyJson,
+      prunerPolicyJson: this.prunerPolicyJson,
       replicaBucketArn: this.replicaBucketArn,
     });
   }

@@ -122,11 +122,20 @@ export {
   writerPolicyDocument,
 } from "./access/iam.js";
 export { accessPlan, bucketPlan, type AccessPlan, type BucketPlan } from "./access/plan.js";
-export { gcsBucketPlan, gcsRestorerPolicyDocument, gcsWriterPolicyDocument, type GcsBucketOptionsInput, type GcsBucketPlan, type GcsIamPolicyDocument } from "./access/gcs-plan.js";
+export {
+  gcsBucketPlan,
+  gcsPrunerPolicyDocument,
+  gcsRestorerPolicyDocument,
+  gcsWriterPolicyDocument,
+  type GcsBucketOptionsInput,
+  type GcsBucketPlan,
+  type GcsIamPolicyDocument,
+} from "./access/gcs-plan.js";
 export {
   AZURE_BUILT_IN_ROLES,
   azureBuiltInRoleId,
   azureContainerPlan,
+  azureRolesOf,
   type AzureContainerOptionsInput,
   type AzureContainerPlan,
   type AzureRoleDefinition,

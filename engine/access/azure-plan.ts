@@ -51,6 +51,10 @@ export const azureContainerOptionsSchema = z
       .describe("Prefix of the custom role names (unique per tenant)."),
     writerPrincipalIds: z.array(z.string().regex(guid, "must be an Entra ID object id (a GUID)")).default([]),
     restorerPrincipalIds: z.array(z.string().regex(guid, "must be an Entra ID object id (a GUID)")).default([]),
+    prunerPrincipalIds: z
+      .array(z.string().regex(guid, "must be an Entra ID object id (a GUID)"))
+      .default([])
+      .describe("Who applies retention (vrb prune): the pruner and status-record roles on the container."),
     customerManagedKey: z
       .object({
         keyUri: z
@@ -89,10 +93,10 @@ export interface AzureRoleDefinition {
 }
 
 export interface AzureRoleAssignment {
-  /** Which principal list it is for: the backup job or the restorer. */
-  for: "writer" | "restorer";
+  /** Which principal list it is for: the backup job, the restorer or the retention job. */
+  for: "writer" | "restorer" | "pruner";
   /** A built-in role's definition id, or the name of one of the plan's custom roles. */
-  role: { builtIn: string; id: string } | { custom: "writer" | "statusRecord" };
+  role: { builtIn: string; id: string } | { custom: "writer" | "pruner" | "statusRecord" };
   scope: string;
   /** An Azure ABAC condition (version 2.0) on the data actions. */
   condition?: string;
@@ -118,12 +122,13 @@ export interface AzureContainerPlan {
   noncurrentExpireAfterDays: number;
   encryptionScope?: { name: string; keyUri?: string; requireInfrastructureEncryption: boolean; keyVaultId?: string };
   writerRole: "custom" | "contributor";
-  roles: { writer?: AzureRoleDefinition; statusRecord: AzureRoleDefinition };
+  roles: { writer?: AzureRoleDefinition; pruner: AzureRoleDefinition; statusRecord: AzureRoleDefinition };
   /** The container's resource id: every assignment is scoped to it, never to the account. */
   containerScope: string;
   assignments: AzureRoleAssignment[];
   writerPrincipalIds: string[];
   restorerPrincipalIds: string[];
+  prunerPrincipalIds: string[];
 }
 
 const BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs";
@@ -210,6 +215,17 @@ export function azureContainerPlan(
           AssignableScopes: [group],
         }
       : undefined;
+  // Deletes what retention drops and the immutability policies allow; no write, and no
+  // runAsSuperUser, so it can neither replace a snapshot nor touch a version's immutability policy.
+  const pruner: AzureRoleDefinition = {
+    Name: `${opts.roleNamePrefix} snapshot pruner ${destination.accountName} ${destination.container}`,
+    Description: "vault-raft-backup: list, read and delete snapshots past retention (vrb prune); never write or unlock them",
+    Actions: [a.containerRead],
+    NotActions: [],
+    DataActions: [a.read, a.delete, a.deleteVersion],
+    NotDataActions: [],
+    AssignableScopes: [group],
+  };
   const statusRecord: AzureRoleDefinition = {
     Name: `${opts.roleNamePrefix} status record writer ${destination.accountName} ${destination.container}`,
     Description: "vault-raft-backup: write blobs; assigned only with a condition that limits it to the status records",
@@ -225,6 +241,8 @@ export function azureContainerPlan(
       : { for: "writer", role: { builtIn: "Storage Blob Data Contributor", id: AZURE_BUILT_IN_ROLES.storageBlobDataContributor }, scope: containerScope },
     { for: "restorer", role: { builtIn: "Storage Blob Data Reader", id: AZURE_BUILT_IN_ROLES.storageBlobDataReader }, scope: containerScope },
     { for: "restorer", role: { custom: "statusRecord" }, scope: containerScope, condition: azureStatusRecordCondition(destination.prefix) },
+    { for: "pruner", role: { custom: "pruner" }, scope: containerScope },
+    { for: "pruner", role: { custom: "statusRecord" }, scope: containerScope, condition: azureStatusRecordCondition(destination.prefix) },
   ];
   return {
     account: {
@@ -251,10 +269,21 @@ export function azureContainerPlan(
         }
       : undefined,
     writerRole: opts.writerRole,
-    roles: { writer, statusRecord },
+    roles: { writer, pruner, statusRecord },
     containerScope,
     assignments,
     writerPrincipalIds: opts.writerPrincipalIds,
     restorerPrincipalIds: opts.restorerPrincipalIds,
+    prunerPrincipalIds: opts.prunerPrincipalIds,
   };
+}
+
+/**
+ * The custom roles and the assignments one side is given, as `writerRoleJson` (and the others)
+ * export them. The status-record role is part of the writer's own role, so it is listed for the
+ * restorer and the pruner only.
+ */
+export function azureRolesOf(plan: AzureContainerPlan, who: AzureRoleAssignment["for"]): { roles: AzureRoleDefinition[]; assignments: AzureRoleAssignment[] } {
+  const roles = who === "writer" ? (plan.roles.writer ? [plan.roles.writer] : []) : who === "pruner" ? [plan.roles.pruner, plan.roles.statusRecord] : [plan.roles.statusRecord];
+  return { roles, assignments: plan.assignments.filter((a) => a.for === who) };
 }

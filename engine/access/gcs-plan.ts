@@ -47,6 +47,10 @@ export const gcsBucketOptionsSchema = z
       )
       .default([])
       .describe("Who restores and drills: bound to the reader and status-record roles on the bucket."),
+    prunerMembers: z
+      .array(z.string().regex(/^(serviceAccount|user|group|domain|principal|principalSet):.+$/, "must be an IAM member like 'serviceAccount:vrb-prune@P.iam.gserviceaccount.com'"))
+      .default([])
+      .describe("Who applies retention (vrb prune): bound to the pruner and status-record roles on the bucket."),
   })
   .strict();
 
@@ -93,9 +97,10 @@ export interface GcsBucketPlan {
   noncurrentExpireAfterDays: number;
   abortIncompleteUploadDays: number;
   kmsKeyName?: string;
-  roles: { writer: GcsCustomRole; reader: GcsCustomRole; statusRecord: GcsCustomRole };
+  roles: { writer: GcsCustomRole; reader: GcsCustomRole; pruner: GcsCustomRole; statusRecord: GcsCustomRole };
   writerMembers: string[];
   restorerMembers: string[];
+  prunerMembers: string[];
 }
 
 /** Fields of the policy's `bucket:` section that only S3 has. */
@@ -177,6 +182,13 @@ export function gcsBucketPlan(
         description: "vault-raft-backup: list and read snapshots (restore, drill, verify, status)",
         permissions: ["storage.buckets.get", "storage.objects.get", "storage.objects.list"],
       },
+      pruner: {
+        id: `${p}SnapshotPruner`,
+        title: "vrb snapshot pruner",
+        // No create, no setRetention: it deletes what retention drops and the object retention allows, and writes no snapshot.
+        description: "vault-raft-backup: list, read and delete snapshots past retention (vrb prune); never write or unlock them",
+        permissions: ["storage.buckets.get", "storage.objects.get", "storage.objects.list", "storage.objects.delete"],
+      },
       statusRecord: {
         id: `${p}StatusRecordWriter`,
         title: "vrb status record writer",
@@ -187,6 +199,7 @@ export function gcsBucketPlan(
     },
     writerMembers: opts.writerMembers,
     restorerMembers: opts.restorerMembers,
+    prunerMembers: opts.prunerMembers,
   };
 }
 
@@ -219,26 +232,29 @@ function roleName(plan: Pick<GcsBucketPlan, "project">, role: GcsCustomRole): st
   return `projects/${plan.project}/roles/${role.id}`;
 }
 
-/** The writer's bindings on the bucket: create/get/list (and set retention when locking), plus replacing the status records. */
-export function gcsWriterPolicyDocument(plan: GcsBucketPlan, members = plan.writerMembers): GcsIamPolicyDocument {
+/** One identity's bindings: its role under the prefix, and replacing the status records. */
+function bindingsOf(plan: GcsBucketPlan, role: GcsCustomRole, members: string[]): GcsIamPolicyDocument {
   const prefix = gcsPrefixCondition(plan);
   return {
     version: 3,
     bindings: [
-      { role: roleName(plan, plan.roles.writer), members, ...(prefix ? { condition: prefix } : {}) },
+      { role: roleName(plan, role), members, ...(prefix ? { condition: prefix } : {}) },
       { role: roleName(plan, plan.roles.statusRecord), members, condition: gcsStatusRecordCondition(plan) },
     ],
   };
 }
 
+/** The writer's bindings on the bucket: create/get/list (and set retention when locking), plus replacing the status records. */
+export function gcsWriterPolicyDocument(plan: GcsBucketPlan, members = plan.writerMembers): GcsIamPolicyDocument {
+  return bindingsOf(plan, plan.roles.writer, members);
+}
+
 /** The restorer's bindings: get/list, plus replacing the status records so restores and drills are on record. */
 export function gcsRestorerPolicyDocument(plan: GcsBucketPlan, members = plan.restorerMembers): GcsIamPolicyDocument {
-  const prefix = gcsPrefixCondition(plan);
-  return {
-    version: 3,
-    bindings: [
-      { role: roleName(plan, plan.roles.reader), members, ...(prefix ? { condition: prefix } : {}) },
-      { role: roleName(plan, plan.roles.statusRecord), members, condition: gcsStatusRecordCondition(plan) },
-    ],
-  };
+  return bindingsOf(plan, plan.roles.reader, members);
+}
+
+/** The pruner's bindings (`vrb prune`): get/list/delete under the prefix, plus replacing the status records to record its runs. */
+export function gcsPrunerPolicyDocument(plan: GcsBucketPlan, members = plan.prunerMembers): GcsIamPolicyDocument {
+  return bindingsOf(plan, plan.roles.pruner, members);
 }

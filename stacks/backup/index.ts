@@ -65,6 +65,7 @@ export const prefix = policy.destination.prefix;
 export const kmsKeyArn = storeType === "s3" ? backup?.kmsKeyArn : undefined;
 export const writerPolicyJson = backup?.writerPolicyJson;
 export const restorerPolicyJson = backup?.restorerPolicyJson;
+export const prunerPolicyJson = backup?.prunerPolicyJson;
 export const snapshotPolicyName = backup?.snapshotPolicyName;
 export const restorePolicyName = backup?.restorePolicyName;
 export const tokenRoleName = backup?.tokenRoleName;

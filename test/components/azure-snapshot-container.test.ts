@@ -22,6 +22,7 @@ const T = {
 const SUB = "11111111-2222-3333-4444-555555555555";
 const WRITER = "aaaaaaaa-0000-0000-0000-000000000001";
 const RESTORER = "bbbbbbbb-0000-0000-0000-000000000002";
+const PRUNER = "cccccccc-0000-0000-0000-000000000003";
 const CONTAINER_SCOPE = `/subscriptions/${SUB}/resourceGroups/vault-backup/providers/Microsoft.Storage/storageAccounts/acmebackups/blobServices/default/containers/vault-snapshots`;
 const KEY = "https://acme-kv.vault.azure.net/keys/vrb-snapshots";
 const VAULT = `/subscriptions/${SUB}/resourceGroups/keys/providers/Microsoft.KeyVault/vaults/acme-kv`;
@@ -39,6 +40,7 @@ function dataActionsOf(roleName: RegExp, within: Registered[]): string[] {
 
 describe("AzureSnapshotContainer creating the account, locked COMPLIANCE, with a customer-managed key", () => {
   const name = "prod";
+  let prunerJson: { roles: { Name: string }[]; assignments: { for: string; role: unknown; condition?: string }[] };
   beforeAll(async () => {
     const c = new components.AzureSnapshotContainer(name, {
       destination: { type: "azure", accountName: "acmebackups", container: "vault-snapshots", prefix: "vault/", encryptionScope: "vrbcmk" },
@@ -53,10 +55,12 @@ describe("AzureSnapshotContainer creating the account, locked COMPLIANCE, with a
         softDeleteDays: 14,
         writerPrincipalIds: [WRITER],
         restorerPrincipalIds: [RESTORER],
+        prunerPrincipalIds: [PRUNER],
         customerManagedKey: { keyUri: KEY, keyVaultId: VAULT },
       },
     });
     await valueOf(c.writerRoleJson);
+    prunerJson = JSON.parse(await valueOf(c.prunerRoleJson)) as typeof prunerJson;
     await settle(registered);
   });
 
@@ -128,6 +132,17 @@ describe("AzureSnapshotContainer creating the account, locked COMPLIANCE, with a
     expect(status.conditionVersion).toBe("2.0");
     expect(status.condition).toContain("@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringLike 'vault/*/vrb-status.json'");
     expect(dataActionsOf(/status record writer/, mine(name)).sort()).toEqual([AZURE_BLOB_ACTIONS.add, AZURE_BLOB_ACTIONS.write].sort());
+  });
+
+  it("gives the pruner (vrb prune) a custom role that reads and deletes versions but can neither write nor touch immutability, and the status records by a condition", () => {
+    const actions = dataActionsOf(/snapshot pruner/, mine(name));
+    expect(actions.sort()).toEqual([AZURE_BLOB_ACTIONS.read, AZURE_BLOB_ACTIONS.delete, AZURE_BLOB_ACTIONS.deleteVersion].sort());
+    const assignments = registered.filter((r) => r.type === T.assignment && r.inputs.principalId === PRUNER).map((r) => r.inputs);
+    expect(assignments).toHaveLength(2);
+    expect(assignments.every((a) => a.scope === CONTAINER_SCOPE)).toBe(true);
+    expect(assignments.find((a) => a.condition)!.condition).toContain("StringLike 'vault/*/vrb-status.json'");
+    expect(prunerJson.roles.map((r) => r.Name)).toEqual([expect.stringMatching(/snapshot pruner/), expect.stringMatching(/status record writer/)]);
+    expect(prunerJson.assignments.map((a) => a.for)).toEqual(["pruner", "pruner"]);
   });
 });
 

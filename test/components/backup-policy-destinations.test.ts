@@ -137,6 +137,7 @@ describe("BackupPolicy with a file destination builds no store", () => {
     expect(await valueOf(p.bucketArn)).toBe("");
     expect(await valueOf(p.writerPolicyJson)).toBe("");
     expect(await valueOf(p.restorerPolicyJson)).toBe("");
+    expect(await valueOf(p.prunerPolicyJson)).toBe("");
     expect(await valueOf(p.snapshotPolicyName)).toBe("vrb-prod-snapshot");
   });
 

@@ -63,6 +63,8 @@ describe("BackupPolicy over an existing bucket (bucket.create: false)", () => {
     await settle(registered);
     expect(registered.filter((r) => r.name.startsWith("dev") && r.type.startsWith("aws:"))).toEqual([]);
     expect(restorer.Statement.find((s) => s.Action.includes("s3:GetObject"))!.Resource).toBe("arn:aws:s3:::vrb-snapshots/*");
+    const pruner = JSON.parse(await valueOf(p.prunerPolicyJson)) as IamPolicyDocument;
+    expect(pruner.Statement.find((s) => s.Action.includes("s3:DeleteObjectVersion"))!.Resource).toBe("arn:aws:s3:::vrb-snapshots/*");
     expect(await valueOf(p.snapshotPolicyName)).toBe("vrb-local-snapshot");
   });
 });

@@ -18,6 +18,7 @@ const T = {
 const KEY = "projects/acme-kms/locations/europe-west1/keyRings/vault/cryptoKeys/snapshots";
 const WRITER = "serviceAccount:vrb-backup@acme-vault.iam.gserviceaccount.com";
 const RESTORER = "serviceAccount:vrb-restore@acme-vault.iam.gserviceaccount.com";
+const PRUNER = "serviceAccount:vrb-prune@acme-vault.iam.gserviceaccount.com";
 
 interface Rule {
   action: { type: string };
@@ -39,15 +40,17 @@ describe("GcsSnapshotBucket for a locked, CMEK-encrypted destination", () => {
   const name = "prod";
   let writer: GcsIamPolicyDocument;
   let restorer: GcsIamPolicyDocument;
+  let pruner: GcsIamPolicyDocument;
   beforeAll(async () => {
     const b = new components.GcsSnapshotBucket(name, {
       destination: { type: "gcs", bucket: "acme-vault-snapshots", prefix: "vault/", projectId: "acme-vault", kmsKeyName: KEY },
       objectLock: { mode: "COMPLIANCE", days: 30 },
       retention: { keepLast: 30, maxAgeDays: 35 },
       bucket: { noncurrentExpireAfterDays: 5, abortIncompleteUploadDays: 3 },
-      gcs: { location: "EUROPE-WEST1", softDeleteDays: 14, writerMembers: [WRITER], restorerMembers: [RESTORER] },
+      gcs: { location: "EUROPE-WEST1", softDeleteDays: 14, writerMembers: [WRITER], restorerMembers: [RESTORER], prunerMembers: [PRUNER] },
     });
     writer = JSON.parse(await valueOf(b.writerPolicyJson)) as GcsIamPolicyDocument;
+    pruner = JSON.parse(await valueOf(b.prunerPolicyJson)) as GcsIamPolicyDocument;
     restorer = JSON.parse(await valueOf(b.restorerPolicyJson)) as GcsIamPolicyDocument;
     await settle(registered);
   });
@@ -102,6 +105,15 @@ describe("GcsSnapshotBucket for a locked, CMEK-encrypted destination", () => {
     expect(perms.sort()).toEqual(["storage.buckets.get", "storage.objects.get", "storage.objects.list"]);
     const roles = registered.filter((r) => r.type === T.member && r.inputs.member === RESTORER).map((r) => (r.inputs as unknown as Binding).role);
     expect(roles.sort()).toEqual(["projects/acme-vault/roles/vrbSnapshotReader", "projects/acme-vault/roles/vrbStatusRecordWriter"]);
+  });
+
+  it("gives the pruner (vrb prune) read, list and delete under the prefix, no create or retention change, plus the status records", () => {
+    expect(permissionsOf("vrbSnapshotPruner").sort()).toEqual(["storage.buckets.get", "storage.objects.delete", "storage.objects.get", "storage.objects.list"]);
+    const roles = registered.filter((r) => r.type === T.member && r.inputs.member === PRUNER).map((r) => (r.inputs as unknown as Binding).role);
+    expect(roles.sort()).toEqual(["projects/acme-vault/roles/vrbSnapshotPruner", "projects/acme-vault/roles/vrbStatusRecordWriter"]);
+    expect(pruner.bindings.find((b) => b.role.endsWith("/vrbSnapshotPruner"))!.condition!.expression).toContain(
+      'resource.name.startsWith("projects/_/buckets/acme-vault-snapshots/objects/vault/")',
+    );
   });
 
   it("limits object access to the prefix, and says listing cannot be limited", () => {
