@@ -2,7 +2,8 @@ import { interruption, messageOf, OperationError } from "../errors.js";
 import { mapLimit } from "../map-limit.js";
 import type { BackupPolicy } from "../policy.js";
 import { silentProgress, type Progress } from "../progress.js";
-import { StoreLockedError } from "../storage/errors.js";
+import type { StoreType } from "../storage/destination.js";
+import { isRefusedPermission, StoreLockedError } from "../storage/errors.js";
 import type { ObjectStore, WrittenObject } from "../storage/object-store.js";
 import { filesKeyFor, MANIFEST_SUFFIX, manifestKeyFor } from "../snapshot/manifest.js";
 import type { DrillVerdict } from "../status/record.js";
@@ -163,6 +164,13 @@ const SNAPSHOTS_PRUNED_AT_ONCE = 8;
 
 type PruneOutcome = { deleted: PruneReport["deleted"][number] } | { locked: PruneReport["locked"][number] } | { failed: PruneReport["failed"][number] };
 
+/** What the identity running `vrb prune` needs, said when the store refuses it (the backup's writer identity may not delete). */
+const PRUNE_NEEDS: Partial<Record<StoreType, string>> = {
+  s3: "vrb prune needs the pruner identity (BackupPolicy prunerPolicyJson): s3:ListBucketVersions, s3:GetObjectVersion and s3:DeleteObjectVersion under the prefix; the backup's writer identity is denied every delete",
+  gcs: "vrb prune needs the pruner role (gcs.prunerMembers): storage.objects.list, get and delete; the backup's writer role may not delete",
+  azure: "vrb prune needs the pruner role (azure.prunerPrincipalIds): blobs read, delete and deleteBlobVersion; the backup's writer role may not delete",
+};
+
 /** Deletes one snapshot with its files archive and manifest, every version, unless a version is locked; never throws. */
 async function pruneOne(store: SnapshotStore, d: { key: string; reason: string }, now: Date, dryRun: boolean, progress: Progress): Promise<PruneOutcome> {
   const key = d.key;
@@ -194,7 +202,8 @@ async function pruneOne(store: SnapshotStore, d: { key: string; reason: string }
     progress.info(`deleted ${key} + manifest (${versions.length} version(s)): ${d.reason}`);
     return { deleted: { key, reason: d.reason, versions: versions.length } };
   } catch (err) {
-    const error = messageOf(err);
+    const needs = isRefusedPermission(err) ? PRUNE_NEEDS[store.objects.type] : undefined;
+    const error = `${messageOf(err)}${needs ? ` (${needs})` : ""}`;
     progress.warn(`could not delete ${key}: ${error}`);
     return { failed: { key, error } };
   }

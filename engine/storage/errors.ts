@@ -18,6 +18,20 @@ export function isStoreFull(err: unknown): boolean {
   return findCause(err, (e) => e instanceof StoreFullError) !== undefined;
 }
 
+/**
+ * Whether the store refused `err`'s request for lack of permission (HTTP 403), in any store's SDK
+ * (S3's `$metadata.httpStatusCode`, Azure's `statusCode`, Cloud Storage's numeric `code`), looking
+ * through the errors that wrap it.
+ */
+export function isRefusedPermission(err: unknown): boolean {
+  return (
+    findCause(err, (e) => {
+      const x = e as { $metadata?: { httpStatusCode?: number }; statusCode?: unknown; code?: unknown };
+      return x.$metadata?.httpStatusCode === 403 || x.statusCode === 403 || x.code === 403;
+    }) !== undefined
+  );
+}
+
 /** The store lacks a capability the operation needs (e.g. legal holds on a directory). */
 export class StoreCapabilityError extends OperationError {}
 

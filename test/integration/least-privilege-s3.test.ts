@@ -2,8 +2,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { prunerPolicyDocument, restorerPolicyDocument, SnapshotStore, writerPolicyDocument } from "../../engine/index.js";
-import type { IamPolicyDocument } from "../../engine/access/iam.js";
-import { cliEnv, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir } from "../support/env.js";
+import { legalHoldPolicyDocument, type IamPolicyDocument } from "../../engine/access/iam.js";
+import { cliEnv, runVrb, s3For, s3StoreOn, sharedEnvOf, tempDir, writeKeysFile } from "../support/env.js";
 import { FaultProxy } from "../support/fault-proxy.js";
 import { iamGate, refused, type GatedRequest } from "../support/s3-iam-gate.js";
 
@@ -69,16 +69,35 @@ describe("least privilege on S3: each identity's document is enough for its comm
     expect(await new SnapshotStore(s3StoreOn(s3, env.bucket!, prefix)).list(cluster)).toHaveLength(4);
   });
 
-  it("the restorer lists, verifies and reads the status with nothing refused; the writer may not prune", async () => {
-    for (const args of [["list"], ["verify", "latest"], ["status", "--check"]]) {
+  it("the restorer lists, verifies, drills and reads the status (also of the whole fleet, as the exporter) with nothing refused; the writer may not prune", async () => {
+    const keys = writeKeysFile(env, join(tempDir("least-keys"), "keys.json"));
+    for (const args of [["list"], ["verify", "latest"], ["status", "--check"], ["status", "--all-clusters"], ["drill", "latest", "--nodes", "1", "--unseal-keys-file", keys]]) {
       const r = await as(restorerPolicyDocument(scope), [...args, ...where]);
       expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
       expect(r.refused, args.join(" ")).toEqual([]);
     }
+    // The drill is on record: the status object is the one thing the restorer wrote.
+    const drilled = await runVrb(["status", ...where, "--json"], cliEnv(env));
+    expect((JSON.parse(drilled.stdout) as { lastDrill?: { ok: boolean } }).lastDrill?.ok).toBe(true);
     const writerPrunes = await as(writerPolicyDocument(scope), ["prune", ...where, "--keep-last", "1"]);
     expect(writerPrunes.code).toBe(1);
     expect(writerPrunes.refused.some((line) => /s3:ListBucketVersions|s3:DeleteObjectVersion/.test(line))).toBe(true);
+    // It says which identity prune needs, once per snapshot it could not delete.
+    expect(writerPrunes.stdout).toMatch(/FAILED: \S+: Access Denied \(vrb prune needs the pruner identity \(BackupPolicy prunerPolicyJson\)/);
     expect(await new SnapshotStore(s3StoreOn(s3, env.bucket!, prefix)).list(cluster)).toHaveLength(4);
+  });
+
+  it("an operator with the restorer's and the legal hold's documents holds and releases a snapshot with nothing refused; the restorer alone may not", async () => {
+    const operator: IamPolicyDocument = { Version: "2012-10-17", Statement: [...restorerPolicyDocument(scope).Statement, ...legalHoldPolicyDocument(scope).Statement] };
+    const alone = await as(restorerPolicyDocument(scope), ["hold", "latest", ...where]);
+    expect(alone.code).not.toBe(0);
+    expect(alone.refused.some((line) => line.includes("s3:PutObjectLegalHold"))).toBe(true);
+    const held = await as(operator, ["hold", "latest", ...where]);
+    expect(held.code, held.stderr).toBe(0);
+    expect(held.refused).toEqual([]);
+    const released = await as(operator, ["release", "latest", ...where]);
+    expect(released.code, released.stderr).toBe(0);
+    expect(released.refused).toEqual([]);
   });
 
   it("the pruner applies retention with nothing refused: the unlocked snapshots go whole, the locked one is reported locked", async () => {
