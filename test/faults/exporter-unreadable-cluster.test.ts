@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterAll, describe, expect, it } from "vitest";
-import { cliEnv, runVrb, sharedEnvOf, vrbBin } from "../support/env.js";
+import { localS3Client } from "../../devenv/s3server.js";
+import { startExporter } from "../../engine/index.js";
+import { cliEnv, runVrb, s3StoreOn, sharedEnvOf, vrbBin } from "../support/env.js";
 import { FaultProxy, type RequestMatch } from "../support/fault-proxy.js";
 
 // A fleet's monitoring must not go blind because one cluster's folder cannot be read (a role or
@@ -121,4 +123,37 @@ describe("one cluster the reader may not read (SeaweedFS behind a proxy answerin
       [1, 0],
     ]);
   }, 180_000);
+
+  it("a cluster whose reads hang past the refresh's deadline does not hold the others back: they are served current, it is named stale", async () => {
+    // Every request on B's folder held 8 s; the exporter's refresh gives up after 2 s.
+    proxy!.rules = [{ match: onFolderOf(B), share: 1, fault: { kind: "delay", ms: 8_000 } }];
+    const client = localS3Client({ ...env.s3!, endpoint: proxy!.url });
+    const warnings: string[] = [];
+    const running = await startExporter({
+      store: s3StoreOn(client, env.bucket!, prefix),
+      every: "1h",
+      host: "127.0.0.1",
+      port: 0,
+      intervalMs: 600_000,
+      refreshTimeoutMs: 2_000,
+      progress: { info() {}, warn: (m) => warnings.push(m) },
+    });
+    try {
+      await running.firstRefresh;
+      const m = await scrape(running.url);
+      expect([A, C].map((cluster) => [m("vrb_good_snapshots", { cluster }), m("vrb_status_cluster_stale", { cluster })])).toEqual([
+        [2, 0],
+        [1, 0],
+      ]);
+      expect(m("vrb_status_cluster_stale", { cluster: B })).toBe(1);
+      expect(m("vrb_good_snapshots", { cluster: B })).toBeUndefined();
+      expect(m("vrb_status_refresh_errors_total")).toBe(1);
+      expect(warnings).toEqual([
+        expect.stringMatching(new RegExp(`reading 1 of 3 cluster\\(s\\) failed \\(serving their last good read\\): ${B}: reading .* took longer than 2s`)),
+      ]);
+    } finally {
+      await running.close();
+      client.destroy();
+    }
+  }, 60_000);
 });
