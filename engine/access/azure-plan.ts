@@ -167,6 +167,17 @@ export function azureStatusRecordCondition(prefix: string): string {
   return `((!(ActionMatches{'${w.write}'}) AND !(ActionMatches{'${w.add}'})) OR ` + `(@Resource[${BLOBS}:path] StringLike '${prefix}*/vrb-status.json'))`;
 }
 
+/**
+ * Deletes (of a blob, of one of its versions) only under the prefix, so a pruner for one prefix
+ * cannot delete what another environment keeps in the same container. Both actions carry the
+ * blob's path. Undefined without a prefix: the container is the environment's.
+ */
+export function azurePrefixDeleteCondition(prefix: string): string | undefined {
+  if (!prefix) return undefined;
+  const w = AZURE_BLOB_ACTIONS;
+  return `((!(ActionMatches{'${w.delete}'}) AND !(ActionMatches{'${w.deleteVersion}'})) OR ` + `(@Resource[${BLOBS}:path] StringLike '${prefix}*'))`;
+}
+
 export function azureContainerPlan(
   policy: Pick<BackupPolicy, "destination" | "objectLock" | "retention"> & { bucket?: BucketOptionsInput; azure?: AzureContainerOptionsInput },
 ): AzureContainerPlan {
@@ -235,13 +246,14 @@ export function azureContainerPlan(
     NotDataActions: [],
     AssignableScopes: [group],
   };
+  const pruneCondition = azurePrefixDeleteCondition(destination.prefix);
   const assignments: AzureRoleAssignment[] = [
     writer
       ? { for: "writer", role: { custom: "writer" }, scope: containerScope }
       : { for: "writer", role: { builtIn: "Storage Blob Data Contributor", id: AZURE_BUILT_IN_ROLES.storageBlobDataContributor }, scope: containerScope },
     { for: "restorer", role: { builtIn: "Storage Blob Data Reader", id: AZURE_BUILT_IN_ROLES.storageBlobDataReader }, scope: containerScope },
     { for: "restorer", role: { custom: "statusRecord" }, scope: containerScope, condition: azureStatusRecordCondition(destination.prefix) },
-    { for: "pruner", role: { custom: "pruner" }, scope: containerScope },
+    { for: "pruner", role: { custom: "pruner" }, scope: containerScope, ...(pruneCondition ? { condition: pruneCondition } : {}) },
     { for: "pruner", role: { custom: "statusRecord" }, scope: containerScope, condition: azureStatusRecordCondition(destination.prefix) },
   ];
   return {

@@ -140,7 +140,13 @@ describe("AzureSnapshotContainer creating the account, locked COMPLIANCE, with a
     const assignments = registered.filter((r) => r.type === T.assignment && r.inputs.principalId === PRUNER).map((r) => r.inputs);
     expect(assignments).toHaveLength(2);
     expect(assignments.every((a) => a.scope === CONTAINER_SCOPE)).toBe(true);
-    expect(assignments.find((a) => a.condition)!.condition).toContain("StringLike 'vault/*/vrb-status.json'");
+    const conditions = assignments.map((a) => String(a.condition));
+    expect(conditions.some((c) => c.includes("StringLike 'vault/*/vrb-status.json'"))).toBe(true);
+    // Its deletes are limited to the prefix: another environment's blobs in the container are out of reach.
+    const deletes = conditions.find((c) => c.includes(AZURE_BLOB_ACTIONS.deleteVersion))!;
+    expect(deletes).toContain(`!(ActionMatches{'${AZURE_BLOB_ACTIONS.delete}'})`);
+    expect(deletes).toContain("@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringLike 'vault/*'");
+    expect(assignments.every((a) => a.conditionVersion === "2.0")).toBe(true);
     expect(prunerJson.roles.map((r) => r.Name)).toEqual([expect.stringMatching(/snapshot pruner/), expect.stringMatching(/status record writer/)]);
     expect(prunerJson.assignments.map((a) => a.for)).toEqual(["pruner", "pruner"]);
   });
