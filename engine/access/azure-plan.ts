@@ -168,14 +168,15 @@ export function azureStatusRecordCondition(prefix: string): string {
 }
 
 /**
- * Deletes (of a blob, of one of its versions) only under the prefix, so a pruner for one prefix
- * cannot delete what another environment keeps in the same container. Both actions carry the
- * blob's path. Undefined without a prefix: the container is the environment's.
+ * `actions` only on blobs under the prefix, so an identity for one prefix cannot write or delete
+ * what another environment keeps in the same container: the writer's writes (and the locks it
+ * sets), the pruner's deletes. Each of these actions carries the blob's path. Undefined without a
+ * prefix: the container is the environment's.
  */
-export function azurePrefixDeleteCondition(prefix: string): string | undefined {
+export function azurePrefixCondition(prefix: string, actions: readonly string[]): string | undefined {
   if (!prefix) return undefined;
-  const w = AZURE_BLOB_ACTIONS;
-  return `((!(ActionMatches{'${w.delete}'}) AND !(ActionMatches{'${w.deleteVersion}'})) OR ` + `(@Resource[${BLOBS}:path] StringLike '${prefix}*'))`;
+  const none = actions.map((action) => `!(ActionMatches{'${action}'})`).join(" AND ");
+  return `((${none}) OR (@Resource[${BLOBS}:path] StringLike '${prefix}*'))`;
 }
 
 export function azureContainerPlan(
@@ -246,14 +247,17 @@ export function azureContainerPlan(
     NotDataActions: [],
     AssignableScopes: [group],
   };
-  const pruneCondition = azurePrefixDeleteCondition(destination.prefix);
+  const underPrefix = (actions: string[]) => {
+    const condition = azurePrefixCondition(destination.prefix, actions);
+    return condition ? { condition } : {};
+  };
   const assignments: AzureRoleAssignment[] = [
     writer
-      ? { for: "writer", role: { custom: "writer" }, scope: containerScope }
+      ? { for: "writer", role: { custom: "writer" }, scope: containerScope, ...underPrefix(writer.DataActions.filter((d) => d !== a.read)) }
       : { for: "writer", role: { builtIn: "Storage Blob Data Contributor", id: AZURE_BUILT_IN_ROLES.storageBlobDataContributor }, scope: containerScope },
     { for: "restorer", role: { builtIn: "Storage Blob Data Reader", id: AZURE_BUILT_IN_ROLES.storageBlobDataReader }, scope: containerScope },
     { for: "restorer", role: { custom: "statusRecord" }, scope: containerScope, condition: azureStatusRecordCondition(destination.prefix) },
-    { for: "pruner", role: { custom: "pruner" }, scope: containerScope, ...(pruneCondition ? { condition: pruneCondition } : {}) },
+    { for: "pruner", role: { custom: "pruner" }, scope: containerScope, ...underPrefix([a.delete, a.deleteVersion]) },
     { for: "pruner", role: { custom: "statusRecord" }, scope: containerScope, condition: azureStatusRecordCondition(destination.prefix) },
   ];
   return {

@@ -119,7 +119,12 @@ describe("AzureSnapshotContainer creating the account, locked COMPLIANCE, with a
     const assignments = registered.filter((r) => r.type === T.assignment && r.inputs.principalId === WRITER);
     expect(assignments).toHaveLength(1);
     expect(assignments[0]!.inputs.scope).toBe(CONTAINER_SCOPE);
-    expect(assignments[0]!.inputs.condition).toBeUndefined();
+    // Its writes and locks only under the prefix: another environment's blobs in the container are out of reach.
+    const condition = String(assignments[0]!.inputs.condition);
+    for (const action of [AZURE_BLOB_ACTIONS.write, AZURE_BLOB_ACTIONS.add, AZURE_BLOB_ACTIONS.runAsSuperUser]) expect(condition).toContain(`!(ActionMatches{'${action}'})`);
+    expect(condition).not.toContain(AZURE_BLOB_ACTIONS.read);
+    expect(condition).toContain("@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringLike 'vault/*'");
+    expect(assignments[0]!.inputs.conditionVersion).toBe("2.0");
   });
 
   it("gives the restorer Storage Blob Data Reader, and blob writes only on the status records by a condition", () => {
