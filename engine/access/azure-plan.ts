@@ -163,8 +163,13 @@ export function azureBuiltInRoleId(subscriptionId: string, id: string): string {
  * path, not the request's preconditions: it cannot insist the write be conditional (If-Match).
  */
 export function azureStatusRecordCondition(prefix: string): string {
-  const w = AZURE_BLOB_ACTIONS;
-  return `((!(ActionMatches{'${w.write}'}) AND !(ActionMatches{'${w.add}'})) OR ` + `(@Resource[${BLOBS}:path] StringLike '${prefix}*/vrb-status.json'))`;
+  return onlyOnPaths([AZURE_BLOB_ACTIONS.write, AZURE_BLOB_ACTIONS.add], `${prefix}*/vrb-status.json`);
+}
+
+/** An ABAC condition (version 2.0) that allows `actions` only on blobs whose path is StringLike `pattern`. */
+function onlyOnPaths(actions: readonly string[], pattern: string): string {
+  const none = actions.map((action) => `!(ActionMatches{'${action}'})`).join(" AND ");
+  return `((${none}) OR (@Resource[${BLOBS}:path] StringLike '${pattern}'))`;
 }
 
 /**
@@ -174,9 +179,7 @@ export function azureStatusRecordCondition(prefix: string): string {
  * prefix: the container is the environment's.
  */
 export function azurePrefixCondition(prefix: string, actions: readonly string[]): string | undefined {
-  if (!prefix) return undefined;
-  const none = actions.map((action) => `!(ActionMatches{'${action}'})`).join(" AND ");
-  return `((${none}) OR (@Resource[${BLOBS}:path] StringLike '${prefix}*'))`;
+  return prefix ? onlyOnPaths(actions, `${prefix}*`) : undefined;
 }
 
 export function azureContainerPlan(

@@ -53,15 +53,31 @@ function objectsUnder(scope: BucketScope): string {
   return `${scope.bucketArn}/${scope.prefix}*`;
 }
 
-function listUnderPrefix(scope: BucketScope): IamStatement {
+/** A listing of the bucket (its objects, or their versions) that stops at the prefix. */
+function listUnderPrefix(scope: BucketScope, action = "s3:ListBucket", sid = "ListSnapshotsUnderPrefix"): IamStatement {
   return {
-    Sid: "ListSnapshotsUnderPrefix",
+    Sid: sid,
     Effect: "Allow",
-    Action: ["s3:ListBucket"],
+    Action: [action],
     Resource: scope.bucketArn,
     // An empty prefix means the whole bucket; otherwise listing stops at the prefix.
     ...(scope.prefix ? { Condition: { StringLike: { "s3:prefix": [`${scope.prefix}*`] } } } : {}),
   };
+}
+
+/** Replacing the clusters' status objects, to record runs: a conditional PutObject (If-Match / If-None-Match) needs no other permission. */
+function writeStatusObjects(scope: BucketScope, sid: string): IamStatement {
+  return { Sid: sid, Effect: "Allow", Action: ["s3:PutObject"], Resource: statusObjectsUnder(scope) };
+}
+
+/** Reading objects with the bucket's KMS key, and GenerateDataKey only to encrypt the status object (the bucket policy wants SSE-KMS with this key). */
+function readWithTheBucketKey(scope: BucketScope): IamStatement[] {
+  return scope.kmsKeyArn ? [{ Sid: "UseTheBucketKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: scope.kmsKeyArn }] : [];
+}
+
+/** An explicit Deny of `actions` on the bucket and everything in it: it wins over any Allow another attached policy adds. */
+function denyOnTheBucket(scope: BucketScope, sid: string, actions: string[]): IamStatement {
+  return { Sid: sid, Effect: "Deny", Action: actions, Resource: [scope.bucketArn, `${scope.bucketArn}/*`] };
 }
 
 /** Listing the bucket's unfinished multipart uploads: the orphans of killed runs are found and reported by them. */
@@ -95,12 +111,7 @@ export function writerPolicyDocument(scope: BucketScope): IamPolicyDocument {
       Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention"],
       Resource: objectsUnder(scope),
     },
-    {
-      Sid: "NeverDeleteOrUnlock",
-      Effect: "Deny",
-      Action: DESTRUCTIVE_S3_ACTIONS,
-      Resource: [scope.bucketArn, `${scope.bucketArn}/*`],
-    },
+    denyOnTheBucket(scope, "NeverDeleteOrUnlock", DESTRUCTIVE_S3_ACTIONS),
   ];
   if (scope.kmsKeyArn) {
     statements.push({
@@ -139,18 +150,9 @@ export function restorerPolicyDocument(scope: BucketScope): IamPolicyDocument {
       Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
       Resource: objectsUnder(scope),
     },
-    {
-      Sid: "RecordRestoreAndDrillStatus",
-      Effect: "Allow",
-      // A conditional PutObject (If-Match / If-None-Match) needs no other permission.
-      Action: ["s3:PutObject"],
-      Resource: statusObjectsUnder(scope),
-    },
+    writeStatusObjects(scope, "RecordRestoreAndDrillStatus"),
+    ...readWithTheBucketKey(scope),
   ];
-  if (scope.kmsKeyArn) {
-    // GenerateDataKey only to encrypt the status object (the bucket policy wants SSE-KMS with this key).
-    statements.push({ Sid: "UseTheBucketKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: scope.kmsKeyArn });
-  }
   return { Version: "2012-10-17", Statement: statements };
 }
 
@@ -171,13 +173,7 @@ export const PRUNER_DENIED_S3_ACTIONS = [...DESTRUCTIVE_S3_ACTIONS.filter((a) =>
 export function prunerPolicyDocument(scope: BucketScope): IamPolicyDocument {
   const statements: IamStatement[] = [
     listUnderPrefix(scope),
-    {
-      Sid: "ListSnapshotVersionsUnderPrefix",
-      Effect: "Allow",
-      Action: ["s3:ListBucketVersions"],
-      Resource: scope.bucketArn,
-      ...(scope.prefix ? { Condition: { StringLike: { "s3:prefix": [`${scope.prefix}*`] } } } : {}),
-    },
+    listUnderPrefix(scope, "s3:ListBucketVersions", "ListSnapshotVersionsUnderPrefix"),
     listUnfinishedUploads(scope, "FindUnfinishedUploads"),
     {
       Sid: "ReadAndDeleteSnapshotVersions",
@@ -187,23 +183,10 @@ export function prunerPolicyDocument(scope: BucketScope): IamPolicyDocument {
       Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload"],
       Resource: objectsUnder(scope),
     },
-    {
-      Sid: "RecordPruneStatus",
-      Effect: "Allow",
-      Action: ["s3:PutObject"],
-      Resource: statusObjectsUnder(scope),
-    },
-    {
-      Sid: "NeverUnlockOrLoosen",
-      Effect: "Deny",
-      Action: PRUNER_DENIED_S3_ACTIONS,
-      Resource: [scope.bucketArn, `${scope.bucketArn}/*`],
-    },
+    writeStatusObjects(scope, "RecordPruneStatus"),
+    denyOnTheBucket(scope, "NeverUnlockOrLoosen", PRUNER_DENIED_S3_ACTIONS),
+    ...readWithTheBucketKey(scope),
   ];
-  if (scope.kmsKeyArn) {
-    // Decrypt to read manifests and status objects; GenerateDataKey to write the status object.
-    statements.push({ Sid: "UseTheBucketKey", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: scope.kmsKeyArn });
-  }
   return { Version: "2012-10-17", Statement: statements };
 }
 

@@ -8,7 +8,7 @@ import {
   formatBytes,
   lastPassedDrillAt,
   parseDuration,
-  readClusterStatuses,
+  readClusterStatus,
   readEachClusterStatus,
   renderMetrics,
   type ClusterStatus,
@@ -109,13 +109,14 @@ export function registerStatus(program: Command): void {
             // A fleet is read cluster by cluster: one that cannot be read is reported, the others printed.
             const reads = o.allClusters
               ? await readEachClusterStatus(query)
-              : (await readClusterStatuses({ ...query, clusters: [policy.cluster.name] })).map((status) => ({ cluster: status.cluster, status }));
+              : [{ cluster: policy.cluster.name, status: await readClusterStatus({ ...query, cluster: policy.cluster.name }) }];
             const statuses = reads.flatMap((r) => (r.status ? [r.status] : []));
             const unreadable = reads.flatMap((r) => (r.status ? [] : [{ cluster: r.cluster, error: store.describeError(r.error) }]));
             for (const u of unreadable) process.stderr.write(`vrb: cluster ${u.cluster} could not be read: ${u.error}\n`);
             const checks = o.check ? statuses.map((s) => checkStatus(s, { maxFailures: o.maxFailures, maxDrillAge: o.maxDrillAge, drillEvery: policy.drill?.every })) : undefined;
-            const failed = (checks?.some((c) => !c.ok) ?? false) || unreadable.length > 0;
-            if (checks?.some((c) => !c.ok)) {
+            const checkFailed = checks?.some((c) => !c.ok) ?? false;
+            const failed = checkFailed || unreadable.length > 0;
+            if (checkFailed) {
               // Why, on stderr too: cron mails and CI logs show it even with --json / --prometheus.
               statuses.forEach((s, i) => checks![i]!.problems.forEach((p) => process.stderr.write(`vrb: check failed: ${s.cluster}: ${p}\n`)));
             }

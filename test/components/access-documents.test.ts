@@ -13,6 +13,7 @@ function resources(s: IamStatement): string[] {
   return s.Resource === undefined ? [] : Array.isArray(s.Resource) ? s.Resource : [s.Resource];
 }
 const s3Allowed = (doc: IamPolicyDocument) => allowed(doc).flatMap((s) => s.Action.filter((a) => a.startsWith("s3:")));
+const kmsAllowed = (doc: IamPolicyDocument) => allowed(doc).flatMap((s) => s.Action.filter((a) => a.startsWith("kms:")));
 
 describe("writer IAM document (the backup identity)", () => {
   const doc = writerPolicyDocument(scope);
@@ -65,11 +66,7 @@ describe("restorer IAM document", () => {
     expect(puts[0]!.Action).toEqual(["s3:PutObject"]);
     expect(resources(puts[0]!)).toEqual([`arn:aws:s3:::acme-vault/prod/*/${STATUS_OBJECT_NAME}`]);
     expect(statusKeyFor("prod/", "vault-a")).toBe(`prod/vault-a/${STATUS_OBJECT_NAME}`);
-    expect(
-      allowed(doc)
-        .flatMap((s) => s.Action)
-        .filter((a) => a.startsWith("kms:")),
-    ).toEqual(["kms:Decrypt", "kms:GenerateDataKey"]);
+    expect(kmsAllowed(doc)).toEqual(["kms:Decrypt", "kms:GenerateDataKey"]);
   });
 
   it("is scoped to the prefix", () => {
@@ -134,11 +131,7 @@ describe("pruner IAM document (the retention job: vrb prune)", () => {
     const writer = writerPolicyDocument(scope);
     expect(s3Allowed(writer).filter((a) => /Delete/.test(a))).toEqual([]);
     expect(objectActions(doc)).not.toContain("s3:PutObject");
-    expect(
-      allowed(doc)
-        .flatMap((s) => s.Action)
-        .filter((a) => a.startsWith("kms:")),
-    ).toEqual(["kms:Decrypt", "kms:GenerateDataKey"]);
+    expect(kmsAllowed(doc)).toEqual(["kms:Decrypt", "kms:GenerateDataKey"]);
   });
 
   it("with an empty prefix covers the whole bucket and lists without a condition", () => {
