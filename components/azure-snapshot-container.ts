@@ -1,5 +1,3 @@
-import * as authorization from "@pulumi/azure-native/authorization/index.js";
-import * as storage from "@pulumi/azure-native/storage/index.js";
 import * as pulumi from "@pulumi/pulumi";
 import {
   AZURE_BUILT_IN_ROLES,
@@ -13,6 +11,7 @@ import {
   type AzureRoleDefinition,
   type BackupPolicyInput,
 } from "../engine/index.js";
+import { azureSdk } from "./cloud-sdks.js";
 
 export interface AzureSnapshotContainerArgs {
   /** A `type: azure` destination: account, container, prefix and (optionally) the encryption scope. */
@@ -63,6 +62,7 @@ export class AzureSnapshotContainer extends pulumi.ComponentResource {
     this.prefix = plan.prefix;
     this.containerScope = plan.containerScope;
     const parent = { parent: this };
+    const { storage, authorization } = azureSdk();
     const rg = plan.account.resourceGroupName;
     const keep = { ...parent, retainOnDelete: true };
 

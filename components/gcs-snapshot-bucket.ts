@@ -1,4 +1,3 @@
-import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import {
   gcsBucketPlan,
@@ -12,6 +11,7 @@ import {
   type GcsBucketPlan,
   type GcsIamPolicyDocument,
 } from "../engine/index.js";
+import { gcpSdk } from "./cloud-sdks.js";
 
 export interface GcsSnapshotBucketArgs {
   /** A `type: gcs` destination: bucket, prefix, project and (optionally) the CMEK key. */
@@ -58,6 +58,7 @@ export class GcsSnapshotBucket extends pulumi.ComponentResource {
     this.plan = plan;
     this.prefix = plan.prefix;
     const parent = { parent: this };
+    const gcp = gcpSdk();
 
     let bucketName: pulumi.Output<string>;
     if (plan.create) {

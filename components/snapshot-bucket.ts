@@ -1,4 +1,4 @@
-import * as aws from "@pulumi/aws";
+import type { s3 } from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import {
   bucketPlan,
@@ -13,6 +13,7 @@ import {
   type BackupPolicyInput,
   type BucketPlan,
 } from "../engine/index.js";
+import { awsSdk } from "./cloud-sdks.js";
 
 export interface SnapshotBucketArgs {
   /** Bucket name, prefix, region and (optionally) an existing KMS key ARN: the policy's `destination`. */
@@ -29,8 +30,8 @@ export interface SnapshotBucketArgs {
 const bucketPartSchema = policySchema.pick({ destination: true, objectLock: true, retention: true, bucket: true });
 
 interface HardenedBucket {
-  bucket: aws.s3.Bucket;
-  versioning: aws.s3.BucketVersioning;
+  bucket: s3.Bucket;
+  versioning: s3.BucketVersioning;
 }
 
 /**
@@ -67,6 +68,7 @@ export class SnapshotBucket extends pulumi.ComponentResource {
     this.plan = plan;
     this.prefix = plan.prefix;
     const parent = { parent: this };
+    const aws = awsSdk();
 
     const key = plan.kmsKeyArn
       ? undefined
@@ -128,6 +130,7 @@ export class SnapshotBucket extends pulumi.ComponentResource {
     a: { bucketName: string; region?: string; kmsKeyArn: pulumi.Input<string>; plan: BucketPlan; tags?: Record<string, string> },
   ): HardenedBucket {
     const parent = { parent: this };
+    const aws = awsSdk();
     const { plan } = a;
     // Object lock can only be switched on when the bucket is created.
     const bucket = new aws.s3.Bucket(
@@ -209,6 +212,7 @@ export class SnapshotBucket extends pulumi.ComponentResource {
   /** An off-site copy in another region: its own rotating key and the same protections; deletes are not replicated. */
   private replicate(name: string, plan: BucketPlan, primary: HardenedBucket, tags?: Record<string, string>): pulumi.Output<string> {
     const parent = { parent: this };
+    const aws = awsSdk();
     const replica = plan.replica!;
     const replicaKey = new aws.kms.Key(
       `${name}-replica-key`,

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as vault from "@pulumi/vault";
 import { accessPlan, policySchema, validatePart, type AccessOptionsInput, type AccessPlan } from "../engine/index.js";
+import { vaultSdk } from "./cloud-sdks.js";
 
 export interface VaultBackupAccessArgs {
   /** The cluster's name (`cluster.name` of the policy); names default to `vrb-<cluster>-...`. */
@@ -36,6 +36,7 @@ export class VaultBackupAccess extends pulumi.ComponentResource {
     super("vault-raft-backup:index:VaultBackupAccess", name, {}, opts);
     this.plan = plan;
     const parent = { parent: this };
+    const vault = vaultSdk();
 
     const snapshotPolicy = new vault.Policy(`${name}-snapshot`, { name: plan.names.snapshotPolicy, policy: plan.snapshotPolicyHcl }, parent);
     const restorePolicy = new vault.Policy(`${name}-restore`, { name: plan.names.restorePolicy, policy: plan.restorePolicyHcl }, parent);

@@ -11,7 +11,7 @@
 //                                       (BackupPolicy's gcs / azure arguments; azure is required there)
 import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import * as vault from "@pulumi/vault";
+import { vaultSdk } from "../../components/cloud-sdks.js";
 import { BackupPolicy, VaultSnapshot } from "../../components/index.js";
 import { destinationContainerOf, scheduleWindow, statusKeyFor } from "../../engine/index.js";
 import { requireEnvironment } from "../../devenv/environment.js";
@@ -33,7 +33,8 @@ const storeOptions = storeOptionsConfig(manage, config.getObject<unknown>("gcs")
 const token = config.getSecret("vaultToken") ?? (local?.keys ? pulumi.secret(local.keys.rootToken) : undefined);
 // Against the local cluster, Vault resources go to its first node with its throwaway root token;
 // elsewhere the default provider reads `vault:address` and VAULT_TOKEN (e.g. from CI's OIDC login).
-const providers = local && manage === "all" ? { vault: new vault.Provider("local-vault", { address: policy.cluster.nodes[0], token, skipChildToken: true }) } : undefined;
+const localVault = local && manage === "all" ? new (vaultSdk().Provider)("local-vault", { address: policy.cluster.nodes[0], token, skipChildToken: true }) : undefined;
+const providers = localVault ? { vault: localVault } : undefined;
 
 const backup =
   manage === "all"
