@@ -6,8 +6,8 @@ import { createRequire } from "node:module";
 // asked to `import * as` one of these CommonJS packages, reads every export to fill the namespace,
 // and so loads every lazily-loaded part of the provider (all of AWS, all of Google Cloud): ~0.6 s
 // of CPU on every `pulumi preview`, `up` and `destroy` before the program registers its first
-// resource (docs/architecture.md#start-up). `require` gives the same
-// module instance an `import` elsewhere gets, so classes, mocks and the runtime stay shared.
+// resource (docs/architecture.md#start-up). `require` gives the same module instance an `import`
+// elsewhere gets, so classes, mocks and the runtime stay shared.
 const require = createRequire(import.meta.url);
 
 /** @pulumi/aws: the S3 bucket, its KMS keys and the replication role (SnapshotBucket). */

@@ -33,8 +33,7 @@ const storeOptions = storeOptionsConfig(manage, config.getObject<unknown>("gcs")
 const token = config.getSecret("vaultToken") ?? (local?.keys ? pulumi.secret(local.keys.rootToken) : undefined);
 // Against the local cluster, Vault resources go to its first node with its throwaway root token;
 // elsewhere the default provider reads `vault:address` and VAULT_TOKEN (e.g. from CI's OIDC login).
-const localVault = local && manage === "all" ? new (vaultSdk().Provider)("local-vault", { address: policy.cluster.nodes[0], token, skipChildToken: true }) : undefined;
-const providers = localVault ? { vault: localVault } : undefined;
+const providers = local && manage === "all" ? { vault: new (vaultSdk().Provider)("local-vault", { address: policy.cluster.nodes[0], token, skipChildToken: true }) } : undefined;
 
 const backup =
   manage === "all"
